@@ -1,0 +1,66 @@
+/* Data sets: IDX files (MNIST format, gzip or plain) and the splits a run trains on.
+ * Images are kept as uint8 (60000 x 784 bytes = 47 MB) and turned into float batches on the fly. */
+#ifndef GENSWEEP_DATA_H
+#define GENSWEEP_DATA_H
+#include <stdint.h>
+#include "gensweep/common.h"
+
+#define GS_DEFAULT_DATASET "fashion-mnist"
+#define GS_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* One IDX file: unsigned-byte tensor of ndim dims. */
+typedef struct gs_idx {
+  int ndim;
+  int dims[4];
+  long count;      /* dims[0] */
+  long item_size;  /* product of dims[1..] */
+  uint8_t *data;   /* count * item_size bytes */
+} gs_idx;
+
+/* Read an IDX file. `path` may name the file with or without ".gz"; if `path` does not exist
+ * then `path.gz` is tried. Gzip is detected by magic bytes, not by the name.
+ * Errors (each names the file): missing file, not an IDX file (bad magic / unsupported type),
+ * ndim not expected_ndim (pass 0 to accept any), truncated data, trailing garbage, corrupt gzip. */
+int gs_idx_read(const char *path, int expected_ndim, gs_idx *out, gs_error *err);
+void gs_idx_free(gs_idx *x);
+
+/* A labelled image set. */
+typedef struct gs_imageset {
+  long n;
+  int h, w;          /* 28 x 28 */
+  long dim;          /* h * w */
+  uint8_t *pix;      /* n * dim, row-major, 0..255 */
+  uint8_t *labels;   /* n */
+  int n_classes;     /* max label + 1 */
+} gs_imageset;
+
+/* A data set as the four MNIST-format files in one directory:
+ * train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte
+ * (each optionally .gz). */
+typedef struct gs_dataset {
+  char name[256];     /* "fashion-mnist" or the directory given */
+  char dir[512];      /* resolved directory */
+  gs_imageset train;  /* after subset/split: the images a run trains on */
+  gs_imageset val;    /* held-out part of the training files (n = 0 when val_split = 0) */
+  gs_imageset test;
+} gs_dataset;
+
+typedef struct gs_data_options {
+  long train_size;    /* 0 = all training images; else a random subset of this many (before split) */
+  long test_size;     /* 0 = all test images; else the first test_size test images */
+  double val_split;   /* fraction of the (subset of the) training images held out, 0 <= v < 1 */
+  uint64_t seed;      /* seed of the subset and split (gs_rng purpose GS_RNG_DATA) */
+} gs_data_options;
+
+/* Resolve a dataset name: "fashion-mnist" (or "" ) -> GS_FASHION_MNIST_DIR, otherwise a directory. */
+int gs_dataset_resolve(const char *name, char *dir, size_t dirlen, gs_error *err);
+
+/* Load a data set. Errors name the file and the problem; an image/label count mismatch names both files. */
+int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err);
+void gs_dataset_free(gs_dataset *ds);
+
+/* Fill a float batch (rows x dim) scaled to [0, 1] from images idx[0..rows). labels_onehot may
+ * be NULL; otherwise filled (rows x n_classes). */
+void gs_imageset_batch(const gs_imageset *s, const int32_t *idx, int rows, float *x, float *onehot);
+
+#endif

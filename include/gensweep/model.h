@@ -1,0 +1,38 @@
+/* The table through which the runner knows a model: nothing else about it.
+ *
+ * Training is data-parallel ready: a step gets the whole global batch's indices and the range of
+ * rows [lo, hi) this rank computes; every rank draws the same noise for the whole batch, so a
+ * run's numbers do not depend on how the batch is split. The step leaves in the parameter
+ * block's gradient d(loss)/d(params) for loss = (sum over its rows of the per-image loss) / B,
+ * and returns that sum; the runner sums gradients over the group and applies the optimiser. */
+#ifndef GENSWEEP_MODEL_H
+#define GENSWEEP_MODEL_H
+#include "gensweep/config.h"
+#include "gensweep/data.h"
+#include "gensweep/record.h"
+#include "gensweep/rng.h"
+#include "gensweep/tensor.h"
+
+typedef struct gs_model gs_model; /* each model's own struct */
+
+typedef struct gs_model_def {
+  const char *name;
+  const char *description;
+  /* relative cost of a run (for scheduling: costliest first) */
+  double (*cost)(const gs_config *cfg);
+  /* build the graph's parameters and initialise them from rng (purpose GS_RNG_INIT) */
+  gs_model *(*create)(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, gs_error *err);
+  gs_params *(*params)(gs_model *m);
+  /* one step over rows [lo, hi) of the global batch idx[0..B) of `set` */
+  double (*train_step)(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
+                       gs_rng *noise);
+  /* per-epoch evaluation (push series into rec); final = 1 after the last epoch: also final
+   * scalars and sample images. Returns -1 with err on failure. */
+  int (*evaluate)(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err);
+  void (*destroy)(gs_model *m);
+} gs_model_def;
+
+const gs_model_def *gs_model_find(const char *name);
+extern const gs_model_def gs_model_vae, gs_model_cvae;
+
+#endif

@@ -1,0 +1,34 @@
+/* Optimisers and initialisers over a parameter block. State (moments) is one block too, so a
+ * checkpoint is three arrays. Formulas follow the usual framework conventions:
+ *   SGD:     buf = momentum*buf + g;  p -= lr*buf            (buf starts at 0)
+ *   RMSProp: v = rho*v + (1-rho)*g^2; p -= lr*g/(sqrt(v)+eps)
+ *   Adam:    m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ *            p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+#ifndef GENSWEEP_OPTIM_H
+#define GENSWEEP_OPTIM_H
+#include "gensweep/rng.h"
+#include "gensweep/tensor.h"
+
+typedef enum { GS_OPT_SGD = 0, GS_OPT_RMSPROP = 1, GS_OPT_ADAM = 2 } gs_opt_kind;
+
+typedef struct gs_optim {
+  gs_opt_kind kind;
+  float lr, momentum, rho, beta1, beta2, eps;
+  long t;       /* steps taken */
+  long n;       /* floats */
+  float *m;     /* SGD momentum buffer / Adam first moment */
+  float *v;     /* RMSProp / Adam second moment */
+} gs_optim;
+
+/* kind_name: "sgd" | "rmsprop" | "adam"; returns -1 on an unknown name. */
+int gs_optim_kind(const char *kind_name, gs_opt_kind *kind);
+void gs_optim_init(gs_optim *o, gs_opt_kind kind, long n, float lr);
+void gs_optim_step(gs_optim *o, float *p, const float *grad);
+void gs_optim_free(gs_optim *o);
+
+/* Initialisers */
+void gs_init_xavier_uniform(gs_tensor *w, int fan_in, int fan_out, gs_rng *rng); /* U(+-sqrt(6/(in+out))) */
+void gs_init_truncated_normal(gs_tensor *w, float std, gs_rng *rng);            /* |x| <= 2 std, redrawn */
+void gs_init_constant(gs_tensor *w, float c);
+
+#endif

@@ -1,0 +1,87 @@
+/* What a run leaves behind, in memory, and its HDF5 files.
+ *
+ * results/<sweep>/runs/<run-id>.h5 (written to <run-id>.h5.tmp, fsync'd, renamed when complete):
+ *   /                 attributes: run_id, model, status ("done" | "failed" | "diverged"), message,
+ *                     config_hash (hex text), gensweep_version, seconds, every config key as
+ *                     "section.key" attribute (int64 / float64 / string), config (canonical text)
+ *   /metrics/<name>   float64 [epochs]: per-epoch series (epoch, train_loss, test_neg_elbo, ...)
+ *   /final/<name>     float64 scalar datasets: final metrics
+ *   /samples/<name>   uint8 [n, h, w]: sample images (prior, recon, manifold ...)
+ *   /params/<name>    float32 with the parameter's shape: the trained parameters
+ *
+ * results/<sweep>/sweep.h5 (rebuilt whole, temp + rename):
+ *   /                 attributes: sweep name, experiment path, gensweep_version, nruns, naxes
+ *   /experiment       string: the experiment file's text
+ *   /grid             compound table, one row per run: run_id, status, one string column per
+ *                     axis, message, then one float64 column per final metric (NaN when absent)
+ *   /runs/<run-id>    external links to runs/<run-id>.h5 (for runs whose file exists)
+ */
+#ifndef GENSWEEP_RECORD_H
+#define GENSWEEP_RECORD_H
+#include <stdint.h>
+#include "gensweep/common.h"
+#include "gensweep/config.h"
+#include "gensweep/tensor.h"
+
+#define GS_NAME_LEN 48
+#define GS_MAX_SERIES 32
+#define GS_MAX_SCALARS 48
+#define GS_MAX_IMAGES 8
+
+typedef struct gs_series { char name[GS_NAME_LEN]; int n, cap; double *v; } gs_series;
+typedef struct gs_scalar { char name[GS_NAME_LEN]; double v; } gs_scalar;
+typedef struct gs_images {
+  char name[GS_NAME_LEN];
+  int n, h, w;
+  int cols;          /* columns of the PNG grid (0: about square); set by the model, not stored */
+  uint8_t *pix;
+} gs_images;
+
+typedef struct gs_record {
+  char run_id[GS_MAX_RUN_ID];
+  char model[32];
+  char status[16];          /* "done", "failed", "diverged" */
+  char message[512];
+  uint64_t config_hash;
+  double seconds;
+  int nseries;  gs_series series[GS_MAX_SERIES];
+  int nscalars; gs_scalar scalars[GS_MAX_SCALARS];
+  int nimages;  gs_images images[GS_MAX_IMAGES];
+  const gs_params *params;  /* not owned; may be NULL */
+} gs_record;
+
+void gs_record_init(gs_record *r, const char *run_id, const char *model, uint64_t config_hash);
+void gs_record_free(gs_record *r);
+/* Append to the per-epoch series `name` (created on first use). */
+void gs_record_push(gs_record *r, const char *name, double v);
+/* Set a final scalar (overwrites). */
+void gs_record_scalar(gs_record *r, const char *name, double v);
+/* Store a copy of n images of h x w. */
+void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix);
+const gs_series *gs_record_find_series(const gs_record *r, const char *name);
+const double *gs_record_find_scalar(const gs_record *r, const char *name);
+
+/* Write a run file atomically (path.tmp, fsync, rename). cfg's keys become attributes. */
+int gs_runfile_write(const char *path, const gs_record *r, const gs_config *cfg, gs_error *err);
+
+/* What the sweep index and the skip check need from a run file. */
+typedef struct gs_run_summary {
+  char run_id[GS_MAX_RUN_ID];
+  char status[16];
+  char message[512];
+  uint64_t config_hash;
+  double seconds;
+  int nscalars;
+  gs_scalar scalars[GS_MAX_SCALARS];
+} gs_run_summary;
+/* Read the summary; an unreadable or incomplete file is an error naming the file. */
+int gs_runfile_read_summary(const char *path, gs_run_summary *s, gs_error *err);
+/* Read back a full record (series, scalars, images) and, if params != NULL and already
+ * declared+allocated with the same names and shapes, the parameter values. For tests/tools. */
+int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error *err);
+
+/* Rebuild results/<sweep>/sweep.h5 from the sweep and whatever run files exist under dir/runs.
+ * Runs without a file are listed with status "pending". */
+int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err);
+
+#endif

@@ -1,0 +1,205 @@
+/* gensweep: command-line entry. The only place that exits. */
+#include <cblas.h>
+#include <getopt.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gensweep/config.h"
+#include "gensweep/runner.h"
+
+static const char *usage_main =
+    "usage: gensweep [--help] [--version] COMMAND [ARGS]\n"
+    "\n"
+    "Run whole sweeps of generative-model experiments as one MPI job and keep every result in HDF5.\n"
+    "\n"
+    "commands:\n"
+    "  run FILE      train every run of the experiment file's grid; finished runs are skipped\n"
+    "  plan FILE     print the expanded runs without running them\n"
+    "  keys          list every experiment-file key with its type, range and default\n"
+    "\n"
+    "`gensweep COMMAND --help` describes a command. Results go to <sweep.results>/<sweep.name>/:\n"
+    "sweep.h5 (index: experiment text, grid table, external links to every run), runs/<run-id>.h5,\n"
+    "png/<run-id>_*.png. Read them with h5ls -r, h5py or the HDF5 C API.\n"
+    "\n"
+    "MPI: gensweep works as a singleton (`gensweep run FILE`) and under `mpirun -np N`; in this\n"
+    "version rank 0 trains every run while the other ranks wait.\n";
+
+static const char *usage_run =
+    "usage: gensweep run FILE [--results DIR] [--threads N] [--quiet]\n"
+    "\n"
+    "Train every run of FILE's grid, one after another, and write\n"
+    "  DIR/<sweep>/runs/<run-id>.h5   (written to a temporary name, renamed when complete)\n"
+    "  DIR/<sweep>/png/<run-id>_*.png (prior samples, reconstructions, latent manifold for 2-D latents)\n"
+    "  DIR/<sweep>/sweep.h5           (rebuilt after every run)\n"
+    "Running the same file again skips runs that are done with the same parameters, and re-runs\n"
+    "failed runs and runs whose parameters changed. A run that fails or diverges (NaN loss) is\n"
+    "recorded as such with its message and the sweep goes on. Exit status: 0 when every run is\n"
+    "done, 1 when some run failed, 2 when the sweep could not run (bad file, data, disk).\n"
+    "\n"
+    "options:\n"
+    "  --results DIR   results root (default: the file's sweep.results, \"results\")\n"
+    "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
+    "  --quiet         no per-epoch lines\n"
+    "  -h, --help      this text\n";
+
+static const char *usage_plan =
+    "usage: gensweep plan FILE\n"
+    "\n"
+    "Load and check FILE, expand its [grid] (cartesian product, first axis slowest) and print one\n"
+    "line per run: index, run id and the swept values. Nothing is trained or written. Errors in the\n"
+    "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys.\n";
+
+static const char *usage_keys =
+    "usage: gensweep keys\n"
+    "\n"
+    "List every key an experiment file may set, per section, with type, valid range or choices,\n"
+    "default, and meaning. Any key may also be a [grid] axis: `section.key = v1, v2, ...`.\n";
+
+static int wants_help(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+  return 0;
+}
+
+static int rank0;
+
+static int die(int code, const char *fmt, const char *msg) {
+  if (rank0) {
+    fprintf(stderr, fmt, msg);
+    fflush(stderr);
+  }
+  return code;
+}
+
+static void print_keys(void) {
+  const char *sec = "";
+  for (int i = 0; i < gs_config_nkeys; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    if (strcmp(sec, k->section) != 0) {
+      sec = k->section;
+      printf("%s[%s]\n", i ? "\n" : "", sec);
+    }
+    char range[128] = "";
+    switch (k->type) {
+      case GS_KEY_INT: snprintf(range, sizeof range, "integer in [%.0f, %.0f]", k->min, k->max); break;
+      case GS_KEY_FLOAT:
+        snprintf(range, sizeof range, "number in %c%g, %g]", k->min_open ? '(' : '[', k->min, k->max);
+        break;
+      case GS_KEY_STRING: snprintf(range, sizeof range, "text"); break;
+      case GS_KEY_ENUM: snprintf(range, sizeof range, "one of %s", k->choices); break;
+    }
+    printf("  %-18s %s; default %s\n  %-18s %s\n", k->name, range, k->def && *k->def ? k->def : "\"\"", "",
+           k->help ? k->help : "");
+  }
+}
+
+/* Ranks other than 0 wait without spinning a core until rank 0 is done. */
+static void idle_until_released(MPI_Comm comm) {
+  MPI_Request req;
+  MPI_Ibarrier(comm, &req);
+  int flag = 0;
+  while (!flag) {
+    MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
+    if (!flag) usleep(20000);
+  }
+}
+
+static int cmd_run(int argc, char **argv, int rank, int size) {
+  gs_run_options opt = {.log = stdout};
+  static struct option lo[] = {{"results", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
+                               {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "r:t:qh", lo, NULL)) != -1) {
+    switch (c) {
+      case 'r': opt.results = optarg; break;
+      case 't': opt.threads = atoi(optarg); if (opt.threads < 1) return die(2, "gensweep run: --threads must be >= 1, got %s\n", optarg); break;
+      case 'q': opt.quiet = 1; break;
+      case 'h': if (rank == 0) fputs(usage_run, stdout); return 0;
+      default: return die(2, "%s", usage_run);
+    }
+  }
+  if (optind != argc - 1) return die(2, "gensweep run: expected one experiment file\n\n%s", usage_run);
+  gs_sweep sw;
+  gs_error err = {0};
+  if (gs_sweep_load(argv[optind], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  int threads = opt.threads ? opt.threads : (int)sw.base.threads;
+  openblas_set_num_threads(threads);
+  int rc = 0;
+  if (rank == 0) {
+    if (size > 1)
+      printf("gensweep: %d MPI ranks; in this version rank 0 trains every run, the others wait\n", size);
+    gs_sweep_outcome out;
+    if (gs_sweep_run_serial(&sw, &opt, &out, &err) != 0) {
+      fprintf(stderr, "gensweep: %s\n", err.msg);
+      rc = 2;
+    } else if (out.failed) {
+      rc = 1;
+    }
+    gs_dataset_cache_clear();
+    MPI_Barrier(MPI_COMM_WORLD);
+  } else {
+    idle_until_released(MPI_COMM_WORLD);
+  }
+  MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  gs_sweep_free(&sw);
+  return rc;
+}
+
+static int cmd_plan(int argc, char **argv, int rank) {
+  if (wants_help(argc, argv)) {
+    if (rank == 0) fputs(usage_plan, stdout);
+    return 0;
+  }
+  if (argc != 2) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
+  gs_sweep sw;
+  gs_error err = {0};
+  if (gs_sweep_load(argv[1], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  if (rank == 0) gs_sweep_print_plan(&sw, stdout);
+  gs_sweep_free(&sw);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  /* help and version need no MPI */
+  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+    if (argc >= 3 && strcmp(argv[1], "help") == 0) {
+      const char *c = argv[2];
+      fputs(strcmp(c, "run") == 0 ? usage_run : strcmp(c, "plan") == 0 ? usage_plan
+            : strcmp(c, "keys") == 0 ? usage_keys : usage_main, stdout);
+      return 0;
+    }
+    fputs(usage_main, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("gensweep %s\n", GS_VERSION);
+    return 0;
+  }
+  if (strcmp(argv[1], "keys") == 0) {
+    if (wants_help(argc, argv)) fputs(usage_keys, stdout);
+    else print_keys();
+    return 0;
+  }
+  if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "plan") != 0) {
+    fprintf(stderr, "gensweep: unknown command '%s'\n\n%s", argv[1], usage_main);
+    return 2;
+  }
+  if (strcmp(argv[1], "run") == 0 && wants_help(argc, argv)) {
+    fputs(usage_run, stdout);
+    return 0;
+  }
+  /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
+  if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  MPI_Init(&argc, &argv);
+  int rank, size;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  rank0 = rank == 0;
+  int rc = strcmp(argv[1], "run") == 0 ? cmd_run(argc - 1, argv + 1, rank, size) : cmd_plan(argc - 1, argv + 1, rank);
+  MPI_Finalize();
+  return rc;
+}

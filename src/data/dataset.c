@@ -1,0 +1,236 @@
+/* Data sets: the four MNIST-format files of a directory, the training subset, the validation split
+ * and float batches. See include/gensweep/data.h.
+ *
+ * Subset and split (stream gs_rng(seed, 0, GS_RNG_DATA)):
+ *   1. train_size > 0 and < available: a partial Fisher-Yates shuffle picks train_size distinct images;
+ *   2. val_split > 0: the picked images are shuffled with the same stream and the first
+ *      round(val_split * n) of them are held out as the validation set;
+ *   3. both sets are then kept in file order (ascending index), which lets the training images be
+ *      compacted in place: peak memory is the training file plus the validation copy. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gensweep/data.h"
+#include "gensweep/rng.h"
+
+static const char *const FILE_TRAIN_IMAGES = "train-images-idx3-ubyte";
+static const char *const FILE_TRAIN_LABELS = "train-labels-idx1-ubyte";
+static const char *const FILE_TEST_IMAGES = "t10k-images-idx3-ubyte";
+static const char *const FILE_TEST_LABELS = "t10k-labels-idx1-ubyte";
+
+int gs_dataset_resolve(const char *name, char *dir, size_t dirlen, gs_error *err) {
+  struct stat st;
+  if (!name || !*name || strcmp(name, GS_DEFAULT_DATASET) == 0) {
+    if (stat(GS_FASHION_MNIST_DIR, &st) != 0 || !S_ISDIR(st.st_mode))
+      return gs_fail(err, "data set %s: directory %s not found (install the dataset-fashion-mnist package)",
+                     GS_DEFAULT_DATASET, GS_FASHION_MNIST_DIR);
+    if (gs_strlcpy(dir, GS_FASHION_MNIST_DIR, dirlen) >= dirlen)
+      return gs_fail(err, "data set directory name too long: %s", GS_FASHION_MNIST_DIR);
+    return 0;
+  }
+  if (stat(name, &st) != 0)
+    return gs_fail(err, "data set %s: no such directory (%s); give \"%s\" or a directory holding %s, %s, %s, %s",
+                   name, strerror(errno), GS_DEFAULT_DATASET, FILE_TRAIN_IMAGES, FILE_TRAIN_LABELS, FILE_TEST_IMAGES,
+                   FILE_TEST_LABELS);
+  if (!S_ISDIR(st.st_mode)) return gs_fail(err, "data set %s: not a directory", name);
+  size_t len = strlen(name);
+  while (len > 1 && name[len - 1] == '/') len--; /* "dir/" -> "dir" */
+  if (len >= dirlen) return gs_fail(err, "data set directory name too long: %s", name);
+  memcpy(dir, name, len);
+  dir[len] = 0;
+  return 0;
+}
+
+/* The file actually present: path itself or path.gz (as gs_idx_read resolves it). */
+static void present_name(const char *path, char *out, size_t n) {
+  struct stat st;
+  if (stat(path, &st) == 0) snprintf(out, n, "%s", path);
+  else snprintf(out, n, "%s.gz", path);
+}
+
+/* Load images + labels from dir/<img>, dir/<lab> into s (n_classes left to the caller). */
+static int load_pair(const char *dir, const char *img, const char *lab, gs_imageset *s, gs_error *err) {
+  char pi[1200], pl[1200];
+  snprintf(pi, sizeof pi, "%s/%s", dir, img);
+  snprintf(pl, sizeof pl, "%s/%s", dir, lab);
+  gs_idx xi, xl;
+  if (gs_idx_read(pi, 3, &xi, err) != 0) return -1;
+  if (gs_idx_read(pl, 1, &xl, err) != 0) {
+    gs_idx_free(&xi);
+    return -1;
+  }
+  if (xi.count != xl.count) {
+    char ni[1300], nl[1300];
+    present_name(pi, ni, sizeof ni);
+    present_name(pl, nl, sizeof nl);
+    gs_fail(err, "image/label count mismatch: %s has %ld images, %s has %ld labels", ni, xi.count, nl, xl.count);
+    gs_idx_free(&xi);
+    gs_idx_free(&xl);
+    return -1;
+  }
+  memset(s, 0, sizeof *s);
+  s->n = xi.count;
+  s->h = xi.dims[1];
+  s->w = xi.dims[2];
+  s->dim = xi.item_size;
+  s->pix = xi.data;
+  s->labels = xl.data;
+  return 0;
+}
+
+static void set_free(gs_imageset *s) {
+  free(s->pix);
+  free(s->labels);
+  memset(s, 0, sizeof *s);
+}
+
+static int max_label(const gs_imageset *s) {
+  int m = -1;
+  for (long i = 0; i < s->n; i++)
+    if (s->labels[i] > m) m = s->labels[i];
+  return m;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Copy rows idx[0..k) (any order) of src into a new set. */
+static void gather(const gs_imageset *src, const int32_t *idx, long k, gs_imageset *dst) {
+  *dst = *src;
+  dst->n = k;
+  dst->pix = gs_malloc((size_t)(k > 0 ? k : 1) * (size_t)src->dim);
+  dst->labels = gs_malloc((size_t)(k > 0 ? k : 1));
+  for (long i = 0; i < k; i++) {
+    memcpy(dst->pix + (size_t)i * src->dim, src->pix + (size_t)idx[i] * src->dim, (size_t)src->dim);
+    dst->labels[i] = src->labels[idx[i]];
+  }
+}
+
+/* Keep rows idx[0..k) (strictly ascending) of s, in place, and shrink the buffers. */
+static void compact(gs_imageset *s, const int32_t *idx, long k) {
+  for (long i = 0; i < k; i++) {
+    if (idx[i] != i) {
+      memmove(s->pix + (size_t)i * s->dim, s->pix + (size_t)idx[i] * s->dim, (size_t)s->dim);
+      s->labels[i] = s->labels[idx[i]];
+    }
+  }
+  s->n = k;
+  s->pix = gs_realloc(s->pix, (size_t)(k > 0 ? k : 1) * (size_t)s->dim);
+  s->labels = gs_realloc(s->labels, (size_t)(k > 0 ? k : 1));
+}
+
+static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const char *train_file, gs_error *err) {
+  gs_imageset *tr = &ds->train;
+  long avail = tr->n;
+  long want = opt->train_size > 0 ? opt->train_size : avail;
+  if (want > avail)
+    return gs_fail(err, "train_size %ld is larger than the %ld training images in %s", opt->train_size, avail,
+                   train_file);
+  if (avail > INT32_MAX) return gs_fail(err, "%s: too many images (%ld)", train_file, avail);
+  long nval = (long)floor(opt->val_split * (double)want + 0.5);
+  if (want - nval < 1)
+    return gs_fail(err, "val_split %g leaves no training images (of %ld)", opt->val_split, want);
+  if (want == avail && nval == 0) return 0; /* everything, file order */
+
+  gs_rng r;
+  gs_rng_seed(&r, opt->seed, 0, GS_RNG_DATA);
+  int32_t *idx = gs_malloc(sizeof(int32_t) * (size_t)avail);
+  for (long i = 0; i < avail; i++) idx[i] = (int32_t)i;
+  if (want < avail) /* partial Fisher-Yates: idx[0..want) is a uniform random subset */
+    for (long i = 0; i < want; i++) {
+      long j = i + (long)gs_rng_below(&r, (uint64_t)(avail - i));
+      int32_t t = idx[i];
+      idx[i] = idx[j];
+      idx[j] = t;
+    }
+  if (nval > 0) gs_rng_shuffle(&r, idx, want);
+  /* idx[0..nval) -> val, idx[nval..want) -> train; each kept in file order */
+  qsort(idx, (size_t)nval, sizeof(int32_t), cmp_i32);
+  qsort(idx + nval, (size_t)(want - nval), sizeof(int32_t), cmp_i32);
+  if (nval > 0) gather(tr, idx, nval, &ds->val);
+  compact(tr, idx + nval, want - nval);
+  free(idx);
+  return 0;
+}
+
+int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err) {
+  static const gs_data_options defaults = {0};
+  if (!opt) opt = &defaults;
+  memset(ds, 0, sizeof *ds);
+  if (opt->train_size < 0) return gs_fail(err, "train_size must be >= 0 (0 = all), got %ld", opt->train_size);
+  if (opt->test_size < 0) return gs_fail(err, "test_size must be >= 0 (0 = all), got %ld", opt->test_size);
+  if (!(opt->val_split >= 0.0 && opt->val_split < 1.0))
+    return gs_fail(err, "val_split must be in [0, 1), got %g", opt->val_split);
+  if (gs_dataset_resolve(name, ds->dir, sizeof ds->dir, err) != 0) return -1;
+  GS_STRCPY(ds->name, (!name || !*name) ? GS_DEFAULT_DATASET : name);
+
+  char ptrain[1200], ptest[1200];
+  snprintf(ptrain, sizeof ptrain, "%s/%s", ds->dir, FILE_TRAIN_IMAGES);
+  snprintf(ptest, sizeof ptest, "%s/%s", ds->dir, FILE_TEST_IMAGES);
+  char ntrain[1300], ntest[1300];
+  if (load_pair(ds->dir, FILE_TRAIN_IMAGES, FILE_TRAIN_LABELS, &ds->train, err) != 0) goto fail;
+  present_name(ptrain, ntrain, sizeof ntrain);
+  if (load_pair(ds->dir, FILE_TEST_IMAGES, FILE_TEST_LABELS, &ds->test, err) != 0) goto fail;
+  present_name(ptest, ntest, sizeof ntest);
+  if (ds->test.h != ds->train.h || ds->test.w != ds->train.w) {
+    gs_fail(err, "%s: image size %dx%d differs from the training images' %dx%d (%s)", ntest, ds->test.h, ds->test.w,
+            ds->train.h, ds->train.w, ntrain);
+    goto fail;
+  }
+  int mt = max_label(&ds->train), ms = max_label(&ds->test);
+  int n_classes = (mt > ms ? mt : ms) + 1; /* labels are bytes: always < 256 */
+
+  if (opt->test_size > 0) {
+    if (opt->test_size > ds->test.n) {
+      gs_fail(err, "test_size %ld is larger than the %ld test images in %s", opt->test_size, ds->test.n, ntest);
+      goto fail;
+    }
+    if (opt->test_size < ds->test.n) {
+      ds->test.n = opt->test_size;
+      ds->test.pix = gs_realloc(ds->test.pix, (size_t)ds->test.n * (size_t)ds->test.dim);
+      ds->test.labels = gs_realloc(ds->test.labels, (size_t)ds->test.n);
+    }
+  }
+  if (subset_and_split(ds, opt, ntrain, err) != 0) goto fail;
+  ds->train.n_classes = ds->val.n_classes = ds->test.n_classes = n_classes;
+  if (ds->val.n == 0) { /* empty but shaped like the others */
+    ds->val.h = ds->train.h;
+    ds->val.w = ds->train.w;
+    ds->val.dim = ds->train.dim;
+  }
+  return 0;
+
+fail:
+  gs_dataset_free(ds);
+  return -1;
+}
+
+void gs_dataset_free(gs_dataset *ds) {
+  if (!ds) return;
+  set_free(&ds->train);
+  set_free(&ds->val);
+  set_free(&ds->test);
+}
+
+void gs_imageset_batch(const gs_imageset *s, const int32_t *idx, int rows, float *x, float *onehot) {
+  const long dim = s->dim;
+  for (int r = 0; r < rows; r++) {
+    const uint8_t *p = s->pix + (size_t)idx[r] * (size_t)dim;
+    float *o = x + (size_t)r * (size_t)dim;
+    for (long j = 0; j < dim; j++) o[j] = (float)p[j] / 255.0f;
+  }
+  if (onehot) {
+    const int C = s->n_classes;
+    memset(onehot, 0, sizeof(float) * (size_t)rows * (size_t)C);
+    for (int r = 0; r < rows; r++) {
+      int l = s->labels[idx[r]];
+      if (l < C) onehot[(size_t)r * C + l] = 1.0f;
+    }
+  }
+}

@@ -1,0 +1,963 @@
+/* Experiment files: the key table, value parsing, loading with inih, grid expansion, plan.
+ *
+ * Every key of gs_config is described once in gs_config_keys[]; everything else (defaults,
+ * parsing, canonical text, hashing, `gensweep --help`, run files) walks that table.
+ *
+ * Loading: the whole file is read into memory and fed to inih's ini_parse_stream through our
+ * own reader function (line_reader), which
+ *   - counts lines, so the key handler knows the current line number (the Debian inih is built
+ *     without INI_HANDLER_LINENO);
+ *   - reports lines that do not fit inih's line buffer as "line too long" instead of letting
+ *     inih split them into pieces (which would also shift every later line number); over-long
+ *     comment lines are accepted (passed on truncated: they stay comments);
+ *   - strips indentation, which turns off inih's multi-line continuation values (an indented
+ *     "key = value" line would otherwise be glued to the previous key's value);
+ *   - checks section headers as they go by (inih does not call the handler for them).
+ * The handler never fails (it returns 1) and collects errors in a list; inih's return value
+ * is then the line of its first syntax error. The first error by line is reported. */
+#include "gensweep/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ key table */
+
+#define FIELD(f) .offset = offsetof(gs_config, f), .size = sizeof(((gs_config *)0)->f)
+#define KEY_INT(sec, nm, f, lo, hi, d, h)                                                        \
+  { .section = sec, .name = nm, .type = GS_KEY_INT, FIELD(f), .min = lo, .max = hi, .def = d, \
+    .help = h }
+#define KEY_FLOAT(sec, nm, f, lo, lo_open, hi, hi_open, d, h)                                  \
+  { .section = sec, .name = nm, .type = GS_KEY_FLOAT, FIELD(f), .min = lo, .max = hi,          \
+    .min_open = lo_open, .max_open = hi_open, .def = d, .help = h }
+/* strings: min is the minimum length (0: may be empty) */
+#define KEY_STR(sec, nm, f, minlen, d, h) \
+  { .section = sec, .name = nm, .type = GS_KEY_STRING, FIELD(f), .min = minlen, .def = d, .help = h }
+#define KEY_ENUM(sec, nm, f, ch, d, h) \
+  { .section = sec, .name = nm, .type = GS_KEY_ENUM, FIELD(f), .choices = ch, .def = d, .help = h }
+
+#define SEED_MAX 2147483647.0
+#define SIZE_MAX_IMAGES 100000000.0
+
+const gs_key gs_config_keys[] = {
+    KEY_STR("sweep", "name", sweep_name, 1, "sweep",
+            "sweep name; results go to <results>/<name>/ (letters, digits, '.', '_', '-')"),
+    KEY_STR("sweep", "description", description, 0, "", "free text describing the sweep"),
+    KEY_STR("sweep", "results", results, 1, "results", "results root directory"),
+
+    KEY_STR("data", "dataset", dataset, 1, "fashion-mnist",
+            "\"fashion-mnist\" or a directory holding MNIST-format IDX files"),
+    KEY_INT("data", "train_size", train_size, 0, SIZE_MAX_IMAGES, "0",
+            "training images used (the first N; 0 = all)"),
+    KEY_INT("data", "test_size", test_size, 0, SIZE_MAX_IMAGES, "0", "test images used (the first N; 0 = all)"),
+    KEY_FLOAT("data", "val_split", val_split, 0, 0, 0.9, 0, "0",
+              "fraction of the training images held out for validation"),
+    KEY_INT("data", "seed", data_seed, 0, SEED_MAX, "1", "seed of the data subset / validation split"),
+
+    KEY_ENUM("model", "name", model, "vae|cvae", "vae", "model: vae, or cvae (conditioned on the class label)"),
+    KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),
+    KEY_INT("model", "hidden1", hidden1, 1, 65536, "512", "width of the first hidden layer (784-h1-h2-z MLP)"),
+    KEY_INT("model", "hidden2", hidden2, 1, 65536, "256", "width of the second hidden layer"),
+
+    KEY_INT("train", "epochs", epochs, 1, 100000, "10", "passes over the training set"),
+    KEY_INT("train", "batch_size", batch_size, 1, 65536, "100", "minibatch size (split over the ranks of a run)"),
+    KEY_ENUM("train", "optimizer", optimizer, "rmsprop|adam|sgd", "rmsprop", "optimizer: rmsprop, adam or sgd"),
+    KEY_FLOAT("train", "lr", lr, 0, 1, 10, 0, "0.001", "learning rate"),
+    KEY_FLOAT("train", "momentum", momentum, 0, 0, 1, 1, "0", "sgd momentum (0 = plain sgd)"),
+    KEY_FLOAT("train", "rho", rho, 0, 0, 1, 1, "0.9", "rmsprop decay of the squared-gradient average"),
+    KEY_FLOAT("train", "beta1", beta1, 0, 0, 1, 1, "0.9", "adam decay of the gradient average"),
+    KEY_FLOAT("train", "beta2", beta2, 0, 0, 1, 1, "0.999", "adam decay of the squared-gradient average"),
+    KEY_FLOAT("train", "eps", eps, 0, 1, 1, 0, "1e-7", "rmsprop / adam epsilon"),
+    KEY_INT("train", "seed", seed, 0, SEED_MAX, "1", "training seed: initial weights, shuffling, sampling noise"),
+    KEY_INT("train", "threads", threads, 1, 256, "1", "OpenBLAS threads per rank (does not change the results)"),
+    KEY_INT("train", "ranks_per_run", ranks_per_run, 1, 4096, "1", "MPI ranks that train one run together"),
+    KEY_INT("train", "checkpoint_every", checkpoint_every, 0, 100000, "1",
+            "save a checkpoint every N epochs (0 = never)"),
+
+    KEY_INT("eval", "iw_samples", iw_samples, 0, 100000, "100",
+            "k of the importance-weighted log-likelihood estimate (0 = skip it)"),
+    KEY_INT("eval", "iw_test_size", iw_test_size, 0, SIZE_MAX_IMAGES, "0",
+            "test images used for the importance-weighted estimate (0 = all)"),
+    KEY_INT("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG"),
+    KEY_INT("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"),
+    KEY_INT("eval", "manifold_n", manifold_n, 0, 100, "20",
+            "2-D latents only: the latent manifold image is manifold_n x manifold_n (0 = none)"),
+    KEY_INT("eval", "eval_every", eval_every, 1, 100000, "1",
+            "evaluate the test set every N epochs (and always after the last)"),
+};
+#define NKEYS ((int)(sizeof gs_config_keys / sizeof gs_config_keys[0]))
+const int gs_config_nkeys = NKEYS;
+
+static const char *const sections[] = {"sweep", "data", "model", "train", "eval", "grid"};
+#define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
+
+#define MAX_RUNS 1000000L
+
+/* Keys left out of gs_config_hash: they do not change the numbers a run produces (names and
+ * paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
+ * differ only in them are the same experiment. eval.eval_every is kept: it changes what is
+ * recorded. */
+static int hash_excluded(const gs_key *k) {
+  return strcmp(k->section, "sweep") == 0 ||
+         (strcmp(k->section, "train") == 0 &&
+          (strcmp(k->name, "threads") == 0 || strcmp(k->name, "ranks_per_run") == 0 ||
+           strcmp(k->name, "checkpoint_every") == 0));
+}
+
+static int is_sweep_name(const gs_key *k) {
+  return k->type == GS_KEY_STRING && k->offset == offsetof(gs_config, sweep_name);
+}
+
+const gs_key *gs_config_find_key(const char *section, const char *name) {
+  if (!section || !name) return NULL;
+  for (int i = 0; i < NKEYS; i++)
+    if (strcmp(gs_config_keys[i].section, section) == 0 && strcmp(gs_config_keys[i].name, name) == 0)
+      return &gs_config_keys[i];
+  return NULL;
+}
+
+/* ------------------------------------------------------------------ did you mean */
+
+/* Edit distance (Levenshtein with adjacent transpositions counted as one edit), case-insensitive. */
+static int edit_distance(const char *a, const char *b) {
+  enum { M = 64 };
+  size_t n = strlen(a), m = strlen(b);
+  if (n >= M || m >= M) return 1000;
+  int d[M][M];
+  for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= n; i++) {
+    for (size_t j = 1; j <= m; j++) {
+      int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+      int best = d[i - 1][j - 1] + (ca != cb);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) && tolower((unsigned char)a[i - 2]) == cb &&
+          d[i - 2][j - 2] + 1 < best)
+        best = d[i - 2][j - 2] + 1;
+      d[i][j] = best;
+    }
+  }
+  return d[n][m];
+}
+
+/* How many edits still count as a typo of a word of this length. */
+static int typo_limit(size_t len) { return len <= 3 ? 1 : len <= 6 ? 2 : 3; }
+
+const char *gs_config_suggest(const char *section, const char *name, char *buf, size_t n) {
+  if (!name || !*name) return NULL;
+  if (!section) section = "";
+  int limit = typo_limit(strlen(name));
+  const gs_key *best = NULL;
+  int best_total = 1 << 30, best_d = 0;
+  for (int i = 0; i < NKEYS; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    int d = edit_distance(name, k->name);
+    if (d > limit) continue;
+    /* a key in another section costs 2 (moved key), 1 if the section itself looks misspelt */
+    int sec_cost = strcmp(section, k->section) == 0                       ? 0
+                   : (!*section || edit_distance(section, k->section) <= 1) ? 1
+                                                                            : 2;
+    int total = d + sec_cost;
+    if (total < best_total || (total == best_total && d < best_d)) {
+      best = k;
+      best_total = total;
+      best_d = d;
+    }
+  }
+  if (!best) return NULL;
+  snprintf(buf, n, "%s.%s", best->section, best->name);
+  return buf;
+}
+
+static int known_section(const char *s) {
+  for (int i = 0; i < NSECTIONS; i++)
+    if (strcmp(s, sections[i]) == 0) return 1;
+  return 0;
+}
+
+static const char *suggest_section(const char *s) {
+  char trimmed[64];
+  size_t len = strlen(s);
+  while (len && isspace((unsigned char)*s)) s++, len--;
+  while (len && isspace((unsigned char)s[len - 1])) len--;
+  if (!len || len >= sizeof trimmed) return NULL;
+  memcpy(trimmed, s, len);
+  trimmed[len] = 0;
+  const char *best = NULL;
+  int best_d = typo_limit(len) + 1;
+  for (int i = 0; i < NSECTIONS; i++) {
+    int d = edit_distance(trimmed, sections[i]);
+    if (d < best_d) best = sections[i], best_d = d;
+  }
+  return best;
+}
+
+/* ------------------------------------------------------------------ values */
+
+void gs_config_defaults(gs_config *c) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < NKEYS; i++) {
+    gs_error e;
+    if (gs_config_set(c, &gs_config_keys[i], gs_config_keys[i].def, &e) != 0) {
+      fprintf(stderr, "gensweep: bad default in the key table: %s\n", e.msg);
+      abort();
+    }
+  }
+}
+
+static void format_range(const gs_key *k, char *buf, size_t n) {
+  if (k->type == GS_KEY_INT)
+    snprintf(buf, n, "%c%.0f, %.0f%c", k->min_open ? '(' : '[', k->min, k->max, k->max_open ? ')' : ']');
+  else
+    snprintf(buf, n, "%c%g, %g%c", k->min_open ? '(' : '[', k->min, k->max, k->max_open ? ')' : ']');
+}
+
+static int out_of_range(const gs_key *k, double v) {
+  return (k->min_open ? v <= k->min : v < k->min) || (k->max_open ? v >= k->max : v > k->max);
+}
+
+static const char *skip_space(const char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  return s;
+}
+
+/* '#' only starts a comment at the beginning of a line; say so when it breaks a value */
+static const char *comment_hint(const char *v, size_t len) {
+  return memchr(v, '#', len) ? " (an inline comment must start with ';' after a space)" : "";
+}
+
+int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *err) {
+  char *field = (char *)c + k->offset;
+  const char *v = skip_space(value ? value : "");
+  size_t len = strlen(v);
+  while (len && isspace((unsigned char)v[len - 1])) len--;
+  char range[96];
+  format_range(k, range, sizeof range);
+  const char *sec = k->section, *nm = k->name;
+  int vl = (int)len;
+
+  switch (k->type) {
+  case GS_KEY_INT: {
+    if (!len) return gs_fail(err, "%s.%s: missing value (expected an integer)", sec, nm);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *skip_space(end))
+      return gs_fail(err, "%s.%s = %.*s: not an integer%s", sec, nm, vl, v, comment_hint(v, len));
+    if (errno == ERANGE || out_of_range(k, (double)x))
+      return gs_fail(err, "%s.%s = %.*s: out of range, must be in %s", sec, nm, vl, v, range);
+    memcpy(field, &x, sizeof x);
+    return 0;
+  }
+  case GS_KEY_FLOAT: {
+    if (!len) return gs_fail(err, "%s.%s: missing value (expected a number)", sec, nm);
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *skip_space(end))
+      return gs_fail(err, "%s.%s = %.*s: not a number%s", sec, nm, vl, v, comment_hint(v, len));
+    if (!isfinite(x)) return gs_fail(err, "%s.%s = %.*s: not a finite number", sec, nm, vl, v);
+    if (x == 0) x = 0.0; /* no -0: it would print differently */
+    if (out_of_range(k, x))
+      return gs_fail(err, "%s.%s = %.*s: out of range, must be in %s", sec, nm, vl, v, range);
+    memcpy(field, &x, sizeof x);
+    return 0;
+  }
+  case GS_KEY_STRING: {
+    if (len < (size_t)k->min) return gs_fail(err, "%s.%s: must not be empty", sec, nm);
+    if (len >= k->size)
+      return gs_fail(err, "%s.%s: value too long (%zu characters, at most %zu)", sec, nm, len, k->size - 1);
+    for (size_t i = 0; i < len; i++)
+      if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
+        return gs_fail(err, "%s.%s: value contains a control character", sec, nm);
+    if (is_sweep_name(k)) {
+      int ok = v[0] != '.';
+      for (size_t i = 0; i < len && ok; i++)
+        ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '_' || v[i] == '-';
+      if (!ok)
+        return gs_fail(err,
+                       "%s.%s = %.*s: not a valid directory name: use only letters, digits, '.', '_' "
+                       "and '-', and do not start with '.'",
+                       sec, nm, vl, v);
+    }
+    memcpy(field, v, len);
+    field[len] = 0;
+    return 0;
+  }
+  case GS_KEY_ENUM: {
+    for (const char *p = k->choices; *p;) {
+      const char *bar = strchr(p, '|');
+      size_t cl = bar ? (size_t)(bar - p) : strlen(p);
+      if (cl == len && len && memcmp(p, v, len) == 0 && len < k->size) {
+        memcpy(field, v, len);
+        field[len] = 0;
+        return 0;
+      }
+      p += cl + (bar ? 1 : 0);
+    }
+    char list[256];
+    size_t o = 0;
+    for (const char *p = k->choices; *p && o + 3 < sizeof list; p++) {
+      if (*p == '|') {
+        list[o++] = ',';
+        list[o++] = ' ';
+      } else {
+        list[o++] = *p;
+      }
+    }
+    list[o] = 0;
+    if (!len) return gs_fail(err, "%s.%s: missing value (must be one of %s)", sec, nm, list);
+    return gs_fail(err, "%s.%s = %.*s: must be one of %s%s", sec, nm, vl, v, list, comment_hint(v, len));
+  }
+  }
+  return gs_fail(err, "%s.%s: bad key type", sec, nm);
+}
+
+/* Shortest %g text that reads back as exactly the same double. */
+static void format_double(double x, char *buf, size_t n) {
+  char tmp[48];
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, x);
+    if (strtod(tmp, NULL) == x) break;
+  }
+  gs_strlcpy(buf, tmp, n);
+}
+
+void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n) {
+  const char *field = (const char *)c + k->offset;
+  switch (k->type) {
+  case GS_KEY_INT: {
+    long x;
+    memcpy(&x, field, sizeof x);
+    snprintf(buf, n, "%ld", x);
+    break;
+  }
+  case GS_KEY_FLOAT: {
+    double x;
+    memcpy(&x, field, sizeof x);
+    format_double(x, buf, n);
+    break;
+  }
+  case GS_KEY_STRING:
+  case GS_KEY_ENUM: {
+    size_t len = strnlen(field, k->size);
+    if (n) {
+      size_t c2 = len < n - 1 ? len : n - 1;
+      memcpy(buf, field, c2);
+      buf[c2] = 0;
+    }
+    break;
+  }
+  }
+}
+
+/* Longest formatted value: strings are bounded by their field (<= 512), numbers by ~25. */
+#define VALUE_BUF 600
+
+char *gs_config_canonical(const gs_config *c) {
+  size_t cap = 4096, len = 0;
+  char *out = gs_malloc(cap);
+  char val[VALUE_BUF];
+  for (int i = 0; i < NKEYS; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    gs_config_format(c, k, val, sizeof val);
+    size_t need = strlen(k->section) + strlen(k->name) + strlen(val) + 8;
+    while (len + need >= cap) out = gs_realloc(out, cap *= 2);
+    len += (size_t)snprintf(out + len, cap - len, "%s.%s = %s\n", k->section, k->name, val);
+  }
+  out[len] = 0;
+  return out;
+}
+
+/* Hash of one canonical line "section.key = value\n" (streamed, same bytes as the text). */
+static uint64_t hash_line(uint64_t h, const gs_key *k, const char *val) {
+  h = gs_hash64(k->section, strlen(k->section), h);
+  h = gs_hash64(".", 1, h);
+  h = gs_hash64(k->name, strlen(k->name), h);
+  h = gs_hash64(" = ", 3, h);
+  h = gs_hash64(val, strlen(val), h);
+  return gs_hash64("\n", 1, h);
+}
+
+/* gs_hash64 of the canonical text without the hash_excluded() lines. */
+uint64_t gs_config_hash(const gs_config *c) {
+  uint64_t h = GS_HASH_INIT;
+  char val[VALUE_BUF];
+  for (int i = 0; i < NKEYS; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    if (hash_excluded(k)) continue;
+    gs_config_format(c, k, val, sizeof val);
+    h = hash_line(h, k, val);
+  }
+  return h;
+}
+
+int gs_config_validate(const gs_config *c, gs_error *err) {
+  if (c->batch_size < c->ranks_per_run)
+    return gs_fail(err,
+                   "train.batch_size = %ld is smaller than train.ranks_per_run = %ld (each rank needs at "
+                   "least one example of every batch)",
+                   c->batch_size, c->ranks_per_run);
+  if (c->test_size > 0 && c->iw_test_size > c->test_size)
+    return gs_fail(err, "eval.iw_test_size = %ld is larger than data.test_size = %ld", c->iw_test_size,
+                   c->test_size);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ loading */
+
+typedef struct load_error {
+  int line;
+  char *msg;
+} load_error;
+
+typedef struct loader {
+  gs_sweep *sw;
+  const char *path;
+  const char *text;
+  size_t len, pos;
+  int lineno;
+  int section_bad;       /* the current section header was reported: ignore its keys */
+  int key_line[NKEYS];   /* line where each key was set in its own section (0 = not set) */
+  int grid_line[NKEYS];  /* line where each key was swept in [grid] */
+  load_error *errs;
+  int nerrs, errcap;
+} loader;
+
+static void add_error(loader *L, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_error(loader *L, int line, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (L->nerrs == L->errcap) {
+    L->errcap = L->errcap ? 2 * L->errcap : 8;
+    L->errs = gs_realloc(L->errs, (size_t)L->errcap * sizeof *L->errs);
+  }
+  L->errs[L->nerrs].line = line;
+  L->errs[L->nerrs].msg = gs_strdup(msg);
+  L->nerrs++;
+}
+
+/* A section header as inih reads it: the text between '[' and the first ']' (an inline
+ * comment, ';' after a space, ends the search). Returns 0 if inih will call it a syntax error. */
+static int header_name(const char *line, char *name, size_t n) {
+  const char *p = line + 1;
+  int was_space = 0;
+  while (*p && *p != ']' && !(was_space && *p == ';')) {
+    was_space = isspace((unsigned char)*p);
+    p++;
+  }
+  if (*p != ']') return 0;
+  size_t len = (size_t)(p - (line + 1));
+  if (len >= n) len = n - 1;
+  memcpy(name, line + 1, len);
+  name[len] = 0;
+  return 1;
+}
+
+static void check_header(loader *L, const char *line) {
+  char name[64];
+  if (!header_name(line, name, sizeof name)) return; /* inih reports the syntax error */
+  L->section_bad = 0;
+  if (known_section(name)) return;
+  L->section_bad = 1;
+  if (!*name) {
+    add_error(L, L->lineno, "empty section name []");
+    return;
+  }
+  const char *s = suggest_section(name);
+  if (s)
+    add_error(L, L->lineno, "unknown section [%s]; did you mean [%s]?", name, s);
+  else
+    add_error(L, L->lineno, "unknown section [%s] (sections: sweep, data, model, train, eval, grid)", name);
+}
+
+/* fgets-like reader over the text in memory: one call per line, so inih's line numbers match. */
+static char *line_reader(char *str, int num, void *stream) {
+  loader *L = stream;
+  if (L->pos >= L->len || num < 2) return NULL;
+  const char *p = L->text + L->pos;
+  const char *nl = memchr(p, '\n', L->len - L->pos);
+  size_t n = nl ? (size_t)(nl - p) : L->len - L->pos;
+  L->pos += n + (nl ? 1 : 0);
+  L->lineno++;
+  if (n && p[n - 1] == '\r') n--;
+  if (L->lineno == 1 && n >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0) p += 3, n -= 3;
+  while (n && (*p == ' ' || *p == '\t')) p++, n--;
+  if (n > (size_t)num - 1) {
+    if (*p == ';' || *p == '#') {
+      n = (size_t)num - 1; /* a comment: its end does not matter */
+    } else {
+      add_error(L, L->lineno, "line too long (%zu characters, at most %d)", n, num - 1);
+      n = 0;
+    }
+  }
+  memcpy(str, p, n);
+  str[n] = 0;
+  if (n && *p == '[') check_header(L, str);
+  return str;
+}
+
+static void keys_of_section(const char *section, char *buf, size_t n) {
+  size_t o = 0;
+  buf[0] = 0;
+  for (int i = 0; i < NKEYS && o < n; i++) {
+    if (strcmp(gs_config_keys[i].section, section) != 0) continue;
+    o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", gs_config_keys[i].name);
+  }
+}
+
+static void split_suggestion(char *sug, const char **sec, const char **name) {
+  char *dot = strchr(sug, '.');
+  *dot = 0;
+  *sec = sug;
+  *name = dot + 1;
+}
+
+/* Keep [A-Za-z0-9.+-] of a value, '_' for anything else. */
+static void sanitise(const char *v, char *out, size_t n) {
+  size_t i = 0;
+  for (; v[i] && i + 1 < n; i++) {
+    unsigned char ch = (unsigned char)v[i];
+    out[i] = (isalnum(ch) && ch < 128) || ch == '.' || ch == '+' || ch == '-' ? (char)ch : '_';
+  }
+  out[i] = 0;
+}
+
+static void free_values(char **values, int n) {
+  for (int i = 0; i < n; i++) free(values[i]);
+  free(values);
+}
+
+/* "section.key = v1, v2, ..." in [grid]: a new axis. */
+static void grid_key(loader *L, const char *name, const char *value, int line) {
+  gs_sweep *sw = L->sw;
+  char sug[128], sec[64];
+  const char *dot = strchr(name, '.');
+  if (!dot) {
+    if (gs_config_suggest("", name, sug, sizeof sug))
+      add_error(L, line, "grid key '%s' must be written section.key; did you mean '%s'?", name, sug);
+    else
+      add_error(L, line, "grid key '%s' must be written section.key (e.g. model.latent_dim)", name);
+    return;
+  }
+  size_t sl = (size_t)(dot - name);
+  if (sl >= sizeof sec) sl = sizeof sec - 1;
+  memcpy(sec, name, sl);
+  sec[sl] = 0;
+  const gs_key *k = gs_config_find_key(sec, dot + 1);
+  if (!k) {
+    if (gs_config_suggest(sec, dot + 1, sug, sizeof sug))
+      add_error(L, line, "unknown key '%s' in [grid]; did you mean '%s'?", name, sug);
+    else
+      add_error(L, line, "unknown key '%s' in [grid]", name);
+    return;
+  }
+  if (strcmp(k->section, "sweep") == 0) {
+    add_error(L, line, "%s cannot be swept: the [sweep] keys are fixed for the whole sweep", name);
+    return;
+  }
+  int idx = (int)(k - gs_config_keys);
+  if (L->grid_line[idx]) {
+    add_error(L, line, "duplicate key %s in [grid] (first set on line %d)", name, L->grid_line[idx]);
+    return;
+  }
+  L->grid_line[idx] = line;
+  if (sw->naxes >= GS_MAX_AXES) {
+    add_error(L, line, "too many grid axes (at most %d)", GS_MAX_AXES);
+    return;
+  }
+
+  /* split the list; validate and canonicalise each item */
+  char *list = gs_strdup(value);
+  char **values = NULL;
+  int nv = 0, cap = 0, ok = 1;
+  if (!*skip_space(list)) {
+    add_error(L, line, "%s: empty list in [grid] (give one or more values separated by ',')", name);
+    ok = 0;
+  }
+  gs_config scratch;
+  memset(&scratch, 0, sizeof scratch);
+  for (char *item = list; ok && item;) {
+    char *comma = strchr(item, ',');
+    if (comma) *comma = 0;
+    if (!*skip_space(item)) {
+      add_error(L, line, "%s: empty item %d in the list", name, nv + 1);
+      ok = 0;
+      break;
+    }
+    gs_error e;
+    if (gs_config_set(&scratch, k, item, &e) != 0) {
+      add_error(L, line, "%s (item %d of the list)", e.msg, nv + 1);
+      ok = 0;
+      break;
+    }
+    char canon[VALUE_BUF];
+    gs_config_format(&scratch, k, canon, sizeof canon);
+    for (int j = 0; j < nv && ok; j++) {
+      if (strcmp(values[j], canon) == 0) {
+        add_error(L, line, "%s: duplicate value %s in the list (items %d and %d)", name, canon, j + 1, nv + 1);
+        ok = 0;
+      }
+    }
+    if (!ok) break;
+    if (nv == cap) values = gs_realloc(values, (size_t)(cap = cap ? 2 * cap : 8) * sizeof *values);
+    values[nv++] = gs_strdup(canon);
+    item = comma ? comma + 1 : NULL;
+  }
+  free(list);
+  /* values must stay distinct in run ids */
+  for (int i = 0; ok && i < nv; i++) {
+    char a[VALUE_BUF], b[VALUE_BUF];
+    sanitise(values[i], a, sizeof a);
+    for (int j = i + 1; ok && j < nv; j++) {
+      sanitise(values[j], b, sizeof b);
+      if (strcmp(a, b) == 0) {
+        add_error(L, line, "%s: values '%s' and '%s' both become '%s' in run ids; make them differ in letters or digits",
+                  name, values[i], values[j], a);
+        ok = 0;
+      }
+    }
+  }
+  if (!ok) {
+    free_values(values, nv);
+    return;
+  }
+  gs_axis *ax = &sw->axes[sw->naxes++];
+  memset(ax, 0, sizeof *ax);
+  ax->key = k;
+  snprintf(ax->fullname, sizeof ax->fullname, "%s.%s", k->section, k->name);
+  ax->nvalues = nv;
+  ax->values = values;
+  ax->line = line;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value) {
+  loader *L = user;
+  int line = L->lineno;
+  char sug[128];
+  if (L->section_bad) return 1;
+  if (!*section) {
+    if (gs_config_suggest("", name, sug, sizeof sug)) {
+      const char *s, *n;
+      split_suggestion(sug, &s, &n);
+      add_error(L, line, "key '%s' is outside any section; did you mean [%s] %s?", name, s, n);
+    } else {
+      add_error(L, line, "key '%s' is outside any section (put it under a [section] header)", name);
+    }
+    return 1;
+  }
+  if (strcmp(section, "grid") == 0) {
+    grid_key(L, name, value, line);
+    return 1;
+  }
+  if (!known_section(section)) { /* normally caught by the reader already */
+    add_error(L, line, "unknown section [%s]", section);
+    L->section_bad = 1;
+    return 1;
+  }
+  const gs_key *k = gs_config_find_key(section, name);
+  if (!k) {
+    if (gs_config_suggest(section, name, sug, sizeof sug)) {
+      const char *s, *n;
+      split_suggestion(sug, &s, &n);
+      if (strcmp(s, section) == 0)
+        add_error(L, line, "unknown key '%s' in [%s]; did you mean '%s'?", name, section, n);
+      else
+        add_error(L, line, "unknown key '%s' in [%s]; did you mean [%s] %s?", name, section, s, n);
+    } else {
+      char known[512];
+      keys_of_section(section, known, sizeof known);
+      add_error(L, line, "unknown key '%s' in [%s] (keys in [%s]: %s)", name, section, section, known);
+    }
+    return 1;
+  }
+  int idx = (int)(k - gs_config_keys);
+  if (L->key_line[idx]) {
+    add_error(L, line, "duplicate key %s.%s (first set on line %d)", k->section, k->name, L->key_line[idx]);
+    return 1;
+  }
+  L->key_line[idx] = line;
+  gs_error e;
+  if (gs_config_set(&L->sw->base, k, value, &e) != 0) add_error(L, line, "%s", e.msg);
+  return 1;
+}
+
+/* First line with a given number (1-based), as a pointer into the text. */
+static const char *find_line(const char *text, size_t len, int lineno) {
+  const char *p = text, *end = text + len;
+  for (int i = 1; i < lineno && p < end; i++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl) return end;
+    p = nl + 1;
+  }
+  return p;
+}
+
+static int compare_ids(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Build runs, ids and hashes (no errors left but id length / uniqueness / validation). */
+static int expand(gs_sweep *sw, const char *path, gs_error *err) {
+  int na = sw->naxes;
+  /* run-id shortnames: the key name, or section-name where two axes share a key name */
+  for (int a = 0; a < na; a++) {
+    gs_axis *ax = &sw->axes[a];
+    int shared = 0;
+    for (int b = 0; b < na; b++)
+      if (b != a && strcmp(sw->axes[b].key->name, ax->key->name) == 0) shared = 1;
+    if (shared)
+      snprintf(ax->shortname, sizeof ax->shortname, "%s-%s", ax->key->section, ax->key->name);
+    else
+      GS_STRCPY(ax->shortname, ax->key->name);
+  }
+  /* id parts "<shortname>-<sanitised value>" per axis value; the longest id must fit */
+  char **parts[GS_MAX_AXES] = {0};
+  size_t maxlen = na ? (size_t)(na - 1) : 3;
+  int rc = 0;
+  for (int a = 0; a < na; a++) {
+    gs_axis *ax = &sw->axes[a];
+    parts[a] = gs_calloc((size_t)ax->nvalues, sizeof(char *));
+    size_t longest = 0;
+    for (int v = 0; v < ax->nvalues; v++) {
+      char san[VALUE_BUF], part[VALUE_BUF + 80];
+      sanitise(ax->values[v], san, sizeof san);
+      snprintf(part, sizeof part, "%s-%s", ax->shortname, san);
+      parts[a][v] = gs_strdup(part);
+      if (strlen(part) > longest) longest = strlen(part);
+    }
+    maxlen += longest;
+  }
+  if (maxlen > GS_MAX_RUN_ID - 1) {
+    rc = gs_fail(err, "%s:%d: run ids would be up to %zu characters long (at most %d); use fewer axes or shorter values",
+                 path, sw->axes[0].line, maxlen, GS_MAX_RUN_ID - 1);
+    goto done;
+  }
+
+  /* canonical text of every key in the base config, for fast per-run hashing */
+  char *base_text[NKEYS];
+  int axis_of[NKEYS];
+  for (int i = 0; i < NKEYS; i++) {
+    char val[VALUE_BUF];
+    gs_config_format(&sw->base, &gs_config_keys[i], val, sizeof val);
+    base_text[i] = gs_strdup(val);
+    axis_of[i] = -1;
+  }
+  for (int a = 0; a < na; a++) axis_of[sw->axes[a].key - gs_config_keys] = a;
+
+  sw->runs = gs_calloc((size_t)sw->nruns, sizeof(gs_run));
+  int vi[GS_MAX_AXES] = {0};
+  for (long r = 0; r < sw->nruns; r++) {
+    gs_run *run = &sw->runs[r];
+    run->index = (int)r;
+    run->cfg = sw->base;
+    size_t o = 0;
+    for (int a = 0; a < na; a++) {
+      run->value_index[a] = vi[a];
+      gs_config_set(&run->cfg, sw->axes[a].key, sw->axes[a].values[vi[a]], NULL); /* validated already */
+      const char *part = parts[a][vi[a]];
+      size_t pl = strlen(part);
+      if (a) run->id[o++] = '_';
+      memcpy(run->id + o, part, pl);
+      o += pl;
+    }
+    if (!na) memcpy(run->id, "run", 4);
+    else run->id[o] = 0;
+    uint64_t h = GS_HASH_INIT;
+    for (int i = 0; i < NKEYS; i++) {
+      const gs_key *k = &gs_config_keys[i];
+      if (hash_excluded(k)) continue;
+      h = hash_line(h, k, axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i]);
+    }
+    run->hash = h;
+    for (int a = na - 1; a >= 0; a--) { /* row-major: the last axis varies fastest */
+      if (++vi[a] < sw->axes[a].nvalues) break;
+      vi[a] = 0;
+    }
+  }
+  for (int i = 0; i < NKEYS; i++) free(base_text[i]);
+
+  /* ids must be unique (different values could still read the same once sanitised) */
+  if (sw->nruns > 1) {
+    const char **ids = gs_malloc((size_t)sw->nruns * sizeof *ids);
+    for (long r = 0; r < sw->nruns; r++) ids[r] = sw->runs[r].id;
+    qsort(ids, (size_t)sw->nruns, sizeof *ids, compare_ids);
+    for (long r = 1; r < sw->nruns && !rc; r++)
+      if (strcmp(ids[r - 1], ids[r]) == 0)
+        rc = gs_fail(err, "%s:%d: two runs would get the same id '%s'; make the values differ in letters or digits",
+                     path, sw->axes[0].line, ids[r]);
+    free(ids);
+    if (rc) goto done;
+  }
+  for (long r = 0; r < sw->nruns; r++) {
+    gs_error e;
+    if (gs_config_validate(&sw->runs[r].cfg, &e) != 0) {
+      if (na)
+        rc = gs_fail(err, "%s: run %s: %s", path, sw->runs[r].id, e.msg);
+      else
+        rc = gs_fail(err, "%s: %s", path, e.msg);
+      goto done;
+    }
+  }
+done:
+  for (int a = 0; a < na; a++) {
+    if (!parts[a]) continue;
+    for (int v = 0; v < sw->axes[a].nvalues; v++) free(parts[a][v]);
+    free(parts[a]);
+  }
+  return rc;
+}
+
+/* Takes ownership of text. */
+static int load(const char *path, char *text, size_t len, gs_sweep *sw, gs_error *err) {
+  memset(sw, 0, sizeof *sw);
+  GS_STRCPY(sw->path, path);
+  sw->text = text;
+  gs_config_defaults(&sw->base);
+  gs_error_clear(err);
+
+  loader *L = gs_calloc(1, sizeof *L);
+  L->sw = sw;
+  L->path = path;
+  L->text = text;
+  L->len = len;
+
+  if (strlen(text) != len) {
+    const char *nul = text + strlen(text);
+    int line = 1;
+    for (const char *p = text; p < nul; p++) line += *p == '\n';
+    add_error(L, line, "NUL byte in the file (not a text file?)");
+  }
+
+  int r = ini_parse_stream(line_reader, L, on_key, L);
+  if (r > 0) {
+    const char *s = find_line(text, len, r);
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s == '[')
+      add_error(L, r, "syntax error: section header without a closing ']'");
+    else
+      add_error(L, r, "syntax error: expected 'key = value', a [section] header or a comment");
+  } else if (r < 0) {
+    add_error(L, 1, "the INI parser failed (error %d)", r);
+  }
+
+  /* a key both fixed and swept */
+  for (int i = 0; i < NKEYS; i++) {
+    if (!L->key_line[i] || !L->grid_line[i]) continue;
+    const gs_key *k = &gs_config_keys[i];
+    int later = L->key_line[i] > L->grid_line[i] ? L->key_line[i] : L->grid_line[i];
+    add_error(L, later, "%s.%s is set in [%s] on line %d and swept in [grid] on line %d", k->section, k->name,
+              k->section, L->key_line[i], L->grid_line[i]);
+  }
+  /* number of runs */
+  sw->nruns = 1;
+  for (int a = 0; a < sw->naxes; a++) {
+    sw->nruns *= sw->axes[a].nvalues;
+    if (sw->nruns > MAX_RUNS) {
+      add_error(L, sw->axes[a].line, "the grid has too many runs (more than %ld)", MAX_RUNS);
+      break;
+    }
+  }
+
+  int rc = 0;
+  if (L->nerrs) {
+    int first = 0;
+    for (int i = 1; i < L->nerrs; i++)
+      if (L->errs[i].line < L->errs[first].line) first = i;
+    rc = gs_fail(err, "%s:%d: %s", path, L->errs[first].line, L->errs[first].msg);
+  } else {
+    rc = expand(sw, path, err);
+  }
+  for (int i = 0; i < L->nerrs; i++) free(L->errs[i].msg);
+  free(L->errs);
+  free(L);
+  if (rc) gs_sweep_free(sw);
+  return rc;
+}
+
+int gs_sweep_load(const char *path, gs_sweep *sw, gs_error *err) {
+  memset(sw, 0, sizeof *sw);
+  size_t len = 0;
+  char *text = gs_read_file(path, &len, err);
+  if (!text) return -1;
+  return load(path, text, len, sw, err);
+}
+
+int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_error *err) {
+  return load(path, gs_strdup(text), strlen(text), sw, err);
+}
+
+void gs_sweep_free(gs_sweep *sw) {
+  if (!sw) return;
+  for (int a = 0; a < sw->naxes && a < GS_MAX_AXES; a++) free_values(sw->axes[a].values, sw->axes[a].nvalues);
+  free(sw->runs);
+  free(sw->text);
+  memset(sw, 0, sizeof *sw);
+}
+
+/* ------------------------------------------------------------------ plan */
+
+void gs_sweep_print_plan(const gs_sweep *sw, FILE *out) {
+  const gs_config *b = &sw->base;
+  fprintf(out, "experiment   %s\n", sw->path);
+  fprintf(out, "sweep        %s -> %s/%s/\n", b->sweep_name, b->results, b->sweep_name);
+  if (b->description[0]) fprintf(out, "description  %s\n", b->description);
+  fprintf(out, "runs         %ld\n", sw->nruns);
+
+  /* fixed values that differ from the defaults */
+  gs_config def;
+  gs_config_defaults(&def);
+  int header = 0;
+  for (int i = 0; i < NKEYS; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    if (strcmp(k->section, "sweep") == 0) continue;
+    int swept = 0;
+    for (int a = 0; a < sw->naxes; a++) swept |= sw->axes[a].key == k;
+    char v[VALUE_BUF], d[VALUE_BUF];
+    gs_config_format(b, k, v, sizeof v);
+    gs_config_format(&def, k, d, sizeof d);
+    if (swept || strcmp(v, d) == 0) continue;
+    if (!header++) fprintf(out, "fixed (not default):\n");
+    fprintf(out, "  %s.%s = %s\n", k->section, k->name, v);
+  }
+
+  fprintf(out, "axes         %d%s\n", sw->naxes, sw->naxes ? " (the first varies slowest)" : "");
+  int w = 0;
+  for (int a = 0; a < sw->naxes; a++)
+    if ((int)strlen(sw->axes[a].fullname) > w) w = (int)strlen(sw->axes[a].fullname);
+  for (int a = 0; a < sw->naxes; a++) {
+    const gs_axis *ax = &sw->axes[a];
+    fprintf(out, "  %-*s = ", w, ax->fullname);
+    for (int v = 0; v < ax->nvalues; v++) fprintf(out, "%s%s", v ? ", " : "", ax->values[v]);
+    fprintf(out, "   (%d)\n", ax->nvalues);
+  }
+
+  int idw = 6;
+  for (long r = 0; r < sw->nruns; r++) {
+    int l = (int)strlen(sw->runs[r].id);
+    if (l > idw) idw = l;
+  }
+  if (sw->naxes)
+    fprintf(out, "\n%7s  %-*s  %s\n", "index", idw, "run id", "values");
+  else
+    fprintf(out, "\n%7s  %s\n", "index", "run id");
+  for (long r = 0; r < sw->nruns; r++) {
+    const gs_run *run = &sw->runs[r];
+    if (!sw->naxes) {
+      fprintf(out, "%7d  %s\n", run->index, run->id);
+      continue;
+    }
+    fprintf(out, "%7d  %-*s ", run->index, idw, run->id);
+    for (int a = 0; a < sw->naxes; a++)
+      fprintf(out, " %s=%s", sw->axes[a].fullname, sw->axes[a].values[run->value_index[a]]);
+    fputc('\n', out);
+  }
+}

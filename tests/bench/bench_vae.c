@@ -1,0 +1,108 @@
+/* VAE training throughput (images/s at one thread) and the fraction of the machine's sgemm peak
+ * it reaches. Reference: PyTorch 1.13, one thread, same model (784-512-256-25, batch 100, RMSProp):
+ * 8,631 images/s on these machines (shared/ANCHORS.md); pass --ref N to compare with a reference
+ * measured in the same run (tests/bench/vae_speed.sh does that when python3-torch is installed).
+ *
+ *   bench_vae [--z 25] [--model vae|cvae] [--steps 600] [--ref 8631]
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/model.h"
+#include "gensweep/optim.h"
+
+static double sgemm_peak(void) {
+  int n = 1024;
+  float *a = gs_aligned_alloc(sizeof(float) * n * n), *b = gs_aligned_alloc(sizeof(float) * n * n),
+        *c = gs_aligned_alloc(sizeof(float) * n * n);
+  for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = 0.001f * (i % 1000);
+  double best = 0;
+  for (int r = 0; r < 5; r++) {
+    double t = gs_now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    t = gs_now() - t;
+    double gf = 2.0 * n * n * n / t / 1e9;
+    if (gf > best) best = gf;
+  }
+  free(a);
+  free(b);
+  free(c);
+  return best;
+}
+
+int main(int argc, char **argv) {
+  int z = 25, steps = 600;
+  double ref = 8631;
+  const char *model = "vae";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--z")) z = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--steps")) steps = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--ref")) ref = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--model")) model = argv[i + 1];
+  }
+  openblas_set_num_threads(1);
+  gs_config cfg;
+  gs_config_defaults(&cfg);
+  GS_STRCPY(cfg.model, model);
+  cfg.latent_dim = z;
+  gs_data_options o = {.seed = 1};
+  gs_dataset ds;
+  gs_error err = {0};
+  if (gs_dataset_load("fashion-mnist", &o, &ds, &err)) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 2;
+  }
+  const gs_model_def *def = gs_model_find(model);
+  gs_rng init, noise, sh;
+  gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+  gs_rng_seed(&noise, 1, 0, GS_RNG_NOISE);
+  gs_rng_seed(&sh, 1, 0, GS_RNG_SHUFFLE);
+  gs_model *m = def->create(&cfg, &ds, &init, &err);
+  gs_params *p = def->params(m);
+  gs_optim opt;
+  gs_optim_init(&opt, GS_OPT_RMSPROP, p->total, 1e-3f);
+  int B = 100;
+  int32_t *perm = malloc(sizeof(int32_t) * ds.train.n);
+  for (long i = 0; i < ds.train.n; i++) perm[i] = (int32_t)i;
+  gs_rng_shuffle(&sh, perm, ds.train.n);
+  long nb = ds.train.n / B;
+  /* warm up */
+  for (int s = 0; s < 20; s++) {
+    def->train_step(m, &ds.train, perm + (s % nb) * B, B, 0, B, &noise);
+    gs_optim_step(&opt, p->data, p->grad);
+  }
+  double best = 0, times[5];
+  for (int r = 0; r < 5; r++) {
+    double t = gs_now();
+    for (int s = 0; s < steps; s++) {
+      def->train_step(m, &ds.train, perm + (s % nb) * B, B, 0, B, &noise);
+      gs_optim_step(&opt, p->data, p->grad);
+    }
+    times[r] = gs_now() - t;
+    double ips = (double)steps * B / times[r];
+    if (ips > best) best = ips;
+  }
+  /* median */
+  for (int i = 0; i < 5; i++)
+    for (int j = i + 1; j < 5; j++)
+      if (times[j] < times[i]) { double t = times[i]; times[i] = times[j]; times[j] = t; }
+  double med = (double)steps * B / times[2];
+  /* flops per image: forward 2*sum(in*out), backward 2x that minus the first layer's input gradient */
+  int C = strcmp(model, "cvae") == 0 ? 10 : 0;
+  double l1 = (784.0 + C) * cfg.hidden1, l2 = (double)cfg.hidden1 * cfg.hidden2, heads = 2.0 * cfg.hidden2 * z;
+  double d1 = (double)(z + C) * cfg.hidden2, d2 = (double)cfg.hidden2 * cfg.hidden1, d3 = (double)cfg.hidden1 * 784;
+  double fwd = 2 * (l1 + l2 + heads + d1 + d2 + d3);
+  double flops = fwd * 3 - 2 * l1;
+  double peak = sgemm_peak();
+  printf("bench_vae model=%s z=%d batch=%d threads=1: median %.0f img/s (best %.0f)\n", model, z, B, med, best);
+  printf("  ratio vs reference (%.0f img/s): %.2fx\n", ref, med / ref);
+  printf("  %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s, 1024^2, one thread)\n", flops * med / 1e9,
+         100 * flops * med / 1e9 / peak, peak);
+  def->destroy(m);
+  gs_optim_free(&opt);
+  gs_dataset_free(&ds);
+  free(perm);
+  return 0;
+}

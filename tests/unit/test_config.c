@@ -1,0 +1,811 @@
+/* Tests of the experiment files: key table, value parsing, loading errors, grid expansion,
+ * run ids, canonical text and hashes, the shipped experiments, and a large grid. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gensweep/config.h"
+
+#ifndef GS_SOURCE_DIR
+#define GS_SOURCE_DIR "."
+#endif
+
+/* ------------------------------------------------------------------ helpers */
+
+static const gs_key *key(const char *full) {
+  char sec[64];
+  const char *dot = strchr(full, '.');
+  cr_assert(dot, "bad key name %s", full);
+  snprintf(sec, sizeof sec, "%.*s", (int)(dot - full), full);
+  const gs_key *k = gs_config_find_key(sec, dot + 1);
+  cr_assert(k, "no key %s", full);
+  return k;
+}
+
+static char *fmt(const gs_config *c, const char *full) {
+  static char buf[4][600];
+  static int slot;
+  char *b = buf[slot++ % 4];
+  gs_config_format(c, key(full), b, 600);
+  return b;
+}
+
+/* Loading must fail; the message must start with `where` and contain every fragment. */
+static void expect_error(const char *text, const char *where, const char *frag1, const char *frag2) {
+  gs_sweep sw;
+  gs_error err = {0};
+  int rc = gs_sweep_load_text("exp.ini", text, &sw, &err);
+  cr_assert_neq(rc, 0, "expected an error (%s %s) for:\n%s", where, frag1 ? frag1 : "", text);
+  cr_assert_neq(err.code, 0);
+  cr_assert_eq(strncmp(err.msg, where, strlen(where)), 0, "message '%s' does not start with '%s'", err.msg, where);
+  if (frag1) cr_assert(strstr(err.msg, frag1), "message '%s' lacks '%s'", err.msg, frag1);
+  if (frag2) cr_assert(strstr(err.msg, frag2), "message '%s' lacks '%s'", err.msg, frag2);
+  cr_assert_eq(sw.runs, NULL);
+  cr_assert_eq(sw.text, NULL);
+  gs_sweep_free(&sw); /* harmless after a failed load */
+}
+
+static void expect_set_error(const char *full, const char *value, const char *exact_or_frag, int exact) {
+  gs_config c;
+  gs_config_defaults(&c);
+  gs_config before = c;
+  gs_error err = {0};
+  cr_assert_neq(gs_config_set(&c, key(full), value, &err), 0, "%s = '%s' was accepted", full, value);
+  if (exact)
+    cr_assert_str_eq(err.msg, exact_or_frag);
+  else
+    cr_assert(strstr(err.msg, exact_or_frag), "message '%s' lacks '%s'", err.msg, exact_or_frag);
+  cr_assert_eq(memcmp(&c, &before, sizeof c), 0, "a failed set changed the config");
+}
+
+static void load_ok(const char *text, gs_sweep *sw) {
+  gs_error err = {0};
+  cr_assert_eq(gs_sweep_load_text("exp.ini", text, sw, &err), 0, "load failed: %s", err.msg);
+  cr_assert_eq(err.code, 0);
+}
+
+/* ------------------------------------------------------------------ key table, defaults */
+
+Test(config, key_table_is_consistent) {
+  cr_assert_eq(gs_config_nkeys, 31);
+  const char *order[] = {"sweep", "data", "model", "train", "eval"};
+  int sec = 0;
+  for (int i = 0; i < gs_config_nkeys; i++) {
+    const gs_key *k = &gs_config_keys[i];
+    cr_assert(k->help && *k->help, "%s.%s has no help", k->section, k->name);
+    cr_assert(k->def, "%s.%s has no default", k->section, k->name);
+    cr_assert_eq(gs_config_find_key(k->section, k->name), k);
+    while (sec < 5 && strcmp(order[sec], k->section) != 0) sec++;
+    cr_assert_lt(sec, 5, "section %s out of order", k->section);
+    for (int j = 0; j < i; j++) cr_assert_neq(gs_config_keys[j].offset, k->offset, "two keys share a field");
+  }
+  cr_assert_null(gs_config_find_key("model", "nope"));
+  cr_assert_null(gs_config_find_key("nope", "name"));
+}
+
+Test(config, defaults) {
+  gs_config c;
+  gs_config_defaults(&c);
+  cr_assert_str_eq(c.sweep_name, "sweep");
+  cr_assert_str_eq(c.description, "");
+  cr_assert_str_eq(c.results, "results");
+  cr_assert_str_eq(c.dataset, "fashion-mnist");
+  cr_assert_eq(c.train_size, 0);
+  cr_assert_eq(c.test_size, 0);
+  cr_assert_eq(c.val_split, 0.0);
+  cr_assert_eq(c.data_seed, 1);
+  cr_assert_str_eq(c.model, "vae");
+  cr_assert_eq(c.latent_dim, 25);
+  cr_assert_eq(c.hidden1, 512);
+  cr_assert_eq(c.hidden2, 256);
+  cr_assert_eq(c.epochs, 10);
+  cr_assert_eq(c.batch_size, 100);
+  cr_assert_str_eq(c.optimizer, "rmsprop");
+  cr_assert_eq(c.lr, 1e-3);
+  cr_assert_eq(c.momentum, 0.0);
+  cr_assert_eq(c.rho, 0.9);
+  cr_assert_eq(c.beta1, 0.9);
+  cr_assert_eq(c.beta2, 0.999);
+  cr_assert_eq(c.eps, 1e-7);
+  cr_assert_eq(c.seed, 1);
+  cr_assert_eq(c.threads, 1);
+  cr_assert_eq(c.ranks_per_run, 1);
+  cr_assert_eq(c.checkpoint_every, 1);
+  cr_assert_eq(c.iw_samples, 100);
+  cr_assert_eq(c.iw_test_size, 0);
+  cr_assert_eq(c.n_samples, 64);
+  cr_assert_eq(c.n_recon, 16);
+  cr_assert_eq(c.manifold_n, 20);
+  cr_assert_eq(c.eval_every, 1);
+  gs_error err = {0};
+  cr_assert_eq(gs_config_validate(&c, &err), 0, "%s", err.msg);
+  /* an empty experiment is the defaults, one run called "run" */
+  gs_sweep sw;
+  load_ok("", &sw);
+  cr_assert_eq(sw.nruns, 1);
+  cr_assert_eq(sw.naxes, 0);
+  cr_assert_str_eq(sw.runs[0].id, "run");
+  cr_assert_eq(sw.runs[0].hash, gs_config_hash(&c));
+  cr_assert_str_eq(sw.path, "exp.ini");
+  cr_assert_str_eq(sw.text, "");
+  gs_sweep_free(&sw);
+}
+
+/* ------------------------------------------------------------------ value parsing */
+
+Test(config, set_integers) {
+  gs_config c;
+  gs_config_defaults(&c);
+  gs_error err = {0};
+  cr_assert_eq(gs_config_set(&c, key("model.latent_dim"), "  42 ", &err), 0, "%s", err.msg);
+  cr_assert_eq(c.latent_dim, 42);
+  cr_assert_eq(gs_config_set(&c, key("model.latent_dim"), "+7", &err), 0, "%s", err.msg);
+  cr_assert_eq(c.latent_dim, 7);
+  cr_assert_eq(gs_config_set(&c, key("train.seed"), "2147483647", &err), 0, "%s", err.msg);
+  cr_assert_eq(c.seed, 2147483647L);
+  expect_set_error("model.latent_dim", "0", "model.latent_dim = 0: out of range, must be in [1, 4096]", 1);
+  expect_set_error("model.latent_dim", "4097", "model.latent_dim = 4097: out of range, must be in [1, 4096]", 1);
+  expect_set_error("train.seed", "2147483648", "must be in [0, 2147483647]", 0);
+  expect_set_error("train.seed", "99999999999999999999999", "out of range", 0);
+  expect_set_error("train.epochs", "1e3", "train.epochs = 1e3: not an integer", 1);
+  expect_set_error("train.epochs", "10.0", "train.epochs = 10.0: not an integer", 1);
+  expect_set_error("train.epochs", "ten", "not an integer", 0);
+  expect_set_error("train.epochs", "0x10", "not an integer", 0);
+  expect_set_error("train.epochs", "5 6", "not an integer", 0);
+  expect_set_error("train.epochs", "", "train.epochs: missing value", 0);
+  expect_set_error("train.epochs", "5 # five", "inline comment", 0);
+}
+
+Test(config, set_floats) {
+  gs_config c;
+  gs_config_defaults(&c);
+  gs_error err = {0};
+  cr_assert_eq(gs_config_set(&c, key("train.lr"), " 2.5e-4 ", &err), 0, "%s", err.msg);
+  cr_assert_eq(c.lr, 2.5e-4);
+  cr_assert_eq(gs_config_set(&c, key("train.lr"), "10", &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_config_set(&c, key("train.momentum"), "0", &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_config_set(&c, key("train.momentum"), "-0", &err), 0, "%s", err.msg);
+  cr_assert_str_eq(fmt(&c, "train.momentum"), "0");
+  cr_assert_eq(gs_config_set(&c, key("data.val_split"), "0.9", &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_config_set(&c, key("train.eps"), "1", &err), 0, "%s", err.msg);
+  expect_set_error("train.lr", "0", "train.lr = 0: out of range, must be in (0, 10]", 1);
+  expect_set_error("train.lr", "10.5", "must be in (0, 10]", 0);
+  expect_set_error("train.lr", "-1e-3", "out of range", 0);
+  expect_set_error("train.momentum", "1", "train.momentum = 1: out of range, must be in [0, 1)", 1);
+  expect_set_error("train.rho", "1.0", "must be in [0, 1)", 0);
+  expect_set_error("train.beta2", "1", "must be in [0, 1)", 0);
+  expect_set_error("train.eps", "0", "must be in (0, 1]", 0);
+  expect_set_error("data.val_split", "0.95", "must be in [0, 0.9]", 0);
+  expect_set_error("train.lr", "nan", "train.lr = nan: not a finite number", 1);
+  expect_set_error("train.lr", "inf", "not a finite number", 0);
+  expect_set_error("train.lr", "1e999", "not a finite number", 0);
+  expect_set_error("train.lr", "fast", "train.lr = fast: not a number", 1);
+  expect_set_error("train.lr", "1e-3x", "not a number", 0);
+  expect_set_error("train.lr", "  ", "train.lr: missing value", 0);
+}
+
+Test(config, set_strings_and_enums) {
+  gs_config c;
+  gs_config_defaults(&c);
+  gs_error err = {0};
+  cr_assert_eq(gs_config_set(&c, key("model.name"), "cvae", &err), 0, "%s", err.msg);
+  cr_assert_str_eq(c.model, "cvae");
+  cr_assert_eq(gs_config_set(&c, key("train.optimizer"), "adam", &err), 0, "%s", err.msg);
+  cr_assert_str_eq(c.optimizer, "adam");
+  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae", 1);
+  expect_set_error("model.name", "va", "must be one of vae, cvae", 0);
+  expect_set_error("train.optimizer", "lbfgs", "train.optimizer = lbfgs: must be one of rmsprop, adam, sgd", 1);
+  expect_set_error("train.optimizer", "", "missing value", 0);
+
+  cr_assert_eq(gs_config_set(&c, key("data.dataset"), " /data/my fmnist ", &err), 0, "%s", err.msg);
+  cr_assert_str_eq(c.dataset, "/data/my fmnist");
+  cr_assert_eq(gs_config_set(&c, key("sweep.description"), "", &err), 0, "%s", err.msg);
+  cr_assert_str_eq(c.description, "");
+  expect_set_error("data.dataset", "", "data.dataset: must not be empty", 1);
+  expect_set_error("sweep.results", "", "must not be empty", 0);
+  char big[600];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  expect_set_error("data.dataset", big, "data.dataset: value too long (599 characters, at most 511)", 1);
+  big[64] = 0;
+  expect_set_error("sweep.name", big, "at most 63", 0);
+  big[63] = 0;
+  cr_assert_eq(gs_config_set(&c, key("sweep.name"), big, &err), 0, "%s", err.msg);
+
+  /* sweep.name is a directory name */
+  const char *good[] = {"a", "vae_latent-sweep.v2", "X9", "a.b"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+    cr_assert_eq(gs_config_set(&c, key("sweep.name"), good[i], &err), 0, "%s: %s", good[i], err.msg);
+  const char *bad[] = {".hidden", "..", "a/b", "my sweep", "a\\b", "caf\xc3\xa9", "x:y", "a*"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    expect_set_error("sweep.name", bad[i], "not a valid directory name", 0);
+  expect_set_error("sweep.name", "", "sweep.name: must not be empty", 1);
+}
+
+/* ------------------------------------------------------------------ loading errors */
+
+Test(load, missing_file) {
+  gs_sweep sw;
+  gs_error err = {0};
+  cr_assert_neq(gs_sweep_load("/nonexistent/dir/exp.ini", &sw, &err), 0);
+  cr_assert_str_eq(err.msg, "/nonexistent/dir/exp.ini: cannot open: No such file or directory");
+  cr_assert_null(sw.runs);
+  gs_sweep_free(&sw);
+}
+
+Test(load, from_file_in_tmpdir) {
+  char dir[] = "/tmp/gs_cfg_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  char path[256];
+  snprintf(path, sizeof path, "%s/bad.ini", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert_not_null(f);
+  fputs("[sweep]\nname = t\n\n[model]\nlatnt_dim = 3\n", f);
+  fclose(f);
+  gs_sweep sw;
+  gs_error err = {0};
+  cr_assert_neq(gs_sweep_load(path, &sw, &err), 0);
+  char want[400];
+  snprintf(want, sizeof want, "%s:5: unknown key 'latnt_dim' in [model]; did you mean 'latent_dim'?", path);
+  cr_assert_str_eq(err.msg, want);
+
+  f = fopen(path, "w");
+  fputs("[sweep]\nname = t\n[model]\nlatent_dim = 3\n", f);
+  fclose(f);
+  cr_assert_eq(gs_sweep_load(path, &sw, &err), 0, "%s", err.msg);
+  cr_assert_str_eq(sw.path, path);
+  cr_assert_str_eq(sw.text, "[sweep]\nname = t\n[model]\nlatent_dim = 3\n");
+  cr_assert_eq(sw.base.latent_dim, 3);
+  gs_sweep_free(&sw);
+
+  f = fopen(path, "wb"); /* a NUL byte on line 2 */
+  fwrite("[sweep]\nna\0me = t\n", 1, 18, f);
+  fclose(f);
+  cr_assert_neq(gs_sweep_load(path, &sw, &err), 0);
+  cr_assert(strstr(err.msg, ":2: NUL byte"), "%s", err.msg);
+  unlink(path);
+  rmdir(dir);
+}
+
+Test(load, unknown_section) {
+  expect_error("[sweep]\nname = x\n[trian]\nepochs = 3\n", "exp.ini:3: ",
+               "unknown section [trian]; did you mean [train]?", NULL);
+  /* reported even without keys in it; [Model] differs only in case */
+  expect_error("[Model]\n", "exp.ini:1: ", "unknown section [Model]; did you mean [model]?", NULL);
+  expect_error("; c\n[training]\n", "exp.ini:2: ", "did you mean [train]?", NULL);
+  expect_error("[optimiser]\nlr = 1\n", "exp.ini:1: ", "unknown section [optimiser] (sections: sweep, data, model",
+               NULL);
+  expect_error("[]\nlr = 1\n", "exp.ini:1: ", "empty section name", NULL);
+  /* keys of an unknown section are not reported on their own: the next error is on line 4 */
+  expect_error("[trian]\nepochs = 3\n[model]\nbad = 1\n", "exp.ini:1: ", "[trian]", NULL);
+}
+
+Test(load, unknown_key_did_you_mean) {
+  expect_error("[sweep]\nname = x\n\n[model]\nname = vae\n\nlatnt_dim = 5\n", "exp.ini:7: ",
+               "unknown key 'latnt_dim' in [model]; did you mean 'latent_dim'?", NULL);
+  expect_error("[train]\nbatchsize = 5\n", "exp.ini:2: ", "did you mean 'batch_size'?", NULL);
+  expect_error("[train]\nlearning_rat = 5\n", "exp.ini:2: ", "unknown key 'learning_rat' in [train]", NULL);
+  expect_error("[eval]\nn_sample = 5\n", "exp.ini:2: ", "did you mean 'n_samples'?", NULL);
+  /* a key of another section */
+  expect_error("[model]\nepochs = 3\n", "exp.ini:2: ", "unknown key 'epochs' in [model]; did you mean [train] epochs?",
+               NULL);
+  expect_error("[train]\nlatent_dim = 3\n", "exp.ini:2: ", "did you mean [model] latent_dim?", NULL);
+  expect_error("[data]\niw_sample = 3\n", "exp.ini:2: ", "did you mean [eval] iw_samples?", NULL);
+  /* nothing close: list the keys of the section */
+  expect_error("[model]\nfoo = 3\n", "exp.ini:2: ",
+               "unknown key 'foo' in [model] (keys in [model]: name, latent_dim, hidden1, hidden2)", NULL);
+}
+
+Test(load, suggest_function) {
+  char buf[128];
+  cr_assert_str_eq(gs_config_suggest("model", "latnt_dim", buf, sizeof buf), "model.latent_dim");
+  cr_assert_str_eq(gs_config_suggest("model", "epochs", buf, sizeof buf), "train.epochs");
+  cr_assert_str_eq(gs_config_suggest("modle", "latent_dim", buf, sizeof buf), "model.latent_dim");
+  cr_assert_str_eq(gs_config_suggest("", "batch_size", buf, sizeof buf), "train.batch_size");
+  cr_assert_str_eq(gs_config_suggest("train", "Seed", buf, sizeof buf), "train.seed");
+  cr_assert_str_eq(gs_config_suggest("train", "optimiser", buf, sizeof buf), "train.optimizer");
+  cr_assert_str_eq(gs_config_suggest("train", "bta1", buf, sizeof buf), "train.beta1");
+  cr_assert_null(gs_config_suggest("model", "completely_different", buf, sizeof buf));
+  cr_assert_null(gs_config_suggest("model", "", buf, sizeof buf));
+}
+
+Test(load, duplicate_key) {
+  expect_error("[sweep]\nname = x\n[model]\nlatent_dim = 2\nhidden1 = 3\n\n[train]\nepochs = 2\n[model]\nlatent_dim = 5\n",
+               "exp.ini:10: ", "duplicate key model.latent_dim (first set on line 4)", NULL);
+  expect_error("[grid]\ntrain.seed = 1, 2\ntrain.seed = 3\n", "exp.ini:3: ",
+               "duplicate key train.seed in [grid] (first set on line 2)", NULL);
+}
+
+Test(load, key_outside_section) {
+  expect_error("; header comment\nlatent_dim = 5\n[model]\n", "exp.ini:2: ",
+               "key 'latent_dim' is outside any section; did you mean [model] latent_dim?", NULL);
+  expect_error("zzz = 5\n", "exp.ini:1: ", "key 'zzz' is outside any section", NULL);
+}
+
+Test(load, type_and_range_errors_have_lines) {
+  expect_error("[model]\nname = vae\nlatent_dim = 0\n", "exp.ini:3: ",
+               "model.latent_dim = 0: out of range, must be in [1, 4096]", NULL);
+  expect_error("[model]\nname = gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae", NULL);
+  expect_error("[train]\n\nepochs = 1e3\n", "exp.ini:3: ", "train.epochs = 1e3: not an integer", NULL);
+  expect_error("[train]\nlr = 0\n", "exp.ini:2: ", "train.lr = 0: out of range, must be in (0, 10]", NULL);
+  expect_error("[train]\nlr = 1e-3 # comment\n", "exp.ini:2: ", "not a number", "inline comment");
+  expect_error("[sweep]\nname = my sweep\n", "exp.ini:2: ", "not a valid directory name", NULL);
+  expect_error("[sweep]\nname =\n", "exp.ini:2: ", "sweep.name: must not be empty", NULL);
+}
+
+Test(load, syntax_errors) {
+  expect_error("[sweep]\nname = x\n[model\nlatent_dim = 3\n", "exp.ini:3: ", "syntax error", "']'");
+  expect_error("[model]\nlatent_dim 3\n", "exp.ini:2: ", "syntax error", "key = value");
+  /* the first error by line wins, whatever found it */
+  expect_error("[model]\nlatent_dim 3\n[train]\nepochs = x\n", "exp.ini:2: ", "syntax error", NULL);
+  expect_error("[train]\nepochs = x\n[model]\nlatent_dim 3\n", "exp.ini:2: ", "train.epochs = x: not an integer",
+               NULL);
+}
+
+Test(load, line_too_long) {
+  char text[1200];
+  char pad[400];
+  memset(pad, ' ', sizeof pad);
+  pad[sizeof pad - 1] = 0;
+  memcpy(pad, "very long", 9);
+  snprintf(text, sizeof text, "[sweep]\nname = x\ndescription = %s;\n[model]\nlatent_dim = 3\n", pad);
+  expect_error(text, "exp.ini:3: ", "line too long (", "at most 199)");
+  /* line numbers after it stay right */
+  snprintf(text, sizeof text, "[sweep]\ndescription = %s;\n[model]\nlatnt_dim = 3\n", pad);
+  gs_sweep sw;
+  gs_error err = {0};
+  cr_assert_neq(gs_sweep_load_text("exp.ini", text, &sw, &err), 0);
+  cr_assert(strstr(err.msg, "exp.ini:2: line too long"), "%s", err.msg);
+  /* a long comment is fine, and does not shift later lines */
+  char longc[500];
+  memset(longc, '-', sizeof longc);
+  longc[sizeof longc - 1] = 0;
+  snprintf(text, sizeof text, "; %s\n# %s\n[model]\nlatnt_dim = 3\n", longc, longc);
+  expect_error(text, "exp.ini:4: ", "did you mean 'latent_dim'?", NULL);
+  /* exactly at the limit: accepted */
+  char desc[200];
+  memset(desc, 'd', sizeof desc);
+  snprintf(text, sizeof text, "[sweep]\ndescription = %.*s\n", 199 - 14, desc);
+  load_ok(text, &sw);
+  cr_assert_eq(strlen(sw.base.description), 185);
+  gs_sweep_free(&sw);
+  snprintf(text, sizeof text, "[sweep]\ndescription = %.*s\n", 200 - 14, desc);
+  expect_error(text, "exp.ini:2: ", "line too long (200 characters, at most 199)", NULL);
+}
+
+Test(load, syntax_variants_accepted) {
+  /* CRLF line ends, a BOM, indentation, ':' separators, inline ';' comments, no final newline */
+  const char *text = "\xEF\xBB\xBF[sweep]\r\n"
+                     "name = crlf ; the name\r\n"
+                     "  [model]\r\n"
+                     "    latent_dim = 7\r\n"
+                     "\thidden1: 33\r\n"
+                     "# comment\r\n"
+                     "[train]\n"
+                     "lr=0.5";
+  gs_sweep sw;
+  load_ok(text, &sw);
+  cr_assert_str_eq(sw.base.sweep_name, "crlf");
+  cr_assert_eq(sw.base.latent_dim, 7);
+  cr_assert_eq(sw.base.hidden1, 33);
+  cr_assert_eq(sw.base.lr, 0.5);
+  gs_sweep_free(&sw);
+  /* an indented key is a key of its own, not a continuation of the previous value */
+  load_ok("[model]\nname = cvae\n  latent_dim = 4\n", &sw);
+  cr_assert_str_eq(sw.base.model, "cvae");
+  cr_assert_eq(sw.base.latent_dim, 4);
+  gs_sweep_free(&sw);
+  /* the same section may appear twice */
+  load_ok("[model]\nlatent_dim = 4\n[train]\nepochs = 2\n[model]\nhidden2 = 9\n", &sw);
+  cr_assert_eq(sw.base.latent_dim, 4);
+  cr_assert_eq(sw.base.hidden2, 9);
+  gs_sweep_free(&sw);
+}
+
+Test(load, cross_key_validation) {
+  expect_error("[train]\nbatch_size = 2\nranks_per_run = 4\n", "exp.ini: ", "train.batch_size = 2", "ranks_per_run = 4");
+  expect_error("[train]\nranks_per_run = 4\n[grid]\ntrain.batch_size = 8, 2\n", "exp.ini: ",
+               "run batch_size-2: train.batch_size = 2", NULL);
+  expect_error("[data]\ntest_size = 100\n[eval]\niw_test_size = 200\n", "exp.ini: ", "eval.iw_test_size = 200", NULL);
+  gs_config c;
+  gs_config_defaults(&c);
+  c.batch_size = 3;
+  c.ranks_per_run = 3;
+  gs_error err = {0};
+  cr_assert_eq(gs_config_validate(&c, &err), 0, "%s", err.msg);
+  c.ranks_per_run = 4;
+  cr_assert_neq(gs_config_validate(&c, &err), 0);
+}
+
+/* ------------------------------------------------------------------ [grid] */
+
+Test(grid, errors) {
+  expect_error("[grid]\nmodel.latent_dim =\n", "exp.ini:2: ", "model.latent_dim: empty list", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2,,5\n", "exp.ini:2: ", "empty item 2", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2, 5,\n", "exp.ini:2: ", "empty item 3", NULL);
+  expect_error("[grid]\n\nmodel.latent_dim = 2, 5, 0, 7\n", "exp.ini:3: ",
+               "model.latent_dim = 0: out of range, must be in [1, 4096] (item 3 of the list)", NULL);
+  expect_error("[grid]\nmodel.name = vae, gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae",
+               "item 2");
+  expect_error("[grid]\ntrain.epochs = 1, 2.5\n", "exp.ini:2: ", "train.epochs = 2.5: not an integer", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2, 5, 2\n", "exp.ini:2: ",
+               "model.latent_dim: duplicate value 2 in the list (items 1 and 3)", NULL);
+  /* duplicates are found on the canonical values */
+  expect_error("[grid]\ntrain.lr = 0.001, 1e-3\n", "exp.ini:2: ", "duplicate value 0.001", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 02, 2\n", "exp.ini:2: ", "duplicate value 2", NULL);
+  /* fixed and swept */
+  expect_error("[model]\nname = vae\nlatent_dim = 3\n[grid]\nmodel.latent_dim = 2, 5\n", "exp.ini:5: ",
+               "model.latent_dim is set in [model] on line 3 and swept in [grid] on line 5", NULL);
+  expect_error("[grid]\ntrain.seed = 1, 2\n[train]\nepochs = 3\nseed = 4\n", "exp.ini:5: ",
+               "train.seed is set in [train] on line 5 and swept in [grid] on line 2", NULL);
+  /* [sweep] keys cannot be swept */
+  expect_error("[grid]\nsweep.name = a, b\n", "exp.ini:2: ", "sweep.name cannot be swept", NULL);
+  expect_error("[grid]\nsweep.results = a, b\n", "exp.ini:2: ", "cannot be swept", NULL);
+  /* key names */
+  expect_error("[grid]\nmodel.latnt_dim = 2, 5\n", "exp.ini:2: ",
+               "unknown key 'model.latnt_dim' in [grid]; did you mean 'model.latent_dim'?", NULL);
+  expect_error("[grid]\ntrain.latent_dim = 2, 5\n", "exp.ini:2: ", "did you mean 'model.latent_dim'?", NULL);
+  expect_error("[grid]\nmodle.latent_dim = 2, 5\n", "exp.ini:2: ", "did you mean 'model.latent_dim'?", NULL);
+  expect_error("[grid]\nlatent_dim = 2, 5\n", "exp.ini:2: ",
+               "grid key 'latent_dim' must be written section.key; did you mean 'model.latent_dim'?", NULL);
+  expect_error("[grid]\nfoo.bar = 2, 5\n", "exp.ini:2: ", "unknown key 'foo.bar' in [grid]", NULL);
+}
+
+Test(grid, too_many_axes_and_runs) {
+  /* 17 axes */
+  const char *names[] = {"data.train_size", "data.test_size",     "data.seed",        "model.latent_dim",
+                         "model.hidden1",   "model.hidden2",      "train.epochs",     "train.batch_size",
+                         "train.seed",      "train.threads",      "train.checkpoint_every", "eval.iw_samples",
+                         "eval.iw_test_size", "eval.n_samples",   "eval.n_recon",     "eval.manifold_n",
+                         "eval.eval_every"};
+  char text[4096];
+  size_t o = (size_t)snprintf(text, sizeof text, "[grid]\n");
+  for (int i = 0; i < 17; i++) o += (size_t)snprintf(text + o, sizeof text - o, "%s = 1\n", names[i]);
+  expect_error(text, "exp.ini:18: ", "too many grid axes (at most 16)", NULL);
+  /* 16 axes pass the axis count (but their ids get too long with these key names) */
+  text[o - strlen("eval.eval_every = 1\n")] = 0;
+  expect_error(text, "exp.ini:2: ", "run ids would be up to 196 characters long", NULL);
+  /* 100 * 100 * 101 > 1,000,000 runs: rejected at the third axis */
+  o = (size_t)snprintf(text, sizeof text, "[grid]\n");
+  const char *three[] = {"model.latent_dim", "model.hidden1", "model.hidden2"};
+  for (int a = 0; a < 3; a++) {
+    o += (size_t)snprintf(text + o, sizeof text - o, "%s = ", three[a]);
+    for (int v = 1; v <= (a == 2 ? 101 : 100); v++)
+      o += (size_t)snprintf(text + o, sizeof text - o, "%s%d", v > 1 ? "," : "", v);
+    o += (size_t)snprintf(text + o, sizeof text - o, "\n");
+  }
+  expect_error(text, "exp.ini:4: ", "too many runs (more than 1000000)", NULL);
+}
+
+Test(grid, expansion_order_and_count) {
+  gs_sweep sw;
+  load_ok("[sweep]\nname = g\n[train]\nepochs = 3\n[grid]\nmodel.name = vae, cvae\n"
+          "model.latent_dim = 2, 5, 10\ntrain.seed = 1, 2\n",
+          &sw);
+  cr_assert_eq(sw.naxes, 3);
+  cr_assert_eq(sw.nruns, 12);
+  cr_assert_str_eq(sw.axes[0].fullname, "model.name");
+  cr_assert_str_eq(sw.axes[1].fullname, "model.latent_dim");
+  cr_assert_str_eq(sw.axes[2].fullname, "train.seed");
+  cr_assert_eq(sw.axes[0].line, 6);
+  cr_assert_eq(sw.axes[2].line, 8);
+  cr_assert_eq(sw.axes[1].nvalues, 3);
+  cr_assert_str_eq(sw.axes[1].values[2], "10");
+  const char *models[] = {"vae", "cvae"};
+  long dims[] = {2, 5, 10};
+  int r = 0;
+  for (int m = 0; m < 2; m++)
+    for (int d = 0; d < 3; d++)
+      for (int s = 0; s < 2; s++, r++) {
+        const gs_run *run = &sw.runs[r];
+        cr_assert_eq(run->index, r);
+        cr_assert_eq(run->value_index[0], m);
+        cr_assert_eq(run->value_index[1], d);
+        cr_assert_eq(run->value_index[2], s);
+        cr_assert_str_eq(run->cfg.model, models[m]);
+        cr_assert_eq(run->cfg.latent_dim, dims[d]);
+        cr_assert_eq(run->cfg.seed, s + 1);
+        cr_assert_eq(run->cfg.epochs, 3); /* base values carried over */
+        cr_assert_str_eq(run->cfg.sweep_name, "g");
+        cr_assert_eq(run->hash, gs_config_hash(&run->cfg), "run %d: hash differs from gs_config_hash", r);
+        for (int q = 0; q < r; q++) cr_assert_neq(sw.runs[q].hash, run->hash);
+      }
+  cr_assert_str_eq(sw.runs[0].id, "name-vae_latent_dim-2_seed-1");
+  cr_assert_str_eq(sw.runs[1].id, "name-vae_latent_dim-2_seed-2");
+  cr_assert_str_eq(sw.runs[2].id, "name-vae_latent_dim-5_seed-1");
+  cr_assert_str_eq(sw.runs[11].id, "name-cvae_latent_dim-10_seed-2");
+  /* the base config is untouched by the axes */
+  cr_assert_eq(sw.base.latent_dim, 25);
+  gs_sweep_free(&sw);
+}
+
+Test(grid, run_ids) {
+  gs_sweep sw;
+  /* data.seed and train.seed share the key name: both use section-name */
+  load_ok("[grid]\ndata.seed = 1, 2\nmodel.latent_dim = 3\ntrain.seed = 7\n", &sw);
+  cr_assert_str_eq(sw.axes[0].shortname, "data-seed");
+  cr_assert_str_eq(sw.axes[1].shortname, "latent_dim");
+  cr_assert_str_eq(sw.axes[2].shortname, "train-seed");
+  cr_assert_str_eq(sw.runs[0].id, "data-seed-1_latent_dim-3_train-seed-7");
+  cr_assert_str_eq(sw.runs[1].id, "data-seed-2_latent_dim-3_train-seed-7");
+  gs_sweep_free(&sw);
+  /* canonical values in ids; sanitised strings */
+  load_ok("[grid]\ntrain.lr = 1e-3, 2.5E-4, +1\ndata.dataset = /data/f mnist, fashion-mnist\n", &sw);
+  cr_assert_eq(sw.nruns, 6);
+  cr_assert_str_eq(sw.axes[0].values[0], "0.001");
+  cr_assert_str_eq(sw.axes[0].values[1], "0.00025");
+  cr_assert_str_eq(sw.axes[0].values[2], "1");
+  cr_assert_str_eq(sw.axes[1].values[0], "/data/f mnist");
+  cr_assert_str_eq(sw.runs[0].id, "lr-0.001_dataset-_data_f_mnist");
+  cr_assert_str_eq(sw.runs[1].id, "lr-0.001_dataset-fashion-mnist");
+  cr_assert_str_eq(sw.runs[0].cfg.dataset, "/data/f mnist");
+  gs_sweep_free(&sw);
+  load_ok("[grid]\ntrain.eps = 1e-7, 1e+0\n", &sw);
+  cr_assert_str_eq(sw.runs[0].id, "eps-1e-07");
+  cr_assert_str_eq(sw.runs[1].id, "eps-1");
+  gs_sweep_free(&sw);
+  /* no axes: one run called "run" */
+  load_ok("[model]\nlatent_dim = 3\n", &sw);
+  cr_assert_eq(sw.nruns, 1);
+  cr_assert_str_eq(sw.runs[0].id, "run");
+  cr_assert_eq(sw.runs[0].cfg.latent_dim, 3);
+  gs_sweep_free(&sw);
+  /* values that differ only in sanitised characters would give the same id */
+  expect_error("[grid]\ndata.dataset = /d/a b, /d/a:b\n", "exp.ini:2: ", "both become '_d_a_b' in run ids", NULL);
+  /* ids too long */
+  char text[1024], longv[190];
+  memset(longv, 'a', sizeof longv);
+  snprintf(text, sizeof text, "[grid]\nmodel.latent_dim = 2, 3\ndata.dataset = %.*s, b\n", 150, longv);
+  expect_error(text, "exp.ini:2: ", "run ids would be up to 171 characters long (at most 159)", NULL);
+  snprintf(text, sizeof text, "[grid]\ndata.dataset = %.*s, b\n", 159 - 8, longv);
+  load_ok(text, &sw);
+  cr_assert_eq(strlen(sw.runs[0].id), 159);
+  gs_sweep_free(&sw);
+}
+
+/* ------------------------------------------------------------------ canonical text, hash */
+
+Test(canonical, round_trip) {
+  gs_config c;
+  gs_config_defaults(&c);
+  GS_STRCPY(c.sweep_name, "rt");
+  GS_STRCPY(c.description, "a description, with = and ; inside");
+  GS_STRCPY(c.dataset, "/data/x y");
+  c.train_size = 12345;
+  c.val_split = 0.1 + 0.2; /* needs 17 digits */
+  c.lr = 1.0 / 3.0;
+  c.momentum = 0.9;
+  c.eps = 1e-8;
+  c.beta2 = 0.99999999999999989;
+  c.seed = 2147483647;
+  GS_STRCPY(c.model, "cvae");
+  GS_STRCPY(c.optimizer, "adam");
+  char *canon = gs_config_canonical(&c);
+  cr_assert(strstr(canon, "sweep.name = rt\n") == canon, "%s", canon);
+  cr_assert(strstr(canon, "\ntrain.lr = 0.3333333333333333\n"), "%s", canon);
+  cr_assert(strstr(canon, "\ndata.val_split = 0.30000000000000004\n"), "%s", canon);
+  cr_assert(strstr(canon, "\ntrain.momentum = 0.9\n"), "%s", canon);
+  cr_assert(strstr(canon, "\ntrain.eps = 1e-08\n"), "%s", canon);
+  cr_assert(strstr(canon, "\nmodel.name = cvae\n"), "%s", canon);
+  cr_assert(strstr(canon, "\neval.eval_every = 1\n"), "%s", canon);
+
+  /* one line per key, in table order; setting each line's value gives the same config */
+  gs_config d;
+  gs_config_defaults(&d);
+  char *save = NULL;
+  int i = 0;
+  char *copy = strdup(canon);
+  for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+    cr_assert_lt(i, gs_config_nkeys);
+    const gs_key *k = &gs_config_keys[i];
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "%s.%s = ", k->section, k->name);
+    cr_assert_eq(strncmp(line, prefix, strlen(prefix)), 0, "line '%s' is not key %s", line, prefix);
+    gs_error err = {0};
+    cr_assert_eq(gs_config_set(&d, k, line + strlen(prefix), &err), 0, "%s", err.msg);
+  }
+  cr_assert_eq(i, gs_config_nkeys);
+  free(copy);
+  char *canon2 = gs_config_canonical(&d);
+  cr_assert_str_eq(canon, canon2);
+  cr_assert_eq(d.val_split, c.val_split);
+  cr_assert_eq(d.lr, c.lr);
+  cr_assert_eq(d.beta2, c.beta2);
+  cr_assert_eq(gs_config_hash(&d), gs_config_hash(&c));
+  free(canon);
+  free(canon2);
+
+  /* every key: format -> set -> format is stable, for defaults and for edge values */
+  for (int k = 0; k < gs_config_nkeys; k++) {
+    char a[600], b[600];
+    gs_config_format(&c, &gs_config_keys[k], a, sizeof a);
+    gs_config e = c;
+    cr_assert_eq(gs_config_set(&e, &gs_config_keys[k], a, NULL), 0, "%s", a);
+    gs_config_format(&e, &gs_config_keys[k], b, sizeof b);
+    cr_assert_str_eq(a, b);
+  }
+  const double tricky[] = {5e-324, 1e-300, 0.1, 2.0 / 3.0, 9.999999999999999e-1, 123456789.123456789};
+  for (size_t t = 0; t < sizeof tricky / sizeof *tricky; t++) {
+    char a[64];
+    c.momentum = tricky[t] < 1 ? tricky[t] : 0.5;
+    c.lr = tricky[t] <= 10 ? tricky[t] : 1;
+    gs_config_format(&c, key("train.lr"), a, sizeof a);
+    gs_config e = c;
+    cr_assert_eq(gs_config_set(&e, key("train.lr"), a, NULL), 0, "%s", a);
+    cr_assert_eq(e.lr, c.lr, "%s", a);
+  }
+}
+
+Test(canonical, hash_covers_the_numbers_only) {
+  gs_config a, b;
+  gs_config_defaults(&a);
+  uint64_t h = gs_config_hash(&a);
+  cr_assert_eq(h, gs_config_hash(&a));
+
+  b = a;
+  b.lr = 2e-3;
+  cr_assert_neq(gs_config_hash(&b), h);
+  b = a;
+  b.latent_dim = 26;
+  cr_assert_neq(gs_config_hash(&b), h);
+  b = a;
+  b.data_seed = 2;
+  cr_assert_neq(gs_config_hash(&b), h);
+  b = a;
+  GS_STRCPY(b.model, "cvae");
+  cr_assert_neq(gs_config_hash(&b), h);
+  b = a;
+  b.eval_every = 2; /* changes what is recorded */
+  cr_assert_neq(gs_config_hash(&b), h);
+  b = a;
+  GS_STRCPY(b.dataset, "/other");
+  cr_assert_neq(gs_config_hash(&b), h);
+
+  b = a;
+  GS_STRCPY(b.description, "something else");
+  GS_STRCPY(b.sweep_name, "other");
+  GS_STRCPY(b.results, "/elsewhere");
+  b.threads = 8;
+  b.ranks_per_run = 4;
+  b.checkpoint_every = 0;
+  cr_assert_eq(gs_config_hash(&b), h);
+  /* but the canonical text still shows them */
+  char *ca = gs_config_canonical(&a), *cb = gs_config_canonical(&b);
+  cr_assert_str_neq(ca, cb);
+  free(ca);
+  free(cb);
+}
+
+/* ------------------------------------------------------------------ shipped experiments */
+
+static void load_shipped(const char *name, gs_sweep *sw) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/experiments/%s", GS_SOURCE_DIR, name);
+  gs_error err = {0};
+  cr_assert_eq(gs_sweep_load(path, sw, &err), 0, "%s", err.msg);
+}
+
+Test(shipped, vae_latent_sweep) {
+  gs_sweep sw;
+  load_shipped("vae_latent_sweep.ini", &sw);
+  cr_assert_str_eq(sw.base.sweep_name, "vae_latent_sweep");
+  cr_assert_eq(sw.nruns, 30);
+  cr_assert_eq(sw.naxes, 3);
+  cr_assert_str_eq(sw.axes[0].fullname, "model.name");
+  cr_assert_str_eq(sw.axes[1].fullname, "model.latent_dim");
+  cr_assert_str_eq(sw.axes[2].fullname, "train.seed");
+  cr_assert_str_eq(sw.runs[0].id, "name-vae_latent_dim-2_seed-1");
+  cr_assert_str_eq(sw.runs[29].id, "name-cvae_latent_dim-35_seed-3");
+  const gs_config *c = &sw.runs[0].cfg;
+  cr_assert_eq(c->hidden1, 512);
+  cr_assert_eq(c->hidden2, 256);
+  cr_assert_eq(c->batch_size, 100);
+  cr_assert_str_eq(c->optimizer, "rmsprop");
+  cr_assert_eq(c->lr, 1e-3);
+  cr_assert_eq(c->rho, 0.9);
+  cr_assert_eq(c->eps, 1e-7);
+  cr_assert_eq(c->epochs, 10);
+  cr_assert_eq(c->iw_samples, 100);
+  cr_assert_str_eq(c->dataset, "fashion-mnist");
+  gs_sweep_free(&sw);
+}
+
+Test(shipped, quickstart) {
+  gs_sweep sw;
+  load_shipped("quickstart.ini", &sw);
+  cr_assert_str_eq(sw.base.sweep_name, "quickstart");
+  cr_assert_eq(sw.nruns, 4);
+  cr_assert_str_eq(sw.runs[0].id, "name-vae_latent_dim-2");
+  cr_assert_str_eq(sw.runs[3].id, "name-cvae_latent_dim-10");
+  cr_assert_eq(sw.base.train_size, 10000);
+  cr_assert_eq(sw.base.test_size, 2000);
+  cr_assert_eq(sw.base.epochs, 3);
+  cr_assert_eq(sw.base.iw_samples, 20);
+  cr_assert_eq(sw.base.iw_test_size, 1000);
+  gs_sweep_free(&sw);
+}
+
+/* ------------------------------------------------------------------ plan, large grid */
+
+Test(plan, prints_header_and_runs) {
+  gs_sweep sw;
+  load_ok("[sweep]\nname = p\ndescription = plan test\n[train]\nepochs = 3\n[grid]\n"
+          "model.name = vae, cvae\ntrain.seed = 1, 2\n",
+          &sw);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  gs_sweep_print_plan(&sw, f);
+  fclose(f);
+  cr_assert(strstr(buf, "exp.ini"), "%s", buf);
+  cr_assert(strstr(buf, "p -> results/p/"), "%s", buf);
+  cr_assert(strstr(buf, "plan test"), "%s", buf);
+  cr_assert(strstr(buf, "runs         4\n"), "%s", buf);
+  cr_assert(strstr(buf, "train.epochs = 3\n"), "%s", buf);
+  cr_assert(strstr(buf, "model.name = vae, cvae"), "%s", buf);
+  cr_assert(strstr(buf, "train.seed = 1, 2"), "%s", buf);
+  cr_assert(strstr(buf, "      0  name-vae_seed-1   model.name=vae train.seed=1\n"), "%s", buf);
+  cr_assert(strstr(buf, "      3  name-cvae_seed-2  model.name=cvae train.seed=2\n"), "%s", buf);
+  free(buf);
+  gs_sweep_free(&sw);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+Test(plan, ten_thousand_runs) {
+  /* 4 axes of 10 values; data.seed and train.seed share a key name */
+  const char *text = "[sweep]\nname = big\n[grid]\n"
+                     "data.seed = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n"
+                     "model.latent_dim = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10\n"
+                     "train.lr = 1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3\n"
+                     "train.seed = 11, 12, 13, 14, 15, 16, 17, 18, 19, 20\n";
+  double t0 = gs_now();
+  gs_sweep sw;
+  load_ok(text, &sw);
+  FILE *devnull = fopen("/dev/null", "w");
+  cr_assert_not_null(devnull);
+  gs_sweep_print_plan(&sw, devnull);
+  fclose(devnull);
+  double dt = gs_now() - t0;
+  fprintf(stderr, "[plan] 10,000-run grid: load + expand + print in %.3f s\n", dt);
+  cr_assert_lt(dt, 1.0, "10,000-run plan took %.3f s", dt);
+
+  cr_assert_eq(sw.nruns, 10000);
+  cr_assert_str_eq(sw.runs[0].id, "data-seed-1_latent_dim-1_lr-0.0001_train-seed-11");
+  cr_assert_str_eq(sw.runs[9999].id, "data-seed-10_latent_dim-10_lr-0.001_train-seed-20");
+  for (long r = 0; r < sw.nruns; r++) {
+    const gs_run *run = &sw.runs[r];
+    long q = r;
+    int ts = (int)(q % 10), lr = (int)(q / 10 % 10), ld = (int)(q / 100 % 10), ds = (int)(q / 1000);
+    cr_assert_eq(run->index, r);
+    cr_assert_eq(run->value_index[0], ds);
+    cr_assert_eq(run->value_index[3], ts);
+    char lrtext[16];
+    snprintf(lrtext, sizeof lrtext, lr == 9 ? "1e-3" : "%de-4", lr + 1);
+    cr_assert_eq(run->cfg.lr, strtod(lrtext, NULL), "run %ld: lr %g", r, run->cfg.lr);
+    cr_assert_eq(run->cfg.data_seed, ds + 1);
+    cr_assert_eq(run->cfg.latent_dim, ld + 1);
+    cr_assert_eq(run->cfg.seed, ts + 11);
+    if (r % 997 == 0) cr_assert_eq(run->hash, gs_config_hash(&run->cfg));
+  }
+  /* ids and hashes are unique */
+  const char **ids = malloc(sizeof(char *) * 10000);
+  uint64_t *hashes = malloc(sizeof(uint64_t) * 10000);
+  for (int r = 0; r < 10000; r++) ids[r] = sw.runs[r].id, hashes[r] = sw.runs[r].hash;
+  qsort(ids, 10000, sizeof *ids, cmp_str);
+  qsort(hashes, 10000, sizeof *hashes, cmp_u64);
+  for (int r = 1; r < 10000; r++) {
+    cr_assert_str_neq(ids[r - 1], ids[r]);
+    cr_assert_neq(hashes[r - 1], hashes[r]);
+  }
+  free(hashes);
+  gs_sweep_free(&sw);
+  free(ids);
+}
