@@ -36,7 +36,8 @@ static const char *usage_run =
     "  DIR/<sweep>/sweep.h5           (rebuilt after every run)\n"
     "Running the same file again skips runs that are done with the same parameters, and re-runs\n"
     "failed runs and runs whose parameters changed. A run that fails or diverges (NaN loss) is\n"
-    "recorded as such with its message and the sweep goes on. Exit status: 0 when every run is\n"
+    "recorded as such with its message and the sweep goes on; a diverged run is kept (delete its run\n"
+    "file to retry it), a failed one is retried. Exit status: 0 when every run is\n"
     "done, 1 when some run failed, 2 when the sweep could not run (bad file, data, disk).\n"
     "\n"
     "options:\n"
@@ -86,7 +87,8 @@ static void print_keys(void) {
     switch (k->type) {
       case GS_KEY_INT: snprintf(range, sizeof range, "integer in [%.0f, %.0f]", k->min, k->max); break;
       case GS_KEY_FLOAT:
-        snprintf(range, sizeof range, "number in %c%g, %g]", k->min_open ? '(' : '[', k->min, k->max);
+        snprintf(range, sizeof range, "number in %c%g, %g%c", k->min_open ? '(' : '[', k->min, k->max,
+                 k->max_open ? ')' : ']');
         break;
       case GS_KEY_STRING: snprintf(range, sizeof range, "text"); break;
       case GS_KEY_ENUM: snprintf(range, sizeof range, "one of %s", k->choices); break;
@@ -140,7 +142,10 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
       rc = 1;
     }
     gs_dataset_cache_clear();
-    MPI_Barrier(MPI_COMM_WORLD);
+    /* release the waiting ranks (a nonblocking barrier only matches a nonblocking barrier) */
+    MPI_Request req;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    MPI_Wait(&req, MPI_STATUS_IGNORE);
   } else {
     idle_until_released(MPI_COMM_WORLD);
   }

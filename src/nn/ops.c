@@ -18,6 +18,10 @@ static void die_shape(const char *op, const gs_tensor *a, const gs_tensor *b) {
 static inline int rows_of(const gs_tensor *t) { return t->ndim == 1 ? 1 : t->shape[0]; }
 static inline int cols_of(const gs_tensor *t) { return t->ndim == 1 ? t->shape[0] : (int)(t->n / t->shape[0]); }
 
+/* A gradient write: beta = 0 on the first contribution this step (the buffer holds stale arena
+ * memory, possibly NaN, which must never be read into the sum), 1 to accumulate. */
+static inline float put(float beta, float old, float v) { return beta != 0.0f ? old + v : v; }
+
 /* y = beta*y + x (beta is 0 or 1) */
 static inline void acc(float *restrict y, const float *restrict x, long n, float beta) {
   if (beta == 0.0f)
@@ -121,25 +125,25 @@ static void unary_backward(gs_node *nd) {
   float a = nd->f[0];
   switch ((unary_kind)nd->i[0]) {
     case U_RELU:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + (yv[i] > 0.0f ? dy[i] : 0.0f);
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], (yv[i] > 0.0f ? dy[i] : 0.0f));
       break;
     case U_LEAKY:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + (xv[i] > 0.0f ? dy[i] : a * dy[i]);
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], (xv[i] > 0.0f ? dy[i] : a * dy[i]));
       break;
     case U_SIGMOID:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + dy[i] * yv[i] * (1.0f - yv[i]);
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], dy[i] * yv[i] * (1.0f - yv[i]));
       break;
     case U_TANH:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + dy[i] * (1.0f - yv[i] * yv[i]);
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], dy[i] * (1.0f - yv[i] * yv[i]));
       break;
     case U_EXP:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + dy[i] * yv[i];
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], dy[i] * yv[i]);
       break;
     case U_LOG:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + dy[i] / xv[i];
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], dy[i] / xv[i]);
       break;
     case U_SCALE:
-      for (long i = 0; i < n; i++) dx[i] = beta * dx[i] + a * dy[i];
+      for (long i = 0; i < n; i++) dx[i] = put(beta, dx[i], a * dy[i]);
       break;
   }
 }
@@ -201,14 +205,14 @@ static void binary_backward(gs_node *nd) {
   int k = (int)nd->i[0];
   if (a->g) {
     float *da = gs_grad_target(a, &beta);
-    if (k == 2) for (long i = 0; i < n; i++) da[i] = beta * da[i] + y->g[i] * b->x[i];
-    else for (long i = 0; i < n; i++) da[i] = beta * da[i] + y->g[i];
+    if (k == 2) for (long i = 0; i < n; i++) da[i] = put(beta, da[i], y->g[i] * b->x[i]);
+    else for (long i = 0; i < n; i++) da[i] = put(beta, da[i], y->g[i]);
   }
   if (b->g) {
     float *db = gs_grad_target(b, &beta);
-    if (k == 2) for (long i = 0; i < n; i++) db[i] = beta * db[i] + y->g[i] * a->x[i];
-    else if (k == 1) for (long i = 0; i < n; i++) db[i] = beta * db[i] - y->g[i];
-    else for (long i = 0; i < n; i++) db[i] = beta * db[i] + y->g[i];
+    if (k == 2) for (long i = 0; i < n; i++) db[i] = put(beta, db[i], y->g[i] * a->x[i]);
+    else if (k == 1) for (long i = 0; i < n; i++) db[i] = put(beta, db[i], -(y->g[i]));
+    else for (long i = 0; i < n; i++) db[i] = put(beta, db[i], y->g[i]);
   }
 }
 
@@ -319,7 +323,7 @@ static void sum_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *y = nd->out;
   float beta, s = y->g[0] * nd->f[0];
   float *dx = gs_grad_target(x, &beta);
-  for (long i = 0; i < x->n; i++) dx[i] = beta * dx[i] + s;
+  for (long i = 0; i < x->n; i++) dx[i] = put(beta, dx[i], s);
 }
 
 static gs_tensor *reduce_all(gs_graph *g, gs_tensor *x, float scale) {
@@ -348,7 +352,7 @@ static void sum_rows_backward(gs_node *nd) {
   for (int i = 0; i < B; i++) {
     float s = y->g[i];
     float *r = dx + (long)i * N;
-    for (int j = 0; j < N; j++) r[j] = beta * r[j] + s;
+    for (int j = 0; j < N; j++) r[j] = put(beta, r[j], s);
   }
 }
 
@@ -381,7 +385,7 @@ static void gauss_backward(gs_node *nd) {
   }
   if (lv->g) {
     float *d = gs_grad_target(lv, &beta);
-    for (long i = 0; i < z->n; i++) d[i] = beta * d[i] + z->g[i] * 0.5f * sd[i] * eps[i];
+    for (long i = 0; i < z->n; i++) d[i] = put(beta, d[i], z->g[i] * 0.5f * sd[i] * eps[i]);
   }
 }
 
@@ -459,7 +463,7 @@ static void bern_backward(gs_node *nd) {
   float *d = gs_grad_target(l, &beta);
   for (int i = 0; i < B; i++) {
     float s = y->g[i];
-    for (int j = 0; j < N; j++) d[(long)i * N + j] = beta * d[(long)i * N + j] + s * dl[(long)i * N + j];
+    for (int j = 0; j < N; j++) d[(long)i * N + j] = put(beta, d[(long)i * N + j], s * dl[(long)i * N + j]);
   }
 }
 
@@ -487,7 +491,7 @@ static void kl_backward(gs_node *nd) {
     for (int i = 0; i < B; i++)
       for (int j = 0; j < Z; j++) {
         long k = (long)i * Z + j;
-        d[k] = beta * d[k] + y->g[i] * mu->x[k];
+        d[k] = put(beta, d[k], y->g[i] * mu->x[k]);
       }
   }
   if (lv->g) {
@@ -495,7 +499,7 @@ static void kl_backward(gs_node *nd) {
     for (int i = 0; i < B; i++)
       for (int j = 0; j < Z; j++) {
         long k = (long)i * Z + j;
-        d[k] = beta * d[k] + y->g[i] * 0.5f * (expf(lv->x[k]) - 1.0f);
+        d[k] = put(beta, d[k], y->g[i] * 0.5f * (expf(lv->x[k]) - 1.0f));
       }
   }
 }

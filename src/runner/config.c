@@ -937,7 +937,7 @@ void gs_sweep_print_plan(const gs_sweep *sw, FILE *out) {
     const gs_axis *ax = &sw->axes[a];
     fprintf(out, "  %-*s = ", w, ax->fullname);
     for (int v = 0; v < ax->nvalues; v++) fprintf(out, "%s%s", v ? ", " : "", ax->values[v]);
-    fprintf(out, "   (%d)\n", ax->nvalues);
+    fprintf(out, "   (%d value%s)\n", ax->nvalues, ax->nvalues == 1 ? "" : "s");
   }
 
   int idw = 6;

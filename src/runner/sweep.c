@@ -72,6 +72,11 @@ int gs_sweep_run_serial(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_
         fprintf(log, "%s: already done, skipped\n", tag);
         out->skipped++;
         continue;
+      } else if (strcmp(s.status, "diverged") == 0) {
+        /* divergence is deterministic for the same parameters: a result, not an accident */
+        fprintf(log, "%s: diverged before (%s): kept, not retried (delete %s to retry)\n", tag, s.message, path);
+        out->failed++;
+        continue;
       } else {
         fprintf(log, "%s: previous attempt %s (%s): running again\n", tag, s.status, s.message);
       }
