@@ -50,6 +50,7 @@ typedef struct gs_config {
   long n_samples;          /* prior samples drawn for the PNG grid / run file */
   long n_recon;            /* test images reconstructed for the PNG / run file */
   long manifold_n;         /* 2-D latents: manifold grid is manifold_n x manifold_n */
+  long manifold_class;     /* conditional models: label used for the manifold */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
 } gs_config;
 

@@ -290,17 +290,21 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
     free(zc);
     free(idx);
   }
-  /* 2-D latent space: decode a grid of z = (probit(u), probit(v)) (VAE only) */
+  /* 2-D latent space: decode a grid of z = (probit(u), probit(v)); the CVAE with the label
+   * eval.manifold_class */
   int gn = (int)c->manifold_n;
-  if (Z == 2 && !C && gn > 0) {
+  if (Z == 2 && gn > 0 && (!C || c->manifold_class < C)) {
     float *z = gs_malloc(sizeof(float) * gn * gn * 2);
     for (int i = 0; i < gn; i++)
       for (int j = 0; j < gn; j++) {
         z[((long)i * gn + j) * 2 + 0] = (float)probit((j + 0.5) / gn);
         z[((long)i * gn + j) * 2 + 1] = (float)probit(1.0 - (i + 0.5) / gn);
       }
+    float *y = C ? gs_calloc((size_t)gn * gn * C, sizeof(float)) : NULL;
+    for (int i = 0; C && i < gn * gn; i++) y[(long)i * C + c->manifold_class] = 1.0f;
     uint8_t *pix = gs_malloc((size_t)gn * gn * D);
-    decode_images(m, z, NULL, gn * gn, pix);
+    decode_images(m, z, y, gn * gn, pix);
+    free(y);
     gs_record_images(rec, "manifold", gn * gn, h, w, pix);
     rec->images[rec->nimages - 1].cols = gn;
     free(pix);

@@ -86,6 +86,8 @@ const gs_key gs_config_keys[] = {
     KEY_INT("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"),
     KEY_INT("eval", "manifold_n", manifold_n, 0, 100, "20",
             "2-D latents only: the latent manifold image is manifold_n x manifold_n (0 = none)"),
+    KEY_INT("eval", "manifold_class", manifold_class, 0, 255, "0",
+            "conditional models: the label the latent manifold is decoded with"),
     KEY_INT("eval", "eval_every", eval_every, 1, 100000, "1",
             "evaluate the test set every N epochs (and always after the last)"),
 };

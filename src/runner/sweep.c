@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "gensweep/model.h"
@@ -120,8 +121,11 @@ int gs_sweep_run_serial(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_
     if (gs_sweepfile_write(dir, sw, &werr) != 0) fprintf(log, "warning: %s\n", werr.msg);
   }
   if (gs_sweepfile_write(dir, sw, err) != 0) return -1;
-  fprintf(log, "sweep %s: %ld done, %ld skipped (already done), %ld failed in %.1f s\nresults: %s/sweep.h5 (runs/, png/)\n",
-          sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - t_sweep, dir);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  fprintf(log, "sweep %s: %ld done, %ld skipped (already done), %ld failed in %.1f s (peak memory %.0f MB)\n"
+          "results: %s/sweep.h5 (runs/, png/)\n",
+          sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - t_sweep, ru.ru_maxrss / 1024.0, dir);
   fflush(log);
   return 0;
 }

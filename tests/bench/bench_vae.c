@@ -14,7 +14,7 @@
 #include "gensweep/optim.h"
 
 static double sgemm_peak(void) {
-  int n = 1024;
+  int n = 2048;
   float *a = gs_aligned_alloc(sizeof(float) * n * n), *b = gs_aligned_alloc(sizeof(float) * n * n),
         *c = gs_aligned_alloc(sizeof(float) * n * n);
   for (long i = 0; i < (long)n * n; i++) a[i] = b[i] = 0.001f * (i % 1000);
@@ -96,9 +96,10 @@ int main(int argc, char **argv) {
   double fwd = 2 * (l1 + l2 + heads + d1 + d2 + d3);
   double flops = fwd * 3 - 2 * l1;
   double peak = sgemm_peak();
-  printf("bench_vae model=%s z=%d batch=%d threads=1: median %.0f img/s (best %.0f)\n", model, z, B, med, best);
+  printf("bench_vae model=%s z=%d batch=%d threads=1 (OpenBLAS %s kernels): median %.0f img/s (best %.0f)\n", model,
+         z, B, openblas_get_corename(), med, best);
   printf("  ratio vs reference (%.0f img/s): %.2fx\n", ref, med / ref);
-  printf("  %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s, 1024^2, one thread)\n", flops * med / 1e9,
+  printf("  %.1f GFLOP/s = %.0f%% of sgemm peak (%.1f GFLOP/s, 2048^2, one thread)\n", flops * med / 1e9,
          100 * flops * med / 1e9 / peak, peak);
   def->destroy(m);
   gs_optim_free(&opt);
