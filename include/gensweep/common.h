@@ -39,4 +39,11 @@ int gs_mkdirs(const char *path, gs_error *err);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 char *gs_read_file(const char *path, size_t *len, gs_error *err);
 
+/* Long computations call gs_poll() now and then so that rank 0 can serve the other worker
+ * groups while it trains (the coordinator installs the hook). */
+extern void (*gs_poll_hook)(void);
+static inline void gs_poll(void) {
+  if (gs_poll_hook) gs_poll_hook();
+}
+
 #endif

@@ -24,6 +24,9 @@ typedef struct gs_optim {
 int gs_optim_kind(const char *kind_name, gs_opt_kind *kind);
 void gs_optim_init(gs_optim *o, gs_opt_kind kind, long n, float lr);
 void gs_optim_step(gs_optim *o, float *p, const float *grad);
+/* One step on the elements [lo, hi) only (data-parallel groups shard the update: each rank
+ * updates its slice, then the slices are gathered). g points at the gradient of element lo. */
+void gs_optim_step_slice(gs_optim *o, float *p, const float *g, long lo, long hi);
 void gs_optim_free(gs_optim *o);
 
 /* Initialisers */

@@ -1,6 +1,7 @@
 /* Running a sweep: expand, skip finished runs, train the rest, write run files, PNGs, sweep.h5. */
 #ifndef GENSWEEP_RUNNER_H
 #define GENSWEEP_RUNNER_H
+#include <mpi.h>
 #include <stdio.h>
 
 #include "gensweep/config.h"
@@ -10,6 +11,7 @@
 typedef struct gs_run_options {
   const char *results;   /* overrides sweep.results when not NULL */
   int threads;           /* OpenBLAS threads per rank; 0 = from the experiment file */
+  int ranks_per_run;     /* worker group size; 0 = from the experiment file (train.ranks_per_run) */
   int quiet;             /* only the summary */
   FILE *log;             /* progress output (stdout) */
 } gs_run_options;
@@ -22,18 +24,30 @@ typedef struct gs_sweep_outcome {
 /* Directory of a sweep's results: <results>/<sweep name>. */
 void gs_sweep_dir(const gs_sweep *sw, const char *results_override, char *dir, size_t n);
 
-/* Train one run and fill rec (rec->params points into the returned model: write the run file,
- * then def->destroy(model); NULL when the model could not be built), status "done", "failed" or
- * "diverged" with a message. The data set
- * is passed in (loaded by the caller, cached across runs with the same data keys). */
+/* How a run talks to the rest of the job while it trains. */
+typedef struct gs_train_hooks {
+  MPI_Comm comm;                /* the worker group (data-parallel); MPI_COMM_NULL = alone */
+  void (*poll)(void *ctx);      /* after every step: the coordinator's duties on rank 0 */
+  void (*epoch)(void *ctx, const gs_run *run, long epoch, long epochs, double train_loss, double test_metric,
+                double seconds, double images_per_s);
+  void *ctx;
+  FILE *log;                    /* per-epoch lines (NULL: none) */
+  const char *tag;              /* prefix of those lines */
+} gs_train_hooks;
+
+/* Train one run and fill rec: status "done", "failed" or "diverged" with a message. Every rank of
+ * the group calls it; each computes its share of every batch, gradients are summed over the group.
+ * rec->params points into the returned model: write the run file, then def->destroy(model).
+ * NULL when the model could not be built. */
 struct gs_model;
 struct gs_model_def;
-struct gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, FILE *log, const char *tag,
+struct gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, const gs_train_hooks *h,
                               const struct gs_model_def **def);
 
-/* Run the sweep in this process (rank 0). Returns 0 when the sweep could be processed (some runs
- * may have failed: see outcome), -1 when it could not start (err says why). */
-int gs_sweep_run_serial(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome *out, gs_error *err);
+/* Run the sweep: collective over MPI_COMM_WORLD (a singleton is a one-rank world). Returns 0 on
+ * every rank when the sweep could be processed (some runs may have failed: see outcome, valid on
+ * every rank), -1 on every rank when it could not start (err says why, on every rank). */
+int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome *out, gs_error *err);
 
 /* Data-set cache: the last loaded set is kept while the data keys stay the same. */
 const gs_dataset *gs_dataset_cached(const gs_config *cfg, gs_error *err);

@@ -24,13 +24,15 @@ static const char *usage_main =
     "sweep.h5 (index: experiment text, grid table, external links to every run), runs/<run-id>.h5,\n"
     "png/<run-id>_*.png. Read them with h5ls -r, h5py or the HDF5 C API.\n"
     "\n"
-    "MPI: gensweep works as a singleton (`gensweep run FILE`) and under `mpirun -np N`; in this\n"
-    "version rank 0 trains every run while the other ranks wait.\n";
+    "MPI: gensweep works as a singleton (`gensweep run FILE`) and under `mpirun -np N` / `srun`:\n"
+    "rank 0 hands runs out (costliest first) to worker groups of ranks_per_run ranks, which train\n"
+    "data-parallel; rank 0 is itself a worker, so every rank trains.\n";
 
 static const char *usage_run =
-    "usage: gensweep run FILE [--results DIR] [--threads N] [--quiet]\n"
+    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--quiet]\n"
+    "       mpirun -np N gensweep run FILE ...\n"
     "\n"
-    "Train every run of FILE's grid, one after another, and write\n"
+    "Train every run of FILE's grid and write\n"
     "  DIR/<sweep>/runs/<run-id>.h5   (written to a temporary name, renamed when complete)\n"
     "  DIR/<sweep>/png/<run-id>_*.png (prior samples, reconstructions, latent manifold for 2-D latents)\n"
     "  DIR/<sweep>/sweep.h5           (rebuilt after every run)\n"
@@ -42,6 +44,8 @@ static const char *usage_run =
     "\n"
     "options:\n"
     "  --results DIR   results root (default: the file's sweep.results, \"results\")\n"
+    "  --ranks-per-run N  ranks that train one run together, data-parallel (default:\n"
+    "                  train.ranks_per_run, 1); the MPI world size must be a multiple of it\n"
     "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
     "  --quiet         no per-epoch lines\n"
     "  -h, --help      this text\n";
@@ -98,27 +102,21 @@ static void print_keys(void) {
   }
 }
 
-/* Ranks other than 0 wait without spinning a core until rank 0 is done. */
-static void idle_until_released(MPI_Comm comm) {
-  MPI_Request req;
-  MPI_Ibarrier(comm, &req);
-  int flag = 0;
-  while (!flag) {
-    MPI_Test(&req, &flag, MPI_STATUS_IGNORE);
-    if (!flag) usleep(20000);
-  }
-}
-
 static int cmd_run(int argc, char **argv, int rank, int size) {
   gs_run_options opt = {.log = stdout};
   static struct option lo[] = {{"results", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
-                               {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                               {"ranks-per-run", required_argument, 0, 'g'}, {"quiet", no_argument, 0, 'q'},
+                               {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:t:qh", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:t:g:qh", lo, NULL)) != -1) {
     switch (c) {
       case 'r': opt.results = optarg; break;
       case 't': opt.threads = atoi(optarg); if (opt.threads < 1) return die(2, "gensweep run: --threads must be >= 1, got %s\n", optarg); break;
+      case 'g':
+        opt.ranks_per_run = atoi(optarg);
+        if (opt.ranks_per_run < 1) return die(2, "gensweep run: --ranks-per-run must be >= 1, got %s\n", optarg);
+        break;
       case 'q': opt.quiet = 1; break;
       case 'h': if (rank == 0) fputs(usage_run, stdout); return 0;
       default: return die(2, "%s", usage_run);
@@ -131,25 +129,14 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   int threads = opt.threads ? opt.threads : (int)sw.base.threads;
   openblas_set_num_threads(threads);
   int rc = 0;
-  if (rank == 0) {
-    if (size > 1)
-      printf("gensweep: %d MPI ranks; in this version rank 0 trains every run, the others wait\n", size);
-    gs_sweep_outcome out;
-    if (gs_sweep_run_serial(&sw, &opt, &out, &err) != 0) {
-      fprintf(stderr, "gensweep: %s\n", err.msg);
-      rc = 2;
-    } else if (out.failed) {
-      rc = 1;
-    }
-    gs_dataset_cache_clear();
-    /* release the waiting ranks (a nonblocking barrier only matches a nonblocking barrier) */
-    MPI_Request req;
-    MPI_Ibarrier(MPI_COMM_WORLD, &req);
-    MPI_Wait(&req, MPI_STATUS_IGNORE);
-  } else {
-    idle_until_released(MPI_COMM_WORLD);
+  gs_sweep_outcome out;
+  if (gs_sweep_run(&sw, &opt, &out, &err) != 0) {
+    if (rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
+    rc = 2;
+  } else if (out.failed) {
+    rc = 1;
   }
-  MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  gs_dataset_cache_clear();
   gs_sweep_free(&sw);
   return rc;
 }

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+void (*gs_poll_hook)(void);
+
 int gs_fail(gs_error *err, const char *fmt, ...) {
   if (err) {
     va_list ap;

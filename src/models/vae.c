@@ -140,6 +140,7 @@ static elbo_sum neg_elbo(gs_model *m, const gs_imageset *set, gs_rng *rng) {
   ensure_buffers(m, chunk);
   int32_t *idx = gs_malloc(sizeof(int32_t) * chunk);
   for (long start = 0; start < set->n; start += chunk) {
+    gs_poll();
     int b = (int)(set->n - start < chunk ? set->n - start : chunk);
     for (int i = 0; i < b; i++) idx[i] = (int32_t)(start + i);
     gs_imageset_batch(set, idx, b, m->xbuf, m->cond ? m->ybuf : NULL);
@@ -178,6 +179,7 @@ static double iw_nll(gs_model *m, const gs_imageset *set, long n, int k, gs_rng 
   int32_t *idx = gs_malloc(sizeof(int32_t) * b);
   double total = 0.0;
   for (long start = 0; start < n; start += b) {
+    gs_poll();
     int nb = (int)(n - start < b ? n - start : b);
     for (int i = 0; i < nb; i++) idx[i] = (int32_t)(start + i);
     gs_imageset_batch(set, idx, nb, m->xbuf, m->cond ? m->ybuf : NULL);

@@ -2,6 +2,7 @@
 #include "gensweep/runner.h"
 
 #include <cblas.h>
+#include <mpi.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -47,13 +48,60 @@ void gs_dataset_cache_clear(void) {
   cache_key[0] = 0;
 }
 
+/* ------------------------------------------------------------------ data-parallel group */
+/* The group's share of the optimiser: element ranges [displ, displ + count) per rank. */
+typedef struct shard {
+  int P, r;
+  int *counts, *displs;
+  float *gbuf; /* this rank's reduced gradient slice */
+} shard;
+
+static void shard_init(shard *sh, MPI_Comm comm, long total) {
+  memset(sh, 0, sizeof *sh);
+  sh->P = 1;
+  if (comm == MPI_COMM_NULL) return;
+  MPI_Comm_size(comm, &sh->P);
+  MPI_Comm_rank(comm, &sh->r);
+  if (sh->P == 1) return;
+  sh->counts = gs_malloc(sizeof(int) * sh->P);
+  sh->displs = gs_malloc(sizeof(int) * sh->P);
+  long chunk = (total + sh->P - 1) / sh->P;
+  chunk = (chunk + 15) & ~15L;
+  for (int i = 0; i < sh->P; i++) {
+    long lo = i * chunk < total ? i * chunk : total, hi = lo + chunk < total ? lo + chunk : total;
+    sh->displs[i] = (int)lo;
+    sh->counts[i] = (int)(hi - lo);
+  }
+  sh->gbuf = gs_aligned_alloc(sizeof(float) * (chunk ? chunk : 16));
+}
+
+static void shard_free(shard *sh) {
+  free(sh->counts);
+  free(sh->displs);
+  free(sh->gbuf);
+}
+
+/* Sum the group's gradients and apply the optimiser: reduce-scatter the gradient block, each
+ * rank updates its slice, all-gather the parameters. Every rank ends with identical parameters,
+ * and for a given group size the numbers are the same bit for bit. */
+static void group_step(shard *sh, MPI_Comm comm, gs_optim *opt, gs_params *p) {
+  if (sh->P == 1) {
+    gs_optim_step(opt, p->data, p->grad);
+    return;
+  }
+  MPI_Reduce_scatter(p->grad, sh->gbuf, sh->counts, MPI_FLOAT, MPI_SUM, comm);
+  long lo = sh->displs[sh->r], hi = lo + sh->counts[sh->r];
+  gs_optim_step_slice(opt, p->data, sh->gbuf, lo, hi);
+  MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, p->data, sh->counts, sh->displs, MPI_FLOAT, comm);
+}
+
 /* ------------------------------------------------------------------ one run */
 static void set_failed(gs_record *rec, const char *status, const char *msg) {
   GS_STRCPY(rec->status, status);
   GS_STRCPY(rec->message, msg);
 }
 
-gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, FILE *log, const char *tag,
+gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, const gs_train_hooks *h,
                        const gs_model_def **def_out) {
   const gs_config *c = &run->cfg;
   double t_start = gs_now();
@@ -94,6 +142,11 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   opt.beta1 = (float)c->beta1;
   opt.beta2 = (float)c->beta2;
   opt.eps = (float)c->eps;
+  MPI_Comm comm = h->comm;
+  shard sh;
+  shard_init(&sh, comm, p->total);
+  /* this rank's rows of every global batch */
+  int lo = (int)((long)sh.r * B / sh.P), hi = (int)((long)(sh.r + 1) * B / sh.P);
 
   int32_t *perm = gs_malloc(sizeof(int32_t) * ds->train.n);
   for (long i = 0; i < ds->train.n; i++) perm[i] = (int32_t)i;
@@ -104,14 +157,16 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     gs_rng_shuffle(&shuffle, perm, ds->train.n);
     double sum = 0.0;
     for (long s = 0; s < nb; s++) {
-      double l = def->train_step(m, &ds->train, perm + s * B, (int)B, 0, (int)B, &noise);
+      double l = def->train_step(m, &ds->train, perm + s * B, (int)B, lo, hi, &noise);
+      if (sh.P > 1) MPI_Allreduce(MPI_IN_PLACE, &l, 1, MPI_DOUBLE, MPI_SUM, comm);
       if (!isfinite(l)) {
         snprintf(err.msg, sizeof err.msg, "loss became %s at epoch %ld, step %ld (lower train.lr?)",
                  isnan(l) ? "NaN" : "infinite", ep, s + 1);
         break;
       }
-      gs_optim_step(&opt, p->data, p->grad);
+      group_step(&sh, comm, &opt, p);
       sum += l;
+      if (h->poll) h->poll(h->ctx);
     }
     double dt = gs_now() - t0;
     if (err.msg[0]) {
@@ -121,8 +176,9 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     }
     train_s += dt;
     images += nb * B;
+    double loss = sum / (double)(nb * B);
     gs_record_push(rec, "epoch", (double)ep);
-    gs_record_push(rec, "train_loss", sum / (double)(nb * B));
+    gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
     gs_record_push(rec, "train_images_per_s", (double)(nb * B) / dt);
     int last = ep == c->epochs;
@@ -133,12 +189,14 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
         break;
       }
     }
-    if (log) {
-      const gs_series *te = gs_record_find_series(rec, "test_neg_elbo");
-      fprintf(log, "%s epoch %ld/%ld  train %.2f", tag, ep, c->epochs, sum / (double)(nb * B));
-      if (te && te->n) fprintf(log, "  test %.2f", te->v[te->n - 1]);
-      fprintf(log, "  (%.1f s, %.0f img/s)\n", dt, (double)(nb * B) / dt);
-      fflush(log);
+    const gs_series *te = gs_record_find_series(rec, "test_neg_elbo");
+    if (h->epoch)
+      h->epoch(h->ctx, run, ep, c->epochs, loss, te && te->n ? te->v[te->n - 1] : NAN, dt, (double)(nb * B) / dt);
+    if (h->log) {
+      fprintf(h->log, "%s epoch %ld/%ld  train %.2f", h->tag, ep, c->epochs, loss);
+      if (te && te->n) fprintf(h->log, "  test %.2f", te->v[te->n - 1]);
+      fprintf(h->log, "  (%.1f s, %.0f img/s)\n", dt, (double)(nb * B) / dt);
+      fflush(h->log);
     }
   }
   if (!failed) set_failed(rec, "done", "");
@@ -148,6 +206,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   if (tl && tl->n) gs_record_scalar(rec, "train_loss", tl->v[tl->n - 1]);
   rec->seconds = gs_now() - t_start;
   free(perm);
+  shard_free(&sh);
   gs_optim_free(&opt);
   return m; /* the caller writes the run file (rec->params points into m), then destroys m */
 }
