@@ -49,6 +49,9 @@ struct gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record
  * every rank), -1 on every rank when it could not start (err says why, on every rank). */
 int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome *out, gs_error *err);
 
+/* Load the copy of the experiment file a sweep keeps in its results directory (DIR/experiment.ini). */
+int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err);
+
 /* Data-set cache: the last loaded set is kept while the data keys stay the same. */
 const gs_dataset *gs_dataset_cached(const gs_config *cfg, gs_error *err);
 void gs_dataset_cache_clear(void);

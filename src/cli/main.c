@@ -18,6 +18,7 @@ static const char *usage_main =
     "commands:\n"
     "  run FILE      train every run of the experiment file's grid; finished runs are skipped\n"
     "  plan FILE     print the expanded runs without running them\n"
+    "  rebuild DIR   rebuild DIR/sweep.h5 from the run files (DIR = results/<sweep>)\n"
     "  keys          list every experiment-file key with its type, range and default\n"
     "\n"
     "`gensweep COMMAND --help` describes a command. Results go to <sweep.results>/<sweep.name>/:\n"
@@ -56,6 +57,13 @@ static const char *usage_plan =
     "Load and check FILE, expand its [grid] (cartesian product, first axis slowest) and print one\n"
     "line per run: index, run id and the swept values. Nothing is trained or written. Errors in the\n"
     "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys.\n";
+
+static const char *usage_rebuild =
+    "usage: gensweep rebuild DIR\n"
+    "\n"
+    "Rebuild DIR/sweep.h5 (DIR = results/<sweep>) from the sweep's copy of its experiment file\n"
+    "(DIR/experiment.ini, written by `run`) and the run files under DIR/runs/. sweep.h5 is derived\n"
+    "data: this is safe at any time, also while the sweep runs.\n";
 
 static const char *usage_keys =
     "usage: gensweep keys\n"
@@ -141,49 +149,37 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   return rc;
 }
 
-static int cmd_plan(int argc, char **argv, int rank) {
+static int cmd_plan(int argc, char **argv) {
   if (wants_help(argc, argv)) {
-    if (rank == 0) fputs(usage_plan, stdout);
+    fputs(usage_plan, stdout);
     return 0;
   }
   if (argc != 2) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
   gs_sweep sw;
   gs_error err = {0};
   if (gs_sweep_load(argv[1], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
-  if (rank == 0) gs_sweep_print_plan(&sw, stdout);
+  gs_sweep_print_plan(&sw, stdout);
   gs_sweep_free(&sw);
   return 0;
 }
 
-int main(int argc, char **argv) {
-  /* help and version need no MPI */
-  if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
-    if (argc >= 3 && strcmp(argv[1], "help") == 0) {
-      const char *c = argv[2];
-      fputs(strcmp(c, "run") == 0 ? usage_run : strcmp(c, "plan") == 0 ? usage_plan
-            : strcmp(c, "keys") == 0 ? usage_keys : usage_main, stdout);
-      return 0;
-    }
-    fputs(usage_main, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  if (strcmp(argv[1], "--version") == 0) {
-    printf("gensweep %s\n", GS_VERSION);
+static int cmd_rebuild(int argc, char **argv) {
+  if (wants_help(argc, argv)) {
+    fputs(usage_rebuild, stdout);
     return 0;
   }
-  if (strcmp(argv[1], "keys") == 0) {
-    if (wants_help(argc, argv)) fputs(usage_keys, stdout);
-    else print_keys();
-    return 0;
-  }
-  if (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "plan") != 0) {
-    fprintf(stderr, "gensweep: unknown command '%s'\n\n%s", argv[1], usage_main);
-    return 2;
-  }
-  if (strcmp(argv[1], "run") == 0 && wants_help(argc, argv)) {
-    fputs(usage_run, stdout);
-    return 0;
-  }
+  if (argc != 2) return die(2, "gensweep rebuild: expected one sweep directory\n\n%s", usage_rebuild);
+  gs_error err = {0};
+  gs_sweep sw;
+  if (gs_sweep_load_copy(argv[1], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  int rc = 0;
+  if (gs_sweepfile_write(argv[1], &sw, &err) != 0) rc = die(2, "gensweep: %s\n", err.msg);
+  else printf("rebuilt %s/sweep.h5 from %s/experiment.ini and %ld run slots\n", argv[1], argv[1], sw.nruns);
+  gs_sweep_free(&sw);
+  return rc;
+}
+
+static int mpi_main(int argc, char **argv) {
   /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
   MPI_Init(&argc, &argv);
@@ -191,7 +187,60 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   rank0 = rank == 0;
-  int rc = strcmp(argv[1], "run") == 0 ? cmd_run(argc - 1, argv + 1, rank, size) : cmd_plan(argc - 1, argv + 1, rank);
+  int rc = cmd_run(argc - 1, argv + 1, rank, size);
   MPI_Finalize();
   return rc;
+}
+
+typedef struct command {
+  const char *name;
+  const char **usage;
+  int (*fn)(int argc, char **argv); /* argv[0] is the command name */
+} command;
+
+static int cmd_keys(int argc, char **argv) {
+  if (wants_help(argc, argv)) fputs(usage_keys, stdout);
+  else print_keys();
+  return 0;
+}
+
+static const command commands[] = {
+    {"run", &usage_run, NULL},
+    {"plan", &usage_plan, cmd_plan},
+    {"rebuild", &usage_rebuild, cmd_rebuild},
+    {"keys", &usage_keys, cmd_keys},
+};
+
+int main(int argc, char **argv) {
+  rank0 = 1;
+  if (argc < 2) {
+    fputs(usage_main, stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+    fputs(usage_main, stdout);
+    return 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("gensweep %s\n", GS_VERSION);
+    return 0;
+  }
+  int help = strcmp(argv[1], "help") == 0;
+  const char *name = help ? (argc >= 3 ? argv[2] : "") : argv[1];
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+    const command *c = &commands[i];
+    if (strcmp(name, c->name) != 0) continue;
+    if (help || wants_help(argc - 1, argv + 1)) {
+      fputs(*c->usage, stdout);
+      return 0;
+    }
+    /* only `run` needs MPI: the other commands are plain programs */
+    return c->fn ? c->fn(argc - 1, argv + 1) : mpi_main(argc, argv);
+  }
+  if (help) {
+    fputs(usage_main, stdout);
+    return 0;
+  }
+  fprintf(stderr, "gensweep: unknown command '%s'\n\n%s", argv[1], usage_main);
+  return 2;
 }

@@ -53,6 +53,32 @@ static void run_path(const char *dir, const gs_run *run, char *path, size_t n) {
   snprintf(path, n, "%s/runs/%s.h5", dir, run->id);
 }
 
+/* The sweep directory keeps a copy of the experiment file: `status` and `rebuild` need the grid. */
+static int write_experiment_copy(const char *dir, const gs_sweep *sw, gs_error *err) {
+  char path[1100], tmp[1200];
+  snprintf(path, sizeof path, "%s/experiment.ini", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return gs_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+  size_t n = strlen(sw->text);
+  int bad = fwrite(sw->text, 1, n, f) != n;
+  bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
+  bad |= fclose(f) != 0;
+  if (bad || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return gs_fail(err, "%s: cannot write: %s", path, strerror(errno));
+  }
+  return 0;
+}
+
+int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/experiment.ini", dir);
+  if (access(path, F_OK) != 0)
+    return gs_fail(err, "%s: missing: is %s the results directory of a sweep (results/<sweep name>)?", path, dir);
+  return gs_sweep_load(path, sw, err);
+}
+
 /* ------------------------------------------------------------------ coordinator (rank 0) */
 typedef struct coord {
   const gs_sweep *sw;
@@ -188,6 +214,7 @@ static int coord_setup(coord *c, gs_error *err) {
   snprintf(sub, sizeof sub, "%s/png", c->dir);
   if (gs_mkdirs(sub, err) != 0) return -1;
   if (check_writable(c->dir, err) != 0) return -1;
+  if (write_experiment_copy(c->dir, sw, err) != 0) return -1;
   double *pairs = gs_malloc(sizeof(double) * 2 * (sw->nruns ? sw->nruns : 1));
   long n = 0;
   for (long i = 0; i < sw->nruns; i++) {
