@@ -13,11 +13,13 @@ typedef struct gs_run_options {
   int threads;           /* OpenBLAS threads per rank; 0 = from the experiment file */
   int ranks_per_run;     /* worker group size; 0 = from the experiment file (train.ranks_per_run) */
   int quiet;             /* only the summary */
+  double progress_every; /* without a terminal: a progress line every N s (default 60) */
   FILE *log;             /* progress output (stdout) */
 } gs_run_options;
 
 typedef struct gs_sweep_outcome {
   long done, skipped, failed;
+  long interrupted;      /* runs checkpointed on a stop request (plus 1 when runs were left unstarted) */
   char dir[1024];        /* results/<sweep> */
 } gs_sweep_outcome;
 
@@ -31,11 +33,16 @@ typedef struct gs_train_hooks {
   void (*epoch)(void *ctx, const gs_run *run, long epoch, long epochs, double train_loss, double test_metric,
                 double seconds, double images_per_s);
   void *ctx;
-  FILE *log;                    /* per-epoch lines (NULL: none) */
-  const char *tag;              /* prefix of those lines */
+  /* events: "resumed", "ckpt-rejected", "checkpointed", "ckpt-failed" (group leader) */
+  void (*note)(void *ctx, const gs_run *run, const char *event, long epoch, long step, const char *msg);
+  const char *ckpt_path;        /* the run's checkpoint file; NULL: no checkpoints, no resume */
+  volatile int *stop;           /* set by a signal handler: checkpoint at the next step and return */
 } gs_train_hooks;
 
-/* Train one run and fill rec: status "done", "failed" or "diverged" with a message. Every rank of
+/* Train one run and fill rec: status "done", "failed", "diverged" or "interrupted" (checkpointed
+ * after a stop request; no run file should be written) with a message. With a checkpoint path,
+ * a good checkpoint is resumed from (bit-identical continuation), one is written every
+ * train.checkpoint_every epochs and on a stop request. Every rank of
  * the group calls it; each computes its share of every batch, gradients are summed over the group.
  * rec->params points into the returned model: write the run file, then def->destroy(model).
  * NULL when the model could not be built. */
@@ -48,6 +55,10 @@ struct gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record
  * every rank when the sweep could be processed (some runs may have failed: see outcome, valid on
  * every rank), -1 on every rank when it could not start (err says why, on every rank). */
 int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome *out, gs_error *err);
+
+/* Set by the signal handlers of `gensweep run` (SIGINT, SIGTERM, SIGUSR1): groups checkpoint at
+ * their next step, no new runs start, the job exits; the next start resumes. */
+extern volatile int gs_stop_requested;
 
 /* Load the copy of the experiment file a sweep keeps in its results directory (DIR/experiment.ini). */
 int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err);

@@ -1,6 +1,7 @@
 /* gensweep: command-line entry. The only place that exits. */
 #include <cblas.h>
 #include <getopt.h>
+#include <signal.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,15 +41,26 @@ static const char *usage_run =
     "Running the same file again skips runs that are done with the same parameters, and re-runs\n"
     "failed runs and runs whose parameters changed. A run that fails or diverges (NaN loss) is\n"
     "recorded as such with its message and the sweep goes on; a diverged run is kept (delete its run\n"
-    "file to retry it), a failed one is retried. Exit status: 0 when every run is\n"
-    "done, 1 when some run failed, 2 when the sweep could not run (bad file, data, disk).\n"
+    "file to retry it), a failed one is retried.\n"
+    "\n"
+    "Interruptions: every run checkpoints to DIR/<sweep>/ckpt/<run-id>.h5 every\n"
+    "train.checkpoint_every epochs. Ctrl-C, SIGTERM or SIGUSR1 make every group checkpoint at its\n"
+    "next step and the job exit; after any interruption (also kill -9 or a lost node) the same\n"
+    "command resumes: done runs are skipped, interrupted runs continue from their checkpoint and\n"
+    "end with the numbers of an uninterrupted run. Every state change is appended to\n"
+    "DIR/<sweep>/ledger.log.\n"
+    "\n"
+    "Exit status: 0 every run done; 1 some run failed or diverged; 2 the sweep could not run (bad\n"
+    "file, data, disk, MPI world); 3 interrupted (run it again to resume).\n"
     "\n"
     "options:\n"
     "  --results DIR   results root (default: the file's sweep.results, \"results\")\n"
     "  --ranks-per-run N  ranks that train one run together, data-parallel (default:\n"
     "                  train.ranks_per_run, 1); the MPI world size must be a multiple of it\n"
     "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
-    "  --quiet         no per-epoch lines\n"
+    "  --quiet         no per-epoch lines, no live status\n"
+    "  --progress-every S  without a terminal (a Slurm log): a progress line every S seconds\n"
+    "                  (default 60); on a terminal a live status line is redrawn instead\n"
     "  -h, --help      this text\n";
 
 static const char *usage_plan =
@@ -110,14 +122,36 @@ static void print_keys(void) {
   }
 }
 
+/* First SIGINT / SIGTERM / SIGUSR1: checkpoint at the next step and exit cleanly. A second one
+ * while stopping: leave at once (the last checkpoints are on disk). */
+static void on_stop_signal(int sig) {
+  if (gs_stop_requested) {
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  gs_stop_requested = 1;
+}
+
+static void install_stop_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
+
 static int cmd_run(int argc, char **argv, int rank, int size) {
   gs_run_options opt = {.log = stdout};
   static struct option lo[] = {{"results", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
                                {"ranks-per-run", required_argument, 0, 'g'}, {"quiet", no_argument, 0, 'q'},
+                               {"progress-every", required_argument, 0, 'p'},
                                {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:t:g:qh", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:t:g:p:qh", lo, NULL)) != -1) {
     switch (c) {
       case 'r': opt.results = optarg; break;
       case 't': opt.threads = atoi(optarg); if (opt.threads < 1) return die(2, "gensweep run: --threads must be >= 1, got %s\n", optarg); break;
@@ -126,6 +160,10 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
         if (opt.ranks_per_run < 1) return die(2, "gensweep run: --ranks-per-run must be >= 1, got %s\n", optarg);
         break;
       case 'q': opt.quiet = 1; break;
+      case 'p':
+        opt.progress_every = atof(optarg);
+        if (!(opt.progress_every > 0)) return die(2, "gensweep run: --progress-every must be > 0 seconds, got %s\n", optarg);
+        break;
       case 'h': if (rank == 0) fputs(usage_run, stdout); return 0;
       default: return die(2, "%s", usage_run);
     }
@@ -138,9 +176,12 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   openblas_set_num_threads(threads);
   int rc = 0;
   gs_sweep_outcome out;
+  install_stop_handlers();
   if (gs_sweep_run(&sw, &opt, &out, &err) != 0) {
     if (rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
     rc = 2;
+  } else if (out.interrupted) {
+    rc = 3;
   } else if (out.failed) {
     rc = 1;
   }

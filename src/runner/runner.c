@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gensweep/checkpoint.h"
 #include "gensweep/model.h"
 #include "gensweep/optim.h"
 #include "gensweep/png.h"
@@ -95,6 +96,42 @@ static void group_step(shard *sh, MPI_Comm comm, gs_optim *opt, gs_params *p) {
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, p->data, sh->counts, sh->displs, MPI_FLOAT, comm);
 }
 
+/* ------------------------------------------------------------------ checkpoints */
+/* Every rank of the group calls this (the optimiser's moments are gathered from the shards);
+ * the group leader writes. */
+static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, shard *sh, MPI_Comm comm, gs_params *p,
+                            gs_optim *opt, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
+                            long epoch, long step, double loss_sum, double train_s, long images) {
+  if (!h->ckpt_path) return;
+  if (sh->P > 1) {
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->m, sh->counts, sh->displs, MPI_FLOAT, comm);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->v, sh->counts, sh->displs, MPI_FLOAT, comm);
+    if (sh->r != 0) return;
+  }
+  gs_checkpoint ck = {0};
+  GS_STRCPY(ck.run_id, run->id);
+  ck.config_hash = run->hash;
+  ck.epoch = epoch;
+  ck.step = step;
+  ck.loss_sum = loss_sum;
+  ck.params = p;
+  ck.opt = opt;
+  ck.nrng = 2;
+  ck.rng[0] = *shuffle;
+  ck.rng[1] = *noise;
+  ck.nperm = n;
+  ck.perm = perm;
+  ck.rec = rec;
+  ck.train_seconds = train_s;
+  ck.images = images;
+  gs_error err = {0};
+  if (gs_checkpoint_write(h->ckpt_path, &ck, &err) != 0) {
+    if (h->note) h->note(h->ctx, run, "ckpt-failed", epoch, step, err.msg);
+  } else if (h->note) {
+    h->note(h->ctx, run, "checkpointed", epoch, step, "");
+  }
+}
+
 /* ------------------------------------------------------------------ one run */
 static void set_failed(gs_record *rec, const char *status, const char *msg) {
   GS_STRCPY(rec->status, status);
@@ -152,13 +189,55 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   for (long i = 0; i < ds->train.n; i++) perm[i] = (int32_t)i;
   double train_s = 0.0;
   long images = 0;
-  for (long ep = 1; ep <= c->epochs; ep++) {
+  long ep0 = 1, step0 = 0; /* where training starts: 1, 0 unless resumed */
+  double sum0 = 0.0;
+
+  /* resume from the run's checkpoint, if it has a good one */
+  if (h->ckpt_path && access(h->ckpt_path, F_OK) == 0) {
+    gs_checkpoint ck = {0};
+    GS_STRCPY(ck.run_id, run->id);
+    ck.config_hash = run->hash;
+    ck.params = p;
+    ck.opt = &opt;
+    ck.rec = rec;
+    gs_error cerr = {0};
+    if (gs_checkpoint_read(h->ckpt_path, &ck, &cerr) == 0 && ck.nperm == ds->train.n && ck.nrng == 2) {
+      memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
+      shuffle = ck.rng[0];
+      noise = ck.rng[1];
+      ep0 = ck.epoch + 1;
+      step0 = ck.step;
+      sum0 = ck.loss_sum;
+      train_s = ck.train_seconds;
+      images = ck.images;
+      if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, "");
+    } else {
+      char msg[1200];
+      snprintf(msg, sizeof msg, "checkpoint not used, starting from scratch: %s",
+               cerr.msg[0] ? cerr.msg : "it does not match this run's data");
+      /* the failed read left everything untouched, but a partial series push is not possible:
+       * start the record afresh to be sure */
+      gs_record_free(rec);
+      gs_record_init(rec, run->id, c->model, run->hash);
+      rec->params = p;
+      if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
+    }
+    free(ck.perm);
+  }
+
+  for (long ep = ep0; ep <= c->epochs && !failed; ep++) {
     double t0 = gs_now();
-    gs_rng_shuffle(&shuffle, perm, ds->train.n);
-    double sum = 0.0;
-    for (long s = 0; s < nb; s++) {
+    long s_begin = ep == ep0 ? step0 : 0;
+    if (s_begin == 0) gs_rng_shuffle(&shuffle, perm, ds->train.n);
+    double sum = ep == ep0 ? sum0 : 0.0;
+    int stop = 0;
+    long s;
+    for (s = s_begin; s < nb; s++) {
       double l = def->train_step(m, &ds->train, perm + s * B, (int)B, lo, hi, &noise);
-      if (sh.P > 1) MPI_Allreduce(MPI_IN_PLACE, &l, 1, MPI_DOUBLE, MPI_SUM, comm);
+      /* the group agrees on the loss and on whether to stop (a signal reached some rank) */
+      double agree[2] = {l, h->stop && *h->stop ? 1.0 : 0.0};
+      if (sh.P > 1) MPI_Allreduce(MPI_IN_PLACE, agree, 2, MPI_DOUBLE, MPI_SUM, comm);
+      l = agree[0];
       if (!isfinite(l)) {
         snprintf(err.msg, sizeof err.msg, "loss became %s at epoch %ld, step %ld (lower train.lr?)",
                  isnan(l) ? "NaN" : "infinite", ep, s + 1);
@@ -167,6 +246,11 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       group_step(&sh, comm, &opt, p);
       sum += l;
       if (h->poll) h->poll(h->ctx);
+      if (agree[1] > 0) {
+        stop = 1;
+        s++;
+        break;
+      }
     }
     double dt = gs_now() - t0;
     if (err.msg[0]) {
@@ -175,12 +259,21 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       break;
     }
     train_s += dt;
-    images += nb * B;
+    if (stop && s < nb) {
+      /* interrupted mid-epoch: checkpoint the exact position and leave */
+      images += (s - s_begin) * B;
+      save_checkpoint(h, run, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, train_s,
+                      images);
+      set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
+      failed = 1;
+      break;
+    }
+    images += (nb - s_begin) * B;
     double loss = sum / (double)(nb * B);
     gs_record_push(rec, "epoch", (double)ep);
     gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
-    gs_record_push(rec, "train_images_per_s", (double)(nb * B) / dt);
+    gs_record_push(rec, "train_images_per_s", (double)((nb - s_begin) * B) / dt);
     int last = ep == c->epochs;
     if (last || ep % c->eval_every == 0) {
       if (def->evaluate(m, ds, (int)ep, last, rec, &err) != 0) {
@@ -191,12 +284,15 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     }
     const gs_series *te = gs_record_find_series(rec, "test_neg_elbo");
     if (h->epoch)
-      h->epoch(h->ctx, run, ep, c->epochs, loss, te && te->n ? te->v[te->n - 1] : NAN, dt, (double)(nb * B) / dt);
-    if (h->log) {
-      fprintf(h->log, "%s epoch %ld/%ld  train %.2f", h->tag, ep, c->epochs, loss);
-      if (te && te->n) fprintf(h->log, "  test %.2f", te->v[te->n - 1]);
-      fprintf(h->log, "  (%.1f s, %.0f img/s)\n", dt, (double)(nb * B) / dt);
-      fflush(h->log);
+      h->epoch(h->ctx, run, ep, c->epochs, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
+               (double)((nb - s_begin) * B) / dt);
+    if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
+      save_checkpoint(h, run, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, train_s,
+                      images);
+    if (stop && !last) {
+      set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
+      failed = 1;
+      break;
     }
   }
   if (!failed) set_failed(rec, "done", "");

@@ -14,11 +14,16 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gensweep/ledger.h"
 #include "gensweep/model.h"
 #include "gensweep/png.h"
 #include "gensweep/runner.h"
 
-enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103 };
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
+/* how a group's run ended, sent with its next request */
+enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2 };
+
+volatile int gs_stop_requested;
 
 /* Fail early, before any run, when the results directory cannot be written (read-only, full). */
 static int check_writable(const char *dir, gs_error *err) {
@@ -93,7 +98,66 @@ typedef struct coord {
   int nleaders;
   gs_sweep_outcome *out;
   double t_sweep, t_index;
+  gs_ledger ledger;
+  int have_ledger;
+  int stopping;          /* a stop was requested: hand out no more runs */
+  /* progress display */
+  int rpr;               /* ranks per group: source rank / rpr = group */
+  struct gstate { int run; long epoch, epochs; double loss; double t_start; } *groups;
+  int tty;               /* stdout is a terminal: a live status line; else a plain line every N s */
+  int status_shown;
+  double t_status, status_every;
+  double done_seconds;   /* wall time of the runs done in this job, for the ETA */
 } coord;
+
+/* Before printing a line on a terminal, clear the live status line (it is redrawn after). */
+static void coord_line(coord *c) {
+  if (c->tty && c->status_shown) {
+    fputs("\r\033[K", c->log);
+    c->status_shown = 0;
+  }
+}
+
+static void fmt_duration(double s, char *buf, size_t n) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+  else snprintf(buf, n, "%lds", t);
+}
+
+/* runs done/running/failed/total, elapsed, ETA, and per group its run, epoch and loss */
+static void coord_status(coord *c, int force) {
+  double now = gs_now();
+  if (!force && now - c->t_status < c->status_every) return;
+  c->t_status = now;
+  long running = 0;
+  for (int g = 0; g < c->nleaders; g++) running += c->groups[g].run >= 0;
+  long total = c->sw->nruns, finished = c->out->done + c->out->failed + c->out->skipped;
+  char el[32], eta[32] = "?";
+  fmt_duration(now - c->t_sweep, el, sizeof el);
+  long left = c->nqueue - c->next + running;
+  if (c->out->done > 0) fmt_duration(c->done_seconds / c->out->done * left / (c->nleaders ? c->nleaders : 1), eta, sizeof eta);
+  else if (left == 0) snprintf(eta, sizeof eta, "0s");
+  char line[2048];
+  int o = snprintf(line, sizeof line, "runs %ld done, %ld running, %ld failed, %ld skipped / %ld | %s elapsed, ETA %s",
+                   c->out->done, running, c->out->failed, c->out->skipped, total, el, eta);
+  (void)finished;
+  for (int g = 0; g < c->nleaders && o < (int)sizeof line - 80; g++) {
+    const struct gstate *gs = &c->groups[g];
+    if (gs->run < 0) continue;
+    o += snprintf(line + o, sizeof line - o, c->tty ? " | g%d %.24s ep %ld/%ld %.1f" : "\n  group %d: %s epoch %ld/%ld loss %.2f",
+                  g, c->sw->runs[gs->run].id, gs->epoch, gs->epochs, gs->loss);
+  }
+  if (c->tty) {
+    /* one line, cut to the terminal's usual width */
+    if (strlen(line) > 200) line[200] = 0;
+    fprintf(c->log, "\r\033[K%s", line);
+    c->status_shown = 1;
+  } else {
+    fprintf(c->log, "progress: %s\n", line);
+  }
+  fflush(c->log);
+}
 
 static coord *the_coord;
 
@@ -107,10 +171,36 @@ static void coord_tag(coord *c, int idx, char *tag, size_t n) {
   snprintf(tag, n, "[%d/%ld] %s", c->started_as[idx], c->nqueue, c->sw->runs[idx].id);
 }
 
-static int coord_next(coord *c) {
-  if (c->next >= c->nqueue) return -1;
+/* One ledger line. A ledger that cannot be written is reported once and the sweep goes on: the
+ * run files are the results; the ledger is the log that status and resume read. */
+static void coord_log(coord *c, const char *state, int idx, long epoch, const char *msg) {
+  if (!c->have_ledger) return;
+  const gs_run *run = &c->sw->runs[idx];
+  gs_error e = {0};
+  if (gs_ledger_append(&c->ledger, state, run->id, run->hash, epoch, msg ? msg : "", &e) != 0) {
+    fprintf(c->log, "warning: %s (ledger writing stopped)\n", e.msg);
+    c->have_ledger = 0;
+  }
+}
+
+static int coord_next(coord *c, int group) {
+  c->groups[group].run = -1;
+  if (!c->stopping && gs_stop_requested) {
+    c->stopping = 1;
+    coord_line(c);
+    fprintf(c->log, "stop requested: no new runs; running runs checkpoint at their next step\n");
+    fflush(c->log);
+  }
+  if (c->stopping || c->next >= c->nqueue) return -1;
   int idx = c->queue[c->next++];
   c->started_as[idx] = (int)++c->nstarted;
+  coord_log(c, "started", idx, 0, NULL);
+  struct gstate *g = &c->groups[group];
+  g->run = idx;
+  g->epoch = 0;
+  g->epochs = c->sw->runs[idx].cfg.epochs;
+  g->loss = NAN;
+  g->t_start = gs_now();
   return idx;
 }
 
@@ -122,35 +212,71 @@ static void coord_index(coord *c, int force) {
   c->t_index = gs_now();
 }
 
-/* a run has finished: its leader wrote the run file; read its verdict from there */
-static void coord_finished(coord *c, int idx) {
+/* a run has ended: its leader wrote the run file (or checkpointed it on a stop request) */
+static void coord_finished(coord *c, int idx, int how) {
   const gs_run *run = &c->sw->runs[idx];
   char path[1400], tag[300];
   run_path(c->dir, run, path, sizeof path);
   coord_tag(c, idx, tag, sizeof tag);
+  coord_line(c);
+  if (how == END_INTERRUPTED) {
+    c->out->interrupted++;
+    fprintf(c->log, "%s: interrupted, checkpointed: the next start resumes it\n", tag);
+    coord_log(c, "interrupted", idx, -1, "stopped by a signal; checkpointed");
+    fflush(c->log);
+    return;
+  }
   gs_run_summary s;
   gs_error e = {0};
   if (gs_runfile_read_summary(path, &s, &e) != 0) {
     fprintf(c->log, "%s: failed: no readable run file (%s)\n", tag, e.msg);
+    coord_log(c, "failed", idx, -1, e.msg);
     c->out->failed++;
   } else if (strcmp(s.status, "done") == 0) {
     c->out->done++;
+    c->done_seconds += s.seconds;
     fprintf(c->log, "%s: done in %.1f s", tag, s.seconds);
     for (int i = 0; i < s.nscalars; i++)
       if (!strcmp(s.scalars[i].name, "test_neg_elbo")) fprintf(c->log, ", test -ELBO %.2f", s.scalars[i].v);
     for (int i = 0; i < s.nscalars; i++)
       if (!strcmp(s.scalars[i].name, "test_iw_nll")) fprintf(c->log, ", IW NLL %.2f", s.scalars[i].v);
     fprintf(c->log, "\n");
+    coord_log(c, "done", idx, run->cfg.epochs, NULL);
   } else {
     c->out->failed++;
     fprintf(c->log, "%s: %s: %s\n", tag, s.status, s.message);
+    coord_log(c, strcmp(s.status, "diverged") == 0 ? "diverged" : "failed", idx, -1, s.message);
   }
   fflush(c->log);
   coord_index(c, 0);
 }
 
-static void coord_progress(coord *c, int idx, long ep, long epochs, double loss, double test, double dt, double ips) {
+static void coord_note(coord *c, int idx, const char *event, long epoch, long step, const char *msg) {
+  char tag[300];
+  coord_tag(c, idx, tag, sizeof tag);
+  if (strcmp(event, "checkpointed") != 0) coord_line(c);
+  if (!strcmp(event, "checkpointed")) {
+    coord_log(c, "checkpointed", idx, epoch, NULL);
+  } else if (!strcmp(event, "resumed")) {
+    fprintf(c->log, "%s: resumed from its checkpoint (epoch %ld done%s)\n", tag, epoch,
+            step ? ", mid-epoch" : "");
+    coord_log(c, "resumed", idx, epoch, NULL);
+  } else {
+    fprintf(c->log, "%s: %s: %s\n", tag, event, msg);
+    coord_log(c, event, idx, epoch, msg);
+  }
+  fflush(c->log);
+}
+
+static void coord_progress(coord *c, int group, int idx, long ep, long epochs, double loss, double test, double dt,
+                           double ips) {
+  struct gstate *g = &c->groups[group];
+  g->run = idx;
+  g->epoch = ep;
+  g->epochs = epochs;
+  g->loss = loss;
   if (c->opt->quiet) return;
+  coord_line(c);
   char tag[300];
   coord_tag(c, idx, tag, sizeof tag);
   fprintf(c->log, "%s epoch %ld/%ld  train %.2f", tag, ep, epochs, loss);
@@ -167,18 +293,28 @@ static void coord_poll(void) {
     int flag = 0;
     MPI_Status st;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
-    if (!flag) return;
+    if (!flag) {
+      coord_status(c, 0);
+      return;
+    }
     if (st.MPI_TAG == TAG_REQ) {
-      int finished;
-      MPI_Recv(&finished, 1, MPI_INT, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      if (finished >= 0) coord_finished(c, finished);
-      int idx = coord_next(c);
+      int fin[2];
+      MPI_Recv(fin, 2, MPI_INT, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      if (fin[0] >= 0) coord_finished(c, fin[0], fin[1]);
+      int idx = coord_next(c, st.MPI_SOURCE / c->rpr);
       if (idx < 0) c->active--;
       MPI_Send(&idx, 1, MPI_INT, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD);
+    } else if (st.MPI_TAG == TAG_NOTE) {
+      char buf[1024];
+      MPI_Recv(buf, sizeof buf, MPI_CHAR, st.MPI_SOURCE, TAG_NOTE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      long hdr[3];
+      memcpy(hdr, buf, sizeof hdr);
+      const char *event = buf + sizeof hdr;
+      coord_note(c, (int)hdr[0], event, hdr[1], hdr[2], event + strlen(event) + 1);
     } else if (st.MPI_TAG == TAG_PROGRESS) {
       double v[7];
       MPI_Recv(v, 7, MPI_DOUBLE, st.MPI_SOURCE, TAG_PROGRESS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      coord_progress(c, (int)v[0], (long)v[1], (long)v[2], v[3], v[4], v[5], v[6]);
+      coord_progress(c, st.MPI_SOURCE / c->rpr, (int)v[0], (long)v[1], (long)v[2], v[3], v[4], v[5], v[6]);
     } else {
       /* unknown: drain it so it cannot block the loop */
       int n;
@@ -195,13 +331,30 @@ static void poll_ctx(void *ctx) { coord_poll(); }
 
 static void epoch_local(void *ctx, const gs_run *run, long ep, long epochs, double loss, double test, double dt,
                         double ips) {
-  coord_progress(the_coord, run->index, ep, epochs, loss, test, dt, ips);
+  coord_progress(the_coord, 0, run->index, ep, epochs, loss, test, dt, ips);
 }
 
 static void epoch_remote(void *ctx, const gs_run *run, long ep, long epochs, double loss, double test, double dt,
                          double ips) {
   double v[7] = {run->index, ep, epochs, loss, test, dt, ips};
   MPI_Send(v, 7, MPI_DOUBLE, 0, TAG_PROGRESS, MPI_COMM_WORLD);
+}
+
+static void note_local(void *ctx, const gs_run *run, const char *event, long epoch, long step, const char *msg) {
+  coord_note(the_coord, run->index, event, epoch, step, msg);
+}
+
+static void note_remote(void *ctx, const gs_run *run, const char *event, long epoch, long step, const char *msg) {
+  char buf[1024] = {0};
+  long hdr[3] = {run->index, epoch, step};
+  memcpy(buf, hdr, sizeof hdr);
+  size_t off = sizeof hdr;
+  size_t ne = strlen(event), nm = strlen(msg);
+  if (ne > 64) ne = 64;
+  if (nm > sizeof buf - off - ne - 3) nm = sizeof buf - off - ne - 3;
+  memcpy(buf + off, event, ne);
+  memcpy(buf + off + ne + 1, msg, nm);
+  MPI_Send(buf, sizeof buf, MPI_CHAR, 0, TAG_NOTE, MPI_COMM_WORLD);
 }
 
 /* Set-up on rank 0: directories, disk check, the data of the first run, and the queue. */
@@ -212,6 +365,8 @@ static int coord_setup(coord *c, gs_error *err) {
   snprintf(sub, sizeof sub, "%s/runs", c->dir);
   if (gs_mkdirs(sub, err) != 0) return -1;
   snprintf(sub, sizeof sub, "%s/png", c->dir);
+  if (gs_mkdirs(sub, err) != 0) return -1;
+  snprintf(sub, sizeof sub, "%s/ckpt", c->dir);
   if (gs_mkdirs(sub, err) != 0) return -1;
   if (check_writable(c->dir, err) != 0) return -1;
   if (write_experiment_copy(c->dir, sw, err) != 0) return -1;
@@ -247,9 +402,15 @@ static int coord_setup(coord *c, gs_error *err) {
     n++;
   }
   qsort(pairs, n, 2 * sizeof(double), cost_cmp_desc);
+  if (gs_ledger_open(c->dir, &c->ledger, err) != 0) {
+    free(pairs);
+    return -1;
+  }
+  c->have_ledger = 1;
   c->queue = gs_malloc(sizeof(int) * (n ? n : 1));
   for (long i = 0; i < n; i++) c->queue[i] = (int)pairs[2 * i + 1];
   c->nqueue = n;
+  for (long i = 0; i < n; i++) coord_log(c, "queued", c->queue[i], 0, NULL);
   free(pairs);
   /* bad data stops the sweep before anything runs: every run would fail the same way */
   if (n > 0) {
@@ -290,6 +451,12 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     GS_STRCPY(c.dir, dir);
     c.started_as = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(int));
     c.nleaders = N / rpr;
+    c.rpr = rpr;
+    c.groups = gs_malloc(sizeof *c.groups * c.nleaders);
+    for (int g = 0; g < c.nleaders; g++) c.groups[g].run = -1;
+    c.tty = isatty(fileno(log)) && !opt->quiet;
+    c.status_every = c.tty ? 0.5 : (opt->progress_every > 0 ? opt->progress_every : 60.0);
+    c.t_status = gs_now();
     c.active = c.nleaders - 1;
     c.t_sweep = gs_now();
     fprintf(log, "sweep %s: %ld run%s from %s, results in %s\n", sw->base.sweep_name, sw->nruns,
@@ -304,6 +471,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
     free(c.queue);
     free(c.started_as);
+    free(c.groups);
     return -1;
   }
   if (R == 0) {
@@ -316,22 +484,26 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   MPI_Comm_rank(group, &grank);
   int leader = grank == 0;
 
-  int finished = -1;
+  int finished = -1, how = END_FILE;
   for (;;) {
     int idx = -1;
     if (leader) {
       if (R == 0) {
-        if (finished >= 0) coord_finished(&c, finished);
+        if (finished >= 0) coord_finished(&c, finished, how);
         finished = -1;
-        idx = coord_next(&c);
+        idx = coord_next(&c, 0);
       } else {
-        MPI_Send(&finished, 1, MPI_INT, 0, TAG_REQ, MPI_COMM_WORLD);
+        int fin[2] = {finished, how};
+        MPI_Send(fin, 2, MPI_INT, 0, TAG_REQ, MPI_COMM_WORLD);
         MPI_Recv(&idx, 1, MPI_INT, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       }
     }
     MPI_Bcast(&idx, 1, MPI_INT, 0, group);
     if (idx < 0) break;
     const gs_run *run = &sw->runs[idx];
+    char path[1400], ckpt[1400];
+    run_path(dir, run, path, sizeof path);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt/%s.h5", dir, run->id);
     gs_record rec;
     gs_error derr = {0};
     const gs_dataset *ds = gs_dataset_cached(&run->cfg, &derr);
@@ -344,23 +516,31 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     } else {
       gs_train_hooks h = {.comm = rpr > 1 ? group : MPI_COMM_NULL,
                           .poll = R == 0 ? poll_ctx : NULL,
-                          .epoch = leader ? (R == 0 ? epoch_local : epoch_remote) : NULL};
+                          .epoch = leader ? (R == 0 ? epoch_local : epoch_remote) : NULL,
+                          .note = leader ? (R == 0 ? note_local : note_remote) : NULL,
+                          .ckpt_path = ckpt,
+                          .stop = &gs_stop_requested};
       m = gs_train_run(run, ds, &rec, &h, &def);
     }
-    if (leader) {
-      char path[1400];
-      run_path(dir, run, path, sizeof path);
+    how = END_FILE;
+    if (strcmp(rec.status, "interrupted") == 0) {
+      how = END_INTERRUPTED;
+    } else if (leader) {
       gs_error werr = {0};
-      if (gs_runfile_write(path, &rec, &run->cfg, &werr) != 0)
+      if (gs_runfile_write(path, &rec, &run->cfg, &werr) != 0) {
         fprintf(stderr, "gensweep: rank %d: cannot write the results of run %s: %s\n", R, run->id, werr.msg);
-      else
+        how = END_WRITE_FAILED;
+      } else {
         write_pngs(dir, &rec, stderr);
+        unlink(ckpt); /* the run file is complete: the checkpoint has served */
+      }
     }
     if (m) def->destroy(m);
     gs_record_free(&rec);
     finished = idx;
   }
   if (R == 0) {
+    if (finished >= 0) coord_finished(&c, finished, how);
     /* serve the other groups until each has been told to stop */
     while (c.active > 0) {
       coord_poll();
@@ -368,7 +548,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     }
     gs_poll_hook = NULL;
     the_coord = NULL;
+    coord_line(&c);
     coord_index(&c, 1);
+    if (c.have_ledger) gs_ledger_close(&c.ledger);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(log,
@@ -376,15 +558,20 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
             "results: %s/sweep.h5 (runs/, png/)\n",
             sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - c.t_sweep, ru.ru_maxrss / 1024.0,
             dir);
+    if (out->interrupted || c.stopping)
+      fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",
+              out->interrupted, out->interrupted == 1 ? "" : "s", c.nqueue - c.next);
     fflush(log);
   }
   MPI_Comm_free(&group);
-  long counts[3] = {out->done, out->skipped, out->failed};
-  MPI_Bcast(counts, 3, MPI_LONG, 0, MPI_COMM_WORLD);
+  long counts[4] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping)};
+  MPI_Bcast(counts, 4, MPI_LONG, 0, MPI_COMM_WORLD);
   out->done = counts[0];
   out->skipped = counts[1];
   out->failed = counts[2];
+  out->interrupted = counts[3];
   free(c.queue);
   free(c.started_as);
+  free(c.groups);
   return 0;
 }

@@ -1,0 +1,100 @@
+/* The checkpoint of a running run: results/<sweep>/ckpt/<run-id>.h5.
+ *
+ * A run interrupted at any moment (Ctrl-C, SIGTERM, kill -9, power loss) resumes from its last
+ * checkpoint and finishes with exactly the numbers of an uninterrupted run, so a checkpoint
+ * holds everything the rest of the run depends on, bit for bit: the parameter block, the
+ * optimiser state, the random streams (including a pending Box-Muller value), the training
+ * set's order (shuffled in place from epoch to epoch), the per-epoch series recorded so far,
+ * and the run's clocks and counters.
+ *
+ * Writing is atomic (<path>.tmp, fsync, rename, directory fsync): the file on disk is always the
+ * previous complete checkpoint or the new complete one. Reading verifies everything before it
+ * changes anything of the caller's: the file's identity (run id, config hash), that its
+ * parameter table and optimiser match the model the caller built, and a CRC-32 over all the
+ * contents (HDF5 checksums its metadata in the 1.8 format, but not raw data: a flipped bit in a
+ * parameter would otherwise load silently).
+ *
+ * Layout (HDF5, 1.8 format; readable with h5py / h5dump):
+ *   /            attributes: format = "gensweep checkpoint", format_version (int64, 1),
+ *                gensweep_version, run_id, config_hash (16 hex digits), epoch, step (int64),
+ *                loss_sum, train_seconds (float64), images (int64),
+ *                crc32 (uint32: CRC-32 of a canonical little-endian serialisation of every
+ *                value in the file but format, gensweep_version and crc32; see checkpoint.c)
+ *   /params/data float32 [total]: the whole parameter block, padding included
+ *   /params      attributes: total (int64), names (string [count]), ndim (int32 [count]),
+ *                shape (int32 [count, 4], unused dimensions 0), offset (int64 [count]),
+ *                n (int64 [count])
+ *   /optim/m, /optim/v   float32 [n]
+ *   /optim       attributes: kind ("sgd" | "rmsprop" | "adam"), t (int64), n (int64),
+ *                lr, momentum, rho, beta1, beta2, eps (float32)
+ *   /rng/state   uint64 [nrng, 4]; /rng/has_spare int32 [nrng]; /rng/spare_bits uint32 [nrng]
+ *                (the bits of the float `spare`)
+ *   /perm        int32 [nperm]
+ *   /series/values float64 [sum of lengths]: the series one after the other, in record order
+ *   /series/lengths int64 [nseries]; /series attribute names (string [nseries])
+ */
+#ifndef GENSWEEP_CHECKPOINT_H
+#define GENSWEEP_CHECKPOINT_H
+#include <stdint.h>
+
+#include "gensweep/common.h"
+#include "gensweep/config.h"
+#include "gensweep/optim.h"
+#include "gensweep/record.h"
+#include "gensweep/rng.h"
+#include "gensweep/tensor.h"
+
+#define GS_CKPT_MAX_RNG 8
+#define GS_CKPT_FORMAT_VERSION 1
+
+typedef struct gs_checkpoint {
+  /* Identity. write: stored. read: what the caller expects; a checkpoint of another run or
+   * other parameters is an error. An empty run_id on read accepts any run and hash (tools) and
+   * fills both in. */
+  char run_id[GS_MAX_RUN_ID];
+  uint64_t config_hash;
+  long epoch;             /* completed epochs */
+  long step;              /* steps done in epoch `epoch + 1` (0 at an epoch boundary): a
+                           * checkpoint taken mid-epoch on a stop request resumes at that step */
+  double loss_sum;        /* the running loss sum of those steps */
+
+  /* write: read from. read: declared and allocated by the caller (the model is built); the
+   * names, shapes and offsets must match the checkpoint's; data is filled. Required. */
+  gs_params *params;
+  /* write: read from. read: gs_optim_init'ed by the caller with the same kind and n; t, the
+   * hyperparameters (lr, momentum, rho, beta1, beta2, eps), m and v are filled. Required. */
+  gs_optim *opt;
+
+  int nrng;               /* 0..GS_CKPT_MAX_RNG; read: filled */
+  gs_rng rng[GS_CKPT_MAX_RNG];
+
+  long nperm;             /* the training set's order; perm may be NULL when nperm is 0 */
+  int32_t *perm;          /* read: malloc'd (NULL when nperm is 0), the caller frees it; a
+                           * failed read leaves the pointer as it was */
+
+  /* write: its series (names and values) are saved, NULL = none. read: the series are pushed
+   * into it in the same order; it must hold no series yet (gs_record_init'ed); NULL = skip. */
+  gs_record *rec;
+
+  double train_seconds;   /* training time so far */
+  long images;            /* training images seen so far */
+} gs_checkpoint;
+
+/* Write the checkpoint atomically (path.tmp, fsync, rename, fsync of the directory). The
+ * directory must exist. On failure: -1, err names the file, no .tmp is left behind and an
+ * existing checkpoint at path is untouched. */
+int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err);
+
+/* Read a checkpoint into c (see the fields for what the caller sets up first). On failure: -1,
+ * err names the file and says what is wrong (missing; empty, truncated or not HDF5; not a
+ * checkpoint; checksum mismatch: the checkpoint is corrupt; checkpoint of another run or
+ * hash; parameter table or optimiser different from the caller's) and NOTHING of c or of what
+ * it points to has changed: everything is read into temporaries and verified first. */
+int gs_checkpoint_read(const char *path, gs_checkpoint *c, gs_error *err);
+
+/* Only the identity and counters (run_id, config_hash, epoch, step, loss_sum, train_seconds,
+ * images) of a checkpoint, for status displays and logs; c's pointers are not used. The contents
+ * are NOT verified (no checksum): decide to resume with gs_checkpoint_read. */
+int gs_checkpoint_peek(const char *path, gs_checkpoint *c, gs_error *err);
+
+#endif

@@ -1,0 +1,177 @@
+/* The sweep ledger: results/<sweep>/ledger.log, and the `status` view built on it.
+ *
+ * The ledger is an append-only text log, one line per run state change:
+ *
+ *   #gensweep-ledger v1                                   (first line, written once at creation)
+ *   <unix time, ms>\t<state>\t<run id>\t<config hash, 16 hex>\t<epoch>\t<pid>\t<message>\n
+ *
+ * e.g. "1718031112.094\tdone\tquickstart-vae_latent_dim-2\t9f2c40e1a7b3d055\t5\t41873\t\n".
+ * Tabs separate the fields; in the run id and the message a tab, newline, carriage return and
+ * backslash are written as \t \n \r \\ . Epoch -1 means "not known / not applicable".
+ *
+ * States. The run states are queued, started, checkpointed, done, failed, diverged, interrupted
+ * (and resumed: a started run continued from its checkpoint). Any other lower-case word
+ * ([a-z][a-z0-9_-]*, at most 31 characters; e.g. "checkpoint-failed") is a note: it is logged and
+ * shown, but does not change what state the run is in.
+ *
+ * Writers. Several processes may append to one ledger at once (the coordinator of an MPI job, the
+ * shards of a Slurm job array): every line is written by ONE write(2) on an O_APPEND descriptor
+ * and is shorter than GS_LEDGER_MAX_LINE (< PIPE_BUF = 4096: long messages are truncated,
+ * marked "..."), then fsync'd. Such appends do not interleave on a local file system (nor on
+ * NFS/Lustre with O_APPEND support for whole small writes). The file is created with its
+ * header already in it (written to a temporary file and link(2)ed into place, which fails if
+ * another process got there first), so concurrent creators leave exactly one header.
+ *
+ * Readers. A line is only taken when it ends with '\n': a crash mid-write leaves a torn last line,
+ * which is skipped and counted (nbad), as is every malformed line; blank and '#' lines are
+ * ignored. When a writer opens a ledger whose last line is torn, it first ends that line with
+ * '\n' so its own lines are not glued to the fragment (appenders hold a shared flock(2) while
+ * writing and the repair an exclusive one, so a line still being written is never mistaken for
+ * a torn one). A reader may see part of a line being written (a write spanning pages becomes
+ * visible page by page): it is reported as a torn last line until the write completes. "Latest" means latest in file order (the
+ * order in which the appends happened), not by time stamp: clocks of different nodes differ. */
+#ifndef GENSWEEP_LEDGER_H
+#define GENSWEEP_LEDGER_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gensweep/common.h"
+#include "gensweep/config.h"
+
+#define GS_LEDGER_FILE "ledger.log"
+#define GS_LEDGER_HEADER "#gensweep-ledger v1"
+#define GS_LEDGER_MAX_LINE 4000   /* bytes, including the '\n' */
+#define GS_LEDGER_STATE_LEN 32   /* a state word is at most 31 characters */
+
+/* ------------------------------------------------------------------ writing */
+
+typedef struct gs_ledger {
+  int fd;            /* O_WRONLY | O_APPEND; -1 when closed */
+  char path[1100];   /* dir/ledger.log */
+} gs_ledger;
+
+/* Open dir/ledger.log for appending, creating dir and the file (with its header) if needed.
+ * Fails if the file exists but is not a v1 ledger. */
+int gs_ledger_open(const char *dir, gs_ledger *l, gs_error *err);
+/* Append one line (one write(2), then fsync(2)). state: see above; run_id: non-empty, shorter
+ * than GS_MAX_RUN_ID; msg may be NULL. The time stamp and pid are the caller's. */
+int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64_t hash, long epoch,
+                     const char *msg, gs_error *err);
+/* Safe to call twice, or on a ledger whose open failed after being zeroed. */
+void gs_ledger_close(gs_ledger *l);
+
+/* ------------------------------------------------------------------ reading */
+
+typedef struct gs_ledger_entry {
+  double time;                     /* unix seconds */
+  char state[GS_LEDGER_STATE_LEN];
+  char run_id[GS_MAX_RUN_ID];
+  uint64_t hash;
+  long epoch;                      /* -1: not known */
+  long pid;
+  long line;                       /* 1-based line number in the file */
+  char message[512];               /* unescaped; truncated (at a UTF-8 boundary) to fit */
+} gs_ledger_entry;
+
+/* What the ledger says about one (run id, hash), over all its lines. */
+typedef struct gs_ledger_summary {
+  char status[GS_LEDGER_STATE_LEN]; /* the latest run state (not a note); "" if it only has notes */
+  long epoch;                       /* the latest epoch >= 0 seen, -1 if none */
+  double first_time;                /* time of its first line */
+  double busy;                      /* seconds spent in finished attempts: each 'started' to the
+                                       done/failed/diverged/interrupted that ended it (or, if the
+                                       attempt vanished without one, to its last line before the
+                                       next 'started') */
+  double open_since;                /* time of the 'started' of the attempt still open, or -1 */
+  long attempts;                    /* 'started' lines */
+  long nlines;                      /* lines about this run */
+} gs_ledger_summary;
+
+typedef struct gs_ledger_view {
+  long n;                   /* distinct (run id, hash) pairs */
+  gs_ledger_entry *last;    /* [n] the latest line of each pair (any state), in first-seen order */
+  gs_ledger_summary *sum;   /* [n] the summary of each pair, same order */
+  long nlines;              /* lines read, header and torn last line included */
+  long nentries;            /* well-formed entry lines */
+  long nbad;                /* malformed or torn lines skipped */
+  int torn;                 /* 1: the file ended with a torn line (counted in nbad) */
+  double first_time, last_time; /* min / max time stamp over the entries (0 when none) */
+  /* private: open-addressing table of indices + 1, hashed on the run id alone (so every hash of
+   * one run id lies on one probe sequence) */
+  long *slot_;
+  long cap_, alloc_;
+} gs_ledger_view;
+
+/* Read dir/ledger.log. A missing file is an empty view, not an error; an unreadable one, or one
+ * written by a newer gensweep, is. Safe while other processes append. */
+int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err);
+/* Same from a buffer (tests, tools). */
+int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *err);
+/* Index of (run_id, hash) in v->last / v->sum, or -1. O(1). */
+long gs_ledger_lookup(const gs_ledger_view *v, const char *run_id, uint64_t hash);
+/* The latest line of (run_id, hash), or NULL. */
+const gs_ledger_entry *gs_ledger_find(const gs_ledger_view *v, const char *run_id, uint64_t hash);
+/* The most recently written line of run_id under any hash, or NULL. */
+const gs_ledger_entry *gs_ledger_find_id(const gs_ledger_view *v, const char *run_id);
+void gs_ledger_view_free(gs_ledger_view *v);
+
+/* ------------------------------------------------------------------ states and status */
+
+typedef enum {
+  GS_LSTATE_NOTE = 0,   /* not a run state */
+  GS_LSTATE_QUEUED,
+  GS_LSTATE_RUNNING,    /* started, checkpointed, resumed */
+  GS_LSTATE_DONE,
+  GS_LSTATE_FAILED,     /* failed, diverged */
+  GS_LSTATE_INTERRUPTED
+} gs_lstate;
+
+gs_lstate gs_ledger_state_class(const char *state);
+/* 1 if state is a syntactically valid ledger state word. */
+int gs_ledger_state_valid(const char *state);
+
+/* Where each run of a sweep stands. */
+typedef enum {
+  GS_RUN_PENDING = 0,   /* no line for its id + hash (or only 'queued', or only older hashes) */
+  GS_RUN_RUNNING,
+  GS_RUN_DONE,
+  GS_RUN_FAILED,
+  GS_RUN_INTERRUPTED
+} gs_run_state;
+
+/* The state of (run_id, hash) in the view; *idx (may be NULL) gets its index or -1; *stale (may be
+ * NULL) is set to 1 when there is no line for this hash but there are lines for this run id under
+ * another hash (its parameters changed). */
+gs_run_state gs_ledger_run_state(const gs_ledger_view *v, const char *run_id, uint64_t hash, long *idx,
+                                 int *stale);
+
+typedef struct gs_status {
+  long total, done, running, failed, interrupted, pending;
+  long stale;              /* of pending: runs with ledger lines under another config hash only */
+  long orphans;            /* ledger (run id, hash) pairs of run ids not in the experiment */
+  double elapsed;          /* now - first ledger entry (0 when the ledger is empty) */
+  double idle;             /* now - last ledger entry */
+  double mean_done;        /* mean busy seconds of the done runs that have a 'started' line; 0 if none */
+  long parallel;           /* max(1, runs running now) */
+  double eta;              /* seconds; -1: unknown (no finished run to estimate from) */
+} gs_status;
+
+/* Count a sweep's runs from its ledger. sw may be NULL: then the runs are what the ledger knows
+ * (for each run id, its most recently written hash; 'queued' only = pending).
+ *
+ * ETA = mean_done * (running + interrupted + pending) / parallel, where parallel is the number of
+ * runs running now (at least 1). Deliberately simple: it assumes the remaining runs cost what the
+ * finished ones did and that the sweep keeps running as many at once as it does now; failed runs
+ * are not counted as remaining (a sweep retries them only when started again). It counts
+ * concurrent runs rather than distinct writer pids: in an MPI job rank 0 writes every line, so
+ * the pids say how many jobs write, not how many runs train at once. */
+void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st);
+
+/* `gensweep status DIR`: load DIR/experiment.ini (the sweep's copy of its experiment file) and
+ * DIR/ledger.log and print the sweep name, the counts, elapsed time, ETA, one line per running,
+ * interrupted, failed or stale run (state, last epoch, message), and the done count. Without the
+ * experiment copy it prints what the ledger alone says and says so. Only reads: safe while the
+ * sweep runs. Errors: DIR missing, ledger unreadable. */
+int gs_status_print(const char *dir, FILE *out, gs_error *err);
+
+#endif

@@ -1,0 +1,824 @@
+/* Checkpoint files (ckpt/<run-id>.h5). Layout and contract: include/gensweep/checkpoint.h.
+ *
+ * Both directions go through one flat "view" of a checkpoint, shaped like the file: small
+ * tables copied into the view, big arrays (parameters, moments, order, series values) pointed
+ * at. The writer builds the view from the caller's structures and writes it; the reader fills
+ * a view from the file into its own buffers, and only when the view is complete, its checksum
+ * right, and it fits the caller's run, model and optimiser, copies it out. A failed read
+ * therefore changes nothing of the caller's.
+ *
+ * The checksum is CRC-32 (zlib) of a canonical serialisation of the view: every integer and
+ * float as its little-endian bytes (floats by their bits), every string as its length (u64)
+ * then its bytes, every array after its length, in this order:
+ *   format_version, run_id, config_hash, epoch, step, loss_sum, train_seconds, images,
+ *   params: count, total, then per parameter name, ndim, shape[4], offset, n; then data[total]
+ *   optim:  kind, t, n, lr, momentum, rho, beta1, beta2, eps, m[n], v[n]
+ *   rng:    nrng, state[nrng][4], has_spare[nrng], spare_bits[nrng]
+ *   perm:   nperm, perm[nperm]
+ *   series: nseries, names, lengths[nseries], nvalues, values[nvalues]
+ * It is computed from the values (not from the file's bytes), so it does not depend on where
+ * HDF5 put things, and it covers attributes as well as raw data. */
+#include "gensweep/checkpoint.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hdf5.h>
+#include <zlib.h>
+
+#include "h5util.h"
+
+#define FORMAT_NAME "gensweep checkpoint"
+#define PNAME_LEN ((int)sizeof(((gs_param_info *)0)->name))
+
+static const char *const opt_names[] = {"sgd", "rmsprop", "adam"};
+#define NOPT ((int)(sizeof opt_names / sizeof opt_names[0]))
+
+/* ------------------------------------------------------------------ the view */
+typedef struct ckview {
+  char run_id[GS_MAX_RUN_ID];
+  uint64_t hash;
+  int64_t epoch, step, images;
+  double loss_sum, train_seconds;
+  /* parameter table and block */
+  int count;
+  int64_t total;
+  char names[GS_MAX_PARAMS][PNAME_LEN];
+  int32_t ndim[GS_MAX_PARAMS];
+  int32_t shape[GS_MAX_PARAMS][GS_MAX_DIMS];
+  int64_t offset[GS_MAX_PARAMS], n[GS_MAX_PARAMS];
+  const float *data;
+  /* optimiser */
+  char kind[16];
+  int64_t t, on;
+  float hyper[6]; /* lr, momentum, rho, beta1, beta2, eps */
+  const float *m, *v;
+  /* random streams */
+  int nrng;
+  uint64_t state[GS_CKPT_MAX_RNG][4];
+  int32_t has_spare[GS_CKPT_MAX_RNG];
+  uint32_t spare_bits[GS_CKPT_MAX_RNG];
+  /* data order */
+  int64_t nperm;
+  const int32_t *perm;
+  /* series, concatenated */
+  int nseries;
+  char snames[GS_MAX_SERIES][GS_NAME_LEN];
+  int64_t slen[GS_MAX_SERIES];
+  int64_t nvalues;
+  const double *values;
+  /* buffers owned by the view (reader; writer: the concatenated series) */
+  float *own_data, *own_m, *own_v;
+  int32_t *own_perm;
+  double *own_values;
+} ckview;
+
+static void view_free(ckview *w) {
+  free(w->own_data);
+  free(w->own_m);
+  free(w->own_v);
+  free(w->own_perm);
+  free(w->own_values);
+  w->own_data = w->own_m = w->own_v = NULL;
+  w->own_perm = NULL;
+  w->own_values = NULL;
+}
+
+static const char *const hyper_names[6] = {"lr", "momentum", "rho", "beta1", "beta2", "eps"};
+
+/* ------------------------------------------------------------------ checksum */
+typedef struct crc {
+  uLong v;
+} crc;
+
+static void crc_bytes(crc *c, const void *p, size_t n) {
+  const unsigned char *b = p;
+  while (n > 0) { /* crc32_z takes z_size_t, but keep chunks modest for old zlibs' uInt */
+    size_t k = n > (1u << 30) ? (1u << 30) : n;
+    c->v = crc32(c->v, b, (uInt)k);
+    b += k;
+    n -= k;
+  }
+}
+
+static void crc_u64(crc *c, uint64_t x) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; i++) b[i] = (unsigned char)(x >> (8 * i));
+  crc_bytes(c, b, 8);
+}
+
+static void crc_u32(crc *c, uint32_t x) {
+  unsigned char b[4];
+  for (int i = 0; i < 4; i++) b[i] = (unsigned char)(x >> (8 * i));
+  crc_bytes(c, b, 4);
+}
+
+static void crc_f32(crc *c, float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  crc_u32(c, u);
+}
+
+static void crc_f64(crc *c, double f) {
+  uint64_t u;
+  memcpy(&u, &f, 8);
+  crc_u64(c, u);
+}
+
+static void crc_str(crc *c, const char *s) {
+  size_t n = strlen(s);
+  crc_u64(c, n);
+  crc_bytes(c, s, n);
+}
+
+/* n elements of esize (4 or 8) bytes, each as little-endian */
+static void crc_array(crc *c, const void *p, size_t n, size_t esize) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  crc_bytes(c, p, n * esize);
+#else
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) {
+    if (esize == 8) {
+      uint64_t x;
+      memcpy(&x, b + i * 8, 8);
+      crc_u64(c, x);
+    } else {
+      uint32_t x;
+      memcpy(&x, b + i * 4, 4);
+      crc_u32(c, x);
+    }
+  }
+#endif
+}
+
+static uint32_t view_crc(const ckview *w) {
+  crc c = {crc32(0L, Z_NULL, 0)};
+  crc_u64(&c, GS_CKPT_FORMAT_VERSION);
+  crc_str(&c, w->run_id);
+  crc_u64(&c, w->hash);
+  crc_u64(&c, (uint64_t)w->epoch);
+  crc_u64(&c, (uint64_t)w->step);
+  crc_f64(&c, w->loss_sum);
+  crc_f64(&c, w->train_seconds);
+  crc_u64(&c, (uint64_t)w->images);
+
+  crc_u64(&c, (uint64_t)w->count);
+  crc_u64(&c, (uint64_t)w->total);
+  for (int i = 0; i < w->count; i++) {
+    crc_str(&c, w->names[i]);
+    crc_u32(&c, (uint32_t)w->ndim[i]);
+    for (int d = 0; d < GS_MAX_DIMS; d++) crc_u32(&c, (uint32_t)w->shape[i][d]);
+    crc_u64(&c, (uint64_t)w->offset[i]);
+    crc_u64(&c, (uint64_t)w->n[i]);
+  }
+  crc_array(&c, w->data, (size_t)w->total, 4);
+
+  crc_str(&c, w->kind);
+  crc_u64(&c, (uint64_t)w->t);
+  crc_u64(&c, (uint64_t)w->on);
+  for (int i = 0; i < 6; i++) crc_f32(&c, w->hyper[i]);
+  crc_array(&c, w->m, (size_t)w->on, 4);
+  crc_array(&c, w->v, (size_t)w->on, 4);
+
+  crc_u64(&c, (uint64_t)w->nrng);
+  for (int i = 0; i < w->nrng; i++)
+    for (int k = 0; k < 4; k++) crc_u64(&c, w->state[i][k]);
+  for (int i = 0; i < w->nrng; i++) crc_u32(&c, (uint32_t)w->has_spare[i]);
+  for (int i = 0; i < w->nrng; i++) crc_u32(&c, w->spare_bits[i]);
+
+  crc_u64(&c, (uint64_t)w->nperm);
+  crc_array(&c, w->perm, (size_t)w->nperm, 4);
+
+  crc_u64(&c, (uint64_t)w->nseries);
+  for (int i = 0; i < w->nseries; i++) crc_str(&c, w->snames[i]);
+  for (int i = 0; i < w->nseries; i++) crc_u64(&c, (uint64_t)w->slen[i]);
+  crc_u64(&c, (uint64_t)w->nvalues);
+  crc_array(&c, w->values, (size_t)w->nvalues, 8);
+  return (uint32_t)c.v;
+}
+
+/* ------------------------------------------------------------------ write */
+static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *path, gs_error *err) {
+  const gs_params *p = c->params;
+  const gs_optim *o = c->opt;
+  if (!p) return gs_fail(err, "%s: cannot write checkpoint: no parameter block", path);
+  if (!o) return gs_fail(err, "%s: cannot write checkpoint: no optimiser", path);
+  if (p->count < 0 || p->count > GS_MAX_PARAMS || p->total < 0 || (p->total > 0 && !p->data))
+    return gs_fail(err, "%s: cannot write checkpoint: the parameter block is not allocated", path);
+  if (o->n < 0 || (o->n > 0 && (!o->m || !o->v)))
+    return gs_fail(err, "%s: cannot write checkpoint: the optimiser is not initialised", path);
+  if ((int)o->kind < 0 || (int)o->kind >= NOPT)
+    return gs_fail(err, "%s: cannot write checkpoint: unknown optimiser kind %d", path, (int)o->kind);
+  if (c->nrng < 0 || c->nrng > GS_CKPT_MAX_RNG)
+    return gs_fail(err, "%s: cannot write checkpoint: %d random streams (0..%d)", path, c->nrng, GS_CKPT_MAX_RNG);
+  if (c->nperm < 0 || (c->nperm > 0 && !c->perm))
+    return gs_fail(err, "%s: cannot write checkpoint: no data order array of %ld entries", path, c->nperm);
+  if (strlen(c->run_id) >= sizeof w->run_id) return gs_fail(err, "%s: cannot write checkpoint: run id too long", path);
+
+  GS_STRCPY(w->run_id, c->run_id);
+  w->hash = c->config_hash;
+  w->epoch = c->epoch;
+  w->step = c->step;
+  w->loss_sum = c->loss_sum;
+  w->images = c->images;
+  w->train_seconds = c->train_seconds;
+
+  w->count = p->count;
+  w->total = p->total;
+  for (int i = 0; i < p->count; i++) {
+    const gs_param_info *in = &p->info[i];
+    if (in->ndim < 0 || in->ndim > GS_MAX_DIMS)
+      return gs_fail(err, "%s: cannot write checkpoint: parameter '%s' has %d dimensions", path, in->name, in->ndim);
+    gs_strlcpy(w->names[i], in->name, sizeof w->names[i]);
+    w->ndim[i] = in->ndim;
+    for (int d = 0; d < GS_MAX_DIMS; d++) w->shape[i][d] = d < in->ndim ? in->shape[d] : 0;
+    w->offset[i] = in->offset;
+    w->n[i] = in->n;
+  }
+  w->data = p->data;
+
+  GS_STRCPY(w->kind, opt_names[o->kind]);
+  w->t = o->t;
+  w->on = o->n;
+  const float hyper[6] = {o->lr, o->momentum, o->rho, o->beta1, o->beta2, o->eps};
+  memcpy(w->hyper, hyper, sizeof hyper);
+  w->m = o->m;
+  w->v = o->v;
+
+  w->nrng = c->nrng;
+  for (int i = 0; i < c->nrng; i++) {
+    memcpy(w->state[i], c->rng[i].s, sizeof w->state[i]);
+    w->has_spare[i] = c->rng[i].has_spare;
+    memcpy(&w->spare_bits[i], &c->rng[i].spare, 4);
+  }
+
+  w->nperm = c->nperm;
+  w->perm = c->perm;
+
+  const gs_record *r = c->rec;
+  w->nseries = r ? r->nseries : 0;
+  if (w->nseries < 0 || w->nseries > GS_MAX_SERIES)
+    return gs_fail(err, "%s: cannot write checkpoint: the record holds %d series", path, w->nseries);
+  w->nvalues = 0;
+  for (int i = 0; i < w->nseries; i++) {
+    const gs_series *s = &r->series[i];
+    if (s->n < 0 || (s->n > 0 && !s->v))
+      return gs_fail(err, "%s: cannot write checkpoint: series '%s' is broken", path, s->name);
+    gs_strlcpy(w->snames[i], s->name, sizeof w->snames[i]);
+    w->slen[i] = s->n;
+    w->nvalues += s->n;
+  }
+  w->own_values = gs_malloc(sizeof(double) * (size_t)(w->nvalues ? w->nvalues : 1));
+  for (int i = 0, o2 = 0; i < w->nseries; i++) {
+    if (r->series[i].n > 0) memcpy(w->own_values + o2, r->series[i].v, sizeof(double) * (size_t)r->series[i].n);
+    o2 += r->series[i].n;
+  }
+  w->values = w->own_values;
+  return 0;
+}
+
+static int ds1(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int64_t n, const void *buf) {
+  hsize_t dims[1] = {(hsize_t)n};
+  return gs_h5_dataset_write(loc, name, ftype, mtype, 1, dims, buf, 0);
+}
+
+static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) {
+  const ckview *w = ctx;
+  char hex[17];
+  snprintf(hex, sizeof hex, "%016" PRIx64, w->hash);
+  int rc = -1;
+  hid_t g = -1;
+  if (gs_h5_attr_str(f, "format", FORMAT_NAME) < 0 || gs_h5_attr_i64(f, "format_version", GS_CKPT_FORMAT_VERSION) < 0 ||
+      gs_h5_attr_str(f, "gensweep_version", GS_VERSION) < 0 || gs_h5_attr_str(f, "run_id", w->run_id) < 0 ||
+      gs_h5_attr_str(f, "config_hash", hex) < 0 || gs_h5_attr_i64(f, "epoch", w->epoch) < 0 ||
+      gs_h5_attr_i64(f, "step", w->step) < 0 || gs_h5_attr_f64(f, "loss_sum", w->loss_sum) < 0 ||
+      gs_h5_attr_f64(f, "train_seconds", w->train_seconds) < 0 || gs_h5_attr_i64(f, "images", w->images) < 0)
+    return gs_h5_fail(err, path, "writing root attributes");
+
+  /* parameters */
+  g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "creating group /params");
+  {
+    const char *names[GS_MAX_PARAMS];
+    for (int i = 0; i < w->count; i++) names[i] = w->names[i];
+    hsize_t d1[1] = {(hsize_t)w->count}, d2[2] = {(hsize_t)w->count, GS_MAX_DIMS};
+    if (gs_h5_attr_i64(g, "total", w->total) < 0 || gs_h5_attr_str_array(g, "names", names, w->count) < 0 ||
+        gs_h5_attr_array(g, "ndim", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, w->ndim) < 0 ||
+        gs_h5_attr_array(g, "shape", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, d2, w->shape) < 0 ||
+        gs_h5_attr_array(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, w->offset) < 0 ||
+        gs_h5_attr_array(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, w->n) < 0) {
+      gs_h5_fail(err, path, "writing the parameter table (attributes of /params)");
+      goto out;
+    }
+    if (ds1(g, "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, w->total, w->data) < 0) {
+      gs_h5_fail(err, path, "writing dataset /params/data");
+      goto out;
+    }
+  }
+  gs_h5_close_id(&g);
+
+  /* optimiser */
+  g = H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "creating group /optim");
+  {
+    int bad = gs_h5_attr_str(g, "kind", w->kind) < 0 || gs_h5_attr_i64(g, "t", w->t) < 0 ||
+              gs_h5_attr_i64(g, "n", w->on) < 0;
+    for (int i = 0; i < 6 && !bad; i++)
+      bad = gs_h5_attr_write(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &w->hyper[i]) < 0;
+    if (bad) {
+      gs_h5_fail(err, path, "writing attributes of /optim");
+      goto out;
+    }
+    if (ds1(g, "m", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, w->on, w->m) < 0) {
+      gs_h5_fail(err, path, "writing dataset /optim/m");
+      goto out;
+    }
+    if (ds1(g, "v", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, w->on, w->v) < 0) {
+      gs_h5_fail(err, path, "writing dataset /optim/v");
+      goto out;
+    }
+  }
+  gs_h5_close_id(&g);
+
+  /* random streams */
+  g = H5Gcreate2(f, "rng", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "creating group /rng");
+  {
+    hsize_t d2[2] = {(hsize_t)w->nrng, 4};
+    if (gs_h5_dataset_write(g, "state", H5T_STD_U64LE, H5T_NATIVE_UINT64, 2, d2, w->state, 0) < 0 ||
+        ds1(g, "has_spare", H5T_STD_I32LE, H5T_NATIVE_INT32, w->nrng, w->has_spare) < 0 ||
+        ds1(g, "spare_bits", H5T_STD_U32LE, H5T_NATIVE_UINT32, w->nrng, w->spare_bits) < 0) {
+      gs_h5_fail(err, path, "writing the random streams (/rng)");
+      goto out;
+    }
+  }
+  gs_h5_close_id(&g);
+
+  /* data order */
+  if (ds1(f, "perm", H5T_STD_I32LE, H5T_NATIVE_INT32, w->nperm, w->perm) < 0)
+    return gs_h5_fail(err, path, "writing dataset /perm");
+
+  /* series */
+  g = H5Gcreate2(f, "series", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "creating group /series");
+  {
+    const char *names[GS_MAX_SERIES];
+    for (int i = 0; i < w->nseries; i++) names[i] = w->snames[i];
+    if (gs_h5_attr_str_array(g, "names", names, w->nseries) < 0 ||
+        ds1(g, "lengths", H5T_STD_I64LE, H5T_NATIVE_INT64, w->nseries, w->slen) < 0 ||
+        ds1(g, "values", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, w->nvalues, w->values) < 0) {
+      gs_h5_fail(err, path, "writing the series (/series)");
+      goto out;
+    }
+  }
+  gs_h5_close_id(&g);
+
+  /* last: the checksum over all of it */
+  uint32_t sum = view_crc(w);
+  if (gs_h5_attr_write(f, "crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &sum) < 0)
+    return gs_h5_fail(err, path, "writing attribute crc32");
+  rc = 0;
+out:
+  gs_h5_close_id(&g);
+  return rc;
+}
+
+int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err) {
+  ckview *w = gs_calloc(1, sizeof *w);
+  int rc = view_from_checkpoint(w, c, path, err);
+  if (rc == 0) rc = gs_h5_write_atomic(path, fill_checkpoint, w, err);
+  view_free(w);
+  free(w);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ read */
+static int parse_hash(const char *hex, uint64_t *h) {
+  if (strlen(hex) != 16) return -1;
+  uint64_t v = 0;
+  for (int i = 0; i < 16; i++) {
+    char ch = hex[i];
+    int d = ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+    if (d < 0) return -1;
+    v = v << 4 | (uint64_t)d;
+  }
+  *h = v;
+  return 0;
+}
+
+/* Identity and counters (root attributes). */
+static int read_root(hid_t f, const char *path, ckview *w, gs_error *err) {
+  char fmt[64], hex[64];
+  htri_t has = H5Aexists(f, "format");
+  if (has < 0) return gs_h5_fail(err, path, "corrupt checkpoint: cannot read the root attributes");
+  if (has == 0) return gs_fail(err, "%s: not a gensweep checkpoint (no 'format' attribute)", path);
+  if (gs_h5_attr_read_str(f, "format", fmt, sizeof fmt) < 0)
+    return gs_h5_fail(err, path, "corrupt checkpoint: cannot read attribute 'format'");
+  if (strcmp(fmt, FORMAT_NAME) != 0)
+    return gs_fail(err, "%s: not a gensweep checkpoint (format is \"%s\", not \"" FORMAT_NAME "\")", path, fmt);
+  int64_t version = 0;
+  if (gs_h5_attr_read_exact(f, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &version) < 0)
+    return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'format_version' missing or unreadable");
+  if (version != GS_CKPT_FORMAT_VERSION)
+    return gs_fail(err, "%s: checkpoint format version %lld, this gensweep (%s) reads version %d", path,
+                   (long long)version, GS_VERSION, GS_CKPT_FORMAT_VERSION);
+  if (gs_h5_attr_read_str(f, "run_id", w->run_id, sizeof w->run_id) < 0)
+    return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'run_id' missing or unreadable");
+  if (gs_h5_attr_read_str(f, "config_hash", hex, sizeof hex) < 0)
+    return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'config_hash' missing or unreadable");
+  if (parse_hash(hex, &w->hash) < 0)
+    return gs_fail(err, "%s: bad config_hash attribute '%s' (want 16 hex digits)", path, hex);
+  if (gs_h5_attr_read_exact(f, "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->epoch) < 0 ||
+      gs_h5_attr_read_exact(f, "step", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->step) < 0 ||
+      gs_h5_attr_read_exact(f, "loss_sum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &w->loss_sum) < 0 ||
+      gs_h5_attr_read_exact(f, "images", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->images) < 0 ||
+      gs_h5_attr_read_exact(f, "train_seconds", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, &w->train_seconds) < 0)
+    return gs_h5_fail(err, path,
+                      "corrupt or incomplete checkpoint: attributes epoch, step, loss_sum, images, train_seconds "
+                      "missing or unreadable");
+  return 0;
+}
+
+/* Open dataset `name` of exactly file type ftype and rank `rank` (1 or 2); dims filled. */
+static hid_t ds_open(hid_t loc, const char *name, hid_t ftype, int rank, hsize_t *dims) {
+  hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+  int ok = t >= 0 && sp >= 0 && H5Tequal(t, ftype) > 0 && H5Sget_simple_extent_ndims(sp) == rank &&
+           H5Sget_simple_extent_dims(sp, dims, NULL) == rank;
+  gs_h5_close_id(&t);
+  gs_h5_close_id(&sp);
+  if (!ok) gs_h5_close_id(&d);
+  return d;
+}
+
+/* Read a whole 1-D dataset of exactly `want` elements (want < 0: any length, returned in *got)
+ * into a malloc'd buffer (*buf, at least one element). */
+static int ds_read1(hid_t loc, const char *group, const char *name, hid_t ftype, hid_t mtype, size_t esize,
+                    int64_t want, int64_t *got, void **buf, const char *path, gs_error *err) {
+  hsize_t dims[1];
+  hid_t d = ds_open(loc, name, ftype, 1, dims);
+  if (d < 0)
+    return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open dataset %s/%s (or it has the wrong type)",
+                      group, name);
+  if (want >= 0 && dims[0] != (hsize_t)want) {
+    H5Dclose(d);
+    return gs_fail(err, "%s: corrupt checkpoint: dataset %s/%s holds %llu values, expected %lld", path, group, name,
+                   (unsigned long long)dims[0], (long long)want);
+  }
+  if (dims[0] > (hsize_t)(SIZE_MAX / 2 / esize)) {
+    H5Dclose(d);
+    return gs_fail(err, "%s: corrupt checkpoint: dataset %s/%s is too large", path, group, name);
+  }
+  if (got) *got = (int64_t)dims[0];
+  *buf = gs_malloc(esize * (size_t)(dims[0] ? dims[0] : 1));
+  herr_t st = dims[0] ? H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) : 0;
+  H5Dclose(d);
+  if (st < 0) return gs_h5_fail(err, path, "cannot read dataset %s/%s", group, name);
+  return 0;
+}
+
+static int read_params(hid_t f, const char *path, ckview *w, gs_error *err) {
+  hid_t g = H5Gopen2(f, "params", H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open group /params");
+  int rc = -1;
+  void *buf = NULL;
+  hsize_t npoints = 0;
+  {
+    hid_t a = H5Aopen(g, "names", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    gs_h5_close_id(&sp);
+    gs_h5_close_id(&a);
+    if (np < 0) {
+      gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot read attribute names of /params");
+      goto out;
+    }
+    if (np > GS_MAX_PARAMS) {
+      gs_fail(err, "%s: the checkpoint holds %lld parameters, more than GS_MAX_PARAMS (%d)", path, (long long)np,
+              GS_MAX_PARAMS);
+      goto out;
+    }
+    npoints = (hsize_t)np;
+  }
+  w->count = (int)npoints;
+  if (gs_h5_attr_read_exact(g, "total", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->total) < 0 ||
+      gs_h5_attr_read_str_array(g, "names", npoints, &w->names[0][0], sizeof w->names[0]) < 0 ||
+      gs_h5_attr_read_exact(g, "ndim", H5T_STD_I32LE, H5T_NATIVE_INT32, npoints, w->ndim) < 0 ||
+      gs_h5_attr_read_exact(g, "shape", H5T_STD_I32LE, H5T_NATIVE_INT32, npoints * GS_MAX_DIMS, w->shape) < 0 ||
+      gs_h5_attr_read_exact(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, npoints, w->offset) < 0 ||
+      gs_h5_attr_read_exact(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, npoints, w->n) < 0) {
+    gs_h5_fail(err, path, "corrupt or incomplete checkpoint: the parameter table (attributes of /params) is missing or unreadable");
+    goto out;
+  }
+  if (w->total < 0) {
+    gs_fail(err, "%s: corrupt checkpoint: parameter block of %lld floats", path, (long long)w->total);
+    goto out;
+  }
+  if (ds_read1(g, "/params", "data", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, sizeof(float), w->total, NULL, &buf, path,
+               err) < 0)
+    goto out;
+  w->own_data = buf;
+  buf = NULL;
+  w->data = w->own_data;
+  rc = 0;
+out:
+  free(buf);
+  H5Gclose(g);
+  return rc;
+}
+
+static int read_optim(hid_t f, const char *path, ckview *w, gs_error *err) {
+  hid_t g = H5Gopen2(f, "optim", H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open group /optim");
+  int rc = -1;
+  void *buf = NULL;
+  int bad = gs_h5_attr_read_str(g, "kind", w->kind, sizeof w->kind) < 0 ||
+            gs_h5_attr_read_exact(g, "t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->t) < 0 ||
+            gs_h5_attr_read_exact(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->on) < 0;
+  for (int i = 0; i < 6 && !bad; i++)
+    bad = gs_h5_attr_read_exact(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &w->hyper[i]) < 0;
+  if (bad) {
+    gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attributes of /optim missing or unreadable");
+    goto out;
+  }
+  if (w->on < 0) {
+    gs_fail(err, "%s: corrupt checkpoint: optimiser state of %lld floats", path, (long long)w->on);
+    goto out;
+  }
+  if (ds_read1(g, "/optim", "m", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, sizeof(float), w->on, NULL, &buf, path, err) < 0)
+    goto out;
+  w->own_m = buf;
+  buf = NULL;
+  if (ds_read1(g, "/optim", "v", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, sizeof(float), w->on, NULL, &buf, path, err) < 0)
+    goto out;
+  w->own_v = buf;
+  buf = NULL;
+  w->m = w->own_m;
+  w->v = w->own_v;
+  rc = 0;
+out:
+  free(buf);
+  H5Gclose(g);
+  return rc;
+}
+
+static int read_rng(hid_t f, const char *path, ckview *w, gs_error *err) {
+  hid_t g = H5Gopen2(f, "rng", H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open group /rng");
+  int rc = -1;
+  void *has = NULL, *bits = NULL;
+  hsize_t dims[2];
+  hid_t d = ds_open(g, "state", H5T_STD_U64LE, 2, dims);
+  if (d < 0) {
+    gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open dataset /rng/state (or it is not uint64 [n, 4])");
+    goto out;
+  }
+  if (dims[1] != 4 || dims[0] > GS_CKPT_MAX_RNG) {
+    H5Dclose(d);
+    gs_fail(err, "%s: corrupt checkpoint: /rng/state is [%llu, %llu], want at most [%d, 4]", path,
+            (unsigned long long)dims[0], (unsigned long long)dims[1], GS_CKPT_MAX_RNG);
+    goto out;
+  }
+  w->nrng = (int)dims[0];
+  herr_t st = w->nrng ? H5Dread(d, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, w->state) : 0;
+  H5Dclose(d);
+  if (st < 0) {
+    gs_h5_fail(err, path, "cannot read dataset /rng/state");
+    goto out;
+  }
+  if (ds_read1(g, "/rng", "has_spare", H5T_STD_I32LE, H5T_NATIVE_INT32, 4, w->nrng, NULL, &has, path, err) < 0 ||
+      ds_read1(g, "/rng", "spare_bits", H5T_STD_U32LE, H5T_NATIVE_UINT32, 4, w->nrng, NULL, &bits, path, err) < 0)
+    goto out;
+  memcpy(w->has_spare, has, 4 * (size_t)w->nrng);
+  memcpy(w->spare_bits, bits, 4 * (size_t)w->nrng);
+  rc = 0;
+out:
+  free(has);
+  free(bits);
+  H5Gclose(g);
+  return rc;
+}
+
+static int read_series(hid_t f, const char *path, ckview *w, gs_error *err) {
+  hid_t g = H5Gopen2(f, "series", H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open group /series");
+  int rc = -1;
+  void *lens = NULL, *vals = NULL;
+  int64_t ns = 0;
+  if (ds_read1(g, "/series", "lengths", H5T_STD_I64LE, H5T_NATIVE_INT64, sizeof(int64_t), -1, &ns, &lens, path,
+               err) < 0)
+    goto out;
+  if (ns > GS_MAX_SERIES) {
+    gs_fail(err, "%s: the checkpoint holds %lld series, more than GS_MAX_SERIES (%d)", path, (long long)ns,
+            GS_MAX_SERIES);
+    goto out;
+  }
+  w->nseries = (int)ns;
+  memcpy(w->slen, lens, sizeof(int64_t) * (size_t)ns);
+  if (gs_h5_attr_read_str_array(g, "names", (hsize_t)ns, &w->snames[0][0], sizeof w->snames[0]) < 0) {
+    gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute /series names missing, unreadable or of the wrong length");
+    goto out;
+  }
+  if (ds_read1(g, "/series", "values", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sizeof(double), -1, &w->nvalues, &vals,
+               path, err) < 0)
+    goto out;
+  w->own_values = vals;
+  vals = NULL;
+  w->values = w->own_values;
+  rc = 0;
+out:
+  free(lens);
+  free(vals);
+  H5Gclose(g);
+  return rc;
+}
+
+static int read_view(hid_t f, const char *path, ckview *w, gs_error *err) {
+  if (read_root(f, path, w, err) < 0) return -1;
+  uint32_t stored;
+  if (gs_h5_attr_read_exact(f, "crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, &stored) < 0)
+    return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'crc32' missing or unreadable");
+  if (read_params(f, path, w, err) < 0 || read_optim(f, path, w, err) < 0 || read_rng(f, path, w, err) < 0)
+    return -1;
+  void *perm = NULL;
+  if (ds_read1(f, "", "perm", H5T_STD_I32LE, H5T_NATIVE_INT32, sizeof(int32_t), -1, &w->nperm, &perm, path, err) < 0) {
+    free(perm);
+    return -1;
+  }
+  w->own_perm = perm;
+  w->perm = w->own_perm;
+  if (read_series(f, path, w, err) < 0) return -1;
+  uint32_t sum = view_crc(w);
+  if (sum != stored)
+    return gs_fail(err, "%s: checksum mismatch: the checkpoint is corrupt (crc32 %08" PRIx32 " stored, %08" PRIx32
+                   " computed)", path, stored, sum);
+  return 0;
+}
+
+static void shape_text(char *buf, size_t n, int ndim, const int32_t *shape) {
+  size_t o = (size_t)snprintf(buf, n, "(");
+  for (int d = 0; d < ndim && o < n; d++) o += (size_t)snprintf(buf + o, n - o, "%s%d", d ? ", " : "", shape[d]);
+  if (o < n) snprintf(buf + o, n - o, ")");
+}
+
+/* The checksum is right: does the checkpoint fit the caller's run, model and optimiser? */
+static int view_fits(const ckview *w, const gs_checkpoint *c, const char *path, gs_error *err) {
+  if (c->run_id[0] && (strcmp(w->run_id, c->run_id) != 0 || w->hash != c->config_hash))
+    return gs_fail(err, "%s: checkpoint of run %s with hash %016" PRIx64 ", expected run %s with hash %016" PRIx64, path,
+                   w->run_id, w->hash, c->run_id, c->config_hash);
+  const gs_params *p = c->params;
+  if (w->count != p->count)
+    return gs_fail(err, "%s: the checkpoint holds %d parameters, the model declares %d", path, w->count, p->count);
+  for (int i = 0; i < p->count; i++) {
+    const gs_param_info *in = &p->info[i];
+    if (strcmp(w->names[i], in->name) != 0)
+      return gs_fail(err, "%s: parameter %d is '%s' in the checkpoint but '%s' in the model", path, i, w->names[i],
+                     in->name);
+    int same = w->ndim[i] == in->ndim;
+    for (int d = 0; same && d < in->ndim; d++) same = w->shape[i][d] == in->shape[d];
+    if (!same) {
+      char fs[128], ms[128];
+      int32_t msh[GS_MAX_DIMS];
+      for (int d = 0; d < in->ndim && d < GS_MAX_DIMS; d++) msh[d] = in->shape[d];
+      shape_text(fs, sizeof fs, w->ndim[i] >= 0 && w->ndim[i] <= GS_MAX_DIMS ? w->ndim[i] : 0, w->shape[i]);
+      shape_text(ms, sizeof ms, in->ndim, msh);
+      return gs_fail(err, "%s: parameter '%s' has shape %s in the checkpoint but %s in the model", path, in->name, fs,
+                     ms);
+    }
+    if (w->offset[i] != in->offset || w->n[i] != in->n)
+      return gs_fail(err, "%s: parameter '%s' is at offset %lld (%lld floats) in the checkpoint but %ld (%ld) in the model",
+                     path, in->name, (long long)w->offset[i], (long long)w->n[i], in->offset, in->n);
+  }
+  if (w->total != p->total)
+    return gs_fail(err, "%s: parameter block of %lld floats in the checkpoint but %ld in the model", path,
+                   (long long)w->total, p->total);
+  const gs_optim *o = c->opt;
+  const char *kind = (int)o->kind >= 0 && (int)o->kind < NOPT ? opt_names[o->kind] : "?";
+  if (strcmp(w->kind, kind) != 0)
+    return gs_fail(err, "%s: optimiser %s in the checkpoint but %s in the run", path, w->kind, kind);
+  if (w->on != o->n)
+    return gs_fail(err, "%s: optimiser state of %lld floats in the checkpoint, but the optimiser has %ld", path,
+                   (long long)w->on, o->n);
+  /* internal consistency (a foreign writer's file could have a right checksum and still lie) */
+  int64_t sum = 0;
+  for (int i = 0; i < w->nseries; i++) {
+    if (w->slen[i] < 0 || w->slen[i] > 0x7fffffff || sum + w->slen[i] > w->nvalues)
+      return gs_fail(err, "%s: corrupt checkpoint: series lengths do not add up", path);
+    sum += w->slen[i];
+    for (int k = 0; k < i; k++)
+      if (strcmp(w->snames[k], w->snames[i]) == 0)
+        return gs_fail(err, "%s: corrupt checkpoint: series '%s' appears twice", path, w->snames[i]);
+  }
+  if (sum != w->nvalues) return gs_fail(err, "%s: corrupt checkpoint: series lengths do not add up", path);
+  if (c->rec && c->rec->nseries != 0)
+    return gs_fail(err, "%s: cannot load the checkpoint's series: the record already holds %d series", path,
+                   c->rec->nseries);
+  return 0;
+}
+
+/* Everything verified: hand it over. Cannot fail. */
+static void view_to_checkpoint(ckview *w, gs_checkpoint *c) {
+  GS_STRCPY(c->run_id, w->run_id);
+  c->config_hash = w->hash;
+  c->epoch = (long)w->epoch;
+  c->step = (long)w->step;
+  c->loss_sum = w->loss_sum;
+  c->images = (long)w->images;
+  c->train_seconds = w->train_seconds;
+
+  if (w->total > 0) memcpy(c->params->data, w->data, sizeof(float) * (size_t)w->total);
+
+  gs_optim *o = c->opt;
+  o->t = (long)w->t;
+  o->lr = w->hyper[0];
+  o->momentum = w->hyper[1];
+  o->rho = w->hyper[2];
+  o->beta1 = w->hyper[3];
+  o->beta2 = w->hyper[4];
+  o->eps = w->hyper[5];
+  if (w->on > 0) {
+    memcpy(o->m, w->m, sizeof(float) * (size_t)w->on);
+    memcpy(o->v, w->v, sizeof(float) * (size_t)w->on);
+  }
+
+  c->nrng = w->nrng;
+  for (int i = 0; i < w->nrng; i++) {
+    memcpy(c->rng[i].s, w->state[i], sizeof c->rng[i].s);
+    c->rng[i].has_spare = w->has_spare[i];
+    memcpy(&c->rng[i].spare, &w->spare_bits[i], 4);
+  }
+
+  c->nperm = (long)w->nperm;
+  if (w->nperm > 0) {
+    c->perm = w->own_perm;
+    w->own_perm = NULL;
+  } else {
+    c->perm = NULL;
+  }
+
+  gs_record *r = c->rec;
+  if (r) {
+    const double *v = w->values;
+    for (int i = 0; i < w->nseries; i++) {
+      if (w->slen[i] == 0) { /* gs_record_push cannot make an empty series */
+        gs_series *s = &r->series[r->nseries++];
+        memset(s, 0, sizeof *s);
+        GS_STRCPY(s->name, w->snames[i]);
+      }
+      for (int64_t k = 0; k < w->slen[i]; k++) gs_record_push(r, w->snames[i], v[k]);
+      v += w->slen[i];
+    }
+  }
+}
+
+int gs_checkpoint_read(const char *path, gs_checkpoint *c, gs_error *err) {
+  const gs_params *p = c->params;
+  const gs_optim *o = c->opt;
+  if (!p || (p->count > 0 && !p->data))
+    return gs_fail(err, "%s: cannot read checkpoint: the model's parameter block is not allocated", path);
+  if (!o || o->n < 0 || (o->n > 0 && (!o->m || !o->v)))
+    return gs_fail(err, "%s: cannot read checkpoint: the optimiser is not initialised", path);
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  ckview *w = gs_calloc(1, sizeof *w);
+  int rc = -1;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f < 0) goto out;
+  if (read_view(f, path, w, err) < 0) goto out;
+  if (view_fits(w, c, path, err) < 0) goto out;
+  rc = 0;
+out:
+  if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
+  if (rc == 0) view_to_checkpoint(w, c);
+  view_free(w);
+  free(w);
+  gs_h5_quiet_end(&q);
+  return rc;
+}
+
+int gs_checkpoint_peek(const char *path, gs_checkpoint *c, gs_error *err) {
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  ckview *w = gs_calloc(1, sizeof *w);
+  int rc = -1;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f >= 0) {
+    rc = read_root(f, path, w, err);
+    if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
+  }
+  if (rc == 0) {
+    GS_STRCPY(c->run_id, w->run_id);
+    c->config_hash = w->hash;
+    c->epoch = (long)w->epoch;
+    c->step = (long)w->step;
+    c->loss_sum = w->loss_sum;
+    c->images = (long)w->images;
+    c->train_seconds = w->train_seconds;
+  }
+  free(w);
+  gs_h5_quiet_end(&q);
+  return rc;
+}

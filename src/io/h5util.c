@@ -1,0 +1,567 @@
+/* Internal HDF5 helpers of src/io: error handling, atomic file writing, attributes and datasets.
+ * Moved out of runfile.c so that the checkpoint file (checkpoint.c) shares them; see h5util.h.
+ *
+ * Crash safety: a file is written whole to <path>.tmp with the serial sec2 driver, closed,
+ * fsync'd, renamed over <path>, and the directory is fsync'd. A reader therefore sees either
+ * the previous complete file or the new complete file, never a half-written one (HDF5 gives no
+ * such guarantee for a file that is open for writing when the process dies).
+ *
+ * File locking: readers open with locking disabled (a sec2 writer holds an exclusive lock, and
+ * shared filesystems often have no locks at all); writers lock but carry on where the
+ * filesystem cannot. HDF5_USE_FILE_LOCKING in the environment still overrides both. */
+#include "h5util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ HDF5 error handling */
+void gs_h5_quiet_begin(gs_h5_quiet *q) {
+#if !H5_VERSION_GE(1, 10, 7)
+  /* no H5Pset_file_locking: the environment variable is the only switch (read at each open) */
+  setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+#endif
+  q->fn = NULL;
+  q->data = NULL;
+  H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void gs_h5_quiet_end(gs_h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
+
+typedef struct h5walk {
+  int n;
+  char api[96];     /* outermost: the public function that failed */
+  char apidesc[256];
+  char inner[384];  /* innermost: where the problem was detected (usually the informative part) */
+} h5walk;
+
+static herr_t h5_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+  h5walk *w = data;
+  if (n == 0) snprintf(w->inner, sizeof w->inner, "%s", e->desc ? e->desc : "");
+  snprintf(w->api, sizeof w->api, "%s", e->func_name ? e->func_name : "?");
+  snprintf(w->apidesc, sizeof w->apidesc, "%s", e->desc ? e->desc : "");
+  w->n++;
+  return 0;
+}
+
+/* One-line summary of the current HDF5 error stack ("H5Fopen(): unable to open file: file
+ * signature not found"); clears the stack. */
+void gs_h5_describe(char *buf, size_t n) {
+  h5walk w;
+  memset(&w, 0, sizeof w);
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_walk_cb, &w);
+  H5Eclear2(H5E_DEFAULT);
+  if (w.n == 0)
+    snprintf(buf, n, "HDF5 call failed (no error details)");
+  else if (w.n == 1 || strcmp(w.apidesc, w.inner) == 0)
+    snprintf(buf, n, "%s(): %s", w.api, w.apidesc);
+  else
+    snprintf(buf, n, "%s(): %s: %s", w.api, w.apidesc, w.inner);
+}
+
+/* "<path>: <what>: <HDF5 stack summary>" */
+int gs_h5_fail(gs_error *err, const char *path, const char *fmt, ...) {
+  char what[512], h5[800];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  gs_h5_describe(h5, sizeof h5);
+  return gs_fail(err, "%s: %s: %s", path, what, h5);
+}
+
+void gs_h5_close_id(hid_t *id) {
+  if (*id < 0) return;
+  switch (H5Iget_type(*id)) {
+  case H5I_FILE: H5Fclose(*id); break;
+  case H5I_GROUP: H5Gclose(*id); break;
+  case H5I_DATASET: H5Dclose(*id); break;
+  case H5I_DATATYPE: H5Tclose(*id); break;
+  case H5I_DATASPACE: H5Sclose(*id); break;
+  case H5I_ATTR: H5Aclose(*id); break;
+  case H5I_GENPROP_LST: H5Pclose(*id); break;
+  default: break;
+  }
+  *id = -1;
+}
+
+/* ------------------------------------------------------------------ file access */
+hid_t gs_h5_fapl(int writer) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return -1;
+  if (H5Pset_fapl_sec2(fapl) < 0) goto bad;
+#if H5_VERSION_GE(1, 10, 7)
+  if (H5Pset_file_locking(fapl, writer ? 1 : 0, 1) < 0) goto bad;
+#endif
+  if (writer) {
+    /* a writer's close must really close (and flush) everything, even after an error path */
+    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) goto bad;
+    /* The 1.8 file format: superblock v2, object headers v2, B-trees and heaps all carry
+     * checksums, so a corrupted file is reported as such instead of being parsed (HDF5 can
+     * crash on corrupted metadata of the checksum-less 1.6 format). Readable by HDF5 >= 1.8
+     * (h5py, h5ls, h5dump). */
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) goto bad;
+  }
+  return fapl;
+bad:
+  H5Pclose(fapl);
+  return -1;
+}
+
+/* Open an existing HDF5 file read-only; errors name the file and say what is wrong with it. */
+hid_t gs_h5_open_readonly(const char *path, gs_error *err) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    gs_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    gs_fail(err, "%s: not a regular file", path);
+    return -1;
+  }
+  if (st.st_size == 0) {
+    gs_fail(err, "%s: not a readable HDF5 file (empty file)", path);
+    return -1;
+  }
+  hid_t fapl = gs_h5_fapl(0);
+  if (fapl < 0) {
+    gs_h5_fail(err, path, "cannot set up HDF5 file access");
+    return -1;
+  }
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  if (f < 0) {
+    char h5[800];
+    gs_h5_describe(h5, sizeof h5);
+    if (strstr(h5, "unable to lock file")) /* only when HDF5_USE_FILE_LOCKING=TRUE overrides us */
+      gs_fail(err, "%s: cannot open: locked by another process: %s", path, h5);
+    else
+      gs_fail(err, "%s: not a readable HDF5 file (truncated or corrupt): %s", path, h5);
+  }
+  H5Pclose(fapl);
+  return f;
+}
+
+/* Create the empty temporary file (replacing one left by a crashed writer) with open(2) first:
+ * the errno of a missing or read-only directory makes a clearer message than HDF5's. */
+int gs_h5_create_tmp(const char *tmp, const char *path, gs_error *err) {
+  unlink(tmp);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) return gs_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+  close(fd);
+  return 0;
+}
+
+/* <path>.tmp is complete and closed: fsync it, rename it to <path>, fsync the directory. */
+int gs_h5_commit_tmp(const char *tmp, const char *path, gs_error *err) {
+  int fd = open(tmp, O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    unlink(tmp);
+    return gs_fail(err, "%s: cannot reopen %s to sync it: %s", path, tmp, strerror(e));
+  }
+  if (fsync(fd) != 0) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    return gs_fail(err, "%s: fsync of %s failed: %s", path, tmp, strerror(e));
+  }
+  if (close(fd) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return gs_fail(err, "%s: close of %s failed: %s", path, tmp, strerror(e));
+  }
+  if (rename(tmp, path) != 0) {
+    int e = errno;
+    unlink(tmp);
+    return gs_fail(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
+  }
+  /* Make the rename itself durable. Not being able to open the directory (no read permission)
+   * or a filesystem without directory fsync is tolerated: the file is complete and in place. */
+  char dir[4096];
+  gs_strlcpy(dir, path, sizeof dir);
+  char *slash = strrchr(dir, '/');
+  if (!slash) GS_STRCPY(dir, ".");
+  else if (slash == dir) dir[1] = 0;
+  else *slash = 0;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    int rc = fsync(dfd), e = errno;
+    close(dfd);
+    if (rc != 0 && e != EINVAL && e != ENOTSUP && e != EROFS)
+      return gs_fail(err, "%s: written, but fsync of directory %s failed: %s", path, dir, strerror(e));
+  }
+  return 0;
+}
+
+char *gs_h5_tmp_name(const char *path) {
+  size_t n = strlen(path);
+  char *t = gs_malloc(n + 5);
+  memcpy(t, path, n);
+  memcpy(t + n, ".tmp", 5);
+  return t;
+}
+
+int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  char *tmp = gs_h5_tmp_name(path);
+  int rc = -1;
+  hid_t fapl = -1, f = -1;
+  if (gs_h5_create_tmp(tmp, path, err) < 0) goto out;
+  fapl = gs_h5_fapl(1);
+  if (fapl < 0) {
+    gs_h5_fail(err, path, "cannot set up HDF5 file access");
+    goto out;
+  }
+  f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (f < 0) {
+    gs_h5_fail(err, path, "cannot create %s", tmp);
+    goto out;
+  }
+  if (fill(f, path, ctx, err) < 0) goto out;
+  herr_t cr = H5Fclose(f);
+  f = -1;
+  if (cr < 0) {
+    gs_h5_fail(err, path, "closing %s", tmp);
+    goto out;
+  }
+  rc = gs_h5_commit_tmp(tmp, path, err);
+out:
+  if (f >= 0) H5Fclose(f);
+  if (fapl >= 0) H5Pclose(fapl);
+  if (rc != 0) unlink(tmp);
+  free(tmp);
+  gs_h5_quiet_end(&q);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ writing helpers */
+/* Fixed-length, null-terminated UTF-8 string type of `size` bytes (>= 1). */
+hid_t gs_h5_str_type(size_t size) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return -1;
+  if (H5Tset_size(t, size ? size : 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
+      H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
+int gs_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *buf) {
+  hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+  int rc = -1;
+  if (sp < 0) goto out;
+  a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) goto out;
+  if (H5Awrite(a, mtype, buf) < 0) goto out;
+  rc = 0;
+out:
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+int gs_h5_attr_str(hid_t loc, const char *name, const char *s) {
+  hid_t t = gs_h5_str_type(strlen(s) + 1);
+  if (t < 0) return -1;
+  int rc = gs_h5_attr_write(loc, name, t, t, s);
+  H5Tclose(t);
+  return rc;
+}
+
+int gs_h5_attr_f64(hid_t loc, const char *name, double v) {
+  return gs_h5_attr_write(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+int gs_h5_attr_i64(hid_t loc, const char *name, int64_t v) {
+  return gs_h5_attr_write(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
+}
+
+int gs_h5_attr_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
+                     const void *buf) {
+  hsize_t total = 1;
+  for (int i = 0; i < ndim; i++) total *= dims[i];
+  hid_t sp = H5Screate_simple(ndim, dims, NULL), a = -1;
+  int rc = -1;
+  if (sp < 0) goto out;
+  a = H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) goto out;
+  if (total > 0 && H5Awrite(a, mtype, buf) < 0) goto out;
+  rc = 0;
+out:
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+/* 1-D array attribute of fixed-length strings (n may be 0). */
+int gs_h5_attr_str_array(hid_t loc, const char *name, const char *const *v, int n) {
+  size_t size = 1;
+  for (int i = 0; i < n; i++)
+    if (strlen(v[i]) + 1 > size) size = strlen(v[i]) + 1;
+  char *buf = gs_calloc((size_t)(n ? n : 1), size);
+  for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * size, v[i], strlen(v[i]));
+  hsize_t dims[1] = {(hsize_t)n};
+  hid_t t = gs_h5_str_type(size), sp = H5Screate_simple(1, dims, NULL), a = -1;
+  int rc = -1;
+  if (t < 0 || sp < 0) goto out;
+  a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  if (a < 0) goto out;
+  if (n > 0 && H5Awrite(a, t, buf) < 0) goto out;
+  rc = 0;
+out:
+  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  free(buf);
+  return rc;
+}
+
+/* A group whose links are iterated in creation order by readers (metrics keep record order). */
+hid_t gs_h5_group_new(hid_t loc, const char *name) {
+  hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+  if (gcpl < 0) return -1;
+  hid_t g = -1;
+  if (H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) >= 0)
+    g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+  H5Pclose(gcpl);
+  return g;
+}
+
+/* Create and write a whole dataset. ndim 0 = scalar. deflate > 0: chunked + compressed with
+ * chunks of about 64 KiB along the first dimension (only when the dataset is not empty). */
+int gs_h5_dataset_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int ndim, const hsize_t *dims,
+                         const void *buf, int deflate) {
+  hid_t sp = -1, dcpl = -1, d = -1;
+  int rc = -1;
+  hsize_t total = 1;
+  for (int i = 0; i < ndim; i++) total *= dims[i];
+  sp = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, dims, NULL);
+  if (sp < 0) goto out;
+  dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  if (dcpl < 0) goto out;
+  /* everything is written at once: no fill values first */
+  if (H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0) goto out;
+  if (deflate > 0 && ndim > 0 && total > 0) {
+    hsize_t chunk[H5S_MAX_RANK];
+    size_t esize = H5Tget_size(ftype);
+    hsize_t row = esize;
+    for (int i = 1; i < ndim; i++) row *= dims[i];
+    hsize_t k = row > 0 ? (65536 + row - 1) / row : 1;
+    if (k < 1) k = 1;
+    if (k > dims[0]) k = dims[0];
+    chunk[0] = k;
+    for (int i = 1; i < ndim; i++) chunk[i] = dims[i];
+    if (H5Pset_chunk(dcpl, ndim, chunk) < 0 || H5Pset_deflate(dcpl, (unsigned)deflate) < 0) goto out;
+  }
+  d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  if (d < 0) goto out;
+  if (total > 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) goto out;
+  rc = 0;
+out:
+  if (d >= 0 && H5Dclose(d) < 0) rc = -1;
+  if (dcpl >= 0) H5Pclose(dcpl);
+  if (sp >= 0) H5Sclose(sp);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ reading helpers */
+/* Read a string attribute (fixed or variable length, scalar or one element) into buf. */
+int gs_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t n) {
+  hid_t a = -1, ft = -1, sp = -1, mt = -1;
+  int rc = -1;
+  a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) goto out;
+  ft = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1) goto out;
+  htri_t vl = H5Tis_variable_str(ft);
+  if (vl < 0) goto out;
+  if (vl) {
+    mt = H5Tcopy(H5T_C_S1);
+    if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0) goto out;
+    char *s = NULL;
+    if (H5Aread(a, mt, &s) < 0) goto out;
+    gs_strlcpy(buf, s ? s : "", n);
+    if (s) H5free_memory(s);
+  } else {
+    size_t sz = H5Tget_size(ft);
+    if (sz == 0) goto out;
+    char *s = gs_malloc(sz + 1);
+    if (H5Aread(a, ft, s) < 0) {
+      free(s);
+      goto out;
+    }
+    s[sz] = 0;
+    if (H5Tget_strpad(ft) == H5T_STR_SPACEPAD)
+      for (size_t i = strlen(s); i > 0 && s[i - 1] == ' '; i--) s[i - 1] = 0;
+    gs_strlcpy(buf, s, n);
+    free(s);
+  }
+  rc = 0;
+out:
+  gs_h5_close_id(&mt);
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&a);
+  return rc;
+}
+
+int gs_h5_attr_read_f64(hid_t loc, const char *name, double *v) {
+  hid_t a = -1, ft = -1, sp = -1;
+  int rc = -1;
+  a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) goto out;
+  ft = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  if (ft < 0 || sp < 0 || H5Sget_simple_extent_npoints(sp) != 1) goto out;
+  H5T_class_t c = H5Tget_class(ft);
+  if (c != H5T_FLOAT && c != H5T_INTEGER) goto out;
+  if (H5Aread(a, H5T_NATIVE_DOUBLE, v) < 0) goto out;
+  rc = 0;
+out:
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&a);
+  return rc;
+}
+
+int gs_h5_attr_read_exact(hid_t loc, const char *name, hid_t ftype, hid_t mtype, hsize_t npoints, void *buf) {
+  hid_t a = -1, ft = -1, sp = -1;
+  int rc = -1;
+  a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) goto out;
+  ft = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  if (ft < 0 || sp < 0 || H5Tequal(ft, ftype) <= 0) goto out;
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  if (np < 0 || (hsize_t)np != npoints) goto out;
+  if (npoints > 0 && H5Aread(a, mtype, buf) < 0) goto out;
+  rc = 0;
+out:
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&a);
+  return rc;
+}
+
+int gs_h5_attr_read_str_array(hid_t loc, const char *name, hsize_t npoints, char *buf, size_t size) {
+  hid_t a = -1, ft = -1, sp = -1, mt = -1;
+  char *fixed = NULL, **vl = NULL;
+  int rc = -1;
+  a = H5Aopen(loc, name, H5P_DEFAULT);
+  if (a < 0) goto out;
+  ft = H5Aget_type(a);
+  sp = H5Aget_space(a);
+  if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING) goto out;
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  if (np < 0 || (hsize_t)np != npoints || H5Sget_simple_extent_ndims(sp) > 1) goto out;
+  if (npoints == 0) {
+    rc = 0;
+    goto out;
+  }
+  htri_t isvl = H5Tis_variable_str(ft);
+  if (isvl < 0) goto out;
+  if (isvl) {
+    mt = H5Tcopy(H5T_C_S1);
+    if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0) goto out;
+    vl = gs_calloc((size_t)npoints, sizeof *vl);
+    if (H5Aread(a, mt, vl) < 0) goto out;
+    rc = 0;
+    for (hsize_t i = 0; i < npoints; i++) {
+      const char *s = vl[i] ? vl[i] : "";
+      if (strlen(s) >= size) rc = -1;
+      else memcpy(buf + i * size, s, strlen(s) + 1);
+    }
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(mt, sp, H5P_DEFAULT, vl);
+#else
+    H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, vl);
+#endif
+  } else {
+    size_t sz = H5Tget_size(ft);
+    if (sz == 0) goto out;
+    fixed = gs_malloc((size_t)npoints * sz);
+    if (H5Aread(a, ft, fixed) < 0) goto out;
+    int spacepad = H5Tget_strpad(ft) == H5T_STR_SPACEPAD;
+    rc = 0;
+    for (hsize_t i = 0; i < npoints; i++) {
+      const char *s = fixed + i * sz;
+      size_t len = strnlen(s, sz);
+      if (spacepad)
+        while (len > 0 && s[len - 1] == ' ') len--;
+      if (len >= size) rc = -1;
+      else {
+        memcpy(buf + i * size, s, len);
+        buf[i * size + len] = 0;
+      }
+    }
+  }
+out:
+  free(fixed);
+  free(vl);
+  gs_h5_close_id(&mt);
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&a);
+  return rc;
+}
+
+/* Index to iterate a group's links with: creation order when the group records it. */
+H5_index_t gs_h5_group_index(hid_t g) {
+  H5_index_t idx = H5_INDEX_NAME;
+  hid_t gcpl = H5Gget_create_plist(g);
+  unsigned flags = 0;
+  if (gcpl >= 0) {
+    if (H5Pget_link_creation_order(gcpl, &flags) >= 0 && (flags & H5P_CRT_ORDER_INDEXED)) idx = H5_INDEX_CRT_ORDER;
+    H5Pclose(gcpl);
+  }
+  return idx;
+}
+
+/* Name of the i-th link of g (in `idx` order); 0 or -1. Names longer than n are an error. */
+int gs_h5_link_name(hid_t g, H5_index_t idx, hsize_t i, char *buf, size_t n) {
+  ssize_t len = H5Lget_name_by_idx(g, ".", idx, H5_ITER_INC, i, buf, n, H5P_DEFAULT);
+  if (len < 0 || (size_t)len >= n) return -1;
+  return 0;
+}
+
+int gs_h5_group_count(hid_t g, hsize_t *n) {
+  H5G_info_t info;
+  if (H5Gget_info(g, &info) < 0) return -1;
+  *n = info.nlinks;
+  return 0;
+}
+
+/* Open dataset `name` in g and check it has `want_rank` dimensions (-1: any; 0 accepts scalar
+ * or a single element). Returns the dataset and fills dims. */
+hid_t gs_h5_dataset_open(hid_t g, const char *name, int want_rank, hsize_t *dims, hsize_t *npoints) {
+  hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+  if (d < 0) return -1;
+  hid_t sp = H5Dget_space(d);
+  if (sp < 0) {
+    H5Dclose(d);
+    return -1;
+  }
+  int rank = H5Sget_simple_extent_ndims(sp);
+  hssize_t np = H5Sget_simple_extent_npoints(sp);
+  int ok = rank >= 0 && rank <= H5S_MAX_RANK && np >= 0;
+  if (ok && want_rank == 0) ok = np == 1;
+  else if (ok && want_rank > 0) ok = rank == want_rank;
+  if (ok && dims && rank > 0) ok = H5Sget_simple_extent_dims(sp, dims, NULL) == rank;
+  H5Sclose(sp);
+  if (!ok) {
+    H5Dclose(d);
+    return -1;
+  }
+  if (npoints) *npoints = (hsize_t)np;
+  return d;
+}
+

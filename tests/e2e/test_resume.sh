@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Kill and resume: a sweep killed at random moments (kill -9 of the whole job, several times, as a
+# singleton and under mpirun -np 2) and stopped with SIGTERM / SIGUSR1 finishes on re-runs of the
+# same command with exactly the numbers of an uninterrupted sweep.
+set -uo pipefail
+GS=${GS:-build/gensweep}
+T=$(mktemp -d)
+cleanup() { pkill -9 -f "$T/" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+export OMPI_MCA_rmaps_base_oversubscribe=1
+cat > "$T/k.ini" <<INI
+[sweep]
+name = k
+[data]
+train_size = 12000
+test_size = 300
+[model]
+hidden1 = 256
+hidden2 = 128
+[train]
+epochs = 4
+batch_size = 50
+checkpoint_every = 1
+[eval]
+iw_samples = 3
+n_samples = 10
+[grid]
+model.name = vae, cvae
+model.latent_dim = 2, 3
+INI
+echo "== reference (uninterrupted)"
+"$GS" run --quiet --results "$T/ref" "$T/k.ini" > "$T/ref.txt" 2>&1 || { cat "$T/ref.txt"; fail "reference run"; }
+
+compare() { # results dir
+  /usr/bin/python3 - "$T/ref/k" "$1/k" <<'PY'
+import sys, os, h5py, numpy as np
+a_dir, b_dir = sys.argv[1], sys.argv[2]
+ids = sorted(os.listdir(f"{a_dir}/runs"))
+assert ids == sorted(os.listdir(f"{b_dir}/runs")), (ids, os.listdir(f"{b_dir}/runs"))
+for f in ids:
+    a, b = h5py.File(f"{a_dir}/runs/{f}", "r"), h5py.File(f"{b_dir}/runs/{f}", "r")
+    assert b.attrs["status"] in (b"done", "done"), (f, b.attrs["status"])
+    for k in a["params"]:
+        assert np.array_equal(a["params"][k][:], b["params"][k][:]), (f, k)
+    for k in ("train_loss", "test_neg_elbo", "test_rec", "test_kl", "epoch"):
+        assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:]), (f, k, a["metrics"][k][:], b["metrics"][k][:])
+    assert a["final/test_iw_nll"][()] == b["final/test_iw_nll"][()], f
+    assert np.array_equal(a["samples/prior"][:], b["samples/prior"][:]), f
+print(f"{len(ids)} runs identical to the uninterrupted sweep")
+PY
+}
+
+kill_loop() { # label results launcher...
+  local label=$1 res=$2; shift 2
+  local kills=0 rc=1
+  for attempt in $(seq 1 40); do
+    setsid "$@" --quiet --results "$res" "$T/k.ini" >> "$T/$label.txt" 2>&1 &
+    local pid=$!
+    # a random moment: 0.3 .. 1.8 s into the job
+    sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.3 + 1.5 * rand() }')"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 -- "-$pid" 2>/dev/null
+      wait "$pid" 2>/dev/null
+      kills=$((kills + 1))
+    else
+      wait "$pid"; rc=$?
+      break
+    fi
+  done
+  [ "$rc" = 0 ] || { tail -20 "$T/$label.txt"; fail "$label: sweep did not finish (rc $rc)"; }
+  echo "$label: finished after $kills kill -9 of the whole job"
+  [ "$kills" -ge 2 ] || echo "note: only $kills kills landed (machine fast)"
+  grep -q "resumed from its checkpoint" "$T/$label.txt" || { tail -20 "$T/$label.txt"; fail "$label: no run resumed from a checkpoint"; }
+}
+
+echo "== kill -9, singleton"
+kill_loop single "$T/r1" "$GS" run
+compare "$T/r1" || fail "singleton kill/resume changed the numbers"
+echo "== kill -9, mpirun -np 2"
+kill_loop mpi "$T/r2" mpirun -np 2 "$GS" run
+compare "$T/r2" || fail "mpirun kill/resume changed the numbers"
+
+for sig in TERM USR1; do
+  echo "== SIG$sig: checkpoint at the next step and exit cleanly"
+  "$GS" run --quiet --results "$T/s$sig" "$T/k.ini" > "$T/s$sig.txt" 2>&1 &
+  pid=$!
+  sleep 1.2
+  t0=$(date +%s.%N)
+  kill -"$sig" "$pid"
+  wait "$pid"; rc=$?
+  t1=$(date +%s.%N)
+  [ "$rc" = 3 ] || { cat "$T/s$sig.txt"; fail "SIG$sig: exit $rc, want 3 (interrupted)"; }
+  awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 10) }' || fail "SIG$sig: took more than 10 s to stop"
+  grep -q "interrupted" "$T/s$sig/k/ledger.log" || fail "SIG$sig: no interrupted line in the ledger"
+  ls "$T/s$sig/k/ckpt/"*.h5 > /dev/null 2>&1 || fail "SIG$sig: no checkpoint left"
+  "$GS" run --quiet --results "$T/s$sig" "$T/k.ini" > "$T/s$sig-2.txt" 2>&1 || { cat "$T/s$sig-2.txt"; fail "SIG$sig: resume"; }
+  compare "$T/s$sig" || fail "SIG$sig stop/resume changed the numbers"
+  [ -z "$(ls "$T/s$sig/k/ckpt/")" ] || fail "SIG$sig: checkpoints left after the sweep finished"
+done
+echo PASS
