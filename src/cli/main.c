@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "gensweep/config.h"
+#include "gensweep/ledger.h"
 #include "gensweep/runner.h"
 
 static const char *usage_main =
@@ -19,6 +20,7 @@ static const char *usage_main =
     "commands:\n"
     "  run FILE      train every run of the experiment file's grid; finished runs are skipped\n"
     "  plan FILE     print the expanded runs without running them\n"
+    "  status DIR    where a sweep stands: done/running/failed/pending, ETA (DIR = results/<sweep>)\n"
     "  rebuild DIR   rebuild DIR/sweep.h5 from the run files (DIR = results/<sweep>)\n"
     "  keys          list every experiment-file key with its type, range and default\n"
     "\n"
@@ -76,6 +78,14 @@ static const char *usage_rebuild =
     "Rebuild DIR/sweep.h5 (DIR = results/<sweep>) from the sweep's copy of its experiment file\n"
     "(DIR/experiment.ini, written by `run`) and the run files under DIR/runs/. sweep.h5 is derived\n"
     "data: this is safe at any time, also while the sweep runs.\n";
+
+static const char *usage_status =
+    "usage: gensweep status DIR\n"
+    "\n"
+    "Where a sweep stands (DIR = results/<sweep>), from its ledger (DIR/ledger.log) and its copy of\n"
+    "the experiment file: runs done / running / failed / interrupted / pending of the total,\n"
+    "elapsed time and an ETA, and a line for every running, interrupted or failed run with its\n"
+    "last epoch and message. Only reads: safe while the sweep runs in another job.\n";
 
 static const char *usage_keys =
     "usage: gensweep keys\n"
@@ -220,6 +230,13 @@ static int cmd_rebuild(int argc, char **argv) {
   return rc;
 }
 
+static int cmd_status(int argc, char **argv) {
+  if (argc != 2) return die(2, "gensweep status: expected one sweep directory\n\n%s", usage_status);
+  gs_error err = {0};
+  if (gs_status_print(argv[1], stdout, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  return 0;
+}
+
 static int mpi_main(int argc, char **argv) {
   /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
@@ -249,6 +266,7 @@ static const command commands[] = {
     {"run", &usage_run, NULL},
     {"plan", &usage_plan, cmd_plan},
     {"rebuild", &usage_rebuild, cmd_rebuild},
+    {"status", &usage_status, cmd_status},
     {"keys", &usage_keys, cmd_keys},
 };
 

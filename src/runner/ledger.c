@@ -72,9 +72,10 @@ static size_t escape_into(char *dst, size_t cap, const char *src) {
   if (cap < 3) return 0;
   size_t limit = cap - 3, o = 0, i = 0;
   while (i < n && o + esc_len(s[i]) <= limit) o += esc_put(dst + o, s[i++]);
-  /* do not end inside a multi-byte character: drop its bytes already written (each 1:1) */
+  /* do not end inside a multi-byte character: drop its bytes already written (bytes >= 0x80 are
+   * never escaped, so each took one output byte) */
   if (i < n)
-    while (i > 0 && utf8_cont(s[i])) i--, o--;
+    while (i > 0 && utf8_cont(s[i]) && s[i - 1] >= 0x80) i--, o--;
   memcpy(dst + o, "...", 3);
   return o + 3;
 }
@@ -478,8 +479,7 @@ int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *e
         return -1;
       }
     } else {
-      memset(&e, 0, sizeof e);
-      if (parse_entry(p, n, &e) == 0) {
+      if (parse_entry(p, n, &e) == 0) { /* (sets every field: no memset of 800 bytes a line) */
         e.line = lineno;
         view_add(v, &e);
       } else {
@@ -725,6 +725,7 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
 
   /* the runs that need a look: running, interrupted, failed, stale */
   int idw = 10;
+  long unlogged = 0; /* pending runs with a run file: done before the ledger existed, or skipped */
   long nrows = have_sw ? sw.nruns : v.n;
   for (long r = 0; r < nrows; r++) {
     const char *id = have_sw ? sw.runs[r].id : v.last[r].run_id;
@@ -747,13 +748,22 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
     }
     if (rs == GS_RUN_RUNNING || rs == GS_RUN_INTERRUPTED || rs == GS_RUN_FAILED) {
       print_run(out, idw, id, rs, &v, i, now);
-    } else if (stale) {
+    } else if (rs == GS_RUN_PENDING && have_sw) {
+      char rf[1400];
+      snprintf(rf, sizeof rf, "%s/runs/%s.h5", dir, id);
+      unlogged += access(rf, F_OK) == 0;
+    }
+    if (stale) {
       const gs_ledger_entry *e = gs_ledger_find_id(&v, id);
       fprintf(out, "  %-12s %-*s  pending: its ledger lines (last: %s) are for config %016" PRIx64
                    ", the experiment now has %016" PRIx64 "\n",
               "stale", idw, id, e->state, e->hash, sw.runs[r].hash);
     }
   }
+  if (unlogged)
+    fprintf(out, "note:     %ld pending run%s a run file in %s/runs but no ledger line for %s parameters (running "
+                 "the sweep again skips those that are done)\n",
+            unlogged, unlogged == 1 ? " has" : "s have", dir, unlogged == 1 ? "its" : "their");
   if (st.orphans)
     fprintf(out, "note:     %ld run%s in the ledger %s not in the experiment (removed from the grid)\n", st.orphans,
             st.orphans == 1 ? "" : "s", st.orphans == 1 ? "is" : "are");

@@ -370,6 +370,13 @@ static int coord_setup(coord *c, gs_error *err) {
   if (gs_mkdirs(sub, err) != 0) return -1;
   if (check_writable(c->dir, err) != 0) return -1;
   if (write_experiment_copy(c->dir, sw, err) != 0) return -1;
+  if (gs_ledger_open(c->dir, &c->ledger, err) != 0) return -1;
+  c->have_ledger = 1;
+  /* what the ledger already knows, so that runs found done on disk are recorded once */
+  gs_ledger_view view;
+  gs_error verr = {0};
+  int have_view = gs_ledger_read(c->dir, &view, &verr) == 0;
+  if (!have_view) fprintf(c->log, "warning: %s\n", verr.msg);
   double *pairs = gs_malloc(sizeof(double) * 2 * (sw->nruns ? sw->nruns : 1));
   long n = 0;
   for (long i = 0; i < sw->nruns; i++) {
@@ -386,6 +393,8 @@ static int coord_setup(coord *c, gs_error *err) {
       } else if (strcmp(s.status, "done") == 0) {
         if (!c->opt->quiet) fprintf(c->log, "%s: already done, skipped\n", run->id);
         c->out->skipped++;
+        if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
+          coord_log(c, "done", (int)i, run->cfg.epochs, "found done on disk (run file)");
         continue;
       } else if (strcmp(s.status, "diverged") == 0) {
         /* divergence is deterministic for the same parameters: a result, not an accident */
@@ -401,12 +410,8 @@ static int coord_setup(coord *c, gs_error *err) {
     pairs[2 * n + 1] = (double)i;
     n++;
   }
+  if (have_view) gs_ledger_view_free(&view);
   qsort(pairs, n, 2 * sizeof(double), cost_cmp_desc);
-  if (gs_ledger_open(c->dir, &c->ledger, err) != 0) {
-    free(pairs);
-    return -1;
-  }
-  c->have_ledger = 1;
   c->queue = gs_malloc(sizeof(int) * (n ? n : 1));
   for (long i = 0; i < n; i++) c->queue[i] = (int)pairs[2 * i + 1];
   c->nqueue = n;
@@ -433,6 +438,17 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   int R, N;
   MPI_Comm_rank(MPI_COMM_WORLD, &R);
   MPI_Comm_size(MPI_COMM_WORLD, &N);
+  /* Slurm started several tasks, but they do not form one MPI world: each would run the whole
+   * sweep and they would overwrite each other's files. */
+  const char *st = getenv("SLURM_STEP_NUM_TASKS");
+  if (!st) st = getenv("SLURM_NTASKS");
+  long ntasks = st ? atol(st) : 0;
+  if (N == 1 && ntasks > 1 && getenv("SLURM_PROCID"))
+    return gs_fail(err,
+                   "Slurm started %ld tasks (SLURM_NTASKS) but this MPI world has 1 rank: the tasks were started "
+                   "as separate singletons and each would run the whole sweep. Launch with `srun --mpi=pmix "
+                   "gensweep run ...` (this Open MPI has PMIx, not PMI-2) or with `mpirun` inside the allocation",
+                   ntasks);
   int rpr = opt->ranks_per_run > 0 ? opt->ranks_per_run : (int)sw->base.ranks_per_run;
   if (rpr < 1 || N % rpr != 0)
     return gs_fail(err, "%d MPI ranks cannot form groups of ranks_per_run = %d: use a multiple of %d ranks", N,

@@ -50,6 +50,13 @@ rc=$?
 [ $rc = 2 ] || { cat "$T/obad.txt"; fail "3 ranks in groups of 2 should exit 2, got $rc"; }
 grep -q "3 MPI ranks cannot form groups of ranks_per_run = 2" "$T/obad.txt" || { cat "$T/obad.txt"; fail "message"; }
 
+# Slurm started 2 tasks that are not one MPI world (srun without PMIx): refused before any run
+SLURM_NTASKS=2 SLURM_PROCID=1 "$GS" run --quiet --results "$T/rslurm" "$T/s.ini" > "$T/oslurm.txt" 2>&1
+rc=$?
+[ $rc = 2 ] || { cat "$T/oslurm.txt"; fail "singleton under SLURM_NTASKS=2 should exit 2, got $rc"; }
+grep -q "Slurm started 2 tasks (SLURM_NTASKS) but this MPI world has 1 rank" "$T/oslurm.txt" || { cat "$T/oslurm.txt"; fail "slurm message"; }
+[ ! -e "$T/rslurm/s/runs" ] || fail "runs directory created despite the Slurm mismatch"
+
 /usr/bin/python3 - "$T" <<'PY' || fail "numbers differ"
 import sys, os, h5py, numpy as np
 T = sys.argv[1]

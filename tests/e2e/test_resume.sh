@@ -94,6 +94,8 @@ for sig in TERM USR1; do
   awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 10) }' || fail "SIG$sig: took more than 10 s to stop"
   grep -q "interrupted" "$T/s$sig/k/ledger.log" || fail "SIG$sig: no interrupted line in the ledger"
   ls "$T/s$sig/k/ckpt/"*.h5 > /dev/null 2>&1 || fail "SIG$sig: no checkpoint left"
+  "$GS" status "$T/s$sig/k" > "$T/st$sig.txt" || fail "status after SIG$sig"
+  grep -qE "[1-9][0-9]* interrupted" "$T/st$sig.txt" || { cat "$T/st$sig.txt"; fail "status does not show the interrupted run"; }
   "$GS" run --quiet --results "$T/s$sig" "$T/k.ini" > "$T/s$sig-2.txt" 2>&1 || { cat "$T/s$sig-2.txt"; fail "SIG$sig: resume"; }
   compare "$T/s$sig" || fail "SIG$sig stop/resume changed the numbers"
   [ -z "$(ls "$T/s$sig/k/ckpt/")" ] || fail "SIG$sig: checkpoints left after the sweep finished"
