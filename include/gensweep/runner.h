@@ -20,6 +20,7 @@ typedef struct gs_run_options {
 typedef struct gs_sweep_outcome {
   long done, skipped, failed;
   long interrupted;      /* runs checkpointed on a stop request (plus 1 when runs were left unstarted) */
+  long busy;             /* runs skipped because another process held their lock */
   char dir[1024];        /* results/<sweep> */
 } gs_sweep_outcome;
 

@@ -65,6 +65,9 @@ typedef struct gs_params {
 int gs_params_declare(gs_params *p, const char *name, int ndim, const int *shape);
 void gs_params_alloc(gs_params *p);
 gs_tensor *gs_params_get(gs_params *p, const char *name);
+/* Point the block (and every parameter's view) at other storage of p->total floats each, e.g.
+ * a shared-memory window; the caller owns both and must rebind back before gs_params_free. */
+void gs_params_rebind(gs_params *p, float *data, float *grad);
 void gs_params_free(gs_params *p);
 
 /* ---------------------------------------------------------------- tape */

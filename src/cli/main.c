@@ -10,6 +10,7 @@
 
 #include "gensweep/config.h"
 #include "gensweep/ledger.h"
+#include "gensweep/report.h"
 #include "gensweep/runner.h"
 
 static const char *usage_main =
@@ -21,6 +22,7 @@ static const char *usage_main =
     "  run FILE      train every run of the experiment file's grid; finished runs are skipped\n"
     "  plan FILE     print the expanded runs without running them\n"
     "  status DIR    where a sweep stands: done/running/failed/pending, ETA (DIR = results/<sweep>)\n"
+    "  report DIR    tables (mean +- std over seeds) and plots of a sweep into DIR/report/\n"
     "  rebuild DIR   rebuild DIR/sweep.h5 from the run files (DIR = results/<sweep>)\n"
     "  keys          list every experiment-file key with its type, range and default\n"
     "\n"
@@ -53,7 +55,8 @@ static const char *usage_run =
     "DIR/<sweep>/ledger.log.\n"
     "\n"
     "Exit status: 0 every run done; 1 some run failed or diverged; 2 the sweep could not run (bad\n"
-    "file, data, disk, MPI world); 3 interrupted (run it again to resume).\n"
+    "file, data, disk, MPI world); 3 interrupted, or some run was being trained by another process\n"
+    "(run it again to resume).\n"
     "\n"
     "options:\n"
     "  --results DIR   results root (default: the file's sweep.results, \"results\")\n"
@@ -86,6 +89,21 @@ static const char *usage_status =
     "the experiment file: runs done / running / failed / interrupted / pending of the total,\n"
     "elapsed time and an ETA, and a line for every running, interrupted or failed run with its\n"
     "last epoch and message. Only reads: safe while the sweep runs in another job.\n";
+
+static const char *usage_report =
+    "usage: gensweep report DIR [--metric NAME] [--x AXIS] [--latex] [--no-plots]\n"
+    "\n"
+    "Aggregate a sweep (DIR = results/<sweep>) into DIR/report/: for each combination of the\n"
+    "swept axes other than seeds (axes named *seed), the final metrics as mean +- std over the\n"
+    "seeds, as summary.md (also printed) and summary.csv; plots as PNG: per-epoch curves of every\n"
+    "run (curves_<metric>.png) and the headline metric against the swept numeric axis, one line\n"
+    "per value of the other axes, with error bars (<metric>_vs_<axis>.png).\n"
+    "\n"
+    "options:\n"
+    "  --metric NAME   headline metric (default test_neg_elbo, else the first final metric)\n"
+    "  --x AXIS        axis for the x of the headline plot (default: first numeric non-seed axis)\n"
+    "  --latex         also write summary.tex (booktabs)\n"
+    "  --no-plots      tables only\n";
 
 static const char *usage_keys =
     "usage: gensweep keys\n"
@@ -190,7 +208,7 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   if (gs_sweep_run(&sw, &opt, &out, &err) != 0) {
     if (rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
     rc = 2;
-  } else if (out.interrupted) {
+  } else if (out.interrupted || out.busy) {
     rc = 3;
   } else if (out.failed) {
     rc = 1;
@@ -237,6 +255,29 @@ static int cmd_status(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_report(int argc, char **argv) {
+  gs_report_options o = {0};
+  static struct option lo[] = {{"metric", required_argument, 0, 'm'}, {"x", required_argument, 0, 'x'},
+                               {"latex", no_argument, 0, 'l'}, {"no-plots", no_argument, 0, 'n'},
+                               {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "m:x:lnh", lo, NULL)) != -1) {
+    switch (c) {
+      case 'm': o.metric = optarg; break;
+      case 'x': o.x_axis = optarg; break;
+      case 'l': o.latex = 1; break;
+      case 'n': o.no_plots = 1; break;
+      case 'h': fputs(usage_report, stdout); return 0;
+      default: return die(2, "%s", usage_report);
+    }
+  }
+  if (optind != argc - 1) return die(2, "gensweep report: expected one sweep directory\n\n%s", usage_report);
+  gs_error err = {0};
+  if (gs_report(argv[optind], &o, stdout, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  return 0;
+}
+
 static int mpi_main(int argc, char **argv) {
   /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
@@ -267,6 +308,7 @@ static const command commands[] = {
     {"plan", &usage_plan, cmd_plan},
     {"rebuild", &usage_rebuild, cmd_rebuild},
     {"status", &usage_status, cmd_status},
+    {"report", &usage_report, cmd_report},
     {"keys", &usage_keys, cmd_keys},
 };
 

@@ -91,6 +91,15 @@ void gs_params_alloc(gs_params *p) {
   }
 }
 
+void gs_params_rebind(gs_params *p, float *data, float *grad) {
+  p->data = data;
+  p->grad = grad;
+  for (int i = 0; i < p->count; i++) {
+    p->t[i].x = data + p->info[i].offset;
+    p->t[i].g = grad + p->info[i].offset;
+  }
+}
+
 gs_tensor *gs_params_get(gs_params *p, const char *name) {
   for (int i = 0; i < p->count; i++)
     if (strcmp(p->info[i].name, name) == 0) return &p->t[i];

@@ -7,6 +7,8 @@
  * run's files, and report completion with their next request. Rank 0 keeps the books: skip
  * checks, progress lines, sweep.h5. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -21,7 +23,23 @@
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
 /* how a group's run ended, sent with its next request */
-enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2 };
+enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3 };
+
+/* A run is trained by one process group at a time: its leader holds an exclusive lock on
+ * ckpt/<run-id>.lock while it trains. Another job on the same sweep (an earlier job whose ranks
+ * outlived a killed mpirun, a second shard) skips a locked run instead of racing it for the
+ * checkpoint and the run file. Returns the lock's descriptor, or -1 when the run is busy. */
+static int lock_run(const char *dir, const gs_run *run) {
+  char path[1400];
+  snprintf(path, sizeof path, "%s/ckpt/%s.lock", dir, run->id);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return -2; /* cannot lock (odd file system): train anyway */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 volatile int gs_stop_requested;
 
@@ -219,6 +237,13 @@ static void coord_finished(coord *c, int idx, int how) {
   run_path(c->dir, run, path, sizeof path);
   coord_tag(c, idx, tag, sizeof tag);
   coord_line(c);
+  if (how == END_BUSY) {
+    c->out->busy++;
+    fprintf(c->log, "%s: skipped: another process is training it right now (its lock is held)\n", tag);
+    coord_log(c, "busy", idx, -1, "locked by another process");
+    fflush(c->log);
+    return;
+  }
   if (how == END_INTERRUPTED) {
     c->out->interrupted++;
     fprintf(c->log, "%s: interrupted, checkpointed: the next start resumes it\n", tag);
@@ -520,6 +545,14 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     char path[1400], ckpt[1400];
     run_path(dir, run, path, sizeof path);
     snprintf(ckpt, sizeof ckpt, "%s/ckpt/%s.h5", dir, run->id);
+    int lockfd = leader ? lock_run(dir, run) : 0;
+    int busy = lockfd == -1;
+    MPI_Bcast(&busy, 1, MPI_INT, 0, group);
+    if (busy) {
+      finished = idx;
+      how = END_BUSY;
+      continue;
+    }
     gs_record rec;
     gs_error derr = {0};
     const gs_dataset *ds = gs_dataset_cached(&run->cfg, &derr);
@@ -549,8 +582,12 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
       } else {
         write_pngs(dir, &rec, stderr);
         unlink(ckpt); /* the run file is complete: the checkpoint has served */
+        char lk[1400];
+        snprintf(lk, sizeof lk, "%s/ckpt/%s.lock", dir, run->id);
+        unlink(lk);
       }
     }
+    if (lockfd >= 0 && leader) close(lockfd);
     if (m) def->destroy(m);
     gs_record_free(&rec);
     finished = idx;
@@ -574,14 +611,18 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
             "results: %s/sweep.h5 (runs/, png/)\n",
             sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - c.t_sweep, ru.ru_maxrss / 1024.0,
             dir);
+    if (out->busy)
+      fprintf(log, "%ld run%s skipped: being trained by another process; run again when it is done\n", out->busy,
+              out->busy == 1 ? "" : "s");
     if (out->interrupted || c.stopping)
       fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",
               out->interrupted, out->interrupted == 1 ? "" : "s", c.nqueue - c.next);
     fflush(log);
   }
   MPI_Comm_free(&group);
-  long counts[4] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping)};
-  MPI_Bcast(counts, 4, MPI_LONG, 0, MPI_COMM_WORLD);
+  long counts[5] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping), out->busy};
+  MPI_Bcast(counts, 5, MPI_LONG, 0, MPI_COMM_WORLD);
+  out->busy = counts[4];
   out->done = counts[0];
   out->skipped = counts[1];
   out->failed = counts[2];

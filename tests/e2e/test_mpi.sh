@@ -44,6 +44,8 @@ grep -q "optimizer = sgd" "$T/dp.ini" || fail "test set-up: dp.ini"
 "$GS" run --quiet --results "$T/rdp1" "$T/dp.ini" > "$T/odp1.txt" 2>&1 || { cat "$T/odp1.txt"; fail "dp singleton"; }
 mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/rdp" "$T/dp.ini" > "$T/odp.txt" 2>&1 || { cat "$T/odp.txt"; fail "data-parallel"; }
 grep -q "1 worker group of 2 ranks" "$T/odp.txt" || { cat "$T/odp.txt"; fail "np 2 -g 2 did not form 1 group of 2"; }
+# the same through MPI collectives instead of the shared-memory window (groups spanning nodes)
+GS_NO_SHM=1 mpirun -x GS_NO_SHM -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/rdpm" "$T/dp.ini" > "$T/odpm.txt" 2>&1 || { cat "$T/odpm.txt"; fail "data-parallel (MPI path)"; }
 
 mpirun -np 3 "$GS" run --quiet --ranks-per-run 2 --results "$T/rbad" "$T/s.ini" > "$T/obad.txt" 2>&1
 rc=$?
@@ -70,13 +72,14 @@ for rid in ids:
             assert np.array_equal(a["params"][k][:], b["params"][k][:]), (rid, d, k)
         assert np.array_equal(a["metrics/test_neg_elbo"][:], b["metrics/test_neg_elbo"][:]), (rid, d)
     a = h5py.File(f"{T}/rdp1/s/runs/{rid}.h5", "r")
-    b = h5py.File(f"{T}/rdp/s/runs/{rid}.h5", "r")
-    for k in a["params"]:
-        pa, pb = a["params"][k][:].astype(float), b["params"][k][:].astype(float)
-        rel = np.linalg.norm(pa - pb) / max(np.linalg.norm(pa), 1e-30)
-        assert rel < 1e-5, (rid, k, rel)
-    ea, eb = a["final/test_neg_elbo"][()], b["final/test_neg_elbo"][()]
-    assert abs(ea - eb) <= 1e-6 * abs(ea), (rid, ea, eb)
-print("np 1/2/3: identical bit for bit; 2 ranks per run: equal to float tolerance (8 runs)")
+    for d in ("rdp", "rdpm"):
+        b = h5py.File(f"{T}/{d}/s/runs/{rid}.h5", "r")
+        for k in a["params"]:
+            pa, pb = a["params"][k][:].astype(float), b["params"][k][:].astype(float)
+            rel = np.linalg.norm(pa - pb) / max(np.linalg.norm(pa), 1e-30)
+            assert rel < 1e-5, (rid, d, k, rel)
+        ea, eb = a["final/test_neg_elbo"][()], b["final/test_neg_elbo"][()]
+        assert abs(ea - eb) <= 1e-6 * abs(ea), (rid, d, ea, eb)
+print("np 1/2/3: identical bit for bit; 2 ranks per run (shared memory and MPI): equal to float tolerance (8 runs)")
 PY
 echo PASS

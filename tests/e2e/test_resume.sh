@@ -32,8 +32,8 @@ INI
 echo "== reference (uninterrupted)"
 "$GS" run --quiet --results "$T/ref" "$T/k.ini" > "$T/ref.txt" 2>&1 || { cat "$T/ref.txt"; fail "reference run"; }
 
-compare() { # results dir
-  /usr/bin/python3 - "$T/ref/k" "$1/k" <<'PY'
+compare() { # results dir [reference dir]
+  /usr/bin/python3 - "${2:-$T/ref}/k" "$1/k" <<'PY'
 import sys, os, h5py, numpy as np
 a_dir, b_dir = sys.argv[1], sys.argv[2]
 ids = sorted(os.listdir(f"{a_dir}/runs"))
@@ -54,13 +54,16 @@ PY
 kill_loop() { # label results launcher...
   local label=$1 res=$2; shift 2
   local kills=0 rc=1
-  for attempt in $(seq 1 40); do
+  for attempt in $(seq 1 60); do
     setsid "$@" --quiet --results "$res" "$T/k.ini" >> "$T/$label.txt" 2>&1 &
     local pid=$!
-    # a random moment: 0.3 .. 1.8 s into the job
-    sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.3 + 1.5 * rand() }')"
+    # a random moment: 0.6 .. 2.6 s into the job (mpirun start-up alone takes ~0.5 s)
+    sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.6 + 2.0 * rand() }')"
     if kill -0 "$pid" 2>/dev/null; then
+      # every process of the job: mpirun puts each rank in its own process group, and ranks
+      # whose mpirun was SIGKILLed would run on
       kill -9 -- "-$pid" 2>/dev/null
+      pkill -9 -f -- "--results $res " 2>/dev/null
       wait "$pid" 2>/dev/null
       kills=$((kills + 1))
     else
@@ -80,6 +83,10 @@ compare "$T/r1" || fail "singleton kill/resume changed the numbers"
 echo "== kill -9, mpirun -np 2"
 kill_loop mpi "$T/r2" mpirun -np 2 "$GS" run
 compare "$T/r2" || fail "mpirun kill/resume changed the numbers"
+echo "== kill -9, data-parallel (mpirun -np 2, 2 ranks per run)"
+mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/refdp" "$T/k.ini" > "$T/refdp.txt" 2>&1 || { cat "$T/refdp.txt"; fail "dp reference"; }
+kill_loop dp "$T/r3" mpirun -np 2 "$GS" run --ranks-per-run 2
+compare "$T/r3" "$T/refdp" || fail "data-parallel kill/resume changed the numbers"
 
 for sig in TERM USR1; do
   echo "== SIG$sig: checkpoint at the next step and exit cleanly"
@@ -98,6 +105,6 @@ for sig in TERM USR1; do
   grep -qE "[1-9][0-9]* interrupted" "$T/st$sig.txt" || { cat "$T/st$sig.txt"; fail "status does not show the interrupted run"; }
   "$GS" run --quiet --results "$T/s$sig" "$T/k.ini" > "$T/s$sig-2.txt" 2>&1 || { cat "$T/s$sig-2.txt"; fail "SIG$sig: resume"; }
   compare "$T/s$sig" || fail "SIG$sig stop/resume changed the numbers"
-  [ -z "$(ls "$T/s$sig/k/ckpt/")" ] || fail "SIG$sig: checkpoints left after the sweep finished"
+  ! ls "$T/s$sig/k/ckpt/"*.h5 > /dev/null 2>&1 || fail "SIG$sig: checkpoints left after the sweep finished"
 done
 echo PASS

@@ -71,6 +71,14 @@ print("h5py: ok", te)
 PY
 fi
 
+echo "== report"
+"$GS" report --latex "$D" > "$T/report.txt" 2>&1 || { cat "$T/report.txt"; fail "report"; }
+for f in summary.md summary.csv summary.tex test_neg_elbo_vs_model.latent_dim.png curves_test_neg_elbo.png; do
+  [ -s "$D/report/$f" ] || fail "report did not write $f"
+done
+grep -q "| cvae" "$T/report.txt" || { cat "$T/report.txt"; fail "report table not printed"; }
+grep -q "diverged" "$D/report/summary.md" || fail "report does not list the diverged runs"
+
 echo "== re-run skips finished runs and keeps diverged ones"
 "$GS" run --quiet "$T/tiny.ini" > "$T/run2.txt" 2>&1
 [ $? = 1 ] || fail "re-run with diverged runs kept should exit 1"
