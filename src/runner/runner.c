@@ -298,11 +298,21 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       gs_record_init(rec, run->id, c->model, run->hash);
       rec->params = p;
       if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
-      else if (getenv("GS_DEBUG")) fprintf(stderr, "gensweep: (group member) %s\n", msg);
+      else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
     }
     free(ck.perm);
   }
 
+  /* every rank of the group must continue from the same place, or they would part silently */
+  if (comm != MPI_COMM_NULL) {
+    long where[2] = {ep0 * 1000000 + step0, -(ep0 * 1000000 + step0)};
+    MPI_Allreduce(MPI_IN_PLACE, where, 2, MPI_LONG, MPI_MAX, comm);
+    if (where[0] != -where[1]) {
+      fprintf(stderr, "gensweep: run %s: the ranks of its group read different checkpoints from %s; "
+              "stopping the job (delete the checkpoint to restart the run from scratch)\n", run->id, h->ckpt_path);
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+  }
   /* the group: after the resume, so that every rank reads the checkpoint into its own block */
   shard sh;
   shard_init(&sh, comm, p);
