@@ -27,6 +27,10 @@ void gs_optim_step(gs_optim *o, float *p, const float *grad);
 /* One step on the elements [lo, hi) only (data-parallel groups shard the update: each rank
  * updates its slice, then the slices are gathered). g points at the gradient of element lo. */
 void gs_optim_step_slice(gs_optim *o, float *p, const float *g, long lo, long hi);
+/* The two halves of a step, for callers that feed the gradient in pieces: gs_optim_begin_step
+ * once per step, then gs_optim_apply on [lo, hi) pieces (g = gradient of element lo). */
+static inline void gs_optim_begin_step(gs_optim *o) { o->t++; }
+void gs_optim_apply(gs_optim *o, float *p, const float *g, long lo, long hi);
 void gs_optim_free(gs_optim *o);
 
 /* Initialisers */

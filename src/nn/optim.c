@@ -31,12 +31,16 @@ void gs_optim_init(gs_optim *o, gs_opt_kind kind, long n, float lr) {
 
 void gs_optim_step(gs_optim *o, float *p, const float *g) { gs_optim_step_slice(o, p, g, 0, o->n); }
 
-void gs_optim_step_slice(gs_optim *o, float *restrict p, const float *restrict g, long lo, long hi) {
+void gs_optim_step_slice(gs_optim *o, float *p, const float *g, long lo, long hi) {
+  o->t++;
+  gs_optim_apply(o, p, g, lo, hi);
+}
+
+void gs_optim_apply(gs_optim *o, float *restrict p, const float *restrict g, long lo, long hi) {
   long n = hi - lo;
   float lr = o->lr;
   float *restrict m = o->m + lo, *restrict v = o->v + lo;
   p += lo;
-  o->t++;
   switch (o->kind) {
     case GS_OPT_SGD: {
       float mom = o->momentum;

@@ -162,13 +162,20 @@ static void group_step(shard *sh, MPI_Comm comm, gs_optim *opt, gs_params *p) {
   long lo = sh->displs[sh->r], n = sh->counts[sh->r];
   if (sh->shm) {
     shm_sync(sh); /* every gradient block is complete */
-    float *restrict g = sh->gbuf;
-    memcpy(g, sh->sgrads[0] + lo, sizeof(float) * n);
-    for (int k = 1; k < sh->P; k++) {
-      const float *restrict gk = sh->sgrads[k] + lo;
-      for (long i = 0; i < n; i++) g[i] += gk[i];
+    /* sum the slice of every rank's gradients block by block, in rank order, and update each
+     * block while it is in L1: one pass over the memory instead of three */
+    enum { BLK = 2048 };
+    float g[BLK] __attribute__((aligned(64)));
+    gs_optim_begin_step(opt);
+    for (long b = lo; b < lo + n; b += BLK) {
+      long e = b + BLK < lo + n ? b + BLK : lo + n;
+      memcpy(g, sh->sgrads[0] + b, sizeof(float) * (e - b));
+      for (int k = 1; k < sh->P; k++) {
+        const float *restrict gk = sh->sgrads[k] + b;
+        for (long i = 0; i < e - b; i++) g[i] += gk[i];
+      }
+      gs_optim_apply(opt, p->data, g, b, e);
     }
-    gs_optim_step_slice(opt, p->data, g, lo, lo + n);
     shm_sync(sh); /* every slice is updated before anyone reads the parameters */
     return;
   }
