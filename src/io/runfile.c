@@ -453,15 +453,100 @@ static size_t max_strlen1(size_t cur, const char *s) {
   return n > cur ? n : cur;
 }
 
+/* What sweep.h5 holds, written into the open temporary file by gs_h5_write_atomic. */
+typedef struct sweep_fill {
+  const gs_sweep *sw;
+  long nr;
+  const col *cols;
+  int ncols, met0;
+  size_t rowsize;
+  const char *rows;
+  const int *state;
+} sweep_fill;
+
+static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) {
+  const sweep_fill *x = vctx;
+  const gs_sweep *sw = x->sw;
+  long nr = x->nr;
+  const col *cols = x->cols;
+  int ncols = x->ncols, met0 = x->met0;
+  size_t rowsize = x->rowsize;
+  const char *rows = x->rows;
+  const int *state = x->state;
+  hid_t ct = -1, g = -1;
+  {
+    const char *axes[GS_MAX_AXES];
+    for (int a = 0; a < sw->naxes; a++) axes[a] = sw->axes[a].fullname;
+    if (gs_h5_attr_str(f, "sweep_name", sw->base.sweep_name) < 0 || gs_h5_attr_str(f, "experiment_path", sw->path) < 0 ||
+        gs_h5_attr_str(f, "gensweep_version", GS_VERSION) < 0 || gs_h5_attr_i64(f, "nruns", nr) < 0 ||
+        gs_h5_attr_i64(f, "naxes", sw->naxes) < 0 || gs_h5_attr_str_array(f, "axes", axes, sw->naxes) < 0) {
+      gs_h5_fail(err, path, "writing root attributes");
+      goto fail;
+    }
+  }
+  {
+    const char *text = sw->text ? sw->text : "";
+    hid_t t = gs_h5_str_type(strlen(text) + 1);
+    int r2 = t < 0 ? -1 : gs_h5_dataset_write(f, "experiment", t, t, 0, NULL, text, 0);
+    if (t >= 0) H5Tclose(t);
+    if (r2 < 0) {
+      gs_h5_fail(err, path, "writing dataset /experiment");
+      goto fail;
+    }
+  }
+  ct = H5Tcreate(H5T_COMPOUND, rowsize);
+  if (ct < 0) {
+    gs_h5_fail(err, path, "creating the /grid row type");
+    goto fail;
+  }
+  for (int c = 0; c < ncols; c++) {
+    int is_num = c >= met0;
+    hid_t t = is_num ? H5Tcopy(H5T_NATIVE_DOUBLE) : gs_h5_str_type(cols[c].size);
+    herr_t st = t < 0 ? -1 : H5Tinsert(ct, cols[c].name, cols[c].off, t);
+    if (t >= 0) H5Tclose(t);
+    if (st < 0) {
+      gs_h5_fail(err, path, "adding column '%s' to the /grid row type", cols[c].name);
+      goto fail;
+    }
+  }
+  {
+    hsize_t dims[1] = {(hsize_t)nr};
+    if (gs_h5_dataset_write(f, "grid", ct, ct, 1, dims, rows, 0) < 0) {
+      gs_h5_fail(err, path, "writing dataset /grid");
+      goto fail;
+    }
+  }
+  g = H5Gcreate2(f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) {
+    gs_h5_fail(err, path, "creating group /runs");
+    goto fail;
+  }
+  for (long i = 0; i < nr; i++) {
+    if (state[i] != RUN_OK) continue;
+    char target[GS_MAX_RUN_ID + 16];
+    snprintf(target, sizeof target, "runs/%s.h5", sw->runs[i].id);
+    if (H5Lcreate_external(target, "/", g, sw->runs[i].id, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+      gs_h5_fail(err, path, "creating external link /runs/%s -> %s", sw->runs[i].id, target);
+      goto fail;
+    }
+  }
+  gs_h5_close_id(&g);
+  gs_h5_close_id(&ct);
+  return 0;
+fail:
+  gs_h5_close_id(&g);
+  gs_h5_close_id(&ct);
+  return -1;
+}
+
 int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
   int rc = -1;
   long nr = sw->nruns > 0 ? sw->nruns : 0;
   size_t dl = strlen(dir);
-  char *path = gs_malloc(dl + 16), *tmp = gs_malloc(dl + 32);
+  char *path = gs_malloc(dl + 16);
   snprintf(path, dl + 16, "%s/sweep.h5", dir);
-  snprintf(tmp, dl + 32, "%s/sweep.h5.tmp", dir);
   gs_run_summary *sums = gs_calloc((size_t)(nr ? nr : 1), sizeof *sums);
   int *state = gs_calloc((size_t)(nr ? nr : 1), sizeof *state);
   char **status = gs_calloc((size_t)(nr ? nr : 1), sizeof *status);
@@ -470,7 +555,6 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   char(*met)[GS_NAME_LEN] = gs_malloc(sizeof *met * (size_t)capmet);
   col *cols = NULL;
   char *rows = NULL;
-  hid_t fapl = -1, f = -1, ct = -1, g = -1;
 
   /* 1. what each run's file says */
   size_t pl = dl + 2 * GS_MAX_RUN_ID + 32;
@@ -561,91 +645,11 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     memcpy(row + cols[ncols - 1].off, &secs, sizeof secs);
   }
 
-  /* 3. write */
-  if (gs_h5_create_tmp(tmp, path, err) < 0) goto out;
-  fapl = gs_h5_fapl(1);
-  if (fapl < 0) {
-    gs_h5_fail(err, path, "cannot set up HDF5 file access");
-    goto out;
-  }
-  f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-  if (f < 0) {
-    gs_h5_fail(err, path, "cannot create %s", tmp);
-    goto out;
-  }
+  /* 3. write: tmp, fsync, rename */
   {
-    const char *axes[GS_MAX_AXES];
-    for (int a = 0; a < sw->naxes; a++) axes[a] = sw->axes[a].fullname;
-    if (gs_h5_attr_str(f, "sweep_name", sw->base.sweep_name) < 0 || gs_h5_attr_str(f, "experiment_path", sw->path) < 0 ||
-        gs_h5_attr_str(f, "gensweep_version", GS_VERSION) < 0 || gs_h5_attr_i64(f, "nruns", nr) < 0 ||
-        gs_h5_attr_i64(f, "naxes", sw->naxes) < 0 || gs_h5_attr_str_array(f, "axes", axes, sw->naxes) < 0) {
-      gs_h5_fail(err, path, "writing root attributes");
-      goto out;
-    }
+    sweep_fill x = {sw, nr, cols, ncols, met0, rowsize, rows, state};
+    rc = gs_h5_write_atomic(path, fill_sweepfile, &x, err);
   }
-  {
-    const char *text = sw->text ? sw->text : "";
-    hid_t t = gs_h5_str_type(strlen(text) + 1);
-    int r2 = t < 0 ? -1 : gs_h5_dataset_write(f, "experiment", t, t, 0, NULL, text, 0);
-    if (t >= 0) H5Tclose(t);
-    if (r2 < 0) {
-      gs_h5_fail(err, path, "writing dataset /experiment");
-      goto out;
-    }
-  }
-  ct = H5Tcreate(H5T_COMPOUND, rowsize);
-  if (ct < 0) {
-    gs_h5_fail(err, path, "creating the /grid row type");
-    goto out;
-  }
-  for (int c = 0; c < ncols; c++) {
-    int is_num = c >= met0;
-    hid_t t = is_num ? H5Tcopy(H5T_NATIVE_DOUBLE) : gs_h5_str_type(cols[c].size);
-    herr_t st = t < 0 ? -1 : H5Tinsert(ct, cols[c].name, cols[c].off, t);
-    if (t >= 0) H5Tclose(t);
-    if (st < 0) {
-      gs_h5_fail(err, path, "adding column '%s' to the /grid row type", cols[c].name);
-      goto out;
-    }
-  }
-  {
-    hsize_t dims[1] = {(hsize_t)nr};
-    if (gs_h5_dataset_write(f, "grid", ct, ct, 1, dims, rows, 0) < 0) {
-      gs_h5_fail(err, path, "writing dataset /grid");
-      goto out;
-    }
-  }
-  g = H5Gcreate2(f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  if (g < 0) {
-    gs_h5_fail(err, path, "creating group /runs");
-    goto out;
-  }
-  for (long i = 0; i < nr; i++) {
-    if (state[i] != RUN_OK) continue;
-    char target[GS_MAX_RUN_ID + 16];
-    snprintf(target, sizeof target, "runs/%s.h5", sw->runs[i].id);
-    if (H5Lcreate_external(target, "/", g, sw->runs[i].id, H5P_DEFAULT, H5P_DEFAULT) < 0) {
-      gs_h5_fail(err, path, "creating external link /runs/%s -> %s", sw->runs[i].id, target);
-      goto out;
-    }
-  }
-  gs_h5_close_id(&g);
-  gs_h5_close_id(&ct);
-  {
-    herr_t cr = H5Fclose(f);
-    f = -1;
-    if (cr < 0) {
-      gs_h5_fail(err, path, "closing %s", tmp);
-      goto out;
-    }
-  }
-  rc = gs_h5_commit_tmp(tmp, path, err);
-out:
-  gs_h5_close_id(&g);
-  gs_h5_close_id(&ct);
-  gs_h5_close_id(&f);
-  gs_h5_close_id(&fapl);
-  if (rc != 0) unlink(tmp);
   for (long i = 0; i < nr; i++) {
     free(status[i]);
     free(msg[i]);
@@ -658,7 +662,6 @@ out:
   free(cols);
   free(rows);
   free(path);
-  free(tmp);
   gs_h5_quiet_end(&q);
   return rc;
 }
