@@ -18,33 +18,8 @@
 #include "gensweep/checkpoint.h"
 
 /* ------------------------------------------------------------------ helpers */
-static void make_tmpdir(char *buf, size_t n) {
-  snprintf(buf, n, "/tmp/gs_ckpt_XXXXXX");
-  cr_assert_not_null(mkdtemp(buf), "mkdtemp: %s", strerror(errno));
-}
-
-static void rm_rf(const char *dir) {
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-}
-
-static int exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0;
-}
-
-static long file_size(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-  if (n) cr_assert_eq(fwrite(data, 1, n, f), n);
-  cr_assert_eq(fclose(f), 0);
-}
+#define TEST_TMP_NAME "gs_ckpt"
+#include "testutil.h"
 
 static char *slurp(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");

@@ -18,21 +18,8 @@
 #include "gensweep/report.h"
 
 /* ------------------------------------------------------------------ helpers */
-static void make_tmpdir(char *buf, size_t n) {
-  snprintf(buf, n, "/tmp/gs_report_XXXXXX");
-  cr_assert_not_null(mkdtemp(buf), "mkdtemp: %s", strerror(errno));
-}
-
-static void rm_rf(const char *dir) {
-  char cmd[1200];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
-}
-
-static int exists(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0;
-}
+#define TEST_TMP_NAME "gs_report"
+#include "testutil.h"
 
 static char *slurp(const char *path) {
   gs_error err = {0};
