@@ -7,6 +7,8 @@
  * run's files, and report completion with their next request. Rank 0 keeps the books: skip
  * checks, progress lines, sweep.h5. */
 #include <errno.h>
+#include <hdf5.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <math.h>
@@ -590,6 +592,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     if (lockfd >= 0 && leader) close(lockfd);
     if (m) def->destroy(m);
     gs_record_free(&rec);
+    /* a long sweep in one process must not grow: give HDF5's free lists and the heap back */
+    H5garbage_collect();
+    malloc_trim(0);
     finished = idx;
   }
   if (R == 0) {
