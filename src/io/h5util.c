@@ -309,16 +309,8 @@ int gs_h5_attr_str_array(hid_t loc, const char *name, const char *const *v, int 
   char *buf = gs_calloc((size_t)(n ? n : 1), size);
   for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * size, v[i], strlen(v[i]));
   hsize_t dims[1] = {(hsize_t)n};
-  hid_t t = gs_h5_str_type(size), sp = H5Screate_simple(1, dims, NULL), a = -1;
-  int rc = -1;
-  if (t < 0 || sp < 0) goto out;
-  a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  if (a < 0) goto out;
-  if (n > 0 && H5Awrite(a, t, buf) < 0) goto out;
-  rc = 0;
-out:
-  if (a >= 0 && H5Aclose(a) < 0) rc = -1;
-  if (sp >= 0) H5Sclose(sp);
+  hid_t t = gs_h5_str_type(size);
+  int rc = t < 0 ? -1 : gs_h5_attr_array(loc, name, t, t, 1, dims, buf);
   if (t >= 0) H5Tclose(t);
   free(buf);
   return rc;
