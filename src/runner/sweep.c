@@ -598,7 +598,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     finished = idx;
   }
   if (R == 0) {
-    /* rank 0 reported its own last run before asking for the next: serve the other groups until each has been told to stop */
+    /* rank 0 reported its own last run before asking for the next; now serve the other
+     * groups until each has been told to stop */
     while (c.active > 0) {
       coord_poll();
       if (c.active > 0) usleep(2000);
