@@ -70,16 +70,16 @@ static void load_ok(const char *text, gs_sweep *sw) {
 /* ------------------------------------------------------------------ key table, defaults */
 
 Test(config, key_table_is_consistent) {
-  cr_assert_eq(gs_config_nkeys, 32);
-  const char *order[] = {"sweep", "data", "model", "train", "eval"};
+  cr_assert_eq(gs_config_nkeys, 48);
+  const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"};
   int sec = 0;
   for (int i = 0; i < gs_config_nkeys; i++) {
     const gs_key *k = &gs_config_keys[i];
     cr_assert(k->help && *k->help, "%s.%s has no help", k->section, k->name);
     cr_assert(k->def, "%s.%s has no default", k->section, k->name);
     cr_assert_eq(gs_config_find_key(k->section, k->name), k);
-    while (sec < 5 && strcmp(order[sec], k->section) != 0) sec++;
-    cr_assert_lt(sec, 5, "section %s out of order", k->section);
+    while (sec < 6 && strcmp(order[sec], k->section) != 0) sec++;
+    cr_assert_lt(sec, 6, "section %s out of order", k->section);
     for (int j = 0; j < i; j++) cr_assert_neq(gs_config_keys[j].offset, k->offset, "two keys share a field");
   }
   cr_assert_null(gs_config_find_key("model", "nope"));
@@ -195,8 +195,8 @@ Test(config, set_strings_and_enums) {
   cr_assert_str_eq(c.model, "cvae");
   cr_assert_eq(gs_config_set(&c, key("train.optimizer"), "adam", &err), 0, "%s", err.msg);
   cr_assert_str_eq(c.optimizer, "adam");
-  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae", 1);
-  expect_set_error("model.name", "va", "must be one of vae, cvae", 0);
+  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn", 1);
+  expect_set_error("model.name", "va", "must be one of vae, cvae, cae, cae_igmn", 0);
   expect_set_error("train.optimizer", "lbfgs", "train.optimizer = lbfgs: must be one of rmsprop, adam, sgd", 1);
   expect_set_error("train.optimizer", "", "missing value", 0);
 
@@ -296,7 +296,7 @@ Test(load, unknown_key_did_you_mean) {
   expect_error("[data]\niw_sample = 3\n", "exp.ini:2: ", "did you mean [eval] iw_samples?", NULL);
   /* nothing close: list the keys of the section */
   expect_error("[model]\nfoo = 3\n", "exp.ini:2: ",
-               "unknown key 'foo' in [model] (keys in [model]: name, latent_dim, hidden1, hidden2)", NULL);
+               "unknown key 'foo' in [model] (keys in [model]: name, latent_dim, hidden1, hidden2, conv1, conv2)", NULL);
 }
 
 Test(load, suggest_function) {
@@ -328,7 +328,7 @@ Test(load, key_outside_section) {
 Test(load, type_and_range_errors_have_lines) {
   expect_error("[model]\nname = vae\nlatent_dim = 0\n", "exp.ini:3: ",
                "model.latent_dim = 0: out of range, must be in [1, 4096]", NULL);
-  expect_error("[model]\nname = gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae", NULL);
+  expect_error("[model]\nname = gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae, cae, cae_igmn", NULL);
   expect_error("[train]\n\nepochs = 1e3\n", "exp.ini:3: ", "train.epochs = 1e3: not an integer", NULL);
   expect_error("[train]\nlr = 0\n", "exp.ini:2: ", "train.lr = 0: out of range, must be in (0, 10]", NULL);
   expect_error("[train]\nlr = 1e-3 # comment\n", "exp.ini:2: ", "not a number", "inline comment");
@@ -428,7 +428,7 @@ Test(grid, errors) {
   expect_error("[grid]\nmodel.latent_dim = 2, 5,\n", "exp.ini:2: ", "empty item 3", NULL);
   expect_error("[grid]\n\nmodel.latent_dim = 2, 5, 0, 7\n", "exp.ini:3: ",
                "model.latent_dim = 0: out of range, must be in [1, 4096] (item 3 of the list)", NULL);
-  expect_error("[grid]\nmodel.name = vae, gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae",
+  expect_error("[grid]\nmodel.name = vae, gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae, cae, cae_igmn",
                "item 2");
   expect_error("[grid]\ntrain.epochs = 1, 2.5\n", "exp.ini:2: ", "train.epochs = 2.5: not an integer", NULL);
   expect_error("[grid]\nmodel.latent_dim = 2, 5, 2\n", "exp.ini:2: ",
@@ -804,4 +804,14 @@ Test(plan, ten_thousand_runs) {
   free(hashes);
   gs_sweep_free(&sw);
   free(ids);
+}
+
+/* IGMN parameters out of range fail at load, naming the key and its valid range. */
+Test(load, igmn_parameters_out_of_range) {
+  expect_error("[igmn]\nbeta = 1\n", "exp.ini:2: ", "igmn.beta = 1", "(0, 1)");
+  expect_error("[igmn]\nbeta = 0\n", "exp.ini:2: ", "igmn.beta = 0", "(0, 1)");
+  expect_error("[igmn]\nv_min = 0.5\n", "exp.ini:2: ", "igmn.v_min = 0.5", "[1, ");
+  expect_error("[igmn]\nc = 0\n", "exp.ini:2: ", "igmn.c = 0", "(0, ");
+  expect_error("[grid]\nigmn.beta = 0.001, 1.5\n", "exp.ini:2: ", "igmn.beta = 1.5", NULL);
+  expect_error("[igmn]\ncov_update = fast\n", "exp.ini:2: ", "must be one of exact, paper", NULL);
 }
