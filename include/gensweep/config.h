@@ -99,6 +99,8 @@ void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n);
 /* Canonical "section.key = value\n" text of every key; hash of it identifies the parameters. */
 char *gs_config_canonical(const gs_config *c);
 uint64_t gs_config_hash(const gs_config *c);
+/* Epochs a run trains in all: train.epochs, plus igmn.retrain_epochs for cae_igmn. */
+long gs_config_total_epochs(const gs_config *c);
 /* Cross-key checks after loading (e.g. batch_size <= train size is checked at run time). */
 int gs_config_validate(const gs_config *c, gs_error *err);
 

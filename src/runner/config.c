@@ -431,6 +431,10 @@ uint64_t gs_config_hash(const gs_config *c) {
   return h;
 }
 
+long gs_config_total_epochs(const gs_config *c) {
+  return c->epochs + (strcmp(c->model, "cae_igmn") == 0 ? c->igmn_retrain_epochs : 0);
+}
+
 int gs_config_validate(const gs_config *c, gs_error *err) {
   if (c->batch_size < c->ranks_per_run)
     return gs_fail(err,
