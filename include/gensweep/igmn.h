@@ -49,7 +49,7 @@ typedef struct gs_igmn {
   int classic;     /* 1: classic variant, C_j in cov (cap*D*D) */
   double *cov;
   /* scratch, cap-sized (grown with the state) */
-  double *e, *u, *d2, *w;
+  double *e, *u, *d2, *w, *aux;
   double init_var, init_logdet, pd_tol;
 } gs_igmn;
 

@@ -10,6 +10,46 @@
 #define LOG2PI 1.8378770664093454836
 #define GS_IGMN_DMAX 64
 
+/* ------------------------------------------------------------------ vector helpers (D = 6 kernel) */
+
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v2d __attribute__((vector_size(16)));
+static inline v4d ld4(const double *p) {
+  v4d v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline v2d ld2(const double *p) {
+  v2d v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void st4(double *p, v4d v) { memcpy(p, &v, sizeof v); }
+static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
+
+/* exp / log over arrays: glibc's libmvec (4 lanes, AVX2 ABI) when available, else scalar libm */
+#if defined(GS_HAVE_MVEC) && defined(__AVX2__)
+v4d _ZGVdN4v_exp(v4d);
+v4d _ZGVdN4v_log(v4d);
+static void exp_array(double *a, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) st4(a + i, _ZGVdN4v_exp(ld4(a + i)));
+  for (; i < n; i++) a[i] = exp(a[i]);
+}
+static void log_add_array(double *acc, const double *a, int n) { /* acc += log(a) */
+  int i = 0;
+  for (; i + 4 <= n; i += 4) st4(acc + i, ld4(acc + i) + _ZGVdN4v_log(ld4(a + i)));
+  for (; i < n; i++) acc[i] += log(a[i]);
+}
+#else
+static void exp_array(double *a, int n) {
+  for (int i = 0; i < n; i++) a[i] = exp(a[i]);
+}
+static void log_add_array(double *acc, const double *a, int n) {
+  for (int i = 0; i < n; i++) acc[i] += log(a[i]);
+}
+#endif
+
 /* ------------------------------------------------------------------ parameters */
 
 void gs_igmn_params_default(gs_igmn_params *p, int D) {
@@ -174,7 +214,8 @@ static void grow(gs_igmn *m, int cap) {
   m->logdet = gs_realloc(m->logdet, sizeof(double) * cap);
   m->sp = gs_realloc(m->sp, sizeof(double) * cap);
   m->v = gs_realloc(m->v, sizeof(double) * cap);
-  m->e = gs_realloc(m->e, sizeof(double) * (size_t)cap * D);
+  m->e = gs_realloc(m->e, sizeof(double) * (size_t)cap * (D + 1));
+  m->aux = gs_realloc(m->aux, sizeof(double) * (size_t)cap * 2);
   m->u = gs_realloc(m->u, sizeof(double) * (size_t)cap * D);
   m->d2 = gs_realloc(m->d2, sizeof(double) * cap);
   m->w = gs_realloc(m->w, sizeof(double) * cap);
@@ -206,6 +247,7 @@ void gs_igmn_free(gs_igmn *m) {
   free(m->v);
   free(m->cov);
   free(m->e);
+  free(m->aux);
   free(m->u);
   free(m->d2);
   free(m->w);
@@ -309,12 +351,10 @@ static inline void posteriors(gs_igmn *m) {
     w[j] = b;
     if (b > bmax) bmax = b;
   }
+  for (int j = 0; j < K; j++) w[j] -= bmax;
+  exp_array(w, K);
   double s = 0.0;
-  for (int j = 0; j < K; j++) {
-    double t = m->sp[j] * exp(w[j] - bmax);
-    w[j] = t;
-    s += t;
-  }
+  for (int j = 0; j < K; j++) s += (w[j] *= m->sp[j]);
   double inv = 1.0 / s;
   for (int j = 0; j < K; j++) w[j] *= inv;
 }
@@ -365,10 +405,11 @@ static inline __attribute__((always_inline)) void learn_fast_d(gs_igmn *m, const
     return;
   }
   posteriors(m);
-  const double *w = m->w;
+  double *w = m->w;
   for (int j = 0; j < K; j++) {
     m->v[j] += 1.0; /* E6 */
     double post = w[j];
+    w[j] = 1.0;
     if (post == 0.0) continue; /* omega = 0: the update is exactly the identity */
     double spj = m->sp[j] + post;
     m->sp[j] = spj;
@@ -384,12 +425,114 @@ static inline __attribute__((always_inline)) void learn_fast_d(gs_igmn *m, const
       for (int b = 0; b < D; b++) P[a * D + b] = P[a * D + b] * s - c * (u[a] * u[b]);
     double pw = 1.0; /* E11 */
     for (int a = 0; a < D; a++) pw *= one_m;
-    m->logdet[j] += log(pw * g);
+    w[j] = pw * g;
   }
+  log_add_array(m->logdet, w, K);
   prune(m);
 }
 
-static void learn_fast_6(gs_igmn *m, const double *x) { learn_fast_d(m, x, 6); }
+/* The same step for D = 6 with explicit 4+2-lane vectors (rows of Lambda as v4d + v2d). */
+static void learn_fast_6(gs_igmn *m, const double *x) {
+  const int K = m->K;
+  if (K == 0) {
+    create(m, x);
+    prune(m);
+    return;
+  }
+  double *restrict E = m->e, *restrict U = m->u, *restrict d2 = m->d2;
+  const v4d xl = ld4(x);
+  const v2d xh = ld2(x + 4);
+  double dmin = INFINITY;
+  int nan = 0;
+  for (int j = 0; j < K; j++) { /* E1 */
+    const double *restrict mu = m->mean + (size_t)j * 6;
+    const double *restrict P = m->prec + (size_t)j * 36;
+    v4d el = xl - ld4(mu);
+    v2d eh = xh - ld2(mu + 4);
+    v4d ul = el[0] * ld4(P);
+    v2d uh = el[0] * ld2(P + 4);
+    ul += el[1] * ld4(P + 6);
+    uh += el[1] * ld2(P + 10);
+    ul += el[2] * ld4(P + 12);
+    uh += el[2] * ld2(P + 16);
+    ul += el[3] * ld4(P + 18);
+    uh += el[3] * ld2(P + 22);
+    ul += eh[0] * ld4(P + 24);
+    uh += eh[0] * ld2(P + 28);
+    ul += eh[1] * ld4(P + 30);
+    uh += eh[1] * ld2(P + 34);
+    v4d t = el * ul;
+    v2d th = eh * uh;
+    double d = (t[0] + t[1]) + (t[2] + t[3]) + (th[0] + th[1]);
+    st4(E + j * 6, el);
+    st2(E + j * 6 + 4, eh);
+    st4(U + j * 6, ul);
+    st2(U + j * 6 + 4, uh);
+    d2[j] = d;
+    if (d < dmin)
+      dmin = d;
+    else if (d != d)
+      nan = 1;
+  }
+  if (nan || !(dmin < m->chi2)) { /* E2 */
+    create(m, x);
+    prune(m);
+    return;
+  }
+  posteriors(m);
+  /* E6 and the scalar coefficients of E7/E10/E11 for all j at once (a loop without branches
+   * for `exact`, so the divisions vectorise): om = omega, s = 1/(1-omega), c = q s / g and
+   * lf = (1-omega)^6 g. A component with posterior 0 gets om = 0, s = 1, c = 0, lf = 1: its
+   * update below is the identity. */
+  double *restrict w = m->w, *restrict sv = m->aux, *restrict cv = m->aux + m->cap;
+  double *restrict sp = m->sp, *restrict age = m->v;
+  if (m->p.cov_update == GS_IGMN_EXACT) {
+    for (int j = 0; j < K; j++) {
+      double post = w[j], spo = sp[j], spj = spo + post, dj = d2[j];
+      age[j] += 1.0;
+      sp[j] = spj;
+      double om = post / spj, one_m = spo / spj, den = spj + post * dj;
+      double sj = spj / spo;
+      /* q = omega: g = 1 + omega d2 = den / spj, c = omega s / g = post s / den */
+      cv[j] = post * sj / den;
+      sv[j] = sj;
+      double o2 = one_m * one_m;
+      w[j] = om;
+      E[(size_t)K * 6 + j] = (o2 * o2) * o2 * (den / spj);
+    }
+  } else {
+    for (int j = 0; j < K; j++) {
+      double post = w[j], spj = sp[j] + post, dj = d2[j];
+      age[j] += 1.0;
+      sp[j] = spj;
+      double om = post / spj, one_m = 1.0 - om;
+      double q = update_q(m, om, dj), g = 1.0 + q * dj, sj = 1.0 / one_m;
+      cv[j] = q * sj / g;
+      sv[j] = sj;
+      double o2 = one_m * one_m;
+      w[j] = om;
+      E[(size_t)K * 6 + j] = (o2 * o2) * o2 * g;
+    }
+  }
+  for (int j = 0; j < K; j++) {
+    double om = w[j], sj = sv[j], c = cv[j];
+    double *restrict mu = m->mean + (size_t)j * 6;
+    double *restrict P = m->prec + (size_t)j * 36;
+    const double *restrict u = U + j * 6;
+    v4d el = ld4(E + j * 6), ul = ld4(u);
+    v2d eh = ld2(E + j * 6 + 4), uh = ld2(u + 4);
+    st4(mu, ld4(mu) + om * el); /* E7 */
+    st2(mu + 4, ld2(mu + 4) + om * eh);
+    for (int b = 0; b < 6; b++) { /* E10, c * (u_b u_a): exactly symmetric */
+      double ub = u[b];
+      st4(P + 6 * b, ld4(P + 6 * b) * sj - c * (ub * ul));
+      st2(P + 6 * b + 4, ld2(P + 6 * b + 4) * sj - c * (ub * uh));
+    }
+  }
+  log_add_array(m->logdet, E + (size_t)K * 6, K); /* E11 */
+  prune(m);
+}
+
 static void learn_fast_n(gs_igmn *m, const double *x) { learn_fast_d(m, x, m->D); }
 
 void gs_igmn_learn_classic(gs_igmn *m, const double *x) {
