@@ -29,23 +29,28 @@ static inline void st2(double *p, v2d v) { memcpy(p, &v, sizeof v); }
 
 /* exp / log over arrays: glibc's libmvec (4 lanes, AVX2 ABI) when available, else scalar libm */
 #if defined(GS_HAVE_MVEC) && defined(__AVX2__)
+/* Arrays are cap-sized and cap is a multiple of 4 (32, 64, ...): the last partial group is
+ * padded (exp of 0, log of 1) so that every element goes through the same vector routine. */
 v4d _ZGVdN4v_exp(v4d);
 v4d _ZGVdN4v_log(v4d);
 static void exp_array(double *a, int n) {
-  int i = 0;
-  for (; i + 4 <= n; i += 4) st4(a + i, _ZGVdN4v_exp(ld4(a + i)));
-  for (; i < n; i++) a[i] = exp(a[i]);
+  for (int i = n; i & 3; i++) a[i] = 0.0;
+  for (int i = 0; i < n; i += 4) st4(a + i, _ZGVdN4v_exp(ld4(a + i)));
 }
-static void log_add_array(double *acc, const double *a, int n) { /* acc += log(a) */
+static void log_add_array(double *acc, double *a, int n) { /* acc += log(a) */
+  for (int i = n; i & 3; i++) a[i] = 1.0;
   int i = 0;
   for (; i + 4 <= n; i += 4) st4(acc + i, ld4(acc + i) + _ZGVdN4v_log(ld4(a + i)));
-  for (; i < n; i++) acc[i] += log(a[i]);
+  if (i < n) {
+    v4d l = _ZGVdN4v_log(ld4(a + i));
+    for (int k = 0; i + k < n; k++) acc[i + k] += l[k];
+  }
 }
 #else
 static void exp_array(double *a, int n) {
   for (int i = 0; i < n; i++) a[i] = exp(a[i]);
 }
-static void log_add_array(double *acc, const double *a, int n) {
+static void log_add_array(double *acc, double *a, int n) {
   for (int i = 0; i < n; i++) acc[i] += log(a[i]);
 }
 #endif
@@ -209,6 +214,7 @@ static int spd_inverse(const double *A, double *Ainv, double *logdetA, int D) {
 
 static void grow(gs_igmn *m, int cap) {
   int D = m->D;
+  cap = (cap + 3) & ~3; /* the vector exp/log pad to a multiple of 4 */
   m->mean = gs_realloc(m->mean, sizeof(double) * (size_t)cap * D);
   m->prec = gs_realloc(m->prec, sizeof(double) * (size_t)cap * D * D);
   m->logdet = gs_realloc(m->logdet, sizeof(double) * cap);
@@ -442,8 +448,7 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
   double *restrict E = m->e, *restrict U = m->u, *restrict d2 = m->d2;
   const v4d xl = ld4(x);
   const v2d xh = ld2(x + 4);
-  double dmin = INFINITY;
-  int nan = 0;
+  double dmin = INFINITY, dsum = 0.0;
   for (int j = 0; j < K; j++) { /* E1 */
     const double *restrict mu = m->mean + (size_t)j * 6;
     const double *restrict P = m->prec + (size_t)j * 36;
@@ -469,12 +474,10 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
     st4(U + j * 6, ul);
     st2(U + j * 6 + 4, uh);
     d2[j] = d;
-    if (d < dmin)
-      dmin = d;
-    else if (d != d)
-      nan = 1;
+    dmin = d < dmin ? d : dmin;
+    dsum += d; /* NaN iff some d is NaN */
   }
-  if (nan || !(dmin < m->chi2)) { /* E2 */
+  if (dsum != dsum || !(dmin < m->chi2)) { /* E2 */
     create(m, x);
     prune(m);
     return;
@@ -486,8 +489,21 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
    * update below is the identity. */
   double *restrict w = m->w, *restrict sv = m->aux, *restrict cv = m->aux + m->cap;
   double *restrict sp = m->sp, *restrict age = m->v;
+  double *restrict lf = E + (size_t)m->cap * 6;
   if (m->p.cov_update == GS_IGMN_EXACT) {
-    for (int j = 0; j < K; j++) {
+    int j = 0;
+    for (; j + 4 <= K; j += 4) { /* the loop below, 4 components at a time */
+      v4d post = ld4(w + j), spo = ld4(sp + j), spj = spo + post, dj = ld4(d2 + j);
+      st4(age + j, ld4(age + j) + 1.0);
+      st4(sp + j, spj);
+      v4d om = post / spj, one_m = spo / spj, den = spj + post * dj, sj = spj / spo;
+      st4(cv + j, post * sj / den);
+      st4(sv + j, sj);
+      v4d o2 = one_m * one_m;
+      st4(w + j, om);
+      st4(lf + j, (o2 * o2) * o2 * (den / spj));
+    }
+    for (; j < K; j++) {
       double post = w[j], spo = sp[j], spj = spo + post, dj = d2[j];
       age[j] += 1.0;
       sp[j] = spj;
@@ -498,7 +514,7 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
       sv[j] = sj;
       double o2 = one_m * one_m;
       w[j] = om;
-      E[(size_t)K * 6 + j] = (o2 * o2) * o2 * (den / spj);
+      lf[j] = (o2 * o2) * o2 * (den / spj);
     }
   } else {
     for (int j = 0; j < K; j++) {
@@ -511,7 +527,7 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
       sv[j] = sj;
       double o2 = one_m * one_m;
       w[j] = om;
-      E[(size_t)K * 6 + j] = (o2 * o2) * o2 * g;
+      lf[j] = (o2 * o2) * o2 * g;
     }
   }
   for (int j = 0; j < K; j++) {
@@ -529,7 +545,7 @@ static void learn_fast_6(gs_igmn *m, const double *x) {
       st2(P + 6 * b + 4, ld2(P + 6 * b + 4) * sj - c * (ub * uh));
     }
   }
-  log_add_array(m->logdet, E + (size_t)K * 6, K); /* E11 */
+  log_add_array(m->logdet, lf, K); /* E11 */
   prune(m);
 }
 
