@@ -12,6 +12,8 @@
 
 /* ------------------------------------------------------------------ vector helpers (D = 6 kernel) */
 
+/* static helpers only: no ABI crosses a translation unit, even without -mavx */
+#pragma GCC diagnostic ignored "-Wpsabi"
 typedef double v4d __attribute__((vector_size(32)));
 typedef double v2d __attribute__((vector_size(16)));
 static inline v4d ld4(const double *p) {
