@@ -4,12 +4,16 @@
  * (2048^3) measured in the same run, interleaved round by round so that load from other
  * processes hits both alike. Medians over rounds. Also the speedup over the naive 7-loop
  * references (timed at a small batch; their cost is linear in the batch).
+ * Every time is taken twice: wall clock, and this thread's CPU time (CLOCK_THREAD_CPUTIME_ID),
+ * which does not count the slices other processes take on a shared machine; the ratios to the
+ * sgemm peak are given for both (wall to wall, CPU to CPU).
  * Target: >= 50% of sgemm peak over the DCGAN discriminator layers.
  *
  *   bench_conv [--rounds 7] [--naive-batch 4] [--no-naive]
  */
 #include <cblas.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,10 +64,19 @@ static double median(double *v, int n) {
   return m;
 }
 
-static double sgemm_once(float *a, float *b, float *c, int n) {
-  double t = gs_now();
+static double cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* GFLOP/s of one 2048^3 sgemm, wall clock; CPU-time figure in *cpu */
+static double sgemm_once(float *a, float *b, float *c, int n, double *cpu) {
+  double t = gs_now(), tc = cpu_now();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
-  return 2.0 * n * n * n / (gs_now() - t) / 1e9;
+  double f = 2.0 * n * n * n / 1e9;
+  *cpu = f / (cpu_now() - tc);
+  return f / (gs_now() - t);
 }
 
 typedef struct {
@@ -88,15 +101,16 @@ static void make(setup *S, const layer *L) {
   S->iters = 1;
 }
 
-/* one forward + backward; returns seconds, forward part in *tf */
-static double step(setup *S, const layer *L, double *tf) {
-  double t0 = gs_now();
+/* one forward + backward; returns seconds, forward part in *tf, CPU seconds in *tc */
+static double step(setup *S, const layer *L, double *tf, double *tc) {
+  double c0 = cpu_now(), t0 = gs_now();
   gs_graph_begin(&S->g, &S->p, 1);
   gs_tensor *x = &S->p.t[0], *w = &S->p.t[1], *b = &S->p.t[2];
   gs_tensor *y = L->deconv ? gs_conv_transpose2d(&S->g, x, w, b, L->s, L->p, L->op) : gs_conv2d(&S->g, x, w, b, L->s, L->p);
   double t1 = gs_now();
   gs_backward(&S->g, y, 1.0f); /* dy = 1 */
   double t2 = gs_now();
+  *tc = cpu_now() - c0;
   *tf = t1 - t0;
   return t2 - t0;
 }
@@ -108,7 +122,7 @@ static double naive_gflops(const layer *L, int nb) {
         *dw = calloc(nw, 4), *db = calloc(L->Cout, 4);
   for (long i = 0; i < nx; i++) x[i] = (float)(i % 7) * 0.1f;
   for (long i = 0; i < nw; i++) w[i] = (float)(i % 5) * 0.1f;
-  double t = gs_now();
+  double t = cpu_now();
   if (L->deconv) {
     gs_conv_transpose2d_forward_naive(x, w, b, y, nb, L->Cin, L->H, L->W, L->Cout, L->K, L->K, L->s, L->p, L->op);
     gs_conv_transpose2d_backward_naive(x, w, y, dx, dw, db, nb, L->Cin, L->H, L->W, L->Cout, L->K, L->K, L->s, L->p,
@@ -117,7 +131,7 @@ static double naive_gflops(const layer *L, int nb) {
     gs_conv2d_forward_naive(x, w, b, y, nb, L->Cin, L->H, L->W, L->Cout, L->K, L->K, L->s, L->p);
     gs_conv2d_backward_naive(x, w, y, dx, dw, db, nb, L->Cin, L->H, L->W, L->Cout, L->K, L->K, L->s, L->p);
   }
-  t = gs_now() - t;
+  t = cpu_now() - t;
   free(x); free(w); free(b); free(y); free(dx); free(dw); free(db);
   return 3.0 * pass_flops(L, nb) / t / 1e9;
 }
@@ -142,66 +156,75 @@ int main(int argc, char **argv) {
   float *a = gs_aligned_alloc(sizeof(float) * n * n), *bb = gs_aligned_alloc(sizeof(float) * n * n),
         *c = gs_aligned_alloc(sizeof(float) * n * n);
   for (long i = 0; i < (long)n * n; i++) a[i] = bb[i] = 0.001f * (i % 1000);
-  sgemm_once(a, bb, c, n); /* warm up */
+  double pc;
+  sgemm_once(a, bb, c, n, &pc); /* warm up */
 
   setup *S = malloc(sizeof(setup) * NL);
   for (int l = 0; l < NL; l++) { /* warm up (arena grows to its peak), choose iterations for >= ~40 ms */
-    double tf;
+    double tf, tc;
     make(&S[l], &LAYERS[l]);
-    step(&S[l], &LAYERS[l], &tf);
-    double t = step(&S[l], &LAYERS[l], &tf);
+    step(&S[l], &LAYERS[l], &tf, &tc);
+    double t = step(&S[l], &LAYERS[l], &tf, &tc);
     S[l].iters = t < 0.04 ? (int)(0.04 / t) + 1 : 1;
   }
-  double *peak = malloc(sizeof(double) * rounds), *tt = malloc(sizeof(double) * rounds * NL),
-         *tfw = malloc(sizeof(double) * rounds * NL);
+  double *peak = malloc(sizeof(double) * rounds), *peakc = malloc(sizeof(double) * rounds),
+         *tt = malloc(sizeof(double) * rounds * NL), *tfw = malloc(sizeof(double) * rounds * NL),
+         *tcp = malloc(sizeof(double) * rounds * NL);
   for (int r = 0; r < rounds; r++) {
-    peak[r] = sgemm_once(a, bb, c, n);
+    peak[r] = sgemm_once(a, bb, c, n, &peakc[r]);
     for (int l = 0; l < NL; l++) {
-      double sum = 0, sf = 0, tf;
+      double sum = 0, sf = 0, sc = 0, tf, tc;
       for (int it = 0; it < S[l].iters; it++) {
-        sum += step(&S[l], &LAYERS[l], &tf);
+        sum += step(&S[l], &LAYERS[l], &tf, &tc);
         sf += tf;
+        sc += tc;
       }
       tt[l * rounds + r] = sum / S[l].iters;
       tfw[l * rounds + r] = sf / S[l].iters;
+      tcp[l * rounds + r] = sc / S[l].iters;
     }
   }
-  double pk = median(peak, rounds);
+  double pk = median(peak, rounds), pkc = median(peakc, rounds);
   qsort(peak, rounds, sizeof(double), cmpd);
-  printf("sgemm 2048^3 one thread: median %.1f GFLOP/s over %d rounds (min %.1f, max %.1f)\n\n", pk, rounds,
-         peak[0], peak[rounds - 1]);
-  printf("%-8s %-22s %7s %8s %8s %9s %7s %9s\n", "group", "layer (fwd+bwd)", "GFLOP", "fwd ms", "bwd ms", "GFLOP/s",
-         "%peak", "vs naive");
+  printf("sgemm 2048^3 one thread: wall %.1f GFLOP/s (median of %d; min %.1f, max %.1f), CPU time %.1f GFLOP/s\n\n",
+         pk, rounds, peak[0], peak[rounds - 1], pkc);
+  printf("%-8s %-22s %7s %7s %7s %8s %6s %8s %6s %8s\n", "group", "layer (fwd+bwd)", "GFLOP", "fwd ms", "bwd ms",
+         "wall GF/s", "%peak", "cpu GF/s", "%peak", "vs naive");
   const char *groups[] = {"dcgan-D", "cae", "dcgan-G"};
-  double dcgan_frac = 0;
+  double dw = 0, dc = 0;
   for (int gi = 0; gi < 3; gi++) {
-    double gfl = 0, gt = 0;
+    double gfl = 0, gt = 0, gtc = 0;
     for (int l = 0; l < NL; l++) {
       const layer *L = &LAYERS[l];
       if (strcmp(L->group, groups[gi])) continue;
-      double t = median(tt + l * rounds, rounds), tf = median(tfw + l * rounds, rounds);
-      double fl = 3.0 * pass_flops(L, L->N), gf = fl / t / 1e9;
+      double t = median(tt + l * rounds, rounds), tf = median(tfw + l * rounds, rounds),
+             tc = median(tcp + l * rounds, rounds);
+      double fl = 3.0 * pass_flops(L, L->N), gf = fl / t / 1e9, gfc = fl / tc / 1e9;
       gfl += fl;
       gt += t;
+      gtc += tc;
       char nv[32] = "-";
-      if (do_naive) {
+      if (do_naive) { /* CPU time against CPU time */
         int nb = naive_batch < L->N ? naive_batch : L->N;
-        snprintf(nv, sizeof nv, "%.0fx", gf / naive_gflops(L, nb));
+        snprintf(nv, sizeof nv, "%.0fx", gfc / naive_gflops(L, nb));
       }
-      printf("%-8s %-22s %7.3f %8.2f %8.2f %9.1f %6.0f%% %9s\n", L->group, L->name, fl / 1e9, tf * 1e3, (t - tf) * 1e3,
-             gf, 100 * gf / pk, nv);
+      printf("%-8s %-22s %7.3f %7.2f %7.2f %8.1f %5.0f%% %8.1f %5.0f%% %8s\n", L->group, L->name, fl / 1e9, tf * 1e3,
+             (t - tf) * 1e3, gf, 100 * gf / pk, gfc, 100 * gfc / pkc, nv);
     }
-    double gf = gfl / gt / 1e9;
-    printf("%-8s %-22s %7.3f %8s %8.2f %9.1f %6.0f%%\n\n", groups[gi], "total (batch)", gfl / 1e9, "", gt * 1e3, gf,
-           100 * gf / pk);
-    if (gi == 0) dcgan_frac = gf / pk;
+    double gf = gfl / gt / 1e9, gfc = gfl / gtc / 1e9;
+    printf("%-8s %-22s %7.3f %7s %7.2f %8.1f %5.0f%% %8.1f %5.0f%%\n\n", groups[gi], "total (ms = fwd+bwd)", gfl / 1e9,
+           "", gt * 1e3, gf, 100 * gf / pk, gfc, 100 * gfc / pkc);
+    if (gi == 0) {
+      dw = gf / pk;
+      dc = gfc / pkc;
+    }
   }
-  printf("DCGAN discriminator: %.0f%% of sgemm peak (target >= 50%%): %s\n", 100 * dcgan_frac,
-         dcgan_frac >= 0.5 ? "met" : "NOT met");
+  printf("DCGAN discriminator: %.0f%% of sgemm peak by wall clock, %.0f%% by CPU time (target >= 50%%): %s\n", 100 * dw,
+         100 * dc, (dw >= 0.5 && dc >= 0.5) ? "met" : "NOT met");
   for (int l = 0; l < NL; l++) {
     gs_graph_free(&S[l].g);
     gs_params_free(&S[l].p);
   }
-  free(S); free(peak); free(tt); free(tfw); free(a); free(bb); free(c);
+  free(S); free(peak); free(peakc); free(tt); free(tfw); free(tcp); free(a); free(bb); free(c);
   return 0;
 }
