@@ -40,79 +40,106 @@ typedef struct geom {
   int N, C, H, W, KH, KW, s, p, Ho, Wo;
 } geom;
 
-/* The range [lo, hi) of output positions o whose input o*s - p + k lies in [0, n). */
-static inline void valid_range(int k, int s, int p, int n, int on, int *lo, int *hi) {
-  int a = p - k; /* o*s >= a */
-  int l = a > 0 ? (a + s - 1) / s : 0;
-  int b = n - 1 + p - k; /* o*s <= b */
-  int h = b < 0 ? 0 : b / s + 1;
-  if (h > on) h = on;
-  if (l > h) l = h;
-  *lo = l;
-  *hi = h;
+/* Both transforms work on a zero-padded, channel-major copy of the image, (C,N,Hp,Wp) with
+ * Hp = H+2p, so that column row (c,kh,kw) is, for every column j = (n,oh,ow), the element at
+ * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*N*Hp + kh)*Wp + kw: one table shared by
+ * all K rows, each row one branch-free loop over N*Ho*Wo, reading (or updating) one channel's
+ * N planes, which are contiguous (in NCHW they would sit C*H*W floats apart, at equal cache-set
+ * offsets). Short image rows (7, 4, 2 pixels at stride 2) make a row-by-row loop with bounds
+ * checks pay far more per element. */
+typedef struct padded {
+  int Hp, Wp;
+  long plane, NP; /* Hp*Wp, N*Ho*Wo */
+  int *idx;       /* (NP) */
+  float *buf;     /* (C, N, Hp, Wp) */
+} padded;
+
+static void pad_setup(gs_graph *g, const geom *G, padded *pd) {
+  pd->Hp = G->H + 2 * G->p;
+  pd->Wp = G->W + 2 * G->p;
+  pd->plane = (long)pd->Hp * pd->Wp;
+  const long P = (long)G->Ho * G->Wo;
+  pd->NP = G->N * P;
+  if ((double)G->N * pd->plane >= 2147483647.0) {
+    fprintf(stderr, "gensweep: internal error: conv: image too large for 32-bit offsets\n");
+    abort();
+  }
+  pd->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)pd->NP);
+  pd->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)(G->C * G->N * pd->plane));
+  int *q = pd->idx;
+  for (int n = 0; n < G->N; n++)
+    for (int oh = 0; oh < G->Ho; oh++)
+      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * pd->plane + (long)oh * G->s * pd->Wp + (long)ow * G->s);
 }
 
-static void im2col(const geom *G, const float *restrict x, float *restrict col) {
-  const int Ho = G->Ho, Wo = G->Wo, W = G->W, s = G->s;
-  const long P = (long)Ho * Wo, NP = (long)G->N * P, HW = (long)G->H * W;
-  for (int c = 0; c < G->C; c++)
-    for (int kh = 0; kh < G->KH; kh++) {
-      int oh_lo, oh_hi;
-      valid_range(kh, s, G->p, G->H, Ho, &oh_lo, &oh_hi);
-      for (int kw = 0; kw < G->KW; kw++) {
-        int ow_lo, ow_hi;
-        valid_range(kw, s, G->p, W, Wo, &ow_lo, &ow_hi);
-        float *dst = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (int n = 0; n < G->N; n++) {
-          const float *src = x + ((long)n * G->C + c) * HW;
-          float *d = dst + n * P;
-          if (oh_lo > 0) memset(d, 0, sizeof(float) * (size_t)oh_lo * Wo);
-          for (int oh = oh_lo; oh < oh_hi; oh++) {
-            const float *sr = src + (long)(oh * s - G->p + kh) * W - G->p + kw;
-            float *dr = d + (long)oh * Wo;
-            for (int ow = 0; ow < ow_lo; ow++) dr[ow] = 0.0f;
-            if (s == 1)
-              memcpy(dr + ow_lo, sr + ow_lo, sizeof(float) * (size_t)(ow_hi - ow_lo));
-            else if (s == 2)
-              for (int ow = ow_lo; ow < ow_hi; ow++) dr[ow] = sr[2 * ow];
-            else
-              for (int ow = ow_lo; ow < ow_hi; ow++) dr[ow] = sr[(long)ow * s];
-            for (int ow = ow_hi; ow < Wo; ow++) dr[ow] = 0.0f;
-          }
-          if (oh_hi < Ho) memset(d + (long)oh_hi * Wo, 0, sizeof(float) * (size_t)(Ho - oh_hi) * Wo);
-        }
+static void im2col(gs_graph *g, const geom *G, const float *restrict x, float *restrict col) {
+  padded pd;
+  pad_setup(g, G, &pd);
+  const int p = G->p, H = G->H, W = G->W, N = G->N, C = G->C;
+  for (int c = 0; c < C; c++)
+    for (int n = 0; n < N; n++) {
+      float *d = pd.buf + ((long)c * N + n) * pd.plane;
+      const float *s = x + ((long)n * C + c) * H * W;
+      if (!p) {
+        memcpy(d, s, sizeof(float) * (size_t)H * W);
+        continue;
       }
+      memset(d, 0, sizeof(float) * (size_t)p * pd.Wp);
+      for (int h = 0; h < H; h++) {
+        float *r = d + (long)(h + p) * pd.Wp;
+        for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
+        memcpy(r + p, s + (long)h * W, sizeof(float) * W);
+      }
+      memset(d + (long)(H + p) * pd.Wp, 0, sizeof(float) * (size_t)p * pd.Wp);
+    }
+  const int *restrict idx = pd.idx;
+  const long NP = pd.NP;
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < G->KH; kh++)
+      for (int kw = 0; kw < G->KW; kw++) {
+        const float *restrict b = pd.buf + c * N * pd.plane + (long)kh * pd.Wp + kw;
+        float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
+        for (long j = 0; j < NP; j++) d[j] = b[idx[j]];
+      }
+}
+
+/* x = [beta ? x : 0] + col2im(col) */
+static void col2im(gs_graph *g, const geom *G, const float *restrict col, float *restrict x, float beta) {
+  padded pd;
+  pad_setup(g, G, &pd);
+  const int p = G->p, H = G->H, W = G->W, N = G->N, C = G->C;
+  memset(pd.buf, 0, sizeof(float) * (size_t)(C * N * pd.plane));
+  const int *restrict idx = pd.idx;
+  const long NP = pd.NP;
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < G->KH; kh++)
+      for (int kw = 0; kw < G->KW; kw++) {
+        float *restrict b = pd.buf + c * N * pd.plane + (long)kh * pd.Wp + kw;
+        const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
+        for (long j = 0; j < NP; j++) b[idx[j]] += d[j]; /* idx distinct within a row */
+      }
+  for (int c = 0; c < C; c++)
+    for (int n = 0; n < N; n++) {
+      const float *s = pd.buf + ((long)c * N + n) * pd.plane + (long)p * pd.Wp + p;
+      float *d = x + ((long)n * C + c) * H * W;
+      for (int h = 0; h < H; h++, s += pd.Wp, d += W)
+        if (beta != 0.0f)
+          for (int w = 0; w < W; w++) d[w] += s[w];
+        else
+          memcpy(d, s, sizeof(float) * W);
     }
 }
 
-/* x += col2im(col): x must hold a value (zero it first for an overwrite). */
-static void col2im_add(const geom *G, const float *restrict col, float *restrict x) {
-  const int Ho = G->Ho, Wo = G->Wo, W = G->W, s = G->s;
-  const long P = (long)Ho * Wo, NP = (long)G->N * P, HW = (long)G->H * W;
-  for (int c = 0; c < G->C; c++)
-    for (int kh = 0; kh < G->KH; kh++) {
-      int oh_lo, oh_hi;
-      valid_range(kh, s, G->p, G->H, Ho, &oh_lo, &oh_hi);
-      for (int kw = 0; kw < G->KW; kw++) {
-        int ow_lo, ow_hi;
-        valid_range(kw, s, G->p, W, Wo, &ow_lo, &ow_hi);
-        const float *srcc = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (int n = 0; n < G->N; n++) {
-          float *dst = x + ((long)n * G->C + c) * HW;
-          const float *d = srcc + n * P;
-          for (int oh = oh_lo; oh < oh_hi; oh++) {
-            float *xr = dst + (long)(oh * s - G->p + kh) * W - G->p + kw;
-            const float *cr = d + (long)oh * Wo;
-            if (s == 1)
-              for (int ow = ow_lo; ow < ow_hi; ow++) xr[ow] += cr[ow];
-            else if (s == 2)
-              for (int ow = ow_lo; ow < ow_hi; ow++) xr[2 * ow] += cr[ow];
-            else
-              for (int ow = ow_lo; ow < ow_hi; ow++) xr[(long)ow * s] += cr[ow];
-          }
-        }
-      }
-    }
+/* Sum of n floats with 16 independent partial sums (vectorises without reassociation flags). */
+static float sum_f(const float *restrict v, long n) {
+  float a[16] = {0};
+  long i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) a[k] += v[i + k];
+  float s = 0.0f;
+  for (; i < n; i++) s += v[i];
+  for (int k = 0; k < 16; k++) s += a[k];
+  return s;
 }
 
 /* (N,C,P) -> (C, N*P) */
@@ -144,10 +171,7 @@ static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
   for (int c = 0; c < C; c++) {
     double s = 0.0;
     for (int n = 0; n < N; n++) {
-      const float *r = dy + ((long)n * C + c) * P;
-      float t = 0.0f;
-      for (long i = 0; i < P; i++) t += r[i];
-      s += t;
+      s += sum_f(dy + ((long)n * C + c) * P, P);
     }
     db[c] = put(beta, db[c], (float)s);
   }
@@ -182,8 +206,7 @@ static void conv2d_backward(gs_node *nd) {
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)NP, Cout, 1.0f, w->x, (int)K, dyc,
                 (int)NP, 0.0f, dcol, (int)NP);
     float *dx = gs_grad_target(x, &beta);
-    if (beta == 0.0f) memset(dx, 0, sizeof(float) * (size_t)x->n);
-    col2im_add(G, dcol, dx);
+    col2im(c->g, G, dcol, dx, beta);
   }
 }
 
@@ -202,7 +225,7 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   geom G = {N, Cin, H, W, KH, KW, stride, pad, Ho, Wo};
   const long P = (long)Ho * Wo, NP = N * P, K = (long)Cin * KH * KW;
   float *col = falloc(g, K * NP);
-  im2col(&G, x->x, col);
+  im2col(g, &G, x->x, col);
   float *yc = falloc(g, (long)Cout * NP);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)NP, (int)K, 1.0f, w->x, (int)K, col, (int)NP,
               0.0f, yc, (int)NP);
@@ -242,7 +265,7 @@ static void deconv_backward(gs_node *nd) {
   float beta;
   if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
   if (!(w->g || x->g)) return;
-  im2col(G, y->g, c->col); /* (K, NQ) */
+  im2col(c->g, G, y->g, c->col); /* (K, NQ) */
   if (w->g) { /* dW (Cin,K) = X' (Cin,NQ) col^T (NQ,K) */
     float *dw = gs_grad_target(w, &beta);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, (int)K, (int)NQ, 1.0f, c->xc, (int)NQ, c->col,
@@ -280,17 +303,16 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
   /* col (K,NQ) = W^T (K,Cin) X' (Cin,NQ) */
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)NQ, Cin, 1.0f, w->x, (int)K, xc, (int)NQ, 0.0f,
               col, (int)NQ);
+  col2im(g, &G, col, y->x, 0.0f);
   if (b) {
     const long P = (long)Ho * Wo;
     for (int n = 0; n < N; n++)
       for (int co = 0; co < Cout; co++) {
         float *r = y->x + ((long)n * Cout + co) * P;
-        for (long i = 0; i < P; i++) r[i] = b->x[co];
+        const float bv = b->x[co];
+        for (long i = 0; i < P; i++) r[i] += bv;
       }
-  } else {
-    memset(y->x, 0, sizeof(float) * (size_t)y->n);
   }
-  col2im_add(&G, col, y->x);
   if (needs) {
     gs_node *nd = gs_tape_push(g, deconv_backward, y);
     nd->in[0] = x;

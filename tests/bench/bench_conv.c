@@ -9,7 +9,7 @@
  * sgemm peak are given for both (wall to wall, CPU to CPU).
  * Target: >= 50% of sgemm peak over the DCGAN discriminator layers.
  *
- *   bench_conv [--rounds 7] [--naive-batch 4] [--no-naive]
+ *   bench_conv [--rounds 7] [--naive-batch 4] [--no-naive] [--group dcgan-D|cae|dcgan-G]
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -138,12 +138,14 @@ static double naive_gflops(const layer *L, int nb) {
 
 int main(int argc, char **argv) {
   int rounds = 7, naive_batch = 4, do_naive = 1;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--naive-batch") && i + 1 < argc) naive_batch = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--no-naive")) do_naive = 0;
+    else if (!strcmp(argv[i], "--group") && i + 1 < argc) only = argv[++i];
     else {
-      fprintf(stderr, "usage: bench_conv [--rounds 7] [--naive-batch 4] [--no-naive]\n");
+      fprintf(stderr, "usage: bench_conv [--rounds 7] [--naive-batch 4] [--no-naive] [--group dcgan-D|cae|dcgan-G]\n");
       return 2;
     }
   }
@@ -163,6 +165,7 @@ int main(int argc, char **argv) {
   for (int l = 0; l < NL; l++) { /* warm up (arena grows to its peak), choose iterations for >= ~40 ms */
     double tf, tc;
     make(&S[l], &LAYERS[l]);
+    if (only && strcmp(only, LAYERS[l].group)) continue;
     step(&S[l], &LAYERS[l], &tf, &tc);
     double t = step(&S[l], &LAYERS[l], &tf, &tc);
     S[l].iters = t < 0.04 ? (int)(0.04 / t) + 1 : 1;
@@ -173,6 +176,7 @@ int main(int argc, char **argv) {
   for (int r = 0; r < rounds; r++) {
     peak[r] = sgemm_once(a, bb, c, n, &peakc[r]);
     for (int l = 0; l < NL; l++) {
+      if (only && strcmp(only, LAYERS[l].group)) continue;
       double sum = 0, sf = 0, sc = 0, tf, tc;
       for (int it = 0; it < S[l].iters; it++) {
         sum += step(&S[l], &LAYERS[l], &tf, &tc);
@@ -193,6 +197,7 @@ int main(int argc, char **argv) {
   const char *groups[] = {"dcgan-D", "cae", "dcgan-G"};
   double dw = 0, dc = 0;
   for (int gi = 0; gi < 3; gi++) {
+    if (only && strcmp(only, groups[gi])) continue;
     double gfl = 0, gt = 0, gtc = 0;
     for (int l = 0; l < NL; l++) {
       const layer *L = &LAYERS[l];
@@ -219,8 +224,9 @@ int main(int argc, char **argv) {
       dc = gfc / pkc;
     }
   }
-  printf("DCGAN discriminator: %.0f%% of sgemm peak by wall clock, %.0f%% by CPU time (target >= 50%%): %s\n", 100 * dw,
-         100 * dc, (dw >= 0.5 && dc >= 0.5) ? "met" : "NOT met");
+  if (!only || !strcmp(only, "dcgan-D"))
+    printf("DCGAN discriminator: %.0f%% of sgemm peak by wall clock, %.0f%% by CPU time (target >= 50%%): %s\n",
+           100 * dw, 100 * dc, (dw >= 0.5 && dc >= 0.5) ? "met" : "NOT met");
   for (int l = 0; l < NL; l++) {
     gs_graph_free(&S[l].g);
     gs_params_free(&S[l].p);
