@@ -42,6 +42,10 @@ void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const fl
                                         float *db, int N, int Cin, int H, int W, int Cout, int KH, int KW,
                                         int stride, int pad, int out_pad);
 
+/* Samples per im2col chunk; 0 (default) chooses from the layer's size. Tests set small values to
+ * exercise chunk boundaries. */
+extern int gs_conv_chunk;
+
 /* Output size of a convolution / transposed convolution along one axis. */
 static inline int gs_conv_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 static inline int gs_deconv_out(int in, int k, int stride, int pad, int out_pad) {

@@ -1,13 +1,16 @@
 /* Convolution ops: conv2d, transposed conv2d, batch norm, flatten. See include/gensweep/conv.h.
  *
- * Fast path: the batch is folded into the GEMM's N dimension. With K = Cin*KH*KW, P = Ho*Wo:
- *   col   (K, N*P)      im2col of x: row (ci,kh,kw), column (n,oh,ow)
- *   Y'    (Cout, N*P) = W (Cout,K) col                       forward
- *   dW    (Cout, K)   = dY' col^T                            weight gradient
- *   dcol  (K, N*P)    = W^T dY',  dx = col2im(dcol)          input gradient
- * Y' <-> NCHW is a transpose of contiguous rows of P floats (cheap next to the GEMMs).
- * The transposed convolution is the same machinery run backwards: its forward is conv2d's
- * input gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
+ * Fast path: im2col + sgemm with the batch folded into the GEMM's N dimension, taken in chunks
+ * of nb samples so that a chunk's column matrix (~CONV_CHUNK_BYTES) stays in cache between
+ * im2col, the GEMMs and col2im. With K = Cin*KH*KW, P = Ho*Wo and a chunk of nb samples:
+ *   col   (K, nb*P)       im2col of the chunk of x: row (ci,kh,kw), column (n,oh,ow)
+ *   Y'    (Cout, nb*P)  = W (Cout,K) col                   forward
+ *   dW    (Cout, K)    += dY' col^T                         weight gradient (summed over chunks)
+ *   dcol  (K, nb*P)     = W^T dY',  dx = col2im(dcol)       input gradient
+ * Y' <-> NCHW is a copy of contiguous rows of P floats. The backward recomputes im2col (cheap
+ * next to the GEMMs) instead of keeping every layer's column matrix alive in the arena. The
+ * transposed convolution is the same machinery run backwards: its forward is conv2d's input
+ * gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
 #include "gensweep/conv.h"
 
 #include <cblas.h>
@@ -35,94 +38,112 @@ static inline float put(float beta, float old, float v) { return beta != 0.0f ? 
 static inline float *falloc(gs_graph *g, long n) { return gs_arena_alloc(&g->arena, sizeof(float) * (size_t)n); }
 
 /* ================================================================ im2col / col2im */
-/* Geometry of one convolution: image (N,C,H,W) -> columns (C*KH*KW, N*Ho*Wo). */
+/* Column matrices of about this many bytes per chunk (L2/L3-resident), but at least
+ * CONV_MIN_COLS columns so that the GEMMs stay efficient. */
+#define CONV_CHUNK_BYTES (2L << 20)
+#define CONV_MIN_COLS 512
+
+/* Geometry of one convolution: image (N,C,H,W) -> columns (C*KH*KW, N*Ho*Wo). N here is the
+ * chunk capacity nb; a call may pass fewer samples. */
 typedef struct geom {
   int N, C, H, W, KH, KW, s, p, Ho, Wo;
 } geom;
 
-/* Both transforms work on a zero-padded, channel-major copy of the image, (C,N,Hp,Wp) with
+/* Both transforms work on a zero-padded, channel-major copy of the chunk, (C,nn,Hp,Wp) with
  * Hp = H+2p, so that column row (c,kh,kw) is, for every column j = (n,oh,ow), the element at
- * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*N*Hp + kh)*Wp + kw: one table shared by
- * all K rows, each row one branch-free loop over N*Ho*Wo, reading (or updating) one channel's
- * N planes, which are contiguous (in NCHW they would sit C*H*W floats apart, at equal cache-set
- * offsets). Short image rows (7, 4, 2 pixels at stride 2) make a row-by-row loop with bounds
- * checks pay far more per element. */
-typedef struct padded {
+ * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*nn*Hp + kh)*Wp + kw: one table shared
+ * by all K rows (a chunk of nn < nb samples uses its prefix), each row one branch-free loop over
+ * nn*Ho*Wo reading (or updating) one channel's nn planes, which are contiguous (in NCHW they sit
+ * C*H*W floats apart, at equal cache-set offsets). Short image rows (7, 4, 2 pixels at stride
+ * 2) make a row-by-row loop with bounds checks pay several times more per element. */
+typedef struct conv_ws {
+  geom G;
   int Hp, Wp;
-  long plane, NP; /* Hp*Wp, N*Ho*Wo */
-  int *idx;       /* (NP) */
-  float *buf;     /* (C, N, Hp, Wp) */
-} padded;
+  long plane, P; /* Hp*Wp, Ho*Wo */
+  int *idx;      /* (nb*P) */
+  float *buf;    /* (C, nb, Hp, Wp) */
+} conv_ws;
 
-static void pad_setup(gs_graph *g, const geom *G, padded *pd) {
-  pd->Hp = G->H + 2 * G->p;
-  pd->Wp = G->W + 2 * G->p;
-  pd->plane = (long)pd->Hp * pd->Wp;
-  const long P = (long)G->Ho * G->Wo;
-  pd->NP = G->N * P;
-  if ((double)G->N * pd->plane >= 2147483647.0) {
-    fprintf(stderr, "gensweep: internal error: conv: image too large for 32-bit offsets\n");
-    abort();
-  }
-  pd->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)pd->NP);
-  pd->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)(G->C * G->N * pd->plane));
-  int *q = pd->idx;
-  for (int n = 0; n < G->N; n++)
-    for (int oh = 0; oh < G->Ho; oh++)
-      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * pd->plane + (long)oh * G->s * pd->Wp + (long)ow * G->s);
+int gs_conv_chunk = 0;
+
+/* Samples per chunk for K rows of P columns each. */
+static int chunk_samples(long K, long P, int N) {
+  if (gs_conv_chunk > 0) return gs_conv_chunk < N ? gs_conv_chunk : N;
+  long nb = CONV_CHUNK_BYTES / (long)(sizeof(float) * K * P);
+  long nmin = (CONV_MIN_COLS + P - 1) / P;
+  if (nb < nmin) nb = nmin;
+  if (nb < 1) nb = 1;
+  return nb > N ? N : (int)nb;
 }
 
-static void im2col(gs_graph *g, const geom *G, const float *restrict x, float *restrict col) {
-  padded pd;
-  pad_setup(g, G, &pd);
-  const int p = G->p, H = G->H, W = G->W, N = G->N, C = G->C;
+static void ws_init(gs_graph *g, conv_ws *ws, const geom *G) {
+  ws->G = *G;
+  ws->Hp = G->H + 2 * G->p;
+  ws->Wp = G->W + 2 * G->p;
+  ws->plane = (long)ws->Hp * ws->Wp;
+  ws->P = (long)G->Ho * G->Wo;
+  if ((double)G->N * ws->plane >= 2147483647.0) {
+    fprintf(stderr, "gensweep: internal error: conv: image chunk too large for 32-bit offsets\n");
+    abort();
+  }
+  ws->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)(G->N * ws->P));
+  ws->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)((long)G->C * G->N * ws->plane));
+  int *q = ws->idx;
+  for (int n = 0; n < G->N; n++)
+    for (int oh = 0; oh < G->Ho; oh++)
+      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * ws->plane + (long)oh * G->s * ws->Wp + (long)ow * G->s);
+}
+
+/* col (K, nn*P) = im2col of nn samples x (nn,C,H,W) */
+static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *restrict col) {
+  const geom *G = &ws->G;
+  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const long plane = ws->plane, NP = nn * ws->P;
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < N; n++) {
-      float *d = pd.buf + ((long)c * N + n) * pd.plane;
+    for (int n = 0; n < nn; n++) {
+      float *d = ws->buf + ((long)c * nn + n) * plane;
       const float *s = x + ((long)n * C + c) * H * W;
       if (!p) {
         memcpy(d, s, sizeof(float) * (size_t)H * W);
         continue;
       }
-      memset(d, 0, sizeof(float) * (size_t)p * pd.Wp);
+      memset(d, 0, sizeof(float) * (size_t)p * Wp);
       for (int h = 0; h < H; h++) {
-        float *r = d + (long)(h + p) * pd.Wp;
+        float *r = d + (long)(h + p) * Wp;
         for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
         memcpy(r + p, s + (long)h * W, sizeof(float) * W);
       }
-      memset(d + (long)(H + p) * pd.Wp, 0, sizeof(float) * (size_t)p * pd.Wp);
+      memset(d + (long)(H + p) * Wp, 0, sizeof(float) * (size_t)p * Wp);
     }
-  const int *restrict idx = pd.idx;
-  const long NP = pd.NP;
+  const int *restrict idx = ws->idx;
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        const float *restrict b = pd.buf + c * N * pd.plane + (long)kh * pd.Wp + kw;
+        const float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
         float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
         for (long j = 0; j < NP; j++) d[j] = b[idx[j]];
       }
 }
 
-/* x = [beta ? x : 0] + col2im(col) */
-static void col2im(gs_graph *g, const geom *G, const float *restrict col, float *restrict x, float beta) {
-  padded pd;
-  pad_setup(g, G, &pd);
-  const int p = G->p, H = G->H, W = G->W, N = G->N, C = G->C;
-  memset(pd.buf, 0, sizeof(float) * (size_t)(C * N * pd.plane));
-  const int *restrict idx = pd.idx;
-  const long NP = pd.NP;
+/* x (nn,C,H,W) = [beta ? x : 0] + col2im(col (K, nn*P)) */
+static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *restrict x, float beta) {
+  const geom *G = &ws->G;
+  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const long plane = ws->plane, NP = nn * ws->P;
+  memset(ws->buf, 0, sizeof(float) * (size_t)(C * nn * plane));
+  const int *restrict idx = ws->idx;
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        float *restrict b = pd.buf + c * N * pd.plane + (long)kh * pd.Wp + kw;
+        float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
         const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
         for (long j = 0; j < NP; j++) b[idx[j]] += d[j]; /* idx distinct within a row */
       }
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < N; n++) {
-      const float *s = pd.buf + ((long)c * N + n) * pd.plane + (long)p * pd.Wp + p;
+    for (int n = 0; n < nn; n++) {
+      const float *s = ws->buf + ((long)c * nn + n) * plane + (long)p * Wp + p;
       float *d = x + ((long)n * C + c) * H * W;
-      for (int h = 0; h < H; h++, s += pd.Wp, d += W)
+      for (int h = 0; h < H; h++, s += Wp, d += W)
         if (beta != 0.0f)
           for (int w = 0; w < W; w++) d[w] += s[w];
         else
@@ -170,43 +191,44 @@ static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
   float *db = gs_grad_target(b, &beta);
   for (int c = 0; c < C; c++) {
     double s = 0.0;
-    for (int n = 0; n < N; n++) {
-      s += sum_f(dy + ((long)n * C + c) * P, P);
-    }
+    for (int n = 0; n < N; n++) s += sum_f(dy + ((long)n * C + c) * P, P);
     db[c] = put(beta, db[c], (float)s);
   }
 }
 
 /* ================================================================ conv2d */
+/* Scratch made by the forward and reused by the backward (both per chunk of nb samples). */
 typedef struct conv_ctx {
-  gs_graph *g;
-  geom G;       /* x -> columns */
-  int Cout;
-  float *col;   /* (K, N*P), kept when w needs a gradient; reused for dcol */
+  conv_ws ws;   /* geometry x -> columns, chunk capacity nb = ws.G.N */
+  int N, Cout;
+  float *col;   /* (K, nb*P) */
+  float *yc;    /* (Cout, nb*P) */
 } conv_ctx;
 
 static void conv2d_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
   conv_ctx *c = nd->ctx;
-  const geom *G = &c->G;
-  const int Cout = c->Cout, N = G->N;
-  const long P = (long)G->Ho * G->Wo, NP = N * P, K = (long)G->C * G->KH * G->KW;
-  float beta;
+  const geom *G = &c->ws.G;
+  const int N = c->N, Cout = c->Cout, nb = G->N;
+  const long P = c->ws.P, K = (long)G->C * G->KH * G->KW, xs = (long)G->C * G->H * G->W;
   if (b && b->g) bias_grad(b, y->g, N, Cout, P);
   if (!(w->g || x->g)) return;
-  float *dyc = falloc(c->g, (long)Cout * NP); /* dY' (Cout, N*P) */
-  nchw_to_cm(y->g, dyc, N, Cout, P);
-  if (w->g) { /* dW (Cout,K) = dY' (Cout,NP) col^T (NP,K) */
-    float *dw = gs_grad_target(w, &beta);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, (int)K, (int)NP, 1.0f, dyc, (int)NP, c->col,
-                (int)NP, beta, dw, (int)K);
-  }
-  if (x->g) { /* dcol (K,NP) = W^T (K,Cout) dY' (Cout,NP); dx = col2im(dcol) */
-    float *dcol = c->col ? c->col : falloc(c->g, K * NP);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)NP, Cout, 1.0f, w->x, (int)K, dyc,
-                (int)NP, 0.0f, dcol, (int)NP);
-    float *dx = gs_grad_target(x, &beta);
-    col2im(c->g, G, dcol, dx, beta);
+  float bw = 0, bx = 0;
+  float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NP = (int)(nn * P);
+    nchw_to_cm(y->g + n0 * Cout * P, c->yc, nn, Cout, P); /* dY' (Cout, NP) */
+    if (dw) { /* dW (Cout,K) (+)= dY' (Cout,NP) col^T (NP,K) */
+      im2col(&c->ws, nn, x->x + n0 * xs, c->col);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, (int)K, NP, 1.0f, c->yc, NP, c->col, NP,
+                  n0 ? 1.0f : bw, dw, (int)K);
+    }
+    if (dx) { /* dcol (K,NP) = W^T (K,Cout) dY' (Cout,NP); dx = col2im(dcol) */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NP, Cout, 1.0f, w->x, (int)K, c->yc, NP, 0.0f,
+                  c->col, NP);
+      col2im(&c->ws, nn, c->col, dx + n0 * xs, bx);
+    }
   }
 }
 
@@ -222,61 +244,67 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   int needs = gs_wants_grad(g, x) || gs_wants_grad(g, w) || (b && gs_wants_grad(g, b));
   int ys[4] = {N, Cout, Ho, Wo};
   gs_tensor *y = gs_new(g, 4, ys, needs);
-  geom G = {N, Cin, H, W, KH, KW, stride, pad, Ho, Wo};
-  const long P = (long)Ho * Wo, NP = N * P, K = (long)Cin * KH * KW;
-  float *col = falloc(g, K * NP);
-  im2col(g, &G, x->x, col);
-  float *yc = falloc(g, (long)Cout * NP);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)NP, (int)K, 1.0f, w->x, (int)K, col, (int)NP,
-              0.0f, yc, (int)NP);
-  cm_to_nchw(yc, y->x, N, Cout, P, b ? b->x : NULL, 0.0f);
+  const long P = (long)Ho * Wo, K = (long)Cin * KH * KW, xs = (long)Cin * H * W;
+  const int nb = chunk_samples(K, P, N);
+  conv_ctx *c = gs_arena_alloc(&g->arena, sizeof(conv_ctx));
+  geom G = {nb, Cin, H, W, KH, KW, stride, pad, Ho, Wo};
+  ws_init(g, &c->ws, &G);
+  c->N = N;
+  c->Cout = Cout;
+  c->col = falloc(g, K * nb * P);
+  c->yc = falloc(g, (long)Cout * nb * P);
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NP = (int)(nn * P);
+    im2col(&c->ws, nn, x->x + n0 * xs, c->col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, NP, (int)K, 1.0f, w->x, (int)K, c->col, NP, 0.0f,
+                c->yc, NP);
+    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f);
+  }
   if (needs) {
     gs_node *nd = gs_tape_push(g, conv2d_backward, y);
     nd->in[0] = x;
     nd->in[1] = w;
     nd->in[2] = b;
-    conv_ctx *c = gs_arena_alloc(&g->arena, sizeof(conv_ctx));
-    c->g = g;
-    c->G = G;
-    c->Cout = Cout;
-    c->col = w->g ? col : NULL;
     nd->ctx = c;
   }
   return y;
 }
 
 /* ================================================================ transposed conv2d */
-/* Geometry G describes the conv that maps the OUTPUT y (N,Cout,Ho,Wo) to the input's shape (H,W):
- * the transposed conv's forward is that conv's input gradient. */
+/* The geometry describes the conv that maps the OUTPUT y (N,Cout,Ho,Wo) to the input's shape
+ * (H,W): the transposed conv's forward is that conv's input gradient. */
 typedef struct deconv_ctx {
-  gs_graph *g;
-  geom G;
-  int Cin;
-  float *xc;    /* x as (Cin, N*H*W), kept when w needs a gradient */
-  float *col;   /* (Cout*KH*KW, N*H*W) scratch from the forward, reused for im2col(dy) */
+  conv_ws ws;   /* geometry y -> columns over x's positions, chunk capacity nb = ws.G.N */
+  int N, Cin;
+  float *xc;    /* (Cin, nb*Q) */
+  float *col;   /* (Cout*KH*KW, nb*Q) */
 } deconv_ctx;
 
 static void deconv_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
   deconv_ctx *c = nd->ctx;
-  const geom *G = &c->G;
-  const int N = G->N, Cout = G->C, Cin = c->Cin;
-  const long Q = (long)G->Ho * G->Wo, NQ = N * Q, K = (long)Cout * G->KH * G->KW;
-  float beta;
+  const geom *G = &c->ws.G;
+  const int N = c->N, Cout = G->C, Cin = c->Cin, nb = G->N;
+  const long Q = c->ws.P, K = (long)Cout * G->KH * G->KW, ys = (long)Cout * G->H * G->W;
   if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
   if (!(w->g || x->g)) return;
-  im2col(c->g, G, y->g, c->col); /* (K, NQ) */
-  if (w->g) { /* dW (Cin,K) = X' (Cin,NQ) col^T (NQ,K) */
-    float *dw = gs_grad_target(w, &beta);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, (int)K, (int)NQ, 1.0f, c->xc, (int)NQ, c->col,
-                (int)NQ, beta, dw, (int)K);
-  }
-  if (x->g) { /* dX' (Cin,NQ) = W (Cin,K) col (K,NQ) */
-    float *dxc = falloc(c->g, (long)Cin * NQ);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, (int)NQ, (int)K, 1.0f, w->x, (int)K, c->col,
-                (int)NQ, 0.0f, dxc, (int)NQ);
-    float *dx = gs_grad_target(x, &beta);
-    cm_to_nchw(dxc, dx, N, Cin, Q, NULL, beta);
+  float bw = 0, bx = 0;
+  float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NQ = (int)(nn * Q);
+    im2col(&c->ws, nn, y->g + n0 * ys, c->col); /* (K, NQ) */
+    if (dw) { /* dW (Cin,K) (+)= X' (Cin,NQ) col^T (NQ,K) */
+      nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, (int)K, NQ, 1.0f, c->xc, NQ, c->col, NQ,
+                  n0 ? 1.0f : bw, dw, (int)K);
+    }
+    if (dx) { /* dX' (Cin,NQ) = W (Cin,K) col (K,NQ) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, NQ, (int)K, 1.0f, w->x, (int)K, c->col, NQ, 0.0f,
+                  c->xc, NQ);
+      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx);
+    }
   }
 }
 
@@ -293,37 +321,38 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
   const int Ho = gs_deconv_out(H, KH, stride, pad, out_pad), Wo = gs_deconv_out(W, KW, stride, pad, out_pad);
   if (Ho < 1 || Wo < 1) die("conv_transpose2d", "empty output", x, w);
   int needs = gs_wants_grad(g, x) || gs_wants_grad(g, w) || (b && gs_wants_grad(g, b));
-  int ys[4] = {N, Cout, Ho, Wo};
-  gs_tensor *y = gs_new(g, 4, ys, needs);
-  geom G = {N, Cout, Ho, Wo, KH, KW, stride, pad, H, W};
-  const long Q = (long)H * W, NQ = N * Q, K = (long)Cout * KH * KW;
-  float *xc = falloc(g, (long)Cin * NQ);
-  nchw_to_cm(x->x, xc, N, Cin, Q);
-  float *col = falloc(g, K * NQ);
-  /* col (K,NQ) = W^T (K,Cin) X' (Cin,NQ) */
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)NQ, Cin, 1.0f, w->x, (int)K, xc, (int)NQ, 0.0f,
-              col, (int)NQ);
-  col2im(g, &G, col, y->x, 0.0f);
-  if (b) {
-    const long P = (long)Ho * Wo;
+  int ysh[4] = {N, Cout, Ho, Wo};
+  gs_tensor *y = gs_new(g, 4, ysh, needs);
+  const long Q = (long)H * W, K = (long)Cout * KH * KW, P = (long)Ho * Wo;
+  const int nb = chunk_samples(K, Q, N);
+  deconv_ctx *c = gs_arena_alloc(&g->arena, sizeof(deconv_ctx));
+  geom G = {nb, Cout, Ho, Wo, KH, KW, stride, pad, H, W};
+  ws_init(g, &c->ws, &G);
+  c->N = N;
+  c->Cin = Cin;
+  c->xc = falloc(g, (long)Cin * nb * Q);
+  c->col = falloc(g, K * nb * Q);
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NQ = (int)(nn * Q);
+    nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
+    /* col (K,NQ) = W^T (K,Cin) X' (Cin,NQ); y = col2im(col) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NQ, Cin, 1.0f, w->x, (int)K, c->xc, NQ, 0.0f,
+                c->col, NQ);
+    col2im(&c->ws, nn, c->col, y->x + n0 * Cout * P, 0.0f);
+  }
+  if (b)
     for (int n = 0; n < N; n++)
       for (int co = 0; co < Cout; co++) {
         float *r = y->x + ((long)n * Cout + co) * P;
         const float bv = b->x[co];
         for (long i = 0; i < P; i++) r[i] += bv;
       }
-  }
   if (needs) {
     gs_node *nd = gs_tape_push(g, deconv_backward, y);
     nd->in[0] = x;
     nd->in[1] = w;
     nd->in[2] = b;
-    deconv_ctx *c = gs_arena_alloc(&g->arena, sizeof(deconv_ctx));
-    c->g = g;
-    c->G = G;
-    c->Cin = Cin;
-    c->xc = xc;
-    c->col = col;
     nd->ctx = c;
   }
   return y;

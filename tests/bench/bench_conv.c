@@ -6,7 +6,8 @@
  * references (timed at a small batch; their cost is linear in the batch).
  * Every time is taken twice: wall clock, and this thread's CPU time (CLOCK_THREAD_CPUTIME_ID),
  * which does not count the slices other processes take on a shared machine; the ratios to the
- * sgemm peak are given for both (wall to wall, CPU to CPU).
+ * sgemm peak are given for both (wall to wall, CPU to CPU). "arena MB" is the step's arena peak
+ * (activations, their gradients and all scratch of the one layer).
  * Target: >= 50% of sgemm peak over the DCGAN discriminator layers.
  *
  *   bench_conv [--rounds 7] [--naive-batch 4] [--no-naive] [--group dcgan-D|cae|dcgan-G]
@@ -192,8 +193,8 @@ int main(int argc, char **argv) {
   qsort(peak, rounds, sizeof(double), cmpd);
   printf("sgemm 2048^3 one thread: wall %.1f GFLOP/s (median of %d; min %.1f, max %.1f), CPU time %.1f GFLOP/s\n\n",
          pk, rounds, peak[0], peak[rounds - 1], pkc);
-  printf("%-8s %-22s %7s %7s %7s %8s %6s %8s %6s %8s\n", "group", "layer (fwd+bwd)", "GFLOP", "fwd ms", "bwd ms",
-         "wall GF/s", "%peak", "cpu GF/s", "%peak", "vs naive");
+  printf("%-8s %-22s %7s %7s %7s %8s %6s %8s %6s %8s %8s\n", "group", "layer (fwd+bwd)", "GFLOP", "fwd ms", "bwd ms",
+         "wall GF/s", "%peak", "cpu GF/s", "%peak", "vs naive", "arena MB");
   const char *groups[] = {"dcgan-D", "cae", "dcgan-G"};
   double dw = 0, dc = 0;
   for (int gi = 0; gi < 3; gi++) {
@@ -213,8 +214,8 @@ int main(int argc, char **argv) {
         int nb = naive_batch < L->N ? naive_batch : L->N;
         snprintf(nv, sizeof nv, "%.0fx", gfc / naive_gflops(L, nb));
       }
-      printf("%-8s %-22s %7.3f %7.2f %7.2f %8.1f %5.0f%% %8.1f %5.0f%% %8s\n", L->group, L->name, fl / 1e9, tf * 1e3,
-             (t - tf) * 1e3, gf, 100 * gf / pk, gfc, 100 * gfc / pkc, nv);
+      printf("%-8s %-22s %7.3f %7.2f %7.2f %8.1f %5.0f%% %8.1f %5.0f%% %8s %8.1f\n", L->group, L->name, fl / 1e9,
+             tf * 1e3, (t - tf) * 1e3, gf, 100 * gf / pk, gfc, 100 * gfc / pkc, nv, S[l].g.arena.peak / 1048576.0);
     }
     double gf = gfl / gt / 1e9, gfc = gfl / gtc / 1e9;
     printf("%-8s %-22s %7.3f %7s %7.2f %8.1f %5.0f%% %8.1f %5.0f%%\n\n", groups[gi], "total (ms = fwd+bwd)", gfl / 1e9,

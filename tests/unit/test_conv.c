@@ -126,6 +126,15 @@ static void sweep(int deconv) {
 
 Test(conv_fast, conv2d_matches_naive_many_shapes) { sweep(0); }
 Test(conv_fast, conv_transpose2d_matches_naive_many_shapes) { sweep(1); }
+/* chunks of 1, 2 and 3 samples: every boundary and a short last chunk */
+Test(conv_fast, conv2d_chunked) {
+  for (gs_conv_chunk = 1; gs_conv_chunk <= 3; gs_conv_chunk++) sweep(0);
+  gs_conv_chunk = 0;
+}
+Test(conv_fast, conv_transpose2d_chunked) {
+  for (gs_conv_chunk = 1; gs_conv_chunk <= 3; gs_conv_chunk++) sweep(1);
+  gs_conv_chunk = 0;
+}
 
 Test(conv_fast, cae_shapes) {
   conv_case cs[] = {
@@ -135,6 +144,9 @@ Test(conv_fast, cae_shapes) {
       {3, 32, 14, 14, 1, 3, 3, 2, 1, 1, 1},   /* 14 -> 28 */
   };
   for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) check_case(&cs[i]);
+  gs_conv_chunk = 2; /* 3 samples: a full chunk and a short one */
+  for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) check_case(&cs[i]);
+  gs_conv_chunk = 0;
 }
 
 Test(conv_fast, dcgan_shapes) {
