@@ -11,6 +11,7 @@
  * next to the GEMMs) instead of keeping every layer's column matrix alive in the arena. The
  * transposed convolution is the same machinery run backwards: its forward is conv2d's input
  * gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
 #include "gensweep/conv.h"
 
 #include <cblas.h>
@@ -38,6 +39,12 @@ static inline float put(float beta, float old, float v) { return beta != 0.0f ? 
 static inline float *falloc(gs_graph *g, long n) { return gs_arena_alloc(&g->arena, sizeof(float) * (size_t)n); }
 
 /* ================================================================ im2col / col2im */
+/* Short copies (image rows of 2..28 floats) inline: a memcpy call per row costs more than the copy
+ * (the pragma at the top keeps GCC from turning these loops back into memcpy calls). */
+static inline void copy_f(float *restrict d, const float *restrict s, long n) {
+  for (long i = 0; i < n; i++) d[i] = s[i];
+}
+
 /* Column matrices of about this many bytes per chunk (L2/L3-resident), but at least
  * CONV_MIN_COLS columns so that the GEMMs stay efficient. */
 #define CONV_CHUNK_BYTES (2L << 20)
@@ -104,14 +111,14 @@ static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *re
       float *d = ws->buf + ((long)c * nn + n) * plane;
       const float *s = x + ((long)n * C + c) * H * W;
       if (!p) {
-        memcpy(d, s, sizeof(float) * (size_t)H * W);
+        copy_f(d, s, (long)H * W);
         continue;
       }
       memset(d, 0, sizeof(float) * (size_t)p * Wp);
       for (int h = 0; h < H; h++) {
         float *r = d + (long)(h + p) * Wp;
         for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
-        memcpy(r + p, s + (long)h * W, sizeof(float) * W);
+        copy_f(r + p, s + (long)h * W, W);
       }
       memset(d + (long)(H + p) * Wp, 0, sizeof(float) * (size_t)p * Wp);
     }
@@ -147,7 +154,7 @@ static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *
         if (beta != 0.0f)
           for (int w = 0; w < W; w++) d[w] += s[w];
         else
-          memcpy(d, s, sizeof(float) * W);
+          copy_f(d, s, W);
     }
 }
 
@@ -167,7 +174,7 @@ static float sum_f(const float *restrict v, long n) {
 static void nchw_to_cm(const float *restrict src, float *restrict dst, int N, int C, long P) {
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++)
-      memcpy(dst + (long)c * N * P + n * P, src + ((long)n * C + c) * P, sizeof(float) * (size_t)P);
+      copy_f(dst + (long)c * N * P + n * P, src + ((long)n * C + c) * P, P);
 }
 
 /* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]] */
