@@ -483,6 +483,10 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   char dir[1024];
   gs_sweep_dir(sw, opt->results, dir, sizeof dir);
   GS_STRCPY(out->dir, dir);
+  /* --results overrides sweep.results for everything a run keeps under the results root (the
+   * judge's cache); sweep.* keys are not part of a run's identity */
+  if (opt->results && *opt->results)
+    for (long i = 0; i < sw->nruns; i++) GS_STRCPY(((gs_run *)&sw->runs[i])->cfg.results, opt->results);
 
   coord c = {0};
   int ok = 1;
