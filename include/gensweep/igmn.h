@@ -75,6 +75,11 @@ void gs_igmn_sample(const gs_igmn *m, int j /* -1: mixture */, gs_rng *r, float 
 /* E16: f(z_i) = sum_j p(j) N(z_i; m_j, C_j) for B rows (ld floats apart) and
  * df/dz_i = -sum_j T_ij u_ij (B*D floats, row-major, packed); gradf may be NULL. */
 void gs_igmn_density(const gs_igmn *m, const float *Z, int B, int ld, double *f, float *gradf);
+/* E16 as a tape op: f_i = sum_j p(j) N(z_i; m_j, C_j) for z (B, D) -> (B); the gradient flows
+ * into z only (the mixture is a constant). src/cluster/igmn_op.c */
+struct gs_graph;
+struct gs_tensor;
+struct gs_tensor *gs_igmn_density_op(struct gs_graph *g, const gs_igmn *mix, struct gs_tensor *z);
 /* Covariance C_j (D*D) into out. */
 void gs_igmn_covariance(const gs_igmn *m, int j, double *out);
 double gs_igmn_prior(const gs_igmn *m, int j);
