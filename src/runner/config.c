@@ -533,7 +533,8 @@ static char *line_reader(char *str, int num, void *stream) {
     if (*p == ';' || *p == '#') {
       n = (size_t)num - 1; /* a comment: its end does not matter */
     } else {
-      add_error(L, L->lineno, "line too long (%zu characters, at most %d)", n, num - 1);
+      add_error(L, L->lineno, "line too long (%zu characters, at most %d; split a long [grid] list over several "
+                "lines with 'section.key += more, values')", n, num - 1);
       n = 0;
     }
   }
@@ -574,10 +575,19 @@ static void free_values(char **values, int n) {
   free(values);
 }
 
-/* "section.key = v1, v2, ..." in [grid]: a new axis. */
-static void grid_key(loader *L, const char *name, const char *value, int line) {
+/* "section.key = v1, v2, ..." in [grid]: a new axis. "section.key += v3, v4" on a later line
+ * appends values to that axis (long lists over several lines: inih's line buffer is short). */
+static void grid_key(loader *L, const char *name0, const char *value, int line) {
   gs_sweep *sw = L->sw;
-  char sug[128], sec[64];
+  char sug[128], sec[64], name[128];
+  GS_STRCPY(name, name0);
+  int append = 0;
+  size_t nl = strlen(name);
+  if (nl > 0 && name[nl - 1] == '+') {
+    append = 1;
+    name[--nl] = 0;
+    while (nl > 0 && (name[nl - 1] == ' ' || name[nl - 1] == '\t')) name[--nl] = 0;
+  }
   const char *dot = strchr(name, '.');
   if (!dot) {
     if (gs_config_suggest("", name, sug, sizeof sug))
@@ -603,12 +613,21 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     return;
   }
   int idx = (int)(k - gs_config_keys);
-  if (L->grid_line[idx]) {
-    add_error(L, line, "duplicate key %s in [grid] (first set on line %d)", name, L->grid_line[idx]);
+  gs_axis *ex = NULL; /* the axis a '+=' line continues */
+  if (append) {
+    for (int a = 0; a < sw->naxes; a++)
+      if (sw->axes[a].key == k) ex = &sw->axes[a];
+    if (!ex) {
+      add_error(L, line, "%s += ...: no earlier '%s = ...' line in [grid] to continue", name, name);
+      return;
+    }
+  } else if (L->grid_line[idx]) {
+    add_error(L, line, "duplicate key %s in [grid] (first set on line %d; continue a long list with '%s += ...')",
+              name, L->grid_line[idx], name);
     return;
   }
-  L->grid_line[idx] = line;
-  if (sw->naxes >= GS_MAX_AXES) {
+  if (!append) L->grid_line[idx] = line;
+  if (!append && sw->naxes >= GS_MAX_AXES) {
     add_error(L, line, "too many grid axes (at most %d)", GS_MAX_AXES);
     return;
   }
@@ -639,6 +658,12 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     }
     char canon[VALUE_BUF];
     gs_config_format(&scratch, k, canon, sizeof canon);
+    for (int j = 0; ex && j < ex->nvalues && ok; j++) {
+      if (strcmp(ex->values[j], canon) == 0) {
+        add_error(L, line, "%s: duplicate value %s (already in the list of line %d)", name, canon, ex->line);
+        ok = 0;
+      }
+    }
     for (int j = 0; j < nv && ok; j++) {
       if (strcmp(values[j], canon) == 0) {
         add_error(L, line, "%s: duplicate value %s in the list (items %d and %d)", name, canon, j + 1, nv + 1);
@@ -651,7 +676,17 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     item = comma ? comma + 1 : NULL;
   }
   free(list);
-  /* values must stay distinct in run ids */
+  /* values must stay distinct in run ids (with those of the axis a '+=' line continues) */
+  int merged = 0;
+  if (ok && ex) {
+    merged = 1;
+    char **all = gs_malloc(sizeof *all * (size_t)(ex->nvalues + nv));
+    memcpy(all, ex->values, sizeof *all * (size_t)ex->nvalues);
+    memcpy(all + ex->nvalues, values, sizeof *all * (size_t)nv);
+    free(values);
+    values = all;
+    nv += ex->nvalues;
+  }
   for (int i = 0; ok && i < nv; i++) {
     char a[VALUE_BUF], b[VALUE_BUF];
     sanitise(values[i], a, sizeof a);
@@ -665,7 +700,18 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     }
   }
   if (!ok) {
-    free_values(values, nv);
+    if (merged) { /* the merged list: free only this line's strings */
+      for (int i = ex->nvalues; i < nv; i++) free(values[i]);
+      free(values);
+    } else {
+      free_values(values, nv);
+    }
+    return;
+  }
+  if (ex) {
+    free(ex->values);
+    ex->values = values;
+    ex->nvalues = nv;
     return;
   }
   gs_axis *ax = &sw->axes[sw->naxes++];

@@ -316,7 +316,7 @@ Test(load, duplicate_key) {
   expect_error("[sweep]\nname = x\n[model]\nlatent_dim = 2\nhidden1 = 3\n\n[train]\nepochs = 2\n[model]\nlatent_dim = 5\n",
                "exp.ini:10: ", "duplicate key model.latent_dim (first set on line 4)", NULL);
   expect_error("[grid]\ntrain.seed = 1, 2\ntrain.seed = 3\n", "exp.ini:3: ",
-               "duplicate key train.seed in [grid] (first set on line 2)", NULL);
+               "duplicate key train.seed in [grid] (first set on line 2;", NULL);
 }
 
 Test(load, key_outside_section) {
@@ -352,7 +352,7 @@ Test(load, line_too_long) {
   pad[sizeof pad - 1] = 0;
   memcpy(pad, "very long", 9);
   snprintf(text, sizeof text, "[sweep]\nname = x\ndescription = %s;\n[model]\nlatent_dim = 3\n", pad);
-  expect_error(text, "exp.ini:3: ", "line too long (", "at most 199)");
+  expect_error(text, "exp.ini:3: ", "line too long (", "at most 199;");
   /* line numbers after it stay right */
   snprintf(text, sizeof text, "[sweep]\ndescription = %s;\n[model]\nlatnt_dim = 3\n", pad);
   gs_sweep sw;
@@ -373,7 +373,7 @@ Test(load, line_too_long) {
   cr_assert_eq(strlen(sw.base.description), 185);
   gs_sweep_free(&sw);
   snprintf(text, sizeof text, "[sweep]\ndescription = %.*s\n", 200 - 14, desc);
-  expect_error(text, "exp.ini:2: ", "line too long (200 characters, at most 199)", NULL);
+  expect_error(text, "exp.ini:2: ", "line too long (200 characters, at most 199;", NULL);
 }
 
 Test(load, syntax_variants_accepted) {
@@ -814,4 +814,26 @@ Test(load, igmn_parameters_out_of_range) {
   expect_error("[igmn]\nc = 0\n", "exp.ini:2: ", "igmn.c = 0", "(0, ");
   expect_error("[grid]\nigmn.beta = 0.001, 1.5\n", "exp.ini:2: ", "igmn.beta = 1.5", NULL);
   expect_error("[igmn]\ncov_update = fast\n", "exp.ini:2: ", "must be one of exact, paper", NULL);
+}
+
+/* A long grid list over several lines: "key += more values" continues the axis. */
+Test(load, grid_list_continued_with_plus_equals) {
+  gs_sweep sw;
+  load_ok("[grid]\nmodel.latent_dim = 2, 3\ntrain.seed = 1, 2\nmodel.latent_dim += 5, 8\nmodel.latent_dim+=13\n", &sw);
+  cr_assert_eq(sw.naxes, 2);
+  cr_assert_eq(sw.axes[0].nvalues, 5);
+  cr_assert_str_eq(sw.axes[0].values[4], "13");
+  cr_assert_eq(sw.nruns, 10);
+  gs_sweep_free(&sw);
+  expect_error("[grid]\nmodel.latent_dim += 5\n", "exp.ini:2: ", "no earlier 'model.latent_dim = ...' line", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2, 3\nmodel.latent_dim += 3\n", "exp.ini:3: ", "duplicate value 3", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2\nmodel.latent_dim = 3\n", "exp.ini:3: ", "continue a long list", NULL);
+  /* a 300-value axis written over many lines */
+  char text[8192];
+  int n = snprintf(text, sizeof text, "[grid]\ntrain.seed = 1");
+  for (int v = 2; v <= 300; v++) n += snprintf(text + n, sizeof text - n, v % 20 == 0 ? "\ntrain.seed += %d" : ", %d", v);
+  n += snprintf(text + n, sizeof text - n, "\n");
+  load_ok(text, &sw);
+  cr_assert_eq(sw.nruns, 300);
+  gs_sweep_free(&sw);
 }
