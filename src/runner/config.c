@@ -96,7 +96,7 @@ const gs_key gs_config_keys[] = {
             "evaluate the test set every N epochs (and always after the last)"),
     KEY_INT("eval", "judge", judge, 0, 1, "1",
             "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
-    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "4", "training epochs of that classifier"),
+    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
 
     KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
               "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
