@@ -17,6 +17,8 @@
  * helpers) live in h5util.c, shared with the checkpoint file (checkpoint.c). */
 #include "gensweep/record.h"
 
+#include "gensweep/ledger.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -573,7 +575,12 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   col *cols = NULL;
   char *rows = NULL;
 
-  /* 1. what each run's file says */
+  /* 1. what each run's file says; a run without a file: what the ledger says (running,
+   * interrupted with its last checkpointed epoch, failed without a file, or pending) */
+  gs_ledger_view lv;
+  memset(&lv, 0, sizeof lv);
+  gs_error lerr = {0};
+  int have_ledger = gs_ledger_read(dir, &lv, &lerr) == 0;
   size_t pl = dl + 2 * GS_MAX_RUN_ID + 32;
   char *rpath = gs_malloc(pl);
   for (long i = 0; i < nr; i++) {
@@ -582,8 +589,26 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     struct stat st;
     if (stat(rpath, &st) != 0 && errno == ENOENT) {
       state[i] = RUN_PENDING;
-      status[i] = gs_strdup("pending");
-      msg[i] = gs_strdup("");
+      long li = -1;
+      gs_run_state rs = have_ledger ? gs_ledger_run_state(&lv, run->id, run->hash, &li, NULL) : GS_RUN_PENDING;
+      const char *word = rs == GS_RUN_RUNNING       ? "running"
+                         : rs == GS_RUN_INTERRUPTED ? "interrupted"
+                         : rs == GS_RUN_FAILED      ? "failed"
+                         : rs == GS_RUN_DONE        ? "pending" /* done in the ledger but its file is gone */
+                                                    : "pending";
+      status[i] = gs_strdup(word);
+      char m[700] = "";
+      if (li >= 0 && rs != GS_RUN_PENDING) {
+        const gs_ledger_entry *le = &lv.last[li];
+        if (rs == GS_RUN_DONE)
+          snprintf(m, sizeof m, "the ledger says done but runs/%s.h5 is missing: it will run again", run->id);
+        else if (lv.sum[li].epoch >= 0)
+          snprintf(m, sizeof m, "ledger: %s, epoch %ld%s%s", le->state, lv.sum[li].epoch, le->message[0] ? ": " : "",
+                   le->message);
+        else
+          snprintf(m, sizeof m, "ledger: %s%s%s", le->state, le->message[0] ? ": " : "", le->message);
+      }
+      msg[i] = gs_strdup(m);
       continue;
     }
     gs_error e = {0};
@@ -616,6 +641,7 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     }
   }
   free(rpath);
+  if (have_ledger) gs_ledger_view_free(&lv);
 
   /* 2. the grid table's columns: run_id, status, axes..., message, metrics..., seconds */
   int ncols = 0;
