@@ -170,6 +170,65 @@ Test(conv_fast, dcgan_shapes) {
   }
 }
 
+/* Only some inputs need a gradient: x alone (weights frozen, e.g. the generator's step through the
+ * discriminator) or w and b alone (a first layer fed with data). */
+static void partial_case(int deconv, int x_grad) {
+  const int N = 3, Cin = 4, H = 7, W = 6, Cout = 5, K = 3, s = 2, p = 1, op = deconv ? 1 : -1;
+  int Ho = deconv ? gs_deconv_out(H, K, s, p, op) : gs_conv_out(H, K, s, p);
+  int Wo = deconv ? gs_deconv_out(W, K, s, p, op) : gs_conv_out(W, K, s, p);
+  int xs[4] = {N, Cin, H, W}, ws[4] = {deconv ? Cin : Cout, deconv ? Cout : Cin, K, K}, bs[1] = {Cout};
+  long nx = (long)N * Cin * H * W, nw = (long)Cin * Cout * K * K, ny = (long)N * Cout * Ho * Wo;
+  gs_params prm = {0};
+  if (x_grad) gs_params_declare(&prm, "x", 4, xs);
+  else {
+    gs_params_declare(&prm, "w", 4, ws);
+    gs_params_declare(&prm, "b", 1, bs);
+  }
+  gs_params_alloc(&prm);
+  float *xv = malloc(sizeof(float) * nx), *wv = malloc(sizeof(float) * nw), *bv = malloc(sizeof(float) * Cout),
+        *r = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx),
+        *dw = malloc(sizeof(float) * nw), *db = malloc(sizeof(float) * Cout);
+  gs_rng rng;
+  gs_rng_seed(&rng, 77, deconv, x_grad);
+  fill(&rng, xv, nx);
+  fill(&rng, wv, nw);
+  fill(&rng, bv, Cout);
+  fill(&rng, r, ny);
+  if (x_grad) memcpy(prm.t[0].x, xv, sizeof(float) * nx);
+  else {
+    memcpy(prm.t[0].x, wv, sizeof(float) * nw);
+    memcpy(prm.t[1].x, bv, sizeof(float) * Cout);
+  }
+  gs_graph g;
+  gs_graph_init(&g, 1 << 16);
+  gs_graph_begin(&g, &prm, 1);
+  gs_tensor *x = x_grad ? &prm.t[0] : gs_wrap(&g, xv, 4, xs);
+  gs_tensor *w = x_grad ? gs_wrap(&g, wv, 4, ws) : &prm.t[0];
+  gs_tensor *b = x_grad ? gs_wrap(&g, bv, 1, bs) : &prm.t[1];
+  gs_tensor *y = deconv ? gs_conv_transpose2d(&g, x, w, b, s, p, op) : gs_conv2d(&g, x, w, b, s, p);
+  gs_backward(&g, gs_sum(&g, gs_mul(&g, y, gs_wrap(&g, r, 4, y->shape))), 1.0f);
+  if (deconv) {
+    gs_conv_transpose2d_forward_naive(xv, wv, bv, yr, N, Cin, H, W, Cout, K, K, s, p, op);
+    gs_conv_transpose2d_backward_naive(xv, wv, r, dx, dw, db, N, Cin, H, W, Cout, K, K, s, p, op);
+  } else {
+    gs_conv2d_forward_naive(xv, wv, bv, yr, N, Cin, H, W, Cout, K, K, s, p);
+    gs_conv2d_backward_naive(xv, wv, r, dx, dw, db, N, Cin, H, W, Cout, K, K, s, p);
+  }
+  cr_expect(rel_err(y->x, yr, ny) < 2e-5);
+  if (x_grad) cr_expect(rel_err(prm.t[0].g, dx, nx) < 2e-5, "dx");
+  else {
+    cr_expect(rel_err(prm.t[0].g, dw, nw) < 2e-5, "dw");
+    cr_expect(rel_err(prm.t[1].g, db, Cout) < 2e-5, "db");
+  }
+  free(xv); free(wv); free(bv); free(r); free(yr); free(dx); free(dw); free(db);
+  gs_graph_free(&g);
+  gs_params_free(&prm);
+}
+Test(conv_fast, conv2d_input_grad_only) { partial_case(0, 1); }
+Test(conv_fast, conv2d_weight_grad_only) { partial_case(0, 0); }
+Test(conv_fast, conv_transpose2d_input_grad_only) { partial_case(1, 1); }
+Test(conv_fast, conv_transpose2d_weight_grad_only) { partial_case(1, 0); }
+
 /* A hand-checked value: 1 channel 3x3 input, 2x2 kernel of ones, stride 1, no pad: sums of 2x2 windows. */
 Test(conv_fast, hand_values) {
   gs_graph g;
