@@ -12,6 +12,12 @@
 #include "gensweep/ops.h"
 #include "gensweep/rng.h"
 
+/* Arena size for the tests. A sanitizer build with -DGS_TEST_ARENA=64 makes every allocation of
+ * a step its own heap block, so that AddressSanitizer sees overruns between scratch buffers. */
+#ifndef GS_TEST_ARENA
+#define GS_TEST_ARENA (1 << 16)
+#endif
+
 /* ================================================================ fast vs naive */
 typedef struct {
   int N, Cin, H, W, Cout, KH, KW, s, p, op; /* op < 0: conv2d, else transposed with out_pad op */
@@ -60,7 +66,7 @@ static void check_case(const conv_case *c) {
   for (long i = 0; i < p.total; i++) p.grad[i] = NAN; /* stale gradients must never be read */
 
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, &p, 1);
   memset(g.arena.base, 0xff, g.arena.cap); /* stale arena memory: NaN */
   gs_tensor *x = &p.t[0], *w = &p.t[1], *b = c->bias ? &p.t[2] : NULL;
@@ -200,7 +206,7 @@ static void partial_case(int deconv, int x_grad) {
     memcpy(prm.t[1].x, bv, sizeof(float) * Cout);
   }
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, &prm, 1);
   gs_tensor *x = x_grad ? &prm.t[0] : gs_wrap(&g, xv, 4, xs);
   gs_tensor *w = x_grad ? gs_wrap(&g, wv, 4, ws) : &prm.t[0];
@@ -232,7 +238,7 @@ Test(conv_fast, conv_transpose2d_weight_grad_only) { partial_case(1, 0); }
 /* A hand-checked value: 1 channel 3x3 input, 2x2 kernel of ones, stride 1, no pad: sums of 2x2 windows. */
 Test(conv_fast, hand_values) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   float xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, wv[4] = {1, 1, 1, 1}, bv[1] = {0.5f};
   int xs[4] = {1, 1, 3, 3}, ws[4] = {1, 1, 2, 2}, one = 1;
@@ -278,7 +284,7 @@ static void gradcheck(const char *name, int nin, const in_spec *spec, build_fn f
   for (int i = 0; i < nin; i++)
     for (long k = 0; k < p.t[i].n; k++) p.t[i].x[k] = spec[i].lo + (spec[i].hi - spec[i].lo) * gs_rng_uniformf(&rng);
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, &p, 0);
   gs_tensor *in[4];
   for (int i = 0; i < nin; i++) in[i] = &p.t[i];
@@ -396,7 +402,7 @@ Test(grad, conv_bn_deconv_chain) {
 /* ================================================================ batch norm values */
 Test(batchnorm, running_stats_by_hand_2d) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   /* (4,2): column 0 = 1,2,3,4  column 1 = 0,0,2,6 */
   float xv[8] = {1, 0, 2, 0, 3, 2, 4, 6};
@@ -427,7 +433,7 @@ Test(batchnorm, running_stats_by_hand_2d) {
 
 Test(batchnorm, running_stats_by_hand_nchw) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   /* (2,2,1,2): channel 0 gets {1,3} from sample 0 and {5,7} from sample 1; channel 1 is constant 4 */
   float xv[8] = {1, 3, 4, 4, 5, 7, 4, 4};
@@ -450,7 +456,7 @@ Test(batchnorm, running_stats_by_hand_nchw) {
 
 Test(flatten, shape_and_view) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   int s[4] = {3, 4, 5, 6};
   gs_tensor *x = gs_new(&g, 4, s, 0);
