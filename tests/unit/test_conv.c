@@ -378,6 +378,21 @@ Test(grad, batchnorm_train_nchw) {
   in_spec s[] = {S4(3, 2, 3, 2, -1, 1), S1(2, 0.5f, 1.5f), S1(2, -1, 1)};
   gradcheck("bn train 4d", 3, s, b_bn_train4, 5e-3);
 }
+Test(grad, batchnorm_train_nchw_wide) { /* 5x4 = 20 per row: the 16-wide partial sums and a tail */
+  in_spec s[] = {S4(2, 2, 5, 4, -1, 1), S1(2, 0.5f, 1.5f), S1(2, -1, 1)};
+  gradcheck("bn train 4d wide", 3, s, b_bn_train4, 5e-3);
+}
+static gs_tensor *b_bn_eval2(gs_graph *g, gs_tensor **in) {
+  return gs_batchnorm(g, in[0], in[1], in[2], bn_rm, bn_rv, 0.1f, 1e-5f, 0);
+}
+Test(grad, batchnorm_eval_2d) {
+  for (int i = 0; i < 64; i++) {
+    bn_rm[i] = 0.3f - 0.05f * i;
+    bn_rv[i] = 0.7f + 0.2f * i;
+  }
+  in_spec s[] = {S2(4, 5, -2, 2), S1(5, 0.5f, 1.5f), S1(5, -1, 1)};
+  gradcheck("bn eval 2d", 3, s, b_bn_eval2, 2e-3);
+}
 Test(grad, batchnorm_train_2d) {
   in_spec s[] = {S2(6, 3, -2, 2), S1(3, 0.5f, 1.5f), S1(3, -1, 1)};
   gradcheck("bn train 2d", 3, s, b_bn_train2, 5e-3);
