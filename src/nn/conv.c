@@ -2,7 +2,8 @@
  *
  * Fast path: im2col + sgemm with the batch folded into the GEMM's N dimension, taken in chunks
  * of nb samples (a few hundred to a few thousand columns, see chunk_samples) so that a chunk's
- * column matrix stays in cache between im2col, the GEMMs and col2im. With K = Cin*KH*KW, P = Ho*Wo and a chunk of nb samples:
+ * column matrix stays in cache between im2col, the GEMMs and col2im. With K = Cin*KH*KW,
+ * P = Ho*Wo and a chunk of nb samples:
  *   col   (K, nb*P)       im2col of the chunk of x: row (ci,kh,kw), column (n,oh,ow)
  *   Y'    (Cout, nb*P)  = W (Cout,K) col                   forward
  *   dW    (Cout, K)    += dY' col^T                         weight gradient (summed over chunks)
@@ -11,7 +12,9 @@
  * next to the GEMMs) instead of keeping every layer's column matrix alive in the arena. The
  * transposed convolution is the same machinery run backwards: its forward is conv2d's input
  * gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 #include "gensweep/conv.h"
 
 #include <cblas.h>
@@ -48,7 +51,7 @@ static inline void copy_f(float *restrict d, const float *restrict s, long n) {
 /* Columns per chunk: max(CONV_MIN_COLS, K / 3), rounded up to whole samples. Measured on the CAE
  * and DCGAN layers (one thread, OpenBLAS Haswell kernels, 1 MB L2): few-row column matrices
  * (K = 288) are fastest at 200-400 columns, where im2col's output is still in L2 when the GEMM
- * reads it (whole batch of 128: 30% slower); long ones (K = 1600 .. 6400) want 500-2000 columns
+ * reads it (the whole batch of 128 at once: 1.5x the time); long ones (K = 1600 .. 6400) want 500-2000 columns
  * for the GEMMs' sake. */
 #define CONV_MIN_COLS 256
 
