@@ -12,6 +12,7 @@
 
 #include <hdf5.h>
 
+#include "gensweep/ledger.h"
 #include "gensweep/record.h"
 
 /* ------------------------------------------------------------------ helpers */
