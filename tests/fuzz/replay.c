@@ -59,7 +59,7 @@ static int replay(const char *path) {
     snprintf(names[nn++], l, "%s/%s", path, e->d_name);
   }
   closedir(d);
-  qsort(names, nn, sizeof *names, compare);
+  if (nn) qsort(names, nn, sizeof *names, compare);
   int rc = 0;
   for (size_t i = 0; i < nn; i++) {
     if (stat(names[i], &st) == 0 && S_ISREG(st.st_mode)) rc |= replay_file(names[i]);
