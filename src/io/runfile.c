@@ -33,6 +33,16 @@
 
 #include "h5util.h"
 
+const char *const gs_h5_run_groups[4] = {"metrics", "final", "samples", "params"};
+#define run_groups gs_h5_run_groups
+
+
+/* Compare with the stored crc32 attribute. */
+static int runfile_verify(hid_t f, const char *path, gs_error *err) {
+  return gs_h5_content_verify(f, path, "run file", run_groups, 4, NULL, 0, err);
+}
+
+
 /* ------------------------------------------------------------------ run file: write */
 static int write_run_contents(hid_t f, const char *path, const gs_record *r, const gs_config *cfg, gs_error *err) {
   char hex[17];
@@ -180,7 +190,9 @@ typedef struct run_ctx {
 
 static int fill_run(hid_t f, const char *path, void *ctx, gs_error *err) {
   const run_ctx *c = ctx;
-  return write_run_contents(f, path, c->r, c->cfg, err);
+  if (write_run_contents(f, path, c->r, c->cfg, err) < 0) return -1;
+  /* last: the checksum over what the file now holds */
+  return gs_h5_content_seal(f, path, run_groups, 4, NULL, 0, err);
 }
 
 int gs_runfile_write(const char *path, const gs_record *r, const gs_config *cfg, gs_error *err) {
@@ -245,6 +257,7 @@ int gs_runfile_read_summary(const char *path, gs_run_summary *s, gs_error *err) 
   hid_t f = gs_h5_open_readonly(path, err);
   if (f >= 0) {
     rc = read_summary_open(f, path, s, err);
+    if (rc == 0) rc = runfile_verify(f, path, err);
     if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
   }
   gs_h5_quiet_end(&q);
@@ -414,6 +427,7 @@ int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error 
   hid_t f = gs_h5_open_readonly(path, err);
   if (f < 0) goto out;
   if (read_summary_open(f, path, s, err) < 0) goto out;
+  if (runfile_verify(f, path, err) < 0) goto out;
   char model[sizeof r->model];
   if (gs_h5_attr_read_str(f, "model", model, sizeof model) < 0) {
     gs_h5_fail(err, path, "not a complete run file: string attribute 'model' missing or unreadable");
@@ -483,6 +497,24 @@ typedef struct sweep_fill {
   const int *state;
 } sweep_fill;
 
+const char *const gs_h5_sweep_groups[1] = {"runs"};
+const char *const gs_h5_sweep_datasets[2] = {"experiment", "grid"};
+#define sweep_groups gs_h5_sweep_groups
+#define sweep_datasets gs_h5_sweep_datasets
+
+int gs_sweepfile_verify(const char *path, gs_error *err) {
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  int rc = -1;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f >= 0) {
+    rc = gs_h5_content_verify(f, path, "sweep index", sweep_groups, 1, sweep_datasets, 2, err);
+    if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
+  }
+  gs_h5_quiet_end(&q);
+  return rc;
+}
+
 static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) {
   const sweep_fill *x = vctx;
   const gs_sweep *sw = x->sw;
@@ -551,7 +583,7 @@ static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) 
   }
   gs_h5_close_id(&g);
   gs_h5_close_id(&ct);
-  return 0;
+  return gs_h5_content_seal(f, path, sweep_groups, 1, sweep_datasets, 2, err);
 fail:
   gs_h5_close_id(&g);
   gs_h5_close_id(&ct);
@@ -559,6 +591,11 @@ fail:
 }
 
 int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+  return gs_sweepfile_write_log(dir, sw, NULL, NULL, err);
+}
+
+int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
+  if (ncorrupt) *ncorrupt = 0;
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
   int rc = -1;
@@ -613,6 +650,8 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     }
     gs_error e = {0};
     if (gs_runfile_read_summary(rpath, &sums[i], &e) != 0) {
+      if (log) fprintf(log, "run %s: corrupt or unreadable run file, left out of sweep.h5: %s\n", run->id, e.msg);
+      if (ncorrupt) (*ncorrupt)++;
       state[i] = RUN_CORRUPT;
       status[i] = gs_strdup("corrupt");
       msg[i] = gs_strdup(e.msg);

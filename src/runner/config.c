@@ -979,6 +979,13 @@ int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_erro
   return load(path, gs_strdup(text), strlen(text), sw, err);
 }
 
+int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err) {
+  char *text = gs_malloc(len + 1);
+  if (len) memcpy(text, data, len);
+  text[len] = 0;
+  return load(path, text, len, sw, err);
+}
+
 void gs_sweep_free(gs_sweep *sw) {
   if (!sw) return;
   for (int a = 0; a < sw->naxes && a < GS_MAX_AXES; a++) free_values(sw->axes[a].values, sw->axes[a].nvalues);
