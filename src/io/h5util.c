@@ -704,6 +704,19 @@ static herr_t cc_link(hid_t g, const char *name, const H5L_info_t *info, void *o
     cc_str(c, obj, strlen(obj));
     return 0;
   }
+  /* a subgroup (model arrays at deeper paths, e.g. /igmn/pass/means): its links, recursively */
+  hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+  if (o >= 0 && H5Iget_type(o) == H5I_GROUP) {
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/%s", x->group, name);
+    cc_group y = {c, sub};
+    hsize_t idx = 0;
+    herr_t st = H5Literate(o, H5_INDEX_NAME, H5_ITER_INC, &idx, cc_link, &y);
+    H5Oclose(o);
+    if (st < 0) cc_fail(c, "cannot list group /%.150s%s", sub, "");
+    return st < 0 ? -1 : 0;
+  }
+  if (o >= 0) H5Oclose(o);
   if (cc_one_dataset(c, g, name) < 0) {
     cc_fail(c, "cannot read dataset /%s/%s", x->group, name);
     return -1;

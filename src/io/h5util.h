@@ -118,6 +118,8 @@ int gs_h5_content_seal(hid_t f, const char *path, const char *const *groups, int
 int gs_h5_content_verify(hid_t f, const char *path, const char *kind, const char *const *groups, int ngroups,
                          const char *const *datasets, int ndatasets, gs_error *err);
 
+/* A run file's checksum: its four groups and any other root group (model arrays). */
+int gs_runfile_verify(hid_t f, const char *path, gs_error *err);
 /* What the checksum covers: run files' groups; sweep.h5's groups and root datasets. */
 extern const char *const gs_h5_run_groups[4];
 extern const char *const gs_h5_sweep_groups[1];

@@ -390,7 +390,7 @@ static int read_run_series(const char *path, rp_run *u, gs_error *err) {
   if (f < 0) return -1;
   int rc = -1;
   hid_t g = -1;
-  if (gs_h5_content_verify(f, path, "run file", gs_h5_run_groups, 4, NULL, 0, err) < 0) goto out;
+  if (gs_runfile_verify(f, path, err) < 0) goto out;
   g = H5Gopen2(f, "metrics", H5P_DEFAULT);
   hsize_t n = 0;
   if (g < 0 || gs_h5_group_count(g, &n) < 0) {

@@ -37,10 +37,36 @@ const char *const gs_h5_run_groups[4] = {"metrics", "final", "samples", "params"
 #define run_groups gs_h5_run_groups
 
 
-/* Compare with the stored crc32 attribute. */
-static int runfile_verify(hid_t f, const char *path, gs_error *err) {
-  return gs_h5_content_verify(f, path, "run file", run_groups, 4, NULL, 0, err);
+/* The groups the checksum covers: the four every run file has, then any other root group (a
+ * model's arrays, e.g. /igmn), in name order. n is at most GS_RUN_MAX_GROUPS. */
+#define GS_RUN_MAX_GROUPS 16
+typedef struct rgroups { int n; char name[GS_RUN_MAX_GROUPS][64]; const char *ptr[GS_RUN_MAX_GROUPS]; } rgroups;
+static herr_t rg_link(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+  rgroups *r = op;
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, run_groups[i]) == 0) return 0;
+  if (info->type != H5L_TYPE_HARD || r->n >= GS_RUN_MAX_GROUPS || strlen(name) >= 64) return 0;
+  hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+  if (o < 0) return 0;
+  if (H5Iget_type(o) == H5I_GROUP) GS_STRCPY(r->name[r->n++], name);
+  H5Oclose(o);
+  return 0;
 }
+static void run_groups_of(hid_t f, rgroups *r) {
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < 4; i++) GS_STRCPY(r->name[r->n++], run_groups[i]);
+  hsize_t idx = 0;
+  H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, &idx, rg_link, r);
+  for (int i = 0; i < r->n; i++) r->ptr[i] = r->name[i];
+}
+
+/* Compare with the stored crc32 attribute. */
+int gs_runfile_verify(hid_t f, const char *path, gs_error *err) {
+  rgroups r;
+  run_groups_of(f, &r);
+  return gs_h5_content_verify(f, path, "run file", r.ptr, r.n, NULL, 0, err);
+}
+#define runfile_verify gs_runfile_verify
 
 
 /* ------------------------------------------------------------------ run file: write */
@@ -192,7 +218,9 @@ static int fill_run(hid_t f, const char *path, void *ctx, gs_error *err) {
   const run_ctx *c = ctx;
   if (write_run_contents(f, path, c->r, c->cfg, err) < 0) return -1;
   /* last: the checksum over what the file now holds */
-  return gs_h5_content_seal(f, path, run_groups, 4, NULL, 0, err);
+  rgroups rg;
+  run_groups_of(f, &rg);
+  return gs_h5_content_seal(f, path, rg.ptr, rg.n, NULL, 0, err);
 }
 
 int gs_runfile_write(const char *path, const gs_record *r, const gs_config *cfg, gs_error *err) {
