@@ -135,7 +135,31 @@ static const char *const sections[] = {"sweep", "data", "model", "train", "eval"
  * paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
  * differ only in them are the same experiment. eval.eval_every is kept: it changes what is
  * recorded. */
-static int hash_excluded(const gs_key *k) {
+/* Keys that only some models read: they are part of the identity of those models' runs only,
+ * so that adding a model's keys (or changing their defaults) never changes the runs of another
+ * model. NULL: every model. */
+static const char *key_models(const gs_key *k) {
+  if (strcmp(k->section, "igmn") == 0) return "cae_igmn";
+  if (strcmp(k->section, "eval") == 0 && strncmp(k->name, "judge", 5) == 0) return "cae_igmn";
+  if (strcmp(k->section, "model") == 0 && (strcmp(k->name, "conv1") == 0 || strcmp(k->name, "conv2") == 0))
+    return "cae|cae_igmn";
+  return NULL;
+}
+
+static int model_in(const char *model, const char *list) {
+  size_t n = strlen(model);
+  for (const char *p = list; p && *p;) {
+    const char *bar = strchr(p, '|');
+    size_t l = bar ? (size_t)(bar - p) : strlen(p);
+    if (l == n && strncmp(p, model, n) == 0) return 1;
+    p = bar ? bar + 1 : NULL;
+  }
+  return 0;
+}
+
+static int hash_excluded(const gs_key *k, const gs_config *c) {
+  const char *models = key_models(k);
+  if (models && c && !model_in(c->model, models)) return 1;
   return strcmp(k->section, "sweep") == 0 ||
          (strcmp(k->section, "train") == 0 &&
           (strcmp(k->name, "threads") == 0 || strcmp(k->name, "ranks_per_run") == 0 ||
@@ -418,13 +442,14 @@ static uint64_t hash_line(uint64_t h, const gs_key *k, const char *val) {
   return gs_hash64("\n", 1, h);
 }
 
-/* gs_hash64 of the canonical text without the hash_excluded() lines. */
+/* gs_hash64 of the canonical text without the hash_excluded() lines (the runner's and sweep's own
+ * keys, and keys the run's model does not read). */
 uint64_t gs_config_hash(const gs_config *c) {
   uint64_t h = GS_HASH_INIT;
   char val[VALUE_BUF];
   for (int i = 0; i < NKEYS; i++) {
     const gs_key *k = &gs_config_keys[i];
-    if (hash_excluded(k)) continue;
+    if (hash_excluded(k, c)) continue;
     gs_config_format(c, k, val, sizeof val);
     h = hash_line(h, k, val);
   }
@@ -858,7 +883,7 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
     uint64_t h = GS_HASH_INIT;
     for (int i = 0; i < NKEYS; i++) {
       const gs_key *k = &gs_config_keys[i];
-      if (hash_excluded(k)) continue;
+      if (hash_excluded(k, &run->cfg)) continue;
       h = hash_line(h, k, axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i]);
     }
     run->hash = h;

@@ -837,3 +837,40 @@ Test(load, grid_list_continued_with_plus_equals) {
   cr_assert_eq(sw.nruns, 300);
   gs_sweep_free(&sw);
 }
+
+/* A run's identity must not move when another model's keys are added or their defaults change:
+ * these are the hashes gensweep gave these runs before the CAE/IGMN keys existed. */
+Test(config, hash_is_stable_and_ignores_other_models_keys) {
+  gs_config c;
+  gs_config_defaults(&c);
+  cr_assert_eq(gs_config_hash(&c), 0xfd3fdd552fa9cf88ULL);
+  GS_STRCPY(c.model, "cvae");
+  c.latent_dim = 35;
+  cr_assert_eq(gs_config_hash(&c), 0x6b3e1dc18051744cULL);
+  uint64_t h = gs_config_hash(&c);
+  c.igmn_mu = 0.5; /* read by cae_igmn only */
+  c.judge_epochs = 2;
+  c.conv1 = 7;
+  cr_assert_eq(gs_config_hash(&c), h);
+  GS_STRCPY(c.model, "cae_igmn");
+  uint64_t h1 = gs_config_hash(&c);
+  c.igmn_mu = 0.25;
+  cr_assert_neq(gs_config_hash(&c), h1, "igmn.mu is part of a cae_igmn run's identity");
+  GS_STRCPY(c.model, "cae");
+  uint64_t h2 = gs_config_hash(&c);
+  c.igmn_mu = 0.125;
+  cr_assert_eq(gs_config_hash(&c), h2, "igmn.mu is not part of a cae run's identity");
+  c.conv1 = 9;
+  cr_assert_neq(gs_config_hash(&c), h2, "model.conv1 is part of a cae run's identity");
+}
+
+/* the per-run hash of an expanded grid follows the run's own model */
+Test(load, grid_hash_follows_each_runs_model) {
+  gs_sweep sw;
+  load_ok("[igmn]\nmu = 0.5\n[grid]\nmodel.name = vae, cae_igmn\n", &sw);
+  gs_config v;
+  gs_config_defaults(&v);
+  cr_assert_eq(sw.runs[0].hash, gs_config_hash(&v), "vae run: igmn.mu must not count");
+  cr_assert_eq(sw.runs[1].hash, gs_config_hash(&sw.runs[1].cfg));
+  gs_sweep_free(&sw);
+}
