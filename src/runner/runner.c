@@ -234,6 +234,17 @@ static void set_failed(gs_record *rec, const char *status, const char *msg) {
   GS_STRCPY(rec->message, msg);
 }
 
+static void optim_fresh(gs_optim *opt, const gs_config *c, long n) {
+  gs_opt_kind kind;
+  gs_optim_kind(c->optimizer, &kind);
+  gs_optim_init(opt, kind, n, (float)c->lr);
+  opt->momentum = (float)c->momentum;
+  opt->rho = (float)c->rho;
+  opt->beta1 = (float)c->beta1;
+  opt->beta2 = (float)c->beta2;
+  opt->eps = (float)c->eps;
+}
+
 gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, const gs_train_hooks *h,
                        const gs_model_def **def_out) {
   const gs_config *c = &run->cfg;
@@ -266,15 +277,8 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   }
   gs_params *p = def->params(m);
   rec->params = p;
-  gs_opt_kind kind;
-  gs_optim_kind(c->optimizer, &kind);
   gs_optim opt;
-  gs_optim_init(&opt, kind, p->total, (float)c->lr);
-  opt.momentum = (float)c->momentum;
-  opt.rho = (float)c->rho;
-  opt.beta1 = (float)c->beta1;
-  opt.beta2 = (float)c->beta2;
-  opt.eps = (float)c->eps;
+  optim_fresh(&opt, c, p->total);
   MPI_Comm comm = h->comm;
 
   int32_t *perm = gs_malloc(sizeof(int32_t) * ds->train.n);
@@ -314,11 +318,27 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       char msg[1200];
       snprintf(msg, sizeof msg, "checkpoint not used, starting from scratch: %s",
                cerr.msg[0] ? cerr.msg : "it does not match this run's data");
-      /* the failed read left everything untouched, but a partial series push is not possible:
-       * start the record afresh to be sure */
+      /* A failed read leaves everything untouched, but a read that passed and was refused
+       * afterwards (data order, streams, model state) has filled parameters, optimiser and
+       * series: build the model, the optimiser and the record again from the run's seed, so
+       * that "from scratch" is what an uninterrupted run does. */
+      def->destroy(m);
+      gs_rng_seed(&init, (uint64_t)c->seed, 0, GS_RNG_INIT);
+      m = def->create(c, ds, &init, &err);
       gs_record_free(rec);
       gs_record_init(rec, run->id, c->model, run->hash);
+      if (!m) {
+        free(ck.perm);
+        free(ck.state);
+        gs_optim_free(&opt);
+        free(perm);
+        set_failed(rec, "failed", err.msg);
+        return NULL;
+      }
+      p = def->params(m);
       rec->params = p;
+      gs_optim_free(&opt);
+      optim_fresh(&opt, c, p->total);
       if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
       else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
     }

@@ -255,3 +255,98 @@ Test(cae, model_gradient_vs_central_differences) {
   def->destroy(m);
   free_data(&ds);
 }
+
+/* ------------------------------------------------------------------ resume through the runner */
+#include "gensweep/checkpoint.h"
+#include "gensweep/runner.h"
+
+static volatile int stop_flag;
+static long stop_after;
+static void on_epoch(void *ctx, const gs_run *run, long ep, long E, double l, double t, double s, double ips) {
+  if (ep == stop_after) stop_flag = 1;
+}
+static char last_note[64];
+static void on_note(void *ctx, const gs_run *run, const char *ev, long ep, long st, const char *msg) {
+  if (strcmp(ev, "checkpointed") != 0) GS_STRCPY(last_note, ev);
+}
+
+static gs_model *train(const gs_run *run, const gs_dataset *ds, gs_record *rec, const char *ckpt, long stop_at,
+                       const gs_model_def **def) {
+  stop_flag = 0;
+  stop_after = stop_at;
+  last_note[0] = 0;
+  gs_train_hooks h = {.comm = MPI_COMM_NULL, .epoch = on_epoch, .note = on_note, .ckpt_path = ckpt,
+                      .stop = &stop_flag};
+  return gs_train_run(run, ds, rec, &h, def);
+}
+
+/* A checkpoint that reads correctly but is refused afterwards (here: a model state of another
+ * layout, with a valid checksum) must not leak its parameters or optimiser into the restart:
+ * the run restarts from scratch and ends with exactly the uninterrupted run's parameters. */
+Test(cae, refused_checkpoint_restarts_truly_from_scratch, .timeout = 120) {
+  gs_dataset ds;
+  tiny_data(&ds, 256);
+  gs_run run;
+  memset(&run, 0, sizeof run);
+  tiny_config(&run.cfg);
+  run.cfg.epochs = 2;
+  run.cfg.batch_size = 32;
+  GS_STRCPY(run.cfg.optimizer, "adam");
+  run.cfg.eval_every = 1;
+  GS_STRCPY(run.id, "r");
+  run.hash = gs_config_hash(&run.cfg);
+  char dir[64], ck[128];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(ck, sizeof ck, "%s/r.h5", dir);
+  const gs_model_def *def;
+
+  gs_record ref;
+  gs_model *a = train(&run, &ds, &ref, NULL, -1, &def);
+  cr_assert_not_null(a);
+  cr_assert_str_eq(ref.status, "done", "%s", ref.message);
+  gs_params *pa = def->params(a);
+
+  /* stop after epoch 2 (after the IGMN stage): a checkpoint with model state */
+  gs_record r1;
+  gs_model *b = train(&run, &ds, &r1, ck, 2, &def);
+  cr_assert_str_eq(r1.status, "interrupted", "%s", r1.message);
+  def->destroy(b);
+  gs_record_free(&r1);
+  /* rewrite it with a model state of another layout (valid checksum) */
+  gs_checkpoint c;
+  memset(&c, 0, sizeof c);
+  gs_params cp = *pa; /* same table, its own storage */
+  cp.data = malloc(sizeof(float) * pa->total);
+  cp.grad = NULL;
+  gs_optim o;
+  gs_optim_init(&o, GS_OPT_ADAM, pa->total, 1e-3f);
+  gs_record cr;
+  gs_record_init(&cr, "r", "cae_igmn", run.hash);
+  c.params = &cp;
+  c.opt = &o;
+  c.rec = &cr;
+  gs_error err = {0};
+  cr_assert_eq(gs_checkpoint_read(ck, &c, &err), 0, "%s", err.msg);
+  cr_assert_gt(c.nstate, 0);
+  c.state[0] += 1.0; /* not a cae_igmn state of this layout */
+  cr_assert_eq(gs_checkpoint_write(ck, &c, &err), 0, "%s", err.msg);
+  free(c.state);
+  free(c.perm);
+  free(cp.data);
+  gs_optim_free(&o);
+  gs_record_free(&cr);
+
+  gs_record r2;
+  gs_model *d = train(&run, &ds, &r2, ck, -1, &def);
+  cr_assert_str_eq(last_note, "ckpt-rejected");
+  cr_assert_str_eq(r2.status, "done", "%s", r2.message);
+  gs_params *pd = def->params(d);
+  cr_assert_eq(memcmp(pd->data, pa->data, sizeof(float) * pa->total), 0,
+               "a restart after a refused checkpoint differs from an uninterrupted run");
+  def->destroy(d);
+  def->destroy(a);
+  gs_record_free(&r2);
+  gs_record_free(&ref);
+  free_data(&ds);
+  rm_rf(dir);
+}
