@@ -6,7 +6,7 @@
  *   softmax cross-entropy, Adam 1e-3 x 0.75^epoch, batch 100, eval.judge_epochs epochs over the data set's whole
  *   training files, fixed seed (the judge is a property of the data set, not of a run).
  *
- * Cached in <results root>/.judge/<data set>-<H>x<W>-c<classes>-e<epochs>.h5 (HDF5: /params/data
+ * Cached in <results root>/.judge/<data set>-<dir hash>-<H>x<W>-c<classes>-e<epochs>-v<version>.h5 (HDF5: /params/data
  * float32, attributes data_set, epochs, test_accuracy, crc32 over the parameters). Training takes
  * an exclusive flock on <cache>.lock, so ranks and jobs that need the same judge at the same time
  * train it once; a corrupt cache file is reported and replaced. */

@@ -1197,6 +1197,8 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
     char *list = gs_strdup(opt->metric), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
       while (*tok == ' ') tok++;
+      for (size_t l = strlen(tok); l > 0 && tok[l - 1] == ' ';) tok[--l] = 0;
+      if (!*tok) continue;
       int hit = find_name(r->met, r->nmet, tok);
       if (hit < 0) {
         char *alt = xasprintf("final.%s", tok);

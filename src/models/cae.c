@@ -34,7 +34,7 @@
 #include "gensweep/optim.h"
 #include "gensweep/png.h"
 
-#define STATE_MAGIC 4.2e9 /* first value of the state: catches a state of another layout */
+#define STATE_MAGIC 4.200000002e9 /* first value of the state; changes with its layout (v2: grid_component) */
 #define MAX_GRID_K 64     /* components shown in a generation grid (the largest priors) */
 
 /* what one IGMN stage found (kept in the model's state until the run file is written) */
@@ -279,6 +279,7 @@ static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_
   s->ngrid = n;
   s->share = gs_calloc((size_t)(n ? n : 1), sizeof(double));
   s->cls = gs_calloc((size_t)(n ? n : 1), sizeof(double));
+  for (int r = 0; r < n; r++) s->share[r] = s->cls[r] = NAN; /* not judged (yet) */
   s->comp = gs_calloc((size_t)(n ? n : 1), sizeof(double));
   for (int r = 0; r < n; r++) s->comp[r] = order[r];
   s->grid = gs_malloc((size_t)(n ? n : 1) * S * m->D);
@@ -346,7 +347,11 @@ static void stage_measure(gs_model *m, const gs_dataset *ds, stage *s, int which
   gs_igmn_state_pack(&m->mix, buf);
   memset(&s->mix, 0, sizeof s->mix);
   gs_error e2 = {0};
-  gs_igmn_state_unpack(&s->mix, buf, ns, &e2);
+  if (gs_igmn_state_unpack(&s->mix, buf, ns, &e2) != 0) { /* e.g. a nearly singular component */
+    memset(&s->mix, 0, sizeof s->mix);
+    fprintf(stderr, "gensweep: the %s mixture could not be kept (%s): no generation grid for it\n",
+            which ? "final" : "pass", e2.msg);
+  }
   free(buf);
   generate(m, ds, s, which, err);
   s->done = 1;
@@ -454,10 +459,10 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
       }
       if (!m->collapsed_epoch && sq < c->igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
     }
-    if (m->have_mix) {
-      gs_record_push(rec, "igmn_K", m->mix.K);
-      gs_record_push(rec, "igmn_loglik", m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
-    }
+    /* one value per epoch (NaN before the IGMN stage), so the curves line up with the epochs */
+    gs_record_push(rec, "igmn_K", m->have_mix ? m->mix.K : NAN);
+    gs_record_push(rec, "igmn_loglik",
+                   m->have_mix && m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
   }
   if (!final) return 0;
   gs_record_scalar(rec, "test_bce", te);
@@ -506,7 +511,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
 static long mix_size(const gs_igmn *x, int have) { return 1 + (have ? gs_igmn_state_size(x) : 0); }
 static long stage_size(const gs_model *m, const stage *s) {
   if (!s->done) return 1;
-  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, 1);
+  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, s->mix.D > 0);
 }
 static long state_size(gs_model *m) {
   if (!m->igmn) return 0;
@@ -536,7 +541,7 @@ static double *put_stage(const gs_model *m, double *o, const stage *s) {
   for (int r = 0; r < s->ngrid; r++) *o++ = s->cls[r];
   for (int r = 0; r < s->ngrid; r++) *o++ = s->comp[r];
   for (long k = 0; k < np; k++) *o++ = s->grid[k];
-  return put_mix(o, &s->mix, 1);
+  return put_mix(o, &s->mix, s->mix.D > 0);
 }
 static void state_save(gs_model *m, double *o) {
   *o++ = STATE_MAGIC;

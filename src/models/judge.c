@@ -20,6 +20,7 @@
 #include "gensweep/tensor.h"
 
 #define HID 128
+#define JUDGE_VERSION 2 /* v1: constant step; v2: step x 0.75 per epoch */
 
 struct gs_judge {
   int H, W, D, C;
@@ -225,8 +226,10 @@ gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err
                            : '_');
   name[k] = 0;
   uint64_t h = gs_hash64(dir, strlen(dir), 0x9e3779b97f4a7c15ULL);
-  snprintf(path, sizeof path, "%s/.judge/%s-%08x-%dx%d-c%d-e%ld.h5", cfg->results, name, (unsigned)(h & 0xffffffffu),
-           ds->train.h, ds->train.w, ds->train.n_classes, cfg->judge_epochs);
+  /* JUDGE_VERSION: bump when the architecture or the training schedule changes */
+  snprintf(path, sizeof path, "%s/.judge/%s-%08x-%dx%d-c%d-e%ld-v%d.h5", cfg->results, name,
+           (unsigned)(h & 0xffffffffu), ds->train.h, ds->train.w, ds->train.n_classes, cfg->judge_epochs,
+           JUDGE_VERSION);
   if (cached && strcmp(cached->key, path) == 0) return cached;
   snprintf(lock, sizeof lock, "%s/.judge", cfg->results);
   if (gs_mkdirs(lock, err) != 0) return NULL;
@@ -236,7 +239,16 @@ gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err
     gs_fail(err, "%s: cannot open the judge's lock file: %s", lock, strerror(errno));
     return NULL;
   }
-  while (flock(fd, LOCK_EX) != 0 && errno == EINTR) gs_poll();
+  /* another rank or job may be training it (minutes): wait without starving the coordinator */
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      gs_fail(err, "%s: cannot lock: %s", lock, strerror(errno));
+      close(fd);
+      return NULL;
+    }
+    gs_poll();
+    usleep(20000);
+  }
   gs_judge *j = NULL;
   gs_error lerr = {0};
   if (access(path, F_OK) == 0) {
