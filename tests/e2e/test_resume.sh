@@ -62,12 +62,15 @@ kill_loop() { # label results launcher...
   for attempt in $(seq 1 9); do
     setsid "$@" --quiet --results "$res" "$T/k.ini" >> "$T/$label.txt" 2>&1 &
     local pid=$!
-    # a random moment that adapts to the machine's speed: after 1-3 new "started" or
-    # "checkpointed" ledger lines of this attempt (or 30 s), then 0 .. 0.8 s more
+    # a random moment that adapts to the machine's speed: after 1-3 new ledger lines of this
+    # attempt (or 30 s), then 0 .. 0.8 s more; the lines counted alternate between any progress
+    # (kills soon after a start) and checkpoints only (kills that leave something to resume)
     local ledger="$res/k/ledger.log" want=$((1 + RANDOM % 3)) t0=$SECONDS
-    local base; base=$(grep -cE $'\t(started|checkpointed|resumed)\t' "$ledger" 2>/dev/null); base=${base:-0}
+    local pat=$'\t(started|checkpointed|resumed)\t'
+    [ $((attempt % 2)) = 0 ] && pat=$'\tcheckpointed\t'
+    local base; base=$(grep -cE "$pat" "$ledger" 2>/dev/null); base=${base:-0}
     while kill -0 "$pid" 2>/dev/null && [ $((SECONDS - t0)) -lt 30 ]; do
-      local now; now=$(grep -cE $'\t(started|checkpointed|resumed)\t' "$ledger" 2>/dev/null); now=${now:-0}
+      local now; now=$(grep -cE "$pat" "$ledger" 2>/dev/null); now=${now:-0}
       [ "$now" -ge $((base + want)) ] && break
       sleep 0.05
     done
