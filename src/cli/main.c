@@ -35,8 +35,9 @@ static const char *usage_main =
     "data-parallel; rank 0 is itself a worker, so every rank trains.\n";
 
 static const char *usage_run =
-    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--quiet]\n"
+    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--shard I/N] [--quiet]\n"
     "       mpirun -np N gensweep run FILE ...\n"
+    "       srun --mpi=pmix gensweep run FILE ...      (inside a Slurm allocation; see slurm/README.md)\n"
     "\n"
     "Train every run of FILE's grid and write\n"
     "  DIR/<sweep>/runs/<run-id>.h5   (written to a temporary name, renamed when complete)\n"
@@ -49,7 +50,8 @@ static const char *usage_run =
     "\n"
     "Interruptions: every run checkpoints to DIR/<sweep>/ckpt/<run-id>.h5 every\n"
     "train.checkpoint_every epochs. Ctrl-C, SIGTERM or SIGUSR1 make every group checkpoint at its\n"
-    "next step and the job exit; after any interruption (also kill -9 or a lost node) the same\n"
+    "next step and the job exit (a second Ctrl-C or SIGTERM: at once; repeated SIGUSR1s, as a batch\n"
+    "system may send, change nothing); after any interruption (also kill -9 or a lost node) the same\n"
     "command resumes: done runs are skipped, interrupted runs continue from their checkpoint and\n"
     "end with the numbers of an uninterrupted run. Every state change is appended to\n"
     "DIR/<sweep>/ledger.log.\n"
@@ -63,6 +65,10 @@ static const char *usage_run =
     "  --ranks-per-run N  ranks that train one run together, data-parallel (default:\n"
     "                  train.ranks_per_run, 1); the MPI world size must be a multiple of it\n"
     "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
+    "  --shard I/N     only the runs whose index in the expanded grid (`gensweep plan`) is I mod N,\n"
+    "                  0 <= I < N: one task of a job array (slurm/sweep-array.sbatch). Shards may\n"
+    "                  run at once on one results directory; each rebuilds sweep.h5 with every run\n"
+    "                  file there, so the last to finish leaves the whole sweep in it\n"
     "  --quiet         no per-epoch lines, no live status\n"
     "  --progress-every S  without a terminal (a Slurm log): a progress line every S seconds\n"
     "                  (default 60); on a terminal a live status line is redrawn instead\n"
@@ -150,9 +156,16 @@ static void print_keys(void) {
   }
 }
 
-/* First SIGINT / SIGTERM / SIGUSR1: checkpoint at the next step and exit cleanly. A second one
- * while stopping: leave at once (the last checkpoints are on disk). */
+/* First SIGINT / SIGTERM / SIGUSR1: checkpoint at the next step and exit cleanly. A second
+ * SIGINT or SIGTERM while stopping: leave at once (the last checkpoints are on disk). SIGUSR1 is
+ * the batch system's "checkpoint and exit" and may come more than once (Slurm signals a batch
+ * step's whole process tree while the script also forwards it to srun): a repeat only asks for
+ * what is already under way. */
 static void on_stop_signal(int sig) {
+  if (sig == SIGUSR1) {
+    gs_stop_requested = 1;
+    return;
+  }
   if (gs_stop_requested) {
     signal(sig, SIG_DFL);
     raise(sig);
@@ -176,10 +189,11 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   static struct option lo[] = {{"results", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
                                {"ranks-per-run", required_argument, 0, 'g'}, {"quiet", no_argument, 0, 'q'},
                                {"progress-every", required_argument, 0, 'p'},
+                               {"shard", required_argument, 0, 's'},
                                {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:t:g:p:qh", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:t:g:p:s:qh", lo, NULL)) != -1) {
     switch (c) {
       case 'r': opt.results = optarg; break;
       case 't': opt.threads = atoi(optarg); if (opt.threads < 1) return die(2, "gensweep run: --threads must be >= 1, got %s\n", optarg); break;
@@ -192,6 +206,11 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
         opt.progress_every = atof(optarg);
         if (!(opt.progress_every > 0)) return die(2, "gensweep run: --progress-every must be > 0 seconds, got %s\n", optarg);
         break;
+      case 's': {
+        gs_error e = {0};
+        if (gs_parse_shard(optarg, &opt.shard, &opt.nshards, &e) != 0) return die(2, "gensweep run: %s\n", e.msg);
+        break;
+      }
       case 'h': if (rank == 0) fputs(usage_run, stdout); return 0;
       default: return die(2, "%s", usage_run);
     }
@@ -278,9 +297,31 @@ static int cmd_report(int argc, char **argv) {
   return 0;
 }
 
+/* A task of an srun step that has no process-management interface (srun --mpi=none, or a
+ * cluster whose MpiDefault is none): this Open MPI (PMIx, no PMI-1/2) aborts inside MPI_Init
+ * with a long message about building Open MPI; and a library that did start would make every
+ * task a singleton running the whole sweep. Say what to do instead, before MPI_Init. */
+static int srun_without_pmi(void) {
+  if (!getenv("SLURM_STEP_ID") || !getenv("SLURM_PROCID")) return 0;  /* not an srun step */
+  const char *pmi[] = {"PMIX_RANK", "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_FD"};
+  for (size_t i = 0; i < sizeof pmi / sizeof *pmi; i++)
+    if (getenv(pmi[i])) return 0;
+  const char *nt = getenv("SLURM_STEP_NUM_TASKS");
+  if (!nt) nt = getenv("SLURM_NTASKS");
+  if (atoi(getenv("SLURM_PROCID")) == 0)
+    fprintf(stderr,
+            "gensweep: Slurm started %s task%s of this step without PMIx (srun --mpi=none, or MpiDefault=none), so "
+            "they cannot form one MPI world and each would run the whole sweep. Launch with `srun --mpi=pmix "
+            "gensweep run ...` (this Open MPI has PMIx, not PMI-2) or with `mpirun gensweep run ...` inside the "
+            "allocation\n",
+            nt ? nt : "1", nt && atoi(nt) == 1 ? "" : "s");
+  return 1;
+}
+
 static int mpi_main(int argc, char **argv) {
   /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  if (!wants_help(argc - 1, argv + 1) && srun_without_pmi()) return 2;
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -539,7 +539,7 @@ fail:
   return -1;
 }
 
-int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
   int rc = -1;
@@ -663,5 +663,16 @@ int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   free(rows);
   free(path);
   gs_h5_quiet_end(&q);
+  return rc;
+}
+
+/* Several processes may rebuild one sweep.h5 (the shards of a job array, `gensweep rebuild`
+ * while a sweep runs): they take turns on DIR/sweep.lock. Each rebuild reads the run files
+ * after the previous one has been renamed into place, so the last to finish has seen every run
+ * file written before it started, and no two processes share sweep.h5.tmp. */
+int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+  int lk = gs_lock_dir(dir, GS_SWEEP_LOCK);
+  int rc = sweepfile_write(dir, sw, err);
+  gs_unlock_dir(lk);
   return rc;
 }
