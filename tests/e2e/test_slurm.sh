@@ -3,7 +3,7 @@
 # directory on free ports, always stopped at the end):
 #   1. slurm/sweep.sbatch (srun --mpi=pmix, 2 ranks) gives the numbers of a singleton sweep;
 #   2. slurm/sweep-array.sbatch (3 shards) fills one results directory whose run files and
-#      sweep.h5 grid equal the single allocation's;
+#      sweep.h5 grid equal the single allocation's; so does a script from `gensweep slurm --array 2`;
 #   3. a running sweep preempted with SIGUSR1 checkpoints, requeues itself, resumes from its
 #      checkpoints and ends with the numbers of an uninterrupted sweep;
 #   4. srun tasks that do not form one MPI world (--mpi=none) are refused with a clear message.
@@ -47,7 +47,9 @@ done
 [ $started = 1 ] || { cat "$T/start.txt"; skip "the local Slurm cluster cannot start here"; }
 # shellcheck disable=SC1091
 source "$SLURM_LOCAL_DIR/env.sh"
-export GENSWEEP=$GS OMPI_MCA_orte_tmpdir_base=$T
+# the templates forward USR1 no earlier than GENSWEEP_SIGNAL_DELAY (default 10) s after srun
+# started: 2 s keeps the tiny preempted sweep from finishing before the signal reaches it
+export GENSWEEP=$GS OMPI_MCA_orte_tmpdir_base=$T GENSWEEP_SIGNAL_DELAY=2
 echo "cluster up in $(($(date +%s) - t_start)) s (ports $port/$((port + 1)))"
 
 wait_gone() { # jobid timeout-seconds: until the job (every array task) has left the queue
@@ -135,7 +137,7 @@ PY
 # ---------------------------------------------------------------- 1. one allocation
 echo "== slurm/sweep.sbatch, 2 tasks"
 t0=$(date +%s.%N)
-j=$(sbatch --parsable --ntasks=2 --time=5 -o "$T/one-%j.out" "$SRC/slurm/sweep.sbatch" "$T/s.ini" --results "$T/r1" --quiet) \
+j=$(sbatch --parsable --ntasks=2 --time=30 -o "$T/one-%j.out" "$SRC/slurm/sweep.sbatch" "$T/s.ini" --results "$T/r1" --quiet) \
   || fail "sbatch sweep.sbatch"
 wait_gone "$j" 60
 echo "sbatch to results: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
@@ -145,7 +147,7 @@ compare s "$T/r1" "sweep.sbatch" || fail "sweep.sbatch numbers"
 
 # ---------------------------------------------------------------- 2. job array of shards
 echo "== slurm/sweep-array.sbatch, 3 shards"
-ja=$(sbatch --parsable --array=0-2 --time=5 -o "$T/arr-%A_%a.out" "$SRC/slurm/sweep-array.sbatch" "$T/s.ini" \
+ja=$(sbatch --parsable --array=0-2 --time=30 -o "$T/arr-%A_%a.out" "$SRC/slurm/sweep-array.sbatch" "$T/s.ini" \
      --results "$T/r2" --quiet) || fail "sbatch sweep-array.sbatch"
 wait_gone "$ja" 60
 all_completed "$ja"
@@ -158,9 +160,19 @@ grep -q "malformed" "$T/status2.txt" && { cat "$T/status2.txt"; fail "array ledg
 "$GS" rebuild "$T/r2/s" > /dev/null || fail "rebuild"
 compare s "$T/r2" "sweep-array.sbatch after gensweep rebuild" || fail "array numbers after rebuild"
 
+echo "== gensweep slurm --array 2: a generated script"
+"$GS" slurm "$T/s.ini" --array 2 --time 30 --results "$T/r2 gen" -o "$T/gen.sbatch" || fail "gensweep slurm"
+bash -n "$T/gen.sbatch" || fail "generated script does not parse"
+(cd "$T" && env -u GENSWEEP sbatch --parsable "$T/gen.sbatch" > "$T/gen.id") || fail "sbatch of the generated script"
+jg=$(cat "$T/gen.id")
+wait_gone "$jg" 60
+all_completed "$jg"
+mkdir -p "$T/r2gen" && ln -s "$T/r2 gen/s" "$T/r2gen/s"
+compare s "$T/r2gen" "generated array script (results path with a space)" || fail "generated script numbers"
+
 # ---------------------------------------------------------------- 3. preempted, requeued, resumed
 echo "== preemption: SIGUSR1 -> checkpoint -> requeue -> resume"
-jp=$(sbatch --parsable --ntasks=2 --time=5 -o "$T/pre-%j.out" "$SRC/slurm/sweep.sbatch" "$T/k.ini" --results "$T/r3") \
+jp=$(sbatch --parsable --ntasks=2 --time=30 -o "$T/pre-%j.out" "$SRC/slurm/sweep.sbatch" "$T/k.ini" --results "$T/r3") \
   || fail "sbatch (preemption)"
 end=$(($(date +%s) + 60))
 until grep -q "checkpointed" "$T/r3/k/ledger.log" 2>/dev/null; do
@@ -169,9 +181,9 @@ until grep -q "checkpointed" "$T/r3/k/ledger.log" 2>/dev/null; do
 done
 [ "$(squeue -h -j "$jp" -o %T)" = RUNNING ] || fail "job $jp finished before it could be preempted"
 scancel --batch --signal=USR1 "$jp" || fail "scancel --signal=USR1"
-# Requeued, it waits cred_expire + 1 s (BeginTime). Skip that with StartTime=now, but only once
-# the previous batch script has really ended: a start while the old instance is still completing
-# can make slurmctld requeue the job a second time (seen under load).
+# Requeued, it waits cred_expire + 1 s (BeginTime). Skip that with StartTime=now once the
+# previous batch script has ended. (--time must stay well above the template's 300 s signal
+# margin: with --time=5 Slurm sends the time-limit USR1 at once, on every start.)
 end=$(($(date +%s) + 60))
 until [ "$(squeue -h -j "$jp" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/k.ini" > /dev/null; do
   [ "$(date +%s)" -lt "$end" ] || fail "job $jp did not requeue within 60 s ($(squeue -h -j "$jp" -o %T))"

@@ -126,3 +126,108 @@ Test(shard, shards_split_the_grid_exactly_by_grid_index) {
   gs_sweep_free(&sw);
   gs_sweep_free(&sw2);
 }
+
+/* ------------------------------------------------------------------ gensweep slurm */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "gensweep/slurm.h"
+
+static const char *hostile[] = {"plain", "", "a b", "it's", "''", "'", "a\"b", "$(id)", "`id`", "$HOME", "a;b&c|d",
+                                "x\\y", "new\nline", "*?[a]", "~root", "-rf", "\\'", "tab\there", "!event"};
+
+Test(slurm, shell_quote_round_trips_through_sh) {
+  for (size_t i = 0; i < sizeof hostile / sizeof *hostile; i++) {
+    char q[256], cmd[600];
+    cr_assert_gt(gs_shell_quote(hostile[i], q, sizeof q), 1);
+    cr_assert_eq(q[0], '\'');
+    /* printf %s <quoted> through a shell must give back the value byte for byte */
+    snprintf(cmd, sizeof cmd, "printf '%%s' %s", q);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    char got[256] = {0};
+    size_t n = fread(got, 1, sizeof got - 1, p);
+    cr_assert_eq(pclose(p), 0, "%s", cmd);
+    got[n] = 0;
+    cr_assert_str_eq(got, hostile[i], "quoted as %s", q);
+  }
+  char small[4];
+  cr_assert_eq(gs_shell_quote("abcdef", small, sizeof small), -1);
+  cr_assert_str_eq(small, "");
+}
+
+static int script(const gs_sweep *sw, gs_slurm_options *o, char *buf, size_t n, gs_error *err) {
+  FILE *f = fmemopen(buf, n, "w");
+  cr_assert_not_null(f);
+  int rc = gs_slurm_script(sw, o, f, err);
+  fclose(f);
+  return rc;
+}
+
+Test(slurm, script_quotes_paths_and_checks_sbatch_values) {
+  gs_sweep sw;
+  load_ok("[sweep]\nname = q\n[grid]\nmodel.latent_dim = 2, 3, 4\n", &sw);
+  static char buf[16384];
+  gs_error err = {0};
+  gs_slurm_options o = {.experiment = "/data/it's $(id).ini", .gensweep = "/opt/g s/gensweep",
+                        .results = "/r/`x`", .time = "1-02:00:00", .partition = "gpu,cpu", .ntasks = 2,
+                        .array = 3, .margin = 120};
+  cr_assert_eq(script(&sw, &o, buf, sizeof buf, &err), 0, "%s", err.msg);
+  cr_assert(strstr(buf, "#SBATCH --array=0-2\n"), "%s", buf);
+  cr_assert(strstr(buf, "#SBATCH --partition=gpu,cpu\n"));
+  cr_assert(strstr(buf, "#SBATCH --signal=B:USR1@120\n"));
+  cr_assert(strstr(buf, "#SBATCH --requeue\n"));
+  cr_assert(strstr(buf, "set -- '/data/it'\\''s $(id).ini' --results '/r/`x`' --shard \"$SLURM_ARRAY_TASK_ID/3\"\n"),
+            "%s", buf);
+  cr_assert(strstr(buf, "GENSWEEP=${GENSWEEP:-'/opt/g s/gensweep'}\n"));
+  /* the trap comes before anything that takes time */
+  cr_assert_lt(strstr(buf, "trap on_usr1 USR1"), strstr(buf, "srun --mpi"));
+  /* bash parses it */
+  char path[] = "/tmp/gs_slurm_script_XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, buf, strlen(buf)), (ssize_t)strlen(buf));
+  close(fd);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "bash -n %s", path);
+  cr_assert_eq(system(cmd), 0, "bash -n failed on:\n%s", buf);
+  unlink(path);
+
+  struct { const char *time, *part, *acct; long ntasks, nodes, array, margin; const char *frag; } bad[] = {
+      {"1:00; rm -rf ~", NULL, NULL, 2, 0, 0, 300, "--time '1:00; rm -rf ~'"},
+      {"-1", NULL, NULL, 2, 0, 0, 300, "--time"},
+      {"", NULL, NULL, 2, 0, 0, 300, "--time"},
+      {"10", "a b", NULL, 2, 0, 0, 300, "--partition 'a b'"},
+      {"10", "$(id)", NULL, 2, 0, 0, 300, "--partition"},
+      {"10", "-p", NULL, 2, 0, 0, 300, "--partition"},
+      {"10", NULL, "a'b", 2, 0, 0, 300, "--account"},
+      {"10", NULL, NULL, 0, 0, 0, 300, "--ntasks"},
+      {"10", NULL, NULL, 2, 3, 0, 300, "--nodes"},
+      {"10", NULL, NULL, 2, 0, 4, 300, "more shards than the sweep's 3 runs"},
+      {"10", NULL, NULL, 2, 0, 0, 5, "--margin"},
+      {"5", NULL, NULL, 2, 0, 0, 300, "--margin 300 s is not below --time 5 (300 s)"},
+      {"1:2:3:4", NULL, NULL, 2, 0, 0, 300, "--time '1:2:3:4'"},
+      {"1-2-3", NULL, NULL, 2, 0, 0, 300, "--time"},
+      {"1::2", NULL, NULL, 2, 0, 0, 300, "--time"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    gs_slurm_options b = {.experiment = "/x.ini", .gensweep = "/g", .time = bad[i].time, .partition = bad[i].part,
+                          .account = bad[i].acct, .ntasks = bad[i].ntasks, .nodes = bad[i].nodes,
+                          .array = bad[i].array, .margin = bad[i].margin};
+    gs_error e = {0};
+    cr_assert_neq(script(&sw, &b, buf, sizeof buf, &e), 0, "case %zu accepted", i);
+    cr_assert(strstr(e.msg, bad[i].frag), "case %zu: '%s' lacks '%s'", i, e.msg, bad[i].frag);
+  }
+  /* the time formats Slurm takes */
+  const char *good[] = {"30", "10:00", "04:00:00", "2-00", "2-00:30", "1-02:00:00"};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    gs_slurm_options t = {.experiment = "/x.ini", .gensweep = "/g", .time = good[i], .ntasks = 1, .margin = 60};
+    cr_assert_eq(script(&sw, &t, buf, sizeof buf, &err), 0, "--time %s: %s", good[i], err.msg);
+  }
+  /* ranks_per_run must divide ntasks */
+  gs_slurm_options g = {.experiment = "/x.ini", .gensweep = "/g", .time = "10", .ntasks = 3, .margin = 300,
+                        .ranks_per_run = 2};
+  cr_assert_neq(script(&sw, &g, buf, sizeof buf, &err), 0);
+  cr_assert(strstr(err.msg, "not a multiple of ranks_per_run = 2"), "%s", err.msg);
+  gs_sweep_free(&sw);
+}
