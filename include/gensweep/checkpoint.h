@@ -32,6 +32,8 @@
  *   /perm        int32 [nperm]
  *   /series/values float64 [sum of lengths]: the series one after the other, in record order
  *   /series/lengths int64 [nseries]; /series attribute names (string [nseries])
+ *   /model_state float64 [nstate]: state a model keeps outside its parameters (the cae_igmn
+ *                mixture and stage); absent = none. In the CRC only when nstate > 0.
  */
 #ifndef GENSWEEP_CHECKPOINT_H
 #define GENSWEEP_CHECKPOINT_H
@@ -78,6 +80,11 @@ typedef struct gs_checkpoint {
 
   double train_seconds;   /* training time so far */
   long images;            /* training images seen so far */
+
+  /* the model's own state (gs_model_def.state_*). write: read from (NULL when nstate is 0).
+   * read: malloc'd (NULL when nstate is 0), the caller frees it. */
+  long nstate;
+  double *state;
 } gs_checkpoint;
 
 /* Write the checkpoint atomically (path.tmp, fsync, rename, fsync of the directory). The

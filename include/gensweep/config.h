@@ -29,9 +29,10 @@ typedef struct gs_config {
   double val_split;        /* [0, 0.9] */
   long data_seed;
   /* [model] */
-  char model[32];          /* vae | cvae */
+  char model[32];          /* vae | cvae | cae | cae_igmn */
   long latent_dim;
   long hidden1, hidden2;   /* MLP widths: 784-h1-h2-z */
+  long conv1, conv2;       /* CAE: channels of the two stride-2 convolutions */
   /* [train] */
   long epochs;
   long batch_size;
@@ -53,6 +54,17 @@ typedef struct gs_config {
   long manifold_n;         /* 2-D latents: manifold grid is manifold_n x manifold_n */
   long manifold_class;     /* conditional models: label used for the manifold */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
+  long judge;              /* 1: judge generated images with the cached classifier */
+  long judge_epochs;       /* training epochs of that classifier */
+  /* [igmn] (cae_igmn; IGMN.md) */
+  double igmn_c, igmn_beta, igmn_v_min, igmn_sp_min;
+  char igmn_cov_update[8]; /* exact | paper */
+  double igmn_umbrella_tau, igmn_umbrella_kappa;
+  double igmn_mu;          /* weight of the mixture-density regulariser during retraining */
+  long igmn_retrain_epochs;
+  char igmn_refresh[8];    /* full | means | none: the mixture refresh after each retraining epoch */
+  double igmn_collapse;    /* retraining collapsed when sigmasq < collapse * sigmasq before it */
+  long igmn_samples;       /* decoded samples per component in the generation grid */
 } gs_config;
 
 typedef enum { GS_KEY_INT, GS_KEY_FLOAT, GS_KEY_STRING, GS_KEY_ENUM } gs_key_type;
@@ -88,6 +100,8 @@ void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n);
 /* Canonical "section.key = value\n" text of every key; hash of it identifies the parameters. */
 char *gs_config_canonical(const gs_config *c);
 uint64_t gs_config_hash(const gs_config *c);
+/* Epochs a run trains in all: train.epochs, plus igmn.retrain_epochs for cae_igmn. */
+long gs_config_total_epochs(const gs_config *c);
 /* Cross-key checks after loading (e.g. batch_size <= train size is checked at run time). */
 int gs_config_validate(const gs_config *c, gs_error *err);
 

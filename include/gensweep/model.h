@@ -30,9 +30,18 @@ typedef struct gs_model_def {
    * scalars and sample images. Returns -1 with err on failure. */
   int (*evaluate)(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err);
   void (*destroy)(gs_model *m);
+  /* Optional. A model with state outside its parameters (a mixture, a stage) saves it into
+   * checkpoints as float64s and gets it back on resume; NULL = none. */
+  long (*state_size)(gs_model *m);
+  void (*state_save)(gs_model *m, double *out);
+  int (*state_load)(gs_model *m, const double *in, long n, gs_error *err);
+  /* 1: evaluate() is called after every epoch whatever eval.eval_every says (stages) */
+  int evaluate_every_epoch;
+  /* the per-epoch test metric shown in progress lines (NULL: test_neg_elbo) */
+  const char *headline;
 } gs_model_def;
 
 const gs_model_def *gs_model_find(const char *name);
-extern const gs_model_def gs_model_vae, gs_model_cvae;
+extern const gs_model_def gs_model_vae, gs_model_cvae, gs_model_cae, gs_model_cae_igmn;
 
 #endif

@@ -41,6 +41,9 @@ gs_tensor *gs_gauss_sample_eps(gs_graph *g, gs_tensor *mu, gs_tensor *logvar, co
 /* Bernoulli negative log-likelihood from logits, summed per row, numerically stable:
  * -log p(x|l) = sum_j max(l,0) - l x + log(1 + exp(-|l|)). targets x in [0,1] (no gradient). (B) */
 gs_tensor *gs_bernoulli_nll(gs_graph *g, gs_tensor *logits, gs_tensor *x);
+/* Cross-entropy of softmax(logits) against target distributions (one-hot labels), per row:
+ * -sum_j t_j log softmax(l)_j. (B,C),(B,C) -> (B); no gradient into target. */
+gs_tensor *gs_softmax_ce(gs_graph *g, gs_tensor *logits, gs_tensor *target);
 /* KL( N(mu, exp(logvar)) || N(0, I) ) per row: 0.5 sum (mu^2 + exp(lv) - 1 - lv). (B) */
 gs_tensor *gs_kl_std_normal(gs_graph *g, gs_tensor *mu, gs_tensor *logvar);
 

@@ -8,6 +8,7 @@
  *   /final/<name>     float64 scalar datasets: final metrics
  *   /samples/<name>   uint8 [n, h, w]: sample images (prior, recon, manifold ...)
  *   /params/<name>    float32 with the parameter's shape: the trained parameters
+ *   /<a>/<b>/<name>   float64 arrays a model records (e.g. /igmn/pass/means [K, D]): any path
  *
  * results/<sweep>/sweep.h5 (rebuilt whole, temp + rename):
  *   /                 attributes: sweep name, experiment path, gensweep_version, nruns, naxes
@@ -27,6 +28,7 @@
 #define GS_MAX_SERIES 32
 #define GS_MAX_SCALARS 48
 #define GS_MAX_IMAGES 8
+#define GS_MAX_ARRAYS 32
 
 typedef struct gs_series { char name[GS_NAME_LEN]; int n, cap; double *v; } gs_series;
 typedef struct gs_scalar { char name[GS_NAME_LEN]; double v; } gs_scalar;
@@ -36,6 +38,13 @@ typedef struct gs_images {
   int cols;          /* columns of the PNG grid (0: about square); set by the model, not stored */
   uint8_t *pix;
 } gs_images;
+
+typedef struct gs_array {
+  char name[64];     /* HDF5 path below the root, e.g. "igmn/pass/means" */
+  int ndim;
+  long shape[3];
+  double *v;
+} gs_array;
 
 typedef struct gs_record {
   char run_id[GS_MAX_RUN_ID];
@@ -47,6 +56,7 @@ typedef struct gs_record {
   int nseries;  gs_series series[GS_MAX_SERIES];
   int nscalars; gs_scalar scalars[GS_MAX_SCALARS];
   int nimages;  gs_images images[GS_MAX_IMAGES];
+  int narrays;  gs_array arrays[GS_MAX_ARRAYS];
   const gs_params *params;  /* not owned; may be NULL */
 } gs_record;
 
@@ -58,6 +68,8 @@ void gs_record_push(gs_record *r, const char *name, double v);
 void gs_record_scalar(gs_record *r, const char *name, double v);
 /* Store a copy of n images of h x w. */
 void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix);
+/* Store a copy of a float64 array (ndim 1..3) written at /<name> (overwrites one of that name). */
+void gs_record_array(gs_record *r, const char *name, int ndim, const long *shape, const double *v);
 const gs_series *gs_record_find_series(const gs_record *r, const char *name);
 const double *gs_record_find_scalar(const gs_record *r, const char *name);
 

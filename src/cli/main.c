@@ -108,7 +108,9 @@ static const char *usage_report =
     "per value of the other axes, with error bars (<metric>_vs_<axis>.png).\n"
     "\n"
     "options:\n"
-    "  --metric NAME   headline metric (default test_neg_elbo, else the first final metric)\n"
+    "  --metric NAMES  headline metric, or several separated by commas, each plotted against the axis\n"
+    "                  (default test_neg_elbo; for CAE sweeps sigmasq, igmn_pass_K, purity, ...;\n"
+    "                  else the first final metric)\n"
     "  --x AXIS        axis for the x of the headline plot (default: first numeric non-seed axis)\n"
     "  --latex         also write summary.tex (booktabs)\n"
     "  --no-plots      tables only\n";

@@ -70,10 +70,14 @@ typedef struct ckview {
   int64_t slen[GS_MAX_SERIES];
   int64_t nvalues;
   const double *values;
+  /* the model's own state */
+  int64_t nstate;
+  const double *mstate;
   /* buffers owned by the view (reader; writer: the concatenated series) */
   float *own_data, *own_m, *own_v;
   int32_t *own_perm;
   double *own_values;
+  double *own_state;
 } ckview;
 
 static void view_free(ckview *w) {
@@ -82,6 +86,8 @@ static void view_free(ckview *w) {
   free(w->own_v);
   free(w->own_perm);
   free(w->own_values);
+  free(w->own_state);
+  w->own_state = NULL;
   w->own_data = w->own_m = w->own_v = NULL;
   w->own_perm = NULL;
   w->own_values = NULL;
@@ -197,6 +203,10 @@ static uint32_t view_crc(const ckview *w) {
   for (int i = 0; i < w->nseries; i++) crc_u64(&c, (uint64_t)w->slen[i]);
   crc_u64(&c, (uint64_t)w->nvalues);
   crc_array(&c, w->values, (size_t)w->nvalues, 8);
+  if (w->nstate > 0) {
+    crc_u64(&c, (uint64_t)w->nstate);
+    crc_array(&c, w->mstate, (size_t)w->nstate, 8);
+  }
   return (uint32_t)c.v;
 }
 
@@ -257,6 +267,10 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
 
   w->nperm = c->nperm;
   w->perm = c->perm;
+  if (c->nstate < 0 || (c->nstate > 0 && !c->state))
+    return gs_fail(err, "%s: cannot write checkpoint: no model state array of %ld entries", path, c->nstate);
+  w->nstate = c->nstate;
+  w->mstate = c->state;
 
   const gs_record *r = c->rec;
   w->nseries = r ? r->nseries : 0;
@@ -360,6 +374,8 @@ static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) 
   /* data order */
   if (ds1(f, "perm", H5T_STD_I32LE, H5T_NATIVE_INT32, w->nperm, w->perm) < 0)
     return gs_h5_fail(err, path, "writing dataset /perm");
+  if (w->nstate > 0 && ds1(f, "model_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, w->nstate, w->mstate) < 0)
+    return gs_h5_fail(err, path, "writing dataset /model_state");
 
   /* series */
   g = H5Gcreate2(f, "series", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -651,6 +667,16 @@ static int read_view(hid_t f, const char *path, ckview *w, gs_error *err) {
   w->own_perm = perm;
   w->perm = w->own_perm;
   if (read_series(f, path, w, err) < 0) return -1;
+  if (H5Lexists(f, "model_state", H5P_DEFAULT) > 0) {
+    void *st = NULL;
+    if (ds_read1(f, "", "model_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sizeof(double), -1, &w->nstate, &st, path,
+                 err) < 0) {
+      free(st);
+      return -1;
+    }
+    w->own_state = st;
+    w->mstate = st;
+  }
   uint32_t sum = view_crc(w);
   if (sum != stored)
     return gs_fail(err, "%s: checksum mismatch: the checkpoint is corrupt (crc32 %08" PRIx32 " stored, %08" PRIx32
@@ -757,6 +783,12 @@ static void view_to_checkpoint(ckview *w, gs_checkpoint *c) {
     w->own_perm = NULL;
   } else {
     c->perm = NULL;
+  }
+  c->nstate = (long)w->nstate;
+  c->state = NULL;
+  if (w->nstate > 0) {
+    c->state = w->own_state;
+    w->own_state = NULL;
   }
 
   gs_record *r = c->rec;

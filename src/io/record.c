@@ -28,7 +28,9 @@ void gs_record_init(gs_record *r, const char *run_id, const char *model, uint64_
 void gs_record_free(gs_record *r) {
   for (int i = 0; i < r->nseries; i++) free(r->series[i].v);
   for (int i = 0; i < r->nimages; i++) free(r->images[i].pix);
-  r->nseries = r->nscalars = r->nimages = 0;
+  for (int i = 0; i < r->narrays; i++) free(r->arrays[i].v);
+  r->nseries = r->nscalars = r->nimages = r->narrays = 0;
+  memset(r->arrays, 0, sizeof r->arrays);
   memset(r->series, 0, sizeof r->series);
   memset(r->images, 0, sizeof r->images);
   r->params = NULL;
@@ -103,4 +105,25 @@ const double *gs_record_find_scalar(const gs_record *r, const char *name) {
   for (int i = 0; i < r->nscalars; i++)
     if (name_eq(r->scalars[i].name, name)) return &r->scalars[i].v;
   return NULL;
+}
+
+void gs_record_array(gs_record *r, const char *name, int ndim, const long *shape, const double *v) {
+  if (ndim < 1 || ndim > 3) internal_error("array rank must be 1..3", name);
+  if (strlen(name) >= sizeof r->arrays[0].name) internal_error("array name too long", name);
+  gs_array *a = NULL;
+  for (int i = 0; i < r->narrays; i++)
+    if (strcmp(r->arrays[i].name, name) == 0) a = &r->arrays[i];
+  if (!a) {
+    if (r->narrays >= GS_MAX_ARRAYS) internal_error("too many arrays (GS_MAX_ARRAYS)", name);
+    a = &r->arrays[r->narrays++];
+    memset(a, 0, sizeof *a);
+    GS_STRCPY(a->name, name);
+  }
+  long n = 1;
+  for (int d = 0; d < ndim; d++) n *= shape[d] > 0 ? shape[d] : 0;
+  free(a->v);
+  a->v = gs_malloc(sizeof(double) * (size_t)(n ? n : 1));
+  if (n) memcpy(a->v, v, sizeof(double) * (size_t)n);
+  a->ndim = ndim;
+  for (int d = 0; d < 3; d++) a->shape[d] = d < ndim ? shape[d] : 0;
 }

@@ -3,6 +3,7 @@
  *
  * The final metrics come from sweep.h5's /grid (the sweep index the runner keeps up to date);
  * the run files are opened only for the per-epoch series of the curve plots. */
+#define RP_MAX_EXTRA 8
 #include "gensweep/report.h"
 
 #include <errno.h>
@@ -59,6 +60,7 @@ typedef struct rp {
   int ngroups;
   rp_group *groups;
   int headline, xaxis;
+  int extra[RP_MAX_EXTRA], nextra; /* further metrics plotted against the x axis */
   int nwarn;
   char **warn;
   int nplots;
@@ -1181,21 +1183,40 @@ static char *list_names(char **names, int n, const int *skip) {
 static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
   /* headline metric */
   r->headline = -1;
+  r->nextra = 0;
   if (opt->metric && opt->metric[0]) {
-    r->headline = find_name(r->met, r->nmet, opt->metric);
-    if (r->headline < 0) {
-      char *alt = xasprintf("final.%s", opt->metric);
-      r->headline = find_name(r->met, r->nmet, alt);
-      free(alt);
+    /* one metric, or several separated by commas: the first is the headline, each gets a plot */
+    char *list = gs_strdup(opt->metric), *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+      while (*tok == ' ') tok++;
+      int hit = find_name(r->met, r->nmet, tok);
+      if (hit < 0) {
+        char *alt = xasprintf("final.%s", tok);
+        hit = find_name(r->met, r->nmet, alt);
+        free(alt);
+      }
+      if (hit < 0) {
+        char *l = list_names(r->met, r->nmet, NULL);
+        int rc = gs_fail(err, "--metric %s: no such final metric in %s (there: %s)", tok, r->h5path, l);
+        free(l);
+        free(list);
+        return rc;
+      }
+      if (r->headline < 0) r->headline = hit;
+      else if (r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
     }
-    if (r->headline < 0) {
-      char *l = list_names(r->met, r->nmet, NULL);
-      int rc = gs_fail(err, "--metric %s: no such final metric in %s (there: %s)", opt->metric, r->h5path, l);
-      free(l);
-      return rc;
-    }
+    free(list);
   } else {
     r->headline = find_name(r->met, r->nmet, "test_neg_elbo");
+    if (r->headline < 0) { /* the CAE + IGMN study: sigmasq, then the mixture's figures */
+      r->headline = find_name(r->met, r->nmet, "sigmasq");
+      const char *more[] = {"igmn_pass_K", "igmn_pass_purity", "igmn_pass_judge_share", "igmn_final_purity",
+                            "test_bce"};
+      for (int i = 0; r->headline >= 0 && i < 5; i++) {
+        int hit = find_name(r->met, r->nmet, more[i]);
+        if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
+      }
+    }
     if (r->headline < 0 && r->nmet > 0) r->headline = 0;
   }
   /* x axis */
@@ -1300,8 +1321,15 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
   if (!opt->no_plots) {
     load_run_files(&r);
     gs_h5_quiet_end(&q);
-    if (r.headline >= 0 && r.xaxis >= 0) plot_rc = plot_vs_axis(&r, &plot_err);
-    else if (r.headline < 0) warnf(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
+    if (r.headline >= 0 && r.xaxis >= 0) {
+      plot_rc = plot_vs_axis(&r, &plot_err);
+      for (int e = 0; plot_rc == 0 && e < r.nextra; e++) { /* further metrics */
+        int h = r.headline;
+        r.headline = r.extra[e];
+        plot_rc = plot_vs_axis(&r, &plot_err);
+        r.headline = h;
+      }
+    } else if (r.headline < 0) warnf(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
     else warnf(&r, "no non-seed axis to plot %s against", r.met[r.headline]);
     if (plot_rc == 0) plot_rc = plot_curves(&r, &plot_err);
     if (plot_rc != 0) warnf(&r, "plotting stopped: %s", plot_err.msg);

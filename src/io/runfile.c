@@ -133,6 +133,23 @@ static int write_run_contents(hid_t f, const char *path, const gs_record *r, con
   }
   H5Gclose(g);
 
+  /* model arrays at their paths, groups created on the way */
+  for (int i = 0; i < r->narrays; i++) {
+    const gs_array *a = &r->arrays[i];
+    char grp[sizeof a->name];
+    for (const char *sl = strchr(a->name, '/'); sl; sl = strchr(sl + 1, '/')) {
+      snprintf(grp, sizeof grp, "%.*s", (int)(sl - a->name), a->name);
+      if (H5Lexists(f, grp, H5P_DEFAULT) <= 0) {
+        hid_t gg = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (gg < 0) return gs_h5_fail(err, path, "creating group /%s", grp);
+        H5Gclose(gg);
+      }
+    }
+    hsize_t dims[3] = {(hsize_t)a->shape[0], (hsize_t)a->shape[1], (hsize_t)a->shape[2]};
+    if (gs_h5_dataset_write(f, a->name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, a->ndim, dims, a->v, 0) < 0)
+      return gs_h5_fail(err, path, "writing dataset /%s", a->name);
+  }
+
   g = gs_h5_group_new(f, "params");
   if (g < 0) return gs_h5_fail(err, path, "creating group /params");
   const gs_params *p = r->params;

@@ -3,7 +3,7 @@
 
 #include "gensweep/model.h"
 
-static const gs_model_def *const all_models[] = {&gs_model_vae, &gs_model_cvae};
+static const gs_model_def *const all_models[] = {&gs_model_vae, &gs_model_cvae, &gs_model_cae, &gs_model_cae_igmn};
 
 const gs_model_def *gs_model_find(const char *name) {
   for (size_t i = 0; i < sizeof all_models / sizeof *all_models; i++)

@@ -361,7 +361,11 @@ static void destroy(gs_model *m) {
   free(m);
 }
 
-const gs_model_def gs_model_vae = {"vae", "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
-                                   cost, create_vae, params, train_step, evaluate, destroy};
-const gs_model_def gs_model_cvae = {"cvae", "conditional VAE: the label is given to encoder and decoder",
-                                    cost, create_cvae, params, train_step, evaluate, destroy};
+const gs_model_def gs_model_vae = {
+    .name = "vae", .description = "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
+    .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .destroy = destroy};
+const gs_model_def gs_model_cvae = {
+    .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
+    .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .destroy = destroy};

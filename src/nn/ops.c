@@ -524,3 +524,49 @@ gs_tensor *gs_kl_std_normal(gs_graph *g, gs_tensor *mu, gs_tensor *logvar) {
   }
   return y;
 }
+
+/* ================================================================ softmax cross-entropy */
+/* ctx: softmax probabilities (B, C) */
+static void softmax_ce_backward(gs_node *nd) {
+  gs_tensor *lg = nd->in[0], *y = nd->out;
+  const float *pr = nd->ctx, *t = nd->in[1]->x;
+  int B = rows_of(lg), C = cols_of(lg);
+  float beta;
+  float *d = gs_grad_target(lg, &beta);
+  for (int i = 0; i < B; i++) {
+    float ts = 0.0f;
+    for (int j = 0; j < C; j++) ts += t[(long)i * C + j];
+    for (int j = 0; j < C; j++) { /* d/dl_j of -sum_k t_k log softmax_k = p_j * sum t - t_j */
+      long k = (long)i * C + j;
+      d[k] = put(beta, d[k], y->g[i] * (pr[k] * ts - t[k]));
+    }
+  }
+}
+
+gs_tensor *gs_softmax_ce(gs_graph *g, gs_tensor *logits, gs_tensor *target) {
+  if (logits->n != target->n) die_shape("softmax_ce", logits, target);
+  int B = rows_of(logits), C = cols_of(logits);
+  int needs = gs_wants_grad(g, logits);
+  gs_tensor *y = gs_new(g, 1, &B, needs);
+  float *pr = gs_arena_alloc(&g->arena, sizeof(float) * logits->n);
+  for (int i = 0; i < B; i++) {
+    const float *l = logits->x + (long)i * C, *t = target->x + (long)i * C;
+    float mx = l[0];
+    for (int j = 1; j < C; j++) mx = l[j] > mx ? l[j] : mx;
+    double se = 0.0;
+    for (int j = 0; j < C; j++) se += exp((double)l[j] - mx);
+    double lse = mx + log(se), loss = 0.0;
+    for (int j = 0; j < C; j++) {
+      pr[(long)i * C + j] = (float)exp((double)l[j] - lse);
+      if (t[j] != 0.0f) loss -= (double)t[j] * ((double)l[j] - lse);
+    }
+    y->x[i] = (float)loss;
+  }
+  if (needs) {
+    gs_node *nd = gs_tape_push(g, softmax_ce_backward, y);
+    nd->in[0] = logits;
+    nd->in[1] = target;
+    nd->ctx = pr;
+  }
+  return y;
+}

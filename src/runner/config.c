@@ -58,10 +58,14 @@ const gs_key gs_config_keys[] = {
               "fraction of the training images held out for validation"),
     KEY_INT("data", "seed", data_seed, 0, SEED_MAX, "1", "seed of the data subset / validation split"),
 
-    KEY_ENUM("model", "name", model, "vae|cvae", "vae", "model: vae, or cvae (conditioned on the class label)"),
+    KEY_ENUM("model", "name", model, "vae|cvae|cae|cae_igmn", "vae",
+             "model: vae, cvae (conditioned on the class label), cae (convolutional autoencoder) or "
+             "cae_igmn (CAE, IGMN over its latent space, mixture-regularised retraining)"),
     KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),
     KEY_INT("model", "hidden1", hidden1, 1, 65536, "512", "width of the first hidden layer (784-h1-h2-z MLP)"),
     KEY_INT("model", "hidden2", hidden2, 1, 65536, "256", "width of the second hidden layer"),
+    KEY_INT("model", "conv1", conv1, 1, 1024, "32", "CAE: channels of the first stride-2 3x3 convolution (28->14)"),
+    KEY_INT("model", "conv2", conv2, 1, 1024, "64", "CAE: channels of the second stride-2 3x3 convolution (14->7)"),
 
     KEY_INT("train", "epochs", epochs, 1, 100000, "10", "passes over the training set"),
     KEY_INT("train", "batch_size", batch_size, 1, 65536, "100", "minibatch size (split over the ranks of a run)"),
@@ -90,11 +94,39 @@ const gs_key gs_config_keys[] = {
             "conditional models: the label the latent manifold is decoded with"),
     KEY_INT("eval", "eval_every", eval_every, 1, 100000, "1",
             "evaluate the test set every N epochs (and always after the last)"),
+    KEY_INT("eval", "judge", judge, 0, 1, "1",
+            "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
+    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "4", "training epochs of that classifier"),
+
+    KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
+              "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
+    KEY_FLOAT("igmn", "beta", igmn_beta, 0, 1, 1, 1, "0.001",
+              "novelty level: a point creates a component when its Mahalanobis distance to every component "
+              "exceeds the chi-squared quantile at 1 - beta"),
+    KEY_FLOAT("igmn", "v_min", igmn_v_min, 1, 0, 1e12, 0, "2400", "age at which a component is judged"),
+    KEY_FLOAT("igmn", "sp_min", igmn_sp_min, 0, 1, 1e12, 0, "50",
+              "minimum accumulated posterior of a component at age v_min"),
+    KEY_ENUM("igmn", "cov_update", igmn_cov_update, "exact|paper", "exact",
+             "covariance update: exact (always positive definite) or paper (with the counted fallback)"),
+    KEY_FLOAT("igmn", "umbrella_tau", igmn_umbrella_tau, 0, 1, 1e6, 0, "1",
+              "umbrella rule: squared Mahalanobis distance of the means (IGMN.md 4.2)"),
+    KEY_FLOAT("igmn", "umbrella_kappa", igmn_umbrella_kappa, 1, 0, 1e6, 0, "2",
+              "umbrella rule: minimum ratio of the covariance scales"),
+    KEY_FLOAT("igmn", "mu", igmn_mu, 0, 0, 1e6, 0, "1e-6",
+              "retraining loss = BCE - mu * sum over the batch of the mixture density p(z)"),
+    KEY_INT("igmn", "retrain_epochs", igmn_retrain_epochs, 0, 100000, "3",
+            "epochs of mixture-regularised retraining after the IGMN stage"),
+    KEY_ENUM("igmn", "refresh", igmn_refresh, "full|means|none", "full",
+             "after each retraining epoch: one EM refresh of the mixture (full), of means and priors only "
+             "(means), or none"),
+    KEY_FLOAT("igmn", "collapse", igmn_collapse, 0, 0, 1, 0, "0.05",
+              "retraining is marked collapsed when sigmasq falls below this fraction of its value before"),
+    KEY_INT("igmn", "samples", igmn_samples, 1, 64, "8", "decoded samples per component in the generation grid"),
 };
 #define NKEYS ((int)(sizeof gs_config_keys / sizeof gs_config_keys[0]))
 const int gs_config_nkeys = NKEYS;
 
-static const char *const sections[] = {"sweep", "data", "model", "train", "eval", "grid"};
+static const char *const sections[] = {"sweep", "data", "model", "train", "eval", "igmn", "grid"};
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
 #define MAX_RUNS 1000000L
@@ -400,6 +432,10 @@ uint64_t gs_config_hash(const gs_config *c) {
   return h;
 }
 
+long gs_config_total_epochs(const gs_config *c) {
+  return c->epochs + (strcmp(c->model, "cae_igmn") == 0 ? c->igmn_retrain_epochs : 0);
+}
+
 int gs_config_validate(const gs_config *c, gs_error *err) {
   if (c->batch_size < c->ranks_per_run)
     return gs_fail(err,
@@ -479,7 +515,7 @@ static void check_header(loader *L, const char *line) {
   if (s)
     add_error(L, L->lineno, "unknown section [%s]; did you mean [%s]?", name, s);
   else
-    add_error(L, L->lineno, "unknown section [%s] (sections: sweep, data, model, train, eval, grid)", name);
+    add_error(L, L->lineno, "unknown section [%s] (sections: sweep, data, model, train, eval, igmn, grid)", name);
 }
 
 /* fgets-like reader over the text in memory: one call per line, so inih's line numbers match. */
@@ -498,7 +534,8 @@ static char *line_reader(char *str, int num, void *stream) {
     if (*p == ';' || *p == '#') {
       n = (size_t)num - 1; /* a comment: its end does not matter */
     } else {
-      add_error(L, L->lineno, "line too long (%zu characters, at most %d)", n, num - 1);
+      add_error(L, L->lineno, "line too long (%zu characters, at most %d; split a long [grid] list over several "
+                "lines with 'section.key += more, values')", n, num - 1);
       n = 0;
     }
   }
@@ -539,10 +576,19 @@ static void free_values(char **values, int n) {
   free(values);
 }
 
-/* "section.key = v1, v2, ..." in [grid]: a new axis. */
-static void grid_key(loader *L, const char *name, const char *value, int line) {
+/* "section.key = v1, v2, ..." in [grid]: a new axis. "section.key += v3, v4" on a later line
+ * appends values to that axis (long lists over several lines: inih's line buffer is short). */
+static void grid_key(loader *L, const char *name0, const char *value, int line) {
   gs_sweep *sw = L->sw;
-  char sug[128], sec[64];
+  char sug[128], sec[64], name[128];
+  GS_STRCPY(name, name0);
+  int append = 0;
+  size_t nl = strlen(name);
+  if (nl > 0 && name[nl - 1] == '+') {
+    append = 1;
+    name[--nl] = 0;
+    while (nl > 0 && (name[nl - 1] == ' ' || name[nl - 1] == '\t')) name[--nl] = 0;
+  }
   const char *dot = strchr(name, '.');
   if (!dot) {
     if (gs_config_suggest("", name, sug, sizeof sug))
@@ -568,12 +614,21 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     return;
   }
   int idx = (int)(k - gs_config_keys);
-  if (L->grid_line[idx]) {
-    add_error(L, line, "duplicate key %s in [grid] (first set on line %d)", name, L->grid_line[idx]);
+  gs_axis *ex = NULL; /* the axis a '+=' line continues */
+  if (append) {
+    for (int a = 0; a < sw->naxes; a++)
+      if (sw->axes[a].key == k) ex = &sw->axes[a];
+    if (!ex) {
+      add_error(L, line, "%s += ...: no earlier '%s = ...' line in [grid] to continue", name, name);
+      return;
+    }
+  } else if (L->grid_line[idx]) {
+    add_error(L, line, "duplicate key %s in [grid] (first set on line %d; continue a long list with '%s += ...')",
+              name, L->grid_line[idx], name);
     return;
   }
-  L->grid_line[idx] = line;
-  if (sw->naxes >= GS_MAX_AXES) {
+  if (!append) L->grid_line[idx] = line;
+  if (!append && sw->naxes >= GS_MAX_AXES) {
     add_error(L, line, "too many grid axes (at most %d)", GS_MAX_AXES);
     return;
   }
@@ -604,6 +659,12 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     }
     char canon[VALUE_BUF];
     gs_config_format(&scratch, k, canon, sizeof canon);
+    for (int j = 0; ex && j < ex->nvalues && ok; j++) {
+      if (strcmp(ex->values[j], canon) == 0) {
+        add_error(L, line, "%s: duplicate value %s (already in the list of line %d)", name, canon, ex->line);
+        ok = 0;
+      }
+    }
     for (int j = 0; j < nv && ok; j++) {
       if (strcmp(values[j], canon) == 0) {
         add_error(L, line, "%s: duplicate value %s in the list (items %d and %d)", name, canon, j + 1, nv + 1);
@@ -616,7 +677,17 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     item = comma ? comma + 1 : NULL;
   }
   free(list);
-  /* values must stay distinct in run ids */
+  /* values must stay distinct in run ids (with those of the axis a '+=' line continues) */
+  int merged = 0;
+  if (ok && ex) {
+    merged = 1;
+    char **all = gs_malloc(sizeof *all * (size_t)(ex->nvalues + nv));
+    memcpy(all, ex->values, sizeof *all * (size_t)ex->nvalues);
+    memcpy(all + ex->nvalues, values, sizeof *all * (size_t)nv);
+    free(values);
+    values = all;
+    nv += ex->nvalues;
+  }
   for (int i = 0; ok && i < nv; i++) {
     char a[VALUE_BUF], b[VALUE_BUF];
     sanitise(values[i], a, sizeof a);
@@ -630,7 +701,18 @@ static void grid_key(loader *L, const char *name, const char *value, int line) {
     }
   }
   if (!ok) {
-    free_values(values, nv);
+    if (merged) { /* the merged list: free only this line's strings */
+      for (int i = ex->nvalues; i < nv; i++) free(values[i]);
+      free(values);
+    } else {
+      free_values(values, nv);
+    }
+    return;
+  }
+  if (ex) {
+    free(ex->values);
+    ex->values = values;
+    ex->nvalues = nv;
     return;
   }
   gs_axis *ax = &sw->axes[sw->naxes++];

@@ -187,8 +187,8 @@ static void group_step(shard *sh, MPI_Comm comm, gs_optim *opt, gs_params *p) {
 /* ------------------------------------------------------------------ checkpoints */
 /* Every rank of the group calls this (the optimiser's moments are gathered from the shards);
  * the group leader writes. */
-static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, shard *sh, MPI_Comm comm, gs_params *p,
-                            gs_optim *opt, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
+static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs_model_def *def, gs_model *m,
+                            shard *sh, MPI_Comm comm, gs_params *p, gs_optim *opt, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
                             long epoch, long step, double loss_sum, double train_s, long images) {
   if (!h->ckpt_path) return;
   if (sh->P > 1) {
@@ -212,8 +212,16 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, shard *s
   ck.rec = rec;
   ck.train_seconds = train_s;
   ck.images = images;
+  double *st = NULL;
+  if (def->state_size && (ck.nstate = def->state_size(m)) > 0) {
+    st = gs_malloc(sizeof(double) * (size_t)ck.nstate);
+    def->state_save(m, st);
+    ck.state = st;
+  }
   gs_error err = {0};
-  if (gs_checkpoint_write(h->ckpt_path, &ck, &err) != 0) {
+  int wrc = gs_checkpoint_write(h->ckpt_path, &ck, &err);
+  free(st);
+  if (wrc != 0) {
     if (h->note) h->note(h->ctx, run, "ckpt-failed", epoch, step, err.msg);
   } else if (h->note) {
     h->note(h->ctx, run, "checkpointed", epoch, step, "");
@@ -285,7 +293,14 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     ck.opt = &opt;
     ck.rec = rec;
     gs_error cerr = {0};
-    if (gs_checkpoint_read(h->ckpt_path, &ck, &cerr) == 0 && ck.nperm == ds->train.n && ck.nrng == 2) {
+    int ok = gs_checkpoint_read(h->ckpt_path, &ck, &cerr) == 0 && ck.nperm == ds->train.n && ck.nrng == 2;
+    if (ok && def->state_load) {
+      ok = def->state_load(m, ck.state, ck.nstate, &cerr) == 0;
+    } else if (ok && ck.nstate != 0) {
+      ok = 0;
+      snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", h->ckpt_path);
+    }
+    if (ok) {
       memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
       shuffle = ck.rng[0];
       noise = ck.rng[1];
@@ -308,6 +323,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
     }
     free(ck.perm);
+    free(ck.state);
   }
 
   /* every rank of the group must continue from the same place, or they would part silently */
@@ -326,7 +342,8 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   /* this rank's rows of every global batch */
   int lo = (int)((long)sh.r * B / sh.P), hi = (int)((long)(sh.r + 1) * B / sh.P);
 
-  for (long ep = ep0; ep <= c->epochs && !failed; ep++) {
+  const long E = gs_config_total_epochs(c);
+  for (long ep = ep0; ep <= E && !failed; ep++) {
     double t0 = gs_now();
     long s_begin = ep == ep0 ? step0 : 0;
     if (s_begin == 0) gs_rng_shuffle(&shuffle, perm, ds->train.n);
@@ -363,7 +380,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     if (stop && s < nb) {
       /* interrupted mid-epoch: checkpoint the exact position and leave */
       images += (s - s_begin) * B;
-      save_checkpoint(h, run, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, train_s,
+      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, train_s,
                       images);
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
@@ -375,20 +392,20 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
     gs_record_push(rec, "train_images_per_s", (double)((nb - s_begin) * B) / dt);
-    int last = ep == c->epochs;
-    if (last || ep % c->eval_every == 0) {
+    int last = ep == E;
+    if (last || ep % c->eval_every == 0 || def->evaluate_every_epoch) {
       if (def->evaluate(m, ds, (int)ep, last, rec, &err) != 0) {
         set_failed(rec, "diverged", err.msg);
         failed = 1;
         break;
       }
     }
-    const gs_series *te = gs_record_find_series(rec, "test_neg_elbo");
+    const gs_series *te = gs_record_find_series(rec, def->headline ? def->headline : "test_neg_elbo");
     if (h->epoch)
-      h->epoch(h->ctx, run, ep, c->epochs, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
+      h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
                (double)((nb - s_begin) * B) / dt);
     if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
-      save_checkpoint(h, run, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, train_s,
+      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, train_s,
                       images);
     if (stop && !last) {
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");

@@ -252,7 +252,7 @@ static int coord_next(coord *c, int group) {
   struct gstate *g = &c->groups[group];
   g->run = idx;
   g->epoch = 0;
-  g->epochs = c->sw->runs[idx].cfg.epochs;
+  g->epochs = gs_config_total_epochs(&c->sw->runs[idx].cfg);
   g->loss = NAN;
   g->t_start = gs_now();
   return idx;
@@ -302,7 +302,7 @@ static void coord_finished(coord *c, int idx, int how) {
     for (int i = 0; i < s.nscalars; i++)
       if (!strcmp(s.scalars[i].name, "test_iw_nll")) fprintf(c->log, ", IW NLL %.2f", s.scalars[i].v);
     fprintf(c->log, "\n");
-    coord_log(c, "done", idx, run->cfg.epochs, NULL);
+    coord_log(c, "done", idx, gs_config_total_epochs(&run->cfg), NULL);
   } else {
     c->out->failed++;
     fprintf(c->log, "%s: %s: %s\n", tag, s.status, s.message);
@@ -456,7 +456,7 @@ static int coord_setup(coord *c, gs_error *err) {
         if (!c->opt->quiet) fprintf(c->log, "%s: already done, skipped\n", run->id);
         c->out->skipped++;
         if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
-          coord_log(c, "done", (int)i, run->cfg.epochs, "found done on disk (run file)");
+          coord_log(c, "done", (int)i, gs_config_total_epochs(&run->cfg), "found done on disk (run file)");
         continue;
       } else if (strcmp(s.status, "diverged") == 0) {
         /* divergence is deterministic for the same parameters: a result, not an accident */
@@ -518,6 +518,10 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   char dir[1024];
   gs_sweep_dir(sw, opt->results, dir, sizeof dir);
   GS_STRCPY(out->dir, dir);
+  /* --results overrides sweep.results for everything a run keeps under the results root (the
+   * judge's cache); sweep.* keys are not part of a run's identity */
+  if (opt->results && *opt->results)
+    for (long i = 0; i < sw->nruns; i++) GS_STRCPY(((gs_run *)&sw->runs[i])->cfg.results, opt->results);
 
   coord c = {0};
   int ok = 1;

@@ -54,12 +54,22 @@ PY
 kill_loop() { # label results launcher...
   local label=$1 res=$2; shift 2
   local kills=0 rc=1
-  for attempt in $(seq 1 60); do
+  # up to 8 kills at random moments, then the job is left to finish: on a busy machine a job
+  # may never get far enough between two random kills, and the test must not depend on speed
+  for attempt in $(seq 1 9); do
     setsid "$@" --quiet --results "$res" "$T/k.ini" >> "$T/$label.txt" 2>&1 &
     local pid=$!
-    # a random moment: 0.6 .. 2.6 s into the job (mpirun start-up alone takes ~0.5 s)
-    sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.6 + 2.0 * rand() }')"
-    if kill -0 "$pid" 2>/dev/null; then
+    # a random moment that adapts to the machine's speed: after 1-3 new "started" or
+    # "checkpointed" ledger lines of this attempt (or 30 s), then 0 .. 0.8 s more
+    local ledger="$res/k/ledger.log" want=$((1 + RANDOM % 3)) t0=$SECONDS
+    local base; base=$(grep -cE $'\t(started|checkpointed|resumed)\t' "$ledger" 2>/dev/null); base=${base:-0}
+    while kill -0 "$pid" 2>/dev/null && [ $((SECONDS - t0)) -lt 30 ]; do
+      local now; now=$(grep -cE $'\t(started|checkpointed|resumed)\t' "$ledger" 2>/dev/null); now=${now:-0}
+      [ "$now" -ge $((base + want)) ] && break
+      sleep 0.05
+    done
+    sleep "$(awk -v s=$RANDOM 'BEGIN { srand(s); printf "%.2f", 0.8 * rand() }')"
+    if [ "$attempt" -lt 9 ] && kill -0 "$pid" 2>/dev/null; then
       # every process of the job: mpirun puts each rank in its own process group, and ranks
       # whose mpirun was SIGKILLed would run on
       kill -9 -- "-$pid" 2>/dev/null

@@ -70,16 +70,16 @@ static void load_ok(const char *text, gs_sweep *sw) {
 /* ------------------------------------------------------------------ key table, defaults */
 
 Test(config, key_table_is_consistent) {
-  cr_assert_eq(gs_config_nkeys, 32);
-  const char *order[] = {"sweep", "data", "model", "train", "eval"};
+  cr_assert_eq(gs_config_nkeys, 48);
+  const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"};
   int sec = 0;
   for (int i = 0; i < gs_config_nkeys; i++) {
     const gs_key *k = &gs_config_keys[i];
     cr_assert(k->help && *k->help, "%s.%s has no help", k->section, k->name);
     cr_assert(k->def, "%s.%s has no default", k->section, k->name);
     cr_assert_eq(gs_config_find_key(k->section, k->name), k);
-    while (sec < 5 && strcmp(order[sec], k->section) != 0) sec++;
-    cr_assert_lt(sec, 5, "section %s out of order", k->section);
+    while (sec < 6 && strcmp(order[sec], k->section) != 0) sec++;
+    cr_assert_lt(sec, 6, "section %s out of order", k->section);
     for (int j = 0; j < i; j++) cr_assert_neq(gs_config_keys[j].offset, k->offset, "two keys share a field");
   }
   cr_assert_null(gs_config_find_key("model", "nope"));
@@ -195,8 +195,8 @@ Test(config, set_strings_and_enums) {
   cr_assert_str_eq(c.model, "cvae");
   cr_assert_eq(gs_config_set(&c, key("train.optimizer"), "adam", &err), 0, "%s", err.msg);
   cr_assert_str_eq(c.optimizer, "adam");
-  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae", 1);
-  expect_set_error("model.name", "va", "must be one of vae, cvae", 0);
+  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn", 1);
+  expect_set_error("model.name", "va", "must be one of vae, cvae, cae, cae_igmn", 0);
   expect_set_error("train.optimizer", "lbfgs", "train.optimizer = lbfgs: must be one of rmsprop, adam, sgd", 1);
   expect_set_error("train.optimizer", "", "missing value", 0);
 
@@ -296,7 +296,7 @@ Test(load, unknown_key_did_you_mean) {
   expect_error("[data]\niw_sample = 3\n", "exp.ini:2: ", "did you mean [eval] iw_samples?", NULL);
   /* nothing close: list the keys of the section */
   expect_error("[model]\nfoo = 3\n", "exp.ini:2: ",
-               "unknown key 'foo' in [model] (keys in [model]: name, latent_dim, hidden1, hidden2)", NULL);
+               "unknown key 'foo' in [model] (keys in [model]: name, latent_dim, hidden1, hidden2, conv1, conv2)", NULL);
 }
 
 Test(load, suggest_function) {
@@ -316,7 +316,7 @@ Test(load, duplicate_key) {
   expect_error("[sweep]\nname = x\n[model]\nlatent_dim = 2\nhidden1 = 3\n\n[train]\nepochs = 2\n[model]\nlatent_dim = 5\n",
                "exp.ini:10: ", "duplicate key model.latent_dim (first set on line 4)", NULL);
   expect_error("[grid]\ntrain.seed = 1, 2\ntrain.seed = 3\n", "exp.ini:3: ",
-               "duplicate key train.seed in [grid] (first set on line 2)", NULL);
+               "duplicate key train.seed in [grid] (first set on line 2;", NULL);
 }
 
 Test(load, key_outside_section) {
@@ -328,7 +328,7 @@ Test(load, key_outside_section) {
 Test(load, type_and_range_errors_have_lines) {
   expect_error("[model]\nname = vae\nlatent_dim = 0\n", "exp.ini:3: ",
                "model.latent_dim = 0: out of range, must be in [1, 4096]", NULL);
-  expect_error("[model]\nname = gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae", NULL);
+  expect_error("[model]\nname = gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae, cae, cae_igmn", NULL);
   expect_error("[train]\n\nepochs = 1e3\n", "exp.ini:3: ", "train.epochs = 1e3: not an integer", NULL);
   expect_error("[train]\nlr = 0\n", "exp.ini:2: ", "train.lr = 0: out of range, must be in (0, 10]", NULL);
   expect_error("[train]\nlr = 1e-3 # comment\n", "exp.ini:2: ", "not a number", "inline comment");
@@ -352,7 +352,7 @@ Test(load, line_too_long) {
   pad[sizeof pad - 1] = 0;
   memcpy(pad, "very long", 9);
   snprintf(text, sizeof text, "[sweep]\nname = x\ndescription = %s;\n[model]\nlatent_dim = 3\n", pad);
-  expect_error(text, "exp.ini:3: ", "line too long (", "at most 199)");
+  expect_error(text, "exp.ini:3: ", "line too long (", "at most 199;");
   /* line numbers after it stay right */
   snprintf(text, sizeof text, "[sweep]\ndescription = %s;\n[model]\nlatnt_dim = 3\n", pad);
   gs_sweep sw;
@@ -373,7 +373,7 @@ Test(load, line_too_long) {
   cr_assert_eq(strlen(sw.base.description), 185);
   gs_sweep_free(&sw);
   snprintf(text, sizeof text, "[sweep]\ndescription = %.*s\n", 200 - 14, desc);
-  expect_error(text, "exp.ini:2: ", "line too long (200 characters, at most 199)", NULL);
+  expect_error(text, "exp.ini:2: ", "line too long (200 characters, at most 199;", NULL);
 }
 
 Test(load, syntax_variants_accepted) {
@@ -428,7 +428,7 @@ Test(grid, errors) {
   expect_error("[grid]\nmodel.latent_dim = 2, 5,\n", "exp.ini:2: ", "empty item 3", NULL);
   expect_error("[grid]\n\nmodel.latent_dim = 2, 5, 0, 7\n", "exp.ini:3: ",
                "model.latent_dim = 0: out of range, must be in [1, 4096] (item 3 of the list)", NULL);
-  expect_error("[grid]\nmodel.name = vae, gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae",
+  expect_error("[grid]\nmodel.name = vae, gan\n", "exp.ini:2: ", "model.name = gan: must be one of vae, cvae, cae, cae_igmn",
                "item 2");
   expect_error("[grid]\ntrain.epochs = 1, 2.5\n", "exp.ini:2: ", "train.epochs = 2.5: not an integer", NULL);
   expect_error("[grid]\nmodel.latent_dim = 2, 5, 2\n", "exp.ini:2: ",
@@ -804,4 +804,36 @@ Test(plan, ten_thousand_runs) {
   free(hashes);
   gs_sweep_free(&sw);
   free(ids);
+}
+
+/* IGMN parameters out of range fail at load, naming the key and its valid range. */
+Test(load, igmn_parameters_out_of_range) {
+  expect_error("[igmn]\nbeta = 1\n", "exp.ini:2: ", "igmn.beta = 1", "(0, 1)");
+  expect_error("[igmn]\nbeta = 0\n", "exp.ini:2: ", "igmn.beta = 0", "(0, 1)");
+  expect_error("[igmn]\nv_min = 0.5\n", "exp.ini:2: ", "igmn.v_min = 0.5", "[1, ");
+  expect_error("[igmn]\nc = 0\n", "exp.ini:2: ", "igmn.c = 0", "(0, ");
+  expect_error("[grid]\nigmn.beta = 0.001, 1.5\n", "exp.ini:2: ", "igmn.beta = 1.5", NULL);
+  expect_error("[igmn]\ncov_update = fast\n", "exp.ini:2: ", "must be one of exact, paper", NULL);
+}
+
+/* A long grid list over several lines: "key += more values" continues the axis. */
+Test(load, grid_list_continued_with_plus_equals) {
+  gs_sweep sw;
+  load_ok("[grid]\nmodel.latent_dim = 2, 3\ntrain.seed = 1, 2\nmodel.latent_dim += 5, 8\nmodel.latent_dim+=13\n", &sw);
+  cr_assert_eq(sw.naxes, 2);
+  cr_assert_eq(sw.axes[0].nvalues, 5);
+  cr_assert_str_eq(sw.axes[0].values[4], "13");
+  cr_assert_eq(sw.nruns, 10);
+  gs_sweep_free(&sw);
+  expect_error("[grid]\nmodel.latent_dim += 5\n", "exp.ini:2: ", "no earlier 'model.latent_dim = ...' line", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2, 3\nmodel.latent_dim += 3\n", "exp.ini:3: ", "duplicate value 3", NULL);
+  expect_error("[grid]\nmodel.latent_dim = 2\nmodel.latent_dim = 3\n", "exp.ini:3: ", "continue a long list", NULL);
+  /* a 300-value axis written over many lines */
+  char text[8192];
+  int n = snprintf(text, sizeof text, "[grid]\ntrain.seed = 1");
+  for (int v = 2; v <= 300; v++) n += snprintf(text + n, sizeof text - n, v % 20 == 0 ? "\ntrain.seed += %d" : ", %d", v);
+  n += snprintf(text + n, sizeof text - n, "\n");
+  load_ok(text, &sw);
+  cr_assert_eq(sw.nruns, 300);
+  gs_sweep_free(&sw);
 }

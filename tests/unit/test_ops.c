@@ -119,6 +119,11 @@ static gs_tensor *b_bern(gs_graph *g, gs_tensor **in, const void *c) {
   return gs_bernoulli_nll(g, in[0], gs_wrap2(g, bern_target, 3, 7));
 }
 static gs_tensor *b_kl(gs_graph *g, gs_tensor **in, const void *c) { return gs_kl_std_normal(g, in[0], in[1]); }
+/* one-hot rows and a soft (non-normalised) row: the gradient must hold for any target */
+static float ce_target[15] = {0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0.2f, 0.3f, 0, 0.4f, 0.5f};
+static gs_tensor *b_ce(gs_graph *g, gs_tensor **in, const void *c) {
+  return gs_softmax_ce(g, in[0], gs_wrap2(g, ce_target, 3, 5));
+}
 /* a small VAE-like chain: every op composed, gradient flows through shared inputs */
 static gs_tensor *b_chain(gs_graph *g, gs_tensor **in, const void *c) {
   gs_tensor *h = gs_relu(g, gs_dense(g, in[0], in[1], in[2]));
@@ -153,6 +158,17 @@ Test(grad, mean) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("mean", 1, s, b_me
 Test(grad, sum_rows) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("sum_rows", 1, s, b_sumrows, NULL, 2e-3); }
 Test(grad, gauss_sample) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 4, -1, 1)}; gradcheck("gauss", 2, s, b_gauss, NULL, 2e-3); }
 Test(grad, bernoulli_nll) { in_spec s[] = {S2(3, 7, -6, 6)}; gradcheck("bern", 1, s, b_bern, NULL, 2e-3); }
+Test(grad, softmax_ce) { in_spec s[] = {S2(3, 5, -3, 3)}; gradcheck("softmax_ce", 1, s, b_ce, NULL, 2e-3); }
+Test(ops, softmax_ce_values) {
+  gs_graph g;
+  gs_graph_init(&g, 1 << 16);
+  gs_graph_begin(&g, NULL, 0);
+  float l[6] = {1000, 0, -1000, 1, 2, 3}, t[6] = {0, 1, 0, 0, 0, 1};
+  gs_tensor *y = gs_softmax_ce(&g, gs_wrap2(&g, l, 2, 3), gs_wrap2(&g, t, 2, 3));
+  cr_assert_float_eq(y->x[0], 1000.0f, 1e-3f); /* stable for huge logits */
+  cr_assert_float_eq(y->x[1], (float)(log(exp(1.0) + exp(2.0) + exp(3.0)) - 3.0), 1e-5f);
+  gs_graph_free(&g);
+}
 Test(grad, kl_std_normal) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 4, -1.5f, 1)}; gradcheck("kl", 2, s, b_kl, NULL, 2e-3); }
 Test(grad, chain) { in_spec s[] = {S2(3, 5, -1, 1), S2(5, 4, -1, 1), S1(4, 0.2f, 1)}; gradcheck("chain", 3, s, b_chain, NULL, 5e-3); }
 

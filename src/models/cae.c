@@ -1,0 +1,647 @@
+/* Convolutional autoencoder and the CAE + IGMN pipeline (SCIENCE.md §1, IGMN.md).
+ *
+ *   encoder  x (1x28x28) -> conv 3x3/2 (conv1 ch, 28->14) -> ReLU -> conv 3x3/2 (conv2 ch, 14->7)
+ *            -> ReLU -> flatten -> dense -> z (latent_dim, linear)
+ *   decoder  z -> dense (conv2*7*7) -> ReLU -> deconv 3x3/2 (conv1 ch, 7->14) -> ReLU
+ *            -> deconv 3x3/2 (1 ch, 14->28) -> Bernoulli logits
+ *   loss     BCE summed over the pixels, per image (Adam in the write-up)
+ * Weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (the PyTorch reference's default).
+ *
+ * cae_igmn, one run, stages by epoch:
+ *   1 .. train.epochs                    train the CAE (loss BCE)
+ *   after epoch train.epochs ("pass")    encode the training set, sigmasq, one IGMN pass,
+ *                                        finalisation (young sporadic components, umbrellas,
+ *                                        one refresh), per-component generation grid and judge
+ *   train.epochs+1 .. + retrain_epochs   retrain with loss = BCE - mu * sum_batch p(z), the
+ *                                        mixture held fixed during the epoch (IGMN.md §6.4) and
+ *                                        refreshed after it without new components (§6.1)
+ *   after the last epoch ("final")       the same measurements again
+ * Every epoch records test BCE and sigmasq of the encoded training set. What a stage found is kept
+ * in the model's state (checkpointed) and written to the run file at the end:
+ *   /igmn/<stage>/means [K,D], covariances [K,D,D], priors, sp, v [K], judge_share, judge_class [K]
+ *   /final/igmn_<stage>_{K,created,removed,nonpd,umbrellas,purity,ari,loglik,seconds,judge_share}
+ *   /samples/components_<stage>: one row per component, igmn.samples decoded samples per row. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/conv.h"
+#include "gensweep/igmn.h"
+#include "gensweep/judge.h"
+#include "gensweep/model.h"
+#include "gensweep/ops.h"
+#include "gensweep/optim.h"
+#include "gensweep/png.h"
+
+#define STATE_MAGIC 4.2e9 /* first value of the state: catches a state of another layout */
+#define MAX_GRID_K 64     /* components shown in a generation grid (the largest priors) */
+
+/* what one IGMN stage found (kept in the model's state until the run file is written) */
+typedef struct stage {
+  int done;
+  double K, created, removed, nonpd, umbrellas, purity, ari, loglik, seconds, judge_share;
+  gs_igmn mix;       /* the mixture as it was at the end of the stage */
+  int ngrid;         /* components in the grid */
+  double *share;     /* ngrid: share of a component's samples the judge puts in its majority class */
+  double *cls;       /* ngrid: that class */
+  uint8_t *grid;     /* ngrid * samples * dim */
+} stage;
+
+struct gs_model {
+  int igmn;                 /* 0: cae, 1: cae_igmn */
+  int H, W, D, Z, C1, C2;   /* image, 784, latent, channels */
+  int H1, W1, H2, W2;       /* 14x14, 7x7 */
+  int op1h, op1w, op2h, op2w; /* output paddings of the two transposed convolutions */
+  gs_params p;
+  gs_tensor *c1w, *c1b, *c2w, *c2b, *few, *feb, *fdw, *fdb, *d1w, *d1b, *d2w, *d2b;
+  gs_graph g;
+  float *xbuf;
+  int bufrows;
+  const gs_config *cfg;
+  /* pipeline */
+  int stage_now;            /* 0: training the CAE, 1: retraining with the mixture */
+  double sigmasq_pass;      /* sigmasq when IGMN ran */
+  long collapsed_epoch;     /* first retraining epoch whose sigmasq fell below igmn.collapse * sigmasq_pass */
+  gs_igmn mix;              /* the live mixture (retraining) */
+  int have_mix;
+  stage st[2];              /* 0: after the pass, 1: final */
+  float *Ztrain;            /* encoded training set, scratch */
+  long nZ;
+};
+
+static void decl(gs_model *m, const char *name, int nd, int a, int b, int c, int d) {
+  int s[4] = {a, b, c, d};
+  gs_params_declare(&m->p, name, nd, s);
+}
+
+static void init_uniform(gs_tensor *t, double fan_in, gs_rng *r) {
+  float a = (float)(1.0 / sqrt(fan_in));
+  for (long i = 0; i < t->n; i++) t->x[i] = (float)(2.0 * gs_rng_uniform(r) - 1.0) * a;
+}
+
+static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, int igmn, gs_error *err) {
+  gs_model *m = gs_calloc(1, sizeof *m);
+  m->igmn = igmn;
+  m->cfg = cfg;
+  m->H = ds->train.h;
+  m->W = ds->train.w;
+  m->D = (int)ds->train.dim;
+  m->Z = (int)cfg->latent_dim;
+  m->C1 = (int)cfg->conv1;
+  m->C2 = (int)cfg->conv2;
+  m->H1 = (m->H + 2 - 3) / 2 + 1;
+  m->W1 = (m->W + 2 - 3) / 2 + 1;
+  m->H2 = (m->H1 + 2 - 3) / 2 + 1;
+  m->W2 = (m->W1 + 2 - 3) / 2 + 1;
+  /* transposed conv 3x3/2, pad 1: out = 2*in - 1 + op; op in {0, 1} brings each size back */
+  m->op1h = m->H1 - (2 * m->H2 - 1);
+  m->op1w = m->W1 - (2 * m->W2 - 1);
+  m->op2h = m->H - (2 * m->H1 - 1);
+  m->op2w = m->W - (2 * m->W1 - 1);
+  if (m->H < 4 || m->W < 4) {
+    gs_fail(err, "cae needs images of at least 4x4 pixels (data set has %dx%d)", m->H, m->W);
+    free(m);
+    return NULL;
+  }
+  if (igmn) {
+    gs_igmn_params ip;
+    gs_igmn_params_default(&ip, m->Z);
+    ip.c = cfg->igmn_c;
+    ip.beta = cfg->igmn_beta;
+    ip.v_min = cfg->igmn_v_min;
+    ip.sp_min = cfg->igmn_sp_min;
+    ip.cov_update = strcmp(cfg->igmn_cov_update, "paper") == 0 ? GS_IGMN_PAPER : GS_IGMN_EXACT;
+    ip.umbrella_tau = cfg->igmn_umbrella_tau;
+    ip.umbrella_kappa = cfg->igmn_umbrella_kappa;
+    if (gs_igmn_params_check(&ip, err) != 0) {
+      free(m);
+      return NULL;
+    }
+  }
+  int f2 = m->C2 * m->H2 * m->W2;
+  decl(m, "enc_conv1.w", 4, m->C1, 1, 3, 3);
+  decl(m, "enc_conv1.b", 1, m->C1, 0, 0, 0);
+  decl(m, "enc_conv2.w", 4, m->C2, m->C1, 3, 3);
+  decl(m, "enc_conv2.b", 1, m->C2, 0, 0, 0);
+  decl(m, "enc_z.w", 2, f2, m->Z, 0, 0);
+  decl(m, "enc_z.b", 1, m->Z, 0, 0, 0);
+  decl(m, "dec_fc.w", 2, m->Z, f2, 0, 0);
+  decl(m, "dec_fc.b", 1, f2, 0, 0, 0);
+  decl(m, "dec_deconv1.w", 4, m->C2, m->C1, 3, 3); /* (Cin, Cout, k, k) */
+  decl(m, "dec_deconv1.b", 1, m->C1, 0, 0, 0);
+  decl(m, "dec_deconv2.w", 4, m->C1, 1, 3, 3);
+  decl(m, "dec_deconv2.b", 1, 1, 0, 0, 0);
+  gs_params_alloc(&m->p);
+  gs_tensor **t[] = {&m->c1w, &m->c1b, &m->c2w, &m->c2b, &m->few, &m->feb,
+                     &m->fdw, &m->fdb, &m->d1w, &m->d1b, &m->d2w, &m->d2b};
+  double fan[] = {9, 9, 9.0 * m->C1, 9.0 * m->C1, f2, f2, m->Z, m->Z, 9.0 * m->C1, 9.0 * m->C1, 9, 9};
+  for (int i = 0; i < 12; i++) {
+    *t[i] = &m->p.t[i];
+    init_uniform(*t[i], fan[i], init);
+  }
+  gs_graph_init(&m->g, 32u << 20);
+  return m;
+}
+
+static gs_model *create_cae(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) {
+  return create(c, d, r, 0, e);
+}
+static gs_model *create_cae_igmn(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) {
+  return create(c, d, r, 1, e);
+}
+
+static gs_params *params(gs_model *m) { return &m->p; }
+
+static void ensure_buffers(gs_model *m, int rows) {
+  if (rows <= m->bufrows) return;
+  free(m->xbuf);
+  m->xbuf = gs_aligned_alloc(sizeof(float) * rows * m->D);
+  m->bufrows = rows;
+}
+
+/* ------------------------------------------------------------------ graph */
+static gs_tensor *encode(gs_model *m, gs_tensor *x) {
+  gs_graph *g = &m->g;
+  int b = x->shape[0], s4[4] = {b, 1, m->H, m->W};
+  gs_tensor *h = gs_reshape(g, x, 4, s4);
+  h = gs_relu(g, gs_conv2d(g, h, m->c1w, m->c1b, 2, 1)); /* (b, C1, 14, 14) */
+  h = gs_relu(g, gs_conv2d(g, h, m->c2w, m->c2b, 2, 1)); /* (b, C2, 7, 7) */
+  return gs_dense(g, gs_flatten(g, h), m->few, m->feb);  /* (b, Z) */
+}
+
+static gs_tensor *decode(gs_model *m, gs_tensor *z) {
+  gs_graph *g = &m->g;
+  int b = z->shape[0], s4[4] = {b, m->C2, m->H2, m->W2};
+  gs_tensor *h = gs_relu(g, gs_dense(g, z, m->fdw, m->fdb));
+  h = gs_reshape(g, h, 4, s4);
+  h = gs_relu(g, gs_conv_transpose2d(g, h, m->d1w, m->d1b, 2, 1, m->op1h)); /* (b, C1, 14, 14) */
+  h = gs_conv_transpose2d(g, h, m->d2w, m->d2b, 2, 1, m->op2h);             /* (b, 1, 28, 28) */
+  int s2[2] = {b, m->D};
+  return gs_reshape(g, h, 2, s2);
+}
+
+/* ------------------------------------------------------------------ training step */
+static double train_step(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
+                         gs_rng *noise) {
+  int b = hi - lo;
+  ensure_buffers(m, B);
+  gs_imageset_batch(set, idx + lo, b, m->xbuf, NULL);
+  gs_graph *g = &m->g;
+  gs_graph_begin(g, &m->p, 1);
+  gs_tensor *x = gs_wrap2(g, m->xbuf, b, m->D);
+  gs_tensor *z = encode(m, x);
+  gs_tensor *loss = gs_sum(g, gs_bernoulli_nll(g, decode(m, z), x));
+  if (m->stage_now == 1 && m->have_mix && m->mix.K > 0 && m->cfg->igmn_mu > 0)
+    loss = gs_sub(g, loss, gs_scale(g, gs_sum(g, gs_igmn_density_op(g, &m->mix, z)), (float)m->cfg->igmn_mu));
+  gs_backward(g, loss, 1.0f / (float)B);
+  return loss->x[0];
+}
+
+/* ------------------------------------------------------------------ evaluation pieces */
+/* mean BCE per image over a set */
+static double set_bce(gs_model *m, const gs_imageset *set) {
+  const int chunk = 500;
+  ensure_buffers(m, chunk);
+  int32_t idx[500];
+  double s = 0.0;
+  for (long start = 0; start < set->n; start += chunk) {
+    gs_poll();
+    int b = (int)(set->n - start < chunk ? set->n - start : chunk);
+    for (int i = 0; i < b; i++) idx[i] = (int32_t)(start + i);
+    gs_imageset_batch(set, idx, b, m->xbuf, NULL);
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *x = gs_wrap2(&m->g, m->xbuf, b, m->D);
+    gs_tensor *r = gs_bernoulli_nll(&m->g, decode(m, encode(m, x)), x);
+    for (int i = 0; i < b; i++) s += r->x[i];
+  }
+  return set->n ? s / (double)set->n : NAN;
+}
+
+/* encode a whole set into m->Ztrain (n x Z) */
+static void encode_set(gs_model *m, const gs_imageset *set) {
+  if (m->nZ < set->n) {
+    free(m->Ztrain);
+    m->Ztrain = gs_malloc(sizeof(float) * set->n * m->Z);
+    m->nZ = set->n;
+  }
+  const int chunk = 1000;
+  ensure_buffers(m, chunk);
+  int32_t *idx = gs_malloc(sizeof(int32_t) * chunk);
+  for (long start = 0; start < set->n; start += chunk) {
+    gs_poll();
+    int b = (int)(set->n - start < chunk ? set->n - start : chunk);
+    for (int i = 0; i < b; i++) idx[i] = (int32_t)(start + i);
+    gs_imageset_batch(set, idx, b, m->xbuf, NULL);
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *z = encode(m, gs_wrap2(&m->g, m->xbuf, b, m->D));
+    memcpy(m->Ztrain + start * m->Z, z->x, sizeof(float) * b * m->Z);
+  }
+  free(idx);
+}
+
+/* decode latents (rows x Z) to pixels (0..255) */
+static void decode_u8(gs_model *m, const float *z, int rows, uint8_t *out) {
+  for (int start = 0; start < rows; start += 500) {
+    int b = rows - start < 500 ? rows - start : 500;
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *img = gs_sigmoid(&m->g, decode(m, gs_wrap2(&m->g, (float *)z + (long)start * m->Z, b, m->Z)));
+    gs_to_u8(img->x, out + (size_t)start * m->D, (long)b * m->D);
+  }
+}
+
+static void stage_free(stage *s) {
+  gs_igmn_free(&s->mix);
+  free(s->share);
+  free(s->cls);
+  free(s->grid);
+  memset(s, 0, sizeof *s);
+}
+
+/* Per-component generation: igmn.samples decoded samples of each of the (up to MAX_GRID_K
+ * largest-prior) components, and the judge's verdict on them. */
+static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_error *err) {
+  const gs_config *c = m->cfg;
+  const gs_igmn *mix = &s->mix;
+  int K = mix->K, S = (int)c->igmn_samples;
+  int n = K < MAX_GRID_K ? K : MAX_GRID_K;
+  /* components by decreasing prior */
+  int *order = gs_malloc(sizeof(int) * (K ? K : 1));
+  for (int j = 0; j < K; j++) order[j] = j;
+  for (int a = 1; a < K; a++)
+    for (int b2 = a; b2 > 0 && mix->sp[order[b2]] > mix->sp[order[b2 - 1]]; b2--) {
+      int t = order[b2];
+      order[b2] = order[b2 - 1];
+      order[b2 - 1] = t;
+    }
+  s->ngrid = n;
+  s->share = gs_calloc((size_t)(n ? n : 1), sizeof(double));
+  s->cls = gs_calloc((size_t)(n ? n : 1), sizeof(double));
+  s->grid = gs_malloc((size_t)(n ? n : 1) * S * m->D);
+  s->judge_share = NAN;
+  if (n == 0) {
+    free(order);
+    return;
+  }
+  gs_rng rng;
+  gs_rng_seed(&rng, (uint64_t)c->seed, (uint64_t)(10 + which), GS_RNG_SAMPLE);
+  float *z = gs_malloc(sizeof(float) * n * S * m->Z);
+  for (int r = 0; r < n; r++)
+    for (int k = 0; k < S; k++) gs_igmn_sample(mix, order[r], &rng, z + ((long)r * S + k) * m->Z);
+  decode_u8(m, z, n * S, s->grid);
+  free(z);
+  free(order);
+  if (!c->judge) return;
+  gs_judge *jd = gs_judge_get(c, ds, err);
+  if (!jd) return; /* err says why; the caller records it */
+  int *lab = gs_malloc(sizeof(int) * n * S);
+  gs_judge_classify_u8(jd, s->grid, n * S, lab);
+  double tot = 0.0;
+  for (int r = 0; r < n; r++) {
+    int cnt[256] = {0}, best = 0;
+    for (int k = 0; k < S; k++) cnt[lab[r * S + k] & 255]++;
+    for (int q = 1; q < 256; q++)
+      if (cnt[q] > cnt[best]) best = q;
+    s->share[r] = (double)cnt[best] / S;
+    s->cls[r] = best;
+    tot += s->share[r];
+  }
+  s->judge_share = tot / n;
+  free(lab);
+}
+
+/* assignment quality of the mixture on the encoded training set */
+static void cluster_quality(gs_model *m, const gs_imageset *set, const gs_igmn *mix, double *purity, double *ari) {
+  long n = set->n;
+  if (mix->K == 0 || !set->labels) {
+    *purity = *ari = NAN;
+    return;
+  }
+  int *as = gs_malloc(sizeof(int) * n), *lb = gs_malloc(sizeof(int) * n);
+  for (long i = 0; i < n; i++) {
+    as[i] = gs_igmn_assign(mix, m->Ztrain + i * m->Z);
+    lb[i] = set->labels[i];
+  }
+  *purity = gs_cluster_purity(as, lb, n);
+  *ari = gs_adjusted_rand_index(as, lb, n);
+  free(as);
+  free(lb);
+}
+
+static void stage_measure(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_error *err) {
+  s->K = m->mix.K;
+  s->created = (double)m->mix.created;
+  s->removed = (double)m->mix.removed;
+  s->nonpd = (double)m->mix.nonpd;
+  s->umbrellas = (double)m->mix.umbrellas;
+  s->loglik = m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN;
+  cluster_quality(m, &ds->train, &m->mix, &s->purity, &s->ari);
+  gs_igmn_free(&s->mix);
+  long ns = gs_igmn_state_size(&m->mix);
+  double *buf = gs_malloc(sizeof(double) * ns);
+  gs_igmn_state_pack(&m->mix, buf);
+  memset(&s->mix, 0, sizeof s->mix);
+  gs_error e2 = {0};
+  gs_igmn_state_unpack(&s->mix, buf, ns, &e2);
+  free(buf);
+  generate(m, ds, s, which, err);
+  s->done = 1;
+}
+
+/* the IGMN stage after the CAE's last training epoch */
+static int run_igmn(gs_model *m, const gs_dataset *ds, gs_record *rec, gs_error *err) {
+  const gs_config *c = m->cfg;
+  gs_igmn_params ip;
+  gs_igmn_params_default(&ip, m->Z);
+  ip.c = c->igmn_c;
+  ip.beta = c->igmn_beta;
+  ip.v_min = c->igmn_v_min;
+  ip.sp_min = c->igmn_sp_min;
+  ip.cov_update = strcmp(c->igmn_cov_update, "paper") == 0 ? GS_IGMN_PAPER : GS_IGMN_EXACT;
+  ip.umbrella_tau = c->igmn_umbrella_tau;
+  ip.umbrella_kappa = c->igmn_umbrella_kappa;
+  double t0 = gs_now();
+  if (m->have_mix) gs_igmn_free(&m->mix);
+  memset(&m->mix, 0, sizeof m->mix);
+  m->have_mix = 0;
+  if (!(m->sigmasq_pass > 0) || !isfinite(m->sigmasq_pass))
+    return gs_fail(err, "the latent cloud has sigmasq = %g: nothing to cluster", m->sigmasq_pass);
+  if (gs_igmn_init(&m->mix, &ip, m->sigmasq_pass, err) != 0) return -1;
+  m->have_mix = 1;
+  gs_igmn_fit(&m->mix, m->Ztrain, ds->train.n);
+  gs_poll();
+  gs_igmn_finalize(&m->mix, m->Ztrain, ds->train.n);
+  double igmn_s = gs_now() - t0; /* the pass and its finalisation, not the measurements */
+  gs_error jerr = {0};
+  stage_measure(m, ds, &m->st[0], 0, &jerr);
+  m->st[0].seconds = igmn_s;
+  if (jerr.msg[0]) fprintf(stderr, "gensweep: judge not available: %s\n", jerr.msg);
+  (void)rec;
+  return 0;
+}
+
+static void record_stage(gs_model *m, gs_record *rec, const stage *s, const char *name, const gs_imageset *tr) {
+  char buf[64];
+  const char *keys[] = {"K", "created", "removed", "nonpd", "umbrellas", "purity", "ari", "loglik", "seconds",
+                        "judge_share"};
+  const double vals[] = {s->K, s->created, s->removed, s->nonpd, s->umbrellas,
+                         s->purity, s->ari, s->loglik, s->seconds, s->judge_share};
+  for (int i = 0; i < 10; i++) {
+    if (strcmp(keys[i], "seconds") == 0 && strcmp(name, "final") == 0) continue;
+    snprintf(buf, sizeof buf, "igmn_%s_%s", name, keys[i]);
+    gs_record_scalar(rec, buf, vals[i]);
+  }
+  const gs_igmn *mix = &s->mix;
+  int K = mix->K, D = m->Z;
+  if (K > 0) {
+    long sh2[2] = {K, D}, sh3[3] = {K, D, D}, sh1[1] = {K};
+    double *cov = gs_malloc(sizeof(double) * K * D * D), *pri = gs_malloc(sizeof(double) * K);
+    for (int j = 0; j < K; j++) {
+      gs_igmn_covariance(mix, j, cov + (long)j * D * D);
+      pri[j] = gs_igmn_prior(mix, j);
+    }
+    snprintf(buf, sizeof buf, "igmn/%s/means", name);
+    gs_record_array(rec, buf, 2, sh2, mix->mean);
+    snprintf(buf, sizeof buf, "igmn/%s/covariances", name);
+    gs_record_array(rec, buf, 3, sh3, cov);
+    snprintf(buf, sizeof buf, "igmn/%s/priors", name);
+    gs_record_array(rec, buf, 1, sh1, pri);
+    snprintf(buf, sizeof buf, "igmn/%s/sp", name);
+    gs_record_array(rec, buf, 1, sh1, mix->sp);
+    snprintf(buf, sizeof buf, "igmn/%s/v", name);
+    gs_record_array(rec, buf, 1, sh1, mix->v);
+    free(cov);
+    free(pri);
+  }
+  if (s->ngrid > 0) {
+    long sg[1] = {s->ngrid};
+    snprintf(buf, sizeof buf, "igmn/%s/judge_share", name);
+    gs_record_array(rec, buf, 1, sg, s->share);
+    snprintf(buf, sizeof buf, "igmn/%s/judge_class", name);
+    gs_record_array(rec, buf, 1, sg, s->cls);
+    snprintf(buf, sizeof buf, "components_%s", name);
+    gs_record_images(rec, buf, s->ngrid * (int)m->cfg->igmn_samples, tr->h, tr->w, s->grid);
+    rec->images[rec->nimages - 1].cols = (int)m->cfg->igmn_samples;
+  }
+}
+
+static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
+  const gs_config *c = m->cfg;
+  double te = set_bce(m, &ds->test);
+  if (!isfinite(te)) return gs_fail(err, "test BCE is not finite at epoch %d", epoch);
+  encode_set(m, &ds->train);
+  double sq = gs_sigmasq(m->Ztrain, ds->train.n, m->Z);
+  gs_record_push(rec, "test_bce", te);
+  gs_record_push(rec, "sigmasq", sq);
+  if (ds->val.n > 0) gs_record_push(rec, "val_bce", set_bce(m, &ds->val));
+  if (m->igmn) {
+    if (epoch == c->epochs) { /* the CAE is trained: cluster its latent space */
+      m->sigmasq_pass = sq;
+      if (run_igmn(m, ds, rec, err) != 0) return -1;
+      m->stage_now = 1;
+    } else if (epoch > c->epochs && m->have_mix) { /* a retraining epoch ended */
+      if (m->mix.K > 0) {
+        gs_igmn_refresh_mode mode = strcmp(c->igmn_refresh, "full") == 0    ? GS_IGMN_REFRESH_FULL
+                                    : strcmp(c->igmn_refresh, "means") == 0 ? GS_IGMN_REFRESH_MEANS
+                                                                            : GS_IGMN_REFRESH_NONE;
+        gs_igmn_refresh(&m->mix, m->Ztrain, ds->train.n, mode);
+      }
+      if (!m->collapsed_epoch && sq < c->igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
+    }
+    if (m->have_mix) {
+      gs_record_push(rec, "igmn_K", m->mix.K);
+      gs_record_push(rec, "igmn_loglik", m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
+    }
+  }
+  if (!final) return 0;
+  gs_record_scalar(rec, "test_bce", te);
+  gs_record_scalar(rec, "sigmasq", sq);
+  if (m->igmn && m->have_mix) {
+    gs_error jerr = {0};
+    if (c->igmn_retrain_epochs > 0) stage_measure(m, ds, &m->st[1], 1, &jerr);
+    gs_record_scalar(rec, "sigmasq_pass", m->sigmasq_pass);
+    gs_record_scalar(rec, "sigmasq_ratio", sq / m->sigmasq_pass);
+    gs_record_scalar(rec, "collapsed", m->collapsed_epoch > 0);
+    if (m->collapsed_epoch) gs_record_scalar(rec, "collapsed_epoch", (double)m->collapsed_epoch);
+    gs_record_scalar(rec, "igmn_zero_components", m->st[0].K == 0);
+    if (c->judge) {
+      gs_error e3 = {0};
+      gs_judge *jd = gs_judge_get(c, ds, &e3);
+      if (jd) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(jd));
+    }
+    record_stage(m, rec, &m->st[0], "pass", &ds->train);
+    if (m->st[1].done) record_stage(m, rec, &m->st[1], "final", &ds->train);
+    if (jerr.msg[0]) fprintf(stderr, "gensweep: judge not available: %s\n", jerr.msg);
+  }
+  /* reconstructions: the first n_recon test images and their reconstructions */
+  int nr = (int)(c->n_recon < ds->test.n ? c->n_recon : ds->test.n);
+  if (nr > 0) {
+    ensure_buffers(m, nr);
+    int32_t *idx = gs_malloc(sizeof(int32_t) * nr);
+    for (int i = 0; i < nr; i++) idx[i] = i;
+    gs_imageset_batch(&ds->test, idx, nr, m->xbuf, NULL);
+    uint8_t *pix = gs_malloc((size_t)2 * nr * m->D);
+    gs_to_u8(m->xbuf, pix, (long)nr * m->D);
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *img = gs_sigmoid(&m->g, decode(m, encode(m, gs_wrap2(&m->g, m->xbuf, nr, m->D))));
+    gs_to_u8(img->x, pix + (size_t)nr * m->D, (long)nr * m->D);
+    gs_record_images(rec, "recon", 2 * nr, ds->test.h, ds->test.w, pix);
+    rec->images[rec->nimages - 1].cols = nr;
+    free(pix);
+    free(idx);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------ state (checkpoints) */
+/* layout: magic, stage_now, sigmasq_pass, collapsed_epoch, have_mix, [mixture], st0 [...], st1 [...]
+ * mixture = its size then gs_igmn_state_pack; a stage = done, 10 figures, ngrid, S, share, cls,
+ * grid pixels (one double each), its mixture. */
+static long mix_size(const gs_igmn *x, int have) { return 1 + (have ? gs_igmn_state_size(x) : 0); }
+static long stage_size(const gs_model *m, const stage *s) {
+  if (!s->done) return 1;
+  return 1 + 10 + 2 + 2L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, 1);
+}
+static long state_size(gs_model *m) {
+  if (!m->igmn) return 0;
+  return 5 + mix_size(&m->mix, m->have_mix) + stage_size(m, &m->st[0]) + stage_size(m, &m->st[1]);
+}
+static double *put_mix(double *o, const gs_igmn *x, int have) {
+  if (!have) {
+    *o++ = 0;
+    return o;
+  }
+  long n = gs_igmn_state_size(x);
+  *o++ = (double)n;
+  gs_igmn_state_pack(x, o);
+  return o + n;
+}
+static double *put_stage(const gs_model *m, double *o, const stage *s) {
+  *o++ = s->done;
+  if (!s->done) return o;
+  const double v[10] = {s->K, s->created, s->removed, s->nonpd, s->umbrellas,
+                        s->purity, s->ari, s->loglik, s->seconds, s->judge_share};
+  memcpy(o, v, sizeof v);
+  o += 10;
+  long S = m->cfg->igmn_samples, np = (long)s->ngrid * S * m->D;
+  *o++ = s->ngrid;
+  *o++ = (double)S;
+  for (int r = 0; r < s->ngrid; r++) *o++ = s->share[r];
+  for (int r = 0; r < s->ngrid; r++) *o++ = s->cls[r];
+  for (long k = 0; k < np; k++) *o++ = s->grid[k];
+  return put_mix(o, &s->mix, 1);
+}
+static void state_save(gs_model *m, double *o) {
+  *o++ = STATE_MAGIC;
+  *o++ = m->stage_now;
+  *o++ = m->sigmasq_pass;
+  *o++ = (double)m->collapsed_epoch;
+  *o++ = m->have_mix;
+  o = put_mix(o, &m->mix, m->have_mix);
+  o = put_stage(m, o, &m->st[0]);
+  put_stage(m, o, &m->st[1]);
+}
+
+typedef struct reader { const double *p, *end; } reader;
+static int take(reader *r, long n, const double **out) {
+  if (n < 0 || r->end - r->p < n) return -1;
+  *out = r->p;
+  r->p += n;
+  return 0;
+}
+static int get_mix(reader *r, gs_igmn *x, int *have, gs_error *err) {
+  const double *h;
+  if (take(r, 1, &h) < 0) return gs_fail(err, "model state truncated");
+  long n = (long)h[0];
+  if (h[0] != (double)n || n < 0) return gs_fail(err, "model state: bad mixture size");
+  if (have) *have = n > 0;
+  if (n == 0) return 0;
+  const double *b;
+  if (take(r, n, &b) < 0) return gs_fail(err, "model state truncated in a mixture");
+  return gs_igmn_state_unpack(x, b, n, err);
+}
+static int get_stage(const gs_model *m, reader *r, stage *s, gs_error *err) {
+  const double *h;
+  if (take(r, 1, &h) < 0) return gs_fail(err, "model state truncated");
+  s->done = h[0] != 0;
+  if (!s->done) return 0;
+  const double *v;
+  if (take(r, 12, &v) < 0) return gs_fail(err, "model state truncated in a stage");
+  s->K = v[0], s->created = v[1], s->removed = v[2], s->nonpd = v[3], s->umbrellas = v[4];
+  s->purity = v[5], s->ari = v[6], s->loglik = v[7], s->seconds = v[8], s->judge_share = v[9];
+  long ng = (long)v[10], S = (long)v[11];
+  if (ng < 0 || ng > MAX_GRID_K || S != m->cfg->igmn_samples) return gs_fail(err, "model state: bad stage grid");
+  s->ngrid = (int)ng;
+  long np = ng * S * m->D;
+  const double *sh, *cl, *px;
+  if (take(r, ng, &sh) < 0 || take(r, ng, &cl) < 0 || take(r, np, &px) < 0)
+    return gs_fail(err, "model state truncated in a stage grid");
+  s->share = gs_malloc(sizeof(double) * (ng ? ng : 1));
+  s->cls = gs_malloc(sizeof(double) * (ng ? ng : 1));
+  s->grid = gs_malloc((size_t)(np ? np : 1));
+  memcpy(s->share, sh, sizeof(double) * ng);
+  memcpy(s->cls, cl, sizeof(double) * ng);
+  for (long k = 0; k < np; k++) {
+    if (!(px[k] >= 0 && px[k] <= 255)) return gs_fail(err, "model state: bad pixel in a stage grid");
+    s->grid[k] = (uint8_t)px[k];
+  }
+  return get_mix(r, &s->mix, NULL, err);
+}
+static int state_load(gs_model *m, const double *in, long n, gs_error *err) {
+  if (!m->igmn) return n == 0 ? 0 : gs_fail(err, "cae has no model state, the checkpoint holds %ld values", n);
+  reader r = {in, in + n};
+  const double *h;
+  if (take(&r, 5, &h) < 0 || h[0] != STATE_MAGIC) return gs_fail(err, "model state is not a cae_igmn state");
+  gs_model tmp = *m; /* parse into a copy: m is untouched on failure */
+  memset(&tmp.mix, 0, sizeof tmp.mix);
+  memset(tmp.st, 0, sizeof tmp.st);
+  tmp.stage_now = (int)h[1];
+  tmp.sigmasq_pass = h[2];
+  tmp.collapsed_epoch = (long)h[3];
+  int rc = get_mix(&r, &tmp.mix, &tmp.have_mix, err);
+  if (rc == 0) rc = get_stage(m, &r, &tmp.st[0], err);
+  if (rc == 0) rc = get_stage(m, &r, &tmp.st[1], err);
+  if (rc == 0 && r.p != r.end) rc = gs_fail(err, "model state has %ld values too many", (long)(r.end - r.p));
+  if (rc != 0) {
+    gs_igmn_free(&tmp.mix);
+    stage_free(&tmp.st[0]);
+    stage_free(&tmp.st[1]);
+    return -1;
+  }
+  if (m->have_mix) gs_igmn_free(&m->mix);
+  stage_free(&m->st[0]);
+  stage_free(&m->st[1]);
+  *m = tmp;
+  return 0;
+}
+
+/* ------------------------------------------------------------------ the rest */
+static double cost(const gs_config *c) {
+  double k = 9.0, img = 28.0 * 28;
+  double conv = 2.0 * k * (img / 4 * c->conv1 + img / 16 * c->conv1 * c->conv2) * 2; /* encoder + decoder */
+  double per_img = 3 * (conv + 4.0 * img / 16 * c->conv2 * c->latent_dim);
+  double n = c->train_size > 0 ? c->train_size : 60000;
+  return per_img * n * (double)gs_config_total_epochs(c);
+}
+
+static void destroy(gs_model *m) {
+  if (!m) return;
+  if (m->have_mix) gs_igmn_free(&m->mix);
+  stage_free(&m->st[0]);
+  stage_free(&m->st[1]);
+  gs_params_free(&m->p);
+  gs_graph_free(&m->g);
+  free(m->xbuf);
+  free(m->Ztrain);
+  free(m);
+}
+
+const gs_model_def gs_model_cae = {
+    .name = "cae", .description = "convolutional autoencoder, BCE loss (SCIENCE.md 1, stage 1)",
+    .cost = cost, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .destroy = destroy, .headline = "test_bce"};
+const gs_model_def gs_model_cae_igmn = {
+    .name = "cae_igmn",
+    .description = "CAE, IGMN over its latent space, per-component generation, mixture-regularised retraining",
+    .cost = cost, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
+    .evaluate_every_epoch = 1, .headline = "test_bce"};

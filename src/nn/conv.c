@@ -1,0 +1,597 @@
+/* Convolution ops: conv2d, transposed conv2d, batch norm, flatten. See include/gensweep/conv.h.
+ *
+ * Fast path: im2col + sgemm with the batch folded into the GEMM's N dimension, taken in chunks
+ * of nb samples so that a chunk's column matrix (~CONV_CHUNK_BYTES) stays in cache between
+ * im2col, the GEMMs and col2im. With K = Cin*KH*KW, P = Ho*Wo and a chunk of nb samples:
+ *   col   (K, nb*P)       im2col of the chunk of x: row (ci,kh,kw), column (n,oh,ow)
+ *   Y'    (Cout, nb*P)  = W (Cout,K) col                   forward
+ *   dW    (Cout, K)    += dY' col^T                         weight gradient (summed over chunks)
+ *   dcol  (K, nb*P)     = W^T dY',  dx = col2im(dcol)       input gradient
+ * Y' <-> NCHW is a copy of contiguous rows of P floats. The backward recomputes im2col (cheap
+ * next to the GEMMs) instead of keeping every layer's column matrix alive in the arena. The
+ * transposed convolution is the same machinery run backwards: its forward is conv2d's input
+ * gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+#include "gensweep/conv.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/ops.h"
+
+static void die(const char *op, const char *what, const gs_tensor *a, const gs_tensor *b) {
+  fprintf(stderr, "gensweep: internal error: %s: %s: shapes", op, what);
+  const gs_tensor *t[2] = {a, b};
+  for (int k = 0; k < 2; k++) {
+    if (!t[k]) continue;
+    fprintf(stderr, " (");
+    for (int d = 0; d < t[k]->ndim; d++) fprintf(stderr, "%s%d", d ? "," : "", t[k]->shape[d]);
+    fprintf(stderr, ")");
+  }
+  fprintf(stderr, "\n");
+  abort();
+}
+
+static inline float put(float beta, float old, float v) { return beta != 0.0f ? old + v : v; }
+static inline float *falloc(gs_graph *g, long n) { return gs_arena_alloc(&g->arena, sizeof(float) * (size_t)n); }
+
+/* ================================================================ im2col / col2im */
+/* Short copies (image rows of 2..28 floats) inline: a memcpy call per row costs more than the copy
+ * (the pragma at the top keeps GCC from turning these loops back into memcpy calls). */
+static inline void copy_f(float *restrict d, const float *restrict s, long n) {
+  for (long i = 0; i < n; i++) d[i] = s[i];
+}
+
+/* Column matrices of about this many bytes per chunk (L2/L3-resident), but at least
+ * CONV_MIN_COLS columns so that the GEMMs stay efficient. */
+#define CONV_CHUNK_BYTES (2L << 20)
+#define CONV_MIN_COLS 512
+
+/* Geometry of one convolution: image (N,C,H,W) -> columns (C*KH*KW, N*Ho*Wo). N here is the
+ * chunk capacity nb; a call may pass fewer samples. */
+typedef struct geom {
+  int N, C, H, W, KH, KW, s, p, Ho, Wo;
+} geom;
+
+/* Both transforms work on a zero-padded, channel-major copy of the chunk, (C,nn,Hp,Wp) with
+ * Hp = H+2p, so that column row (c,kh,kw) is, for every column j = (n,oh,ow), the element at
+ * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*nn*Hp + kh)*Wp + kw: one table shared
+ * by all K rows (a chunk of nn < nb samples uses its prefix), each row one branch-free loop over
+ * nn*Ho*Wo reading (or updating) one channel's nn planes, which are contiguous (in NCHW they sit
+ * C*H*W floats apart, at equal cache-set offsets). Short image rows (7, 4, 2 pixels at stride
+ * 2) make a row-by-row loop with bounds checks pay several times more per element. */
+typedef struct conv_ws {
+  geom G;
+  int Hp, Wp;
+  long plane, P; /* Hp*Wp, Ho*Wo */
+  int *idx;      /* (nb*P) */
+  float *buf;    /* (C, nb, Hp, Wp) */
+} conv_ws;
+
+int gs_conv_chunk = 0;
+
+/* Samples per chunk for K rows of P columns each. */
+static int chunk_samples(long K, long P, int N) {
+  if (gs_conv_chunk > 0) return gs_conv_chunk < N ? gs_conv_chunk : N;
+  long nb = CONV_CHUNK_BYTES / (long)(sizeof(float) * K * P);
+  long nmin = (CONV_MIN_COLS + P - 1) / P;
+  if (nb < nmin) nb = nmin;
+  if (nb < 1) nb = 1;
+  return nb > N ? N : (int)nb;
+}
+
+static void ws_init(gs_graph *g, conv_ws *ws, const geom *G) {
+  ws->G = *G;
+  ws->Hp = G->H + 2 * G->p;
+  ws->Wp = G->W + 2 * G->p;
+  ws->plane = (long)ws->Hp * ws->Wp;
+  ws->P = (long)G->Ho * G->Wo;
+  if ((double)G->N * ws->plane >= 2147483647.0) {
+    fprintf(stderr, "gensweep: internal error: conv: image chunk too large for 32-bit offsets\n");
+    abort();
+  }
+  ws->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)(G->N * ws->P));
+  ws->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)((long)G->C * G->N * ws->plane));
+  int *q = ws->idx;
+  for (int n = 0; n < G->N; n++)
+    for (int oh = 0; oh < G->Ho; oh++)
+      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * ws->plane + (long)oh * G->s * ws->Wp + (long)ow * G->s);
+}
+
+/* col (K, nn*P) = im2col of nn samples x (nn,C,H,W) */
+static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *restrict col) {
+  const geom *G = &ws->G;
+  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const long plane = ws->plane, NP = nn * ws->P;
+  for (int c = 0; c < C; c++)
+    for (int n = 0; n < nn; n++) {
+      float *d = ws->buf + ((long)c * nn + n) * plane;
+      const float *s = x + ((long)n * C + c) * H * W;
+      if (!p) {
+        copy_f(d, s, (long)H * W);
+        continue;
+      }
+      memset(d, 0, sizeof(float) * (size_t)p * Wp);
+      for (int h = 0; h < H; h++) {
+        float *r = d + (long)(h + p) * Wp;
+        for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
+        copy_f(r + p, s + (long)h * W, W);
+      }
+      memset(d + (long)(H + p) * Wp, 0, sizeof(float) * (size_t)p * Wp);
+    }
+  const int *restrict idx = ws->idx;
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < G->KH; kh++)
+      for (int kw = 0; kw < G->KW; kw++) {
+        const float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
+        for (long j = 0; j < NP; j++) d[j] = b[idx[j]];
+      }
+}
+
+/* x (nn,C,H,W) = [beta ? x : 0] + col2im(col (K, nn*P)) */
+static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *restrict x, float beta) {
+  const geom *G = &ws->G;
+  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const long plane = ws->plane, NP = nn * ws->P;
+  memset(ws->buf, 0, sizeof(float) * (size_t)(C * nn * plane));
+  const int *restrict idx = ws->idx;
+  for (int c = 0; c < C; c++)
+    for (int kh = 0; kh < G->KH; kh++)
+      for (int kw = 0; kw < G->KW; kw++) {
+        float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
+        for (long j = 0; j < NP; j++) b[idx[j]] += d[j]; /* idx distinct within a row */
+      }
+  for (int c = 0; c < C; c++)
+    for (int n = 0; n < nn; n++) {
+      const float *s = ws->buf + ((long)c * nn + n) * plane + (long)p * Wp + p;
+      float *d = x + ((long)n * C + c) * H * W;
+      for (int h = 0; h < H; h++, s += Wp, d += W)
+        if (beta != 0.0f)
+          for (int w = 0; w < W; w++) d[w] += s[w];
+        else
+          copy_f(d, s, W);
+    }
+}
+
+/* Sum of n floats with 16 independent partial sums (vectorises without reassociation flags). */
+static float sum_f(const float *restrict v, long n) {
+  float a[16] = {0};
+  long i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) a[k] += v[i + k];
+  float s = 0.0f;
+  for (; i < n; i++) s += v[i];
+  for (int k = 0; k < 16; k++) s += a[k];
+  return s;
+}
+
+/* (N,C,P) -> (C, N*P) */
+static void nchw_to_cm(const float *restrict src, float *restrict dst, int N, int C, long P) {
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++)
+      copy_f(dst + (long)c * N * P + n * P, src + ((long)n * C + c) * P, P);
+}
+
+/* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]] */
+static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, int C, long P, const float *bias,
+                       float beta) {
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++) {
+      const float *s = src + (long)c * N * P + n * P;
+      float *d = dst + ((long)n * C + c) * P;
+      float bv = bias ? bias[c] : 0.0f;
+      if (beta != 0.0f)
+        for (long i = 0; i < P; i++) d[i] += s[i] + bv;
+      else
+        for (long i = 0; i < P; i++) d[i] = s[i] + bv;
+    }
+}
+
+/* db[c] (+)= sum over n, p of dy (N,C,P) */
+static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
+  float beta;
+  float *db = gs_grad_target(b, &beta);
+  for (int c = 0; c < C; c++) {
+    double s = 0.0;
+    for (int n = 0; n < N; n++) s += sum_f(dy + ((long)n * C + c) * P, P);
+    db[c] = put(beta, db[c], (float)s);
+  }
+}
+
+/* ================================================================ conv2d */
+/* Scratch made by the forward and reused by the backward (both per chunk of nb samples). */
+typedef struct conv_ctx {
+  conv_ws ws;   /* geometry x -> columns, chunk capacity nb = ws.G.N */
+  int N, Cout;
+  float *col;   /* (K, nb*P) */
+  float *yc;    /* (Cout, nb*P) */
+} conv_ctx;
+
+static void conv2d_backward(gs_node *nd) {
+  gs_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
+  conv_ctx *c = nd->ctx;
+  const geom *G = &c->ws.G;
+  const int N = c->N, Cout = c->Cout, nb = G->N;
+  const long P = c->ws.P, K = (long)G->C * G->KH * G->KW, xs = (long)G->C * G->H * G->W;
+  if (b && b->g) bias_grad(b, y->g, N, Cout, P);
+  if (!(w->g || x->g)) return;
+  float bw = 0, bx = 0;
+  float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NP = (int)(nn * P);
+    nchw_to_cm(y->g + n0 * Cout * P, c->yc, nn, Cout, P); /* dY' (Cout, NP) */
+    if (dw) { /* dW (Cout,K) (+)= dY' (Cout,NP) col^T (NP,K) */
+      im2col(&c->ws, nn, x->x + n0 * xs, c->col);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, (int)K, NP, 1.0f, c->yc, NP, c->col, NP,
+                  n0 ? 1.0f : bw, dw, (int)K);
+    }
+    if (dx) { /* dcol (K,NP) = W^T (K,Cout) dY' (Cout,NP); dx = col2im(dcol) */
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NP, Cout, 1.0f, w->x, (int)K, c->yc, NP, 0.0f,
+                  c->col, NP);
+      col2im(&c->ws, nn, c->col, dx + n0 * xs, bx);
+    }
+  }
+}
+
+gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+  if (x->ndim != 4) die("conv2d", "input must be (N,C,H,W)", x, NULL);
+  if (w->ndim != 4 || w->shape[1] != x->shape[1]) die("conv2d", "weight must be (Cout,Cin,KH,KW)", x, w);
+  if (stride < 1 || pad < 0) die("conv2d", "stride must be >= 1 and pad >= 0", x, w);
+  const int N = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int Cout = w->shape[0], KH = w->shape[2], KW = w->shape[3];
+  if (b && (b->n != Cout)) die("conv2d", "bias must be (Cout)", w, b);
+  if (H + 2 * pad < KH || W + 2 * pad < KW) die("conv2d", "kernel larger than the padded input", x, w);
+  const int Ho = gs_conv_out(H, KH, stride, pad), Wo = gs_conv_out(W, KW, stride, pad);
+  int needs = gs_wants_grad(g, x) || gs_wants_grad(g, w) || (b && gs_wants_grad(g, b));
+  int ys[4] = {N, Cout, Ho, Wo};
+  gs_tensor *y = gs_new(g, 4, ys, needs);
+  const long P = (long)Ho * Wo, K = (long)Cin * KH * KW, xs = (long)Cin * H * W;
+  const int nb = chunk_samples(K, P, N);
+  conv_ctx *c = gs_arena_alloc(&g->arena, sizeof(conv_ctx));
+  geom G = {nb, Cin, H, W, KH, KW, stride, pad, Ho, Wo};
+  ws_init(g, &c->ws, &G);
+  c->N = N;
+  c->Cout = Cout;
+  c->col = falloc(g, K * nb * P);
+  c->yc = falloc(g, (long)Cout * nb * P);
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NP = (int)(nn * P);
+    im2col(&c->ws, nn, x->x + n0 * xs, c->col);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, NP, (int)K, 1.0f, w->x, (int)K, c->col, NP, 0.0f,
+                c->yc, NP);
+    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f);
+  }
+  if (needs) {
+    gs_node *nd = gs_tape_push(g, conv2d_backward, y);
+    nd->in[0] = x;
+    nd->in[1] = w;
+    nd->in[2] = b;
+    nd->ctx = c;
+  }
+  return y;
+}
+
+/* ================================================================ transposed conv2d */
+/* The geometry describes the conv that maps the OUTPUT y (N,Cout,Ho,Wo) to the input's shape
+ * (H,W): the transposed conv's forward is that conv's input gradient. */
+typedef struct deconv_ctx {
+  conv_ws ws;   /* geometry y -> columns over x's positions, chunk capacity nb = ws.G.N */
+  int N, Cin;
+  float *xc;    /* (Cin, nb*Q) */
+  float *col;   /* (Cout*KH*KW, nb*Q) */
+} deconv_ctx;
+
+static void deconv_backward(gs_node *nd) {
+  gs_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
+  deconv_ctx *c = nd->ctx;
+  const geom *G = &c->ws.G;
+  const int N = c->N, Cout = G->C, Cin = c->Cin, nb = G->N;
+  const long Q = c->ws.P, K = (long)Cout * G->KH * G->KW, ys = (long)Cout * G->H * G->W;
+  if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
+  if (!(w->g || x->g)) return;
+  float bw = 0, bx = 0;
+  float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NQ = (int)(nn * Q);
+    im2col(&c->ws, nn, y->g + n0 * ys, c->col); /* (K, NQ) */
+    if (dw) { /* dW (Cin,K) (+)= X' (Cin,NQ) col^T (NQ,K) */
+      nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, (int)K, NQ, 1.0f, c->xc, NQ, c->col, NQ,
+                  n0 ? 1.0f : bw, dw, (int)K);
+    }
+    if (dx) { /* dX' (Cin,NQ) = W (Cin,K) col (K,NQ) */
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, NQ, (int)K, 1.0f, w->x, (int)K, c->col, NQ, 0.0f,
+                  c->xc, NQ);
+      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx);
+    }
+  }
+}
+
+gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                               int out_pad) {
+  if (x->ndim != 4) die("conv_transpose2d", "input must be (N,C,H,W)", x, NULL);
+  if (w->ndim != 4 || w->shape[0] != x->shape[1])
+    die("conv_transpose2d", "weight must be (Cin,Cout,KH,KW)", x, w);
+  if (stride < 1 || pad < 0 || out_pad < 0 || out_pad >= stride)
+    die("conv_transpose2d", "need stride >= 1, pad >= 0, 0 <= out_pad < stride", x, w);
+  const int N = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
+  const int Cout = w->shape[1], KH = w->shape[2], KW = w->shape[3];
+  if (b && (b->n != Cout)) die("conv_transpose2d", "bias must be (Cout)", w, b);
+  const int Ho = gs_deconv_out(H, KH, stride, pad, out_pad), Wo = gs_deconv_out(W, KW, stride, pad, out_pad);
+  if (Ho < 1 || Wo < 1) die("conv_transpose2d", "empty output", x, w);
+  int needs = gs_wants_grad(g, x) || gs_wants_grad(g, w) || (b && gs_wants_grad(g, b));
+  int ysh[4] = {N, Cout, Ho, Wo};
+  gs_tensor *y = gs_new(g, 4, ysh, needs);
+  const long Q = (long)H * W, K = (long)Cout * KH * KW, P = (long)Ho * Wo;
+  const int nb = chunk_samples(K, Q, N);
+  deconv_ctx *c = gs_arena_alloc(&g->arena, sizeof(deconv_ctx));
+  geom G = {nb, Cout, Ho, Wo, KH, KW, stride, pad, H, W};
+  ws_init(g, &c->ws, &G);
+  c->N = N;
+  c->Cin = Cin;
+  c->xc = falloc(g, (long)Cin * nb * Q);
+  c->col = falloc(g, K * nb * Q);
+  for (int n0 = 0; n0 < N; n0 += nb) {
+    const int nn = N - n0 < nb ? N - n0 : nb;
+    const int NQ = (int)(nn * Q);
+    nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
+    /* col (K,NQ) = W^T (K,Cin) X' (Cin,NQ); y = col2im(col) */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NQ, Cin, 1.0f, w->x, (int)K, c->xc, NQ, 0.0f,
+                c->col, NQ);
+    col2im(&c->ws, nn, c->col, y->x + n0 * Cout * P, 0.0f);
+  }
+  if (b)
+    for (int n = 0; n < N; n++)
+      for (int co = 0; co < Cout; co++) {
+        float *r = y->x + ((long)n * Cout + co) * P;
+        const float bv = b->x[co];
+        for (long i = 0; i < P; i++) r[i] += bv;
+      }
+  if (needs) {
+    gs_node *nd = gs_tape_push(g, deconv_backward, y);
+    nd->in[0] = x;
+    nd->in[1] = w;
+    nd->in[2] = b;
+    nd->ctx = c;
+  }
+  return y;
+}
+
+/* ================================================================ batch norm */
+typedef struct bn_ctx {
+  int N, C;
+  long P;           /* elements per (sample, channel): H*W, or 1 for (B,N) */
+  int training;
+  float *mean;      /* (C) the statistics used to normalise */
+  float *invstd;    /* (C) */
+} bn_ctx;
+
+/* element (n, c, i) of x viewed as (N, C, P) */
+#define BN_AT(base, n, c, i) ((base)[((long)(n) * C + (c)) * P + (i)])
+
+static void bn_backward(gs_node *nd) {
+  gs_tensor *x = nd->in[0], *ga = nd->in[1], *be = nd->in[2], *y = nd->out;
+  bn_ctx *c = nd->ctx;
+  const int N = c->N, C = c->C;
+  const long P = c->P;
+  const double M = (double)N * P;
+  const float *dy = y->g;
+  float bg, bb, bx;
+  float *dga = ga && ga->g ? gs_grad_target(ga, &bg) : NULL;
+  float *dbe = be && be->g ? gs_grad_target(be, &bb) : NULL;
+  float *dx = x->g ? gs_grad_target(x, &bx) : NULL;
+  for (int ch = 0; ch < C; ch++) {
+    const float mu = c->mean[ch], is = c->invstd[ch];
+    double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) {
+        float d = BN_AT(dy, n, ch, i);
+        sdy += d;
+        sdyx += d * ((BN_AT(x->x, n, ch, i) - mu) * is);
+      }
+    if (dga) dga[ch] = put(bg, dga[ch], (float)sdyx);
+    if (dbe) dbe[ch] = put(bb, dbe[ch], (float)sdy);
+    if (!dx) continue;
+    const float gm = ga ? ga->x[ch] : 1.0f;
+    if (c->training) { /* dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy*xhat)) */
+      const float k = gm * is, a = (float)(sdy / M), bq = (float)(sdyx / M);
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) {
+          float xh = (BN_AT(x->x, n, ch, i) - mu) * is;
+          float v = k * (BN_AT(dy, n, ch, i) - a - xh * bq);
+          BN_AT(dx, n, ch, i) = put(bx, BN_AT(dx, n, ch, i), v);
+        }
+    } else {
+      const float k = gm * is;
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) BN_AT(dx, n, ch, i) = put(bx, BN_AT(dx, n, ch, i), k * BN_AT(dy, n, ch, i));
+    }
+  }
+}
+
+gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
+                        float *running_var, float momentum, float eps, int training) {
+  int N, C;
+  long P;
+  if (x->ndim == 4) {
+    N = x->shape[0];
+    C = x->shape[1];
+    P = (long)x->shape[2] * x->shape[3];
+  } else if (x->ndim == 2) {
+    N = x->shape[0];
+    C = x->shape[1];
+    P = 1;
+  } else {
+    die("batchnorm", "input must be (N,C,H,W) or (B,N)", x, NULL);
+    return NULL;
+  }
+  if (gamma && gamma->n != C) die("batchnorm", "gamma must have one entry per channel", x, gamma);
+  if (beta && beta->n != C) die("batchnorm", "beta must have one entry per channel", x, beta);
+  if (!training && (!running_mean || !running_var)) die("batchnorm", "evaluation needs running statistics", x, NULL);
+  const long M = (long)N * P;
+  int needs = gs_wants_grad(g, x) || (gamma && gs_wants_grad(g, gamma)) || (beta && gs_wants_grad(g, beta));
+  gs_tensor *y = gs_new(g, x->ndim, x->shape, needs);
+  float *mean = falloc(g, C), *invstd = falloc(g, C);
+  for (int ch = 0; ch < C; ch++) {
+    float mu, var;
+    if (training) {
+      double s = 0.0;
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) s += BN_AT(x->x, n, ch, i);
+      double m = s / (double)M, q = 0.0;
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) {
+          double d = BN_AT(x->x, n, ch, i) - m;
+          q += d * d;
+        }
+      mu = (float)m;
+      var = (float)(q / (double)M);
+      if (running_mean) running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
+      if (running_var) {
+        float unbiased = M > 1 ? (float)(q / (double)(M - 1)) : var;
+        running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
+      }
+    } else {
+      mu = running_mean[ch];
+      var = running_var[ch];
+    }
+    const float is = 1.0f / sqrtf(var + eps);
+    mean[ch] = mu;
+    invstd[ch] = is;
+    const float k = (gamma ? gamma->x[ch] : 1.0f) * is, off = beta ? beta->x[ch] : 0.0f;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) BN_AT(y->x, n, ch, i) = (BN_AT(x->x, n, ch, i) - mu) * k + off;
+  }
+  if (needs) {
+    gs_node *nd = gs_tape_push(g, bn_backward, y);
+    nd->in[0] = x;
+    nd->in[1] = gamma;
+    nd->in[2] = beta;
+    bn_ctx *c = gs_arena_alloc(&g->arena, sizeof(bn_ctx));
+    *c = (bn_ctx){N, C, P, training, mean, invstd};
+    nd->ctx = c;
+  }
+  return y;
+}
+
+/* ================================================================ flatten */
+gs_tensor *gs_flatten(gs_graph *g, gs_tensor *x) {
+  if (x->ndim < 1) die("flatten", "need at least one dimension", x, NULL);
+  int s[2] = {x->shape[0], x->shape[0] ? (int)(x->n / x->shape[0]) : 0};
+  return gs_reshape(g, x, 2, s);
+}
+
+/* ================================================================ naive references */
+#define X4(a, i0, d1, i1, d2, i2, d3, i3) (a)[(((long)(i0) * (d1) + (i1)) * (d2) + (i2)) * (d3) + (i3)]
+
+void gs_conv2d_forward_naive(const float *x, const float *w, const float *b, float *y, int N, int Cin, int H,
+                             int W, int Cout, int KH, int KW, int stride, int pad) {
+  int Ho = gs_conv_out(H, KH, stride, pad), Wo = gs_conv_out(W, KW, stride, pad);
+  for (int n = 0; n < N; n++)
+    for (int co = 0; co < Cout; co++)
+      for (int oh = 0; oh < Ho; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+          float s = b ? b[co] : 0.0f;
+          for (int ci = 0; ci < Cin; ci++)
+            for (int kh = 0; kh < KH; kh++) {
+              int ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (int kw = 0; kw < KW; kw++) {
+                int iw = ow * stride - pad + kw;
+                if (iw < 0 || iw >= W) continue;
+                s += X4(x, n, Cin, ci, H, ih, W, iw) * X4(w, co, Cin, ci, KH, kh, KW, kw);
+              }
+            }
+          X4(y, n, Cout, co, Ho, oh, Wo, ow) = s;
+        }
+}
+
+void gs_conv2d_backward_naive(const float *x, const float *w, const float *dy, float *dx, float *dw, float *db,
+                              int N, int Cin, int H, int W, int Cout, int KH, int KW, int stride, int pad) {
+  int Ho = gs_conv_out(H, KH, stride, pad), Wo = gs_conv_out(W, KW, stride, pad);
+  if (dx) memset(dx, 0, sizeof(float) * (size_t)N * Cin * H * W);
+  if (dw) memset(dw, 0, sizeof(float) * (size_t)Cout * Cin * KH * KW);
+  if (db) memset(db, 0, sizeof(float) * (size_t)Cout);
+  for (int n = 0; n < N; n++)
+    for (int co = 0; co < Cout; co++)
+      for (int oh = 0; oh < Ho; oh++)
+        for (int ow = 0; ow < Wo; ow++) {
+          float d = X4(dy, n, Cout, co, Ho, oh, Wo, ow);
+          if (db) db[co] += d;
+          for (int ci = 0; ci < Cin; ci++)
+            for (int kh = 0; kh < KH; kh++) {
+              int ih = oh * stride - pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (int kw = 0; kw < KW; kw++) {
+                int iw = ow * stride - pad + kw;
+                if (iw < 0 || iw >= W) continue;
+                if (dx) X4(dx, n, Cin, ci, H, ih, W, iw) += d * X4(w, co, Cin, ci, KH, kh, KW, kw);
+                if (dw) X4(dw, co, Cin, ci, KH, kh, KW, kw) += d * X4(x, n, Cin, ci, H, ih, W, iw);
+              }
+            }
+        }
+}
+
+void gs_conv_transpose2d_forward_naive(const float *x, const float *w, const float *b, float *y, int N, int Cin,
+                                       int H, int W, int Cout, int KH, int KW, int stride, int pad, int out_pad) {
+  int Ho = gs_deconv_out(H, KH, stride, pad, out_pad), Wo = gs_deconv_out(W, KW, stride, pad, out_pad);
+  for (int n = 0; n < N; n++)
+    for (int co = 0; co < Cout; co++)
+      for (int i = 0; i < Ho * Wo; i++) y[((long)n * Cout + co) * Ho * Wo + i] = b ? b[co] : 0.0f;
+  for (int n = 0; n < N; n++)
+    for (int ci = 0; ci < Cin; ci++)
+      for (int ih = 0; ih < H; ih++)
+        for (int iw = 0; iw < W; iw++) {
+          float v = X4(x, n, Cin, ci, H, ih, W, iw);
+          for (int co = 0; co < Cout; co++)
+            for (int kh = 0; kh < KH; kh++) {
+              int oh = ih * stride - pad + kh;
+              if (oh < 0 || oh >= Ho) continue;
+              for (int kw = 0; kw < KW; kw++) {
+                int ow = iw * stride - pad + kw;
+                if (ow < 0 || ow >= Wo) continue;
+                X4(y, n, Cout, co, Ho, oh, Wo, ow) += v * X4(w, ci, Cout, co, KH, kh, KW, kw);
+              }
+            }
+        }
+}
+
+void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const float *dy, float *dx, float *dw,
+                                        float *db, int N, int Cin, int H, int W, int Cout, int KH, int KW,
+                                        int stride, int pad, int out_pad) {
+  int Ho = gs_deconv_out(H, KH, stride, pad, out_pad), Wo = gs_deconv_out(W, KW, stride, pad, out_pad);
+  if (dw) memset(dw, 0, sizeof(float) * (size_t)Cin * Cout * KH * KW);
+  if (db) {
+    memset(db, 0, sizeof(float) * (size_t)Cout);
+    for (int n = 0; n < N; n++)
+      for (int co = 0; co < Cout; co++)
+        for (int i = 0; i < Ho * Wo; i++) db[co] += dy[((long)n * Cout + co) * Ho * Wo + i];
+  }
+  for (int n = 0; n < N; n++)
+    for (int ci = 0; ci < Cin; ci++)
+      for (int ih = 0; ih < H; ih++)
+        for (int iw = 0; iw < W; iw++) {
+          float v = X4(x, n, Cin, ci, H, ih, W, iw), s = 0.0f;
+          for (int co = 0; co < Cout; co++)
+            for (int kh = 0; kh < KH; kh++) {
+              int oh = ih * stride - pad + kh;
+              if (oh < 0 || oh >= Ho) continue;
+              for (int kw = 0; kw < KW; kw++) {
+                int ow = iw * stride - pad + kw;
+                if (ow < 0 || ow >= Wo) continue;
+                float d = X4(dy, n, Cout, co, Ho, oh, Wo, ow);
+                s += d * X4(w, ci, Cout, co, KH, kh, KW, kw);
+                if (dw) X4(dw, ci, Cout, co, KH, kh, KW, kw) += d * v;
+              }
+            }
+          if (dx) X4(dx, n, Cin, ci, H, ih, W, iw) = s;
+        }
+}

@@ -1,0 +1,244 @@
+/* The CAE + IGMN pieces: the mixture-density op's gradient, the cae_igmn model's state in
+ * checkpoints (round trip, corrupt state refused), arrays in run files, the model's graph. */
+#define TEST_TMP_NAME "gs_cae"
+#include <criterion/criterion.h>
+#include <hdf5.h>
+#include <math.h>
+
+#include "gensweep/igmn.h"
+#include "gensweep/model.h"
+#include "gensweep/ops.h"
+#include "gensweep/record.h"
+#include "testutil.h"
+
+/* a small 3-D mixture fitted to three blobs */
+static void small_mixture(gs_igmn *m) {
+  enum { N = 3000, D = 3 };
+  static float Z[N * D];
+  gs_rng r;
+  gs_rng_seed(&r, 11, 0, 1);
+  for (int i = 0; i < N; i++)
+    for (int d = 0; d < D; d++) Z[i * D + d] = (float)((i % 3) * 4.0 * (d == i % 3) + 0.7 * gs_rng_normal(&r));
+  gs_igmn_params p;
+  gs_igmn_params_default(&p, D);
+  p.v_min = 300;
+  p.sp_min = 10;
+  p.c = 0.1;
+  cr_assert_eq(gs_igmn_init(m, &p, gs_sigmasq(Z, N, D), NULL), 0);
+  gs_igmn_fit(m, Z, N);
+  gs_igmn_finalize(m, Z, N);
+  cr_assert_geq(m->K, 2, "K = %d", m->K);
+}
+
+/* loss = sum_i w_i f(z_i) through the op; d loss / dz against central differences in double */
+Test(cae, density_op_gradient_vs_central_differences) {
+  gs_igmn mix;
+  memset(&mix, 0, sizeof mix);
+  small_mixture(&mix);
+  enum { B = 12, D = 3 };
+  gs_params p = {0};
+  int s[2] = {B, D};
+  gs_params_declare(&p, "z", 2, s);
+  gs_params_alloc(&p);
+  gs_rng r;
+  gs_rng_seed(&r, 5, 0, 1);
+  for (int i = 0; i < B; i++)
+    for (int d = 0; d < D; d++)
+      p.data[i * D + d] = (float)(mix.mean[(i % mix.K) * D + d] + 0.9 * gs_rng_normal(&r));
+  float w[B];
+  for (int i = 0; i < B; i++) w[i] = 0.5f + 0.1f * i;
+  gs_graph g;
+  gs_graph_init(&g, 1 << 20);
+  gs_graph_begin(&g, &p, 1);
+  gs_tensor *f = gs_igmn_density_op(&g, &mix, &p.t[0]);
+  gs_tensor *loss = gs_sum(&g, gs_mul(&g, f, gs_wrap(&g, w, 1, (int[]){B})));
+  gs_backward(&g, loss, 1.0f);
+  double fd[B];
+  for (int i = 0; i < B; i++)
+    for (int d = 0; d < D; d++) {
+      double h = 1e-3, fp = 0, fm = 0;
+      float zp[D], zm[D];
+      for (int k = 0; k < D; k++) zp[k] = zm[k] = p.data[i * D + k];
+      zp[d] += (float)h;
+      zm[d] -= (float)h;
+      gs_igmn_density(&mix, zp, 1, D, fd, NULL);
+      fp = fd[0];
+      gs_igmn_density(&mix, zm, 1, D, fd, NULL);
+      fm = fd[0];
+      double num = w[i] * (fp - fm) / (2 * h), ana = p.grad[i * D + d];
+      cr_assert(fabs(num - ana) <= 2e-3 * fmax(fabs(num), 1e-4), "z[%d][%d]: analytic %g numeric %g", i, d, ana, num);
+    }
+  /* evaluation mode records nothing and needs no gradient buffers */
+  float f1[B];
+  for (int i = 0; i < B; i++) f1[i] = f->x[i];
+  gs_graph_begin(&g, NULL, 0);
+  gs_tensor *f2 = gs_igmn_density_op(&g, &mix, gs_wrap2(&g, p.data, B, D));
+  for (int i = 0; i < B; i++) cr_assert_eq(f2->x[i], f1[i]);
+  gs_graph_free(&g);
+  gs_params_free(&p);
+  gs_igmn_free(&mix);
+}
+
+/* a tiny labelled data set in memory */
+static void tiny_data(gs_dataset *ds, int n) {
+  memset(ds, 0, sizeof *ds);
+  gs_imageset *s[2] = {&ds->train, &ds->test};
+  for (int k = 0; k < 2; k++) {
+    s[k]->n = n;
+    s[k]->h = s[k]->w = 28;
+    s[k]->dim = 784;
+    s[k]->n_classes = 3;
+    s[k]->pix = malloc((size_t)n * 784);
+    s[k]->labels = malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+      s[k]->labels[i] = (uint8_t)(i % 3);
+      for (int p = 0; p < 784; p++) s[k]->pix[(long)i * 784 + p] = (uint8_t)(((p / 28) % 3 == i % 3) ? 200 + i % 50 : (p * 7 + i) % 40);
+    }
+  }
+}
+
+static void free_data(gs_dataset *ds) {
+  free(ds->train.pix);
+  free(ds->train.labels);
+  free(ds->test.pix);
+  free(ds->test.labels);
+}
+
+static void tiny_config(gs_config *c) {
+  gs_config_defaults(c);
+  GS_STRCPY(c->model, "cae_igmn");
+  c->latent_dim = 3;
+  c->conv1 = 4;
+  c->conv2 = 8;
+  c->epochs = 1;
+  c->igmn_retrain_epochs = 1;
+  c->igmn_v_min = 30;
+  c->igmn_sp_min = 3;
+  c->igmn_samples = 4;
+  c->n_recon = 2;
+  c->judge = 0;
+}
+
+/* Train a step, run the IGMN stage, save the state, load it into a fresh model: the second save
+ * is identical; truncated or altered states are refused and leave the model as it was. */
+Test(cae, igmn_state_round_trip_and_corruption) {
+  gs_dataset ds;
+  tiny_data(&ds, 300);
+  gs_config c;
+  tiny_config(&c);
+  const gs_model_def *def = gs_model_find("cae_igmn");
+  cr_assert_not_null(def);
+  gs_rng init, noise;
+  gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+  gs_rng_seed(&noise, 1, 0, GS_RNG_NOISE);
+  gs_error err = {0};
+  gs_model *m = def->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s", err.msg);
+  int32_t idx[32];
+  for (int i = 0; i < 32; i++) idx[i] = i;
+  double l = def->train_step(m, &ds.train, idx, 32, 0, 32, &noise);
+  cr_assert(isfinite(l) && l > 0, "loss %g", l);
+  gs_record rec;
+  gs_record_init(&rec, "r", "cae_igmn", 0);
+  cr_assert_eq(def->evaluate(m, &ds, 1, 0, &rec, &err), 0, "%s", err.msg); /* the IGMN stage */
+  long n = def->state_size(m);
+  cr_assert_gt(n, 10);
+  double *st = malloc(sizeof(double) * n);
+  def->state_save(m, st);
+
+  gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+  gs_model *m2 = def->create(&c, &ds, &init, &err);
+  cr_assert_eq(def->state_load(m2, st, n, &err), 0, "%s", err.msg);
+  cr_assert_eq(def->state_size(m2), n);
+  double *st2 = malloc(sizeof(double) * n);
+  def->state_save(m2, st2);
+  cr_assert_eq(memcmp(st, st2, sizeof(double) * n), 0, "state differs after a round trip");
+
+  /* corrupt states: truncated, one value too many, wrong magic, a pixel out of range */
+  gs_model *m3 = def->create(&c, &ds, &init, &err);
+  long n3 = def->state_size(m3);
+  cr_assert_neq(def->state_load(m3, st, n - 1, &err), 0);
+  cr_assert_neq(def->state_load(m3, st, n / 2, &err), 0);
+  double *big = calloc((size_t)n + 1, sizeof(double));
+  memcpy(big, st, sizeof(double) * n);
+  cr_assert_neq(def->state_load(m3, big, n + 1, &err), 0);
+  cr_assert(strstr(err.msg, "too many"), "%s", err.msg);
+  big[0] = 1.0;
+  cr_assert_neq(def->state_load(m3, big, n, &err), 0);
+  cr_assert_eq(def->state_size(m3), n3, "a refused state changed the model");
+  free(big);
+
+  /* the final evaluation writes the stage arrays; the run file holds them at their paths */
+  cr_assert_eq(def->evaluate(m2, &ds, 2, 1, &rec, &err), 0, "%s", err.msg);
+  const double *K = gs_record_find_scalar(&rec, "igmn_pass_K");
+  cr_assert_not_null(K);
+  char dir[64], path[128];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/r.h5", dir);
+  GS_STRCPY(rec.status, "done");
+  rec.params = def->params(m2);
+  cr_assert_eq(gs_runfile_write(path, &rec, &c, &err), 0, "%s", err.msg);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  if (*K > 0) {
+    hid_t d = H5Dopen2(f, "/igmn/pass/means", H5P_DEFAULT);
+    cr_assert_geq(d, 0, "no /igmn/pass/means");
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2];
+    cr_assert_eq(H5Sget_simple_extent_dims(sp, dims, NULL), 2);
+    cr_assert_eq(dims[0], (hsize_t)*K);
+    cr_assert_eq(dims[1], 3);
+    H5Sclose(sp);
+    H5Dclose(d);
+  }
+  H5Fclose(f);
+  rm_rf(dir);
+  gs_record_free(&rec);
+  free(st);
+  free(st2);
+  def->destroy(m);
+  def->destroy(m2);
+  def->destroy(m3);
+  free_data(&ds);
+}
+
+/* the model's own parameter gradient against central differences, on a small CAE */
+Test(cae, model_gradient_vs_central_differences) {
+  gs_dataset ds;
+  tiny_data(&ds, 8);
+  gs_config c;
+  tiny_config(&c);
+  GS_STRCPY(c.model, "cae");
+  c.conv1 = 2;
+  c.conv2 = 3;
+  const gs_model_def *def = gs_model_find("cae");
+  gs_rng init, noise;
+  gs_rng_seed(&init, 2, 0, GS_RNG_INIT);
+  gs_error err = {0};
+  gs_model *m = def->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s", err.msg);
+  gs_params *p = def->params(m);
+  int32_t idx[4] = {0, 1, 2, 3};
+  def->train_step(m, &ds.train, idx, 4, 0, 4, &noise);
+  float *ana = malloc(sizeof(float) * p->total);
+  memcpy(ana, p->grad, sizeof(float) * p->total);
+  int bad = 0, checked = 0;
+  for (long k = 0; k < p->total; k += 1 + p->total / 150) {
+    float old = p->data[k], h = 1e-2f;
+    p->data[k] = old + h;
+    double lp = def->train_step(m, &ds.train, idx, 4, 0, 4, &noise) / 4;
+    p->data[k] = old - h;
+    double lm = def->train_step(m, &ds.train, idx, 4, 0, 4, &noise) / 4;
+    p->data[k] = old;
+    double num = (lp - lm) / (2 * h);
+    if (fabs(num - ana[k]) > 3e-2 * fmax(1.0, fabs(num))) {
+      if (bad < 5) cr_log_error("param %ld: analytic %g numeric %g", k, ana[k], num);
+      bad++;
+    }
+    checked++;
+  }
+  cr_assert_eq(bad, 0, "%d of %d gradient entries differ", bad, checked);
+  free(ana);
+  def->destroy(m);
+  free_data(&ds);
+}
