@@ -505,7 +505,17 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   const char *st = getenv("SLURM_STEP_NUM_TASKS");
   if (!st) st = getenv("SLURM_NTASKS");
   long ntasks = st ? atol(st) : 0;
-  if (N == 1 && ntasks > 1 && getenv("SLURM_PROCID"))
+  const char *procid = getenv("SLURM_PROCID");
+  /* The batch script itself (no SLURM_STEP_ID, task 0) is one process in an allocation of
+   * several tasks: a whole sweep in one process, safe but leaving the other CPUs idle. */
+  int batch_shell = procid && atol(procid) == 0 && !getenv("SLURM_STEP_ID");
+  if (N == 1 && ntasks > 1 && procid && batch_shell)
+    fprintf(log,
+            "warning: one process in a Slurm allocation of %ld tasks (started by the batch script, not srun): "
+            "the other tasks' CPUs stay idle. Launch with `srun --mpi=pmix gensweep run ...` or `mpirun "
+            "gensweep run ...` to use them\n",
+            ntasks);
+  else if (N == 1 && ntasks > 1 && procid)
     return gs_fail(err,
                    "Slurm started %ld tasks (SLURM_NTASKS) but this MPI world has 1 rank: the tasks were started "
                    "as separate singletons and each would run the whole sweep. Launch with `srun --mpi=pmix "

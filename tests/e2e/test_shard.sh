@@ -55,6 +55,25 @@ ls "$T/sh/s/"*.tmp > /dev/null 2>&1 && fail "temporary files left: $(ls "$T/sh/s
 grep -q "malformed" "$T/status.txt" && { cat "$T/status.txt"; fail "ledger has malformed or torn lines"; }
 grep -qE "12 done" "$T/status.txt" || { cat "$T/status.txt"; fail "status does not show 12 done"; }
 
+# the ledger: every line whole (7 tab-separated fields, known state, 16-hex hash), written by the
+# five shard processes, each run's lines from one process only
+/usr/bin/python3 - "$T/sh/s/ledger.log" <<'PY' || fail "ledger lines torn or interleaved"
+import sys, re
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+assert lines[0] == b"#gensweep-ledger v1", lines[0]
+assert lines[-1] == b"", "ledger does not end with a newline"
+pids, owner = set(), {}
+for l in lines[1:-1]:
+    f = l.decode().split("\t")
+    assert len(f) == 7, l
+    assert re.fullmatch(r"\d+\.\d{3}", f[0]) and re.fullmatch(r"[a-z][a-z0-9_-]*", f[1]), l
+    assert re.fullmatch(r"[0-9a-f]{16}", f[3]) and re.fullmatch(r"-?\d+", f[4]) and f[5].isdigit(), l
+    pids.add(f[5])
+    assert owner.setdefault(f[2], f[5]) == f[5], f"run {f[2]} has lines from two processes"
+assert len(pids) == 5, pids
+print(f"ledger: {len(lines) - 2} whole lines from {len(pids)} processes")
+PY
+
 check() { # results-dir label
   /usr/bin/python3 - "$T/ref/s" "$1/s" "$2" <<'PY'
 import sys, os, h5py, numpy as np
