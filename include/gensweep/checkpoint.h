@@ -104,4 +104,8 @@ int gs_checkpoint_read(const char *path, gs_checkpoint *c, gs_error *err);
  * are NOT verified (no checksum): decide to resume with gs_checkpoint_read. */
 int gs_checkpoint_peek(const char *path, gs_checkpoint *c, gs_error *err);
 
+/* Read the whole checkpoint and check its crc32, without fitting it to a model (gensweep status):
+ * 0 when it is whole, else an error naming the file (truncated, not HDF5, checksum mismatch). */
+int gs_checkpoint_verify(const char *path, gs_error *err);
+
 #endif

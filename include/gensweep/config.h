@@ -144,6 +144,9 @@ typedef struct gs_sweep {
 int gs_sweep_load(const char *path, gs_sweep *sw, gs_error *err);
 /* Same from text in memory (path is used in messages only). */
 int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_error *err);
+/* Same from len bytes in memory, which may hold NUL bytes (reported like the file's); the bytes
+ * are copied. The fuzz target (tests/fuzz/fuzz_config.c) drives the loader through this. */
+int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err);
 void gs_sweep_free(gs_sweep *sw);
 
 /* Print the expanded runs (gensweep plan). */

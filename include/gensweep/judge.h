@@ -3,7 +3,7 @@
  * generation, IGMN.md §5 measured instead of eyeballed).
  *
  *   x (1x28x28) -> conv 3x3/2 32 -> ReLU -> conv 3x3/2 64 -> ReLU -> dense 128 -> ReLU -> dense classes
- *   softmax cross-entropy, Adam 1e-3, batch 100, eval.judge_epochs epochs over the data set's whole
+ *   softmax cross-entropy, Adam 1e-3 x 0.75^epoch, batch 100, eval.judge_epochs epochs over the data set's whole
  *   training files, fixed seed (the judge is a property of the data set, not of a run).
  *
  * Cached in <results root>/.judge/<data set>-<H>x<W>-c<classes>-e<epochs>.h5 (HDF5: /params/data

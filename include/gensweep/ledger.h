@@ -171,7 +171,11 @@ void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, 
  * DIR/ledger.log and print the sweep name, the counts, elapsed time, ETA, one line per running,
  * interrupted, failed or stale run (state, last epoch, message), and the done count. Without the
  * experiment copy it prints what the ledger alone says and says so. Only reads: safe while the
- * sweep runs. Errors: DIR missing, ledger unreadable. */
+ * sweep runs. Errors: DIR missing, ledger unreadable.
+ * It also checks the files (with the experiment copy): every run file and the checkpoint of every
+ * run that is not done are read whole and their checksums checked, and sweep.h5 too; each
+ * corrupt one gets a line naming the run and the file, and what the next `run` will do about it.
+ * Returns 1 (after printing everything) when some file is corrupt, 0 when all is well. */
 int gs_status_print(const char *dir, FILE *out, gs_error *err);
 
 #endif

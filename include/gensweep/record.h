@@ -15,11 +15,17 @@
  *   /experiment       string: the experiment file's text
  *   /grid             compound table, one row per run: run_id, status, one string column per
  *                     axis, message, then one float64 column per final metric (NaN when absent)
- *   /runs/<run-id>    external links to runs/<run-id>.h5 (for runs whose file exists)
+ *   /runs/<run-id>    external links to runs/<run-id>.h5 (for runs whose file exists and is whole)
+ *
+ * Both files carry a root attribute crc32 over their content (src/io/h5util.h,
+ * gs_h5_content_crc); every reader checks it, so a truncated or bit-flipped file is an error
+ * naming the file, never read as data. sweep.h5's /grid lists a run whose file is corrupt with
+ * status "corrupt" and the reason in its message, and has no link for it.
  */
 #ifndef GENSWEEP_RECORD_H
 #define GENSWEEP_RECORD_H
 #include <stdint.h>
+#include <stdio.h>
 #include "gensweep/common.h"
 #include "gensweep/config.h"
 #include "gensweep/tensor.h"
@@ -97,5 +103,10 @@ int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error 
  * dir/sweep.lock meanwhile: concurrent rebuilds (shards of one sweep) take turns. */
 #define GS_SWEEP_LOCK "sweep.lock"
 int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err);
+/* Same, and say on `log` (may be NULL) which run files were left out as corrupt or unreadable
+ * (one line each, naming the run and the file); *ncorrupt (may be NULL) is their number. */
+int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err);
+/* Open sweep.h5 (path) and check its crc32; an error names the file and what is wrong. */
+int gs_sweepfile_verify(const char *path, gs_error *err);
 
 #endif

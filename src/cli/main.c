@@ -88,7 +88,9 @@ static const char *usage_rebuild =
     "\n"
     "Rebuild DIR/sweep.h5 (DIR = results/<sweep>) from the sweep's copy of its experiment file\n"
     "(DIR/experiment.ini, written by `run`) and the run files under DIR/runs/. sweep.h5 is derived\n"
-    "data: this is safe at any time, also while the sweep runs.\n";
+    "data: this is safe at any time, also while the sweep runs. Every run file is read whole and its\n"
+    "checksum checked: a corrupt one is reported (naming the run and the file), listed with status\n"
+    "\"corrupt\" and left out; the exit status is then 1.\n";
 
 static const char *usage_status =
     "usage: gensweep status DIR\n"
@@ -96,7 +98,10 @@ static const char *usage_status =
     "Where a sweep stands (DIR = results/<sweep>), from its ledger (DIR/ledger.log) and its copy of\n"
     "the experiment file: runs done / running / failed / interrupted / pending of the total,\n"
     "elapsed time and an ETA, and a line for every running, interrupted or failed run with its\n"
-    "last epoch and message. Only reads: safe while the sweep runs in another job.\n";
+    "last epoch and message. Only reads: safe while the sweep runs in another job.\n"
+    "It also reads every run file, the checkpoints of unfinished runs and sweep.h5 whole and checks\n"
+    "their checksums: a truncated or bit-flipped file gets a line naming the run and the file, and\n"
+    "the exit status is 1.\n";
 
 static const char *usage_report =
     "usage: gensweep report DIR [--metric NAME] [--x AXIS] [--latex] [--no-plots]\n"
@@ -286,8 +291,22 @@ static int cmd_rebuild(int argc, char **argv) {
   gs_sweep sw;
   if (gs_sweep_load_copy(argv[1], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
   int rc = 0;
-  if (gs_sweepfile_write(argv[1], &sw, &err) != 0) rc = die(2, "gensweep: %s\n", err.msg);
-  else printf("rebuilt %s/sweep.h5 from %s/experiment.ini and %ld run slots\n", argv[1], argv[1], sw.nruns);
+  char old[1200];
+  snprintf(old, sizeof old, "%s/sweep.h5", argv[1]);
+  gs_error oerr = {0};
+  if (access(old, F_OK) == 0 && gs_sweepfile_verify(old, &oerr) != 0)
+    printf("the old sweep.h5 is corrupt, replacing it: %s\n", oerr.msg);
+  long ncorrupt = 0;
+  if (gs_sweepfile_write_log(argv[1], &sw, stdout, &ncorrupt, &err) != 0) {
+    rc = die(2, "gensweep: %s\n", err.msg);
+  } else {
+    printf("rebuilt %s/sweep.h5 from %s/experiment.ini and %ld run slots\n", argv[1], argv[1], sw.nruns);
+    if (ncorrupt) {
+      printf("%ld corrupt run file%s left out (status \"corrupt\" in /grid); running the sweep again trains %s again\n",
+             ncorrupt, ncorrupt == 1 ? "" : "s", ncorrupt == 1 ? "that run" : "those runs");
+      rc = 1;
+    }
+  }
   gs_sweep_free(&sw);
   return rc;
 }
@@ -295,8 +314,9 @@ static int cmd_rebuild(int argc, char **argv) {
 static int cmd_status(int argc, char **argv) {
   if (argc != 2) return die(2, "gensweep status: expected one sweep directory\n\n%s", usage_status);
   gs_error err = {0};
-  if (gs_status_print(argv[1], stdout, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
-  return 0;
+  int rc = gs_status_print(argv[1], stdout, &err);
+  if (rc < 0) return die(2, "gensweep: %s\n", err.msg);
+  return rc; /* 1: some file is corrupt */
 }
 
 static int cmd_report(int argc, char **argv) {

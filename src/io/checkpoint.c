@@ -831,6 +831,22 @@ out:
   return rc;
 }
 
+int gs_checkpoint_verify(const char *path, gs_error *err) {
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  ckview *w = gs_calloc(1, sizeof *w);
+  int rc = -1;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f >= 0) {
+    rc = read_view(f, path, w, err);
+    if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
+  }
+  view_free(w);
+  free(w);
+  gs_h5_quiet_end(&q);
+  return rc;
+}
+
 int gs_checkpoint_peek(const char *path, gs_checkpoint *c, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);

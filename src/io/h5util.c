@@ -9,6 +9,8 @@
  * File locking: readers open with locking disabled (a sec2 writer holds an exclusive lock, and
  * shared filesystems often have no locks at all); writers lock but carry on where the
  * filesystem cannot. HDF5_USE_FILE_LOCKING in the environment still overrides both. */
+#include <zlib.h>
+
 #include "h5util.h"
 
 #include <errno.h>
@@ -557,3 +559,241 @@ hid_t gs_h5_dataset_open(hid_t g, const char *name, int want_rank, hsize_t *dims
   return d;
 }
 
+/* ------------------------------------------------------------------ content checksum
+ * See h5util.h. Serialisation, in HDF5 name order:
+ *   every root attribute but crc32: name, number of values, values
+ *   the named root datasets: name, rank, dims, values
+ *   each named group: group name, then per link: name, and for a dataset rank, dims, values;
+ *   for an external link its target file and object
+ * Names and strings go as length (u64 LE) + bytes; integers as int64 LE, floats as float64 LE
+ * bits (float32 widens exactly); other types (compound rows) as their bytes in the file type. */
+typedef struct ccrc {
+  uLong v;
+  int bad;           /* a read failed */
+  char what[200];    /* what it was */
+} ccrc;
+
+static void cc_bytes(ccrc *c, const void *p, size_t n) {
+  const unsigned char *b = p;
+  while (n > 0) {
+    size_t k = n > (1u << 30) ? (1u << 30) : n;
+    c->v = crc32(c->v, b, (uInt)k);
+    b += k;
+    n -= k;
+  }
+}
+
+static void cc_u64(ccrc *c, uint64_t x) {
+  unsigned char b[8];
+  for (int i = 0; i < 8; i++) b[i] = (unsigned char)(x >> (8 * i));
+  cc_bytes(c, b, 8);
+}
+
+static void cc_str(ccrc *c, const char *s, size_t n) {
+  cc_u64(c, n);
+  cc_bytes(c, s, n);
+}
+
+static void cc_fail(ccrc *c, const char *fmt, const char *a, const char *b) {
+  if (!c->bad) snprintf(c->what, sizeof c->what, fmt, a, b);
+  c->bad = 1;
+}
+
+/* n values of class cls (integer or float) read as int64 / double by `rd`, checksummed. */
+typedef herr_t (*cc_read_fn)(hid_t obj, hid_t mtype, void *buf);
+static herr_t cc_aread(hid_t a, hid_t mt, void *buf) { return H5Aread(a, mt, buf); }
+static herr_t cc_dread(hid_t d, hid_t mt, void *buf) { return H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf); }
+
+static int cc_numbers(ccrc *c, hid_t obj, H5T_class_t cls, hsize_t n, cc_read_fn rd) {
+  if (n == 0) return 0;
+  if (n > ((hsize_t)1 << 31)) return -1;
+  uint64_t *buf = malloc(sizeof(uint64_t) * (size_t)n);
+  if (!buf) return -1;
+  herr_t st = rd(obj, cls == H5T_INTEGER ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, buf);
+  if (st >= 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    cc_bytes(c, buf, sizeof(uint64_t) * (size_t)n);
+#else
+    for (hsize_t i = 0; i < n; i++) cc_u64(c, buf[i]);
+#endif
+  }
+  free(buf);
+  return st < 0 ? -1 : 0;
+}
+
+/* n values as their bytes in the file's type ft (fixed-size types only). */
+static int cc_raw(ccrc *c, hid_t obj, hid_t ft, hsize_t n, cc_read_fn rd) {
+  size_t sz = H5Tget_size(ft);
+  htri_t vl = H5Tdetect_class(ft, H5T_VLEN), vs = H5Tis_variable_str(ft);
+  if (sz == 0 || vl != 0 || vs > 0 || (n > 0 && n > ((hsize_t)1 << 31) / sz)) return -1;
+  if (n == 0) return 0;
+  unsigned char *buf = malloc(sz * (size_t)n);
+  if (!buf) return -1;
+  int rc = rd(obj, ft, buf) >= 0 ? 0 : -1;
+  if (rc == 0) cc_bytes(c, buf, sz * (size_t)n);
+  free(buf);
+  return rc;
+}
+
+/* One string value of type ft (fixed or variable length) read by `rd`. */
+static int cc_string(ccrc *c, hid_t obj, hid_t ft, cc_read_fn rd) {
+  htri_t vl = H5Tis_variable_str(ft);
+  if (vl < 0) return -1;
+  if (vl) {
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    char *s = NULL;
+    int rc = mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && rd(obj, mt, &s) >= 0 ? 0 : -1;
+    if (rc == 0) cc_str(c, s ? s : "", s ? strlen(s) : 0);
+    if (s) H5free_memory(s);
+    if (mt >= 0) H5Tclose(mt);
+    return rc;
+  }
+  size_t sz = H5Tget_size(ft);
+  if (sz == 0 || sz > (1u << 30)) return -1;
+  char *s = malloc(sz);
+  if (!s) return -1;
+  int rc = rd(obj, ft, s) >= 0 ? 0 : -1;
+  if (rc == 0) cc_str(c, s, strnlen(s, sz));
+  free(s);
+  return rc;
+}
+
+static herr_t cc_attr(hid_t loc, const char *name, const H5A_info_t *info, void *op) {
+  ccrc *c = op;
+  (void)info;
+  if (strcmp(name, "crc32") == 0) return 0;
+  cc_str(c, name, strlen(name));
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT), ft = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+  int rc = -1;
+  if (np >= 0) {
+    cc_u64(c, (uint64_t)np);
+    if (cls == H5T_STRING && np == 1) rc = cc_string(c, a, ft, cc_aread);
+    else if (cls == H5T_INTEGER || cls == H5T_FLOAT) rc = cc_numbers(c, a, cls, (hsize_t)np, cc_aread);
+    else if (cls == H5T_STRING || cls == H5T_COMPOUND) rc = cc_raw(c, a, ft, (hsize_t)np, cc_aread);
+  }
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&a);
+  if (rc < 0) cc_fail(c, "cannot read attribute %s%s", name, "");
+  return rc < 0 ? -1 : 0;
+}
+
+typedef struct cc_group {
+  ccrc *c;
+  const char *group;
+} cc_group;
+
+static int cc_one_dataset(ccrc *c, hid_t g, const char *name);
+
+static herr_t cc_link(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+  cc_group *x = op;
+  ccrc *c = x->c;
+  cc_str(c, name, strlen(name));
+  if (info->type == H5L_TYPE_EXTERNAL) {
+    char val[2048];
+    const char *file = NULL, *obj = NULL;
+    unsigned flags = 0;
+    if (info->u.val_size > sizeof val || H5Lget_val(g, name, val, sizeof val, H5P_DEFAULT) < 0 ||
+        H5Lunpack_elink_val(val, info->u.val_size, &flags, &file, &obj) < 0) {
+      cc_fail(c, "cannot read link /%s/%s", x->group, name);
+      return -1;
+    }
+    cc_str(c, file, strlen(file));
+    cc_str(c, obj, strlen(obj));
+    return 0;
+  }
+  /* a subgroup (model arrays at deeper paths, e.g. /igmn/pass/means): its links, recursively */
+  hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+  if (o >= 0 && H5Iget_type(o) == H5I_GROUP) {
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/%s", x->group, name);
+    cc_group y = {c, sub};
+    hsize_t idx = 0;
+    herr_t st = H5Literate(o, H5_INDEX_NAME, H5_ITER_INC, &idx, cc_link, &y);
+    H5Oclose(o);
+    if (st < 0) cc_fail(c, "cannot list group /%.150s%s", sub, "");
+    return st < 0 ? -1 : 0;
+  }
+  if (o >= 0) H5Oclose(o);
+  if (cc_one_dataset(c, g, name) < 0) {
+    cc_fail(c, "cannot read dataset /%s/%s", x->group, name);
+    return -1;
+  }
+  return 0;
+}
+
+static int cc_one_dataset(ccrc *c, hid_t g, const char *name) {
+  hsize_t dims[H5S_MAX_RANK], np = 0;
+  hid_t d = gs_h5_dataset_open(g, name, -1, dims, &np);
+  hid_t ft = d >= 0 ? H5Dget_type(d) : -1, sp = d >= 0 ? H5Dget_space(d) : -1;
+  int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+  H5T_class_t cls = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+  int rc = -1;
+  if (rank >= 0) {
+    cc_u64(c, (uint64_t)rank);
+    for (int i = 0; i < rank; i++) cc_u64(c, dims[i]);
+    if (cls == H5T_INTEGER || cls == H5T_FLOAT) rc = cc_numbers(c, d, cls, np, cc_dread);
+    else if (cls == H5T_STRING && np == 1 && H5Tis_variable_str(ft) > 0) rc = cc_string(c, d, ft, cc_dread);
+    else if (cls == H5T_STRING || cls == H5T_COMPOUND) rc = cc_raw(c, d, ft, np, cc_dread);
+  }
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&ft);
+  gs_h5_close_id(&d);
+  return rc;
+}
+
+int gs_h5_content_crc(hid_t f, const char *path, const char *const *groups, int ngroups, const char *const *datasets,
+                      int ndatasets, uint32_t *out, gs_error *err) {
+  ccrc c = {.v = crc32(0L, Z_NULL, 0)};
+  hsize_t pos = 0;
+  if (H5Aiterate2(f, H5_INDEX_NAME, H5_ITER_INC, &pos, cc_attr, &c) < 0) {
+    cc_fail(&c, "cannot list the root attributes%s%s", "", "");
+    return gs_h5_fail(err, path, "corrupt file: %s", c.what);
+  }
+  for (int i = 0; i < ndatasets; i++) {
+    cc_str(&c, datasets[i], strlen(datasets[i]));
+    if (cc_one_dataset(&c, f, datasets[i]) < 0)
+      return gs_h5_fail(err, path, "corrupt or incomplete file: cannot read dataset /%s", datasets[i]);
+  }
+  for (int i = 0; i < ngroups; i++) {
+    cc_str(&c, groups[i], strlen(groups[i]));
+    hid_t g = H5Gopen2(f, groups[i], H5P_DEFAULT);
+    if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete file: group /%s missing", groups[i]);
+    cc_group x = {&c, groups[i]};
+    hsize_t idx = 0;
+    herr_t st = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, cc_link, &x);
+    H5Gclose(g);
+    if (st < 0) {
+      cc_fail(&c, "cannot list group /%s%s", groups[i], "");
+      return gs_h5_fail(err, path, "corrupt file: %s", c.what);
+    }
+  }
+  *out = (uint32_t)c.v;
+  return 0;
+}
+
+int gs_h5_content_verify(hid_t f, const char *path, const char *kind, const char *const *groups, int ngroups,
+                         const char *const *datasets, int ndatasets, gs_error *err) {
+  uint32_t stored = 0, sum = 0;
+  if (H5Aexists(f, "crc32") <= 0)
+    return gs_fail(err, "%s: corrupt or incomplete %s: no crc32 attribute (the checksum over its content)", path,
+                   kind);
+  if (gs_h5_attr_read_exact(f, "crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, &stored) < 0)
+    return gs_h5_fail(err, path, "corrupt %s: attribute crc32 unreadable", kind);
+  if (gs_h5_content_crc(f, path, groups, ngroups, datasets, ndatasets, &sum, err) < 0) return -1;
+  if (sum != stored)
+    return gs_fail(err, "%s: checksum mismatch: the %s is corrupt (crc32 %08x stored, %08x computed)", path, kind,
+                   (unsigned)stored, (unsigned)sum);
+  return 0;
+}
+
+int gs_h5_content_seal(hid_t f, const char *path, const char *const *groups, int ngroups, const char *const *datasets,
+                       int ndatasets, gs_error *err) {
+  uint32_t sum;
+  if (gs_h5_content_crc(f, path, groups, ngroups, datasets, ndatasets, &sum, err) < 0) return -1;
+  if (gs_h5_attr_write(f, "crc32", H5T_STD_U32LE, H5T_NATIVE_UINT32, &sum) < 0)
+    return gs_h5_fail(err, path, "writing attribute crc32");
+  return 0;
+}

@@ -104,4 +104,25 @@ int gs_h5_group_count(hid_t g, hsize_t *n);
  * or a single element). Returns the dataset and fills dims (rank > 0) and *npoints. */
 hid_t gs_h5_dataset_open(hid_t g, const char *name, int want_rank, hsize_t *dims, hsize_t *npoints);
 
+/* Content checksum: CRC-32 of everything a reader takes from the file (root attributes except
+ * "crc32", the named root datasets, every link of the named groups: datasets' shapes and values,
+ * external links' targets), read back through HDF5, in name order. HDF5's own checksums cover
+ * the metadata of the 1.8 format but not raw data: this catches a bit flip in a value. Stored
+ * as the root attribute "crc32" by gs_h5_content_seal (call it last, on the open file);
+ * gs_h5_content_verify recomputes it, and fails naming the file (`kind`: "run file", ...) when it
+ * is missing, unreadable or different. */
+int gs_h5_content_crc(hid_t f, const char *path, const char *const *groups, int ngroups, const char *const *datasets,
+                      int ndatasets, uint32_t *out, gs_error *err);
+int gs_h5_content_seal(hid_t f, const char *path, const char *const *groups, int ngroups, const char *const *datasets,
+                       int ndatasets, gs_error *err);
+int gs_h5_content_verify(hid_t f, const char *path, const char *kind, const char *const *groups, int ngroups,
+                         const char *const *datasets, int ndatasets, gs_error *err);
+
+/* A run file's checksum: its four groups and any other root group (model arrays). */
+int gs_runfile_verify(hid_t f, const char *path, gs_error *err);
+/* What the checksum covers: run files' groups; sweep.h5's groups and root datasets. */
+extern const char *const gs_h5_run_groups[4];
+extern const char *const gs_h5_sweep_groups[1];
+extern const char *const gs_h5_sweep_datasets[2];
+
 #endif

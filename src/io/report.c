@@ -236,6 +236,12 @@ static int read_sweep(rp *r, gs_error *err) {
 
   f = gs_h5_open_readonly(path, err);
   if (f < 0) goto out;
+  if (gs_h5_content_verify(f, path, "sweep index", gs_h5_sweep_groups, 1, gs_h5_sweep_datasets, 2, err) < 0) {
+    char m[sizeof err->msg];
+    GS_STRCPY(m, err->msg);
+    gs_fail(err, "%s (run `gensweep rebuild %s` to rebuild it from the run files)", m, r->dir);
+    goto out;
+  }
 
   if (gs_h5_attr_read_str(f, "sweep_name", r->sweep_name, sizeof r->sweep_name) < 0 || !r->sweep_name[0]) {
     H5Eclear2(H5E_DEFAULT);
@@ -383,7 +389,9 @@ static int read_run_series(const char *path, rp_run *u, gs_error *err) {
   hid_t f = gs_h5_open_readonly(path, err);
   if (f < 0) return -1;
   int rc = -1;
-  hid_t g = H5Gopen2(f, "metrics", H5P_DEFAULT);
+  hid_t g = -1;
+  if (gs_runfile_verify(f, path, err) < 0) goto out;
+  g = H5Gopen2(f, "metrics", H5P_DEFAULT);
   hsize_t n = 0;
   if (g < 0 || gs_h5_group_count(g, &n) < 0) {
     gs_h5_fail(err, path, "no readable /metrics group");

@@ -17,6 +17,8 @@
  * helpers) live in h5util.c, shared with the checkpoint file (checkpoint.c). */
 #include "gensweep/record.h"
 
+#include "gensweep/ledger.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -30,6 +32,42 @@
 #include <hdf5.h>
 
 #include "h5util.h"
+
+const char *const gs_h5_run_groups[4] = {"metrics", "final", "samples", "params"};
+#define run_groups gs_h5_run_groups
+
+
+/* The groups the checksum covers: the four every run file has, then any other root group (a
+ * model's arrays, e.g. /igmn), in name order. n is at most GS_RUN_MAX_GROUPS. */
+#define GS_RUN_MAX_GROUPS 16
+typedef struct rgroups { int n; char name[GS_RUN_MAX_GROUPS][64]; const char *ptr[GS_RUN_MAX_GROUPS]; } rgroups;
+static herr_t rg_link(hid_t g, const char *name, const H5L_info_t *info, void *op) {
+  rgroups *r = op;
+  for (int i = 0; i < 4; i++)
+    if (strcmp(name, run_groups[i]) == 0) return 0;
+  if (info->type != H5L_TYPE_HARD || r->n >= GS_RUN_MAX_GROUPS || strlen(name) >= 64) return 0;
+  hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+  if (o < 0) return 0;
+  if (H5Iget_type(o) == H5I_GROUP) GS_STRCPY(r->name[r->n++], name);
+  H5Oclose(o);
+  return 0;
+}
+static void run_groups_of(hid_t f, rgroups *r) {
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < 4; i++) GS_STRCPY(r->name[r->n++], run_groups[i]);
+  hsize_t idx = 0;
+  H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, &idx, rg_link, r);
+  for (int i = 0; i < r->n; i++) r->ptr[i] = r->name[i];
+}
+
+/* Compare with the stored crc32 attribute. */
+int gs_runfile_verify(hid_t f, const char *path, gs_error *err) {
+  rgroups r;
+  run_groups_of(f, &r);
+  return gs_h5_content_verify(f, path, "run file", r.ptr, r.n, NULL, 0, err);
+}
+#define runfile_verify gs_runfile_verify
+
 
 /* ------------------------------------------------------------------ run file: write */
 static int write_run_contents(hid_t f, const char *path, const gs_record *r, const gs_config *cfg, gs_error *err) {
@@ -178,7 +216,11 @@ typedef struct run_ctx {
 
 static int fill_run(hid_t f, const char *path, void *ctx, gs_error *err) {
   const run_ctx *c = ctx;
-  return write_run_contents(f, path, c->r, c->cfg, err);
+  if (write_run_contents(f, path, c->r, c->cfg, err) < 0) return -1;
+  /* last: the checksum over what the file now holds */
+  rgroups rg;
+  run_groups_of(f, &rg);
+  return gs_h5_content_seal(f, path, rg.ptr, rg.n, NULL, 0, err);
 }
 
 int gs_runfile_write(const char *path, const gs_record *r, const gs_config *cfg, gs_error *err) {
@@ -243,6 +285,7 @@ int gs_runfile_read_summary(const char *path, gs_run_summary *s, gs_error *err) 
   hid_t f = gs_h5_open_readonly(path, err);
   if (f >= 0) {
     rc = read_summary_open(f, path, s, err);
+    if (rc == 0) rc = runfile_verify(f, path, err);
     if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
   }
   gs_h5_quiet_end(&q);
@@ -412,6 +455,7 @@ int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error 
   hid_t f = gs_h5_open_readonly(path, err);
   if (f < 0) goto out;
   if (read_summary_open(f, path, s, err) < 0) goto out;
+  if (runfile_verify(f, path, err) < 0) goto out;
   char model[sizeof r->model];
   if (gs_h5_attr_read_str(f, "model", model, sizeof model) < 0) {
     gs_h5_fail(err, path, "not a complete run file: string attribute 'model' missing or unreadable");
@@ -481,6 +525,24 @@ typedef struct sweep_fill {
   const int *state;
 } sweep_fill;
 
+const char *const gs_h5_sweep_groups[1] = {"runs"};
+const char *const gs_h5_sweep_datasets[2] = {"experiment", "grid"};
+#define sweep_groups gs_h5_sweep_groups
+#define sweep_datasets gs_h5_sweep_datasets
+
+int gs_sweepfile_verify(const char *path, gs_error *err) {
+  gs_h5_quiet q;
+  gs_h5_quiet_begin(&q);
+  int rc = -1;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f >= 0) {
+    rc = gs_h5_content_verify(f, path, "sweep index", sweep_groups, 1, sweep_datasets, 2, err);
+    if (H5Fclose(f) < 0 && rc == 0) rc = gs_h5_fail(err, path, "closing");
+  }
+  gs_h5_quiet_end(&q);
+  return rc;
+}
+
 static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) {
   const sweep_fill *x = vctx;
   const gs_sweep *sw = x->sw;
@@ -549,14 +611,15 @@ static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) 
   }
   gs_h5_close_id(&g);
   gs_h5_close_id(&ct);
-  return 0;
+  return gs_h5_content_seal(f, path, sweep_groups, 1, sweep_datasets, 2, err);
 fail:
   gs_h5_close_id(&g);
   gs_h5_close_id(&ct);
   return -1;
 }
 
-static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+static int sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
+  if (ncorrupt) *ncorrupt = 0;
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
   int rc = -1;
@@ -573,7 +636,12 @@ static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
   col *cols = NULL;
   char *rows = NULL;
 
-  /* 1. what each run's file says */
+  /* 1. what each run's file says; a run without a file: what the ledger says (running,
+   * interrupted with its last checkpointed epoch, failed without a file, or pending) */
+  gs_ledger_view lv;
+  memset(&lv, 0, sizeof lv);
+  gs_error lerr = {0};
+  int have_ledger = gs_ledger_read(dir, &lv, &lerr) == 0;
   size_t pl = dl + 2 * GS_MAX_RUN_ID + 32;
   char *rpath = gs_malloc(pl);
   for (long i = 0; i < nr; i++) {
@@ -582,12 +650,32 @@ static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     struct stat st;
     if (stat(rpath, &st) != 0 && errno == ENOENT) {
       state[i] = RUN_PENDING;
-      status[i] = gs_strdup("pending");
-      msg[i] = gs_strdup("");
+      long li = -1;
+      gs_run_state rs = have_ledger ? gs_ledger_run_state(&lv, run->id, run->hash, &li, NULL) : GS_RUN_PENDING;
+      const char *word = rs == GS_RUN_RUNNING       ? "running"
+                         : rs == GS_RUN_INTERRUPTED ? "interrupted"
+                         : rs == GS_RUN_FAILED      ? "failed"
+                         : rs == GS_RUN_DONE        ? "pending" /* done in the ledger but its file is gone */
+                                                    : "pending";
+      status[i] = gs_strdup(word);
+      char m[700] = "";
+      if (li >= 0 && rs != GS_RUN_PENDING) {
+        const gs_ledger_entry *le = &lv.last[li];
+        if (rs == GS_RUN_DONE)
+          snprintf(m, sizeof m, "the ledger says done but runs/%s.h5 is missing: it will run again", run->id);
+        else if (lv.sum[li].epoch >= 0)
+          snprintf(m, sizeof m, "ledger: %s, epoch %ld%s%s", le->state, lv.sum[li].epoch, le->message[0] ? ": " : "",
+                   le->message);
+        else
+          snprintf(m, sizeof m, "ledger: %s%s%s", le->state, le->message[0] ? ": " : "", le->message);
+      }
+      msg[i] = gs_strdup(m);
       continue;
     }
     gs_error e = {0};
     if (gs_runfile_read_summary(rpath, &sums[i], &e) != 0) {
+      if (log) fprintf(log, "run %s: corrupt or unreadable run file, left out of sweep.h5: %s\n", run->id, e.msg);
+      if (ncorrupt) (*ncorrupt)++;
       state[i] = RUN_CORRUPT;
       status[i] = gs_strdup("corrupt");
       msg[i] = gs_strdup(e.msg);
@@ -616,6 +704,7 @@ static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
     }
   }
   free(rpath);
+  if (have_ledger) gs_ledger_view_free(&lv);
 
   /* 2. the grid table's columns: run_id, status, axes..., message, metrics..., seconds */
   int ncols = 0;
@@ -687,9 +776,13 @@ static int sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
  * while a sweep runs): they take turns on DIR/sweep.lock. Each rebuild reads the run files
  * after the previous one has been renamed into place, so the last to finish has seen every run
  * file written before it started, and no two processes share sweep.h5.tmp. */
-int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
   int lk = gs_lock_dir(dir, GS_SWEEP_LOCK);
-  int rc = sweepfile_write(dir, sw, err);
+  int rc = sweepfile_write_log(dir, sw, log, ncorrupt, err);
   gs_unlock_dir(lk);
   return rc;
+}
+
+int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+  return gs_sweepfile_write_log(dir, sw, NULL, NULL, err);
 }

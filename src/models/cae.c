@@ -18,7 +18,8 @@
  *   after the last epoch ("final")       the same measurements again
  * Every epoch records test BCE and sigmasq of the encoded training set. What a stage found is kept
  * in the model's state (checkpointed) and written to the run file at the end:
- *   /igmn/<stage>/means [K,D], covariances [K,D,D], priors, sp, v [K], judge_share, judge_class [K]
+ *   /igmn/<stage>/means [K,D], covariances [K,D,D], priors, sp, v [K]; per row of the generation
+ *   grid (components by decreasing support, at most 64): grid_component, judge_share, judge_class
  *   /final/igmn_<stage>_{K,created,removed,nonpd,umbrellas,purity,ari,loglik,seconds,judge_share}
  *   /samples/components_<stage>: one row per component, igmn.samples decoded samples per row. */
 #include <math.h>
@@ -44,6 +45,7 @@ typedef struct stage {
   int ngrid;         /* components in the grid */
   double *share;     /* ngrid: share of a component's samples the judge puts in its majority class */
   double *cls;       /* ngrid: that class */
+  double *comp;      /* ngrid: the component of each grid row (rows go by decreasing support) */
   uint8_t *grid;     /* ngrid * samples * dim */
 } stage;
 
@@ -253,6 +255,7 @@ static void stage_free(stage *s) {
   gs_igmn_free(&s->mix);
   free(s->share);
   free(s->cls);
+  free(s->comp);
   free(s->grid);
   memset(s, 0, sizeof *s);
 }
@@ -276,6 +279,8 @@ static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_
   s->ngrid = n;
   s->share = gs_calloc((size_t)(n ? n : 1), sizeof(double));
   s->cls = gs_calloc((size_t)(n ? n : 1), sizeof(double));
+  s->comp = gs_calloc((size_t)(n ? n : 1), sizeof(double));
+  for (int r = 0; r < n; r++) s->comp[r] = order[r];
   s->grid = gs_malloc((size_t)(n ? n : 1) * S * m->D);
   s->judge_share = NAN;
   if (n == 0) {
@@ -418,6 +423,8 @@ static void record_stage(gs_model *m, gs_record *rec, const stage *s, const char
     gs_record_array(rec, buf, 1, sg, s->share);
     snprintf(buf, sizeof buf, "igmn/%s/judge_class", name);
     gs_record_array(rec, buf, 1, sg, s->cls);
+    snprintf(buf, sizeof buf, "igmn/%s/grid_component", name);
+    gs_record_array(rec, buf, 1, sg, s->comp);
     snprintf(buf, sizeof buf, "components_%s", name);
     gs_record_images(rec, buf, s->ngrid * (int)m->cfg->igmn_samples, tr->h, tr->w, s->grid);
     rec->images[rec->nimages - 1].cols = (int)m->cfg->igmn_samples;
@@ -499,7 +506,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
 static long mix_size(const gs_igmn *x, int have) { return 1 + (have ? gs_igmn_state_size(x) : 0); }
 static long stage_size(const gs_model *m, const stage *s) {
   if (!s->done) return 1;
-  return 1 + 10 + 2 + 2L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, 1);
+  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, 1);
 }
 static long state_size(gs_model *m) {
   if (!m->igmn) return 0;
@@ -527,6 +534,7 @@ static double *put_stage(const gs_model *m, double *o, const stage *s) {
   *o++ = (double)S;
   for (int r = 0; r < s->ngrid; r++) *o++ = s->share[r];
   for (int r = 0; r < s->ngrid; r++) *o++ = s->cls[r];
+  for (int r = 0; r < s->ngrid; r++) *o++ = s->comp[r];
   for (long k = 0; k < np; k++) *o++ = s->grid[k];
   return put_mix(o, &s->mix, 1);
 }
@@ -572,11 +580,13 @@ static int get_stage(const gs_model *m, reader *r, stage *s, gs_error *err) {
   if (ng < 0 || ng > MAX_GRID_K || S != m->cfg->igmn_samples) return gs_fail(err, "model state: bad stage grid");
   s->ngrid = (int)ng;
   long np = ng * S * m->D;
-  const double *sh, *cl, *px;
-  if (take(r, ng, &sh) < 0 || take(r, ng, &cl) < 0 || take(r, np, &px) < 0)
+  const double *sh, *cl, *cp, *px;
+  if (take(r, ng, &sh) < 0 || take(r, ng, &cl) < 0 || take(r, ng, &cp) < 0 || take(r, np, &px) < 0)
     return gs_fail(err, "model state truncated in a stage grid");
   s->share = gs_malloc(sizeof(double) * (ng ? ng : 1));
   s->cls = gs_malloc(sizeof(double) * (ng ? ng : 1));
+  s->comp = gs_malloc(sizeof(double) * (ng ? ng : 1));
+  memcpy(s->comp, cp, sizeof(double) * ng);
   s->grid = gs_malloc((size_t)(np ? np : 1));
   memcpy(s->share, sh, sizeof(double) * ng);
   memcpy(s->cls, cl, sizeof(double) * ng);

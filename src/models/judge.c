@@ -132,6 +132,7 @@ gs_judge *gs_judge_train(const gs_dataset *ds, int epochs, uint64_t seed, gs_err
   for (long i = 0; i < tr->n; i++) perm[i] = (int32_t)i;
   float *x = gs_aligned_alloc(sizeof(float) * B * j->D), *y = gs_aligned_alloc(sizeof(float) * B * j->C);
   for (int ep = 0; ep < epochs; ep++) {
+    opt.lr = 1e-3f * powf(0.75f, (float)ep); /* a decaying step: the last epochs settle */
     gs_rng_shuffle(&shuf, perm, tr->n);
     for (long s = 0; s < nb; s++) {
       gs_poll();

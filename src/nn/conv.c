@@ -1,8 +1,9 @@
 /* Convolution ops: conv2d, transposed conv2d, batch norm, flatten. See include/gensweep/conv.h.
  *
  * Fast path: im2col + sgemm with the batch folded into the GEMM's N dimension, taken in chunks
- * of nb samples so that a chunk's column matrix (~CONV_CHUNK_BYTES) stays in cache between
- * im2col, the GEMMs and col2im. With K = Cin*KH*KW, P = Ho*Wo and a chunk of nb samples:
+ * of nb samples (a few hundred to a few thousand columns, see chunk_samples) so that a chunk's
+ * column matrix stays in cache between im2col, the GEMMs and col2im. With K = Cin*KH*KW,
+ * P = Ho*Wo and a chunk of nb samples:
  *   col   (K, nb*P)       im2col of the chunk of x: row (ci,kh,kw), column (n,oh,ow)
  *   Y'    (Cout, nb*P)  = W (Cout,K) col                   forward
  *   dW    (Cout, K)    += dY' col^T                         weight gradient (summed over chunks)
@@ -11,7 +12,9 @@
  * next to the GEMMs) instead of keeping every layer's column matrix alive in the arena. The
  * transposed convolution is the same machinery run backwards: its forward is conv2d's input
  * gradient, its input gradient is conv2d's forward, with im2col taken of dy. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
+#endif
 #include "gensweep/conv.h"
 
 #include <cblas.h>
@@ -45,10 +48,12 @@ static inline void copy_f(float *restrict d, const float *restrict s, long n) {
   for (long i = 0; i < n; i++) d[i] = s[i];
 }
 
-/* Column matrices of about this many bytes per chunk (L2/L3-resident), but at least
- * CONV_MIN_COLS columns so that the GEMMs stay efficient. */
-#define CONV_CHUNK_BYTES (2L << 20)
-#define CONV_MIN_COLS 512
+/* Columns per chunk: max(CONV_MIN_COLS, K / 3), rounded up to whole samples. Measured on the CAE
+ * and DCGAN layers (one thread, OpenBLAS Haswell kernels, 1 MB L2): few-row column matrices
+ * (K = 288) are fastest at 200-400 columns, where im2col's output is still in L2 when the GEMM
+ * reads it (the whole batch of 128 at once: 1.5x the time); long ones (K = 1600 .. 6400) want 500-2000 columns
+ * for the GEMMs' sake. */
+#define CONV_MIN_COLS 256
 
 /* Geometry of one convolution: image (N,C,H,W) -> columns (C*KH*KW, N*Ho*Wo). N here is the
  * chunk capacity nb; a call may pass fewer samples. */
@@ -76,10 +81,8 @@ int gs_conv_chunk = 0;
 /* Samples per chunk for K rows of P columns each. */
 static int chunk_samples(long K, long P, int N) {
   if (gs_conv_chunk > 0) return gs_conv_chunk < N ? gs_conv_chunk : N;
-  long nb = CONV_CHUNK_BYTES / (long)(sizeof(float) * K * P);
-  long nmin = (CONV_MIN_COLS + P - 1) / P;
-  if (nb < nmin) nb = nmin;
-  if (nb < 1) nb = 1;
+  long cols = K / 3 > CONV_MIN_COLS ? K / 3 : CONV_MIN_COLS;
+  long nb = (cols + P - 1) / P;
   return nb > N ? N : (int)nb;
 }
 
@@ -128,7 +131,7 @@ static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *re
       for (int kw = 0; kw < G->KW; kw++) {
         const float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
         float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (long j = 0; j < NP; j++) d[j] = b[idx[j]];
+        for (long j = 0; j < NP; j++) d[j] = b[idx[j]]; /* (AVX2 gathers measured no faster) */
       }
 }
 
@@ -366,16 +369,100 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
 }
 
 /* ================================================================ batch norm */
+/* x is viewed as (N, C, P): P = H*W for (N,C,H,W), P = 1 for (B,N). Per-channel sums go through
+ * float partial sums per (n,c) row (P > 1) or along rows of channels (P = 1), so both layouts
+ * vectorise; rows are added in double. */
 typedef struct bn_ctx {
   int N, C;
-  long P;           /* elements per (sample, channel): H*W, or 1 for (B,N) */
+  long P;
   int training;
   float *mean;      /* (C) the statistics used to normalise */
   float *invstd;    /* (C) */
+  double *sums;     /* (2C) scratch for the backward */
+  float *coef;      /* (3C) scratch for the backward */
 } bn_ctx;
 
-/* element (n, c, i) of x viewed as (N, C, P) */
-#define BN_AT(base, n, c, i) ((base)[((long)(n) * C + (c)) * P + (i)])
+/* s1[c] = sum x and (if s2) s2[c] = sum x * (w - mu[c]) if w is given, else sum (x - mu[c])^2 */
+static void bn_reduce(const float *restrict x, const float *restrict w, const float *restrict mu, int N, int C,
+                      long P, double *restrict s1, double *restrict s2) {
+  for (int c = 0; c < C; c++) {
+    if (s1) s1[c] = 0.0;
+    if (s2) s2[c] = 0.0;
+  }
+  if (P == 1) {
+    for (int n = 0; n < N; n++) {
+      const float *xr = x + (long)n * C, *wr = w ? w + (long)n * C : NULL;
+      if (s1)
+        for (int c = 0; c < C; c++) s1[c] += xr[c];
+      if (s2) {
+        if (wr)
+          for (int c = 0; c < C; c++) s2[c] += (double)(xr[c] * (wr[c] - mu[c]));
+        else
+          for (int c = 0; c < C; c++) {
+            float d = xr[c] - mu[c];
+            s2[c] += (double)(d * d);
+          }
+      }
+    }
+    return;
+  }
+  for (int n = 0; n < N; n++)
+    for (int c = 0; c < C; c++) {
+      const float *xr = x + ((long)n * C + c) * P, *wr = w ? w + ((long)n * C + c) * P : NULL;
+      if (s1) s1[c] += sum_f(xr, P);
+      if (s2) {
+        const float m = mu[c];
+        float a[16] = {0};
+        long i = 0;
+        if (wr) {
+          for (; i + 16 <= P; i += 16)
+            for (int k = 0; k < 16; k++) a[k] += xr[i + k] * (wr[i + k] - m);
+          for (; i < P; i++) a[0] += xr[i] * (wr[i] - m);
+        } else {
+          for (; i + 16 <= P; i += 16)
+            for (int k = 0; k < 16; k++) a[k] += (xr[i + k] - m) * (xr[i + k] - m);
+          for (; i < P; i++) a[0] += (xr[i] - m) * (xr[i] - m);
+        }
+        float t = 0.0f;
+        for (int k = 0; k < 16; k++) t += a[k];
+        s2[c] += t;
+      }
+    }
+}
+
+/* out = [beta ? out : 0] + A[c]*u + B[c]*v + D[c]   (v may be NULL: B ignored) */
+static void bn_affine(float *restrict out, float beta, const float *restrict u, const float *restrict v,
+                      const float *restrict A, const float *restrict B, const float *restrict D, int N, int C,
+                      long P) {
+  for (int n = 0; n < N; n++) {
+    if (P == 1) {
+      float *o = out + (long)n * C;
+      const float *ur = u + (long)n * C, *vr = v ? v + (long)n * C : NULL;
+      for (int c = 0; c < C; c++) {
+        float t = A[c] * ur[c] + (vr ? B[c] * vr[c] : 0.0f) + D[c];
+        o[c] = beta != 0.0f ? o[c] + t : t;
+      }
+      continue;
+    }
+    for (int c = 0; c < C; c++) {
+      const long off = ((long)n * C + c) * P;
+      float *o = out + off;
+      const float *ur = u + off, a = A[c], d = D[c];
+      if (v) {
+        const float *vr = v + off, b = B[c];
+        if (beta != 0.0f)
+          for (long i = 0; i < P; i++) o[i] += a * ur[i] + b * vr[i] + d;
+        else
+          for (long i = 0; i < P; i++) o[i] = a * ur[i] + b * vr[i] + d;
+      } else {
+        if (beta != 0.0f)
+          for (long i = 0; i < P; i++) o[i] += a * ur[i] + d;
+        else
+          for (long i = 0; i < P; i++) o[i] = a * ur[i] + d;
+      }
+    }
+  }
+}
 
 static void bn_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *ga = nd->in[1], *be = nd->in[2], *y = nd->out;
@@ -383,37 +470,36 @@ static void bn_backward(gs_node *nd) {
   const int N = c->N, C = c->C;
   const long P = c->P;
   const double M = (double)N * P;
-  const float *dy = y->g;
+  double *sdy = c->sums, *sdyx = sdy + C; /* sum dy, sum dy (x - mean) */
+  float *A = c->coef, *B = A + C, *D = B + C;
+  bn_reduce(y->g, x->x, c->mean, N, C, P, sdy, sdyx);
   float bg, bb, bx;
-  float *dga = ga && ga->g ? gs_grad_target(ga, &bg) : NULL;
-  float *dbe = be && be->g ? gs_grad_target(be, &bb) : NULL;
-  float *dx = x->g ? gs_grad_target(x, &bx) : NULL;
-  for (int ch = 0; ch < C; ch++) {
-    const float mu = c->mean[ch], is = c->invstd[ch];
-    double sdy = 0.0, sdyx = 0.0; /* sum dy, sum dy * xhat */
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) {
-        float d = BN_AT(dy, n, ch, i);
-        sdy += d;
-        sdyx += d * ((BN_AT(x->x, n, ch, i) - mu) * is);
+  if (ga && ga->g) { /* dgamma = sum dy * xhat */
+    float *dga = gs_grad_target(ga, &bg);
+    for (int ch = 0; ch < C; ch++) dga[ch] = put(bg, dga[ch], (float)(sdyx[ch] * c->invstd[ch]));
+  }
+  if (be && be->g) {
+    float *dbe = gs_grad_target(be, &bb);
+    for (int ch = 0; ch < C; ch++) dbe[ch] = put(bb, dbe[ch], (float)sdy[ch]);
+  }
+  if (x->g) {
+    /* training: dx = g*is * (dy - mean(dy) - xhat * mean(dy*xhat)), xhat = (x - mu)*is, written as
+     * A dy + B x + D; evaluation: dx = g*is * dy */
+    for (int ch = 0; ch < C; ch++) {
+      const double is = c->invstd[ch], k = (ga ? ga->x[ch] : 1.0f) * is;
+      if (c->training) {
+        const double a = sdy[ch] / M, bq = sdyx[ch] * is / M; /* mean(dy), mean(dy*xhat) */
+        A[ch] = (float)k;
+        B[ch] = (float)(-k * is * bq);
+        D[ch] = (float)(-k * (a - c->mean[ch] * is * bq));
+      } else {
+        A[ch] = (float)k;
+        B[ch] = 0.0f;
+        D[ch] = 0.0f;
       }
-    if (dga) dga[ch] = put(bg, dga[ch], (float)sdyx);
-    if (dbe) dbe[ch] = put(bb, dbe[ch], (float)sdy);
-    if (!dx) continue;
-    const float gm = ga ? ga->x[ch] : 1.0f;
-    if (c->training) { /* dx = gamma*invstd * (dy - mean(dy) - xhat * mean(dy*xhat)) */
-      const float k = gm * is, a = (float)(sdy / M), bq = (float)(sdyx / M);
-      for (int n = 0; n < N; n++)
-        for (long i = 0; i < P; i++) {
-          float xh = (BN_AT(x->x, n, ch, i) - mu) * is;
-          float v = k * (BN_AT(dy, n, ch, i) - a - xh * bq);
-          BN_AT(dx, n, ch, i) = put(bx, BN_AT(dx, n, ch, i), v);
-        }
-    } else {
-      const float k = gm * is;
-      for (int n = 0; n < N; n++)
-        for (long i = 0; i < P; i++) BN_AT(dx, n, ch, i) = put(bx, BN_AT(dx, n, ch, i), k * BN_AT(dy, n, ch, i));
     }
+    float *dx = gs_grad_target(x, &bx);
+    bn_affine(dx, bx, y->g, c->training ? x->x : NULL, A, B, D, N, C, P);
   }
 }
 
@@ -439,24 +525,21 @@ gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *
   const long M = (long)N * P;
   int needs = gs_wants_grad(g, x) || (gamma && gs_wants_grad(g, gamma)) || (beta && gs_wants_grad(g, beta));
   gs_tensor *y = gs_new(g, x->ndim, x->shape, needs);
-  float *mean = falloc(g, C), *invstd = falloc(g, C);
+  float *mean = falloc(g, C), *invstd = falloc(g, C), *A = falloc(g, C), *D = falloc(g, C);
+  double *s = gs_arena_alloc(&g->arena, sizeof(double) * 2 * C), *q = s + C;
+  if (training) {
+    bn_reduce(x->x, NULL, NULL, N, C, P, s, NULL);
+    for (int ch = 0; ch < C; ch++) mean[ch] = (float)(s[ch] / (double)M);
+    bn_reduce(x->x, NULL, mean, N, C, P, NULL, q); /* two passes: no cancellation */
+  }
   for (int ch = 0; ch < C; ch++) {
     float mu, var;
     if (training) {
-      double s = 0.0;
-      for (int n = 0; n < N; n++)
-        for (long i = 0; i < P; i++) s += BN_AT(x->x, n, ch, i);
-      double m = s / (double)M, q = 0.0;
-      for (int n = 0; n < N; n++)
-        for (long i = 0; i < P; i++) {
-          double d = BN_AT(x->x, n, ch, i) - m;
-          q += d * d;
-        }
-      mu = (float)m;
-      var = (float)(q / (double)M);
+      mu = mean[ch];
+      var = (float)(q[ch] / (double)M);
       if (running_mean) running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
       if (running_var) {
-        float unbiased = M > 1 ? (float)(q / (double)(M - 1)) : var;
+        float unbiased = M > 1 ? (float)(q[ch] / (double)(M - 1)) : var;
         running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
       }
     } else {
@@ -466,17 +549,17 @@ gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *
     const float is = 1.0f / sqrtf(var + eps);
     mean[ch] = mu;
     invstd[ch] = is;
-    const float k = (gamma ? gamma->x[ch] : 1.0f) * is, off = beta ? beta->x[ch] : 0.0f;
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) BN_AT(y->x, n, ch, i) = (BN_AT(x->x, n, ch, i) - mu) * k + off;
+    A[ch] = (gamma ? gamma->x[ch] : 1.0f) * is; /* y = A x + D */
+    D[ch] = (beta ? beta->x[ch] : 0.0f) - mu * A[ch];
   }
+  bn_affine(y->x, 0.0f, x->x, NULL, A, NULL, D, N, C, P);
   if (needs) {
     gs_node *nd = gs_tape_push(g, bn_backward, y);
     nd->in[0] = x;
     nd->in[1] = gamma;
     nd->in[2] = beta;
     bn_ctx *c = gs_arena_alloc(&g->arena, sizeof(bn_ctx));
-    *c = (bn_ctx){N, C, P, training, mean, invstd};
+    *c = (bn_ctx){N, C, P, training, mean, invstd, s, falloc(g, 3L * C)};
     nd->ctx = c;
   }
   return y;

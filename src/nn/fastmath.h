@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline float gs_expf_neg(float x) {
-  x = x < -87.0f ? -87.0f : x;
+static inline float gs_expf_neg(float x0) {
+  /* NaN goes through the arithmetic as -87 (float -> int of NaN, and shifting the result, would
+   * be undefined behaviour) and comes out as NaN again at the end */
+  float x = x0 >= -87.0f ? x0 : -87.0f;
   /* round to nearest by the 1.5 * 2^23 trick (vectorises, unlike roundf) */
   float kf = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
   float r = x - kf * 0.693145751953125f; /* ln2 hi */
@@ -14,10 +16,10 @@ static inline float gs_expf_neg(float x) {
   float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666418f +
                                      r * (0.00833345205f + r * 0.00138888083f)))));
   int32_t k = (int32_t)kf;
-  int32_t bits = (k + 127) << 23;
+  uint32_t bits = (uint32_t)(k + 127) << 23;
   float s;
   memcpy(&s, &bits, 4);
-  return p * s;
+  return x0 != x0 ? x0 : p * s;
 }
 
 /* log(1 + t) for t in [0, 1]: m = 1 + t in [1, 2], s = (m-1)/(m+1) = t/(2+t) in [0, 1/3],

@@ -96,7 +96,7 @@ const gs_key gs_config_keys[] = {
             "evaluate the test set every N epochs (and always after the last)"),
     KEY_INT("eval", "judge", judge, 0, 1, "1",
             "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
-    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "4", "training epochs of that classifier"),
+    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
 
     KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
               "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
@@ -978,6 +978,13 @@ int gs_sweep_load(const char *path, gs_sweep *sw, gs_error *err) {
 
 int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_error *err) {
   return load(path, gs_strdup(text), strlen(text), sw, err);
+}
+
+int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err) {
+  char *text = gs_malloc(len + 1);
+  if (len) memcpy(text, data, len);
+  text[len] = 0;
+  return load(path, text, len, sw, err);
 }
 
 void gs_sweep_free(gs_sweep *sw) {

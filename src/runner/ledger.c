@@ -4,6 +4,8 @@
 #define _GNU_SOURCE /* O_CLOEXEC, O_DIRECTORY, pread under strict -std=c11 */
 #endif
 #include "gensweep/ledger.h"
+#include "gensweep/checkpoint.h"
+#include "gensweep/record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -659,6 +661,61 @@ static void print_run(FILE *out, int idw, const char *id, gs_run_state rs, const
   fputc('\n', out);
 }
 
+/* Read every run file, the checkpoint of every run not done, and sweep.h5 whole, checksums
+ * included; one line per corrupt file. Returns how many are corrupt. */
+static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_view *v, FILE *out) {
+  long nrun = 0, nckpt = 0, nchecked = 0;
+  size_t pl = strlen(dir) + GS_MAX_RUN_ID + 32;
+  char *path = gs_malloc(pl);
+  for (long r = 0; r < sw->nruns; r++) {
+    const gs_run *run = &sw->runs[r];
+    gs_error e = {0};
+    int done = 0;
+    snprintf(path, pl, "%s/runs/%s.h5", dir, run->id);
+    if (access(path, F_OK) == 0) {
+      nchecked++;
+      gs_run_summary s;
+      if (gs_runfile_read_summary(path, &s, &e) != 0) {
+        nrun++;
+        fprintf(out, "  %-12s %s  run file: %s (left out of sweep.h5; the next run of the sweep trains it again)\n",
+                "corrupt", run->id, e.msg);
+      } else {
+        done = s.config_hash == run->hash && strcmp(s.status, "done") == 0;
+      }
+    }
+    snprintf(path, pl, "%s/ckpt/%s.h5", dir, run->id);
+    if (!done && access(path, F_OK) == 0) {
+      nchecked++;
+      if (gs_checkpoint_verify(path, &e) != 0) {
+        nckpt++;
+        fprintf(out, "  %-12s %s  checkpoint: %s (the next run of the sweep starts this run from scratch)\n", "corrupt",
+                run->id, e.msg);
+      }
+    }
+  }
+  int bad_index = 0;
+  snprintf(path, pl, "%s/sweep.h5", dir);
+  if (access(path, F_OK) == 0) {
+    gs_error e = {0};
+    nchecked++;
+    if (gs_sweepfile_verify(path, &e) != 0) {
+      bad_index = 1;
+      fprintf(out, "  %-12s sweep.h5: %s (`gensweep rebuild %s` writes it again from the run files)\n", "corrupt",
+              e.msg, dir);
+    }
+  }
+  free(path);
+  (void)v;
+  long n = nrun + nckpt + bad_index;
+  if (n)
+    fprintf(out, "files:    %ld of %ld checked file%s corrupt: %ld run file%s, %ld checkpoint%s%s\n", n, nchecked,
+            nchecked == 1 ? "" : "s", nrun, nrun == 1 ? "" : "s", nckpt, nckpt == 1 ? "" : "s",
+            bad_index ? ", sweep.h5" : "");
+  else
+    fprintf(out, "files:    %ld checked, all whole (checksums match)\n", nchecked);
+  return n;
+}
+
 int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   struct stat dst;
   if (stat(dir, &dst) != 0) return gs_fail(err, "%s: %s", dir, strerror(errno));
@@ -768,7 +825,8 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
     fprintf(out, "note:     %ld run%s in the ledger %s not in the experiment (removed from the grid)\n", st.orphans,
             st.orphans == 1 ? "" : "s", st.orphans == 1 ? "is" : "are");
   fprintf(out, "done:     %ld of %ld runs\n", st.done, st.total);
+  long ncorrupt = have_sw ? check_files(dir, &sw, &v, out) : 0;
   gs_ledger_view_free(&v);
   if (have_sw) gs_sweep_free(&sw);
-  return 0;
+  return ncorrupt ? 1 : 0;
 }

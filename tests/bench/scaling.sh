@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # MPI scaling benchmarks (issue 3 figures), each printed as a ratio against its reference:
 #  1. task farm: 8 equal small runs, wall time with 1 rank / with 2 ranks (target >= 1.9)
-#  2. data parallel: one run, training images/s with 2 ranks per run / 1 rank (target >= 1.6)
+#  2. data parallel: one run, training images/s with 2 ranks per run / 1 rank (target >= 1.6),
+#     for the VAE (1.1M parameters, little compute per parameter) and the CAE (convolutions)
 #  3. overhead of coordinator + ledger: from the first 'started' to the last 'done' in the ledger,
 #     against the sum of the runs' own seconds (target < 1%); process start-up and the data
 #     load are printed apart
@@ -70,6 +71,30 @@ T = sys.argv[1]
 a = h5py.File(f"{T}/d1/dp/runs/run.h5", "r")["final/train_images_per_s"][()]
 b = h5py.File(f"{T}/d2/dp/runs/run.h5", "r")["final/train_images_per_s"][()]
 print(f"data parallel, VAE z=25 batch 100: 1 rank {a:.0f} img/s, 2 ranks per run {b:.0f} img/s: {b / a:.2f}x (target 1.6x)")
+PY
+
+cat > "$T/dpc.ini" <<INI
+[sweep]
+name = dpc
+[model]
+name = cae
+latent_dim = 6
+[train]
+epochs = 1
+batch_size = 128
+optimizer = adam
+eps = 1e-8
+[eval]
+n_recon = 0
+INI
+"$B/gensweep" run --quiet --results "$T/c1" "$T/dpc.ini" > /dev/null
+mpirun -np 2 "$B/gensweep" run --quiet --ranks-per-run 2 --results "$T/c2" "$T/dpc.ini" > /dev/null
+py - "$T" <<'PY'
+import sys, h5py
+T = sys.argv[1]
+a = h5py.File(f"{T}/c1/dpc/runs/run.h5", "r")["final/train_images_per_s"][()]
+b = h5py.File(f"{T}/c2/dpc/runs/run.h5", "r")["final/train_images_per_s"][()]
+print(f"data parallel, CAE z=6 batch 128: 1 rank {a:.0f} img/s, 2 ranks per run {b:.0f} img/s: {b / a:.2f}x (target 1.6x)")
 PY
 
 { echo "[grid]"; echo "train.seed = $(seq -s, 1 10)"; echo "model.latent_dim = $(seq -s, 1 10)"

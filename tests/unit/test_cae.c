@@ -192,6 +192,19 @@ Test(cae, igmn_state_round_trip_and_corruption) {
     H5Dclose(d);
   }
   H5Fclose(f);
+  gs_run_summary sum;
+  cr_assert_eq(gs_runfile_read_summary(path, &sum, &err), 0, "%s", err.msg);
+  if (*K > 0) { /* a changed value in a model array is caught by the run file's checksum */
+    f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/igmn/pass/means", H5P_DEFAULT);
+    double v[64 * 3];
+    cr_assert_geq(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    v[1] += 1e-9;
+    cr_assert_geq(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+    cr_assert_neq(gs_runfile_read_summary(path, &sum, &err), 0, "a changed /igmn array went unnoticed");
+  }
   rm_rf(dir);
   gs_record_free(&rec);
   free(st);

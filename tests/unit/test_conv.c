@@ -12,6 +12,12 @@
 #include "gensweep/ops.h"
 #include "gensweep/rng.h"
 
+/* Arena size for the tests. A sanitizer build with -DGS_TEST_ARENA=64 makes every allocation of
+ * a step its own heap block, so that AddressSanitizer sees overruns between scratch buffers. */
+#ifndef GS_TEST_ARENA
+#define GS_TEST_ARENA (1 << 16)
+#endif
+
 /* ================================================================ fast vs naive */
 typedef struct {
   int N, Cin, H, W, Cout, KH, KW, s, p, op; /* op < 0: conv2d, else transposed with out_pad op */
@@ -60,7 +66,7 @@ static void check_case(const conv_case *c) {
   for (long i = 0; i < p.total; i++) p.grad[i] = NAN; /* stale gradients must never be read */
 
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, &p, 1);
   memset(g.arena.base, 0xff, g.arena.cap); /* stale arena memory: NaN */
   gs_tensor *x = &p.t[0], *w = &p.t[1], *b = c->bias ? &p.t[2] : NULL;
@@ -170,10 +176,69 @@ Test(conv_fast, dcgan_shapes) {
   }
 }
 
+/* Only some inputs need a gradient: x alone (weights frozen, e.g. the generator's step through the
+ * discriminator) or w and b alone (a first layer fed with data). */
+static void partial_case(int deconv, int x_grad) {
+  const int N = 3, Cin = 4, H = 7, W = 6, Cout = 5, K = 3, s = 2, p = 1, op = deconv ? 1 : -1;
+  int Ho = deconv ? gs_deconv_out(H, K, s, p, op) : gs_conv_out(H, K, s, p);
+  int Wo = deconv ? gs_deconv_out(W, K, s, p, op) : gs_conv_out(W, K, s, p);
+  int xs[4] = {N, Cin, H, W}, ws[4] = {deconv ? Cin : Cout, deconv ? Cout : Cin, K, K}, bs[1] = {Cout};
+  long nx = (long)N * Cin * H * W, nw = (long)Cin * Cout * K * K, ny = (long)N * Cout * Ho * Wo;
+  gs_params prm = {0};
+  if (x_grad) gs_params_declare(&prm, "x", 4, xs);
+  else {
+    gs_params_declare(&prm, "w", 4, ws);
+    gs_params_declare(&prm, "b", 1, bs);
+  }
+  gs_params_alloc(&prm);
+  float *xv = malloc(sizeof(float) * nx), *wv = malloc(sizeof(float) * nw), *bv = malloc(sizeof(float) * Cout),
+        *r = malloc(sizeof(float) * ny), *yr = malloc(sizeof(float) * ny), *dx = malloc(sizeof(float) * nx),
+        *dw = malloc(sizeof(float) * nw), *db = malloc(sizeof(float) * Cout);
+  gs_rng rng;
+  gs_rng_seed(&rng, 77, deconv, x_grad);
+  fill(&rng, xv, nx);
+  fill(&rng, wv, nw);
+  fill(&rng, bv, Cout);
+  fill(&rng, r, ny);
+  if (x_grad) memcpy(prm.t[0].x, xv, sizeof(float) * nx);
+  else {
+    memcpy(prm.t[0].x, wv, sizeof(float) * nw);
+    memcpy(prm.t[1].x, bv, sizeof(float) * Cout);
+  }
+  gs_graph g;
+  gs_graph_init(&g, GS_TEST_ARENA);
+  gs_graph_begin(&g, &prm, 1);
+  gs_tensor *x = x_grad ? &prm.t[0] : gs_wrap(&g, xv, 4, xs);
+  gs_tensor *w = x_grad ? gs_wrap(&g, wv, 4, ws) : &prm.t[0];
+  gs_tensor *b = x_grad ? gs_wrap(&g, bv, 1, bs) : &prm.t[1];
+  gs_tensor *y = deconv ? gs_conv_transpose2d(&g, x, w, b, s, p, op) : gs_conv2d(&g, x, w, b, s, p);
+  gs_backward(&g, gs_sum(&g, gs_mul(&g, y, gs_wrap(&g, r, 4, y->shape))), 1.0f);
+  if (deconv) {
+    gs_conv_transpose2d_forward_naive(xv, wv, bv, yr, N, Cin, H, W, Cout, K, K, s, p, op);
+    gs_conv_transpose2d_backward_naive(xv, wv, r, dx, dw, db, N, Cin, H, W, Cout, K, K, s, p, op);
+  } else {
+    gs_conv2d_forward_naive(xv, wv, bv, yr, N, Cin, H, W, Cout, K, K, s, p);
+    gs_conv2d_backward_naive(xv, wv, r, dx, dw, db, N, Cin, H, W, Cout, K, K, s, p);
+  }
+  cr_expect(rel_err(y->x, yr, ny) < 2e-5);
+  if (x_grad) cr_expect(rel_err(prm.t[0].g, dx, nx) < 2e-5, "dx");
+  else {
+    cr_expect(rel_err(prm.t[0].g, dw, nw) < 2e-5, "dw");
+    cr_expect(rel_err(prm.t[1].g, db, Cout) < 2e-5, "db");
+  }
+  free(xv); free(wv); free(bv); free(r); free(yr); free(dx); free(dw); free(db);
+  gs_graph_free(&g);
+  gs_params_free(&prm);
+}
+Test(conv_fast, conv2d_input_grad_only) { partial_case(0, 1); }
+Test(conv_fast, conv2d_weight_grad_only) { partial_case(0, 0); }
+Test(conv_fast, conv_transpose2d_input_grad_only) { partial_case(1, 1); }
+Test(conv_fast, conv_transpose2d_weight_grad_only) { partial_case(1, 0); }
+
 /* A hand-checked value: 1 channel 3x3 input, 2x2 kernel of ones, stride 1, no pad: sums of 2x2 windows. */
 Test(conv_fast, hand_values) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   float xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, wv[4] = {1, 1, 1, 1}, bv[1] = {0.5f};
   int xs[4] = {1, 1, 3, 3}, ws[4] = {1, 1, 2, 2}, one = 1;
@@ -219,7 +284,7 @@ static void gradcheck(const char *name, int nin, const in_spec *spec, build_fn f
   for (int i = 0; i < nin; i++)
     for (long k = 0; k < p.t[i].n; k++) p.t[i].x[k] = spec[i].lo + (spec[i].hi - spec[i].lo) * gs_rng_uniformf(&rng);
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, &p, 0);
   gs_tensor *in[4];
   for (int i = 0; i < nin; i++) in[i] = &p.t[i];
@@ -313,6 +378,21 @@ Test(grad, batchnorm_train_nchw) {
   in_spec s[] = {S4(3, 2, 3, 2, -1, 1), S1(2, 0.5f, 1.5f), S1(2, -1, 1)};
   gradcheck("bn train 4d", 3, s, b_bn_train4, 5e-3);
 }
+Test(grad, batchnorm_train_nchw_wide) { /* 5x4 = 20 per row: the 16-wide partial sums and a tail */
+  in_spec s[] = {S4(2, 2, 5, 4, -1, 1), S1(2, 0.5f, 1.5f), S1(2, -1, 1)};
+  gradcheck("bn train 4d wide", 3, s, b_bn_train4, 5e-3);
+}
+static gs_tensor *b_bn_eval2(gs_graph *g, gs_tensor **in) {
+  return gs_batchnorm(g, in[0], in[1], in[2], bn_rm, bn_rv, 0.1f, 1e-5f, 0);
+}
+Test(grad, batchnorm_eval_2d) {
+  for (int i = 0; i < 64; i++) {
+    bn_rm[i] = 0.3f - 0.05f * i;
+    bn_rv[i] = 0.7f + 0.2f * i;
+  }
+  in_spec s[] = {S2(4, 5, -2, 2), S1(5, 0.5f, 1.5f), S1(5, -1, 1)};
+  gradcheck("bn eval 2d", 3, s, b_bn_eval2, 2e-3);
+}
 Test(grad, batchnorm_train_2d) {
   in_spec s[] = {S2(6, 3, -2, 2), S1(3, 0.5f, 1.5f), S1(3, -1, 1)};
   gradcheck("bn train 2d", 3, s, b_bn_train2, 5e-3);
@@ -337,7 +417,7 @@ Test(grad, conv_bn_deconv_chain) {
 /* ================================================================ batch norm values */
 Test(batchnorm, running_stats_by_hand_2d) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   /* (4,2): column 0 = 1,2,3,4  column 1 = 0,0,2,6 */
   float xv[8] = {1, 0, 2, 0, 3, 2, 4, 6};
@@ -368,7 +448,7 @@ Test(batchnorm, running_stats_by_hand_2d) {
 
 Test(batchnorm, running_stats_by_hand_nchw) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   /* (2,2,1,2): channel 0 gets {1,3} from sample 0 and {5,7} from sample 1; channel 1 is constant 4 */
   float xv[8] = {1, 3, 4, 4, 5, 7, 4, 4};
@@ -391,7 +471,7 @@ Test(batchnorm, running_stats_by_hand_nchw) {
 
 Test(flatten, shape_and_view) {
   gs_graph g;
-  gs_graph_init(&g, 1 << 16);
+  gs_graph_init(&g, GS_TEST_ARENA);
   gs_graph_begin(&g, NULL, 0);
   int s[4] = {3, 4, 5, 6};
   gs_tensor *x = gs_new(&g, 4, s, 0);

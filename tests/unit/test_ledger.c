@@ -768,16 +768,19 @@ static void load_small(const char *dir, gs_sweep *sw) {
   cr_assert_eq(sw->nruns, 4);
 }
 
-static char *status_text(const char *dir) {
+/* want: 0 all files whole, 1 some file corrupt */
+static char *status_text_rc(const char *dir, int want) {
   char *buf = NULL;
   size_t n = 0;
   FILE *out = open_memstream(&buf, &n);
   gs_error err = {0};
-  cr_assert_eq(gs_status_print(dir, out, &err), 0, "status: %s", err.msg);
+  cr_assert_eq(gs_status_print(dir, out, &err), want, "status: %s", err.msg);
   fclose(out);
   fprintf(stderr, "---- status %s\n%s----\n", dir, buf);
   return buf;
 }
+
+static char *status_text(const char *dir) { return status_text_rc(dir, 0); }
 
 #define HAS(text, s) cr_assert(strstr((text), (s)), "status output lacks \"%s\":\n%s", (s), (text))
 
@@ -824,9 +827,12 @@ Test(status, small_sweep_counts) {
   mkdir(sub, 0777);
   snprintf(sub, sizeof sub, "runs/%s.h5", sw.runs[3].id);
   write_file(dir, sub, "");
-  t = status_text(dir);
+  t = status_text_rc(dir, 1); /* an empty run file is a corrupt one, and said so */
   HAS(t, "1 pending");
   HAS(t, "1 pending run has a run file");
+  HAS(t, "run file: ");
+  HAS(t, "not a readable HDF5 file (empty file)");
+  HAS(t, "files:    1 of 1 checked file corrupt: 1 run file, 0 checkpoints");
   free(t);
 
   gs_ledger_view v;

@@ -12,6 +12,7 @@
 
 #include <hdf5.h>
 
+#include "gensweep/ledger.h"
 #include "gensweep/record.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -982,5 +983,51 @@ Test(runfile, write_speed_large_params) {
   gs_params_free(&p);
   gs_params_free(&q);
   free(pix);
+  rm_rf(dir);
+}
+
+/* Runs without a run file show what the ledger says: running, interrupted (with its epoch),
+ * failed, or pending; a run the ledger calls done whose file is gone is pending again. */
+Test(sweepfile, status_of_runs_without_files_from_the_ledger) {
+  char dir[64];
+  make_tmpdir(dir, sizeof dir);
+  gs_sweep sw;
+  gs_error err = {0};
+  cr_assert_eq(gs_sweep_load_text("x.ini", grid_text, &sw, &err), 0, "%s", err.msg);
+  cr_assert_geq(sw.nruns, 4);
+  gs_ledger l;
+  cr_assert_eq(gs_ledger_open(dir, &l, &err), 0, "%s", err.msg);
+  const gs_run *r = sw.runs;
+  cr_assert_eq(gs_ledger_append(&l, "started", r[0].id, r[0].hash, 0, NULL, &err), 0);
+  cr_assert_eq(gs_ledger_append(&l, "started", r[1].id, r[1].hash, 0, NULL, &err), 0);
+  cr_assert_eq(gs_ledger_append(&l, "checkpointed", r[1].id, r[1].hash, 3, NULL, &err), 0);
+  cr_assert_eq(gs_ledger_append(&l, "interrupted", r[1].id, r[1].hash, 3, "stopped by a signal", &err), 0);
+  cr_assert_eq(gs_ledger_append(&l, "started", r[2].id, r[2].hash, 0, NULL, &err), 0);
+  cr_assert_eq(gs_ledger_append(&l, "done", r[2].id, r[2].hash, 5, NULL, &err), 0);
+  gs_ledger_close(&l);
+  cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
+  char path[128];
+  snprintf(path, sizeof path, "%s/sweep.h5", dir);
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  grid g;
+  grid_read(f, &g);
+  char buf[64], m[600];
+  grid_str(&g, 0, "status", buf, sizeof buf);
+  cr_assert_str_eq(buf, "running");
+  grid_str(&g, 1, "status", buf, sizeof buf);
+  cr_assert_str_eq(buf, "interrupted");
+  grid_str(&g, 1, "message", m, sizeof m);
+  cr_assert(strstr(m, "epoch 3"), "%s", m);
+  grid_str(&g, 2, "status", buf, sizeof buf);
+  cr_assert_str_eq(buf, "pending");
+  grid_str(&g, 2, "message", m, sizeof m);
+  cr_assert(strstr(m, "missing"), "%s", m);
+  grid_str(&g, 3, "status", buf, sizeof buf);
+  cr_assert_str_eq(buf, "pending");
+  H5Tclose(g.type);
+  free(g.rows);
+  H5Fclose(f);
+  gs_sweep_free(&sw);
   rm_rf(dir);
 }

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Corrupt files in a finished and in an interrupted tiny sweep: a bit-flipped and a truncated run
+# file, a truncated sweep.h5, a bit-flipped and a truncated checkpoint. `status` and `rebuild`
+# report each (naming the run and the file, exit 1), rebuild leaves corrupt runs out of sweep.h5,
+# and running the sweep again trains those runs again (from scratch where the checkpoint is bad),
+# ending with exactly the numbers of an untouched sweep.
+set -uo pipefail
+GS=${GS:-build/gensweep}
+T=$(mktemp -d)
+cleanup() { pkill -9 -f "$T/" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+cat > "$T/c.ini" <<INI
+[sweep]
+name = c
+[data]
+train_size = 6000
+test_size = 200
+[model]
+hidden1 = 64
+hidden2 = 32
+[train]
+epochs = 3
+batch_size = 50
+checkpoint_every = 1
+[eval]
+iw_samples = 2
+n_samples = 4
+n_recon = 4
+manifold_n = 0
+[grid]
+model.latent_dim = 2, 3, 4
+INI
+A=latent_dim-2 B=latent_dim-3 C=latent_dim-4
+echo "== reference"
+"$GS" run --quiet --results "$T/ref" "$T/c.ini" > "$T/ref.txt" 2>&1 || { cat "$T/ref.txt"; fail "reference run"; }
+for id in $A $B $C; do [ -f "$T/ref/c/runs/$id.h5" ] || fail "reference: no run file $id"; done
+
+compare() { # results dir: every run identical to the reference
+  /usr/bin/python3 - "$T/ref/c" "$1/c" <<'PY'
+import sys, os, h5py, numpy as np
+a_dir, b_dir = sys.argv[1], sys.argv[2]
+ids = sorted(os.listdir(f"{a_dir}/runs"))
+assert ids == sorted(os.listdir(f"{b_dir}/runs")), (ids, os.listdir(f"{b_dir}/runs"))
+for f in ids:
+    a, b = h5py.File(f"{a_dir}/runs/{f}", "r"), h5py.File(f"{b_dir}/runs/{f}", "r")
+    assert b.attrs["status"] in (b"done", "done"), (f, b.attrs["status"])
+    for k in a["params"]:
+        assert np.array_equal(a["params"][k][:], b["params"][k][:]), (f, k)
+    for k in ("train_loss", "test_neg_elbo", "epoch"):
+        assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:]), (f, k)
+    assert a["final/test_iw_nll"][()] == b["final/test_iw_nll"][()], f
+print(f"{len(ids)} runs identical to the untouched sweep")
+PY
+}
+flip() { # file dataset-or-group: flip one bit in the middle of a dataset's raw data (of a group: its largest)
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, h5py
+path, name = sys.argv[1], sys.argv[2]
+with h5py.File(path, "r") as f:
+    d = f[name]
+    if isinstance(d, h5py.Group):
+        d = max(d.values(), key=lambda x: x.id.get_storage_size())
+    off = d.id.get_offset() + d.id.get_storage_size() // 2
+with open(path, "r+b") as f:
+    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 0x08]))
+PY
+}
+truncate_half() { truncate -s $(( $(stat -c %s "$1") / 2 )) "$1"; }
+
+echo "== finished sweep: run file $A bit-flipped, $B truncated, sweep.h5 truncated"
+cp -a "$T/ref" "$T/f"
+D=$T/f/c
+flip "$D/runs/$A.h5" params || fail "flip"
+truncate_half "$D/runs/$B.h5"
+truncate_half "$D/sweep.h5"
+"$GS" status "$D" > "$T/st.txt" 2>&1; rc=$?
+cat "$T/st.txt"
+[ $rc = 1 ] || fail "status: exit $rc, want 1 (corrupt files)"
+grep -q "corrupt .*$A  run file: $D/runs/$A.h5: checksum mismatch" "$T/st.txt" || fail "status: no line for the bit-flipped run file"
+grep -q "corrupt .*$B  run file: $D/runs/$B.h5: .*truncated or corrupt" "$T/st.txt" || fail "status: no line for the truncated run file"
+grep -q "corrupt .*sweep.h5: $D/sweep.h5" "$T/st.txt" || fail "status: no line for sweep.h5"
+grep -q "files:    3 of 4 checked files corrupt" "$T/st.txt" || fail "status: no files summary"
+"$GS" rebuild "$D" > "$T/rb.txt" 2>&1; rc=$?
+cat "$T/rb.txt"
+[ $rc = 1 ] || fail "rebuild: exit $rc, want 1"
+grep -q "the old sweep.h5 is corrupt" "$T/rb.txt" || fail "rebuild: old sweep.h5 not reported"
+grep -q "run $A: corrupt or unreadable run file, left out of sweep.h5: $D/runs/$A.h5: checksum mismatch" "$T/rb.txt" || fail "rebuild: $A not reported"
+grep -q "run $B: corrupt or unreadable run file, left out of sweep.h5: $D/runs/$B.h5" "$T/rb.txt" || fail "rebuild: $B not reported"
+grep -q "2 corrupt run files left out" "$T/rb.txt" || fail "rebuild: no count"
+/usr/bin/python3 - "$D/sweep.h5" "$A" "$B" "$C" <<'PY' || fail "sweep.h5 after rebuild"
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+st = {r["run_id"].decode(): r["status"].decode() for r in f["grid"][:]}
+a, b, c = sys.argv[2:5]
+assert st[a] == "corrupt" and st[b] == "corrupt" and st[c] == "done", st
+assert a not in f["runs"] and b not in f["runs"] and c in f["runs"], list(f["runs"])
+print("sweep.h5: corrupt runs listed as corrupt, not linked")
+PY
+"$GS" run --results "$T/f" "$T/c.ini" > "$T/re.txt" 2>&1 || { cat "$T/re.txt"; fail "re-run"; }
+grep -q "$A: existing run file unreadable ($D/runs/$A.h5: checksum mismatch.*): running again" "$T/re.txt" || { cat "$T/re.txt"; fail "re-run: $A not reported"; }
+grep -q "$B: existing run file unreadable ($D/runs/$B.h5: .*): running again" "$T/re.txt" || fail "re-run: $B not reported"
+grep -q "$C: already done, skipped" "$T/re.txt" || fail "re-run: $C not skipped"
+compare "$T/f" || fail "re-run after corrupt run files changed the numbers"
+"$GS" status "$D" > "$T/st2.txt" 2>&1 || { cat "$T/st2.txt"; fail "status after the re-run: exit $?"; }
+grep -q "files:    4 checked, all whole" "$T/st2.txt" || { cat "$T/st2.txt"; fail "status after the re-run"; }
+
+echo "== interrupted sweep: checkpoints bit-flipped and truncated"
+"$GS" run --quiet --results "$T/i" "$T/c.ini" > "$T/i.txt" 2>&1 &
+pid=$!
+# wait until the first run has written a checkpoint, then stop the job (it checkpoints again)
+for _ in $(seq 1 300); do ls "$T/i/c/ckpt/"*.h5 > /dev/null 2>&1 && break; sleep 0.1; done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ $rc = 3 ] || { cat "$T/i.txt"; fail "SIGTERM: exit $rc, want 3"; }
+D=$T/i/c
+mapfile -t CK < <(ls "$D/ckpt/"*.h5)
+[ ${#CK[@]} -ge 1 ] || fail "no checkpoint after SIGTERM"
+flip "${CK[0]}" "params/data" || fail "flip checkpoint"
+[ ${#CK[@]} -ge 2 ] && truncate_half "${CK[1]}"
+"$GS" status "$D" > "$T/st3.txt" 2>&1; rc=$?
+cat "$T/st3.txt"
+[ $rc = 1 ] || fail "status with a corrupt checkpoint: exit $rc, want 1"
+id0=$(basename "${CK[0]}" .h5)
+grep -q "corrupt .*$id0  checkpoint: ${CK[0]}: checksum mismatch: the checkpoint is corrupt .*starts this run from scratch" "$T/st3.txt" || fail "status: corrupt checkpoint not reported"
+"$GS" run --results "$T/i" "$T/c.ini" > "$T/i2.txt" 2>&1 || { cat "$T/i2.txt"; fail "resume"; }
+grep -q "$id0: ckpt-rejected: checkpoint not used, starting from scratch: ${CK[0]}: checksum mismatch" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: corrupt checkpoint not reported"; }
+if [ ${#CK[@]} -ge 2 ]; then
+  id1=$(basename "${CK[1]}" .h5)
+  grep -q "$id1: ckpt-rejected: checkpoint not used, starting from scratch: ${CK[1]}: not a readable HDF5 file" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: truncated checkpoint not reported"; }
+fi
+grep -q "ckpt-rejected.*${CK[0]}" "$D/ledger.log" || fail "ledger: no ckpt-rejected line"
+compare "$T/i" || fail "resume after corrupt checkpoints changed the numbers"
+echo PASS
