@@ -36,6 +36,11 @@ size_t gs_strlcpy(char *dst, const char *src, size_t n);
 
 /* mkdir -p; returns -1 with err on failure. */
 int gs_mkdirs(const char *path, gs_error *err);
+/* Exclusive flock(2) on dir/name (created if needed), waiting for it: serialises writers of one
+ * results directory across processes (the shards of a job array). Returns the descriptor to
+ * give to gs_unlock_dir, or -1 where the file system has no locks (the caller goes on). */
+int gs_lock_dir(const char *dir, const char *name);
+void gs_unlock_dir(int fd);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 char *gs_read_file(const char *path, size_t *len, gs_error *err);
 

@@ -18,7 +18,8 @@
 
 typedef struct gs_config {
   /* [sweep] */
-  char sweep_name[64];     /* results/<name>/; letters, digits, '-', '_', '.' */
+  char sweep_name[64];     /* results/<name>/; letters, digits, '-', '_', '.', not first '.' or '-':
+                              anything else is refused at load, naming sweep.name */
   char description[256];
   char results[512];       /* results root directory, default "results" */
   /* [data] */
@@ -118,7 +119,10 @@ typedef struct gs_axis {
 
 typedef struct gs_run {
   int index;                /* position in the expanded grid (row-major over the axes) */
-  char id[GS_MAX_RUN_ID];   /* stable, readable: "name-vae_latent_dim-2_seed-1"; "run" with no axes */
+  char id[GS_MAX_RUN_ID];   /* stable, readable: "name-vae_latent_dim-2_seed-1"; "run" with no axes.
+                               A file name: "<axis>-<value>" parts joined by '_', every character
+                               of a value outside [A-Za-z0-9.+-] written '_', so an id never holds
+                               '/', a space or a shell metacharacter, never starts with '.' or '-' */
   int value_index[GS_MAX_AXES]; /* which value of each axis */
   gs_config cfg;            /* base config with the axis values applied */
   uint64_t hash;            /* gs_config_hash(&cfg) */

@@ -99,7 +99,9 @@ int gs_runfile_read_summary(const char *path, gs_run_summary *s, gs_error *err);
 int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error *err);
 
 /* Rebuild results/<sweep>/sweep.h5 from the sweep and whatever run files exist under dir/runs.
- * Runs without a file are listed with status "pending". */
+ * Runs without a file are listed with status "pending". Holds an exclusive flock on
+ * dir/sweep.lock meanwhile: concurrent rebuilds (shards of one sweep) take turns. */
+#define GS_SWEEP_LOCK "sweep.lock"
 int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err);
 /* Same, and say on `log` (may be NULL) which run files were left out as corrupt or unreadable
  * (one line each, naming the run and the file); *ncorrupt (may be NULL) is their number. */

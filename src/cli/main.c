@@ -12,6 +12,7 @@
 #include "gensweep/ledger.h"
 #include "gensweep/report.h"
 #include "gensweep/runner.h"
+#include "gensweep/slurm.h"
 
 static const char *usage_main =
     "usage: gensweep [--help] [--version] COMMAND [ARGS]\n"
@@ -25,6 +26,7 @@ static const char *usage_main =
     "  report DIR    tables (mean +- std over seeds) and plots of a sweep into DIR/report/\n"
     "  rebuild DIR   rebuild DIR/sweep.h5 from the run files (DIR = results/<sweep>)\n"
     "  keys          list every experiment-file key with its type, range and default\n"
+    "  slurm FILE    print a ready sbatch script for the sweep (one allocation or a job array)\n"
     "\n"
     "`gensweep COMMAND --help` describes a command. Results go to <sweep.results>/<sweep.name>/:\n"
     "sweep.h5 (index: experiment text, grid table, external links to every run), runs/<run-id>.h5,\n"
@@ -35,8 +37,9 @@ static const char *usage_main =
     "data-parallel; rank 0 is itself a worker, so every rank trains.\n";
 
 static const char *usage_run =
-    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--quiet]\n"
+    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--shard I/N] [--quiet]\n"
     "       mpirun -np N gensweep run FILE ...\n"
+    "       srun --mpi=pmix gensweep run FILE ...      (inside a Slurm allocation; see slurm/README.md)\n"
     "\n"
     "Train every run of FILE's grid and write\n"
     "  DIR/<sweep>/runs/<run-id>.h5   (written to a temporary name, renamed when complete)\n"
@@ -49,7 +52,8 @@ static const char *usage_run =
     "\n"
     "Interruptions: every run checkpoints to DIR/<sweep>/ckpt/<run-id>.h5 every\n"
     "train.checkpoint_every epochs. Ctrl-C, SIGTERM or SIGUSR1 make every group checkpoint at its\n"
-    "next step and the job exit; after any interruption (also kill -9 or a lost node) the same\n"
+    "next step and the job exit (a second Ctrl-C or SIGTERM: at once; repeated SIGUSR1s, as a batch\n"
+    "system may send, change nothing); after any interruption (also kill -9 or a lost node) the same\n"
     "command resumes: done runs are skipped, interrupted runs continue from their checkpoint and\n"
     "end with the numbers of an uninterrupted run. Every state change is appended to\n"
     "DIR/<sweep>/ledger.log.\n"
@@ -63,6 +67,10 @@ static const char *usage_run =
     "  --ranks-per-run N  ranks that train one run together, data-parallel (default:\n"
     "                  train.ranks_per_run, 1); the MPI world size must be a multiple of it\n"
     "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
+    "  --shard I/N     only the runs whose index in the expanded grid (`gensweep plan`) is I mod N,\n"
+    "                  0 <= I < N: one task of a job array (slurm/sweep-array.sbatch). Shards may\n"
+    "                  run at once on one results directory; each rebuilds sweep.h5 with every run\n"
+    "                  file there, so the last to finish leaves the whole sweep in it\n"
     "  --quiet         no per-epoch lines, no live status\n"
     "  --progress-every S  without a terminal (a Slurm log): a progress line every S seconds\n"
     "                  (default 60); on a terminal a live status line is redrawn instead\n"
@@ -112,6 +120,28 @@ static const char *usage_report =
     "  --latex         also write summary.tex (booktabs)\n"
     "  --no-plots      tables only\n";
 
+static const char *usage_slurm =
+    "usage: gensweep slurm FILE [--ntasks N] [--nodes N] [--time T] [--partition P] [--account A]\n"
+    "                      [--array N] [--results DIR] [--ranks-per-run N] [--margin S] [-o SCRIPT]\n"
+    "\n"
+    "Print an sbatch script that runs FILE's sweep (the body of slurm/sweep.sbatch, or with --array\n"
+    "of slurm/sweep-array.sbatch) with the values filled in: `gensweep slurm x.ini > x.sbatch;\n"
+    "sbatch x.sbatch`. The script checkpoints every run and requeues itself on SIGUSR1 (sent --margin\n"
+    "seconds before the time limit) and resumes on restart. Paths (this gensweep, FILE, the results\n"
+    "root) are written absolute and single-quoted; values of #SBATCH lines are checked instead\n"
+    "(sbatch reads them without a shell).\n"
+    "\n"
+    "options:\n"
+    "  --ntasks N      MPI ranks (per shard with --array; default 1 with --array, else 2)\n"
+    "  --nodes N       nodes (default: Slurm's choice)\n"
+    "  --time T        time limit, e.g. 04:00:00 or 2-00:00:00 (default 04:00:00)\n"
+    "  --partition P, --account A\n"
+    "  --array N       a job array of N shards (gensweep run --shard i/N), 1 <= N <= runs\n"
+    "  --results DIR   results root (default: the file's sweep.results), made absolute\n"
+    "  --ranks-per-run N  passed on to gensweep run; --ntasks must be a multiple of it\n"
+    "  --margin S      seconds before the limit for the checkpoint signal (default 300)\n"
+    "  -o SCRIPT       write to SCRIPT instead of standard output\n";
+
 static const char *usage_keys =
     "usage: gensweep keys\n"
     "\n"
@@ -157,9 +187,16 @@ static void print_keys(void) {
   }
 }
 
-/* First SIGINT / SIGTERM / SIGUSR1: checkpoint at the next step and exit cleanly. A second one
- * while stopping: leave at once (the last checkpoints are on disk). */
+/* First SIGINT / SIGTERM / SIGUSR1: checkpoint at the next step and exit cleanly. A second
+ * SIGINT or SIGTERM while stopping: leave at once (the last checkpoints are on disk). SIGUSR1 is
+ * the batch system's "checkpoint and exit" and may come more than once (Slurm signals a batch
+ * step's whole process tree while the script also forwards it to srun): a repeat only asks for
+ * what is already under way. */
 static void on_stop_signal(int sig) {
+  if (sig == SIGUSR1) {
+    gs_stop_requested = 1;
+    return;
+  }
   if (gs_stop_requested) {
     signal(sig, SIG_DFL);
     raise(sig);
@@ -183,10 +220,11 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   static struct option lo[] = {{"results", required_argument, 0, 'r'}, {"threads", required_argument, 0, 't'},
                                {"ranks-per-run", required_argument, 0, 'g'}, {"quiet", no_argument, 0, 'q'},
                                {"progress-every", required_argument, 0, 'p'},
+                               {"shard", required_argument, 0, 's'},
                                {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "r:t:g:p:qh", lo, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "r:t:g:p:s:qh", lo, NULL)) != -1) {
     switch (c) {
       case 'r': opt.results = optarg; break;
       case 't': opt.threads = atoi(optarg); if (opt.threads < 1) return die(2, "gensweep run: --threads must be >= 1, got %s\n", optarg); break;
@@ -199,6 +237,11 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
         opt.progress_every = atof(optarg);
         if (!(opt.progress_every > 0)) return die(2, "gensweep run: --progress-every must be > 0 seconds, got %s\n", optarg);
         break;
+      case 's': {
+        gs_error e = {0};
+        if (gs_parse_shard(optarg, &opt.shard, &opt.nshards, &e) != 0) return die(2, "gensweep run: %s\n", e.msg);
+        break;
+      }
       case 'h': if (rank == 0) fputs(usage_run, stdout); return 0;
       default: return die(2, "%s", usage_run);
     }
@@ -211,7 +254,6 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   openblas_set_num_threads(threads);
   int rc = 0;
   gs_sweep_outcome out;
-  install_stop_handlers();
   if (gs_sweep_run(&sw, &opt, &out, &err) != 0) {
     if (rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
     rc = 2;
@@ -300,9 +342,108 @@ static int cmd_report(int argc, char **argv) {
   return 0;
 }
 
+/* A task of an srun step that has no process-management interface (srun --mpi=none, or a
+ * cluster whose MpiDefault is none): this Open MPI (PMIx, no PMI-1/2) aborts inside MPI_Init
+ * with a long message about building Open MPI; and a library that did start would make every
+ * task a singleton running the whole sweep. Say what to do instead, before MPI_Init. */
+static int srun_without_pmi(void) {
+  if (!getenv("SLURM_STEP_ID") || !getenv("SLURM_PROCID")) return 0;  /* not an srun step */
+  const char *pmi[] = {"PMIX_RANK", "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_FD"};
+  for (size_t i = 0; i < sizeof pmi / sizeof *pmi; i++)
+    if (getenv(pmi[i])) return 0;
+  const char *nt = getenv("SLURM_STEP_NUM_TASKS");
+  if (!nt) nt = getenv("SLURM_NTASKS");
+  if (atoi(getenv("SLURM_PROCID")) == 0)
+    fprintf(stderr,
+            "gensweep: Slurm started %s task%s of this step without PMIx (srun --mpi=none, or MpiDefault=none), so "
+            "they cannot form one MPI world and each would run the whole sweep. Launch with `srun --mpi=pmix "
+            "gensweep run ...` (this Open MPI has PMIx, not PMI-2) or with `mpirun gensweep run ...` inside the "
+            "allocation\n",
+            nt ? nt : "1", nt && atoi(nt) == 1 ? "" : "s");
+  return 1;
+}
+
+/* path made absolute against the current directory (it need not exist yet) */
+static char *absolute(const char *p) {
+  if (p[0] == '/') return gs_strdup(p);
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) return gs_strdup(p);
+  size_t n = strlen(cwd) + strlen(p) + 2;
+  char *r = gs_malloc(n);
+  snprintf(r, n, "%s/%s", cwd, p);
+  return r;
+}
+
+static int cmd_slurm(int argc, char **argv) {
+  gs_slurm_options o = {.time = "04:00:00", .margin = 300};
+  const char *outpath = NULL, *results = NULL;
+  long ntasks = 0;
+  static struct option lo[] = {{"ntasks", required_argument, 0, 'n'}, {"nodes", required_argument, 0, 'N'},
+                               {"time", required_argument, 0, 't'}, {"partition", required_argument, 0, 'p'},
+                               {"account", required_argument, 0, 'A'}, {"array", required_argument, 0, 'a'},
+                               {"results", required_argument, 0, 'r'}, {"ranks-per-run", required_argument, 0, 'g'},
+                               {"margin", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'},
+                               {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "n:N:t:p:A:a:r:g:m:o:h", lo, NULL)) != -1) {
+    char *end = NULL;
+    long v = optarg ? strtol(optarg, &end, 10) : 0;
+    int bad_int = optarg && (end == optarg || *end);
+    switch (c) {
+      case 'n': if (bad_int || v < 1) return die(2, "gensweep slurm: --ntasks must be an integer >= 1, got %s\n", optarg); ntasks = v; break;
+      case 'N': if (bad_int || v < 1) return die(2, "gensweep slurm: --nodes must be an integer >= 1, got %s\n", optarg); o.nodes = v; break;
+      case 'a': if (bad_int || v < 1) return die(2, "gensweep slurm: --array must be an integer >= 1, got %s\n", optarg); o.array = v; break;
+      case 'g': if (bad_int || v < 1) return die(2, "gensweep slurm: --ranks-per-run must be an integer >= 1, got %s\n", optarg); o.ranks_per_run = v; break;
+      case 'm': if (bad_int || v < 1) return die(2, "gensweep slurm: --margin must be whole seconds, got %s\n", optarg); o.margin = v; break;
+      case 't': o.time = optarg; break;
+      case 'p': o.partition = optarg; break;
+      case 'A': o.account = optarg; break;
+      case 'r': results = optarg; break;
+      case 'o': outpath = optarg; break;
+      case 'h': fputs(usage_slurm, stdout); return 0;
+      default: return die(2, "%s", usage_slurm);
+    }
+  }
+  if (optind != argc - 1) return die(2, "gensweep slurm: expected one experiment file\n\n%s", usage_slurm);
+  gs_sweep sw;
+  gs_error err = {0};
+  if (gs_sweep_load(argv[optind], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  o.ntasks = ntasks ? ntasks : (o.array ? 1 : 2);
+  char *exp = realpath(argv[optind], NULL);
+  char self[4096];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (sl > 0) self[sl] = 0;
+  else GS_STRCPY(self, "gensweep");
+  char *res = absolute(results ? results : sw.base.results);
+  o.experiment = exp ? exp : argv[optind];
+  o.gensweep = self;
+  o.results = res;
+  FILE *out = stdout;
+  if (outpath && !(out = fopen(outpath, "w"))) {
+    fprintf(stderr, "gensweep slurm: cannot write %s\n", outpath);
+    free(exp), free(res), gs_sweep_free(&sw);
+    return 2;
+  }
+  int rc = gs_slurm_script(&sw, &o, out, &err) != 0 ? 2 : 0;
+  if (out != stdout && fclose(out) != 0 && rc == 0) rc = 2;
+  if (rc) {
+    fprintf(stderr, "gensweep slurm: %s\n", err.msg[0] ? err.msg : "cannot write the script");
+    if (outpath) unlink(outpath);
+  }
+  free(exp);
+  free(res);
+  gs_sweep_free(&sw);
+  return rc;
+}
+
 static int mpi_main(int argc, char **argv) {
   /* one OpenBLAS thread per rank unless asked otherwise: ranks are the parallelism */
   if (!getenv("OPENBLAS_NUM_THREADS")) openblas_set_num_threads(1);
+  if (!wants_help(argc - 1, argv + 1) && srun_without_pmi()) return 2;
+  /* before MPI_Init: a batch system's USR1 may come while the job starts, and its default
+   * action would end the process instead of stopping the sweep cleanly */
+  install_stop_handlers();
   MPI_Init(&argc, &argv);
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -332,6 +473,7 @@ static const command commands[] = {
     {"status", &usage_status, cmd_status},
     {"report", &usage_report, cmd_report},
     {"keys", &usage_keys, cmd_keys},
+    {"slurm", &usage_slurm, cmd_slurm},
 };
 
 int main(int argc, char **argv) {

@@ -1,6 +1,9 @@
 #include "gensweep/common.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +108,24 @@ int gs_mkdirs(const char *path, gs_error *err) {
   if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
     return gs_fail(err, "%s exists and is not a directory", buf);
   return 0;
+}
+
+int gs_lock_dir(const char *dir, const char *name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) return -1;
+  while (flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+void gs_unlock_dir(int fd) {
+  if (fd >= 0) close(fd); /* closing the last descriptor releases the flock */
 }
 
 char *gs_read_file(const char *path, size_t *len, gs_error *err) {

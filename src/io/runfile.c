@@ -618,11 +618,7 @@ fail:
   return -1;
 }
 
-int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
-  return gs_sweepfile_write_log(dir, sw, NULL, NULL, err);
-}
-
-int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
+static int sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
   if (ncorrupt) *ncorrupt = 0;
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
@@ -774,4 +770,19 @@ int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long 
   free(path);
   gs_h5_quiet_end(&q);
   return rc;
+}
+
+/* Several processes may rebuild one sweep.h5 (the shards of a job array, `gensweep rebuild`
+ * while a sweep runs): they take turns on DIR/sweep.lock. Each rebuild reads the run files
+ * after the previous one has been renamed into place, so the last to finish has seen every run
+ * file written before it started, and no two processes share sweep.h5.tmp. */
+int gs_sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
+  int lk = gs_lock_dir(dir, GS_SWEEP_LOCK);
+  int rc = sweepfile_write_log(dir, sw, log, ncorrupt, err);
+  gs_unlock_dir(lk);
+  return rc;
+}
+
+int gs_sweepfile_write(const char *dir, const gs_sweep *sw, gs_error *err) {
+  return gs_sweepfile_write_log(dir, sw, NULL, NULL, err);
 }

@@ -334,13 +334,14 @@ int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *er
       if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
         return gs_fail(err, "%s.%s: value contains a control character", sec, nm);
     if (is_sweep_name(k)) {
-      int ok = v[0] != '.';
+      /* not '.' first (hidden, "." and ".."), nor '-' (read as an option by shell commands) */
+      int ok = v[0] != '.' && v[0] != '-';
       for (size_t i = 0; i < len && ok; i++)
         ok = isalnum((unsigned char)v[i]) || v[i] == '.' || v[i] == '_' || v[i] == '-';
       if (!ok)
         return gs_fail(err,
                        "%s.%s = %.*s: not a valid directory name: use only letters, digits, '.', '_' "
-                       "and '-', and do not start with '.'",
+                       "and '-', and do not start with '.' or '-'",
                        sec, nm, vl, v);
     }
     memcpy(field, v, len);

@@ -45,6 +45,31 @@ static int lock_run(const char *dir, const gs_run *run) {
 
 volatile int gs_stop_requested;
 
+int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
+  char *end;
+  errno = 0;
+  long i = strtol(s, &end, 10);
+  long n = -1;
+  if (end != s && *end == '/' && end[1] >= '0' && end[1] <= '9') {
+    const char *q = end + 1;
+    n = strtol(q, &end, 10);
+    if (*end) n = -1;
+  }
+  if (errno || n < 1 || n > 100000 || s[0] < '0' || s[0] > '9')
+    return gs_fail(err, "--shard %s: expected i/n with integers 0 <= i < n (e.g. --shard 0/4, "
+                        "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", s);
+  if (i < 0 || i >= n)
+    return gs_fail(err, "--shard %s: shard index %ld is out of range 0..%ld (shards are numbered from 0; "
+                        "use an array of 0-%ld)", s, i, n - 1, n - 1);
+  *shard = (int)i;
+  *nshards = (int)n;
+  return 0;
+}
+
+int gs_run_in_shard(const gs_run *run, int shard, int nshards) {
+  return nshards <= 1 || run->index % nshards == shard;
+}
+
 /* Fail early, before any run, when the results directory cannot be written (read-only, full). */
 static int check_writable(const char *dir, gs_error *err) {
   char probe[1200];
@@ -79,7 +104,7 @@ static void run_path(const char *dir, const gs_run *run, char *path, size_t n) {
 }
 
 /* The sweep directory keeps a copy of the experiment file: `status` and `rebuild` need the grid. */
-static int write_experiment_copy(const char *dir, const gs_sweep *sw, gs_error *err) {
+static int write_experiment_copy_locked(const char *dir, const gs_sweep *sw, gs_error *err) {
   char path[1100], tmp[1200];
   snprintf(path, sizeof path, "%s/experiment.ini", dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -94,6 +119,14 @@ static int write_experiment_copy(const char *dir, const gs_sweep *sw, gs_error *
     return gs_fail(err, "%s: cannot write: %s", path, strerror(errno));
   }
   return 0;
+}
+
+/* shards of one sweep start together: one writer of experiment.ini.tmp at a time */
+static int write_experiment_copy(const char *dir, const gs_sweep *sw, gs_error *err) {
+  int lk = gs_lock_dir(dir, GS_SWEEP_LOCK);
+  int rc = write_experiment_copy_locked(dir, sw, err);
+  gs_unlock_dir(lk);
+  return rc;
 }
 
 int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err) {
@@ -113,6 +146,7 @@ typedef struct coord {
   int *queue;            /* run indices to do, costliest first */
   long nqueue, next;     /* next to hand out */
   int *started_as;       /* run index -> 1-based start number, for "[k/n]" */
+  long ntotal;           /* runs of this job: the whole grid, or this shard's share */
   long nstarted;
   int active;            /* groups (other than rank 0's) not yet told to stop */
   int nleaders;
@@ -152,7 +186,7 @@ static void coord_status(coord *c, int force) {
   c->t_status = now;
   long running = 0;
   for (int g = 0; g < c->nleaders; g++) running += c->groups[g].run >= 0;
-  long total = c->sw->nruns, finished = c->out->done + c->out->failed + c->out->skipped;
+  long total = c->ntotal, finished = c->out->done + c->out->failed + c->out->skipped;
   char el[32], eta[32] = "?";
   fmt_duration(now - c->t_sweep, el, sizeof el);
   long left = c->nqueue - c->next + running;
@@ -408,6 +442,7 @@ static int coord_setup(coord *c, gs_error *err) {
   long n = 0;
   for (long i = 0; i < sw->nruns; i++) {
     const gs_run *run = &sw->runs[i];
+    if (!gs_run_in_shard(run, c->opt->shard, c->opt->nshards)) continue; /* another shard's */
     char path[1400];
     run_path(c->dir, run, path, sizeof path);
     if (access(path, F_OK) == 0) {
@@ -470,7 +505,17 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   const char *st = getenv("SLURM_STEP_NUM_TASKS");
   if (!st) st = getenv("SLURM_NTASKS");
   long ntasks = st ? atol(st) : 0;
-  if (N == 1 && ntasks > 1 && getenv("SLURM_PROCID"))
+  const char *procid = getenv("SLURM_PROCID");
+  /* The batch script itself (no SLURM_STEP_ID, task 0) is one process in an allocation of
+   * several tasks: a whole sweep in one process, safe but leaving the other CPUs idle. */
+  int batch_shell = procid && atol(procid) == 0 && !getenv("SLURM_STEP_ID");
+  if (N == 1 && ntasks > 1 && procid && batch_shell)
+    fprintf(log,
+            "warning: one process in a Slurm allocation of %ld tasks (started by the batch script, not srun): "
+            "the other tasks' CPUs stay idle. Launch with `srun --mpi=pmix gensweep run ...` or `mpirun "
+            "gensweep run ...` to use them\n",
+            ntasks);
+  else if (N == 1 && ntasks > 1 && procid)
     return gs_fail(err,
                    "Slurm started %ld tasks (SLURM_NTASKS) but this MPI world has 1 rank: the tasks were started "
                    "as separate singletons and each would run the whole sweep. Launch with `srun --mpi=pmix "
@@ -506,8 +551,16 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.t_status = gs_now();
     c.active = c.nleaders - 1;
     c.t_sweep = gs_now();
+    c.ntotal = sw->nruns;
+    if (opt->nshards > 1) {
+      c.ntotal = 0;
+      for (long i = 0; i < sw->nruns; i++) c.ntotal += gs_run_in_shard(&sw->runs[i], opt->shard, opt->nshards);
+    }
     fprintf(log, "sweep %s: %ld run%s from %s, results in %s\n", sw->base.sweep_name, sw->nruns,
             sw->nruns == 1 ? "" : "s", sw->path, dir);
+    if (opt->nshards > 1)
+      fprintf(log, "shard %d/%d: the %ld run%s whose grid index is %d mod %d\n", opt->shard, opt->nshards, c.ntotal,
+              c.ntotal == 1 ? "" : "s", opt->shard, opt->nshards);
     if (N > 1) fprintf(log, "%d ranks: %d worker group%s of %d rank%s (rank 0 coordinates and trains)\n", N,
                        N / rpr, N / rpr == 1 ? "" : "s", rpr, rpr == 1 ? "" : "s");
     fflush(log);

@@ -58,6 +58,14 @@ rc=$?
 [ $rc = 2 ] || { cat "$T/oslurm.txt"; fail "singleton under SLURM_NTASKS=2 should exit 2, got $rc"; }
 grep -q "Slurm started 2 tasks (SLURM_NTASKS) but this MPI world has 1 rank" "$T/oslurm.txt" || { cat "$T/oslurm.txt"; fail "slurm message"; }
 [ ! -e "$T/rslurm/s/runs" ] || fail "runs directory created despite the Slurm mismatch"
+# the batch script of a 2-task allocation running gensweep itself (task 0, no step): allowed, warned
+SLURM_NTASKS=2 SLURM_PROCID=0 "$GS" run --quiet --results "$T/rbatch" "$T/s.ini" > "$T/obatch.txt" 2>&1 \
+  || { cat "$T/obatch.txt"; fail "singleton in a batch script of 2 tasks should run"; }
+grep -q "warning: one process in a Slurm allocation of 2 tasks" "$T/obatch.txt" || { cat "$T/obatch.txt"; fail "batch warning"; }
+# ... but task 0 of an srun step of 2 that is a world of 1 is refused
+SLURM_STEP_NUM_TASKS=2 SLURM_NTASKS=2 SLURM_PROCID=0 SLURM_STEP_ID=0 PMIX_RANK=0 "$GS" run --quiet --results "$T/rstep" "$T/s.ini" > "$T/ostep.txt" 2>&1
+[ $? = 2 ] || { cat "$T/ostep.txt"; fail "task 0 of a 2-task step in a 1-rank world should exit 2"; }
+grep -q "Slurm started 2 tasks" "$T/ostep.txt" || { cat "$T/ostep.txt"; fail "step message"; }
 
 /usr/bin/python3 - "$T" <<'PY' || fail "numbers differ"
 import sys, os, h5py, numpy as np
