@@ -149,6 +149,10 @@ int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_erro
 int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err);
 void gs_sweep_free(gs_sweep *sw);
 
+/* Largest grid a load accepts (default 1,000,000 runs); the fuzzer lowers it so that a short
+ * input cannot ask for minutes of expansion. */
+extern long gs_config_max_runs;
+
 /* Print the expanded runs (gensweep plan). */
 void gs_sweep_print_plan(const gs_sweep *sw, FILE *out);
 

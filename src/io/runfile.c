@@ -618,6 +618,43 @@ fail:
   return -1;
 }
 
+/* Run files are written once (temp + rename) and then never change: a summary read and verified
+ * earlier in this process is reused while the file's identity (device, inode, size, mtime) is
+ * the same, so the periodic sweep.h5 rebuilds of a long sweep read each run file once, not once
+ * per rebuild. */
+typedef struct sum_entry { char *path; dev_t dev; ino_t ino; off_t size; struct timespec mtim; gs_run_summary s; } sum_entry;
+static sum_entry *scache;
+static long nscache, capscache;
+
+static sum_entry *summary_find(const char *path) {
+  for (long i = 0; i < nscache; i++) /* linear: a few thousand entries at most, next to HDF5 reads */
+    if (strcmp(scache[i].path, path) == 0) return &scache[i];
+  return NULL;
+}
+static int same_file(const sum_entry *c, const struct stat *st) {
+  return c->dev == st->st_dev && c->ino == st->st_ino && c->size == st->st_size &&
+         c->mtim.tv_sec == st->st_mtim.tv_sec && c->mtim.tv_nsec == st->st_mtim.tv_nsec;
+}
+static int summary_cached(const char *path, const struct stat *st, gs_run_summary *out) {
+  sum_entry *c = summary_find(path);
+  if (!c || !same_file(c, st)) return -1;
+  *out = c->s;
+  return 0;
+}
+static void summary_remember(const char *path, const struct stat *st, const gs_run_summary *s) {
+  sum_entry *c = summary_find(path);
+  if (!c) {
+    if (nscache == capscache) scache = gs_realloc(scache, sizeof *scache * (size_t)(capscache = capscache ? 2 * capscache : 64));
+    c = &scache[nscache++];
+    c->path = gs_strdup(path);
+  }
+  c->dev = st->st_dev;
+  c->ino = st->st_ino;
+  c->size = st->st_size;
+  c->mtim = st->st_mtim;
+  c->s = *s;
+}
+
 static int sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, long *ncorrupt, gs_error *err) {
   if (ncorrupt) *ncorrupt = 0;
   gs_h5_quiet q;
@@ -673,7 +710,9 @@ static int sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, l
       continue;
     }
     gs_error e = {0};
-    if (gs_runfile_read_summary(rpath, &sums[i], &e) != 0) {
+    if (summary_cached(rpath, &st, &sums[i]) != 0 && gs_runfile_read_summary(rpath, &sums[i], &e) == 0)
+      summary_remember(rpath, &st, &sums[i]);
+    if (e.msg[0]) {
       if (log) fprintf(log, "run %s: corrupt or unreadable run file, left out of sweep.h5: %s\n", run->id, e.msg);
       if (ncorrupt) (*ncorrupt)++;
       state[i] = RUN_CORRUPT;

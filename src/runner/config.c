@@ -112,7 +112,7 @@ const gs_key gs_config_keys[] = {
               "umbrella rule: squared Mahalanobis distance of the means (IGMN.md 4.2)"),
     KEY_FLOAT("igmn", "umbrella_kappa", igmn_umbrella_kappa, 1, 0, 1e6, 0, "2",
               "umbrella rule: minimum ratio of the covariance scales"),
-    KEY_FLOAT("igmn", "mu", igmn_mu, 0, 0, 1e6, 0, "1e-6",
+    KEY_FLOAT("igmn", "mu", igmn_mu, 0, 0, 1e12, 0, "1e-6",
               "retraining loss = BCE - mu * sum over the batch of the mixture density p(z)"),
     KEY_INT("igmn", "retrain_epochs", igmn_retrain_epochs, 0, 100000, "3",
             "epochs of mixture-regularised retraining after the IGMN stage"),
@@ -130,6 +130,7 @@ static const char *const sections[] = {"sweep", "data", "model", "train", "eval"
 #define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
 
 #define MAX_RUNS 1000000L
+long gs_config_max_runs = MAX_RUNS;
 
 /* Keys left out of gs_config_hash: they do not change the numbers a run produces (names and
  * paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
@@ -971,8 +972,8 @@ static int load(const char *path, char *text, size_t len, gs_sweep *sw, gs_error
   sw->nruns = 1;
   for (int a = 0; a < sw->naxes; a++) {
     sw->nruns *= sw->axes[a].nvalues;
-    if (sw->nruns > MAX_RUNS) {
-      add_error(L, sw->axes[a].line, "the grid has too many runs (more than %ld)", MAX_RUNS);
+    if (sw->nruns > gs_config_max_runs) {
+      add_error(L, sw->axes[a].line, "the grid has too many runs (more than %ld)", gs_config_max_runs);
       break;
     }
   }

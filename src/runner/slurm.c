@@ -114,9 +114,16 @@ int gs_slurm_script(const gs_sweep *sw, const gs_slurm_options *o, FILE *out, gs
   const char *name = sw->base.sweep_name; /* checked at load: letters, digits, '.', '_', '-' */
   const char *tag = o->array ? "gensweep-array.sbatch" : "gensweep.sbatch";
 
+  /* the path in the comment with control characters shown as '?': a newline in a file name
+   * must not end the comment (and the #SBATCH block with it) */
+  char shown[1100];
+  size_t k = 0;
+  for (const char *c = o->experiment; *c && k + 1 < sizeof shown; c++)
+    shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+  shown[k] = 0;
   fprintf(out, "#!/bin/bash\n");
   fprintf(out, "# Written by `gensweep slurm` for sweep %s (%ld run%s) from %s.\n", name, sw->nruns,
-          sw->nruns == 1 ? "" : "s", o->experiment);
+          sw->nruns == 1 ? "" : "s", shown);
   fprintf(out, "# Submit with: sbatch THIS_FILE   (see slurm/README.md of gensweep)\n");
   fprintf(out, "#SBATCH --job-name=gs-%s\n", name);
   fprintf(out, "#SBATCH --ntasks=%ld\n", o->ntasks);
@@ -186,11 +193,12 @@ int gs_slurm_script(const gs_sweep *sw, const gs_slurm_options *o, FILE *out, gs
           "    exit 3\n"
           "  fi\n"
           "  echo \"%s: $(date '+%%F %%T') checkpointed; requeueing job $SLURM_JOB_ID\"\n"
-          "  scontrol requeue \"$SLURM_JOB_ID\"\n"
+          "  scontrol requeue \"$SLURM_JOB_ID\" || { echo \"%s: scontrol requeue failed: the runs stay "
+          "checkpointed; submit the script again\"; exit 3; }\n"
           "  exit 0\n"
           "fi\n"
           "echo \"%s: $(date '+%%F %%T') gensweep exited with status $rc\"\n"
           "exit \"$rc\"\n",
-          tag, tag, tag, tag);
+          tag, tag, tag, tag, tag);
   return ferror(out) ? gs_fail(err, "cannot write the script") : 0;
 }

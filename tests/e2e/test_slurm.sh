@@ -26,7 +26,11 @@ fail() {
   [ -f "$SLURM_LOCAL_DIR/log/slurmctld.log" ] && { echo "--- slurmctld.log"; tail -15 "$SLURM_LOCAL_DIR/log/slurmctld.log"; }
   exit 1
 }
-skip() { echo "SKIP: $*"; exit 77; }
+# GS_REQUIRE_SLURM=1 (set by .ci/run): a cluster that cannot start is a failure, not a skip
+skip() {
+  if [ "${GS_REQUIRE_SLURM:-0}" = 1 ]; then echo "FAIL (GS_REQUIRE_SLURM=1): $*"; exit 1; fi
+  echo "SKIP: $*"; exit 77
+}
 t_start=$(date +%s)
 
 for p in slurmctld slurmd munged sbatch srun; do

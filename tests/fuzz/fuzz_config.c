@@ -7,6 +7,7 @@
 #include "gensweep/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  gs_config_max_runs = 20000; /* a 250-byte grid may ask for 10^6 runs: seconds per input, not a bug */
   gs_sweep sw;
   gs_error err;
   if (gs_sweep_load_mem("fuzz.ini", data, size, &sw, &err) == 0) {
