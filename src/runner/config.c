@@ -119,7 +119,7 @@ const gs_key gs_config_keys[] = {
     KEY_ENUM("igmn", "refresh", igmn_refresh, "full|means|none", "full",
              "after each retraining epoch: one EM refresh of the mixture (full), of means and priors only "
              "(means), or none"),
-    KEY_FLOAT("igmn", "collapse", igmn_collapse, 0, 0, 1, 0, "0.05",
+    KEY_FLOAT("igmn", "collapse", igmn_collapse, 0, 0, 1, 0, "0.5",
               "retraining is marked collapsed when sigmasq falls below this fraction of its value before"),
     KEY_INT("igmn", "samples", igmn_samples, 1, 64, "8", "decoded samples per component in the generation grid"),
 };
