@@ -18,6 +18,9 @@
 #include "gensweep/conv.h"
 
 #include <cblas.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,19 +64,18 @@ typedef struct geom {
   int N, C, H, W, KH, KW, s, p, Ho, Wo;
 } geom;
 
-/* Both transforms work on a zero-padded, channel-major copy of the chunk, (C,nn,Hp,Wp) with
- * Hp = H+2p, so that column row (c,kh,kw) is, for every column j = (n,oh,ow), the element at
- * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*nn*Hp + kh)*Wp + kw: one table shared
- * by all K rows (a chunk of nn < nb samples uses its prefix), each row one branch-free loop over
- * nn*Ho*Wo reading (or updating) one channel's nn planes, which are contiguous (in NCHW they sit
- * C*H*W floats apart, at equal cache-set offsets). Short image rows (7, 4, 2 pixels at stride
- * 2) make a row-by-row loop with bounds checks pay several times more per element. */
+/* Both transforms work on a zero-padded, channel-major, POLYPHASE copy of the chunk: padded
+ * pixel (r, q) of channel c, sample n (r < Hp = H+2p, q < Wp) sits in phase (r%s, q%s) at
+ * (r/s, q/s) of an Hs x Ws plane (Hs = ceil(Hp/s)); buffer layout (C, nn, s, s, Hs, Ws). Column
+ * row (c,kh,kw) at columns (n, oh, 0..Wo-1) is then the CONTIGUOUS run of Wo floats at row
+ * oh + kh/s, column kw/s of phase (kh%s, kw%s) of sample n: im2col and col2im are short row
+ * copies / adds (no index tables, no gathers), and the (de)interleaving happens once per input
+ * pixel when the buffer is filled or emptied. Stride 1 is the plain padded image. */
 typedef struct conv_ws {
   geom G;
-  int Hp, Wp;
-  long plane, P; /* Hp*Wp, Ho*Wo */
-  int *idx;      /* (nb*P) */
-  float *buf;    /* (C, nb, Hp, Wp) */
+  int Hp, Wp, Hs, Ws;
+  long plane, P; /* s*s*Hs*Ws floats per (c, n); Ho*Wo */
+  float *buf;    /* (C, nb, s, s, Hs, Ws) */
 } conv_ws;
 
 int gs_conv_chunk = 0;
@@ -90,75 +92,187 @@ static void ws_init(gs_graph *g, conv_ws *ws, const geom *G) {
   ws->G = *G;
   ws->Hp = G->H + 2 * G->p;
   ws->Wp = G->W + 2 * G->p;
-  ws->plane = (long)ws->Hp * ws->Wp;
+  ws->Hs = (ws->Hp + G->s - 1) / G->s;
+  ws->Ws = (ws->Wp + G->s - 1) / G->s;
+  ws->plane = (long)G->s * G->s * ws->Hs * ws->Ws;
   ws->P = (long)G->Ho * G->Wo;
-  if ((double)G->N * ws->plane >= 2147483647.0) {
-    fprintf(stderr, "gensweep: internal error: conv: image chunk too large for 32-bit offsets\n");
-    abort();
-  }
-  ws->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)(G->N * ws->P));
   ws->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)((long)G->C * G->N * ws->plane));
-  int *q = ws->idx;
-  for (int n = 0; n < G->N; n++)
-    for (int oh = 0; oh < G->Ho; oh++)
-      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * ws->plane + (long)oh * G->s * ws->Wp + (long)ow * G->s);
+}
+
+/* Moves one image plane src (H,W) into / out of its polyphase form d (s, s, Hs, Ws).
+ * load: d = phases of the zero-padded src (every cell written). store: src = [beta ? src : 0] + the
+ * interior of d. With AVX-512 the stride-2 case (padded rows of up to 32 pixels) splits / merges a
+ * row's even and odd pixels with one two-source permute per phase and masked loads / stores. */
+#ifdef __AVX512F__
+#define PH_FAST(ws) ((ws)->G.s == 2 && (ws)->Wp <= 32)
+static const int32_t ph_even[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+static const int32_t ph_odd[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+static const int32_t ph_lo[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+static const int32_t ph_hi[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+static inline __mmask16 lanes(int lo, int hi) { /* lanes [lo, hi) of 0..15, clipped */
+  lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+  hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+  return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+}
+/* a phase row of Ws <= 16 floats (256-bit accesses when it fits: see copy_run) */
+static inline void ph_row_store(float *d, __mmask16 m, int n, __m512 v) {
+  if (n <= 8) _mm256_mask_storeu_ps(d, (__mmask8)m, _mm512_castps512_ps256(v));
+  else _mm512_mask_storeu_ps(d, m, v);
+}
+static inline __m512 ph_row_load(const float *d, __mmask16 m, int n) {
+  if (n <= 8) return _mm512_zextps256_ps512(_mm256_maskz_loadu_ps((__mmask8)m, d));
+  return _mm512_maskz_loadu_ps(m, d);
+}
+#else
+#define PH_FAST(ws) 0
+#endif
+
+static void phase_load(const conv_ws *ws, const float *restrict src, float *restrict d) {
+  const geom *G = &ws->G;
+  const int s = G->s, p = G->p, H = G->H, W = G->W, Hs = ws->Hs, Ws = ws->Ws;
+#ifdef __AVX512F__
+  if (PH_FAST(ws)) {
+    const __m512i ie = _mm512_loadu_si512(ph_even), io = _mm512_loadu_si512(ph_odd);
+    const __mmask16 m0 = lanes(p, p + W), m1 = lanes(p - 16, p + W - 16), mw = lanes(0, Ws);
+    const long ps = (long)Hs * Ws; /* phase (a, b) at (2a + b) * ps */
+    for (int a = 0; a < 2; a++)
+      for (int i = 0; i < Hs; i++) {
+        const int h = 2 * i + a - p;
+        float *de = d + (2L * a) * ps + (long)i * Ws, *dod = de + ps;
+        if (h < 0 || h >= H) {
+          ph_row_store(de, mw, Ws, _mm512_setzero_ps());
+          ph_row_store(dod, mw, Ws, _mm512_setzero_ps());
+          continue;
+        }
+        const float *r = src + (long)h * W - p; /* padded column q at r[q] (masked: never read) */
+        __m512 v0 = _mm512_maskz_loadu_ps(m0, r), v1 = _mm512_maskz_loadu_ps(m1, r + 16);
+        ph_row_store(de, mw, Ws, _mm512_permutex2var_ps(v0, ie, v1));
+        ph_row_store(dod, mw, Ws, _mm512_permutex2var_ps(v0, io, v1));
+      }
+    return;
+  }
+#endif
+  for (int a = 0; a < s; a++)
+    for (int i = 0; i < Hs; i++) {
+      const int h = s * i + a - p;
+      for (int b = 0; b < s; b++) {
+        float *restrict dr = d + (((long)a * s + b) * Hs + i) * Ws;
+        for (int j = 0; j < Ws; j++) {
+          const int w = s * j + b - p;
+          dr[j] = (h >= 0 && h < H && w >= 0 && w < W) ? src[(long)h * W + w] : 0.0f;
+        }
+      }
+    }
+}
+
+static void phase_store(const conv_ws *ws, const float *restrict d, float *restrict dst, float beta) {
+  const geom *G = &ws->G;
+  const int s = G->s, p = G->p, H = G->H, W = G->W, Hs = ws->Hs, Ws = ws->Ws;
+#ifdef __AVX512F__
+  if (PH_FAST(ws)) {
+    const __m512i il = _mm512_loadu_si512(ph_lo), ih = _mm512_loadu_si512(ph_hi);
+    const __mmask16 m0 = lanes(p, p + W), m1 = lanes(p - 16, p + W - 16), mw = lanes(0, Ws);
+    const long ps = (long)Hs * Ws;
+    for (int h = 0; h < H; h++) {
+      const int r = h + p, a = r & 1, i = r >> 1;
+      const float *de = d + (2L * a) * ps + (long)i * Ws;
+      __m512 e = ph_row_load(de, mw, Ws), o = ph_row_load(de + ps, mw, Ws);
+      __m512 v0 = _mm512_permutex2var_ps(e, il, o), v1 = _mm512_permutex2var_ps(e, ih, o);
+      float *x = dst + (long)h * W - p;
+      if (beta != 0.0f) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, x));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, x + 16));
+      }
+      _mm512_mask_storeu_ps(x, m0, v0);
+      _mm512_mask_storeu_ps(x + 16, m1, v1);
+    }
+    return;
+  }
+#endif
+  for (int h = 0; h < H; h++) {
+    const int r = h + p;
+    float *restrict xr = dst + (long)h * W;
+    for (int w = 0; w < W; w++) {
+      const int q = w + p;
+      const float v = d[(((long)(r % s) * s + q % s) * Hs + r / s) * Ws + q / s];
+      xr[w] = beta != 0.0f ? xr[w] + v : v;
+    }
+  }
+}
+
+/* d[0..n) = s[0..n) and d[0..n) += s[0..n) for short runs (image rows of 2..28 floats). Runs of
+ * up to 8 use 256-bit masked accesses: a 512-bit masked access spans 64 bytes whatever its mask,
+ * and the next row's load then waits for the previous row's store (rows sit 32 bytes apart). */
+static inline void copy_run(float *restrict d, const float *restrict s, int n) {
+#ifdef __AVX512F__
+  if (n <= 8) {
+    const __mmask8 m = (__mmask8)((1u << n) - 1u);
+    _mm256_mask_storeu_ps(d, m, _mm256_maskz_loadu_ps(m, s));
+    return;
+  }
+  for (; n >= 16; n -= 16, d += 16, s += 16) _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+  if (n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+  }
+#else
+  copy_f(d, s, n);
+#endif
+}
+static inline void add_run(float *restrict d, const float *restrict s, int n) {
+#ifdef __AVX512F__
+  if (n <= 8) {
+    const __mmask8 m = (__mmask8)((1u << n) - 1u);
+    _mm256_mask_storeu_ps(d, m, _mm256_add_ps(_mm256_maskz_loadu_ps(m, d), _mm256_maskz_loadu_ps(m, s)));
+    return;
+  }
+  for (; n >= 16; n -= 16, d += 16, s += 16) _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(s)));
+  if (n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), _mm512_maskz_loadu_ps(m, s)));
+  }
+#else
+  for (int i = 0; i < n; i++) d[i] += s[i];
+#endif
 }
 
 /* col (K, nn*P) = im2col of nn samples x (nn,C,H,W) */
 static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *restrict col) {
   const geom *G = &ws->G;
-  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const int H = G->H, W = G->W, C = G->C, s = G->s, Ho = G->Ho, Wo = G->Wo, Hs = ws->Hs, Ws = ws->Ws;
   const long plane = ws->plane, NP = nn * ws->P;
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < nn; n++) {
-      float *d = ws->buf + ((long)c * nn + n) * plane;
-      const float *s = x + ((long)n * C + c) * H * W;
-      if (!p) {
-        copy_f(d, s, (long)H * W);
-        continue;
-      }
-      memset(d, 0, sizeof(float) * (size_t)p * Wp);
-      for (int h = 0; h < H; h++) {
-        float *r = d + (long)(h + p) * Wp;
-        for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
-        copy_f(r + p, s + (long)h * W, W);
-      }
-      memset(d + (long)(H + p) * Wp, 0, sizeof(float) * (size_t)p * Wp);
-    }
-  const int *restrict idx = ws->idx;
+    for (int n = 0; n < nn; n++)
+      phase_load(ws, x + ((long)n * C + c) * H * W, ws->buf + ((long)c * nn + n) * plane);
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        const float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        const float *restrict b =
+            ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (long j = 0; j < NP; j++) d[j] = b[idx[j]]; /* (AVX2 gathers measured no faster) */
+        for (int n = 0; n < nn; n++, b += plane)
+          for (int oh = 0; oh < Ho; oh++, d += Wo) copy_run(d, b + (long)oh * Ws, Wo);
       }
 }
 
 /* x (nn,C,H,W) = [beta ? x : 0] + col2im(col (K, nn*P)) */
 static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *restrict x, float beta) {
   const geom *G = &ws->G;
-  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const int H = G->H, W = G->W, C = G->C, s = G->s, Ho = G->Ho, Wo = G->Wo, Hs = ws->Hs, Ws = ws->Ws;
   const long plane = ws->plane, NP = nn * ws->P;
   memset(ws->buf, 0, sizeof(float) * (size_t)(C * nn * plane));
-  const int *restrict idx = ws->idx;
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        float *restrict b =
+            ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (long j = 0; j < NP; j++) b[idx[j]] += d[j]; /* idx distinct within a row */
+        for (int n = 0; n < nn; n++, b += plane)
+          for (int oh = 0; oh < Ho; oh++, d += Wo) add_run(b + (long)oh * Ws, d, Wo);
       }
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < nn; n++) {
-      const float *s = ws->buf + ((long)c * nn + n) * plane + (long)p * Wp + p;
-      float *d = x + ((long)n * C + c) * H * W;
-      for (int h = 0; h < H; h++, s += Wp, d += W)
-        if (beta != 0.0f)
-          for (int w = 0; w < W; w++) d[w] += s[w];
-        else
-          copy_f(d, s, W);
-    }
+    for (int n = 0; n < nn; n++)
+      phase_store(ws, ws->buf + ((long)c * nn + n) * plane, x + ((long)n * C + c) * H * W, beta);
 }
 
 /* Sum of n floats with 16 independent partial sums (vectorises without reassociation flags). */
