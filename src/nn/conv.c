@@ -294,9 +294,9 @@ static void nchw_to_cm(const float *restrict src, float *restrict dst, int N, in
       copy_f(dst + (long)c * N * P + n * P, src + ((long)n * C + c) * P, P);
 }
 
-/* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]] */
+/* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]]; relu (only with beta = 0): max(0, .) */
 static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, int C, long P, const float *bias,
-                       float beta) {
+                       float beta, int relu) {
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++) {
       const float *s = src + (long)c * N * P + n * P;
@@ -304,9 +304,22 @@ static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, in
       float bv = bias ? bias[c] : 0.0f;
       if (beta != 0.0f)
         for (long i = 0; i < P; i++) d[i] += s[i] + bv;
+      else if (relu)
+        for (long i = 0; i < P; i++) {
+          const float v = s[i] + bv;
+          d[i] = v > 0.0f ? v : 0.0f;
+        }
       else
         for (long i = 0; i < P; i++) d[i] = s[i] + bv;
     }
+}
+
+/* Fused ReLU, backward: the output's gradient becomes the pre-activation's, in place
+ * (dy = 0 where y = max(0, .) is 0; the op's own node is the only reader of y->g). */
+static void relu_mask(gs_tensor *y) {
+  float *restrict g = y->g;
+  const float *restrict v = y->x;
+  for (long i = 0; i < y->n; i++) g[i] = v[i] > 0.0f ? g[i] : 0.0f;
 }
 
 /* db[c] (+)= sum over n, p of dy (N,C,P) */
@@ -325,6 +338,7 @@ static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
 typedef struct conv_ctx {
   conv_ws ws;   /* geometry x -> columns, chunk capacity nb = ws.G.N */
   int N, Cout;
+  int relu;     /* fused max(0, .) on the output */
   float *col;   /* (K, nb*P) */
   float *yc;    /* (Cout, nb*P) */
 } conv_ctx;
@@ -335,6 +349,7 @@ static void conv2d_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = c->Cout, nb = G->N;
   const long P = c->ws.P, K = (long)G->C * G->KH * G->KW, xs = (long)G->C * G->H * G->W;
+  if (c->relu) relu_mask(y);
   if (b && b->g) bias_grad(b, y->g, N, Cout, P);
   if (!(w->g || x->g)) return;
   float bw = 0, bx = 0;
@@ -356,7 +371,7 @@ static void conv2d_backward(gs_node *nd) {
   }
 }
 
-gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+static gs_tensor *conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad, int relu) {
   if (x->ndim != 4) die("conv2d", "input must be (N,C,H,W)", x, NULL);
   if (w->ndim != 4 || w->shape[1] != x->shape[1]) die("conv2d", "weight must be (Cout,Cin,KH,KW)", x, w);
   if (stride < 1 || pad < 0) die("conv2d", "stride must be >= 1 and pad >= 0", x, w);
@@ -375,6 +390,7 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   ws_init(g, &c->ws, &G);
   c->N = N;
   c->Cout = Cout;
+  c->relu = relu;
   c->col = falloc(g, K * nb * P);
   c->yc = falloc(g, (long)Cout * nb * P);
   for (int n0 = 0; n0 < N; n0 += nb) {
@@ -383,7 +399,7 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
     im2col(&c->ws, nn, x->x + n0 * xs, c->col);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, NP, (int)K, 1.0f, w->x, (int)K, c->col, NP, 0.0f,
                 c->yc, NP);
-    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f);
+    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f, relu);
   }
   if (needs) {
     gs_node *nd = gs_tape_push(g, conv2d_backward, y);
@@ -395,12 +411,20 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   return y;
 }
 
+gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+  return conv2d(g, x, w, b, stride, pad, 0);
+}
+gs_tensor *gs_conv2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+  return conv2d(g, x, w, b, stride, pad, 1);
+}
+
 /* ================================================================ transposed conv2d */
 /* The geometry describes the conv that maps the OUTPUT y (N,Cout,Ho,Wo) to the input's shape
  * (H,W): the transposed conv's forward is that conv's input gradient. */
 typedef struct deconv_ctx {
   conv_ws ws;   /* geometry y -> columns over x's positions, chunk capacity nb = ws.G.N */
   int N, Cin;
+  int relu;     /* fused max(0, .) on the output */
   float *xc;    /* (Cin, nb*Q) */
   float *col;   /* (Cout*KH*KW, nb*Q) */
 } deconv_ctx;
@@ -411,6 +435,7 @@ static void deconv_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = G->C, Cin = c->Cin, nb = G->N;
   const long Q = c->ws.P, K = (long)Cout * G->KH * G->KW, ys = (long)Cout * G->H * G->W;
+  if (c->relu) relu_mask(y);
   if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
   if (!(w->g || x->g)) return;
   float bw = 0, bx = 0;
@@ -427,13 +452,13 @@ static void deconv_backward(gs_node *nd) {
     if (dx) { /* dX' (Cin,NQ) = W (Cin,K) col (K,NQ) */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, NQ, (int)K, 1.0f, w->x, (int)K, c->col, NQ, 0.0f,
                   c->xc, NQ);
-      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx);
+      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx, 0);
     }
   }
 }
 
-gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
-                               int out_pad) {
+static gs_tensor *conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                                  int out_pad, int relu) {
   if (x->ndim != 4) die("conv_transpose2d", "input must be (N,C,H,W)", x, NULL);
   if (w->ndim != 4 || w->shape[0] != x->shape[1])
     die("conv_transpose2d", "weight must be (Cin,Cout,KH,KW)", x, w);
@@ -454,6 +479,7 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
   ws_init(g, &c->ws, &G);
   c->N = N;
   c->Cin = Cin;
+  c->relu = relu;
   c->xc = falloc(g, (long)Cin * nb * Q);
   c->col = falloc(g, K * nb * Q);
   for (int n0 = 0; n0 < N; n0 += nb) {
@@ -464,14 +490,20 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NQ, Cin, 1.0f, w->x, (int)K, c->xc, NQ, 0.0f,
                 c->col, NQ);
     col2im(&c->ws, nn, c->col, y->x + n0 * Cout * P, 0.0f);
+    if (b || relu) /* while the chunk is in cache */
+      for (int n = n0; n < n0 + nn; n++)
+        for (int co = 0; co < Cout; co++) {
+          float *r = y->x + ((long)n * Cout + co) * P;
+          const float bv = b ? b->x[co] : 0.0f;
+          if (relu)
+            for (long i = 0; i < P; i++) {
+              const float v = r[i] + bv;
+              r[i] = v > 0.0f ? v : 0.0f;
+            }
+          else
+            for (long i = 0; i < P; i++) r[i] += bv;
+        }
   }
-  if (b)
-    for (int n = 0; n < N; n++)
-      for (int co = 0; co < Cout; co++) {
-        float *r = y->x + ((long)n * Cout + co) * P;
-        const float bv = b->x[co];
-        for (long i = 0; i < P; i++) r[i] += bv;
-      }
   if (needs) {
     gs_node *nd = gs_tape_push(g, deconv_backward, y);
     nd->in[0] = x;
@@ -480,6 +512,15 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
     nd->ctx = c;
   }
   return y;
+}
+
+gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                               int out_pad) {
+  return conv_transpose2d(g, x, w, b, stride, pad, out_pad, 0);
+}
+gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                                    int out_pad) {
+  return conv_transpose2d(g, x, w, b, stride, pad, out_pad, 1);
 }
 
 /* ================================================================ batch norm */
