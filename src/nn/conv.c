@@ -314,23 +314,25 @@ static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, in
     }
 }
 
-/* Fused ReLU, backward: the output's gradient becomes the pre-activation's, in place
- * (dy = 0 where y = max(0, .) is 0; the op's own node is the only reader of y->g). */
-static void relu_mask(gs_tensor *y) {
-  float *restrict g = y->g;
-  const float *restrict v = y->x;
-  for (long i = 0; i < y->n; i++) g[i] = v[i] > 0.0f ? g[i] : 0.0f;
+/* The first touch of an output gradient chunk dy (nn,C,P) in a backward, while it is in cache: the
+ * fused ReLU's mask (y: the output values, or NULL) in place, and the bias gradient's per-channel
+ * sums (bs, or NULL) accumulated over the chunk's samples in order (as bias_grad sums). */
+static void grad_chunk(float *restrict dy, const float *restrict y, int nn, int C, long P, double *restrict bs) {
+  for (int n = 0; n < nn; n++)
+    for (int c = 0; c < C; c++) {
+      float *restrict r = dy + ((long)n * C + c) * P;
+      if (y) {
+        const float *restrict v = y + ((long)n * C + c) * P;
+        for (long i = 0; i < P; i++) r[i] = v[i] > 0.0f ? r[i] : 0.0f;
+      }
+      if (bs) bs[c] += sum_f(r, P);
+    }
 }
 
-/* db[c] (+)= sum over n, p of dy (N,C,P) */
-static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
+static void bias_put(gs_tensor *b, const double *bs, int C) {
   float beta;
   float *db = gs_grad_target(b, &beta);
-  for (int c = 0; c < C; c++) {
-    double s = 0.0;
-    for (int n = 0; n < N; n++) s += sum_f(dy + ((long)n * C + c) * P, P);
-    db[c] = put(beta, db[c], (float)s);
-  }
+  for (int c = 0; c < C; c++) db[c] = put(beta, db[c], (float)bs[c]);
 }
 
 /* ================================================================ conv2d */
@@ -339,6 +341,7 @@ typedef struct conv_ctx {
   conv_ws ws;   /* geometry x -> columns, chunk capacity nb = ws.G.N */
   int N, Cout;
   int relu;     /* fused max(0, .) on the output */
+  double *bsum; /* (Cout) bias gradient sums */
   float *col;   /* (K, nb*P) */
   float *yc;    /* (Cout, nb*P) */
 } conv_ctx;
@@ -349,14 +352,16 @@ static void conv2d_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = c->Cout, nb = G->N;
   const long P = c->ws.P, K = (long)G->C * G->KH * G->KW, xs = (long)G->C * G->H * G->W;
-  if (c->relu) relu_mask(y);
-  if (b && b->g) bias_grad(b, y->g, N, Cout, P);
-  if (!(w->g || x->g)) return;
+  double *bs = b && b->g ? c->bsum : NULL;
+  if (bs)
+    for (int co = 0; co < Cout; co++) bs[co] = 0.0;
   float bw = 0, bx = 0;
   float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
-  for (int n0 = 0; n0 < N; n0 += nb) {
+  for (int n0 = 0; n0 < N && (dw || dx || bs); n0 += nb) {
     const int nn = N - n0 < nb ? N - n0 : nb;
     const int NP = (int)(nn * P);
+    grad_chunk(y->g + n0 * Cout * P, c->relu ? y->x + n0 * Cout * P : NULL, nn, Cout, P, bs);
+    if (!(dw || dx)) continue;
     nchw_to_cm(y->g + n0 * Cout * P, c->yc, nn, Cout, P); /* dY' (Cout, NP) */
     if (dw) { /* dW (Cout,K) (+)= dY' (Cout,NP) col^T (NP,K) */
       im2col(&c->ws, nn, x->x + n0 * xs, c->col);
@@ -369,6 +374,7 @@ static void conv2d_backward(gs_node *nd) {
       col2im(&c->ws, nn, c->col, dx + n0 * xs, bx);
     }
   }
+  if (bs) bias_put(b, bs, Cout);
 }
 
 static gs_tensor *conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad, int relu) {
@@ -391,6 +397,7 @@ static gs_tensor *conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, 
   c->N = N;
   c->Cout = Cout;
   c->relu = relu;
+  c->bsum = gs_arena_alloc(&g->arena, sizeof(double) * (size_t)Cout);
   c->col = falloc(g, K * nb * P);
   c->yc = falloc(g, (long)Cout * nb * P);
   for (int n0 = 0; n0 < N; n0 += nb) {
@@ -425,6 +432,7 @@ typedef struct deconv_ctx {
   conv_ws ws;   /* geometry y -> columns over x's positions, chunk capacity nb = ws.G.N */
   int N, Cin;
   int relu;     /* fused max(0, .) on the output */
+  double *bsum; /* (Cout) bias gradient sums */
   float *xc;    /* (Cin, nb*Q) */
   float *col;   /* (Cout*KH*KW, nb*Q) */
 } deconv_ctx;
@@ -435,14 +443,16 @@ static void deconv_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = G->C, Cin = c->Cin, nb = G->N;
   const long Q = c->ws.P, K = (long)Cout * G->KH * G->KW, ys = (long)Cout * G->H * G->W;
-  if (c->relu) relu_mask(y);
-  if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
-  if (!(w->g || x->g)) return;
+  double *bs = b && b->g ? c->bsum : NULL;
+  if (bs)
+    for (int co = 0; co < Cout; co++) bs[co] = 0.0;
   float bw = 0, bx = 0;
   float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
-  for (int n0 = 0; n0 < N; n0 += nb) {
+  for (int n0 = 0; n0 < N && (dw || dx || bs); n0 += nb) {
     const int nn = N - n0 < nb ? N - n0 : nb;
     const int NQ = (int)(nn * Q);
+    grad_chunk(y->g + n0 * ys, c->relu ? y->x + n0 * ys : NULL, nn, Cout, (long)G->H * G->W, bs);
+    if (!(dw || dx)) continue;
     im2col(&c->ws, nn, y->g + n0 * ys, c->col); /* (K, NQ) */
     if (dw) { /* dW (Cin,K) (+)= X' (Cin,NQ) col^T (NQ,K) */
       nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
@@ -455,6 +465,7 @@ static void deconv_backward(gs_node *nd) {
       cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx, 0);
     }
   }
+  if (bs) bias_put(b, bs, Cout);
 }
 
 static gs_tensor *conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
@@ -480,6 +491,7 @@ static gs_tensor *conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_t
   c->N = N;
   c->Cin = Cin;
   c->relu = relu;
+  c->bsum = gs_arena_alloc(&g->arena, sizeof(double) * (size_t)Cout);
   c->xc = falloc(g, (long)Cin * nb * Q);
   c->col = falloc(g, K * nb * Q);
   for (int n0 = 0; n0 < N; n0 += nb) {
