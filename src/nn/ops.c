@@ -294,8 +294,18 @@ gs_tensor *gs_slice_cols(gs_graph *g, gs_tensor *x, int start, int len) {
   return y;
 }
 
+/* The view's gradient is the input's: if nothing has written the input's gradient yet and the input
+ * is an arena tensor (i[0]: not one of the graph's parameters, whose gradients live in the
+ * parameter block), the input takes over the view's buffer instead of copying it. Nothing else
+ * holds the input's old buffer (ops read t->g when their backward runs), and the input's later
+ * contributions accumulate into the taken-over buffer (gset = 1). */
 static void reshape_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *y = nd->out;
+  if (nd->i[0] && !x->gset) {
+    x->g = y->g;
+    x->gset = 1;
+    return;
+  }
   float beta;
   float *dx = gs_grad_target(x, &beta);
   acc(dx, y->g, y->n, beta);
@@ -314,6 +324,7 @@ gs_tensor *gs_reshape(gs_graph *g, gs_tensor *x, int ndim, const int *shape) {
     y->g = gs_arena_alloc(&g->arena, sizeof(float) * n);
     gs_node *nd = gs_tape_push(g, reshape_backward, y);
     nd->in[0] = x;
+    nd->i[0] = g->params && !(x >= g->params->t && x < g->params->t + g->params->count);
   }
   return y;
 }

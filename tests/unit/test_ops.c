@@ -106,6 +106,24 @@ static gs_tensor *b_reshape(gs_graph *g, gs_tensor **in, const void *c) {
   int s[2] = {2, 12};
   return gs_tanh(g, gs_reshape(g, in[0], 2, s));
 }
+/* Reshape of an arena tensor, whose gradient buffer the view hands over when it is the first to
+ * write it. handover: the view of h is h's last consumer (its backward runs first and hands over),
+ * the two recorded before it accumulate onto the handed-over buffer; the view of v hands over too.
+ * copy: a consumer recorded after the view writes h's gradient first, so the view copies. */
+static gs_tensor *b_reshape_handover(gs_graph *g, gs_tensor **in, const void *c) {
+  int s[2] = {2, 12}, s4[2] = {4, 6};
+  gs_tensor *h = gs_tanh(g, in[0]);
+  gs_tensor *before = gs_scale(g, h, 0.5f), *sq = gs_mul(g, h, h);
+  gs_tensor *v = gs_tanh(g, gs_reshape(g, h, 2, s));
+  return gs_add(g, gs_add(g, before, sq), gs_reshape(g, v, 2, s4));
+}
+static gs_tensor *b_reshape_copy(gs_graph *g, gs_tensor **in, const void *c) {
+  int s[2] = {2, 12}, s4[2] = {4, 6};
+  gs_tensor *h = gs_tanh(g, in[0]);
+  gs_tensor *v = gs_tanh(g, gs_reshape(g, h, 2, s));
+  gs_tensor *after = gs_mul(g, h, h);
+  return gs_add(g, after, gs_reshape(g, v, 2, s4));
+}
 static gs_tensor *b_sum(gs_graph *g, gs_tensor **in, const void *c) { return gs_sum(g, in[0]); }
 static gs_tensor *b_mean(gs_graph *g, gs_tensor **in, const void *c) { return gs_mean(g, in[0]); }
 static gs_tensor *b_sumrows(gs_graph *g, gs_tensor **in, const void *c) { return gs_sum_rows(g, in[0]); }
@@ -152,6 +170,11 @@ Test(grad, mul) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 4, -1, 1)}; gradcheck("m
 Test(grad, shared_input_accumulates) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("x*x", 1, s, b_square, NULL, 2e-3); }
 Test(grad, concat) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 2, -1, 1)}; gradcheck("concat", 2, s, b_concat, NULL, 2e-3); }
 Test(grad, slice) { in_spec s[] = {S2(3, 6, -1, 1)}; gradcheck("slice", 1, s, b_slice, NULL, 2e-3); }
+Test(grad, reshape_arena_handover) {
+  in_spec s[] = {S2(4, 6, -1, 1)};
+  gradcheck("reshape handover", 1, s, b_reshape_handover, NULL, 2e-3);
+  gradcheck("reshape copy", 1, s, b_reshape_copy, NULL, 2e-3);
+}
 Test(grad, reshape) { in_spec s[] = {S2(4, 6, -1, 1)}; gradcheck("reshape", 1, s, b_reshape, NULL, 2e-3); }
 Test(grad, sum) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("sum", 1, s, b_sum, NULL, 2e-3); }
 Test(grad, mean) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("mean", 1, s, b_mean, NULL, 2e-3); }
