@@ -250,8 +250,21 @@ static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *re
         const float *restrict b =
             ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (int n = 0; n < nn; n++, b += plane)
+        for (int n = 0; n < nn; n++, b += plane) {
+#ifdef __AVX512F__
+          if (Ws == 8 && Wo == 7) { /* two 7-float runs per vector: drop each 8th float */
+            int oh = 0;
+            for (; oh + 2 <= Ho; oh += 2, d += 14)
+              _mm512_mask_storeu_ps(d, 0x3FFF, _mm512_maskz_compress_ps(0x7F7F, _mm512_loadu_ps(b + oh * 8)));
+            if (oh < Ho) {
+              copy_run(d, b + oh * 8, 7);
+              d += 7;
+            }
+            continue;
+          }
+#endif
           for (int oh = 0; oh < Ho; oh++, d += Wo) copy_run(d, b + (long)oh * Ws, Wo);
+        }
       }
 }
 
@@ -267,8 +280,23 @@ static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *
         float *restrict b =
             ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (int n = 0; n < nn; n++, b += plane)
+        for (int n = 0; n < nn; n++, b += plane) {
+#ifdef __AVX512F__
+          if (Ws == 8 && Wo == 7) { /* two runs per vector, spread over two 8-float rows (the 8th gets + 0) */
+            int oh = 0;
+            for (; oh + 2 <= Ho; oh += 2, d += 14) {
+              float *r = b + oh * 8;
+              _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), _mm512_maskz_expandloadu_ps(0x7F7F, d)));
+            }
+            if (oh < Ho) {
+              add_run(b + oh * 8, d, 7);
+              d += 7;
+            }
+            continue;
+          }
+#endif
           for (int oh = 0; oh < Ho; oh++, d += Wo) add_run(b + (long)oh * Ws, d, Wo);
+        }
       }
   for (int c = 0; c < C; c++)
     for (int n = 0; n < nn; n++)
