@@ -172,7 +172,7 @@ static gs_tensor *encode(gs_model *m, gs_tensor *x) {
 static gs_tensor *decode(gs_model *m, gs_tensor *z) {
   gs_graph *g = &m->g;
   int b = z->shape[0], s4[4] = {b, m->C2, m->H2, m->W2};
-  gs_tensor *h = gs_relu(g, gs_dense(g, z, m->fdw, m->fdb));
+  gs_tensor *h = gs_dense_relu(g, z, m->fdw, m->fdb); /* relu(dense) */
   h = gs_reshape(g, h, 4, s4);
   h = gs_conv_transpose2d_relu(g, h, m->d1w, m->d1b, 2, 1, m->op1h); /* relu(deconv): (b, C1, 14, 14) */
   h = gs_conv_transpose2d(g, h, m->d2w, m->d2b, 2, 1, m->op2h);             /* (b, 1, 28, 28) */

@@ -35,6 +35,12 @@ static void matmul_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *w = nd->in[1], *y = nd->out;
   int B = rows_of(x), K = cols_of(x), N = cols_of(y);
   float beta;
+  if (nd->i[0]) { /* fused ReLU: the output gradient becomes the pre-activation's, in place (this node is
+                   * its only reader) */
+    float *restrict dy = y->g;
+    const float *restrict v = y->x;
+    for (long i = 0; i < y->n; i++) dy[i] = v[i] > 0.0f ? dy[i] : 0.0f;
+  }
   if (w->g) { /* dW (K,N) = x^T (K,B) dy (B,N) */
     float *dw = gs_grad_target(w, &beta);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, B, 1.0f, x->x, K, y->g, N, beta, dw, N);
@@ -55,7 +61,7 @@ static void matmul_backward(gs_node *nd) {
   }
 }
 
-static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) {
+static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int relu) {
   int B = rows_of(x), K = cols_of(x);
   if (w->ndim != 2 || w->shape[0] != K) die_shape("matmul", x, w);
   int N = w->shape[1];
@@ -68,17 +74,23 @@ static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor 
     beta = 1.0f;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, N, K, 1.0f, x->x, K, w->x, N, beta, y->x, N);
+  if (relu)
+    for (long i = 0; i < y->n; i++) y->x[i] = y->x[i] > 0.0f ? y->x[i] : 0.0f;
   if (needs) {
     gs_node *nd = gs_tape_push(g, matmul_backward, y);
     nd->in[0] = x;
     nd->in[1] = w;
     nd->in[2] = b;
+    nd->i[0] = relu;
   }
   return y;
 }
 
-gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w) { return dense_impl(g, x, w, NULL); }
-gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) { return dense_impl(g, x, w, b); }
+gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w) { return dense_impl(g, x, w, NULL, 0); }
+gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) { return dense_impl(g, x, w, b, 0); }
+gs_tensor *gs_dense_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) {
+  return dense_impl(g, x, w, b, 1);
+}
 
 static void add_bias_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *b = nd->in[1], *y = nd->out;
