@@ -256,7 +256,8 @@ static void fused_case(int deconv, int N, int Cin, int H, int W, int Cout, int s
     gs_graph_begin(&g, &prm, 1);
     gs_tensor *x = &prm.t[0], *w = &prm.t[1], *b = bias ? &prm.t[2] : NULL, *y;
     if (deconv)
-      y = fused ? gs_conv_transpose2d_relu(&g, x, w, b, s, p, op) : gs_relu(&g, gs_conv_transpose2d(&g, x, w, b, s, p, op));
+      y = fused ? gs_conv_transpose2d_relu(&g, x, w, b, s, p, op)
+                : gs_relu(&g, gs_conv_transpose2d(&g, x, w, b, s, p, op));
     else
       y = fused ? gs_conv2d_relu(&g, x, w, b, s, p) : gs_relu(&g, gs_conv2d(&g, x, w, b, s, p));
     if (!r) {
