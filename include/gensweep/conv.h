@@ -17,6 +17,13 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
 gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
                                int out_pad);
 
+/* The same followed by ReLU, fused: relu(gs_conv2d(...)) and relu(gs_conv_transpose2d(...)) in one
+ * op (the activation is applied as the output is written; its backward masks the output gradient
+ * in place), saving the separate ReLU tensor, its pass and its gradient buffer. */
+gs_tensor *gs_conv2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad);
+gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                                    int out_pad);
+
 /* Batch normalisation per channel of (N,C,H,W), or per column of (B,N).
  * training != 0: normalise with the batch statistics (biased variance) and update running_mean /
  *   running_var in place (if not NULL) with PyTorch's convention run = (1-m)*run + m*batch, the

@@ -10,6 +10,8 @@
 gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w);            /* (B,K)x(K,N) -> (B,N) */
 gs_tensor *gs_add_bias(gs_graph *g, gs_tensor *x, gs_tensor *b);          /* (B,N)+(N) -> (B,N) */
 gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b); /* x w + b, one sgemm */
+/* relu(x w + b) in one op: the activation applied in place, its backward masking the output gradient */
+gs_tensor *gs_dense_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b);
 
 /* Elementwise */
 gs_tensor *gs_relu(gs_graph *g, gs_tensor *x);

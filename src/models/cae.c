@@ -166,17 +166,17 @@ static gs_tensor *encode(gs_model *m, gs_tensor *x) {
   gs_graph *g = &m->g;
   int b = x->shape[0], s4[4] = {b, 1, m->H, m->W};
   gs_tensor *h = gs_reshape(g, x, 4, s4);
-  h = gs_relu(g, gs_conv2d(g, h, m->c1w, m->c1b, 2, 1)); /* (b, C1, 14, 14) */
-  h = gs_relu(g, gs_conv2d(g, h, m->c2w, m->c2b, 2, 1)); /* (b, C2, 7, 7) */
+  h = gs_conv2d_relu(g, h, m->c1w, m->c1b, 2, 1); /* relu(conv): (b, C1, 14, 14) */
+  h = gs_conv2d_relu(g, h, m->c2w, m->c2b, 2, 1); /* relu(conv): (b, C2, 7, 7) */
   return gs_dense(g, gs_flatten(g, h), m->few, m->feb);  /* (b, Z) */
 }
 
 static gs_tensor *decode(gs_model *m, gs_tensor *z) {
   gs_graph *g = &m->g;
   int b = z->shape[0], s4[4] = {b, m->C2, m->H2, m->W2};
-  gs_tensor *h = gs_relu(g, gs_dense(g, z, m->fdw, m->fdb));
+  gs_tensor *h = gs_dense_relu(g, z, m->fdw, m->fdb); /* relu(dense) */
   h = gs_reshape(g, h, 4, s4);
-  h = gs_relu(g, gs_conv_transpose2d(g, h, m->d1w, m->d1b, 2, 1, m->op1h)); /* (b, C1, 14, 14) */
+  h = gs_conv_transpose2d_relu(g, h, m->d1w, m->d1b, 2, 1, m->op1h); /* relu(deconv): (b, C1, 14, 14) */
   h = gs_conv_transpose2d(g, h, m->d2w, m->d2b, 2, 1, m->op2h);             /* (b, 1, 28, 28) */
   int s2[2] = {b, m->D};
   return gs_reshape(g, h, 2, s2);

@@ -18,6 +18,9 @@
 #include "gensweep/conv.h"
 
 #include <cblas.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,10 @@ static inline void copy_f(float *restrict d, const float *restrict s, long n) {
  * reads it (the whole batch of 128 at once: 1.5x the time); long ones (K = 1600 .. 6400) want 500-2000 columns
  * for the GEMMs' sake. */
 #define CONV_MIN_COLS 256
+/* One-channel layers (K = 9 or 25 rows: the CAE's and DCGAN's first conv and last transposed conv)
+ * are memory-bound small-kernel GEMMs: fewer, longer calls win (CAE, Zen 4, COOPERLAKE kernels:
+ * 1024 columns ~1.5% faster per step than 256, 2048 alike, 6272 slower). */
+#define CONV_SHORT_COLS 1024
 
 /* Geometry of one convolution: image (N,C,H,W) -> columns (C*KH*KW, N*Ho*Wo). N here is the
  * chunk capacity nb; a call may pass fewer samples. */
@@ -61,19 +68,18 @@ typedef struct geom {
   int N, C, H, W, KH, KW, s, p, Ho, Wo;
 } geom;
 
-/* Both transforms work on a zero-padded, channel-major copy of the chunk, (C,nn,Hp,Wp) with
- * Hp = H+2p, so that column row (c,kh,kw) is, for every column j = (n,oh,ow), the element at
- * offset idx[j] = n*Hp*Wp + oh*s*Wp + ow*s from base (c*nn*Hp + kh)*Wp + kw: one table shared
- * by all K rows (a chunk of nn < nb samples uses its prefix), each row one branch-free loop over
- * nn*Ho*Wo reading (or updating) one channel's nn planes, which are contiguous (in NCHW they sit
- * C*H*W floats apart, at equal cache-set offsets). Short image rows (7, 4, 2 pixels at stride
- * 2) make a row-by-row loop with bounds checks pay several times more per element. */
+/* Both transforms work on a zero-padded, channel-major, POLYPHASE copy of the chunk: padded
+ * pixel (r, q) of channel c, sample n (r < Hp = H+2p, q < Wp) sits in phase (r%s, q%s) at
+ * (r/s, q/s) of an Hs x Ws plane (Hs = ceil(Hp/s)); buffer layout (C, nn, s, s, Hs, Ws). Column
+ * row (c,kh,kw) at columns (n, oh, 0..Wo-1) is then the CONTIGUOUS run of Wo floats at row
+ * oh + kh/s, column kw/s of phase (kh%s, kw%s) of sample n: im2col and col2im are short row
+ * copies / adds (no index tables, no gathers), and the (de)interleaving happens once per input
+ * pixel when the buffer is filled or emptied. Stride 1 is the plain padded image. */
 typedef struct conv_ws {
   geom G;
-  int Hp, Wp;
-  long plane, P; /* Hp*Wp, Ho*Wo */
-  int *idx;      /* (nb*P) */
-  float *buf;    /* (C, nb, Hp, Wp) */
+  int Hp, Wp, Hs, Ws;
+  long plane, P; /* s*s*Hs*Ws floats per (c, n); Ho*Wo */
+  float *buf;    /* (C, nb, s, s, Hs, Ws) */
 } conv_ws;
 
 int gs_conv_chunk = 0;
@@ -81,7 +87,7 @@ int gs_conv_chunk = 0;
 /* Samples per chunk for K rows of P columns each. */
 static int chunk_samples(long K, long P, int N) {
   if (gs_conv_chunk > 0) return gs_conv_chunk < N ? gs_conv_chunk : N;
-  long cols = K / 3 > CONV_MIN_COLS ? K / 3 : CONV_MIN_COLS;
+  long cols = K < 32 ? CONV_SHORT_COLS : K / 3 > CONV_MIN_COLS ? K / 3 : CONV_MIN_COLS;
   long nb = (cols + P - 1) / P;
   return nb > N ? N : (int)nb;
 }
@@ -90,75 +96,215 @@ static void ws_init(gs_graph *g, conv_ws *ws, const geom *G) {
   ws->G = *G;
   ws->Hp = G->H + 2 * G->p;
   ws->Wp = G->W + 2 * G->p;
-  ws->plane = (long)ws->Hp * ws->Wp;
+  ws->Hs = (ws->Hp + G->s - 1) / G->s;
+  ws->Ws = (ws->Wp + G->s - 1) / G->s;
+  ws->plane = (long)G->s * G->s * ws->Hs * ws->Ws;
   ws->P = (long)G->Ho * G->Wo;
-  if ((double)G->N * ws->plane >= 2147483647.0) {
-    fprintf(stderr, "gensweep: internal error: conv: image chunk too large for 32-bit offsets\n");
-    abort();
-  }
-  ws->idx = gs_arena_alloc(&g->arena, sizeof(int) * (size_t)(G->N * ws->P));
   ws->buf = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)((long)G->C * G->N * ws->plane));
-  int *q = ws->idx;
-  for (int n = 0; n < G->N; n++)
-    for (int oh = 0; oh < G->Ho; oh++)
-      for (int ow = 0; ow < G->Wo; ow++) *q++ = (int)(n * ws->plane + (long)oh * G->s * ws->Wp + (long)ow * G->s);
+}
+
+/* Moves one image plane src (H,W) into / out of its polyphase form d (s, s, Hs, Ws).
+ * load: d = phases of the zero-padded src (every cell written). store: src = [beta ? src : 0] + the
+ * interior of d. With AVX-512 the stride-2 case (padded rows of up to 32 pixels) splits / merges a
+ * row's even and odd pixels with one two-source permute per phase and masked loads / stores. */
+#ifdef __AVX512F__
+#define PH_FAST(ws) ((ws)->G.s == 2 && (ws)->Wp <= 32)
+static const int32_t ph_even[16] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+static const int32_t ph_odd[16] = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+static const int32_t ph_lo[16] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+static const int32_t ph_hi[16] = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+static inline __mmask16 lanes(int lo, int hi) { /* lanes [lo, hi) of 0..15, clipped */
+  lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+  hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+  return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+}
+/* a phase row of Ws <= 16 floats (256-bit accesses when it fits: see copy_run) */
+static inline void ph_row_store(float *d, __mmask16 m, int n, __m512 v) {
+  if (n <= 8) _mm256_mask_storeu_ps(d, (__mmask8)m, _mm512_castps512_ps256(v));
+  else _mm512_mask_storeu_ps(d, m, v);
+}
+static inline __m512 ph_row_load(const float *d, __mmask16 m, int n) {
+  if (n <= 8) return _mm512_zextps256_ps512(_mm256_maskz_loadu_ps((__mmask8)m, d));
+  return _mm512_maskz_loadu_ps(m, d);
+}
+#else
+#define PH_FAST(ws) 0
+#endif
+
+static void phase_load(const conv_ws *ws, const float *restrict src, float *restrict d) {
+  const geom *G = &ws->G;
+  const int s = G->s, p = G->p, H = G->H, W = G->W, Hs = ws->Hs, Ws = ws->Ws;
+#ifdef __AVX512F__
+  if (PH_FAST(ws)) {
+    const __m512i ie = _mm512_loadu_si512(ph_even), io = _mm512_loadu_si512(ph_odd);
+    const __mmask16 m0 = lanes(p, p + W), m1 = lanes(p - 16, p + W - 16), mw = lanes(0, Ws);
+    const long ps = (long)Hs * Ws; /* phase (a, b) at (2a + b) * ps */
+    for (int a = 0; a < 2; a++)
+      for (int i = 0; i < Hs; i++) {
+        const int h = 2 * i + a - p;
+        float *de = d + (2L * a) * ps + (long)i * Ws, *dod = de + ps;
+        if (h < 0 || h >= H) {
+          ph_row_store(de, mw, Ws, _mm512_setzero_ps());
+          ph_row_store(dod, mw, Ws, _mm512_setzero_ps());
+          continue;
+        }
+        const float *r = src + (long)h * W - p; /* padded column q at r[q] (masked: never read) */
+        __m512 v0 = _mm512_maskz_loadu_ps(m0, r), v1 = _mm512_maskz_loadu_ps(m1, r + 16);
+        ph_row_store(de, mw, Ws, _mm512_permutex2var_ps(v0, ie, v1));
+        ph_row_store(dod, mw, Ws, _mm512_permutex2var_ps(v0, io, v1));
+      }
+    return;
+  }
+#endif
+  for (int a = 0; a < s; a++)
+    for (int i = 0; i < Hs; i++) {
+      const int h = s * i + a - p;
+      for (int b = 0; b < s; b++) {
+        float *restrict dr = d + (((long)a * s + b) * Hs + i) * Ws;
+        for (int j = 0; j < Ws; j++) {
+          const int w = s * j + b - p;
+          dr[j] = (h >= 0 && h < H && w >= 0 && w < W) ? src[(long)h * W + w] : 0.0f;
+        }
+      }
+    }
+}
+
+static void phase_store(const conv_ws *ws, const float *restrict d, float *restrict dst, float beta) {
+  const geom *G = &ws->G;
+  const int s = G->s, p = G->p, H = G->H, W = G->W, Hs = ws->Hs, Ws = ws->Ws;
+#ifdef __AVX512F__
+  if (PH_FAST(ws)) {
+    const __m512i il = _mm512_loadu_si512(ph_lo), ih = _mm512_loadu_si512(ph_hi);
+    const __mmask16 m0 = lanes(p, p + W), m1 = lanes(p - 16, p + W - 16), mw = lanes(0, Ws);
+    const long ps = (long)Hs * Ws;
+    for (int h = 0; h < H; h++) {
+      const int r = h + p, a = r & 1, i = r >> 1;
+      const float *de = d + (2L * a) * ps + (long)i * Ws;
+      __m512 e = ph_row_load(de, mw, Ws), o = ph_row_load(de + ps, mw, Ws);
+      __m512 v0 = _mm512_permutex2var_ps(e, il, o), v1 = _mm512_permutex2var_ps(e, ih, o);
+      float *x = dst + (long)h * W - p;
+      if (beta != 0.0f) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, x));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, x + 16));
+      }
+      _mm512_mask_storeu_ps(x, m0, v0);
+      _mm512_mask_storeu_ps(x + 16, m1, v1);
+    }
+    return;
+  }
+#endif
+  for (int h = 0; h < H; h++) {
+    const int r = h + p;
+    float *restrict xr = dst + (long)h * W;
+    for (int w = 0; w < W; w++) {
+      const int q = w + p;
+      const float v = d[(((long)(r % s) * s + q % s) * Hs + r / s) * Ws + q / s];
+      xr[w] = beta != 0.0f ? xr[w] + v : v;
+    }
+  }
+}
+
+/* d[0..n) = s[0..n) and d[0..n) += s[0..n) for short runs (image rows of 2..28 floats). Runs of
+ * up to 8 use 256-bit masked accesses: a 512-bit masked access spans 64 bytes whatever its mask,
+ * and the next row's load then waits for the previous row's store (rows sit 32 bytes apart). */
+static inline void copy_run(float *restrict d, const float *restrict s, int n) {
+#ifdef __AVX512F__
+  if (n <= 8) {
+    const __mmask8 m = (__mmask8)((1u << n) - 1u);
+    _mm256_mask_storeu_ps(d, m, _mm256_maskz_loadu_ps(m, s));
+    return;
+  }
+  for (; n >= 16; n -= 16, d += 16, s += 16) _mm512_storeu_ps(d, _mm512_loadu_ps(s));
+  if (n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, s));
+  }
+#else
+  copy_f(d, s, n);
+#endif
+}
+static inline void add_run(float *restrict d, const float *restrict s, int n) {
+#ifdef __AVX512F__
+  if (n <= 8) {
+    const __mmask8 m = (__mmask8)((1u << n) - 1u);
+    _mm256_mask_storeu_ps(d, m, _mm256_add_ps(_mm256_maskz_loadu_ps(m, d), _mm256_maskz_loadu_ps(m, s)));
+    return;
+  }
+  for (; n >= 16; n -= 16, d += 16, s += 16) _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), _mm512_loadu_ps(s)));
+  if (n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), _mm512_maskz_loadu_ps(m, s)));
+  }
+#else
+  for (int i = 0; i < n; i++) d[i] += s[i];
+#endif
 }
 
 /* col (K, nn*P) = im2col of nn samples x (nn,C,H,W) */
 static void im2col(const conv_ws *ws, int nn, const float *restrict x, float *restrict col) {
   const geom *G = &ws->G;
-  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const int H = G->H, W = G->W, C = G->C, s = G->s, Ho = G->Ho, Wo = G->Wo, Hs = ws->Hs, Ws = ws->Ws;
   const long plane = ws->plane, NP = nn * ws->P;
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < nn; n++) {
-      float *d = ws->buf + ((long)c * nn + n) * plane;
-      const float *s = x + ((long)n * C + c) * H * W;
-      if (!p) {
-        copy_f(d, s, (long)H * W);
-        continue;
-      }
-      memset(d, 0, sizeof(float) * (size_t)p * Wp);
-      for (int h = 0; h < H; h++) {
-        float *r = d + (long)(h + p) * Wp;
-        for (int k = 0; k < p; k++) r[k] = r[p + W + k] = 0.0f;
-        copy_f(r + p, s + (long)h * W, W);
-      }
-      memset(d + (long)(H + p) * Wp, 0, sizeof(float) * (size_t)p * Wp);
-    }
-  const int *restrict idx = ws->idx;
+    for (int n = 0; n < nn; n++)
+      phase_load(ws, x + ((long)n * C + c) * H * W, ws->buf + ((long)c * nn + n) * plane);
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        const float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        const float *restrict b =
+            ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (long j = 0; j < NP; j++) d[j] = b[idx[j]]; /* (AVX2 gathers measured no faster) */
+        for (int n = 0; n < nn; n++, b += plane) {
+#ifdef __AVX512F__
+          if (Ws == 8 && Wo == 7) { /* two 7-float runs per vector: drop each 8th float */
+            int oh = 0;
+            for (; oh + 2 <= Ho; oh += 2, d += 14)
+              _mm512_mask_storeu_ps(d, 0x3FFF, _mm512_maskz_compress_ps(0x7F7F, _mm512_loadu_ps(b + oh * 8)));
+            if (oh < Ho) {
+              copy_run(d, b + oh * 8, 7);
+              d += 7;
+            }
+            continue;
+          }
+#endif
+          for (int oh = 0; oh < Ho; oh++, d += Wo) copy_run(d, b + (long)oh * Ws, Wo);
+        }
       }
 }
 
 /* x (nn,C,H,W) = [beta ? x : 0] + col2im(col (K, nn*P)) */
 static void col2im(const conv_ws *ws, int nn, const float *restrict col, float *restrict x, float beta) {
   const geom *G = &ws->G;
-  const int p = G->p, H = G->H, W = G->W, C = G->C, Wp = ws->Wp;
+  const int H = G->H, W = G->W, C = G->C, s = G->s, Ho = G->Ho, Wo = G->Wo, Hs = ws->Hs, Ws = ws->Ws;
   const long plane = ws->plane, NP = nn * ws->P;
   memset(ws->buf, 0, sizeof(float) * (size_t)(C * nn * plane));
-  const int *restrict idx = ws->idx;
   for (int c = 0; c < C; c++)
     for (int kh = 0; kh < G->KH; kh++)
       for (int kw = 0; kw < G->KW; kw++) {
-        float *restrict b = ws->buf + c * nn * plane + (long)kh * Wp + kw;
+        float *restrict b =
+            ws->buf + (long)c * nn * plane + (((long)(kh % s) * s + kw % s) * Hs + kh / s) * Ws + kw / s;
         const float *restrict d = col + ((long)(c * G->KH + kh) * G->KW + kw) * NP;
-        for (long j = 0; j < NP; j++) b[idx[j]] += d[j]; /* idx distinct within a row */
+        for (int n = 0; n < nn; n++, b += plane) {
+#ifdef __AVX512F__
+          if (Ws == 8 && Wo == 7) { /* two runs per vector, spread over two 8-float rows (the 8th gets + 0) */
+            int oh = 0;
+            for (; oh + 2 <= Ho; oh += 2, d += 14) {
+              float *r = b + oh * 8;
+              _mm512_storeu_ps(r, _mm512_add_ps(_mm512_loadu_ps(r), _mm512_maskz_expandloadu_ps(0x7F7F, d)));
+            }
+            if (oh < Ho) {
+              add_run(b + oh * 8, d, 7);
+              d += 7;
+            }
+            continue;
+          }
+#endif
+          for (int oh = 0; oh < Ho; oh++, d += Wo) add_run(b + (long)oh * Ws, d, Wo);
+        }
       }
   for (int c = 0; c < C; c++)
-    for (int n = 0; n < nn; n++) {
-      const float *s = ws->buf + ((long)c * nn + n) * plane + (long)p * Wp + p;
-      float *d = x + ((long)n * C + c) * H * W;
-      for (int h = 0; h < H; h++, s += Wp, d += W)
-        if (beta != 0.0f)
-          for (int w = 0; w < W; w++) d[w] += s[w];
-        else
-          copy_f(d, s, W);
-    }
+    for (int n = 0; n < nn; n++)
+      phase_store(ws, ws->buf + ((long)c * nn + n) * plane, x + ((long)n * C + c) * H * W, beta);
 }
 
 /* Sum of n floats with 16 independent partial sums (vectorises without reassociation flags). */
@@ -180,9 +326,9 @@ static void nchw_to_cm(const float *restrict src, float *restrict dst, int N, in
       copy_f(dst + (long)c * N * P + n * P, src + ((long)n * C + c) * P, P);
 }
 
-/* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]] */
+/* dst (N,C,P) = [beta ? dst : 0] + src (C, N*P) [+ bias[c]]; relu (only with beta = 0): max(0, .) */
 static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, int C, long P, const float *bias,
-                       float beta) {
+                       float beta, int relu) {
   for (int n = 0; n < N; n++)
     for (int c = 0; c < C; c++) {
       const float *s = src + (long)c * N * P + n * P;
@@ -190,20 +336,35 @@ static void cm_to_nchw(const float *restrict src, float *restrict dst, int N, in
       float bv = bias ? bias[c] : 0.0f;
       if (beta != 0.0f)
         for (long i = 0; i < P; i++) d[i] += s[i] + bv;
+      else if (relu)
+        for (long i = 0; i < P; i++) {
+          const float v = s[i] + bv;
+          d[i] = v > 0.0f ? v : 0.0f;
+        }
       else
         for (long i = 0; i < P; i++) d[i] = s[i] + bv;
     }
 }
 
-/* db[c] (+)= sum over n, p of dy (N,C,P) */
-static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
+/* The first touch of an output gradient chunk dy (nn,C,P) in a backward, while it is in cache: the
+ * fused ReLU's mask (y: the output values, or NULL) in place, and the bias gradient's per-channel
+ * sums (bs, or NULL) accumulated over the chunk's samples in order (as bias_grad sums). */
+static void grad_chunk(float *restrict dy, const float *restrict y, int nn, int C, long P, double *restrict bs) {
+  for (int n = 0; n < nn; n++)
+    for (int c = 0; c < C; c++) {
+      float *restrict r = dy + ((long)n * C + c) * P;
+      if (y) {
+        const float *restrict v = y + ((long)n * C + c) * P;
+        for (long i = 0; i < P; i++) r[i] = v[i] > 0.0f ? r[i] : 0.0f;
+      }
+      if (bs) bs[c] += sum_f(r, P);
+    }
+}
+
+static void bias_put(gs_tensor *b, const double *bs, int C) {
   float beta;
   float *db = gs_grad_target(b, &beta);
-  for (int c = 0; c < C; c++) {
-    double s = 0.0;
-    for (int n = 0; n < N; n++) s += sum_f(dy + ((long)n * C + c) * P, P);
-    db[c] = put(beta, db[c], (float)s);
-  }
+  for (int c = 0; c < C; c++) db[c] = put(beta, db[c], (float)bs[c]);
 }
 
 /* ================================================================ conv2d */
@@ -211,6 +372,8 @@ static void bias_grad(gs_tensor *b, const float *dy, int N, int C, long P) {
 typedef struct conv_ctx {
   conv_ws ws;   /* geometry x -> columns, chunk capacity nb = ws.G.N */
   int N, Cout;
+  int relu;     /* fused max(0, .) on the output */
+  double *bsum; /* (Cout) bias gradient sums */
   float *col;   /* (K, nb*P) */
   float *yc;    /* (Cout, nb*P) */
 } conv_ctx;
@@ -221,13 +384,16 @@ static void conv2d_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = c->Cout, nb = G->N;
   const long P = c->ws.P, K = (long)G->C * G->KH * G->KW, xs = (long)G->C * G->H * G->W;
-  if (b && b->g) bias_grad(b, y->g, N, Cout, P);
-  if (!(w->g || x->g)) return;
+  double *bs = b && b->g ? c->bsum : NULL;
+  if (bs)
+    for (int co = 0; co < Cout; co++) bs[co] = 0.0;
   float bw = 0, bx = 0;
   float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
-  for (int n0 = 0; n0 < N; n0 += nb) {
+  for (int n0 = 0; n0 < N && (dw || dx || bs); n0 += nb) {
     const int nn = N - n0 < nb ? N - n0 : nb;
     const int NP = (int)(nn * P);
+    grad_chunk(y->g + n0 * Cout * P, c->relu ? y->x + n0 * Cout * P : NULL, nn, Cout, P, bs);
+    if (!(dw || dx)) continue;
     nchw_to_cm(y->g + n0 * Cout * P, c->yc, nn, Cout, P); /* dY' (Cout, NP) */
     if (dw) { /* dW (Cout,K) (+)= dY' (Cout,NP) col^T (NP,K) */
       im2col(&c->ws, nn, x->x + n0 * xs, c->col);
@@ -240,9 +406,10 @@ static void conv2d_backward(gs_node *nd) {
       col2im(&c->ws, nn, c->col, dx + n0 * xs, bx);
     }
   }
+  if (bs) bias_put(b, bs, Cout);
 }
 
-gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+static gs_tensor *conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad, int relu) {
   if (x->ndim != 4) die("conv2d", "input must be (N,C,H,W)", x, NULL);
   if (w->ndim != 4 || w->shape[1] != x->shape[1]) die("conv2d", "weight must be (Cout,Cin,KH,KW)", x, w);
   if (stride < 1 || pad < 0) die("conv2d", "stride must be >= 1 and pad >= 0", x, w);
@@ -261,6 +428,8 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   ws_init(g, &c->ws, &G);
   c->N = N;
   c->Cout = Cout;
+  c->relu = relu;
+  c->bsum = gs_arena_alloc(&g->arena, sizeof(double) * (size_t)Cout);
   c->col = falloc(g, K * nb * P);
   c->yc = falloc(g, (long)Cout * nb * P);
   for (int n0 = 0; n0 < N; n0 += nb) {
@@ -269,7 +438,7 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
     im2col(&c->ws, nn, x->x + n0 * xs, c->col);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, NP, (int)K, 1.0f, w->x, (int)K, c->col, NP, 0.0f,
                 c->yc, NP);
-    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f);
+    cm_to_nchw(c->yc, y->x + n0 * Cout * P, nn, Cout, P, b ? b->x : NULL, 0.0f, relu);
   }
   if (needs) {
     gs_node *nd = gs_tape_push(g, conv2d_backward, y);
@@ -281,12 +450,21 @@ gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int 
   return y;
 }
 
+gs_tensor *gs_conv2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+  return conv2d(g, x, w, b, stride, pad, 0);
+}
+gs_tensor *gs_conv2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad) {
+  return conv2d(g, x, w, b, stride, pad, 1);
+}
+
 /* ================================================================ transposed conv2d */
 /* The geometry describes the conv that maps the OUTPUT y (N,Cout,Ho,Wo) to the input's shape
  * (H,W): the transposed conv's forward is that conv's input gradient. */
 typedef struct deconv_ctx {
   conv_ws ws;   /* geometry y -> columns over x's positions, chunk capacity nb = ws.G.N */
   int N, Cin;
+  int relu;     /* fused max(0, .) on the output */
+  double *bsum; /* (Cout) bias gradient sums */
   float *xc;    /* (Cin, nb*Q) */
   float *col;   /* (Cout*KH*KW, nb*Q) */
 } deconv_ctx;
@@ -297,13 +475,16 @@ static void deconv_backward(gs_node *nd) {
   const geom *G = &c->ws.G;
   const int N = c->N, Cout = G->C, Cin = c->Cin, nb = G->N;
   const long Q = c->ws.P, K = (long)Cout * G->KH * G->KW, ys = (long)Cout * G->H * G->W;
-  if (b && b->g) bias_grad(b, y->g, N, Cout, (long)G->H * G->W);
-  if (!(w->g || x->g)) return;
+  double *bs = b && b->g ? c->bsum : NULL;
+  if (bs)
+    for (int co = 0; co < Cout; co++) bs[co] = 0.0;
   float bw = 0, bx = 0;
   float *dw = w->g ? gs_grad_target(w, &bw) : NULL, *dx = x->g ? gs_grad_target(x, &bx) : NULL;
-  for (int n0 = 0; n0 < N; n0 += nb) {
+  for (int n0 = 0; n0 < N && (dw || dx || bs); n0 += nb) {
     const int nn = N - n0 < nb ? N - n0 : nb;
     const int NQ = (int)(nn * Q);
+    grad_chunk(y->g + n0 * ys, c->relu ? y->x + n0 * ys : NULL, nn, Cout, (long)G->H * G->W, bs);
+    if (!(dw || dx)) continue;
     im2col(&c->ws, nn, y->g + n0 * ys, c->col); /* (K, NQ) */
     if (dw) { /* dW (Cin,K) (+)= X' (Cin,NQ) col^T (NQ,K) */
       nchw_to_cm(x->x + n0 * Cin * Q, c->xc, nn, Cin, Q);
@@ -313,13 +494,14 @@ static void deconv_backward(gs_node *nd) {
     if (dx) { /* dX' (Cin,NQ) = W (Cin,K) col (K,NQ) */
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, NQ, (int)K, 1.0f, w->x, (int)K, c->col, NQ, 0.0f,
                   c->xc, NQ);
-      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx);
+      cm_to_nchw(c->xc, dx + n0 * Cin * Q, nn, Cin, Q, NULL, bx, 0);
     }
   }
+  if (bs) bias_put(b, bs, Cout);
 }
 
-gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
-                               int out_pad) {
+static gs_tensor *conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                                  int out_pad, int relu) {
   if (x->ndim != 4) die("conv_transpose2d", "input must be (N,C,H,W)", x, NULL);
   if (w->ndim != 4 || w->shape[0] != x->shape[1])
     die("conv_transpose2d", "weight must be (Cin,Cout,KH,KW)", x, w);
@@ -340,6 +522,8 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
   ws_init(g, &c->ws, &G);
   c->N = N;
   c->Cin = Cin;
+  c->relu = relu;
+  c->bsum = gs_arena_alloc(&g->arena, sizeof(double) * (size_t)Cout);
   c->xc = falloc(g, (long)Cin * nb * Q);
   c->col = falloc(g, K * nb * Q);
   for (int n0 = 0; n0 < N; n0 += nb) {
@@ -350,14 +534,20 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, NQ, Cin, 1.0f, w->x, (int)K, c->xc, NQ, 0.0f,
                 c->col, NQ);
     col2im(&c->ws, nn, c->col, y->x + n0 * Cout * P, 0.0f);
+    if (b || relu) /* while the chunk is in cache */
+      for (int n = n0; n < n0 + nn; n++)
+        for (int co = 0; co < Cout; co++) {
+          float *r = y->x + ((long)n * Cout + co) * P;
+          const float bv = b ? b->x[co] : 0.0f;
+          if (relu)
+            for (long i = 0; i < P; i++) {
+              const float v = r[i] + bv;
+              r[i] = v > 0.0f ? v : 0.0f;
+            }
+          else
+            for (long i = 0; i < P; i++) r[i] += bv;
+        }
   }
-  if (b)
-    for (int n = 0; n < N; n++)
-      for (int co = 0; co < Cout; co++) {
-        float *r = y->x + ((long)n * Cout + co) * P;
-        const float bv = b->x[co];
-        for (long i = 0; i < P; i++) r[i] += bv;
-      }
   if (needs) {
     gs_node *nd = gs_tape_push(g, deconv_backward, y);
     nd->in[0] = x;
@@ -366,6 +556,15 @@ gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tenso
     nd->ctx = c;
   }
   return y;
+}
+
+gs_tensor *gs_conv_transpose2d(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                               int out_pad) {
+  return conv_transpose2d(g, x, w, b, stride, pad, out_pad, 0);
+}
+gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int stride, int pad,
+                                    int out_pad) {
+  return conv_transpose2d(g, x, w, b, stride, pad, out_pad, 1);
 }
 
 /* ================================================================ batch norm */

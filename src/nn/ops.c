@@ -35,6 +35,12 @@ static void matmul_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *w = nd->in[1], *y = nd->out;
   int B = rows_of(x), K = cols_of(x), N = cols_of(y);
   float beta;
+  if (nd->i[0]) { /* fused ReLU: the output gradient becomes the pre-activation's, in place (this node is
+                   * its only reader) */
+    float *restrict dy = y->g;
+    const float *restrict v = y->x;
+    for (long i = 0; i < y->n; i++) dy[i] = v[i] > 0.0f ? dy[i] : 0.0f;
+  }
   if (w->g) { /* dW (K,N) = x^T (K,B) dy (B,N) */
     float *dw = gs_grad_target(w, &beta);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, N, B, 1.0f, x->x, K, y->g, N, beta, dw, N);
@@ -55,7 +61,7 @@ static void matmul_backward(gs_node *nd) {
   }
 }
 
-static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) {
+static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int relu) {
   int B = rows_of(x), K = cols_of(x);
   if (w->ndim != 2 || w->shape[0] != K) die_shape("matmul", x, w);
   int N = w->shape[1];
@@ -68,17 +74,23 @@ static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor 
     beta = 1.0f;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, N, K, 1.0f, x->x, K, w->x, N, beta, y->x, N);
+  if (relu)
+    for (long i = 0; i < y->n; i++) y->x[i] = y->x[i] > 0.0f ? y->x[i] : 0.0f;
   if (needs) {
     gs_node *nd = gs_tape_push(g, matmul_backward, y);
     nd->in[0] = x;
     nd->in[1] = w;
     nd->in[2] = b;
+    nd->i[0] = relu;
   }
   return y;
 }
 
-gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w) { return dense_impl(g, x, w, NULL); }
-gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) { return dense_impl(g, x, w, b); }
+gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w) { return dense_impl(g, x, w, NULL, 0); }
+gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) { return dense_impl(g, x, w, b, 0); }
+gs_tensor *gs_dense_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b) {
+  return dense_impl(g, x, w, b, 1);
+}
 
 static void add_bias_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *b = nd->in[1], *y = nd->out;
@@ -294,8 +306,18 @@ gs_tensor *gs_slice_cols(gs_graph *g, gs_tensor *x, int start, int len) {
   return y;
 }
 
+/* The view's gradient is the input's: if nothing has written the input's gradient yet and the input
+ * is an arena tensor (i[0]: not one of the graph's parameters, whose gradients live in the
+ * parameter block), the input takes over the view's buffer instead of copying it. Nothing else
+ * holds the input's old buffer (ops read t->g when their backward runs), and the input's later
+ * contributions accumulate into the taken-over buffer (gset = 1). */
 static void reshape_backward(gs_node *nd) {
   gs_tensor *x = nd->in[0], *y = nd->out;
+  if (nd->i[0] && !x->gset) {
+    x->g = y->g;
+    x->gset = 1;
+    return;
+  }
   float beta;
   float *dx = gs_grad_target(x, &beta);
   acc(dx, y->g, y->n, beta);
@@ -314,6 +336,7 @@ gs_tensor *gs_reshape(gs_graph *g, gs_tensor *x, int ndim, const int *shape) {
     y->g = gs_arena_alloc(&g->arena, sizeof(float) * n);
     gs_node *nd = gs_tape_push(g, reshape_backward, y);
     nd->in[0] = x;
+    nd->i[0] = g->params && !(x >= g->params->t && x < g->params->t + g->params->count);
   }
   return y;
 }

@@ -235,6 +235,68 @@ Test(conv_fast, conv2d_weight_grad_only) { partial_case(0, 0); }
 Test(conv_fast, conv_transpose2d_input_grad_only) { partial_case(1, 1); }
 Test(conv_fast, conv_transpose2d_weight_grad_only) { partial_case(1, 0); }
 
+/* Fused ReLU: gs_conv2d_relu / gs_conv_transpose2d_relu against relu() of the plain op, forward and
+ * every gradient, bit for bit; the output feeds two consumers, so its gradient is accumulated before
+ * the fused op masks it. */
+static void fused_case(int deconv, int N, int Cin, int H, int W, int Cout, int s, int p, int op, int bias) {
+  int xs[4] = {N, Cin, H, W}, ws[4] = {deconv ? Cin : Cout, deconv ? Cout : Cin, 3, 3}, bs[1] = {Cout};
+  gs_params prm = {0};
+  gs_params_declare(&prm, "x", 4, xs);
+  gs_params_declare(&prm, "w", 4, ws);
+  gs_params_declare(&prm, "b", 1, bs);
+  gs_params_alloc(&prm);
+  gs_rng rng;
+  gs_rng_seed(&rng, 91, deconv, Cin * 100 + Cout);
+  fill(&rng, prm.data, prm.total);
+  gs_graph g;
+  gs_graph_init(&g, GS_TEST_ARENA);
+  float *y0 = NULL, *g0 = malloc(sizeof(float) * prm.total), *r = NULL;
+  long ny = 0;
+  for (int fused = 0; fused < 2; fused++) {
+    gs_graph_begin(&g, &prm, 1);
+    gs_tensor *x = &prm.t[0], *w = &prm.t[1], *b = bias ? &prm.t[2] : NULL, *y;
+    if (deconv)
+      y = fused ? gs_conv_transpose2d_relu(&g, x, w, b, s, p, op)
+                : gs_relu(&g, gs_conv_transpose2d(&g, x, w, b, s, p, op));
+    else
+      y = fused ? gs_conv2d_relu(&g, x, w, b, s, p) : gs_relu(&g, gs_conv2d(&g, x, w, b, s, p));
+    if (!r) {
+      ny = y->n;
+      r = malloc(sizeof(float) * ny);
+      y0 = malloc(sizeof(float) * ny);
+      fill(&rng, r, ny);
+    }
+    gs_tensor *loss = gs_add(&g, gs_sum(&g, gs_mul(&g, y, gs_wrap(&g, r, 4, y->shape))), gs_sum(&g, gs_tanh(&g, y)));
+    gs_backward(&g, loss, 1.0f);
+    if (!fused) {
+      memcpy(y0, y->x, sizeof(float) * ny);
+      memcpy(g0, prm.grad, sizeof(float) * prm.total);
+      continue;
+    }
+    long zeros = 0;
+    for (long i = 0; i < ny; i++) zeros += y->x[i] == 0.0f;
+    cr_expect(zeros > 0 && zeros < ny, "both sides of the kink (%ld of %ld zero)", zeros, ny);
+    cr_expect(memcmp(y0, y->x, sizeof(float) * ny) == 0, "fused relu: forward differs (deconv %d)", deconv);
+    cr_expect(memcmp(g0, prm.grad, sizeof(float) * prm.total) == 0, "fused relu: gradients differ (deconv %d)",
+              deconv);
+  }
+  free(y0);
+  free(g0);
+  free(r);
+  gs_graph_free(&g);
+  gs_params_free(&prm);
+}
+Test(conv_fast, conv2d_relu_fused_cae) {
+  fused_case(0, 3, 1, 28, 28, 32, 2, 1, 0, 1);
+  fused_case(0, 3, 32, 14, 14, 64, 2, 1, 0, 1);
+  fused_case(0, 2, 3, 9, 7, 5, 1, 1, 0, 0);
+}
+Test(conv_fast, conv_transpose2d_relu_fused_cae) {
+  fused_case(1, 3, 64, 7, 7, 32, 2, 1, 1, 1);
+  fused_case(1, 3, 32, 14, 14, 1, 2, 1, 1, 1);
+  fused_case(1, 2, 3, 5, 6, 4, 2, 0, 1, 0);
+}
+
 /* A hand-checked value: 1 channel 3x3 input, 2x2 kernel of ones, stride 1, no pad: sums of 2x2 windows. */
 Test(conv_fast, hand_values) {
   gs_graph g;
@@ -342,6 +404,10 @@ static gs_tensor *b_bn_eval4(gs_graph *g, gs_tensor **in) {
   return gs_batchnorm(g, in[0], in[1], in[2], bn_rm, bn_rv, 0.1f, 1e-5f, 0);
 }
 static gs_tensor *b_flatten(gs_graph *g, gs_tensor **in) { return gs_tanh(g, gs_flatten(g, in[0])); }
+static gs_tensor *b_conv_relu(gs_graph *g, gs_tensor **in) { return gs_conv2d_relu(g, in[0], in[1], in[2], 2, 1); }
+static gs_tensor *b_deconv_relu(gs_graph *g, gs_tensor **in) {
+  return gs_conv_transpose2d_relu(g, in[0], in[1], in[2], 2, 1, 1);
+}
 /* A tiny CAE/DCGAN-like chain: conv -> BN -> tanh -> deconv -> flatten; x feeds two paths. */
 static gs_tensor *b_chain(gs_graph *g, gs_tensor **in) {
   gs_tensor *h = gs_conv2d(g, in[0], in[1], NULL, 2, 1);
@@ -373,6 +439,14 @@ Test(grad, conv_transpose2d_s1_p2) {
 Test(grad, conv_transpose2d_no_bias) {
   in_spec s[] = {S4(1, 2, 2, 3, -1, 1), S4(2, 2, 5, 5, -1, 1)};
   gradcheck("deconv nobias", 2, s, b_deconv_nob, 2e-3);
+}
+Test(grad, conv2d_relu_fused) { /* inputs shifted so that few outputs sit near the kink */
+  in_spec s[] = {S4(1, 2, 5, 4, 0.2f, 1), S4(3, 2, 3, 3, -1, 1), S1(3, -0.5f, 0.5f)};
+  gradcheck("conv relu", 3, s, b_conv_relu, 2e-3);
+}
+Test(grad, conv_transpose2d_relu_fused) {
+  in_spec s[] = {S4(2, 3, 3, 4, 0.2f, 1), S4(3, 2, 3, 3, -1, 1), S1(2, -0.5f, 0.5f)};
+  gradcheck("deconv relu", 3, s, b_deconv_relu, 2e-3);
 }
 Test(grad, batchnorm_train_nchw) {
   in_spec s[] = {S4(3, 2, 3, 2, -1, 1), S1(2, 0.5f, 1.5f), S1(2, -1, 1)};

@@ -88,6 +88,9 @@ static void gradcheck(const char *name, int nin, const in_spec *spec, build_fn f
 
 static gs_tensor *b_matmul(gs_graph *g, gs_tensor **in, const void *c) { return gs_matmul(g, in[0], in[1]); }
 static gs_tensor *b_dense(gs_graph *g, gs_tensor **in, const void *c) { return gs_dense(g, in[0], in[1], in[2]); }
+static gs_tensor *b_dense_relu(gs_graph *g, gs_tensor **in, const void *c) {
+  return gs_dense_relu(g, in[0], in[1], in[2]);
+}
 static gs_tensor *b_bias(gs_graph *g, gs_tensor **in, const void *c) { return gs_add_bias(g, in[0], in[1]); }
 static gs_tensor *b_relu(gs_graph *g, gs_tensor **in, const void *c) { return gs_relu(g, in[0]); }
 static gs_tensor *b_leaky(gs_graph *g, gs_tensor **in, const void *c) { return gs_leaky_relu(g, in[0], 0.2f); }
@@ -105,6 +108,24 @@ static gs_tensor *b_slice(gs_graph *g, gs_tensor **in, const void *c) { return g
 static gs_tensor *b_reshape(gs_graph *g, gs_tensor **in, const void *c) {
   int s[2] = {2, 12};
   return gs_tanh(g, gs_reshape(g, in[0], 2, s));
+}
+/* Reshape of an arena tensor, whose gradient buffer the view hands over when it is the first to
+ * write it. handover: the view of h is h's last consumer (its backward runs first and hands over),
+ * the two recorded before it accumulate onto the handed-over buffer; the view of v hands over too.
+ * copy: a consumer recorded after the view writes h's gradient first, so the view copies. */
+static gs_tensor *b_reshape_handover(gs_graph *g, gs_tensor **in, const void *c) {
+  int s[2] = {2, 12}, s4[2] = {4, 6};
+  gs_tensor *h = gs_tanh(g, in[0]);
+  gs_tensor *before = gs_scale(g, h, 0.5f), *sq = gs_mul(g, h, h);
+  gs_tensor *v = gs_tanh(g, gs_reshape(g, h, 2, s));
+  return gs_add(g, gs_add(g, before, sq), gs_reshape(g, v, 2, s4));
+}
+static gs_tensor *b_reshape_copy(gs_graph *g, gs_tensor **in, const void *c) {
+  int s[2] = {2, 12}, s4[2] = {4, 6};
+  gs_tensor *h = gs_tanh(g, in[0]);
+  gs_tensor *v = gs_tanh(g, gs_reshape(g, h, 2, s));
+  gs_tensor *after = gs_mul(g, h, h);
+  return gs_add(g, after, gs_reshape(g, v, 2, s4));
 }
 static gs_tensor *b_sum(gs_graph *g, gs_tensor **in, const void *c) { return gs_sum(g, in[0]); }
 static gs_tensor *b_mean(gs_graph *g, gs_tensor **in, const void *c) { return gs_mean(g, in[0]); }
@@ -136,6 +157,44 @@ static gs_tensor *b_chain(gs_graph *g, gs_tensor **in, const void *c) {
 }
 
 Test(grad, matmul) { in_spec s[] = {S2(3, 4, -1, 1), S2(4, 5, -1, 1)}; gradcheck("matmul", 2, s, b_matmul, NULL, 2e-3); }
+Test(grad, dense_relu) { /* inputs chosen so that no output sits within the step of the kink */
+  in_spec s[] = {S2(3, 4, 0.2f, 1), S2(4, 5, -1, 1), S1(5, -0.5f, 0.5f)};
+  gradcheck("dense relu", 3, s, b_dense_relu, NULL, 2e-3);
+}
+/* gs_dense_relu against relu(gs_dense), bit for bit, forward and every gradient; the output has two
+ * consumers, so its gradient is accumulated before the fused op masks it */
+Test(ops, dense_relu_matches_unfused) {
+  gs_params p = {0};
+  int xs[2] = {7, 9}, ws[2] = {9, 11}, bs[1] = {11};
+  gs_params_declare(&p, "x", 2, xs);
+  gs_params_declare(&p, "w", 2, ws);
+  gs_params_declare(&p, "b", 1, bs);
+  gs_params_alloc(&p);
+  gs_rng rng;
+  gs_rng_seed(&rng, 5, 0, 1);
+  for (long i = 0; i < p.total; i++) p.data[i] = 2.0f * gs_rng_uniformf(&rng) - 1.0f;
+  gs_graph g;
+  gs_graph_init(&g, 1 << 16);
+  float y0[77], g0[7 * 9 + 9 * 11 + 11];
+  for (int fused = 0; fused < 2; fused++) {
+    gs_graph_begin(&g, &p, 1);
+    gs_tensor *y = fused ? gs_dense_relu(&g, &p.t[0], &p.t[1], &p.t[2])
+                         : gs_relu(&g, gs_dense(&g, &p.t[0], &p.t[1], &p.t[2]));
+    gs_backward(&g, gs_add(&g, gs_sum(&g, gs_mul(&g, y, y)), gs_sum(&g, gs_tanh(&g, y))), 1.0f);
+    if (!fused) {
+      memcpy(y0, y->x, sizeof y0);
+      memcpy(g0, p.grad, sizeof g0);
+      continue;
+    }
+    int zeros = 0;
+    for (int i = 0; i < 77; i++) zeros += y->x[i] == 0.0f;
+    cr_expect(zeros > 0 && zeros < 77, "both sides of the kink (%d zero)", zeros);
+    cr_expect(memcmp(y0, y->x, sizeof y0) == 0, "forward differs");
+    cr_expect(memcmp(g0, p.grad, sizeof g0) == 0, "gradients differ");
+  }
+  gs_graph_free(&g);
+  gs_params_free(&p);
+}
 Test(grad, dense) { in_spec s[] = {S2(3, 4, -1, 1), S2(4, 5, -1, 1), S1(5, -1, 1)}; gradcheck("dense", 3, s, b_dense, NULL, 2e-3); }
 Test(grad, add_bias) { in_spec s[] = {S2(3, 4, -1, 1), S1(4, -1, 1)}; gradcheck("add_bias", 2, s, b_bias, NULL, 2e-3); }
 Test(grad, relu) { in_spec s[] = {S2(3, 4, 0.1f, 1)}; gradcheck("relu+", 1, s, b_relu, NULL, 2e-3); }
@@ -152,6 +211,11 @@ Test(grad, mul) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 4, -1, 1)}; gradcheck("m
 Test(grad, shared_input_accumulates) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("x*x", 1, s, b_square, NULL, 2e-3); }
 Test(grad, concat) { in_spec s[] = {S2(3, 4, -1, 1), S2(3, 2, -1, 1)}; gradcheck("concat", 2, s, b_concat, NULL, 2e-3); }
 Test(grad, slice) { in_spec s[] = {S2(3, 6, -1, 1)}; gradcheck("slice", 1, s, b_slice, NULL, 2e-3); }
+Test(grad, reshape_arena_handover) {
+  in_spec s[] = {S2(4, 6, -1, 1)};
+  gradcheck("reshape handover", 1, s, b_reshape_handover, NULL, 2e-3);
+  gradcheck("reshape copy", 1, s, b_reshape_copy, NULL, 2e-3);
+}
 Test(grad, reshape) { in_spec s[] = {S2(4, 6, -1, 1)}; gradcheck("reshape", 1, s, b_reshape, NULL, 2e-3); }
 Test(grad, sum) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("sum", 1, s, b_sum, NULL, 2e-3); }
 Test(grad, mean) { in_spec s[] = {S2(3, 4, -1, 1)}; gradcheck("mean", 1, s, b_mean, NULL, 2e-3); }
