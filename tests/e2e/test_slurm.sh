@@ -91,17 +91,19 @@ model.name = vae, cvae
 model.latent_dim = 2, 4
 INI
 # longer runs for the preemption: about 0.5 s per epoch, a checkpoint after every epoch
+# long enough (~10 s on 2 ranks of an idle machine) that the sweep is still running when the
+# forwarded USR1 reaches it: the template forwards it GENSWEEP_SIGNAL_DELAY s after srun starts
 cat > "$T/k.ini" <<INI
 [sweep]
 name = k
 [data]
-train_size = 6000
+train_size = 12000
 test_size = 300
 [model]
 hidden1 = 128
 hidden2 = 64
 [train]
-epochs = 4
+epochs = 16
 batch_size = 50
 checkpoint_every = 1
 [eval]
