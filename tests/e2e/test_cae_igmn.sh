@@ -8,7 +8,9 @@
 #  - an IGMN that ends with zero components is recorded as such, not crashed.
 set -uo pipefail
 GS=${GS:-build/gensweep}
-T=$(mktemp -d)
+# under the build tree rather than /tmp: twice (in 30+ runs) this test's /tmp directory vanished
+# while the suite ran, cause not found; the guard below names it if it happens here too
+T=$(mktemp -d "${GS_BINARY_DIR:-${TMPDIR:-/tmp}}/e2e_cae_igmn.XXXXXX")
 cleanup() { pkill -9 -f "$T/" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -101,6 +103,7 @@ for d in stop dp z; do mkdir -p "$T/$d"; cp -r "$T/ref/.judge" "$T/$d/"; done
 echo "== SIGTERM at moments around the IGMN stage, then resume"
 R="$T/stop"
 for want in 1 2 3 5; do
+  [ -d "$T" ] || fail "this test's directory $T vanished (removed by another process)"
   "$GS" run --quiet --results "$R" "$T/c.ini" >> "$T/stop.txt" 2>&1 &
   pid=$!
   t0=$SECONDS

@@ -20,7 +20,7 @@ test_size = 200
 hidden1 = 64
 hidden2 = 32
 [train]
-epochs = 3
+epochs = 12
 batch_size = 50
 checkpoint_every = 1
 [eval]
