@@ -81,6 +81,18 @@ static void init_uniform(gs_tensor *t, double fan_in, gs_rng *r) {
   for (long i = 0; i < t->n; i++) t->x[i] = (float)(2.0 * gs_rng_uniform(r) - 1.0) * a;
 }
 
+/* the IGMN parameters of a run, from its igmn.* keys */
+static void igmn_params_of(const gs_config *c, int D, gs_igmn_params *ip) {
+  gs_igmn_params_default(ip, D);
+  ip->c = c->igmn_c;
+  ip->beta = c->igmn_beta;
+  ip->v_min = c->igmn_v_min;
+  ip->sp_min = c->igmn_sp_min;
+  ip->cov_update = strcmp(c->igmn_cov_update, "paper") == 0 ? GS_IGMN_PAPER : GS_IGMN_EXACT;
+  ip->umbrella_tau = c->igmn_umbrella_tau;
+  ip->umbrella_kappa = c->igmn_umbrella_kappa;
+}
+
 static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, int igmn, gs_error *err) {
   gs_model *m = gs_calloc(1, sizeof *m);
   m->igmn = igmn;
@@ -107,14 +119,7 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   }
   if (igmn) {
     gs_igmn_params ip;
-    gs_igmn_params_default(&ip, m->Z);
-    ip.c = cfg->igmn_c;
-    ip.beta = cfg->igmn_beta;
-    ip.v_min = cfg->igmn_v_min;
-    ip.sp_min = cfg->igmn_sp_min;
-    ip.cov_update = strcmp(cfg->igmn_cov_update, "paper") == 0 ? GS_IGMN_PAPER : GS_IGMN_EXACT;
-    ip.umbrella_tau = cfg->igmn_umbrella_tau;
-    ip.umbrella_kappa = cfg->igmn_umbrella_kappa;
+    igmn_params_of(cfg, m->Z, &ip);
     if (gs_igmn_params_check(&ip, err) != 0) {
       free(m);
       return NULL;
@@ -359,16 +364,8 @@ static void stage_measure(gs_model *m, const gs_dataset *ds, stage *s, int which
 
 /* the IGMN stage after the CAE's last training epoch */
 static int run_igmn(gs_model *m, const gs_dataset *ds, gs_record *rec, gs_error *err) {
-  const gs_config *c = m->cfg;
   gs_igmn_params ip;
-  gs_igmn_params_default(&ip, m->Z);
-  ip.c = c->igmn_c;
-  ip.beta = c->igmn_beta;
-  ip.v_min = c->igmn_v_min;
-  ip.sp_min = c->igmn_sp_min;
-  ip.cov_update = strcmp(c->igmn_cov_update, "paper") == 0 ? GS_IGMN_PAPER : GS_IGMN_EXACT;
-  ip.umbrella_tau = c->igmn_umbrella_tau;
-  ip.umbrella_kappa = c->igmn_umbrella_kappa;
+  igmn_params_of(m->cfg, m->Z, &ip);
   double t0 = gs_now();
   if (m->have_mix) gs_igmn_free(&m->mix);
   memset(&m->mix, 0, sizeof m->mix);
