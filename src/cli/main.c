@@ -451,7 +451,13 @@ static int mpi_main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   rank0 = rank == 0;
   int rc = cmd_run(argc - 1, argv + 1, rank, size);
+  /* Every rank leaves with the same status and at the same moment: under `srun` a task that
+   * ended first with status 3 (checkpointed) would otherwise be taken for a crash while rank 0
+   * is still writing sweep.h5. */
+  int all_rc = rc;
+  MPI_Allreduce(&rc, &all_rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   MPI_Finalize();
+  rc = all_rc;
   return rc;
 }
 

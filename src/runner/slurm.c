@@ -175,7 +175,7 @@ int gs_slurm_script(const gs_sweep *sw, const gs_slurm_options *o, FILE *out, gs
           "rc=3\n"
           "if [ \"$stop_requested\" = 0 ]; then\n"
           "  # without srun's PMIx plugin: mpirun \"$GENSWEEP\" run \"$@\" &\n"
-          "  srun --mpi=pmix --kill-on-bad-exit=1 \"$GENSWEEP\" run \"$@\" &\n"
+          "  srun --mpi=pmix --kill-on-bad-exit=0 --wait=60 \"$GENSWEEP\" run \"$@\" &\n"
           "  pid=$!\n"
           "  launched=$SECONDS\n"
           "  if [ \"$stop_requested\" = 1 ]; then forward; fi\n"
