@@ -153,7 +153,7 @@ void gs_sweep_free(gs_sweep *sw);
  * input cannot ask for minutes of expansion. */
 extern long gs_config_max_runs;
 
-/* Print the expanded runs (gensweep plan). */
-void gs_sweep_print_plan(const gs_sweep *sw, FILE *out);
+/* Print the expanded runs (gensweep plan); with owner (gs_shard_owners), each run's shard too. */
+void gs_sweep_print_plan(const gs_sweep *sw, const int *owner, FILE *out);
 
 #endif

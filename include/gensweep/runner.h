@@ -15,15 +15,19 @@ typedef struct gs_run_options {
   int quiet;             /* only the summary */
   double progress_every; /* without a terminal: a progress line every N s (default 60) */
   FILE *log;             /* progress output (stdout) */
-  int shard, nshards;    /* --shard i/n: only the runs whose grid index is i mod n; nshards 0 = all */
+  int shard, nshards;    /* --shard i/n: only shard i's runs (gs_shard_owners); nshards 0 = all */
 } gs_run_options;
 
 /* Parse "i/n" (0 <= i < n, 1 <= n <= 100000) of --shard. Returns 0, or -1 with a message. */
 int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err);
-/* 1 when the run belongs to shard i of n: its index in the expanded grid (row-major over the
- * axes, see gs_run.index) is i mod n. Depends only on the experiment file, never on costs, the
- * queue order or what is already done, so the shards of a job array split the grid exactly. */
-int gs_run_in_shard(const gs_run *run, int shard, int nshards);
+/* Estimated relative cost of a run (its model's estimate; 0 when unknown). */
+double gs_run_cost(const gs_run *run);
+/* The shard (0..nshards-1) of every run of the grid, as a gs_malloc'd array of sw->nruns (free
+ * it). Runs are split by estimated cost, longest first to the least loaded shard, so shards of a
+ * job array take about the same time even when the grid mixes cheap and costly runs. Depends only
+ * on the experiment file, never on the queue order or what is already done: the shards of a job
+ * array split the grid exactly, each run in one shard. */
+int *gs_shard_owners(const gs_sweep *sw, int nshards);
 
 typedef struct gs_sweep_outcome {
   long done, skipped, failed;

@@ -67,8 +67,9 @@ static const char *usage_run =
     "  --ranks-per-run N  ranks that train one run together, data-parallel (default:\n"
     "                  train.ranks_per_run, 1); the MPI world size must be a multiple of it\n"
     "  --threads N     OpenBLAS threads per rank (default: train.threads, 1)\n"
-    "  --shard I/N     only the runs whose index in the expanded grid (`gensweep plan`) is I mod N,\n"
-    "                  0 <= I < N: one task of a job array (slurm/sweep-array.sbatch). Shards may\n"
+    "  --shard I/N     only shard I of N, 0 <= I < N: one task of a job array\n"
+    "                  (slurm/sweep-array.sbatch). The grid is split by estimated cost, costliest\n"
+    "                  run first to the least loaded shard (`gensweep plan FILE --shards N`). Shards may\n"
     "                  run at once on one results directory; each rebuilds sweep.h5 with every run\n"
     "                  file there, so the last to finish leaves the whole sweep in it\n"
     "  --quiet         no per-epoch lines, no live status\n"
@@ -77,11 +78,14 @@ static const char *usage_run =
     "  -h, --help      this text\n";
 
 static const char *usage_plan =
-    "usage: gensweep plan FILE\n"
+    "usage: gensweep plan FILE [--shards N]\n"
     "\n"
     "Load and check FILE, expand its [grid] (cartesian product, first axis slowest) and print one\n"
     "line per run: index, run id and the swept values. Nothing is trained or written. Errors in the\n"
-    "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys.\n";
+    "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys.\n"
+    "\n"
+    "  --shards N   also show which of N shards (gensweep run --shard I/N, a job array) trains each\n"
+    "               run, and each shard's runs and share of the estimated cost\n";
 
 static const char *usage_rebuild =
     "usage: gensweep rebuild DIR\n"
@@ -273,11 +277,42 @@ static int cmd_plan(int argc, char **argv) {
     fputs(usage_plan, stdout);
     return 0;
   }
-  if (argc != 2) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
+  long nshards = 0;
+  const char *file = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--shards") == 0 || strncmp(argv[i], "--shards=", 9) == 0) {
+      const char *v = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : "");
+      char *end = NULL;
+      nshards = strtol(v, &end, 10);
+      if (!*v || *end || nshards < 1 || nshards > 100000)
+        return die(2, "gensweep plan: --shards must be an integer in 1..100000, got '%s'\n", v);
+    } else if (!file && argv[i][0] != '-') {
+      file = argv[i];
+    } else {
+      fprintf(stderr, "gensweep plan: unexpected argument '%s'\n\n", argv[i]);
+      return die(2, "%s", usage_plan);
+    }
+  }
+  if (!file) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(argv[1], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
-  gs_sweep_print_plan(&sw, stdout);
+  if (gs_sweep_load(file, &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  int *owner = nshards ? gs_shard_owners(&sw, (int)nshards) : NULL;
+  gs_sweep_print_plan(&sw, owner, stdout);
+  if (owner) {
+    /* what each shard of `--shard i/N` gets: runs and share of the estimated cost */
+    double total = 0, *cost = gs_malloc(sizeof(double) * nshards);
+    long *runs = gs_malloc(sizeof(long) * nshards);
+    for (long s = 0; s < nshards; s++) cost[s] = 0, runs[s] = 0;
+    for (long r = 0; r < sw.nruns; r++) {
+      double c = gs_run_cost(&sw.runs[r]);
+      cost[owner[r]] += c, runs[owner[r]]++, total += c;
+    }
+    printf("\n%5s  %5s  %s\n", "shard", "runs", "estimated cost (share of the sweep)");
+    for (long s = 0; s < nshards; s++)
+      printf("%5ld  %5ld  %.1f %%\n", s, runs[s], total > 0 ? 100.0 * cost[s] / total : 0.0);
+    free(cost), free(runs), free(owner);
+  }
   gs_sweep_free(&sw);
   return 0;
 }

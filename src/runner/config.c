@@ -1023,7 +1023,7 @@ void gs_sweep_free(gs_sweep *sw) {
 
 /* ------------------------------------------------------------------ plan */
 
-void gs_sweep_print_plan(const gs_sweep *sw, FILE *out) {
+void gs_sweep_print_plan(const gs_sweep *sw, const int *owner, FILE *out) {
   const gs_config *b = &sw->base;
   fprintf(out, "experiment   %s\n", sw->path);
   fprintf(out, "sweep        %s -> %s/%s/\n", b->sweep_name, b->results, b->sweep_name);
@@ -1063,17 +1063,21 @@ void gs_sweep_print_plan(const gs_sweep *sw, FILE *out) {
     int l = (int)strlen(sw->runs[r].id);
     if (l > idw) idw = l;
   }
+  fprintf(out, "\n%7s  ", "index");
+  if (owner) fprintf(out, "%5s  ", "shard");
   if (sw->naxes)
-    fprintf(out, "\n%7s  %-*s  %s\n", "index", idw, "run id", "values");
+    fprintf(out, "%-*s  %s\n", idw, "run id", "values");
   else
-    fprintf(out, "\n%7s  %s\n", "index", "run id");
+    fprintf(out, "%s\n", "run id");
   for (long r = 0; r < sw->nruns; r++) {
     const gs_run *run = &sw->runs[r];
+    fprintf(out, "%7d  ", run->index);
+    if (owner) fprintf(out, "%5d  ", owner[r]);
     if (!sw->naxes) {
-      fprintf(out, "%7d  %s\n", run->index, run->id);
+      fprintf(out, "%s\n", run->id);
       continue;
     }
-    fprintf(out, "%7d  %-*s ", run->index, idw, run->id);
+    fprintf(out, "%-*s ", idw, run->id);
     for (int a = 0; a < sw->naxes; a++)
       fprintf(out, " %s=%s", sw->axes[a].fullname, sw->axes[a].values[run->value_index[a]]);
     fputc('\n', out);

@@ -66,8 +66,76 @@ int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
   return 0;
 }
 
-int gs_run_in_shard(const gs_run *run, int shard, int nshards) {
-  return nshards <= 1 || run->index % nshards == shard;
+double gs_run_cost(const gs_run *run) {
+  const gs_model_def *def = gs_model_find(run->cfg.model);
+  double c = def && def->cost ? def->cost(&run->cfg) : 0.0;
+  return isfinite(c) && c > 0 ? c : 0.0;
+}
+
+typedef struct shard_item {
+  long long q; /* cost in integer units (see gs_shard_owners) */
+  long index;
+} shard_item;
+
+static int shard_item_cmp(const void *a, const void *b) {
+  const shard_item *x = a, *y = b;
+  if (x->q != y->q) return x->q < y->q ? 1 : -1; /* costliest first */
+  return (x->index > y->index) - (x->index < y->index);
+}
+
+typedef struct shard_load {
+  long long load;
+  int shard;
+} shard_load;
+
+static int load_less(const shard_load *a, const shard_load *b) {
+  return a->load < b->load || (a->load == b->load && a->shard < b->shard);
+}
+
+/* Longest processing time first: each run, costliest first (ties: lower grid index), goes to the
+ * shard with the least estimated work so far (ties: lower shard). Costs are rounded to integer
+ * units of 1e-6 of the costliest run before anything is added, so the loads are exact integers
+ * and every shard, on any node, computes the same split. */
+int *gs_shard_owners(const gs_sweep *sw, int nshards) {
+  long n = sw->nruns;
+  int *owner = gs_malloc(sizeof(int) * (n ? n : 1));
+  if (nshards <= 1) {
+    for (long i = 0; i < n; i++) owner[i] = 0;
+    return owner;
+  }
+  shard_item *it = gs_malloc(sizeof(shard_item) * (n ? n : 1));
+  double max = 0;
+  for (long i = 0; i < n; i++) {
+    double c = gs_run_cost(&sw->runs[i]);
+    if (c > max) max = c;
+  }
+  for (long i = 0; i < n; i++) {
+    /* every run weighs at least 1 unit, so runs of unknown cost still spread evenly */
+    long long q = max > 0 ? llround(gs_run_cost(&sw->runs[i]) / max * 1e6) : 0;
+    it[i].q = q < 1 ? 1 : q;
+    it[i].index = i;
+  }
+  qsort(it, n, sizeof *it, shard_item_cmp);
+  /* a binary min-heap of (load, shard): O(runs log shards) even for --shard i/100000 */
+  shard_load *h = gs_malloc(sizeof(shard_load) * nshards);
+  for (int s = 0; s < nshards; s++) h[s] = (shard_load){0, s}; /* already a heap: ordered by shard */
+  for (long k = 0; k < n; k++) {
+    owner[it[k].index] = h[0].shard;
+    h[0].load += it[k].q;
+    for (int i = 0;;) { /* sift down */
+      int l = 2 * i + 1, r = l + 1, m = i;
+      if (l < nshards && load_less(&h[l], &h[m])) m = l;
+      if (r < nshards && load_less(&h[r], &h[m])) m = r;
+      if (m == i) break;
+      shard_load t = h[i];
+      h[i] = h[m];
+      h[m] = t;
+      i = m;
+    }
+  }
+  free(h);
+  free(it);
+  return owner;
 }
 
 /* Fail early, before any run, when the results directory cannot be written (read-only, full). */
@@ -144,6 +212,7 @@ typedef struct coord {
   FILE *log;
   char dir[1024];
   int *queue;            /* run indices to do, costliest first */
+  int *owner;            /* --shard: the shard of every run (gs_shard_owners); NULL = all ours */
   long nqueue, next;     /* next to hand out */
   int *started_as;       /* run index -> 1-based start number, for "[k/n]" */
   long ntotal;           /* runs of this job: the whole grid, or this shard's share */
@@ -442,7 +511,7 @@ static int coord_setup(coord *c, gs_error *err) {
   long n = 0;
   for (long i = 0; i < sw->nruns; i++) {
     const gs_run *run = &sw->runs[i];
-    if (!gs_run_in_shard(run, c->opt->shard, c->opt->nshards)) continue; /* another shard's */
+    if (c->owner && c->owner[i] != c->opt->shard) continue; /* another shard's */
     char path[1400];
     run_path(c->dir, run, path, sizeof path);
     if (access(path, F_OK) == 0) {
@@ -467,8 +536,7 @@ static int coord_setup(coord *c, gs_error *err) {
         fprintf(c->log, "%s: previous attempt %s (%s): running again\n", run->id, s.status, s.message);
       }
     }
-    const gs_model_def *def = gs_model_find(run->cfg.model);
-    pairs[2 * n] = def ? def->cost(&run->cfg) : 0.0;
+    pairs[2 * n] = gs_run_cost(run);
     pairs[2 * n + 1] = (double)i;
     n++;
   }
@@ -554,13 +622,14 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.ntotal = sw->nruns;
     if (opt->nshards > 1) {
       c.ntotal = 0;
-      for (long i = 0; i < sw->nruns; i++) c.ntotal += gs_run_in_shard(&sw->runs[i], opt->shard, opt->nshards);
+      c.owner = gs_shard_owners(sw, opt->nshards);
+      for (long i = 0; i < sw->nruns; i++) c.ntotal += c.owner[i] == opt->shard;
     }
     fprintf(log, "sweep %s: %ld run%s from %s, results in %s\n", sw->base.sweep_name, sw->nruns,
             sw->nruns == 1 ? "" : "s", sw->path, dir);
     if (opt->nshards > 1)
-      fprintf(log, "shard %d/%d: the %ld run%s whose grid index is %d mod %d\n", opt->shard, opt->nshards, c.ntotal,
-              c.ntotal == 1 ? "" : "s", opt->shard, opt->nshards);
+      fprintf(log, "shard %d/%d: %ld run%s of %ld (shards split the grid by estimated cost; `gensweep plan --shards %d` "
+              "lists them)\n", opt->shard, opt->nshards, c.ntotal, c.ntotal == 1 ? "" : "s", sw->nruns, opt->nshards);
     if (N > 1) fprintf(log, "%d ranks: %d worker group%s of %d rank%s (rank 0 coordinates and trains)\n", N,
                        N / rpr, N / rpr == 1 ? "" : "s", rpr, rpr == 1 ? "" : "s");
     fflush(log);
@@ -570,6 +639,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   if (!ok) {
     MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
     free(c.queue);
+    free(c.owner);
     free(c.started_as);
     free(c.groups);
     return -1;
@@ -690,6 +760,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   out->failed = counts[2];
   out->interrupted = counts[3];
   free(c.queue);
+  free(c.owner);
   free(c.started_as);
   free(c.groups);
   return 0;

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (gs_sweep_load_mem("fuzz.ini", data, size, &sw, &err) == 0) {
     static FILE *null;
     if (!null) null = fopen("/dev/null", "w");
-    if (null && sw.nruns <= 4096) gs_sweep_print_plan(&sw, null);
+    if (null && sw.nruns <= 4096) gs_sweep_print_plan(&sw, NULL, null);
     gs_sweep_free(&sw);
   }
   return 0;

@@ -734,7 +734,7 @@ Test(plan, prints_header_and_runs) {
   char *buf = NULL;
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
-  gs_sweep_print_plan(&sw, f);
+  gs_sweep_print_plan(&sw, NULL, f);
   fclose(f);
   cr_assert(strstr(buf, "exp.ini"), "%s", buf);
   cr_assert(strstr(buf, "p -> results/p/"), "%s", buf);
@@ -767,7 +767,7 @@ Test(plan, ten_thousand_runs) {
   load_ok(text, &sw);
   FILE *devnull = fopen("/dev/null", "w");
   cr_assert_not_null(devnull);
-  gs_sweep_print_plan(&sw, devnull);
+  gs_sweep_print_plan(&sw, NULL, devnull);
   fclose(devnull);
   double dt = gs_now() - t0;
   fprintf(stderr, "[plan] 10,000-run grid: load + expand + print in %.3f s\n", dt);

@@ -1,6 +1,6 @@
 /* Names that come from outside (experiment-file values) and end up in paths and command lines:
  * sweep names are refused unless they are plain directory names; run ids are escaped to plain
- * file names; --shard parses strictly and the shards split a grid exactly. */
+ * file names; --shard parses strictly and the shards split a grid exactly, balanced by cost. */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -93,38 +93,76 @@ Test(shard, parse) {
   cr_assert(strstr(e.msg, "out of range 0..3"), "%s", e.msg);
 }
 
-Test(shard, shards_split_the_grid_exactly_by_grid_index) {
+/* LPT's bound: no shard carries more than the mean load plus the costliest run it was given */
+static void check_split(const gs_sweep *sw, int n, const int *owner) {
+  double total = 0, max = 0, load[64] = {0};
+  for (long r = 0; r < sw->nruns; r++) {
+    cr_assert(owner[r] >= 0 && owner[r] < n, "n=%d: run %ld in shard %d", n, r, owner[r]);
+    double c = gs_run_cost(&sw->runs[r]);
+    cr_assert(c > 0);
+    load[owner[r]] += c, total += c;
+    if (c > max) max = c;
+  }
+  for (int i = 0; i < n && n <= 64; i++)
+    cr_assert(load[i] <= total / n + max * (1 + 1e-5), "n=%d: shard %d has %g of %g", n, i, load[i], total);
+}
+
+Test(shard, shards_split_the_grid_exactly_and_by_cost) {
+  const char *grid = "[grid]\nmodel.name = vae, cvae\nmodel.latent_dim = 2, 5, 10\ntrain.seed = 1, 2, 3\n";
   gs_sweep sw;
-  load_ok("[grid]\nmodel.name = vae, cvae\nmodel.latent_dim = 2, 5, 10\ntrain.seed = 1, 2, 3\n", &sw);
+  load_ok(grid, &sw);
   cr_assert_eq(sw.nruns, 18);
   for (int n = 1; n <= 20; n++) {
+    int *owner = gs_shard_owners(&sw, n);
     long per[20] = {0};
-    for (long r = 0; r < sw.nruns; r++) {
-      int owners = 0;
-      for (int i = 0; i < n; i++)
-        if (gs_run_in_shard(&sw.runs[r], i, n)) {
-          owners++;
-          per[i]++;
-          cr_assert_eq(sw.runs[r].index % n, i);
-        }
-      cr_assert_eq(owners, 1, "n=%d: run %ld in %d shards", n, r, owners);
-    }
-    /* balanced: shard sizes differ by at most one */
-    for (int i = 0; i < n; i++) cr_assert(per[i] == sw.nruns / n || per[i] == sw.nruns / n + 1);
+    for (long r = 0; r < sw.nruns; r++) per[owner[r]]++;
+    /* near-equal costs: shard sizes differ by at most one */
+    for (int i = 0; i < n; i++) cr_assert(per[i] == sw.nruns / n || per[i] == sw.nruns / n + 1, "n=%d", n);
+    check_split(&sw, n, owner);
+    free(owner);
   }
   /* the same file loaded again splits the same way (no dependence on anything but the file) */
   gs_sweep sw2;
-  load_ok("[grid]\nmodel.name = vae, cvae\nmodel.latent_dim = 2, 5, 10\ntrain.seed = 1, 2, 3\n", &sw2);
+  load_ok(grid, &sw2);
+  int *o1 = gs_shard_owners(&sw, 4), *o2 = gs_shard_owners(&sw2, 4);
   for (long r = 0; r < sw.nruns; r++) {
     cr_assert_str_eq(sw.runs[r].id, sw2.runs[r].id);
-    for (int i = 0; i < 4; i++)
-      cr_assert_eq(gs_run_in_shard(&sw.runs[r], i, 4), gs_run_in_shard(&sw2.runs[r], i, 4));
+    cr_assert_eq(o1[r], o2[r]);
   }
-  /* nshards 0 or 1: everything */
-  cr_assert(gs_run_in_shard(&sw.runs[5], 0, 0));
-  cr_assert(gs_run_in_shard(&sw.runs[5], 0, 1));
+  free(o1), free(o2);
+  /* nshards 0 or 1: everything in shard 0 */
+  for (int n = 0; n <= 1; n++) {
+    int *o = gs_shard_owners(&sw, n);
+    for (long r = 0; r < sw.nruns; r++) cr_assert_eq(o[r], 0);
+    free(o);
+  }
+  /* more shards than runs: one run each, the rest empty */
+  int *o = gs_shard_owners(&sw, 100000);
+  int seen[18] = {0};
+  for (long r = 0; r < sw.nruns; r++) {
+    cr_assert(o[r] < 18);
+    cr_assert_eq(seen[o[r]]++, 0);
+  }
+  free(o);
   gs_sweep_free(&sw);
   gs_sweep_free(&sw2);
+}
+
+/* A grid whose last axis has the costly model: split by grid index mod 2, one shard would get
+ * every CAE run. By cost, each shard gets half of them. */
+Test(shard, costly_runs_are_spread_over_the_shards) {
+  gs_sweep sw;
+  load_ok("[grid]\nmodel.latent_dim = 2, 3, 4, 5\nmodel.name = vae, cae\n", &sw);
+  cr_assert_eq(sw.nruns, 8);
+  int *owner = gs_shard_owners(&sw, 2);
+  int cae[2] = {0};
+  for (long r = 0; r < sw.nruns; r++)
+    if (strcmp(sw.runs[r].cfg.model, "cae") == 0) cae[owner[r]]++;
+  cr_assert_eq(cae[0], 2);
+  cr_assert_eq(cae[1], 2);
+  check_split(&sw, 2, owner);
+  free(owner);
+  gs_sweep_free(&sw);
 }
 
 /* ------------------------------------------------------------------ gensweep slurm */
