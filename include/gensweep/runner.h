@@ -18,6 +18,10 @@ typedef struct gs_run_options {
   int shard, nshards;    /* --shard i/n: only shard i's runs (gs_shard_owners); nshards 0 = all */
 } gs_run_options;
 
+/* 1 when f is a terminal someone watches (a live status line), 0 for a file or pipe; under
+ * mpirun, whose ranks always get a pseudo-terminal, it asks where mpirun's own output goes. */
+int gs_is_terminal(FILE *f);
+
 /* Parse "i/n" (0 <= i < n, 1 <= n <= 100000) of --shard. Returns 0, or -1 with a message. */
 int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err);
 /* Estimated relative cost of a run (its model's estimate; 0 when unknown). */

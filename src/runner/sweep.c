@@ -284,6 +284,20 @@ static void coord_status(coord *c, int force) {
 
 static coord *the_coord;
 
+/* Is this stream a terminal a person watches? mpirun gives every rank a pseudo-terminal for its
+ * stdout even when mpirun's own output goes to a file or a pipe (`mpirun ... > sweep.log`), so
+ * under Open MPI the answer is what mpirun (the parent) writes to: a /dev/pts or /dev/tty. */
+int gs_is_terminal(FILE *f) {
+  if (!isatty(fileno(f))) return 0;
+  if (!getenv("OMPI_COMM_WORLD_SIZE")) return 1;
+  char path[64], target[256];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getppid(), fileno(f) == 2 ? 2 : 1);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n <= 0) return 0; /* cannot tell (a remote orted): plain lines are safe in a log and readable on a terminal */
+  target[n] = 0;
+  return strncmp(target, "/dev/pts/", 9) == 0 || strncmp(target, "/dev/tty", 8) == 0;
+}
+
 static int cost_cmp_desc(const void *a, const void *b) {
   const double *x = a, *y = b; /* pairs (cost, index) */
   if (x[0] != y[0]) return x[0] < y[0] ? 1 : -1;
@@ -614,7 +628,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.rpr = rpr;
     c.groups = gs_malloc(sizeof *c.groups * c.nleaders);
     for (int g = 0; g < c.nleaders; g++) c.groups[g].run = -1;
-    c.tty = isatty(fileno(log)) && !opt->quiet;
+    c.tty = gs_is_terminal(log) && !opt->quiet;
     c.status_every = c.tty ? 0.5 : (opt->progress_every > 0 ? opt->progress_every : 60.0);
     c.t_status = gs_now();
     c.active = c.nleaders - 1;

@@ -34,6 +34,11 @@ mpirun -np 2 "$GS" run --quiet --results "$T/r2" "$T/s.ini" > "$T/o2.txt" 2>&1 |
 grep -q "2 worker groups of 1 rank" "$T/o2.txt" || { cat "$T/o2.txt"; fail "np 2 did not form 2 groups"; }
 mpirun -np 3 "$GS" run --quiet --results "$T/r3" "$T/s.ini" > "$T/o3.txt" 2>&1 || { cat "$T/o3.txt"; fail "np 3"; }
 grep -q "8 done, 0 skipped (already done), 0 failed" "$T/o3.txt" || { cat "$T/o3.txt"; fail "np 3 summary"; }
+# Not --quiet, output to a file: mpirun gives rank 0 a pseudo-terminal all the same, but the log
+# gets plain lines, never the live status line's escape sequences
+mpirun -np 2 "$GS" run --progress-every 0.2 --results "$T/rlog" "$T/s.ini" > "$T/olog.txt" 2>&1 || { cat "$T/olog.txt"; fail "np 2 (log)"; }
+grep -q $'\e' "$T/olog.txt" && { cat -v "$T/olog.txt" | head -20; fail "terminal escape sequences in a log written through mpirun"; }
+grep -q "^progress: " "$T/olog.txt" || { cat "$T/olog.txt"; fail "no plain progress line in the log"; }
 # Data-parallel: few steps, because training is chaotic: after a few dozen RMSProp steps a
 # rounding-level difference can flip a ReLU unit and the trajectories part (seen at 20 steps with
 # 64 hidden units). 8 steps of every run are compared; any error in sharding or gradient scaling
