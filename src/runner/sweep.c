@@ -226,11 +226,13 @@ typedef struct coord {
   int stopping;          /* a stop was requested: hand out no more runs */
   /* progress display */
   int rpr;               /* ranks per group: source rank / rpr = group */
-  struct gstate { int run; long epoch, epochs; double loss; double t_start; } *groups;
+  /* epoch0: the epoch this job started the run at (a resumed run's checkpoint) */
+  struct gstate { int run; long epoch, epoch0, epochs; double loss; double t_start, t_epoch; } *groups;
   int tty;               /* stdout is a terminal: a live status line; else a plain line every N s */
   int status_shown;
   double t_status, status_every;
-  double done_seconds;   /* wall time of the runs done in this job, for the ETA */
+  double rate_seconds, rate_cost; /* ETA: wall time and estimated cost of the work done in this job */
+  double *cost;          /* gs_run_cost of every run (index in the grid) */
 } coord;
 
 /* Before printing a line on a terminal, clear the live status line (it is redrawn after). */
@@ -248,6 +250,43 @@ static void fmt_duration(double s, char *buf, size_t n) {
   else snprintf(buf, n, "%lds", t);
 }
 
+/* Seconds left, or -1 while there is nothing to estimate from. The rate (seconds per unit of
+ * the models' cost estimates) comes from the runs finished in this job, or before the first
+ * finishes from the epochs the running runs have done. Pending runs cost their estimate at that
+ * rate; a running run, what its own epochs so far say is left. The groups share the pending work;
+ * the sweep cannot end before its slowest running run. */
+static double coord_eta(coord *c, double now) {
+  double rs = c->rate_seconds, rc = c->rate_cost;
+  long running = 0;
+  for (int g = 0; g < c->nleaders; g++) {
+    const struct gstate *gs = &c->groups[g];
+    if (gs->run < 0) continue;
+    running++;
+    if (c->rate_cost > 0 || gs->epoch <= gs->epoch0 || gs->epochs <= 0) continue;
+    rs += gs->t_epoch - gs->t_start;
+    rc += c->cost[gs->run] * (double)(gs->epoch - gs->epoch0) / (double)gs->epochs;
+  }
+  if (c->nqueue - c->next + running == 0) return 0;
+  if (!(rc > 0 && rs > 0)) return -1;
+  double rate = rs / rc, work = 0, slowest = 0;
+  for (long q = c->next; q < c->nqueue; q++) work += c->cost[c->queue[q]] * rate;
+  for (int g = 0; g < c->nleaders; g++) {
+    const struct gstate *gs = &c->groups[g];
+    if (gs->run < 0) continue;
+    double left; /* its own pace over the epochs it did in this job, else the rate */
+    if (gs->epoch > gs->epoch0 && gs->epochs > gs->epoch0)
+      left = (gs->t_epoch - gs->t_start) * (double)(gs->epochs - gs->epoch) / (double)(gs->epoch - gs->epoch0);
+    else
+      left = c->cost[gs->run] * rate * (double)(gs->epochs - gs->epoch) / (double)(gs->epochs > 0 ? gs->epochs : 1);
+    left -= now - gs->t_epoch;
+    if (left < 0) left = 0;
+    work += left;
+    if (left > slowest) slowest = left;
+  }
+  double eta = work / (c->nleaders ? c->nleaders : 1);
+  return eta > slowest ? eta : slowest;
+}
+
 /* runs done/running/failed/total, elapsed, ETA, and per group its run, epoch and loss */
 static void coord_status(coord *c, int force) {
   double now = gs_now();
@@ -258,9 +297,8 @@ static void coord_status(coord *c, int force) {
   long total = c->ntotal, finished = c->out->done + c->out->failed + c->out->skipped;
   char el[32], eta[32] = "?";
   fmt_duration(now - c->t_sweep, el, sizeof el);
-  long left = c->nqueue - c->next + running;
-  if (c->out->done > 0) fmt_duration(c->done_seconds / c->out->done * left / (c->nleaders ? c->nleaders : 1), eta, sizeof eta);
-  else if (left == 0) snprintf(eta, sizeof eta, "0s");
+  double e = coord_eta(c, now);
+  if (e >= 0) fmt_duration(e, eta, sizeof eta);
   char line[2048];
   int o = snprintf(line, sizeof line, "runs %ld done, %ld running, %ld failed, %ld skipped / %ld | %s elapsed, ETA %s",
                    c->out->done, running, c->out->failed, c->out->skipped, total, el, eta);
@@ -268,8 +306,10 @@ static void coord_status(coord *c, int force) {
   for (int g = 0; g < c->nleaders && o < (int)sizeof line - 80; g++) {
     const struct gstate *gs = &c->groups[g];
     if (gs->run < 0) continue;
-    o += snprintf(line + o, sizeof line - o, c->tty ? " | g%d %.24s ep %ld/%ld %.1f" : "\n  group %d: %s epoch %ld/%ld loss %.2f",
-                  g, c->sw->runs[gs->run].id, gs->epoch, gs->epochs, gs->loss);
+    char loss[32] = "-"; /* none yet before the first epoch */
+    if (isfinite(gs->loss)) snprintf(loss, sizeof loss, c->tty ? "%.1f" : "%.2f", gs->loss);
+    o += snprintf(line + o, sizeof line - o, c->tty ? " | g%d %.24s ep %ld/%ld %s" : "\n  group %d: %s epoch %ld/%ld loss %s",
+                  g, c->sw->runs[gs->run].id, gs->epoch, gs->epochs, loss);
   }
   if (c->tty) {
     /* one line, cut to the terminal's usual width */
@@ -334,10 +374,10 @@ static int coord_next(coord *c, int group) {
   coord_log(c, "started", idx, 0, NULL);
   struct gstate *g = &c->groups[group];
   g->run = idx;
-  g->epoch = 0;
+  g->epoch = g->epoch0 = 0;
   g->epochs = gs_config_total_epochs(&c->sw->runs[idx].cfg);
   g->loss = NAN;
-  g->t_start = gs_now();
+  g->t_start = g->t_epoch = gs_now();
   return idx;
 }
 
@@ -378,7 +418,12 @@ static void coord_finished(coord *c, int idx, int how) {
     c->out->failed++;
   } else if (strcmp(s.status, "done") == 0) {
     c->out->done++;
-    c->done_seconds += s.seconds;
+    for (int g = 0; g < c->nleaders; g++) { /* the work this job did on it, for the ETA */
+      const struct gstate *gs = &c->groups[g];
+      if (gs->run != idx || gs->epochs <= 0) continue;
+      c->rate_seconds += gs_now() - gs->t_start;
+      c->rate_cost += c->cost[idx] * (double)(gs->epochs - gs->epoch0) / (double)gs->epochs;
+    }
     fprintf(c->log, "%s: done in %.1f s", tag, s.seconds);
     for (int i = 0; i < s.nscalars; i++)
       if (!strcmp(s.scalars[i].name, "test_neg_elbo")) fprintf(c->log, ", test -ELBO %.2f", s.scalars[i].v);
@@ -404,6 +449,11 @@ static void coord_note(coord *c, int idx, const char *event, long epoch, long st
   } else if (!strcmp(event, "resumed")) {
     fprintf(c->log, "%s: resumed from its checkpoint (epoch %ld done%s)\n", tag, epoch,
             step ? ", mid-epoch" : "");
+    for (int g = 0; g < c->nleaders; g++)
+      if (c->groups[g].run == idx) {
+        c->groups[g].epoch = c->groups[g].epoch0 = epoch;
+        c->groups[g].t_start = c->groups[g].t_epoch = gs_now();
+      }
     coord_log(c, "resumed", idx, epoch, NULL);
   } else {
     fprintf(c->log, "%s: %s: %s\n", tag, event, msg);
@@ -419,6 +469,7 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
   g->epoch = ep;
   g->epochs = epochs;
   g->loss = loss;
+  g->t_epoch = gs_now();
   if (c->opt->quiet) return;
   coord_line(c);
   char tag[300];
@@ -550,7 +601,7 @@ static int coord_setup(coord *c, gs_error *err) {
         fprintf(c->log, "%s: previous attempt %s (%s): running again\n", run->id, s.status, s.message);
       }
     }
-    pairs[2 * n] = gs_run_cost(run);
+    pairs[2 * n] = c->cost[i];
     pairs[2 * n + 1] = (double)i;
     n++;
   }
@@ -624,6 +675,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.out = out;
     GS_STRCPY(c.dir, dir);
     c.started_as = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(int));
+    c.cost = gs_malloc(sizeof(double) * (sw->nruns ? sw->nruns : 1));
+    for (long i = 0; i < sw->nruns; i++) c.cost[i] = gs_run_cost(&sw->runs[i]);
     c.nleaders = N / rpr;
     c.rpr = rpr;
     c.groups = gs_malloc(sizeof *c.groups * c.nleaders);
@@ -654,6 +707,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
     free(c.queue);
     free(c.owner);
+    free(c.cost);
     free(c.started_as);
     free(c.groups);
     return -1;
@@ -775,6 +829,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   out->interrupted = counts[3];
   free(c.queue);
   free(c.owner);
+  free(c.cost);
   free(c.started_as);
   free(c.groups);
   return 0;
