@@ -29,8 +29,8 @@ double gs_run_cost(const gs_run *run);
 /* The shard (0..nshards-1) of every run of the grid, as a gs_malloc'd array of sw->nruns (free
  * it). Runs are split by estimated cost, longest first to the least loaded shard, so shards of a
  * job array take about the same time even when the grid mixes cheap and costly runs. Depends only
- * on the experiment file, never on the queue order or what is already done: the shards of a job
- * array split the grid exactly, each run in one shard. */
+ * on the experiment file and the models' cost estimates, never on the queue order or what is
+ * already done: the shards of a job array split the grid exactly, each run in one shard. */
 int *gs_shard_owners(const gs_sweep *sw, int nshards);
 
 typedef struct gs_sweep_outcome {

@@ -254,7 +254,31 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   if (optind != argc - 1) return die(2, "gensweep run: expected one experiment file\n\n%s", usage_run);
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(argv[optind], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  /* Every rank reads the file; they must all have read it, and the same text (a node-local path,
+   * NFS lag or a file saved while the job started would otherwise leave some ranks waiting for
+   * the others forever, or running a different grid). */
+  int ok = gs_sweep_load(argv[optind], &sw, &err) == 0, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_ok) {
+    if (!ok && rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
+    else if (!ok) fprintf(stderr, "gensweep (rank %d): %s\n", rank, err.msg);
+    if (ok) {
+      if (rank == 0) fprintf(stderr, "gensweep: other ranks could not load %s (their messages are above)\n", argv[optind]);
+      gs_sweep_free(&sw);
+    }
+    return 2;
+  }
+  uint64_t h = gs_hash64(sw.text, strlen(sw.text), GS_HASH_INIT), h0 = h;
+  MPI_Bcast(&h0, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  int same = h0 == h, all_same = 0;
+  MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  if (!all_same) {
+    if (rank == 0)
+      fprintf(stderr, "gensweep: the ranks read different versions of %s (was it changed while the job started?); "
+                      "start the job again\n", argv[optind]);
+    gs_sweep_free(&sw);
+    return 2;
+  }
   int threads = opt.threads ? opt.threads : (int)sw.base.threads;
   openblas_set_num_threads(threads);
   int rc = 0;
@@ -489,10 +513,12 @@ static int mpi_main(int argc, char **argv) {
   /* Every rank leaves with the same status and at the same moment: under `srun` a task that
    * ended first with status 3 (checkpointed) would otherwise be taken for a crash while rank 0
    * is still writing sweep.h5. */
-  int all_rc = rc;
-  MPI_Allreduce(&rc, &all_rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  /* the most serious wins: 2 (cannot run) over 3 (interrupted: a batch script requeues) over 1 over 0 */
+  static const int rank_of[4] = {0, 1, 3, 2}, status_of[4] = {0, 1, 3, 2}; /* 2 <-> 3 */
+  int mine = rc >= 0 && rc <= 3 ? rank_of[rc] : 3, worst = mine;
+  MPI_Allreduce(&mine, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   MPI_Finalize();
-  rc = all_rc;
+  rc = status_of[worst];
   return rc;
 }
 

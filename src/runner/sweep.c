@@ -226,8 +226,9 @@ typedef struct coord {
   int stopping;          /* a stop was requested: hand out no more runs */
   /* progress display */
   int rpr;               /* ranks per group: source rank / rpr = group */
-  /* epoch0: the epoch this job started the run at (a resumed run's checkpoint) */
-  struct gstate { int run; long epoch, epoch0, epochs; double loss; double t_start, t_epoch; } *groups;
+  /* epoch0: the epoch this job started the run at (a resumed run's checkpoint; after a mid-epoch
+   * checkpoint, the end of that partial epoch, and partial until it is reported) */
+  struct gstate { int run; long epoch, epoch0, epochs; double loss; double t_start, t_epoch; int partial; } *groups;
   int tty;               /* stdout is a terminal: a live status line; else a plain line every N s */
   int status_shown;
   double t_status, status_every;
@@ -375,6 +376,7 @@ static int coord_next(coord *c, int group) {
   struct gstate *g = &c->groups[group];
   g->run = idx;
   g->epoch = g->epoch0 = 0;
+  g->partial = 0;
   g->epochs = gs_config_total_epochs(&c->sw->runs[idx].cfg);
   g->loss = NAN;
   g->t_start = g->t_epoch = gs_now();
@@ -420,7 +422,7 @@ static void coord_finished(coord *c, int idx, int how) {
     c->out->done++;
     for (int g = 0; g < c->nleaders; g++) { /* the work this job did on it, for the ETA */
       const struct gstate *gs = &c->groups[g];
-      if (gs->run != idx || gs->epochs <= 0) continue;
+      if (gs->run != idx || gs->partial || gs->epochs <= gs->epoch0) continue;
       c->rate_seconds += gs_now() - gs->t_start;
       c->rate_cost += c->cost[idx] * (double)(gs->epochs - gs->epoch0) / (double)gs->epochs;
     }
@@ -451,7 +453,9 @@ static void coord_note(coord *c, int idx, const char *event, long epoch, long st
             step ? ", mid-epoch" : "");
     for (int g = 0; g < c->nleaders; g++)
       if (c->groups[g].run == idx) {
-        c->groups[g].epoch = c->groups[g].epoch0 = epoch;
+        c->groups[g].epoch = epoch;
+        c->groups[g].epoch0 = epoch + (step ? 1 : 0); /* a partial epoch does not tell the pace */
+        c->groups[g].partial = step != 0;
         c->groups[g].t_start = c->groups[g].t_epoch = gs_now();
       }
     coord_log(c, "resumed", idx, epoch, NULL);
@@ -470,6 +474,7 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
   g->epochs = epochs;
   g->loss = loss;
   g->t_epoch = gs_now();
+  if (g->partial && ep >= g->epoch0) g->partial = 0, g->t_start = g->t_epoch;
   if (c->opt->quiet) return;
   coord_line(c);
   char tag[300];

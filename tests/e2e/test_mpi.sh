@@ -60,6 +60,19 @@ mpirun -np 3 "$GS" run --quiet --ranks-per-run 2 --results "$T/rbad" "$T/s.ini" 
 rc=$?
 [ $rc = 2 ] || { cat "$T/obad.txt"; fail "3 ranks in groups of 2 should exit 2, got $rc"; }
 grep -q "3 MPI ranks cannot form groups of ranks_per_run = 2" "$T/obad.txt" || { cat "$T/obad.txt"; fail "message"; }
+# A rank that cannot read the experiment file (a node-local path), or reads another version of
+# it, stops the whole job with a message and status 2 instead of leaving the others waiting
+timeout 60 mpirun -np 1 "$GS" run --quiet --results "$T/rmis" "$T/s.ini" : -np 1 "$GS" run --quiet --results "$T/rmis" "$T/nowhere.ini" > "$T/omis.txt" 2>&1
+rc=$?
+[ $rc = 2 ] || { cat "$T/omis.txt"; fail "a rank without the experiment file: want exit 2, got $rc"; }
+grep -q "rank 1.*nowhere.ini" "$T/omis.txt" || { cat "$T/omis.txt"; fail "the rank that could not load the file does not say so"; }
+grep -q "other ranks could not load" "$T/omis.txt" || { cat "$T/omis.txt"; fail "rank 0 does not say why it stops"; }
+sed 's/epochs = 2/epochs = 3/' "$T/s.ini" > "$T/s3.ini"
+timeout 60 mpirun -np 1 "$GS" run --quiet --results "$T/rver" "$T/s.ini" : -np 1 "$GS" run --quiet --results "$T/rver" "$T/s3.ini" > "$T/over.txt" 2>&1
+rc=$?
+[ $rc = 2 ] || { cat "$T/over.txt"; fail "ranks with different experiment files: want exit 2, got $rc"; }
+grep -q "the ranks read different versions" "$T/over.txt" || { cat "$T/over.txt"; fail "different versions: message"; }
+[ -e "$T/rver/s/runs" ] && fail "ranks with different experiment files started training"
 
 # Slurm started 2 tasks that are not one MPI world (srun without PMIx): refused before any run
 SLURM_NTASKS=2 SLURM_PROCID=1 "$GS" run --quiet --results "$T/rslurm" "$T/s.ini" > "$T/oslurm.txt" 2>&1
