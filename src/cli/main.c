@@ -118,8 +118,10 @@ static const char *usage_report =
     "\n"
     "options:\n"
     "  --metric NAMES  headline metric, or several separated by commas, each plotted against the axis\n"
-    "                  (default test_neg_elbo; for CAE sweeps sigmasq, igmn_pass_K, purity, ...;\n"
-    "                  else the first final metric)\n"
+    "                  (default test_neg_elbo; for CAE sweeps sigmasq, then sigmasq_ratio, collapsed,\n"
+    "                  the mixture's K, purity and judge share after retraining and at the IGMN pass,\n"
+    "                  test_bce; else the first final metric). With more than 8 metrics, summary.md\n"
+    "                  shows these in a table of their own before the table of all\n"
     "  --x AXIS        axis for the x of the headline plot (default: first numeric non-seed axis)\n"
     "  --latex         also write summary.tex (booktabs)\n"
     "  --no-plots      tables only\n";

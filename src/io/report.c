@@ -688,9 +688,9 @@ static int ncols_group_axes(const rp *r) {
   return n;
 }
 
-/* The Markdown table of the groups. */
-static void md_table(const rp *r, FILE *f) {
-  int na = ncols_group_axes(r), nc = na + r->nmet + 1;
+/* The Markdown table of the groups: the metrics met[0..nm) (indices into r->met). */
+static void md_table(const rp *r, const int *met, int nm, FILE *f) {
+  int na = ncols_group_axes(r), nc = na + nm + 1;
   int nrow = r->ngroups + 1;
   char **cell = gs_calloc((size_t)nc * (size_t)nrow, sizeof *cell);
   int *right = gs_calloc((size_t)nc, sizeof *right);
@@ -701,8 +701,8 @@ static void md_table(const rp *r, FILE *f) {
     right[c] = r->numeric[a];
     c++;
   }
-  for (int m = 0; m < r->nmet; m++) {
-    cell[c] = md_cell(r->met[m]);
+  for (int k = 0; k < nm; k++) {
+    cell[c] = md_cell(r->met[met[k]]);
     right[c++] = 1;
   }
   cell[c] = gs_strdup("n");
@@ -713,7 +713,8 @@ static void md_table(const rp *r, FILE *f) {
     c = 0;
     for (int a = 0; a < r->naxes; a++)
       if (is_group_axis(r, a)) row[c++] = md_cell(r->runs[G->rep].val[a]);
-    for (int m = 0; m < r->nmet; m++) {
+    for (int k = 0; k < nm; k++) {
+      int m = met[k];
       char b[160];
       gs_report_format_mean_std(G->mean[m], G->std[m], G->cnt[m], 0, b, sizeof b);
       if (G->cnt[m] > 0 && G->cnt[m] != G->ndone) {
@@ -804,8 +805,23 @@ static char *md_text(const rp *r, int plots, size_t *len) {
   }
   if (r->headline >= 0) fprintf(f, "- headline metric: %s\n", r->met[r->headline]);
   fprintf(f, "\n");
-  if (r->ngroups > 0) md_table(r, f);
-  else fprintf(f, "(no runs)\n");
+  if (r->ngroups > 0) {
+    int *all = gs_malloc(sizeof(int) * (size_t)(r->nmet ? r->nmet : 1));
+    for (int m = 0; m < r->nmet; m++) all[m] = m;
+    if (r->nmet > 8 && r->headline >= 0) {
+      /* a wide table (the CAE + IGMN runs record ~30 figures): the headline metrics first */
+      int sel[1 + RP_MAX_EXTRA], ns = 0;
+      sel[ns++] = r->headline;
+      for (int i = 0; i < r->nextra; i++) sel[ns++] = r->extra[i];
+      fprintf(f, "## Headline metrics\n\n");
+      md_table(r, sel, ns, f);
+      fprintf(f, "\n## All metrics (%d; also in summary.csv)\n\n", r->nmet);
+    }
+    md_table(r, all, r->nmet, f);
+    free(all);
+  } else {
+    fprintf(f, "(no runs)\n");
+  }
 
   int nnot = 0;
   for (long i = 0; i < r->nruns; i++) nnot += !r->runs[i].done && strcmp(r->runs[i].status, "pending") != 0;
@@ -1220,9 +1236,11 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
     r->headline = find_name(r->met, r->nmet, "test_neg_elbo");
     if (r->headline < 0) { /* the CAE + IGMN study: sigmasq, then the mixture's figures */
       r->headline = find_name(r->met, r->nmet, "sigmasq");
-      const char *more[] = {"igmn_pass_K", "igmn_pass_purity", "igmn_pass_judge_share", "igmn_final_purity",
-                            "test_bce"};
-      for (int i = 0; r->headline >= 0 && i < 5; i++) {
+      /* after retraining (what mu changes; equal to the pass's when mu does not bite), then the
+       * pass's own figures, and the reconstruction */
+      const char *more[] = {"sigmasq_ratio", "collapsed", "igmn_final_K", "igmn_final_purity",
+                            "igmn_final_judge_share", "igmn_pass_K", "igmn_pass_purity", "test_bce"};
+      for (int i = 0; r->headline >= 0 && i < 8; i++) {
         int hit = find_name(r->met, r->nmet, more[i]);
         if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
       }

@@ -75,6 +75,15 @@ PY
 ls "$T/ref/c/png/"*components_pass.png > /dev/null || fail "no component grid PNG"
 "$GS" report "$T/ref/c" > "$T/report.txt" 2>&1 || { cat "$T/report.txt"; fail "report"; }
 grep -q "sigmasq" "$T/ref/c/report/summary.md" || { cat "$T/ref/c/report/summary.md"; fail "report lacks sigmasq"; }
+# ~30 figures per run: the headline ones (after retraining first) in their own table, then all
+/usr/bin/python3 - "$T/ref/c/report/summary.md" <<'PY' || { cat "$T/ref/c/report/summary.md"; fail "report headline table"; }
+import sys
+md = open(sys.argv[1]).read()
+head, rest = md.split("## Headline metrics", 1)[1].split("## All metrics", 1)
+cols = [c.strip() for c in head.strip().splitlines()[0].strip("|").split("|")]
+assert cols[1:5] == ["sigmasq", "sigmasq_ratio", "collapsed", "igmn_final_K"], cols
+assert "igmn_pass_created" not in head and "igmn_pass_created" in rest
+PY
 
 compare() { # results dir vs reference: identical numbers
   "$PY" - "$1/c" "$T/ref/c" <<'PY'
