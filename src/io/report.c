@@ -6,6 +6,7 @@
 #define RP_MAX_EXTRA 8
 #include "gensweep/report.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1311,6 +1312,28 @@ static void load_run_files(rp *r) {
   }
 }
 
+/* Plots an earlier report wrote (another --metric, a metric no longer recorded) would sit next to
+ * this report's and look current: remove the report's own kinds of PNG (curves_*, *_vs_*) that
+ * this report did not write. Other files in report/ are left alone. */
+static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
+  DIR *dh = opendir(rdir);
+  if (!dh) return;
+  struct dirent *de;
+  while ((de = readdir(dh))) {
+    const char *n = de->d_name;
+    size_t l = strlen(n);
+    if (l < 5 || strcmp(n + l - 4, ".png") != 0) continue;
+    if (strncmp(n, "curves_", 7) != 0 && !strstr(n, "_vs_")) continue;
+    int ours = 0;
+    for (int i = 0; i < r->nplots && !ours; i++) ours = strcmp(r->plots[i], n) == 0;
+    if (ours) continue;
+    char *p = xasprintf("%s/%s", rdir, n);
+    if (unlink(p) == 0 && out) fprintf(out, "removed %s (an earlier report's plot that this one does not draw)\n", p);
+    free(p);
+  }
+  closedir(dh);
+}
+
 int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error *err) {
   static const gs_report_options defaults = {0};
   if (!opt) opt = &defaults;
@@ -1365,6 +1388,7 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
     gs_h5_quiet_end(&q);
   }
 
+  if (!opt->no_plots && plot_rc == 0) remove_stale_plots(&r, rdir, out);
   md = md_text(&r, 1, &mdn);
   csv = csv_text(&r, &csvn);
   if (write_file(mdpath, md, mdn, err) != 0 || write_file(csvpath, csv, csvn, err) != 0) goto out;
