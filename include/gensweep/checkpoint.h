@@ -88,9 +88,17 @@ typedef struct gs_checkpoint {
 } gs_checkpoint;
 
 /* Write the checkpoint atomically (path.tmp, fsync, rename, fsync of the directory). The
- * directory must exist. On failure: -1, err names the file, no .tmp is left behind and an
- * existing checkpoint at path is untouched. */
+ * directory must exist. The checkpoint it replaces stays as the previous one
+ * (gs_checkpoint_prev_path), so that a latest checkpoint damaged later (a bad disk block, a
+ * truncated copy) still leaves one to resume from. On failure: -1, err names the file, no .tmp
+ * is left behind and an existing checkpoint at path is untouched. */
 int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err);
+
+/* The previous checkpoint beside path: "<dir>/<id>.h5" -> "<dir>/<id>.prev.h5". */
+void gs_checkpoint_prev_path(const char *path, char *out, size_t n);
+
+/* Remove a run's checkpoint and its previous one (the run is done). */
+void gs_checkpoint_remove(const char *path);
 
 /* Read a checkpoint into c (see the fields for what the caller sets up first). On failure: -1,
  * err names the file and says what is wrong (missing; empty, truncated or not HDF5; not a

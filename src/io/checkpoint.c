@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hdf5.h>
 #include <zlib.h>
@@ -402,9 +403,32 @@ out:
   return rc;
 }
 
+void gs_checkpoint_prev_path(const char *path, char *out, size_t n) {
+  size_t l = strlen(path);
+  if (l >= 3 && strcmp(path + l - 3, ".h5") == 0) snprintf(out, n, "%.*s.prev.h5", (int)(l - 3), path);
+  else snprintf(out, n, "%s.prev", path);
+}
+
+void gs_checkpoint_remove(const char *path) {
+  char prev[4200];
+  gs_checkpoint_prev_path(path, prev, sizeof prev);
+  unlink(path);
+  unlink(prev);
+}
+
 int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err) {
   ckview *w = gs_calloc(1, sizeof *w);
   int rc = view_from_checkpoint(w, c, path, err);
+  if (rc == 0 && access(path, F_OK) == 0) {
+    /* the checkpoint about to be replaced becomes the previous one: a second name for the same
+     * file (path keeps its name until the rename of the new one), or, where the file system has
+     * no hard links, the file itself (then only the previous one exists for a moment, and a
+     * reader falls back to it) */
+    char prev[4200];
+    gs_checkpoint_prev_path(path, prev, sizeof prev);
+    unlink(prev);
+    if (link(path, prev) != 0) rename(path, prev);
+  }
   if (rc == 0) rc = gs_h5_write_atomic(path, fill_checkpoint, w, err);
   view_free(w);
   free(w);

@@ -689,8 +689,12 @@ static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_vie
       /* a run that finishes meanwhile removes its checkpoint: gone is not corrupt */
       if (gs_checkpoint_verify(path, &e) != 0 && access(path, F_OK) == 0) {
         nckpt++;
-        fprintf(out, "  %-12s %s  checkpoint: %s (the next run of the sweep starts this run from scratch)\n", "corrupt",
-                run->id, e.msg);
+        char prev[4200];
+        gs_error e2 = {0};
+        gs_checkpoint_prev_path(path, prev, sizeof prev);
+        int prev_ok = access(prev, F_OK) == 0 && gs_checkpoint_verify(prev, &e2) == 0;
+        fprintf(out, "  %-12s %s  checkpoint: %s (the next run of the sweep %s)\n", "corrupt", run->id, e.msg,
+                prev_ok ? "resumes this run from the previous checkpoint, which is whole" : "starts this run from scratch");
       }
     }
   }

@@ -288,8 +288,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   long ep0 = 1, step0 = 0; /* where training starts: 1, 0 unless resumed */
   double sum0 = 0.0;
 
-  /* resume from the run's checkpoint, if it has a good one */
-  if (h->ckpt_path && access(h->ckpt_path, F_OK) == 0) {
+  /* resume from the run's checkpoint, if it has a good one; else from the previous one */
+  char prev[4200] = "";
+  if (h->ckpt_path) gs_checkpoint_prev_path(h->ckpt_path, prev, sizeof prev);
+  const char *cand[2] = {h->ckpt_path, prev};
+  for (int k = 0; h->ckpt_path && k < 2; k++) {
+    if (access(cand[k], F_OK) != 0) continue;
     gs_checkpoint ck = {0};
     GS_STRCPY(ck.run_id, run->id);
     ck.config_hash = run->hash;
@@ -297,12 +301,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     ck.opt = &opt;
     ck.rec = rec;
     gs_error cerr = {0};
-    int ok = gs_checkpoint_read(h->ckpt_path, &ck, &cerr) == 0 && ck.nperm == ds->train.n && ck.nrng == 2;
+    int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
     if (ok && def->state_load) {
       ok = def->state_load(m, ck.state, ck.nstate, &cerr) == 0;
     } else if (ok && ck.nstate != 0) {
       ok = 0;
-      snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", h->ckpt_path);
+      snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", cand[k]);
     }
     if (ok) {
       memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
@@ -313,23 +317,25 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       sum0 = ck.loss_sum;
       train_s = ck.train_seconds;
       images = ck.images;
-      if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, "");
-    } else {
-      char msg[1200];
-      snprintf(msg, sizeof msg, "checkpoint not used, starting from scratch: %s",
-               cerr.msg[0] ? cerr.msg : "it does not match this run's data");
+      if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, k ? "from the previous checkpoint" : "");
+      free(ck.perm);
+      free(ck.state);
+      break;
+    }
+    free(ck.perm);
+    free(ck.state);
+    const char *one = cerr.msg[0] ? cerr.msg : "it does not match this run's data";
+    if (read) {
       /* A failed read leaves everything untouched, but a read that passed and was refused
        * afterwards (data order, streams, model state) has filled parameters, optimiser and
        * series: build the model, the optimiser and the record again from the run's seed, so
-       * that "from scratch" is what an uninterrupted run does. */
+       * that the next candidate, or "from scratch", starts from what an uninterrupted run has. */
       def->destroy(m);
       gs_rng_seed(&init, (uint64_t)c->seed, 0, GS_RNG_INIT);
       m = def->create(c, ds, &init, &err);
       gs_record_free(rec);
       gs_record_init(rec, run->id, c->model, run->hash);
       if (!m) {
-        free(ck.perm);
-        free(ck.state);
         gs_optim_free(&opt);
         free(perm);
         set_failed(rec, "failed", err.msg);
@@ -339,11 +345,13 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       rec->params = p;
       gs_optim_free(&opt);
       optim_fresh(&opt, c, p->total);
-      if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
-      else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
     }
-    free(ck.perm);
-    free(ck.state);
+    int have_prev = k == 0 && access(prev, F_OK) == 0;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "checkpoint not used, %s: %s", have_prev ? "trying the previous one" : "starting from scratch",
+             one);
+    if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
+    else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
   }
 
   /* every rank of the group must continue from the same place, or they would part silently */

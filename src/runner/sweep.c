@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gensweep/checkpoint.h"
 #include "gensweep/ledger.h"
 #include "gensweep/model.h"
 #include "gensweep/png.h"
@@ -449,8 +450,8 @@ static void coord_note(coord *c, int idx, const char *event, long epoch, long st
   if (!strcmp(event, "checkpointed")) {
     coord_log(c, "checkpointed", idx, epoch, NULL);
   } else if (!strcmp(event, "resumed")) {
-    fprintf(c->log, "%s: resumed from its checkpoint (epoch %ld done%s)\n", tag, epoch,
-            step ? ", mid-epoch" : "");
+    fprintf(c->log, "%s: resumed from its %scheckpoint (epoch %ld done%s)\n", tag,
+            msg && strstr(msg, "previous") ? "previous " : "", epoch, step ? ", mid-epoch" : "");
     for (int g = 0; g < c->nleaders; g++)
       if (c->groups[g].run == idx) {
         c->groups[g].epoch = epoch;
@@ -458,7 +459,7 @@ static void coord_note(coord *c, int idx, const char *event, long epoch, long st
         c->groups[g].partial = step != 0;
         c->groups[g].t_start = c->groups[g].t_epoch = gs_now();
       }
-    coord_log(c, "resumed", idx, epoch, NULL);
+    coord_log(c, "resumed", idx, epoch, msg && msg[0] ? msg : NULL);
   } else {
     fprintf(c->log, "%s: %s: %s\n", tag, event, msg);
     coord_log(c, event, idx, epoch, msg);
@@ -783,7 +784,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         how = END_WRITE_FAILED;
       } else {
         write_pngs(dir, &rec, stderr);
-        unlink(ckpt); /* the run file is complete: the checkpoint has served */
+        gs_checkpoint_remove(ckpt); /* the run file is complete: the checkpoints have served */
         char lk[1400];
         snprintf(lk, sizeof lk, "%s/ckpt/%s.lock", dir, run->id);
         unlink(lk);

@@ -2,7 +2,8 @@
 # Corrupt files in a finished and in an interrupted tiny sweep: a bit-flipped and a truncated run
 # file, a truncated sweep.h5, a bit-flipped and a truncated checkpoint. `status` and `rebuild`
 # report each (naming the run and the file, exit 1), rebuild leaves corrupt runs out of sweep.h5,
-# and running the sweep again trains those runs again (from scratch where the checkpoint is bad),
+# and running the sweep again trains those runs again (from the previous checkpoint where the
+# latest is bad, from scratch where both are),
 # ending with exactly the numbers of an untouched sweep.
 set -uo pipefail
 GS=${GS:-build/gensweep}
@@ -105,29 +106,49 @@ compare "$T/f" || fail "re-run after corrupt run files changed the numbers"
 "$GS" status "$D" > "$T/st2.txt" 2>&1 || { cat "$T/st2.txt"; fail "status after the re-run: exit $?"; }
 grep -q "files:    4 checked, all whole" "$T/st2.txt" || { cat "$T/st2.txt"; fail "status after the re-run"; }
 
-echo "== interrupted sweep: checkpoints bit-flipped and truncated"
-"$GS" run --quiet --results "$T/i" "$T/c.ini" > "$T/i.txt" 2>&1 &
-pid=$!
-# wait until the first run has written a checkpoint, then stop the job (it checkpoints again)
-for _ in $(seq 1 300); do ls "$T/i/c/ckpt/"*.h5 > /dev/null 2>&1 && break; sleep 0.1; done
-kill -TERM "$pid"; wait "$pid"; rc=$?
-[ $rc = 3 ] || { cat "$T/i.txt"; fail "SIGTERM: exit $rc, want 3"; }
+interrupt() { # results dir: start the sweep, stop it with SIGTERM once a checkpoint is on disk
+  "$GS" run --quiet --results "$1" "$T/c.ini" > "$1.txt" 2>&1 &
+  local pid=$!
+  # wait until the first run has written a checkpoint, then stop the job (it checkpoints again,
+  # so the first one becomes the previous checkpoint)
+  for _ in $(seq 1 300); do ls "$1/c/ckpt/"*.h5 > /dev/null 2>&1 && break; sleep 0.1; done
+  kill -TERM "$pid"; wait "$pid"; local rc=$?
+  [ $rc = 3 ] || { cat "$1.txt"; fail "SIGTERM: exit $rc, want 3"; }
+}
+
+echo "== interrupted sweep: latest checkpoint bit-flipped, the previous one whole"
+interrupt "$T/i"
 D=$T/i/c
-mapfile -t CK < <(ls "$D/ckpt/"*.h5)
+mapfile -t CK < <(ls "$D/ckpt/"*.h5 | grep -v '[.]prev[.]h5$')
 [ ${#CK[@]} -ge 1 ] || fail "no checkpoint after SIGTERM"
+id0=$(basename "${CK[0]}" .h5)
+P0=$D/ckpt/$id0.prev.h5
+[ -f "$P0" ] || { ls -l "$D/ckpt"; fail "no previous checkpoint kept beside ${CK[0]}"; }
 flip "${CK[0]}" "params/data" || fail "flip checkpoint"
-[ ${#CK[@]} -ge 2 ] && truncate_half "${CK[1]}"
 "$GS" status "$D" > "$T/st3.txt" 2>&1; rc=$?
 cat "$T/st3.txt"
 [ $rc = 1 ] || fail "status with a corrupt checkpoint: exit $rc, want 1"
-id0=$(basename "${CK[0]}" .h5)
-grep -q "corrupt .*$id0  checkpoint: ${CK[0]}: checksum mismatch: the checkpoint is corrupt .*starts this run from scratch" "$T/st3.txt" || fail "status: corrupt checkpoint not reported"
+grep -q "corrupt .*$id0  checkpoint: ${CK[0]}: checksum mismatch: the checkpoint is corrupt .*resumes this run from the previous checkpoint" "$T/st3.txt" || fail "status: corrupt checkpoint not reported"
 "$GS" run --results "$T/i" "$T/c.ini" > "$T/i2.txt" 2>&1 || { cat "$T/i2.txt"; fail "resume"; }
-grep -q "$id0: ckpt-rejected: checkpoint not used, starting from scratch: ${CK[0]}: checksum mismatch" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: corrupt checkpoint not reported"; }
-if [ ${#CK[@]} -ge 2 ]; then
-  id1=$(basename "${CK[1]}" .h5)
-  grep -q "$id1: ckpt-rejected: checkpoint not used, starting from scratch: ${CK[1]}: not a readable HDF5 file" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: truncated checkpoint not reported"; }
-fi
+grep -q "$id0: ckpt-rejected: checkpoint not used, trying the previous one: ${CK[0]}: checksum mismatch" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: corrupt checkpoint not reported"; }
+grep -q "$id0: resumed from its previous checkpoint" "$T/i2.txt" || { cat "$T/i2.txt"; fail "resume: did not resume from the previous checkpoint"; }
 grep -q "ckpt-rejected.*${CK[0]}" "$D/ledger.log" || fail "ledger: no ckpt-rejected line"
-compare "$T/i" || fail "resume after corrupt checkpoints changed the numbers"
+compare "$T/i" || fail "resume from the previous checkpoint changed the numbers"
+ls "$D/ckpt/"*.h5 > /dev/null 2>&1 && fail "checkpoints left after the runs were done: $(ls "$D/ckpt")"
+
+echo "== interrupted sweep: both checkpoints damaged (bit-flipped, truncated)"
+interrupt "$T/j"
+D=$T/j/c
+mapfile -t CK < <(ls "$D/ckpt/"*.h5 | grep -v '[.]prev[.]h5$')
+id0=$(basename "${CK[0]}" .h5)
+P0=$D/ckpt/$id0.prev.h5
+[ -f "$P0" ] || fail "no previous checkpoint kept beside ${CK[0]}"
+flip "${CK[0]}" "params/data" || fail "flip checkpoint"
+truncate_half "$P0"
+"$GS" status "$D" > "$T/st4.txt" 2>&1
+grep -q "corrupt .*$id0  checkpoint: ${CK[0]}: checksum mismatch.*starts this run from scratch" "$T/st4.txt" || { cat "$T/st4.txt"; fail "status: both checkpoints damaged"; }
+"$GS" run --results "$T/j" "$T/c.ini" > "$T/j2.txt" 2>&1 || { cat "$T/j2.txt"; fail "resume"; }
+grep -q "$id0: ckpt-rejected: checkpoint not used, trying the previous one: ${CK[0]}: checksum mismatch" "$T/j2.txt" || { cat "$T/j2.txt"; fail "resume: corrupt checkpoint not reported"; }
+grep -q "$id0: ckpt-rejected: checkpoint not used, starting from scratch: $P0: not a readable HDF5 file" "$T/j2.txt" || { cat "$T/j2.txt"; fail "resume: truncated previous checkpoint not reported"; }
+compare "$T/j" || fail "restart from scratch after damaged checkpoints changed the numbers"
 echo PASS

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <math.h>
+#include <unistd.h>
 
 #include "gensweep/igmn.h"
 #include "gensweep/model.h"
@@ -266,8 +267,10 @@ static void on_epoch(void *ctx, const gs_run *run, long ep, long E, double l, do
   if (ep == stop_after) stop_flag = 1;
 }
 static char last_note[64];
+static int rejected_notes;
 static void on_note(void *ctx, const gs_run *run, const char *ev, long ep, long st, const char *msg) {
   if (strcmp(ev, "checkpointed") != 0) GS_STRCPY(last_note, ev);
+  rejected_notes += strcmp(ev, "ckpt-rejected") == 0;
 }
 
 static gs_model *train(const gs_run *run, const gs_dataset *ds, gs_record *rec, const char *ckpt, long stop_at,
@@ -275,6 +278,7 @@ static gs_model *train(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   stop_flag = 0;
   stop_after = stop_at;
   last_note[0] = 0;
+  rejected_notes = 0;
   gs_train_hooks h = {.comm = MPI_COMM_NULL, .epoch = on_epoch, .note = on_note, .ckpt_path = ckpt,
                       .stop = &stop_flag};
   return gs_train_run(run, ds, rec, &h, def);
@@ -306,46 +310,59 @@ Test(cae, refused_checkpoint_restarts_truly_from_scratch, .timeout = 120) {
   cr_assert_str_eq(ref.status, "done", "%s", ref.message);
   gs_params *pa = def->params(a);
 
-  /* stop after epoch 2 (after the IGMN stage): a checkpoint with model state */
-  gs_record r1;
-  gs_model *b = train(&run, &ds, &r1, ck, 2, &def);
-  cr_assert_str_eq(r1.status, "interrupted", "%s", r1.message);
-  def->destroy(b);
-  gs_record_free(&r1);
-  /* rewrite it with a model state of another layout (valid checksum) */
-  gs_checkpoint c;
-  memset(&c, 0, sizeof c);
-  gs_params cp = *pa; /* same table, its own storage */
-  cp.data = malloc(sizeof(float) * pa->total);
-  cp.grad = NULL;
-  gs_optim o;
-  gs_optim_init(&o, GS_OPT_ADAM, pa->total, 1e-3f);
-  gs_record cr;
-  gs_record_init(&cr, "r", "cae_igmn", run.hash);
-  c.params = &cp;
-  c.opt = &o;
-  c.rec = &cr;
-  gs_error err = {0};
-  cr_assert_eq(gs_checkpoint_read(ck, &c, &err), 0, "%s", err.msg);
-  cr_assert_gt(c.nstate, 0);
-  c.state[0] += 1.0; /* not a cae_igmn state of this layout */
-  cr_assert_eq(gs_checkpoint_write(ck, &c, &err), 0, "%s", err.msg);
-  free(c.state);
-  free(c.perm);
-  free(cp.data);
-  gs_optim_free(&o);
-  gs_record_free(&cr);
+  /* twice: with the previous checkpoint kept beside the refused one (the run resumes from it),
+   * and without it (the run starts from scratch); both end as the uninterrupted run */
+  for (int mode = 0; mode < 2; mode++) {
+    /* stop after epoch 2 (after the IGMN stage): a checkpoint with model state */
+    gs_record r1;
+    gs_model *b = train(&run, &ds, &r1, ck, 2, &def);
+    cr_assert_str_eq(r1.status, "interrupted", "%s", r1.message);
+    def->destroy(b);
+    gs_record_free(&r1);
+    /* rewrite it with a model state of another layout (valid checksum); the good one becomes
+     * the previous checkpoint */
+    gs_checkpoint c;
+    memset(&c, 0, sizeof c);
+    gs_params cp = *pa; /* same table, its own storage */
+    cp.data = malloc(sizeof(float) * pa->total);
+    cp.grad = NULL;
+    gs_optim o;
+    gs_optim_init(&o, GS_OPT_ADAM, pa->total, 1e-3f);
+    gs_record cr;
+    gs_record_init(&cr, "r", "cae_igmn", run.hash);
+    c.params = &cp;
+    c.opt = &o;
+    c.rec = &cr;
+    gs_error err = {0};
+    cr_assert_eq(gs_checkpoint_read(ck, &c, &err), 0, "%s", err.msg);
+    cr_assert_gt(c.nstate, 0);
+    c.state[0] += 1.0; /* not a cae_igmn state of this layout */
+    cr_assert_eq(gs_checkpoint_write(ck, &c, &err), 0, "%s", err.msg);
+    free(c.state);
+    free(c.perm);
+    free(cp.data);
+    gs_optim_free(&o);
+    gs_record_free(&cr);
+    char prev[256];
+    gs_checkpoint_prev_path(ck, prev, sizeof prev);
+    cr_assert_eq(access(prev, F_OK), 0, "no previous checkpoint beside %s", ck);
+    if (mode == 1) unlink(prev);
 
-  gs_record r2;
-  gs_model *d = train(&run, &ds, &r2, ck, -1, &def);
-  cr_assert_str_eq(last_note, "ckpt-rejected");
-  cr_assert_str_eq(r2.status, "done", "%s", r2.message);
-  gs_params *pd = def->params(d);
-  cr_assert_eq(memcmp(pd->data, pa->data, sizeof(float) * pa->total), 0,
-               "a restart after a refused checkpoint differs from an uninterrupted run");
-  def->destroy(d);
+    gs_record r2;
+    gs_model *d = train(&run, &ds, &r2, ck, -1, &def);
+    cr_assert_str_eq(last_note, mode == 0 ? "resumed" : "ckpt-rejected");
+    cr_assert_eq(rejected_notes, 1);
+    cr_assert_str_eq(r2.status, "done", "%s", r2.message);
+    gs_params *pd = def->params(d);
+    cr_assert_eq(memcmp(pd->data, pa->data, sizeof(float) * pa->total), 0,
+                 "mode %d: a %s after a refused checkpoint differs from an uninterrupted run", mode,
+                 mode == 0 ? "resume from the previous checkpoint" : "restart");
+    def->destroy(d);
+    gs_record_free(&r2);
+    unlink(ck);
+    unlink(prev);
+  }
   def->destroy(a);
-  gs_record_free(&r2);
   gs_record_free(&ref);
   free_data(&ds);
   rm_rf(dir);

@@ -1057,3 +1057,40 @@ Test(checkpoint, model_state_round_trip_and_crc) {
   state_free(&s);
   rm_rf(dir);
 }
+
+/* Each write keeps the checkpoint it replaces as <id>.prev.h5 (whole, readable, one behind);
+ * gs_checkpoint_remove takes both away. */
+Test(checkpoint, previous_checkpoint_is_kept_one_behind) {
+  char dir[64], path[160], prev[200];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/run.h5", dir);
+  gs_checkpoint_prev_path(path, prev, sizeof prev);
+  char want[200];
+  snprintf(want, sizeof want, "%s/run.prev.h5", dir);
+  cr_assert_str_eq(prev, want);
+  state s;
+  state_fill(&s, "run", 5);
+  gs_error err = {0};
+  for (long e = 1; e <= 3; e++) {
+    s.epoch = e;
+    gs_checkpoint c = ckpt_of(&s, "run", 5);
+    cr_assert_eq(gs_checkpoint_write(path, &c, &err), 0, "%s", err.msg);
+    gs_checkpoint k;
+    memset(&k, 0, sizeof k);
+    cr_assert_eq(gs_checkpoint_peek(path, &k, &err), 0, "%s", err.msg);
+    cr_assert_eq(k.epoch, e);
+    if (e == 1) {
+      cr_assert(!exists(prev), "a first checkpoint has no previous one");
+      continue;
+    }
+    cr_assert_eq(gs_checkpoint_verify(prev, &err), 0, "%s", err.msg);
+    memset(&k, 0, sizeof k);
+    cr_assert_eq(gs_checkpoint_peek(prev, &k, &err), 0, "%s", err.msg);
+    cr_assert_eq(k.epoch, e - 1, "previous checkpoint holds epoch %ld, want %ld", k.epoch, e - 1);
+  }
+  gs_checkpoint_remove(path);
+  cr_assert(!exists(path));
+  cr_assert(!exists(prev));
+  state_free(&s);
+  rm_rf(dir);
+}
