@@ -83,6 +83,10 @@ typedef struct gs_ledger_summary {
                                        attempt vanished without one, to its last line before the
                                        next 'started') */
   double open_since;                /* time of the 'started' of the attempt still open, or -1 */
+  /* the open attempt's pace: it began at epoch open_epoch0 (0, or a 'resumed' line's) at time
+   * open_base, and its latest 'checkpointed' line says open_epoch at time open_epoch_time */
+  long open_epoch0, open_epoch;
+  double open_base, open_epoch_time;
   long attempts;                    /* 'started' lines */
   long nlines;                      /* lines about this run */
 } gs_ledger_summary;
@@ -153,14 +157,18 @@ typedef struct gs_status {
   double idle;             /* now - last ledger entry */
   double mean_done;        /* mean busy seconds of the done runs that have a 'started' line; 0 if none */
   long parallel;           /* max(1, runs running now) */
-  double eta;              /* seconds; -1: unknown (no finished run to estimate from) */
+  double eta;              /* seconds; -1: unknown (no finished run, no checkpointed epoch) */
+  long paced;              /* 0: eta from done runs; else from the checkpointed epochs of this
+                              many running runs (no run done yet), mean_done their estimate */
 } gs_status;
 
 /* Count a sweep's runs from its ledger. sw may be NULL: then the runs are what the ledger knows
  * (for each run id, its most recently written hash; 'queued' only = pending).
  *
  * ETA = mean_done * (running + interrupted + pending) / parallel, where parallel is the number of
- * runs running now (at least 1). Deliberately simple: it assumes the remaining runs cost what the
+ * runs running now (at least 1). Before any run is done (with sw): from the pace of the running
+ * runs' checkpointed epochs, each run's own (total epochs from its config) for what it has left,
+ * their mean whole-run estimate for the interrupted and pending ones. Deliberately simple: it assumes the remaining runs cost what the
  * finished ones did and that the sweep keeps running as many at once as it does now; failed runs
  * are not counted as remaining (a sweep retries them only when started again). It counts
  * concurrent runs rather than distinct writer pids: in an MPI job rank 0 writes every line, so

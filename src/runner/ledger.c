@@ -378,6 +378,14 @@ static void view_add(gs_ledger_view *v, const gs_ledger_entry *e) {
     if (s->open_since >= 0) s->busy += fmax(0.0, prev->time - s->open_since); /* attempt vanished */
     s->open_since = e->time;
     s->attempts++;
+    s->open_epoch0 = s->open_epoch = 0;
+    s->open_base = s->open_epoch_time = e->time;
+  } else if (strcmp(e->state, "resumed") == 0 && s->open_since >= 0) {
+    s->open_epoch0 = s->open_epoch = e->epoch > 0 ? e->epoch : 0;
+    s->open_base = s->open_epoch_time = e->time;
+  } else if (strcmp(e->state, "checkpointed") == 0 && s->open_since >= 0 && e->epoch > s->open_epoch) {
+    s->open_epoch = e->epoch;
+    s->open_epoch_time = e->time;
   } else if (ends && s->open_since >= 0) {
     s->busy += fmax(0.0, e->time - s->open_since);
     s->open_since = -1;
@@ -588,6 +596,36 @@ static void count(gs_status *st, gs_run_state rs, const gs_ledger_view *v, long 
   }
 }
 
+/* No run done yet: estimate from the epochs the running runs have checkpointed in their open
+ * attempt. Each such run's pace gives its whole-run time (epochs from its config) and what it has
+ * left; their mean stands for every interrupted and pending run. -1 when no running run has
+ * checkpointed an epoch yet. */
+static double paced_eta(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
+  if (!sw) return -1;
+  double sum_whole = 0, left = 0;
+  long n = 0;
+  for (long r = 0; r < sw->nruns; r++) {
+    const gs_run *run = &sw->runs[r];
+    long i;
+    int stale;
+    if (gs_ledger_run_state(v, run->id, run->hash, &i, &stale) != GS_RUN_RUNNING || i < 0) continue;
+    const gs_ledger_summary *s = &v->sum[i];
+    long total = gs_config_total_epochs(&run->cfg);
+    if (s->open_since < 0 || s->open_epoch <= s->open_epoch0 || total <= 0) continue;
+    double pace = (s->open_epoch_time - s->open_base) / (double)(s->open_epoch - s->open_epoch0);
+    sum_whole += pace * (double)total;
+    double l = pace * (double)(total - s->open_epoch) - (now - s->open_epoch_time);
+    left += l > 0 ? l : 0;
+    n++;
+  }
+  if (n == 0) return -1;
+  st->paced = n;
+  st->mean_done = sum_whole / (double)n;
+  /* running runs not yet paced count as whole runs, like the interrupted and pending ones */
+  double rest = (double)(st->running - n + st->interrupted + st->pending) * st->mean_done;
+  return (left + rest) / (double)st->parallel;
+}
+
 void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
   memset(st, 0, sizeof *st);
   double sum_busy = 0;
@@ -617,8 +655,8 @@ void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, 
   st->parallel = st->running > 1 ? st->running : 1;
   long remaining = st->running + st->interrupted + st->pending;
   if (remaining == 0) st->eta = 0;
-  else if (ndur == 0) st->eta = -1;
-  else st->eta = st->mean_done * (double)remaining / (double)st->parallel;
+  else if (ndur > 0) st->eta = st->mean_done * (double)remaining / (double)st->parallel;
+  else st->eta = paced_eta(sw, v, now, st);
 }
 
 static const char *fmt_dur(double s, char *buf, size_t n) {
@@ -780,7 +818,10 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   if (remaining == 0)
     fprintf(out, "eta:      nothing left to run%s\n", st.failed ? " (failed runs are retried by running the sweep again)" : "");
   else if (st.eta < 0)
-    fprintf(out, "eta:      unknown until a run is done (%ld left)\n", remaining);
+    fprintf(out, "eta:      unknown until a run is done or has checkpointed an epoch (%ld left)\n", remaining);
+  else if (st.paced)
+    fprintf(out, "eta:      ~%s (no run done yet: from the checkpointed epochs of %ld running run%s, a whole run ~%s)\n",
+            fmt_dur(st.eta, d1, sizeof d1), st.paced, st.paced == 1 ? "" : "s", fmt_dur(st.mean_done, d2, sizeof d2));
   else
     fprintf(out, "eta:      ~%s (mean done run %s x %ld left / %ld running at once)\n", fmt_dur(st.eta, d1, sizeof d1),
             fmt_dur(st.mean_done, d2, sizeof d2), remaining, st.parallel);

@@ -948,6 +948,45 @@ Test(status, eta_from_done_runs) {
   free(dir);
 }
 
+/* Before any run is done: the pace of the running runs' checkpointed epochs (3 epochs a run). */
+Test(status, eta_from_checkpointed_epochs_before_any_run_is_done) {
+  char *dir = tmpdir();
+  gs_sweep sw;
+  load_small(dir, &sw);
+  append_raw(dir, GS_LEDGER_HEADER "\n");
+  const gs_run *r = sw.runs;
+  raw_entry(dir, 1000, "started", r[0].id, r[0].hash, 0, "");
+  raw_entry(dir, 1000, "started", r[1].id, r[1].hash, 0, "");
+  raw_entry(dir, 1004, "resumed", r[1].id, r[1].hash, 1, "");      /* r1 resumes after epoch 1 */
+  raw_entry(dir, 1010, "checkpointed", r[0].id, r[0].hash, 1, "");
+  raw_entry(dir, 1020, "checkpointed", r[0].id, r[0].hash, 2, ""); /* r0: 10 s an epoch */
+  raw_entry(dir, 1024, "checkpointed", r[1].id, r[1].hash, 2, ""); /* r1: 20 s an epoch */
+  gs_ledger_view v;
+  read_ok(dir, &v);
+  gs_status st;
+  gs_status_compute(&sw, &v, 1025, &st);
+  cr_assert_eq(st.done, 0);
+  cr_assert_eq(st.running, 2);
+  cr_assert_eq(st.paced, 2);
+  cr_assert_float_eq(st.mean_done, 45.0, 1e-9, "whole-run estimate %f", st.mean_done); /* (30 + 60) / 2 */
+  /* r0: 10 s left minus 5 s since its checkpoint; r1: 20 - 1; 2 pending x 45; 2 at once */
+  cr_assert_float_eq(st.eta, (5.0 + 19.0 + 90.0) / 2, 1e-9, "eta %f", st.eta);
+  gs_ledger_view_free(&v);
+  char *t = status_text(dir);
+  HAS(t, "no run done yet: from the checkpointed epochs of 2 running runs");
+  free(t);
+  /* once a run is done, the done runs decide again */
+  raw_entry(dir, 1030, "done", r[0].id, r[0].hash, 3, "");
+  read_ok(dir, &v);
+  gs_status_compute(&sw, &v, 1030, &st);
+  cr_assert_eq(st.paced, 0);
+  cr_assert_float_eq(st.mean_done, 30.0, 1e-9);
+  gs_ledger_view_free(&v);
+  gs_sweep_free(&sw);
+  rmtree(dir);
+  free(dir);
+}
+
 Test(status, interrupted_and_notes) {
   char *dir = tmpdir();
   gs_sweep sw;
