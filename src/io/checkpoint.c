@@ -419,17 +419,19 @@ void gs_checkpoint_remove(const char *path) {
 int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err) {
   ckview *w = gs_calloc(1, sizeof *w);
   int rc = view_from_checkpoint(w, c, path, err);
+  char prev[4200];
+  gs_checkpoint_prev_path(path, prev, sizeof prev);
+  int moved = 0;
   if (rc == 0 && access(path, F_OK) == 0) {
     /* the checkpoint about to be replaced becomes the previous one: a second name for the same
      * file (path keeps its name until the rename of the new one), or, where the file system has
      * no hard links, the file itself (then only the previous one exists for a moment, and a
-     * reader falls back to it) */
-    char prev[4200];
-    gs_checkpoint_prev_path(path, prev, sizeof prev);
+     * reader falls back to it; a failed write puts it back) */
     unlink(prev);
-    if (link(path, prev) != 0) rename(path, prev);
+    if (link(path, prev) != 0) moved = rename(path, prev) == 0;
   }
   if (rc == 0) rc = gs_h5_write_atomic(path, fill_checkpoint, w, err);
+  if (rc != 0 && moved && access(path, F_OK) != 0) rename(prev, path);
   view_free(w);
   free(w);
   return rc;

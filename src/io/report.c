@@ -6,7 +6,6 @@
 #define RP_MAX_EXTRA 8
 #include "gensweep/report.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1312,26 +1311,39 @@ static void load_run_files(rp *r) {
   }
 }
 
-/* Plots an earlier report wrote (another --metric, a metric no longer recorded) would sit next to
- * this report's and look current: remove the report's own kinds of PNG (curves_*, *_vs_*) that
- * this report did not write. Other files in report/ are left alone. */
+/* Plots an earlier report drew (another --metric, a metric no longer recorded) would sit next to
+ * this report's and look current. Every report lists the plots it drew in report/.plots; the
+ * ones the previous list names that this report did not draw are removed. Files gensweep did not
+ * draw are never touched. */
 static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
-  DIR *dh = opendir(rdir);
-  if (!dh) return;
-  struct dirent *de;
-  while ((de = readdir(dh))) {
-    const char *n = de->d_name;
-    size_t l = strlen(n);
-    if (l < 5 || strcmp(n + l - 4, ".png") != 0) continue;
-    if (strncmp(n, "curves_", 7) != 0 && !strstr(n, "_vs_")) continue;
-    int ours = 0;
-    for (int i = 0; i < r->nplots && !ours; i++) ours = strcmp(r->plots[i], n) == 0;
-    if (ours) continue;
-    char *p = xasprintf("%s/%s", rdir, n);
-    if (unlink(p) == 0 && out) fprintf(out, "removed %s (an earlier report's plot that this one does not draw)\n", p);
-    free(p);
+  char *list = xasprintf("%s/.plots", rdir);
+  FILE *f = fopen(list, "r");
+  if (f) {
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+      line[strcspn(line, "\n")] = 0;
+      /* only plain names of PNGs in report/ */
+      size_t l = strlen(line);
+      if (l < 5 || strcmp(line + l - 4, ".png") != 0 || strchr(line, '/') || line[0] == '.') continue;
+      int ours = 0;
+      for (int i = 0; i < r->nplots && !ours; i++) ours = strcmp(r->plots[i], line) == 0;
+      if (ours) continue;
+      char *p = xasprintf("%s/%s", rdir, line);
+      if (unlink(p) == 0 && out) fprintf(out, "removed %s (an earlier report's plot that this one does not draw)\n", p);
+      free(p);
+    }
+    fclose(f);
   }
-  closedir(dh);
+  char *text = NULL;
+  size_t n = 0;
+  FILE *m = open_memstream(&text, &n);
+  if (!m) oom();
+  for (int i = 0; i < r->nplots; i++) fprintf(m, "%s\n", r->plots[i]);
+  fclose(m);
+  gs_error e = {0};
+  if (write_file(list, text, n, &e) != 0) warnf(r, "%s", e.msg);
+  free(text);
+  free(list);
 }
 
 int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error *err) {

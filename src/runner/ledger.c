@@ -612,7 +612,9 @@ static double paced_eta(const gs_sweep *sw, const gs_ledger_view *v, double now,
     const gs_ledger_summary *s = &v->sum[i];
     long total = gs_config_total_epochs(&run->cfg);
     if (s->open_since < 0 || s->open_epoch <= s->open_epoch0 || total <= 0) continue;
+    /* (a resume from a mid-epoch checkpoint counts its first, partial epoch as whole: a little fast) */
     double pace = (s->open_epoch_time - s->open_base) / (double)(s->open_epoch - s->open_epoch0);
+    if (!(pace > 0)) continue; /* a clock stepped back */
     sum_whole += pace * (double)total;
     double l = pace * (double)(total - s->open_epoch) - (now - s->open_epoch_time);
     left += l > 0 ? l : 0;
@@ -656,7 +658,8 @@ void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, 
   long remaining = st->running + st->interrupted + st->pending;
   if (remaining == 0) st->eta = 0;
   else if (ndur > 0) st->eta = st->mean_done * (double)remaining / (double)st->parallel;
-  else st->eta = paced_eta(sw, v, now, st);
+  else if (st->done == 0) st->eta = paced_eta(sw, v, now, st);
+  else st->eta = -1; /* runs done, but none with a 'started' line (found done on disk) */
 }
 
 static const char *fmt_dur(double s, char *buf, size_t n) {
@@ -730,7 +733,12 @@ static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_vie
         char prev[4200];
         gs_error e2 = {0};
         gs_checkpoint_prev_path(path, prev, sizeof prev);
-        int prev_ok = access(prev, F_OK) == 0 && gs_checkpoint_verify(prev, &e2) == 0;
+        /* whole, and this run's (after a parameter change it may be the old parameters') */
+        gs_checkpoint pk;
+        memset(&pk, 0, sizeof pk);
+        int prev_ok = access(prev, F_OK) == 0 && gs_checkpoint_verify(prev, &e2) == 0 &&
+                      gs_checkpoint_peek(prev, &pk, &e2) == 0 && strcmp(pk.run_id, run->id) == 0 &&
+                      pk.config_hash == run->hash;
         fprintf(out, "  %-12s %s  checkpoint: %s (the next run of the sweep %s)\n", "corrupt", run->id, e.msg,
                 prev_ok ? "resumes this run from the previous checkpoint, which is whole" : "starts this run from scratch");
       }
@@ -818,7 +826,8 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   if (remaining == 0)
     fprintf(out, "eta:      nothing left to run%s\n", st.failed ? " (failed runs are retried by running the sweep again)" : "");
   else if (st.eta < 0)
-    fprintf(out, "eta:      unknown until a run is done or has checkpointed an epoch (%ld left)\n", remaining);
+    fprintf(out, "eta:      unknown until a run is done%s (%ld left)\n",
+            have_sw ? " or has checkpointed an epoch" : "", remaining);
   else if (st.paced)
     fprintf(out, "eta:      ~%s (no run done yet: from the checkpointed epochs of %ld running run%s, a whole run ~%s)\n",
             fmt_dur(st.eta, d1, sizeof d1), st.paced, st.paced == 1 ? "" : "s", fmt_dur(st.mean_done, d2, sizeof d2));

@@ -292,6 +292,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   char prev[4200] = "";
   if (h->ckpt_path) gs_checkpoint_prev_path(h->ckpt_path, prev, sizeof prev);
   const char *cand[2] = {h->ckpt_path, prev};
+  int used_prev = 0;
   for (int k = 0; h->ckpt_path && k < 2; k++) {
     if (access(cand[k], F_OK) != 0) continue;
     gs_checkpoint ck = {0};
@@ -318,6 +319,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       train_s = ck.train_seconds;
       images = ck.images;
       if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, k ? "from the previous checkpoint" : "");
+      used_prev = k == 1;
       free(ck.perm);
       free(ck.state);
       break;
@@ -359,10 +361,17 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     long where[2] = {ep0 * 1000000 + step0, -(ep0 * 1000000 + step0)};
     MPI_Allreduce(MPI_IN_PLACE, where, 2, MPI_LONG, MPI_MAX, comm);
     if (where[0] != -where[1]) {
-      fprintf(stderr, "gensweep: run %s: the ranks of its group read different checkpoints from %s; "
-              "stopping the job (delete the checkpoint to restart the run from scratch)\n", run->id, h->ckpt_path);
+      fprintf(stderr, "gensweep: run %s: the ranks of its group read different checkpoints from %s (or %s); "
+              "stopping the job (delete both to restart the run from scratch)\n", run->id, h->ckpt_path, prev);
       MPI_Abort(MPI_COMM_WORLD, 2);
     }
+  }
+  /* Resumed from the previous checkpoint: the damaged latest one goes (once every rank of the
+   * group has read), so that the next checkpoint does not rotate it over the good previous one. */
+  if (used_prev) {
+    int grank = 0;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &grank);
+    if (grank == 0) unlink(h->ckpt_path);
   }
   /* the group: after the resume, so that every rank reads the checkpoint into its own block */
   shard sh;

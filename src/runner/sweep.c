@@ -594,6 +594,9 @@ static int coord_setup(coord *c, gs_error *err) {
         fprintf(c->log, "%s: parameters changed since the existing run file was written: running again\n", run->id);
       } else if (strcmp(s.status, "done") == 0) {
         if (!c->opt->quiet) fprintf(c->log, "%s: already done, skipped\n", run->id);
+        char ck[1400]; /* left by a crash between writing the run file and removing them */
+        snprintf(ck, sizeof ck, "%s/ckpt/%s.h5", c->dir, run->id);
+        gs_checkpoint_remove(ck);
         c->out->skipped++;
         if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
           coord_log(c, "done", (int)i, gs_config_total_epochs(&run->cfg), "found done on disk (run file)");
