@@ -28,13 +28,19 @@ enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
 /* how a group's run ended, sent with its next request */
 enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3 };
 
+/* A run's files under ckpt/: "h5" its checkpoint (the previous one beside it, see
+ * gs_checkpoint_prev_path), "lock" the lock of the group that trains it. */
+static void ckpt_file(const char *dir, const gs_run *run, const char *ext, char *path, size_t n) {
+  snprintf(path, n, "%s/ckpt/%s.%s", dir, run->id, ext);
+}
+
 /* A run is trained by one process group at a time: its leader holds an exclusive lock on
  * ckpt/<run-id>.lock while it trains. Another job on the same sweep (an earlier job whose ranks
  * outlived a killed mpirun, a second shard) skips a locked run instead of racing it for the
  * checkpoint and the run file. Returns the lock's descriptor, or -1 when the run is busy. */
 static int lock_run(const char *dir, const gs_run *run) {
   char path[1400];
-  snprintf(path, sizeof path, "%s/ckpt/%s.lock", dir, run->id);
+  ckpt_file(dir, run, "lock", path, sizeof path);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return -2; /* cannot lock (odd file system): train anyway */
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -595,7 +601,7 @@ static int coord_setup(coord *c, gs_error *err) {
       } else if (strcmp(s.status, "done") == 0) {
         if (!c->opt->quiet) fprintf(c->log, "%s: already done, skipped\n", run->id);
         char ck[1400]; /* left by a crash between writing the run file and removing them */
-        snprintf(ck, sizeof ck, "%s/ckpt/%s.h5", c->dir, run->id);
+        ckpt_file(c->dir, run, "h5", ck, sizeof ck);
         gs_checkpoint_remove(ck);
         c->out->skipped++;
         if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
@@ -750,7 +756,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     const gs_run *run = &sw->runs[idx];
     char path[1400], ckpt[1400];
     run_path(dir, run, path, sizeof path);
-    snprintf(ckpt, sizeof ckpt, "%s/ckpt/%s.h5", dir, run->id);
+    ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
     int lockfd = leader ? lock_run(dir, run) : 0;
     int busy = lockfd == -1;
     MPI_Bcast(&busy, 1, MPI_INT, 0, group);
@@ -789,7 +795,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         write_pngs(dir, &rec, stderr);
         gs_checkpoint_remove(ckpt); /* the run file is complete: the checkpoints have served */
         char lk[1400];
-        snprintf(lk, sizeof lk, "%s/ckpt/%s.lock", dir, run->id);
+        ckpt_file(dir, run, "lock", lk, sizeof lk);
         unlink(lk);
       }
     }
