@@ -864,6 +864,21 @@ Test(config, hash_is_stable_and_ignores_other_models_keys) {
   cr_assert_neq(gs_config_hash(&c), h2, "model.conv1 is part of a cae run's identity");
 }
 
+/* The CAE and CAE+IGMN runs keep their hashes too (values from before keys moved into the model
+ * files): a change here would make every finished cae / cae_igmn run train again. */
+Test(config, cae_hashes_are_stable) {
+  gs_config c;
+  gs_config_defaults(&c);
+  GS_STRCPY(c.model, "cae");
+  cr_assert_eq(gs_config_hash(&c), 0x8c5036c7f68cb577ULL);
+  GS_STRCPY(c.model, "cae_igmn");
+  cr_assert_eq(gs_config_hash(&c), 0x0bdc7cef335af96fULL);
+  c.latent_dim = 6;
+  c.igmn_mu = 1e5;
+  c.conv1 = 16;
+  cr_assert_eq(gs_config_hash(&c), 0x2534115a1c9c0a38ULL);
+}
+
 /* the per-run hash of an expanded grid follows the run's own model */
 Test(load, grid_hash_follows_each_runs_model) {
   gs_sweep sw;
