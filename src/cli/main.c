@@ -8,11 +8,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gensweep/config.h"
-#include "gensweep/ledger.h"
-#include "gensweep/report.h"
-#include "gensweep/runner.h"
-#include "gensweep/slurm.h"
+#include "gensweep/config/config.h"
+#include "gensweep/io/ledger.h"
+#include "gensweep/runner/status.h"
+#include "gensweep/report/report.h"
+#include "gensweep/runner/runner.h"
+#include "gensweep/runner/slurm.h"
 
 static const char *usage_main =
     "usage: gensweep [--help] [--version] COMMAND [ARGS]\n"

@@ -1,7 +1,7 @@
 /* IGMN (Incremental Gaussian Mixture Network), per shared IGMN.md; tags E1..E16 refer to it.
  * Fast variant: precision matrices with one-step Sherman-Morrison / determinant-lemma updates.
  * Classic variant: covariance matrices, Cholesky per point (the naive reference). */
-#include "gensweep/igmn.h"
+#include "gensweep/cluster/igmn.h"
 
 #include <math.h>
 #include <stdlib.h>

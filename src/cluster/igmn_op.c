@@ -1,6 +1,6 @@
 /* The IGMN mixture density as a differentiable op (the cae_igmn regulariser). */
-#include "gensweep/igmn.h"
-#include "gensweep/tensor.h"
+#include "gensweep/cluster/igmn.h"
+#include "gensweep/nn/tensor.h"
 
 /* The mixture-density term (IGMN.md §6.4, E16) as an op: f_i = sum_j p(j) N(z_i; m_j, C_j), (b);
  * the mixture is a constant (no gradient into it). */

@@ -1,4 +1,4 @@
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 #include <errno.h>
 #include <fcntl.h>

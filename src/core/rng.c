@@ -1,5 +1,5 @@
 /* xoshiro256** (Blackman & Vigna) seeded through splitmix64; Box-Muller normals. */
-#include "gensweep/rng.h"
+#include "gensweep/core/rng.h"
 
 #include <math.h>
 

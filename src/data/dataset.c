@@ -1,5 +1,5 @@
 /* Data sets: the four MNIST-format files of a directory, the training subset, the validation split
- * and float batches. See include/gensweep/data.h.
+ * and float batches. See include/gensweep/data/data.h.
  *
  * Subset and split (stream gs_rng(seed, 0, GS_RNG_DATA)):
  *   1. train_size > 0 and < available: a partial Fisher-Yates shuffle picks train_size distinct images;
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gensweep/data.h"
-#include "gensweep/rng.h"
+#include "gensweep/data/data.h"
+#include "gensweep/core/rng.h"
 
 static const char *const FILE_TRAIN_IMAGES = "train-images-idx3-ubyte";
 static const char *const FILE_TRAIN_LABELS = "train-labels-idx1-ubyte";

@@ -1,4 +1,4 @@
-/* IDX reader (MNIST file format), gzip-compressed or plain. See include/gensweep/data.h.
+/* IDX reader (MNIST file format), gzip-compressed or plain. See include/gensweep/data/data.h.
  *
  * Layout: magic (0x00 0x00 <type> <ndim>), ndim big-endian uint32 dims, then the data.
  * Only the unsigned-byte element type (0x08) is supported. */
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "gensweep/data.h"
+#include "gensweep/data/data.h"
 
 #define IDX_MAX_BYTES 2147483647L /* data larger than 2^31 - 1 bytes is refused */
 #define READ_CHUNK (64u << 20)     /* bytes per gzread call */

@@ -1,4 +1,4 @@
-/* Checkpoint files (ckpt/<run-id>.h5). Layout and contract: include/gensweep/checkpoint.h.
+/* Checkpoint files (ckpt/<run-id>.h5). Layout and contract: include/gensweep/io/checkpoint.h.
  *
  * Both directions go through one flat "view" of a checkpoint, shaped like the file: small
  * tables copied into the view, big arrays (parameters, moments, order, series values) pointed
@@ -18,7 +18,7 @@
  *   series: nseries, names, lengths[nseries], nvalues, values[nvalues]
  * It is computed from the values (not from the file's bytes), so it does not depend on where
  * HDF5 put things, and it covers attributes as well as raw data. */
-#include "gensweep/checkpoint.h"
+#include "gensweep/io/checkpoint.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +30,7 @@
 #include <hdf5.h>
 #include <zlib.h>
 
-#include "h5util.h"
+#include "gensweep/io/h5util.h"
 
 #define FORMAT_NAME "gensweep checkpoint"
 #define PNAME_LEN ((int)sizeof(((gs_param_info *)0)->name))

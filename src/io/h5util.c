@@ -11,7 +11,7 @@
  * filesystem cannot. HDF5_USE_FILE_LOCKING in the environment still overrides both. */
 #include <zlib.h>
 
-#include "h5util.h"
+#include "gensweep/io/h5util.h"
 
 #include <errno.h>
 #include <fcntl.h>

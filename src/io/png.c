@@ -1,4 +1,4 @@
-/* PNG image grids through libpng. See include/gensweep/png.h.
+/* PNG image grids through libpng. See include/gensweep/io/png.h.
  *
  * libpng reports errors by calling an error function that must not return; ours records the
  * message and longjmps back to the setjmp in the caller, which cleans up and fills gs_error. */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gensweep/png.h"
+#include "gensweep/io/png.h"
 
 #define GS_PNG_MAX_PIXELS (1L << 28) /* refuse to read images larger than this (256 Mpixel) */
 

@@ -1,10 +1,10 @@
 /* The in-memory record of one run: per-epoch series, final scalars, sample images.
- * See include/gensweep/record.h; the HDF5 files are written by runfile.c.
+ * See include/gensweep/io/record.h; the HDF5 files are written by runfile.c.
  *
  * The tables have fixed capacities (GS_MAX_SERIES ...). Exceeding one is a programming error in
  * a model (the names a model records are fixed), so it aborts like gs_params_declare does,
  * instead of silently dropping results. */
-#include "gensweep/record.h"
+#include "gensweep/io/record.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Run files (runs/<run-id>.h5) and the sweep index (sweep.h5). Layouts: include/gensweep/record.h.
+/* Run files (runs/<run-id>.h5) and the sweep index (sweep.h5). Layouts: include/gensweep/io/record.h.
  *
  * Crash safety: a file is written whole to <path>.tmp with the serial sec2 driver, closed,
  * fsync'd, renamed over <path>, and the directory is fsync'd. A reader therefore sees either
@@ -15,9 +15,9 @@
  *
  * The mechanisms (error summaries, file access, temp + fsync + rename, attribute and dataset
  * helpers) live in h5util.c, shared with the checkpoint file (checkpoint.c). */
-#include "gensweep/record.h"
+#include "gensweep/io/record.h"
 
-#include "gensweep/ledger.h"
+#include "gensweep/io/ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +31,7 @@
 
 #include <hdf5.h>
 
-#include "h5util.h"
+#include "gensweep/io/h5util.h"
 
 const char *const gs_h5_run_groups[4] = {"metrics", "final", "samples", "params"};
 #define run_groups gs_h5_run_groups

@@ -26,13 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/conv.h"
-#include "gensweep/igmn.h"
-#include "gensweep/judge.h"
-#include "gensweep/model.h"
-#include "gensweep/ops.h"
-#include "gensweep/optim.h"
-#include "gensweep/png.h"
+#include "gensweep/nn/conv.h"
+#include "gensweep/cluster/igmn.h"
+#include "gensweep/models/judge.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/io/png.h"
 
 #define STATE_MAGIC 4.200000002e9 /* first value of the state; changes with its layout (v2: grid_component) */
 #define MAX_GRID_K 64     /* components shown in a generation grid (the largest priors) */

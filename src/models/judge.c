@@ -1,5 +1,5 @@
-/* The judge classifier: see include/gensweep/judge.h. */
-#include "gensweep/judge.h"
+/* The judge classifier: see include/gensweep/models/judge.h. */
+#include "gensweep/models/judge.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +12,12 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../io/h5util.h"
-#include "gensweep/conv.h"
-#include "gensweep/ops.h"
-#include "gensweep/optim.h"
-#include "gensweep/rng.h"
-#include "gensweep/tensor.h"
+#include "gensweep/io/h5util.h"
+#include "gensweep/nn/conv.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/core/rng.h"
+#include "gensweep/nn/tensor.h"
 
 #define HID 128
 #define JUDGE_VERSION 2 /* v1: constant step; v2: step x 0.75 per epoch */

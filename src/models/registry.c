@@ -1,7 +1,7 @@
 /* Every model the runner can train, by the name used in experiment files (model.name). */
 #include <string.h>
 
-#include "gensweep/model.h"
+#include "gensweep/models/model.h"
 
 static const gs_model_def *const all_models[] = {&gs_model_vae, &gs_model_cvae, &gs_model_cae, &gs_model_cae_igmn};
 

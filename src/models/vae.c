@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/model.h"
-#include "gensweep/ops.h"
-#include "gensweep/optim.h"
-#include "gensweep/png.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/io/png.h"
 
 #define LOG2PI 1.8378770664093453
 

@@ -1,4 +1,4 @@
-/* Convolution ops: conv2d, transposed conv2d, batch norm, flatten. See include/gensweep/conv.h.
+/* Convolution ops: conv2d, transposed conv2d, batch norm, flatten. See include/gensweep/nn/conv.h.
  *
  * Fast path: im2col + sgemm with the batch folded into the GEMM's N dimension, taken in chunks
  * of nb samples (a few hundred to a few thousand columns, see chunk_samples) so that a chunk's
@@ -15,7 +15,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 #endif
-#include "gensweep/conv.h"
+#include "gensweep/nn/conv.h"
 
 #include <cblas.h>
 #ifdef __AVX512F__
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/ops.h"
+#include "gensweep/nn/ops.h"
 
 static void die(const char *op, const char *what, const gs_tensor *a, const gs_tensor *b) {
   fprintf(stderr, "gensweep: internal error: %s: %s: shapes", op, what);

@@ -1,5 +1,5 @@
-/* Ops: forward computation + backward step recorded on the tape. See include/gensweep/ops.h. */
-#include "gensweep/ops.h"
+/* Ops: forward computation + backward step recorded on the tape. See include/gensweep/nn/ops.h. */
+#include "gensweep/nn/ops.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,5 +1,5 @@
-/* Optimisers and initialisers. See include/gensweep/optim.h for the update rules. */
-#include "gensweep/optim.h"
+/* Optimisers and initialisers. See include/gensweep/nn/optim.h for the update rules. */
+#include "gensweep/nn/optim.h"
 
 #include <math.h>
 #include <stdlib.h>

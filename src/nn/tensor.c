@@ -1,5 +1,5 @@
-/* Arena, parameter block and tape. See include/gensweep/tensor.h. */
-#include "gensweep/tensor.h"
+/* Arena, parameter block and tape. See include/gensweep/nn/tensor.h. */
+#include "gensweep/nn/tensor.h"
 
 #include <stdio.h>
 #include <stdlib.h>

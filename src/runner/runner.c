@@ -1,5 +1,5 @@
 /* The run loop: data, model, optimiser, epochs, evaluation, files. Models know nothing of this. */
-#include "gensweep/runner.h"
+#include "gensweep/runner/runner.h"
 
 #include <cblas.h>
 #include <mpi.h>
@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gensweep/checkpoint.h"
-#include "gensweep/model.h"
-#include "gensweep/optim.h"
-#include "gensweep/png.h"
+#include "gensweep/io/checkpoint.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/io/png.h"
 
 void gs_sweep_dir(const gs_sweep *sw, const char *results_override, char *dir, size_t n) {
   const char *root = results_override && *results_override ? results_override : sw->base.results;

@@ -1,5 +1,5 @@
 /* `gensweep slurm`: print a ready sbatch script (see slurm/README.md for what it does). */
-#include "gensweep/slurm.h"
+#include "gensweep/runner/slurm.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -18,11 +18,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "gensweep/checkpoint.h"
-#include "gensweep/ledger.h"
-#include "gensweep/model.h"
-#include "gensweep/png.h"
-#include "gensweep/runner.h"
+#include "gensweep/io/checkpoint.h"
+#include "gensweep/io/ledger.h"
+#include "gensweep/models/model.h"
+#include "gensweep/io/png.h"
+#include "gensweep/runner/runner.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
 /* how a group's run ended, sent with its next request */

@@ -15,9 +15,9 @@
 
 #include <time.h>
 
-#include "gensweep/data.h"
-#include "gensweep/model.h"
-#include "gensweep/optim.h"
+#include "gensweep/data/data.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/optim.h"
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/conv.h"
-#include "gensweep/ops.h"
+#include "gensweep/nn/conv.h"
+#include "gensweep/nn/ops.h"
 
 typedef struct {
   const char *group, *name;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gensweep/igmn.h"
+#include "gensweep/cluster/igmn.h"
 
 static double cpu_now(void) { /* this thread's CPU time: robust against a busy machine */
   struct timespec t;

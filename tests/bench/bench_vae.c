@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/model.h"
-#include "gensweep/optim.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/optim.h"
 
 static double sgemm_peak(void) {
   int n = 2048;

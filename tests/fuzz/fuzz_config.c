@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gensweep/config.h"
+#include "gensweep/config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gs_config_max_runs = 20000; /* a 250-byte grid may ask for 10^6 runs: seconds per input, not a bug */

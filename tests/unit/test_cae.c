@@ -6,10 +6,10 @@
 #include <math.h>
 #include <unistd.h>
 
-#include "gensweep/igmn.h"
-#include "gensweep/model.h"
-#include "gensweep/ops.h"
-#include "gensweep/record.h"
+#include "gensweep/cluster/igmn.h"
+#include "gensweep/models/model.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/io/record.h"
 #include "testutil.h"
 
 /* a small 3-D mixture fitted to three blobs */
@@ -258,8 +258,8 @@ Test(cae, model_gradient_vs_central_differences) {
 }
 
 /* ------------------------------------------------------------------ resume through the runner */
-#include "gensweep/checkpoint.h"
-#include "gensweep/runner.h"
+#include "gensweep/io/checkpoint.h"
+#include "gensweep/runner/runner.h"
 
 static volatile int stop_flag;
 static long stop_after;

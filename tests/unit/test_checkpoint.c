@@ -15,7 +15,7 @@
 
 #include <hdf5.h>
 
-#include "gensweep/checkpoint.h"
+#include "gensweep/io/checkpoint.h"
 
 /* ------------------------------------------------------------------ helpers */
 #define TEST_TMP_NAME "gs_ckpt"

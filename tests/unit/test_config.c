@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gensweep/config.h"
+#include "gensweep/config/config.h"
 
 #ifndef GS_SOURCE_DIR
 #define GS_SOURCE_DIR "."

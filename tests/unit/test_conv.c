@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/conv.h"
-#include "gensweep/ops.h"
-#include "gensweep/rng.h"
+#include "gensweep/nn/conv.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/core/rng.h"
 
 /* Arena size for the tests. A sanitizer build with -DGS_TEST_ARENA=64 makes every allocation of
  * a step its own heap block, so that AddressSanitizer sees overruns between scratch buffers. */

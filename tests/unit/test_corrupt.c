@@ -13,8 +13,8 @@
 
 #include <hdf5.h>
 
-#include "gensweep/checkpoint.h"
-#include "gensweep/record.h"
+#include "gensweep/io/checkpoint.h"
+#include "gensweep/io/record.h"
 
 #define TEST_TMP_NAME "gs_corrupt"
 #include "testutil.h"

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "gensweep/data.h"
+#include "gensweep/data/data.h"
 
 static char tmpdir[256];
 

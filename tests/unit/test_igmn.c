@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/igmn.h"
+#include "gensweep/cluster/igmn.h"
 #include "igmn_golden.h"
 
 #define D6 6

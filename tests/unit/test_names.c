@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gensweep/config.h"
-#include "gensweep/runner.h"
+#include "gensweep/config/config.h"
+#include "gensweep/runner/runner.h"
 
 static int plain_name(const char *s) {
   if (!*s || s[0] == '.' || s[0] == '-') return 0;
@@ -169,7 +169,7 @@ Test(shard, costly_runs_are_spread_over_the_shards) {
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "gensweep/slurm.h"
+#include "gensweep/runner/slurm.h"
 
 static const char *hostile[] = {"plain", "", "a b", "it's", "''", "'", "a\"b", "$(id)", "`id`", "$HOME", "a;b&c|d",
                                 "x\\y", "new\nline", "*?[a]", "~root", "-rf", "\\'", "tab\there", "!event"};

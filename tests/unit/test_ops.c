@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/ops.h"
+#include "gensweep/nn/ops.h"
 
 typedef gs_tensor *(*build_fn)(gs_graph *g, gs_tensor **in, const void *ctx);
 

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
-#include "gensweep/optim.h"
+#include "gensweep/nn/optim.h"
 
 Test(optim, sgd_plain_and_momentum) {
   gs_optim o;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gensweep/png.h"
+#include "gensweep/io/png.h"
 
 static char tmpdir[256];
 

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gensweep/config.h"
-#include "gensweep/png.h"
-#include "gensweep/record.h"
-#include "gensweep/report.h"
+#include "gensweep/config/config.h"
+#include "gensweep/io/png.h"
+#include "gensweep/io/record.h"
+#include "gensweep/report/report.h"
 
 /* ------------------------------------------------------------------ helpers */
 #define TEST_TMP_NAME "gs_report"

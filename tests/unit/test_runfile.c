@@ -12,8 +12,8 @@
 
 #include <hdf5.h>
 
-#include "gensweep/ledger.h"
-#include "gensweep/record.h"
+#include "gensweep/io/ledger.h"
+#include "gensweep/io/record.h"
 
 /* ------------------------------------------------------------------ helpers */
 #define TEST_TMP_NAME "gs_runfile"

@@ -7,11 +7,11 @@
  * and returns that sum; the runner sums gradients over the group and applies the optimiser. */
 #ifndef GENSWEEP_MODEL_H
 #define GENSWEEP_MODEL_H
-#include "gensweep/config.h"
-#include "gensweep/data.h"
-#include "gensweep/record.h"
-#include "gensweep/rng.h"
-#include "gensweep/tensor.h"
+#include "gensweep/config/config.h"
+#include "gensweep/data/data.h"
+#include "gensweep/io/record.h"
+#include "gensweep/core/rng.h"
+#include "gensweep/nn/tensor.h"
 
 typedef struct gs_model gs_model; /* each model's own struct */
 

@@ -15,7 +15,7 @@
  *   - checks section headers as they go by (inih does not call the handler for them).
  * The handler never fails (it returns 1) and collects errors in a list; inih's return value
  * is then the line of its first syntax error. The first error by line is reported. */
-#include "gensweep/config.h"
+#include "gensweep/config/config.h"
 
 #include <ctype.h>
 #include <errno.h>

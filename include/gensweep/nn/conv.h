@@ -6,7 +6,7 @@
  * arena. Shape errors abort with a message (internal errors: the models build fixed shapes). */
 #ifndef GENSWEEP_CONV_H
 #define GENSWEEP_CONV_H
-#include "gensweep/tensor.h"
+#include "gensweep/nn/tensor.h"
 
 /* x (N,Cin,H,W), w (Cout,Cin,KH,KW), b (Cout) or NULL -> (N,Cout,Ho,Wo),
  * Ho = (H + 2*pad - KH)/stride + 1, Wo likewise. */

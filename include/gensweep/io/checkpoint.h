@@ -39,12 +39,12 @@
 #define GENSWEEP_CHECKPOINT_H
 #include <stdint.h>
 
-#include "gensweep/common.h"
-#include "gensweep/config.h"
-#include "gensweep/optim.h"
-#include "gensweep/record.h"
-#include "gensweep/rng.h"
-#include "gensweep/tensor.h"
+#include "gensweep/core/common.h"
+#include "gensweep/config/config.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/io/record.h"
+#include "gensweep/core/rng.h"
+#include "gensweep/nn/tensor.h"
 
 #define GS_CKPT_MAX_RNG 8
 #define GS_CKPT_FORMAT_VERSION 1

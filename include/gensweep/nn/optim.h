@@ -6,8 +6,8 @@
  *            p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
 #ifndef GENSWEEP_OPTIM_H
 #define GENSWEEP_OPTIM_H
-#include "gensweep/rng.h"
-#include "gensweep/tensor.h"
+#include "gensweep/core/rng.h"
+#include "gensweep/nn/tensor.h"
 
 typedef enum { GS_OPT_SGD = 0, GS_OPT_RMSPROP = 1, GS_OPT_ADAM = 2 } gs_opt_kind;
 

@@ -1,4 +1,4 @@
-/* The sweep ledger: results/<sweep>/ledger.log, and the `status` view built on it.
+/* The sweep ledger: results/<sweep>/ledger.log (its format; the `status` command is runner/status.h).
  *
  * The ledger is an append-only text log, one line per run state change:
  *
@@ -35,8 +35,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gensweep/common.h"
-#include "gensweep/config.h"
+#include "gensweep/core/common.h"
+#include "gensweep/config/config.h"
 
 #define GS_LEDGER_FILE "ledger.log"
 #define GS_LEDGER_HEADER "#gensweep-ledger v1"
@@ -149,41 +149,12 @@ typedef enum {
 gs_run_state gs_ledger_run_state(const gs_ledger_view *v, const char *run_id, uint64_t hash, long *idx,
                                  int *stale);
 
-typedef struct gs_status {
-  long total, done, running, failed, interrupted, pending;
-  long stale;              /* of pending: runs with ledger lines under another config hash only */
-  long orphans;            /* ledger (run id, hash) pairs of run ids not in the experiment */
-  double elapsed;          /* now - first ledger entry (0 when the ledger is empty) */
-  double idle;             /* now - last ledger entry */
-  double mean_done;        /* mean busy seconds of the done runs that have a 'started' line; 0 if none */
-  long parallel;           /* max(1, runs running now) */
-  double eta;              /* seconds; -1: unknown (no finished run, no checkpointed epoch) */
-  long paced;              /* 0: eta from done runs; else from the checkpointed epochs of this
-                              many running runs (no run done yet), mean_done their estimate */
-} gs_status;
-
-/* Count a sweep's runs from its ledger. sw may be NULL: then the runs are what the ledger knows
- * (for each run id, its most recently written hash; 'queued' only = pending).
- *
- * ETA = mean_done * (running + interrupted + pending) / parallel, where parallel is the number of
- * runs running now (at least 1). Before any run is done (with sw): from the pace of the running
- * runs' checkpointed epochs, each run's own (total epochs from its config) for what it has left,
- * their mean whole-run estimate for the interrupted and pending ones. Deliberately simple: it assumes the remaining runs cost what the
- * finished ones did and that the sweep keeps running as many at once as it does now; failed runs
- * are not counted as remaining (a sweep retries them only when started again). It counts
- * concurrent runs rather than distinct writer pids: in an MPI job rank 0 writes every line, so
- * the pids say how many jobs write, not how many runs train at once. */
-void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st);
-
-/* `gensweep status DIR`: load DIR/experiment.ini (the sweep's copy of its experiment file) and
- * DIR/ledger.log and print the sweep name, the counts, elapsed time, ETA, one line per running,
- * interrupted, failed or stale run (state, last epoch, message), and the done count. Without the
- * experiment copy it prints what the ledger alone says and says so. Only reads: safe while the
- * sweep runs. Errors: DIR missing, ledger unreadable.
- * It also checks the files (with the experiment copy): every run file and the checkpoint of every
- * run that is not done are read whole and their checksums checked, and sweep.h5 too; each
- * corrupt one gets a line naming the run and the file, and what the next `run` will do about it.
- * Returns 1 (after printing everything) when some file is corrupt, 0 when all is well. */
-int gs_status_print(const char *dir, FILE *out, gs_error *err);
+/* (For the `status` view built on these, see gensweep/runner/status.h.) */
+/* Ledger-only view: 1 if index i is the most recently written hash of its run id. */
+int gs_ledger_is_representative(const gs_ledger_view *v, long i);
+/* Set mark[i] = 1 for every view index i whose run id is run_id (mark has v->n entries). */
+void gs_ledger_mark_id(const gs_ledger_view *v, const char *run_id, char *mark);
+/* The run state the summary of view index i says. */
+gs_run_state gs_ledger_state_of(const gs_ledger_view *v, long i);
 
 #endif

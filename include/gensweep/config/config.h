@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 typedef struct gs_config {
   /* [sweep] */

@@ -14,9 +14,9 @@
 #define GENSWEEP_JUDGE_H
 #include <stdint.h>
 
-#include "gensweep/common.h"
-#include "gensweep/config.h"
-#include "gensweep/data.h"
+#include "gensweep/core/common.h"
+#include "gensweep/config/config.h"
+#include "gensweep/data/data.h"
 
 typedef struct gs_judge gs_judge;
 

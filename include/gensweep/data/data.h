@@ -3,7 +3,7 @@
 #ifndef GENSWEEP_DATA_H
 #define GENSWEEP_DATA_H
 #include <stdint.h>
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 #define GS_DEFAULT_DATASET "fashion-mnist"
 #define GS_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"

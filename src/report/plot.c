@@ -1,4 +1,4 @@
-/* Line plots as PNG through PLplot's pngcairo driver (API and conventions: gensweep/report.h).
+/* Line plots as PNG through PLplot's pngcairo driver (API and conventions: gensweep/report/report.h).
  *
  * Headless: pngcairo draws into a cairo image surface and needs no display. Quiet: PLplot prints
  * nothing to stdout on this path; its error messages (plabort, plexit) go to handlers that keep
@@ -11,7 +11,7 @@
  *
  * Log x axes are drawn by hand (world x = log10(x)): PLplot's own log axis would put minor ticks
  * and a "10^k" label on the stretch that stands for 0 (see gs_plot in report.h). */
-#include "gensweep/report.h"
+#include "gensweep/report/report.h"
 
 #include <errno.h>
 #include <math.h>

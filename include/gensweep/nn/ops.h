@@ -3,8 +3,8 @@
  * Shapes: 2-D tensors are (rows = batch B, cols = features N) row-major. */
 #ifndef GENSWEEP_OPS_H
 #define GENSWEEP_OPS_H
-#include "gensweep/rng.h"
-#include "gensweep/tensor.h"
+#include "gensweep/core/rng.h"
+#include "gensweep/nn/tensor.h"
 
 /* Linear algebra */
 gs_tensor *gs_matmul(gs_graph *g, gs_tensor *x, gs_tensor *w);            /* (B,K)x(K,N) -> (B,N) */

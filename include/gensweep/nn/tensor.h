@@ -14,7 +14,7 @@
 #define GENSWEEP_TENSOR_H
 #include <stddef.h>
 #include <stdint.h>
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 #define GS_MAX_DIMS 4
 

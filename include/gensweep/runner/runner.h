@@ -4,9 +4,9 @@
 #include <mpi.h>
 #include <stdio.h>
 
-#include "gensweep/config.h"
-#include "gensweep/data.h"
-#include "gensweep/record.h"
+#include "gensweep/config/config.h"
+#include "gensweep/data/data.h"
+#include "gensweep/io/record.h"
 
 typedef struct gs_run_options {
   const char *results;   /* overrides sweep.results when not NULL */

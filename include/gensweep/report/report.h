@@ -1,4 +1,4 @@
-/* gensweep report: tables and plots of a sweep (src/io/report.c, plots in src/io/plot.c).
+/* gensweep report: tables and plots of a sweep (src/report/report.c, plots in src/report/plot.c).
  *
  * Input: DIR = results/<sweep>. DIR/sweep.h5 gives the runs (/grid: run_id, status, one string
  * column per axis, message, one float64 column per final metric, seconds; root attribute `axes`
@@ -43,7 +43,7 @@
 #ifndef GENSWEEP_REPORT_H
 #define GENSWEEP_REPORT_H
 #include <stdio.h>
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 typedef struct gs_report_options {
   const char *metric; /* headline final metric; NULL or "": "test_neg_elbo" if present, else the

@@ -1,11 +1,10 @@
-/* The sweep ledger (results/<sweep>/ledger.log) and the `status` view. Format, guarantees and
- * the meaning of every field: include/gensweep/ledger.h. */
+/* The sweep ledger (results/<sweep>/ledger.log): writing, reading, and what it says of each run.
+ * Format, guarantees and the meaning of every field: include/gensweep/io/ledger.h. The `status`
+ * command built on it is src/runner/status.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* O_CLOEXEC, O_DIRECTORY, pread under strict -std=c11 */
 #endif
-#include "gensweep/ledger.h"
-#include "gensweep/checkpoint.h"
-#include "gensweep/record.h"
+#include "gensweep/io/ledger.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -545,7 +544,7 @@ int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err) {
 
 /* ------------------------------------------------------------------ status */
 
-static gs_run_state state_of_index(const gs_ledger_view *v, long i) {
+gs_run_state gs_ledger_state_of(const gs_ledger_view *v, long i) {
   switch (gs_ledger_state_class(v->sum[i].status)) {
     case GS_LSTATE_RUNNING: return GS_RUN_RUNNING;
     case GS_LSTATE_DONE: return GS_RUN_DONE;
@@ -560,16 +559,16 @@ gs_run_state gs_ledger_run_state(const gs_ledger_view *v, const char *run_id, ui
   long i = gs_ledger_lookup(v, run_id, hash);
   if (idx) *idx = i;
   if (stale) *stale = i < 0 && gs_ledger_find_id(v, run_id) != NULL;
-  return i < 0 ? GS_RUN_PENDING : state_of_index(v, i);
+  return i < 0 ? GS_RUN_PENDING : gs_ledger_state_of(v, i);
 }
 
 /* Ledger-only view: is index i the representative of its run id (its most recently written hash)? */
-static int is_representative(const gs_ledger_view *v, long i) {
+int gs_ledger_is_representative(const gs_ledger_view *v, long i) {
   return gs_ledger_find_id(v, v->last[i].run_id) == &v->last[i];
 }
 
 /* Mark every view index whose run id is run_id. */
-static void mark_id(const gs_ledger_view *v, const char *run_id, char *mark) {
+void gs_ledger_mark_id(const gs_ledger_view *v, const char *run_id, char *mark) {
   if (!v->cap_) return;
   uint64_t mask = (uint64_t)v->cap_ - 1;
   for (uint64_t s = id_hash(run_id) & mask;; s = (s + 1) & mask) {
@@ -577,311 +576,4 @@ static void mark_id(const gs_ledger_view *v, const char *run_id, char *mark) {
     if (!k) return;
     if (strcmp(v->last[k - 1].run_id, run_id) == 0) mark[k - 1] = 1;
   }
-}
-
-static void count(gs_status *st, gs_run_state rs, const gs_ledger_view *v, long i, double *sum_busy, long *ndur) {
-  st->total++;
-  switch (rs) {
-    case GS_RUN_PENDING: st->pending++; break;
-    case GS_RUN_RUNNING: st->running++; break;
-    case GS_RUN_FAILED: st->failed++; break;
-    case GS_RUN_INTERRUPTED: st->interrupted++; break;
-    case GS_RUN_DONE:
-      st->done++;
-      if (i >= 0 && v->sum[i].attempts > 0) {
-        *sum_busy += v->sum[i].busy;
-        (*ndur)++;
-      }
-      break;
-  }
-}
-
-/* No run done yet: estimate from the epochs the running runs have checkpointed in their open
- * attempt. Each such run's pace gives its whole-run time (epochs from its config) and what it has
- * left; their mean stands for every interrupted and pending run. -1 when no running run has
- * checkpointed an epoch yet. */
-static double paced_eta(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
-  if (!sw) return -1;
-  double sum_whole = 0, left = 0;
-  long n = 0;
-  for (long r = 0; r < sw->nruns; r++) {
-    const gs_run *run = &sw->runs[r];
-    long i;
-    int stale;
-    if (gs_ledger_run_state(v, run->id, run->hash, &i, &stale) != GS_RUN_RUNNING || i < 0) continue;
-    const gs_ledger_summary *s = &v->sum[i];
-    long total = gs_config_total_epochs(&run->cfg);
-    if (s->open_since < 0 || s->open_epoch <= s->open_epoch0 || total <= 0) continue;
-    /* (a resume from a mid-epoch checkpoint counts its first, partial epoch as whole: a little fast) */
-    double pace = (s->open_epoch_time - s->open_base) / (double)(s->open_epoch - s->open_epoch0);
-    if (!(pace > 0)) continue; /* a clock stepped back */
-    sum_whole += pace * (double)total;
-    double l = pace * (double)(total - s->open_epoch) - (now - s->open_epoch_time);
-    left += l > 0 ? l : 0;
-    n++;
-  }
-  if (n == 0) return -1;
-  st->paced = n;
-  st->mean_done = sum_whole / (double)n;
-  /* running runs not yet paced count as whole runs, like the interrupted and pending ones */
-  double rest = (double)(st->running - n + st->interrupted + st->pending) * st->mean_done;
-  return (left + rest) / (double)st->parallel;
-}
-
-void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
-  memset(st, 0, sizeof *st);
-  double sum_busy = 0;
-  long ndur = 0;
-  if (sw) {
-    char *mark = gs_calloc((size_t)(v->n ? v->n : 1), 1);
-    for (long r = 0; r < sw->nruns; r++) {
-      const gs_run *run = &sw->runs[r];
-      long i;
-      int stale;
-      gs_run_state rs = gs_ledger_run_state(v, run->id, run->hash, &i, &stale);
-      count(st, rs, v, i, &sum_busy, &ndur);
-      st->stale += stale;
-      mark_id(v, run->id, mark);
-    }
-    for (long i = 0; i < v->n; i++) st->orphans += !mark[i];
-    free(mark);
-  } else {
-    for (long i = 0; i < v->n; i++)
-      if (is_representative(v, i)) count(st, state_of_index(v, i), v, i, &sum_busy, &ndur);
-  }
-  if (v->nentries > 0) {
-    st->elapsed = fmax(0.0, now - v->first_time);
-    st->idle = fmax(0.0, now - v->last_time);
-  }
-  st->mean_done = ndur ? sum_busy / (double)ndur : 0.0;
-  st->parallel = st->running > 1 ? st->running : 1;
-  long remaining = st->running + st->interrupted + st->pending;
-  if (remaining == 0) st->eta = 0;
-  else if (ndur > 0) st->eta = st->mean_done * (double)remaining / (double)st->parallel;
-  else if (st->done == 0) st->eta = paced_eta(sw, v, now, st);
-  else st->eta = -1; /* runs done, but none with a 'started' line (found done on disk) */
-}
-
-static const char *fmt_dur(double s, char *buf, size_t n) {
-  if (!(s > 0)) s = 0;
-  long t = (long)(s + 0.5);
-  if (t >= 86400) snprintf(buf, n, "%ldd%02ldh%02ldm", t / 86400, t % 86400 / 3600, t % 3600 / 60);
-  else if (t >= 3600) snprintf(buf, n, "%ldh%02ldm%02lds", t / 3600, t % 3600 / 60, t % 60);
-  else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-  else snprintf(buf, n, "%lds", t);
-  return buf;
-}
-
-static const char *fmt_epoch(long e, char *buf, size_t n) {
-  if (e < 0) snprintf(buf, n, "-");
-  else snprintf(buf, n, "%ld", e);
-  return buf;
-}
-
-static double unix_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* One line for a run that is not done or plainly pending. */
-static void print_run(FILE *out, int idw, const char *id, gs_run_state rs, const gs_ledger_view *v, long i,
-                      double now) {
-  const gs_ledger_entry *e = &v->last[i];
-  const gs_ledger_summary *s = &v->sum[i];
-  char ep[32], d1[32], d2[32];
-  const char *label = rs == GS_RUN_RUNNING ? "running" : rs == GS_RUN_INTERRUPTED ? "interrupted" : s->status;
-  fprintf(out, "  %-12s %-*s  epoch %-5s", label, idw, id, fmt_epoch(s->epoch, ep, sizeof ep));
-  if (rs == GS_RUN_RUNNING && s->open_since >= 0)
-    fprintf(out, "  for %s, last line %s ago", fmt_dur(now - s->open_since, d1, sizeof d1),
-            fmt_dur(now - e->time, d2, sizeof d2));
-  if (gs_ledger_state_class(e->state) == GS_LSTATE_NOTE)
-    fprintf(out, "  %s%s%s", e->state, e->message[0] ? ": " : "", e->message);
-  else if (e->message[0])
-    fprintf(out, "  %s", e->message);
-  fputc('\n', out);
-}
-
-/* Read every run file, the checkpoint of every run not done, and sweep.h5 whole, checksums
- * included; one line per corrupt file. Returns how many are corrupt. */
-static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_view *v, FILE *out) {
-  long nrun = 0, nckpt = 0, nchecked = 0;
-  size_t pl = strlen(dir) + GS_MAX_RUN_ID + 32;
-  char *path = gs_malloc(pl);
-  for (long r = 0; r < sw->nruns; r++) {
-    const gs_run *run = &sw->runs[r];
-    gs_error e = {0};
-    int done = 0;
-    snprintf(path, pl, "%s/runs/%s.h5", dir, run->id);
-    if (access(path, F_OK) == 0) {
-      nchecked++;
-      gs_run_summary s;
-      if (gs_runfile_read_summary(path, &s, &e) != 0) {
-        nrun++;
-        fprintf(out, "  %-12s %s  run file: %s (left out of sweep.h5; the next run of the sweep trains it again)\n",
-                "corrupt", run->id, e.msg);
-      } else {
-        done = s.config_hash == run->hash && strcmp(s.status, "done") == 0;
-      }
-    }
-    snprintf(path, pl, "%s/ckpt/%s.h5", dir, run->id);
-    if (!done && access(path, F_OK) == 0) {
-      nchecked++;
-      /* a run that finishes meanwhile removes its checkpoint: gone is not corrupt */
-      if (gs_checkpoint_verify(path, &e) != 0 && access(path, F_OK) == 0) {
-        nckpt++;
-        char prev[4200];
-        gs_error e2 = {0};
-        gs_checkpoint_prev_path(path, prev, sizeof prev);
-        /* whole, and this run's (after a parameter change it may be the old parameters') */
-        gs_checkpoint pk;
-        memset(&pk, 0, sizeof pk);
-        int prev_ok = access(prev, F_OK) == 0 && gs_checkpoint_verify(prev, &e2) == 0 &&
-                      gs_checkpoint_peek(prev, &pk, &e2) == 0 && strcmp(pk.run_id, run->id) == 0 &&
-                      pk.config_hash == run->hash;
-        fprintf(out, "  %-12s %s  checkpoint: %s (the next run of the sweep %s)\n", "corrupt", run->id, e.msg,
-                prev_ok ? "resumes this run from the previous checkpoint, which is whole" : "starts this run from scratch");
-      }
-    }
-  }
-  int bad_index = 0;
-  snprintf(path, pl, "%s/sweep.h5", dir);
-  if (access(path, F_OK) == 0) {
-    gs_error e = {0};
-    nchecked++;
-    if (gs_sweepfile_verify(path, &e) != 0) {
-      bad_index = 1;
-      fprintf(out, "  %-12s sweep.h5: %s (`gensweep rebuild %s` writes it again from the run files)\n", "corrupt",
-              e.msg, dir);
-    }
-  }
-  free(path);
-  (void)v;
-  long n = nrun + nckpt + bad_index;
-  if (n)
-    fprintf(out, "files:    %ld of %ld checked file%s corrupt: %ld run file%s, %ld checkpoint%s%s\n", n, nchecked,
-            nchecked == 1 ? "" : "s", nrun, nrun == 1 ? "" : "s", nckpt, nckpt == 1 ? "" : "s",
-            bad_index ? ", sweep.h5" : "");
-  else
-    fprintf(out, "files:    %ld checked, all whole (checksums match)\n", nchecked);
-  return n;
-}
-
-int gs_status_print(const char *dir, FILE *out, gs_error *err) {
-  struct stat dst;
-  if (stat(dir, &dst) != 0) return gs_fail(err, "%s: %s", dir, strerror(errno));
-  if (!S_ISDIR(dst.st_mode)) return gs_fail(err, "%s: not a directory (expected results/<sweep name>)", dir);
-
-  char exp_path[1100], note[1400] = "";
-  snprintf(exp_path, sizeof exp_path, "%s/experiment.ini", dir);
-  gs_sweep sw;
-  memset(&sw, 0, sizeof sw);
-  int have_sw = 0;
-  if (access(exp_path, F_OK) != 0) {
-    snprintf(note, sizeof note, "the experiment copy %s is missing: showing what the ledger alone says "
-             "(runs that never started are not known)", exp_path);
-  } else {
-    gs_error e2 = {0};
-    if (gs_sweep_load(exp_path, &sw, &e2) == 0) have_sw = 1;
-    else snprintf(note, sizeof note, "the experiment copy cannot be loaded (%s): showing what the ledger alone says",
-                  e2.msg);
-  }
-
-  gs_ledger_view v;
-  if (gs_ledger_read(dir, &v, err) != 0) {
-    if (have_sw) gs_sweep_free(&sw);
-    return -1;
-  }
-  double now = unix_now();
-  gs_status st;
-  gs_status_compute(have_sw ? &sw : NULL, &v, now, &st);
-
-  char d1[32], d2[32];
-  const char *name = have_sw ? sw.base.sweep_name : NULL;
-  if (!name) { /* the directory's own name */
-    const char *slash = strrchr(dir, '/');
-    name = slash && slash[1] ? slash + 1 : dir;
-  }
-  fprintf(out, "sweep:    %s  (%s)\n", name, dir);
-  if (note[0]) fprintf(out, "note:     %s\n", note);
-  fprintf(out, "runs:     %ld total: %ld done, %ld running, %ld failed, %ld interrupted, %ld pending", st.total, st.done,
-          st.running, st.failed, st.interrupted, st.pending);
-  if (st.stale) fprintf(out, " (%ld stale: parameters changed since their ledger lines)", st.stale);
-  fputc('\n', out);
-  if (v.nentries == 0) {
-    fprintf(out, "ledger:   %s\n", v.nlines ? "no entries" : "empty or missing: nothing has run yet");
-  } else {
-    char when[64] = "?";
-    time_t t0 = (time_t)v.first_time;
-    struct tm tm;
-    if (localtime_r(&t0, &tm)) strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-    fprintf(out, "ledger:   %ld lines, first entry %s, last entry %s ago\n", v.nlines, when,
-            fmt_dur(st.idle, d1, sizeof d1));
-    fprintf(out, "elapsed:  %s since the first ledger entry\n", fmt_dur(st.elapsed, d1, sizeof d1));
-  }
-  if (v.nbad)
-    fprintf(out, "warning:  %ld malformed or torn ledger line%s skipped%s\n", v.nbad, v.nbad == 1 ? "" : "s",
-            v.torn ? " (the last line is incomplete: a writer crashed, or is writing now)" : "");
-  long remaining = st.running + st.interrupted + st.pending;
-  if (remaining == 0)
-    fprintf(out, "eta:      nothing left to run%s\n", st.failed ? " (failed runs are retried by running the sweep again)" : "");
-  else if (st.eta < 0)
-    fprintf(out, "eta:      unknown until a run is done%s (%ld left)\n",
-            have_sw ? " or has checkpointed an epoch" : "", remaining);
-  else if (st.paced)
-    fprintf(out, "eta:      ~%s (no run done yet: from the checkpointed epochs of %ld running run%s, a whole run ~%s)\n",
-            fmt_dur(st.eta, d1, sizeof d1), st.paced, st.paced == 1 ? "" : "s", fmt_dur(st.mean_done, d2, sizeof d2));
-  else
-    fprintf(out, "eta:      ~%s (mean done run %s x %ld left / %ld running at once)\n", fmt_dur(st.eta, d1, sizeof d1),
-            fmt_dur(st.mean_done, d2, sizeof d2), remaining, st.parallel);
-
-  /* the runs that need a look: running, interrupted, failed, stale */
-  int idw = 10;
-  long unlogged = 0; /* pending runs with a run file: done before the ledger existed, or skipped */
-  long nrows = have_sw ? sw.nruns : v.n;
-  for (long r = 0; r < nrows; r++) {
-    const char *id = have_sw ? sw.runs[r].id : v.last[r].run_id;
-    int len = (int)strlen(id);
-    if (len > idw) idw = len > 60 ? 60 : len;
-  }
-  for (long r = 0; r < nrows; r++) {
-    long i;
-    int stale = 0;
-    const char *id;
-    gs_run_state rs;
-    if (have_sw) {
-      id = sw.runs[r].id;
-      rs = gs_ledger_run_state(&v, id, sw.runs[r].hash, &i, &stale);
-    } else {
-      if (!is_representative(&v, r)) continue;
-      i = r;
-      id = v.last[r].run_id;
-      rs = state_of_index(&v, r);
-    }
-    if (rs == GS_RUN_RUNNING || rs == GS_RUN_INTERRUPTED || rs == GS_RUN_FAILED) {
-      print_run(out, idw, id, rs, &v, i, now);
-    } else if (rs == GS_RUN_PENDING && have_sw) {
-      char rf[1400];
-      snprintf(rf, sizeof rf, "%s/runs/%s.h5", dir, id);
-      unlogged += access(rf, F_OK) == 0;
-    }
-    if (stale) {
-      const gs_ledger_entry *e = gs_ledger_find_id(&v, id);
-      fprintf(out, "  %-12s %-*s  pending: its ledger lines (last: %s) are for config %016" PRIx64
-                   ", the experiment now has %016" PRIx64 "\n",
-              "stale", idw, id, e->state, e->hash, sw.runs[r].hash);
-    }
-  }
-  if (unlogged)
-    fprintf(out, "note:     %ld pending run%s a run file in %s/runs but no ledger line for %s parameters (running "
-                 "the sweep again skips those that are done)\n",
-            unlogged, unlogged == 1 ? " has" : "s have", dir, unlogged == 1 ? "its" : "their");
-  if (st.orphans)
-    fprintf(out, "note:     %ld run%s in the ledger %s not in the experiment (removed from the grid)\n", st.orphans,
-            st.orphans == 1 ? "" : "s", st.orphans == 1 ? "is" : "are");
-  fprintf(out, "done:     %ld of %ld runs\n", st.done, st.total);
-  long ncorrupt = have_sw ? check_files(dir, &sw, &v, out) : 0;
-  gs_ledger_view_free(&v);
-  if (have_sw) gs_sweep_free(&sw);
-  return ncorrupt ? 1 : 0;
 }

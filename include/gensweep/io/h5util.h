@@ -16,7 +16,7 @@
 
 #include <hdf5.h>
 
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 /* ------------------------------------------------------------------ errors */
 typedef struct gs_h5_quiet {

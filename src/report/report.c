@@ -1,10 +1,10 @@
 /* gensweep report: aggregate a sweep's results into tables and plots. What it reads, computes
- * and writes, and the choices made (seed axes, log x axis with 0): include/gensweep/report.h.
+ * and writes, and the choices made (seed axes, log x axis with 0): include/gensweep/report/report.h.
  *
  * The final metrics come from sweep.h5's /grid (the sweep index the runner keeps up to date);
  * the run files are opened only for the per-epoch series of the curve plots. */
 #define RP_MAX_EXTRA 8
-#include "gensweep/report.h"
+#include "gensweep/report/report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,8 +17,8 @@
 
 #include <hdf5.h>
 
-#include "gensweep/record.h"
-#include "h5util.h"
+#include "gensweep/io/record.h"
+#include "gensweep/io/h5util.h"
 
 /* ------------------------------------------------------------------ data */
 typedef struct rp_series {

@@ -10,8 +10,8 @@
  * (gs_igmn_fit does it at the end of the pass). */
 #ifndef GENSWEEP_IGMN_H
 #define GENSWEEP_IGMN_H
-#include "gensweep/common.h"
-#include "gensweep/rng.h"
+#include "gensweep/core/common.h"
+#include "gensweep/core/rng.h"
 
 typedef enum { GS_IGMN_EXACT = 0, GS_IGMN_PAPER = 1 } gs_igmn_cov_update;
 typedef enum {

@@ -4,8 +4,8 @@
 #define GENSWEEP_SLURM_H
 #include <stdio.h>
 
-#include "gensweep/common.h"
-#include "gensweep/config.h"
+#include "gensweep/core/common.h"
+#include "gensweep/config/config.h"
 
 typedef struct gs_slurm_options {
   const char *experiment;  /* the experiment file (made absolute by the caller) */

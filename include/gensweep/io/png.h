@@ -2,7 +2,7 @@
 #ifndef GENSWEEP_PNG_H
 #define GENSWEEP_PNG_H
 #include <stdint.h>
-#include "gensweep/common.h"
+#include "gensweep/core/common.h"
 
 /* Write a greyscale 8-bit PNG (w x h, row-major). */
 int gs_png_write_gray(const char *path, const uint8_t *pix, int w, int h, gs_error *err);

@@ -17,7 +17,7 @@
  *                     axis, message, then one float64 column per final metric (NaN when absent)
  *   /runs/<run-id>    external links to runs/<run-id>.h5 (for runs whose file exists and is whole)
  *
- * Both files carry a root attribute crc32 over their content (src/io/h5util.h,
+ * Both files carry a root attribute crc32 over their content (include/gensweep/io/h5util.h,
  * gs_h5_content_crc); every reader checks it, so a truncated or bit-flipped file is an error
  * naming the file, never read as data. sweep.h5's /grid lists a run whose file is corrupt with
  * status "corrupt" and the reason in its message, and has no link for it.
@@ -26,9 +26,9 @@
 #define GENSWEEP_RECORD_H
 #include <stdint.h>
 #include <stdio.h>
-#include "gensweep/common.h"
-#include "gensweep/config.h"
-#include "gensweep/tensor.h"
+#include "gensweep/core/common.h"
+#include "gensweep/config/config.h"
+#include "gensweep/nn/tensor.h"
 
 #define GS_NAME_LEN 48
 #define GS_MAX_SERIES 32
