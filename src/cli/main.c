@@ -14,6 +14,7 @@
 #include "gensweep/report/report.h"
 #include "gensweep/runner/runner.h"
 #include "gensweep/runner/slurm.h"
+#include "gensweep/models/model.h"
 
 static const char *usage_main =
     "usage: gensweep [--help] [--version] COMMAND [ARGS]\n"
@@ -174,8 +175,9 @@ static int die(int code, const char *fmt, const char *msg) {
 
 static void print_keys(void) {
   const char *sec = "";
-  for (int i = 0; i < gs_config_nkeys; i++) {
-    const gs_key *k = &gs_config_keys[i];
+  const gs_vocabulary *v = gs_models_vocabulary();
+  for (int i = 0; i < v->nkeys; i++) {
+    const gs_key *k = v->keys[i];
     if (strcmp(sec, k->section) != 0) {
       sec = k->section;
       printf("%s[%s]\n", i ? "\n" : "", sec);
@@ -261,7 +263,7 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   /* Every rank reads the file; they must all have read it, and the same text (a node-local path,
    * NFS lag or a file saved while the job started would otherwise leave some ranks waiting for
    * the others forever, or running a different grid). */
-  int ok = gs_sweep_load(argv[optind], &sw, &err) == 0, all_ok = 0;
+  int ok = gs_sweep_load(argv[optind], gs_models_vocabulary(), &sw, &err) == 0, all_ok = 0;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all_ok) {
     if (!ok && rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
@@ -324,7 +326,7 @@ static int cmd_plan(int argc, char **argv) {
   if (!file) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(file, &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  if (gs_sweep_load(file, gs_models_vocabulary(), &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
   int *owner = nshards ? gs_shard_owners(&sw, (int)nshards) : NULL;
   gs_sweep_print_plan(&sw, owner, stdout);
   if (owner) {
@@ -472,7 +474,7 @@ static int cmd_slurm(int argc, char **argv) {
   if (optind != argc - 1) return die(2, "gensweep slurm: expected one experiment file\n\n%s", usage_slurm);
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(argv[optind], &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  if (gs_sweep_load(argv[optind], gs_models_vocabulary(), &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
   o.ntasks = ntasks ? ntasks : (o.array ? 1 : 2);
   char *exp = realpath(argv[optind], NULL);
   char self[4096];

@@ -1,6 +1,7 @@
 /* Experiment files: the key table, value parsing, loading with inih, grid expansion, plan.
  *
- * Every key of gs_config is described once in gs_config_keys[]; everything else (defaults,
+ * Every key is described once, in gs_runner_keys[] here or in a model file's table, and gathered
+ * by a gs_vocabulary; everything else (defaults,
  * parsing, canonical text, hashing, `gensweep --help`, run files) walks that table.
  *
  * Loading: the whole file is read into memory and fed to inih's ini_parse_stream through our
@@ -25,25 +26,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ key table */
+/* ------------------------------------------------------------------ the runner's keys */
 
-#define FIELD(f) .offset = offsetof(gs_config, f), .size = sizeof(((gs_config *)0)->f)
-#define KEY_INT(sec, nm, f, lo, hi, d, h)                                                        \
-  { .section = sec, .name = nm, .type = GS_KEY_INT, FIELD(f), .min = lo, .max = hi, .def = d, \
-    .help = h }
-#define KEY_FLOAT(sec, nm, f, lo, lo_open, hi, hi_open, d, h)                                  \
-  { .section = sec, .name = nm, .type = GS_KEY_FLOAT, FIELD(f), .min = lo, .max = hi,          \
-    .min_open = lo_open, .max_open = hi_open, .def = d, .help = h }
-/* strings: min is the minimum length (0: may be empty) */
-#define KEY_STR(sec, nm, f, minlen, d, h) \
-  { .section = sec, .name = nm, .type = GS_KEY_STRING, FIELD(f), .min = minlen, .def = d, .help = h }
-#define KEY_ENUM(sec, nm, f, ch, d, h) \
-  { .section = sec, .name = nm, .type = GS_KEY_ENUM, FIELD(f), .choices = ch, .def = d, .help = h }
+#define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(gs_config, sec, nm, f, lo, hi, d, h)
+#define KEY_FLOAT(sec, nm, f, lo, lo_open, hi, hi_open, d, h) \
+  GS_KEY_FLOAT(gs_config, sec, nm, f, lo, lo_open, hi, hi_open, d, h)
+#define KEY_STR(sec, nm, f, minlen, d, h) GS_KEY_STR(gs_config, sec, nm, f, minlen, d, h)
+#define KEY_ENUM(sec, nm, f, ch, d, h) GS_KEY_ENUM(gs_config, sec, nm, f, ch, d, h)
 
 #define SEED_MAX 2147483647.0
 #define SIZE_MAX_IMAGES 100000000.0
 
-const gs_key gs_config_keys[] = {
+const gs_key gs_runner_keys[] = {
     KEY_STR("sweep", "name", sweep_name, 1, "sweep",
             "sweep name; results go to <results>/<name>/ (letters, digits, '.', '_', '-')"),
     KEY_STR("sweep", "description", description, 0, "", "free text describing the sweep"),
@@ -58,14 +52,8 @@ const gs_key gs_config_keys[] = {
               "fraction of the training images held out for validation"),
     KEY_INT("data", "seed", data_seed, 0, SEED_MAX, "1", "seed of the data subset / validation split"),
 
-    KEY_ENUM("model", "name", model, "vae|cvae|cae|cae_igmn", "vae",
-             "model: vae, cvae (conditioned on the class label), cae (convolutional autoencoder) or "
-             "cae_igmn (CAE, IGMN over its latent space, mixture-regularised retraining)"),
-    KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),
-    KEY_INT("model", "hidden1", hidden1, 1, 65536, "512", "width of the first hidden layer (784-h1-h2-z MLP)"),
-    KEY_INT("model", "hidden2", hidden2, 1, 65536, "256", "width of the second hidden layer"),
-    KEY_INT("model", "conv1", conv1, 1, 1024, "32", "CAE: channels of the first stride-2 3x3 convolution (28->14)"),
-    KEY_INT("model", "conv2", conv2, 1, 1024, "64", "CAE: channels of the second stride-2 3x3 convolution (14->7)"),
+    /* choices, default and help: the registry's models (gs_vocabulary_init fills them in) */
+    KEY_ENUM("model", "name", model, NULL, "", "model: "),
 
     KEY_INT("train", "epochs", epochs, 1, 100000, "10", "passes over the training set"),
     KEY_INT("train", "batch_size", batch_size, 1, 65536, "100", "minibatch size (split over the ranks of a run)"),
@@ -82,100 +70,210 @@ const gs_key gs_config_keys[] = {
     KEY_INT("train", "checkpoint_every", checkpoint_every, 0, 100000, "1",
             "save a checkpoint every N epochs (0 = never)"),
 
-    KEY_INT("eval", "iw_samples", iw_samples, 0, 100000, "100",
-            "k of the importance-weighted log-likelihood estimate (0 = skip it)"),
-    KEY_INT("eval", "iw_test_size", iw_test_size, 0, SIZE_MAX_IMAGES, "0",
-            "test images used for the importance-weighted estimate (0 = all)"),
-    KEY_INT("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG"),
-    KEY_INT("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"),
-    KEY_INT("eval", "manifold_n", manifold_n, 0, 100, "20",
-            "2-D latents only: the latent manifold image is manifold_n x manifold_n (0 = none)"),
-    KEY_INT("eval", "manifold_class", manifold_class, 0, 255, "0",
-            "conditional models: the label the latent manifold is decoded with"),
     KEY_INT("eval", "eval_every", eval_every, 1, 100000, "1",
             "evaluate the test set every N epochs (and always after the last)"),
-    KEY_INT("eval", "judge", judge, 0, 1, "1",
-            "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
-    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
-
-    KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
-              "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
-    KEY_FLOAT("igmn", "beta", igmn_beta, 0, 1, 1, 1, "0.001",
-              "novelty level: a point creates a component when its Mahalanobis distance to every component "
-              "exceeds the chi-squared quantile at 1 - beta"),
-    KEY_FLOAT("igmn", "v_min", igmn_v_min, 1, 0, 1e12, 0, "2400", "age at which a component is judged"),
-    KEY_FLOAT("igmn", "sp_min", igmn_sp_min, 0, 1, 1e12, 0, "50",
-              "minimum accumulated posterior of a component at age v_min"),
-    KEY_ENUM("igmn", "cov_update", igmn_cov_update, "exact|paper", "exact",
-             "covariance update: exact (always positive definite) or paper (with the counted fallback)"),
-    KEY_FLOAT("igmn", "umbrella_tau", igmn_umbrella_tau, 0, 1, 1e6, 0, "1",
-              "umbrella rule: squared Mahalanobis distance of the means (IGMN.md 4.2)"),
-    KEY_FLOAT("igmn", "umbrella_kappa", igmn_umbrella_kappa, 1, 0, 1e6, 0, "2",
-              "umbrella rule: minimum ratio of the covariance scales"),
-    KEY_FLOAT("igmn", "mu", igmn_mu, 0, 0, 1e12, 0, "1e-6",
-              "retraining loss = BCE - mu * sum over the batch of the mixture density p(z)"),
-    KEY_INT("igmn", "retrain_epochs", igmn_retrain_epochs, 0, 100000, "3",
-            "epochs of mixture-regularised retraining after the IGMN stage"),
-    KEY_ENUM("igmn", "refresh", igmn_refresh, "full|means|none", "full",
-             "after each retraining epoch: one EM refresh of the mixture (full), of means and priors only "
-             "(means), or none"),
-    KEY_FLOAT("igmn", "collapse", igmn_collapse, 0, 0, 1, 0, "0.5",
-              "retraining is marked collapsed when sigmasq falls below this fraction of its value before"),
-    KEY_INT("igmn", "samples", igmn_samples, 1, 64, "8", "decoded samples per component in the generation grid"),
 };
-#define NKEYS ((int)(sizeof gs_config_keys / sizeof gs_config_keys[0]))
-const int gs_config_nkeys = NKEYS;
-
-static const char *const sections[] = {"sweep", "data", "model", "train", "eval", "igmn", "grid"};
-#define NSECTIONS ((int)(sizeof sections / sizeof sections[0]))
+const int gs_runner_nkeys = (int)(sizeof gs_runner_keys / sizeof gs_runner_keys[0]);
 
 #define MAX_RUNS 1000000L
 long gs_config_max_runs = MAX_RUNS;
 
-/* Keys left out of gs_config_hash: they do not change the numbers a run produces (names and
- * paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
- * differ only in them are the same experiment. eval.eval_every is kept: it changes what is
- * recorded. */
-/* Keys that only some models read: they are part of the identity of those models' runs only,
- * so that adding a model's keys (or changing their defaults) never changes the runs of another
- * model. NULL: every model. */
-static const char *key_models(const gs_key *k) {
-  if (strcmp(k->section, "igmn") == 0) return "cae_igmn";
-  if (strcmp(k->section, "eval") == 0 && strncmp(k->name, "judge", 5) == 0) return "cae_igmn";
-  if (strcmp(k->section, "model") == 0 && (strcmp(k->name, "conv1") == 0 || strcmp(k->name, "conv2") == 0))
-    return "cae|cae_igmn";
-  return NULL;
+/* The order of the keys when every key lived in one table here (gensweep 0.1). The canonical
+ * text, and so every run's hash, lists keys in this order, then keys added since in the order
+ * the vocabulary meets them (runner, then the registry's models): moving a key into a model
+ * file must not move a finished run's hash. Never reorder; new keys need no entry. */
+static const char *const keys_order_v1[] = {
+    "sweep.name", "sweep.description", "sweep.results", "data.dataset", "data.train_size", "data.test_size",
+    "data.val_split", "data.seed", "model.name", "model.latent_dim", "model.hidden1", "model.hidden2",
+    "model.conv1", "model.conv2", "train.epochs", "train.batch_size", "train.optimizer", "train.lr",
+    "train.momentum", "train.rho", "train.beta1", "train.beta2", "train.eps", "train.seed", "train.threads",
+    "train.ranks_per_run", "train.checkpoint_every", "eval.iw_samples", "eval.iw_test_size", "eval.n_samples",
+    "eval.n_recon", "eval.manifold_n", "eval.manifold_class", "eval.eval_every", "eval.judge",
+    "eval.judge_epochs", "igmn.c", "igmn.beta", "igmn.v_min", "igmn.sp_min", "igmn.cov_update",
+    "igmn.umbrella_tau", "igmn.umbrella_kappa", "igmn.mu", "igmn.retrain_epochs", "igmn.refresh",
+    "igmn.collapse", "igmn.samples"};
+#define NKEYS_V1 ((int)(sizeof keys_order_v1 / sizeof keys_order_v1[0]))
+
+static int order_v1(const gs_key *k) {
+  char full[128];
+  snprintf(full, sizeof full, "%s.%s", k->section, k->name);
+  for (int i = 0; i < NKEYS_V1; i++)
+    if (strcmp(keys_order_v1[i], full) == 0) return i;
+  return NKEYS_V1;
 }
 
-static int model_in(const char *model, const char *list) {
-  size_t n = strlen(model);
-  for (const char *p = list; p && *p;) {
-    const char *bar = strchr(p, '|');
-    size_t l = bar ? (size_t)(bar - p) : strlen(p);
-    if (l == n && strncmp(p, model, n) == 0) return 1;
-    p = bar ? bar + 1 : NULL;
+static int same_name(const gs_key *a, const gs_key *b) {
+  return strcmp(a->section, b->section) == 0 && strcmp(a->name, b->name) == 0;
+}
+
+static int same_spec(const gs_key *a, const gs_key *b) {
+  return a->type == b->type && a->min == b->min && a->max == b->max && a->min_open == b->min_open &&
+         a->max_open == b->max_open && a->in_every_hash == b->in_every_hash &&
+         strcmp(a->def ? a->def : "", b->def ? b->def : "") == 0 &&
+         strcmp(a->choices ? a->choices : "", b->choices ? b->choices : "") == 0;
+}
+
+int gs_vocabulary_model(const gs_vocabulary *v, const char *model) {
+  for (int m = 0; m < v->nmodels; m++)
+    if (strcmp(v->models[m].model, model) == 0) return m;
+  return -1;
+}
+
+int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodels, gs_error *err) {
+  memset(v, 0, sizeof *v);
+  if (nmodels < 1 || nmodels > GS_MAX_MODELS) return gs_fail(err, "vocabulary: %d models (1 to %d)", nmodels, GS_MAX_MODELS);
+  /* model.name: choices and help from the models */
+  size_t o = 0;
+  for (int m = 0; m < nmodels; m++) {
+    if (gs_vocabulary_model(v, models[m].model) >= 0)
+      return gs_fail(err, "vocabulary: model %s registered twice", models[m].model);
+    v->models[v->nmodels++] = models[m];
+    o += (size_t)snprintf(v->model_choices + o, sizeof v->model_choices - o, "%s%s", m ? "|" : "", models[m].model);
+    if (o >= sizeof v->model_choices) return gs_fail(err, "vocabulary: too many model names");
   }
+  o = (size_t)snprintf(v->model_help, sizeof v->model_help, "model: ");
+  for (int m = 0; m < nmodels && o < sizeof v->model_help; m++)
+    o += (size_t)snprintf(v->model_help + o, sizeof v->model_help - o, "%s%s%s%s%s",
+                          m == 0 ? "" : m == nmodels - 1 ? " or " : ", ", models[m].model,
+                          models[m].about ? " (" : "", models[m].about ? models[m].about : "",
+                          models[m].about ? ")" : "");
+  int order[GS_MAX_KEYS];
+  for (int i = 0; i < gs_runner_nkeys; i++) {
+    const gs_key *k = &gs_runner_keys[i];
+    if (strcmp(k->section, "model") == 0 && strcmp(k->name, "name") == 0) {
+      v->model_key = *k;
+      v->model_key.choices = v->model_choices;
+      v->model_key.help = v->model_help;
+      v->model_key.def = models[0].model; /* the registry's first model is the default */
+      k = &v->model_key;
+    }
+    v->keys[v->nkeys] = k;
+    v->slot[v->nkeys] = -1;
+    v->nkeys++;
+  }
+  int nslots = 0;
+  for (int m = 0; m < nmodels; m++) {
+    for (int j = 0; j < models[m].nkeys; j++) {
+      const gs_key *k = &models[m].keys[j];
+      int i = 0;
+      while (i < v->nkeys && !same_name(v->keys[i], k)) i++;
+      if (i < v->nkeys) { /* declared before: by the runner, or another model */
+        if (v->slot[i] < 0)
+          return gs_fail(err, "vocabulary: model %s declares %s.%s, a key of the runner", models[m].model,
+                         k->section, k->name);
+        if (!same_spec(v->keys[i], k)) {
+          int first = 0;
+          while (!(v->readers[i] >> first & 1)) first++;
+          return gs_fail(err, "vocabulary: %s.%s is declared differently by models %s and %s (type, range, "
+                         "choices, default and in_every_hash must agree)", k->section, k->name,
+                         v->models[first].model, models[m].model);
+        }
+        v->readers[i] |= 1u << m;
+        continue;
+      }
+      if (v->nkeys == GS_MAX_KEYS || nslots == GS_MAX_MODEL_VALUES)
+        return gs_fail(err, "vocabulary: more than %d keys", v->nkeys);
+      if (k->type == GS_KEY_STRING)
+        return gs_fail(err, "vocabulary: %s.%s of model %s is text; model keys are numbers or choices",
+                       k->section, k->name, models[m].model);
+      if (k->type == GS_KEY_ENUM) {
+        for (const char *p = k->choices; p && *p;) {
+          const char *bar = strchr(p, '|');
+          size_t l = bar ? (size_t)(bar - p) : strlen(p);
+          if (l >= GS_ENUM_VALUE_LEN || l >= k->size)
+            return gs_fail(err, "vocabulary: a choice of %s.%s is too long", k->section, k->name);
+          p = bar ? bar + 1 : NULL;
+        }
+      }
+      v->keys[v->nkeys] = k;
+      v->slot[v->nkeys] = nslots++;
+      v->readers[v->nkeys] = 1u << m;
+      v->nkeys++;
+    }
+  }
+  /* canonical order: the v1 order, then the others as met (a stable insertion sort) */
+  for (int i = 0; i < v->nkeys; i++) order[i] = order_v1(v->keys[i]);
+  for (int i = 1; i < v->nkeys; i++) {
+    const gs_key *k = v->keys[i];
+    int s = v->slot[i], ord = order[i];
+    uint32_t r = v->readers[i];
+    int j = i;
+    for (; j > 0 && order[j - 1] > ord; j--) {
+      v->keys[j] = v->keys[j - 1];
+      v->slot[j] = v->slot[j - 1];
+      v->readers[j] = v->readers[j - 1];
+      order[j] = order[j - 1];
+    }
+    v->keys[j] = k;
+    v->slot[j] = s;
+    v->readers[j] = r;
+    order[j] = ord;
+  }
+  /* sections, in the order of their first key, then [grid] */
+  for (int i = 0; i < v->nkeys; i++) {
+    int known = 0;
+    for (int j = 0; j < v->nsections; j++) known |= strcmp(v->sections[j], v->keys[i]->section) == 0;
+    if (known) continue;
+    if (v->nsections == GS_MAX_SECTIONS - 1) return gs_fail(err, "vocabulary: too many sections");
+    v->sections[v->nsections++] = v->keys[i]->section;
+  }
+  v->sections[v->nsections++] = "grid";
   return 0;
 }
 
-static int hash_excluded(const gs_key *k, const gs_config *c) {
-  const char *models = key_models(k);
-  if (models && c && !model_in(c->model, models)) return 1;
+/* Index of k in c's vocabulary: k itself, or a declaration of the same section.name. */
+static int key_index(const gs_vocabulary *v, const gs_key *k) {
+  for (int i = 0; i < v->nkeys; i++)
+    if (v->keys[i] == k) return i;
+  for (int i = 0; i < v->nkeys; i++)
+    if (same_name(v->keys[i], k)) return i;
+  return -1;
+}
+
+/* Where key i's value lives in c, and how many bytes it may take. */
+static char *value_at(const gs_config *c, int i, size_t *size) {
+  const gs_vocabulary *v = c->vocab;
+  const gs_key *k = v->keys[i];
+  if (v->slot[i] < 0) {
+    *size = k->size;
+    return (char *)c + k->offset;
+  }
+  *size = k->type == GS_KEY_ENUM ? GS_ENUM_VALUE_LEN : sizeof(gs_value);
+  return (char *)&c->values[v->slot[i]];
+}
+
+static int is_runner_only(const gs_key *k) {
   return strcmp(k->section, "sweep") == 0 ||
          (strcmp(k->section, "train") == 0 &&
           (strcmp(k->name, "threads") == 0 || strcmp(k->name, "ranks_per_run") == 0 ||
            strcmp(k->name, "checkpoint_every") == 0));
 }
 
+/* Keys left out of gs_config_hash: those that do not change the numbers a run produces (names
+ * and paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
+ * differ only in them are the same experiment; and keys only other models read, so that adding
+ * a model's keys (or changing their defaults) never changes the runs of another model.
+ * eval.eval_every is kept: it changes what is recorded. */
+static int counts_at(const gs_config *c, int i, int model) {
+  const gs_vocabulary *v = c->vocab;
+  if (v->slot[i] < 0) return !is_runner_only(v->keys[i]);
+  if (v->keys[i]->in_every_hash) return 1;
+  return model >= 0 && (v->readers[i] >> model & 1);
+}
+
+int gs_config_key_counts(const gs_config *c, const gs_key *k) {
+  int i = key_index(c->vocab, k);
+  return i >= 0 && counts_at(c, i, gs_vocabulary_model(c->vocab, c->model));
+}
+
 static int is_sweep_name(const gs_key *k) {
   return k->type == GS_KEY_STRING && k->offset == offsetof(gs_config, sweep_name);
 }
 
-const gs_key *gs_config_find_key(const char *section, const char *name) {
+const gs_key *gs_config_find_key(const gs_vocabulary *v, const char *section, const char *name) {
   if (!section || !name) return NULL;
-  for (int i = 0; i < NKEYS; i++)
-    if (strcmp(gs_config_keys[i].section, section) == 0 && strcmp(gs_config_keys[i].name, name) == 0)
-      return &gs_config_keys[i];
+  for (int i = 0; i < v->nkeys; i++)
+    if (strcmp(v->keys[i]->section, section) == 0 && strcmp(v->keys[i]->name, name) == 0) return v->keys[i];
   return NULL;
 }
 
@@ -207,14 +305,15 @@ static int edit_distance(const char *a, const char *b) {
 /* How many edits still count as a typo of a word of this length. */
 static int typo_limit(size_t len) { return len <= 3 ? 1 : len <= 6 ? 2 : 3; }
 
-const char *gs_config_suggest(const char *section, const char *name, char *buf, size_t n) {
+const char *gs_config_suggest(const gs_vocabulary *v, const char *section, const char *name, char *buf,
+                              size_t n) {
   if (!name || !*name) return NULL;
   if (!section) section = "";
   int limit = typo_limit(strlen(name));
   const gs_key *best = NULL;
   int best_total = 1 << 30, best_d = 0;
-  for (int i = 0; i < NKEYS; i++) {
-    const gs_key *k = &gs_config_keys[i];
+  for (int i = 0; i < v->nkeys; i++) {
+    const gs_key *k = v->keys[i];
     int d = edit_distance(name, k->name);
     if (d > limit) continue;
     /* a key in another section costs 2 (moved key), 1 if the section itself looks misspelt */
@@ -233,13 +332,13 @@ const char *gs_config_suggest(const char *section, const char *name, char *buf, 
   return buf;
 }
 
-static int known_section(const char *s) {
-  for (int i = 0; i < NSECTIONS; i++)
-    if (strcmp(s, sections[i]) == 0) return 1;
+static int known_section(const gs_vocabulary *v, const char *s) {
+  for (int i = 0; i < v->nsections; i++)
+    if (strcmp(s, v->sections[i]) == 0) return 1;
   return 0;
 }
 
-static const char *suggest_section(const char *s) {
+static const char *suggest_section(const gs_vocabulary *v, const char *s) {
   char trimmed[64];
   size_t len = strlen(s);
   while (len && isspace((unsigned char)*s)) s++, len--;
@@ -249,20 +348,21 @@ static const char *suggest_section(const char *s) {
   trimmed[len] = 0;
   const char *best = NULL;
   int best_d = typo_limit(len) + 1;
-  for (int i = 0; i < NSECTIONS; i++) {
-    int d = edit_distance(trimmed, sections[i]);
-    if (d < best_d) best = sections[i], best_d = d;
+  for (int i = 0; i < v->nsections; i++) {
+    int d = edit_distance(trimmed, v->sections[i]);
+    if (d < best_d) best = v->sections[i], best_d = d;
   }
   return best;
 }
 
 /* ------------------------------------------------------------------ values */
 
-void gs_config_defaults(gs_config *c) {
+void gs_config_defaults(gs_config *c, const gs_vocabulary *v) {
   memset(c, 0, sizeof *c);
-  for (int i = 0; i < NKEYS; i++) {
+  c->vocab = v;
+  for (int i = 0; i < v->nkeys; i++) {
     gs_error e;
-    if (gs_config_set(c, &gs_config_keys[i], gs_config_keys[i].def, &e) != 0) {
+    if (gs_config_set(c, v->keys[i], v->keys[i]->def, &e) != 0) {
       fprintf(stderr, "gensweep: bad default in the key table: %s\n", e.msg);
       abort();
     }
@@ -290,8 +390,10 @@ static const char *comment_hint(const char *v, size_t len) {
   return memchr(v, '#', len) ? " (an inline comment must start with ';' after a space)" : "";
 }
 
-int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *err) {
-  char *field = (char *)c + k->offset;
+static int set_at(gs_config *c, int i, const char *value, gs_error *err) {
+  size_t size;
+  char *field = value_at(c, i, &size);
+  const gs_key *k = c->vocab->keys[i];
   const char *v = skip_space(value ? value : "");
   size_t len = strlen(v);
   while (len && isspace((unsigned char)v[len - 1])) len--;
@@ -329,8 +431,8 @@ int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *er
   }
   case GS_KEY_STRING: {
     if (len < (size_t)k->min) return gs_fail(err, "%s.%s: must not be empty", sec, nm);
-    if (len >= k->size)
-      return gs_fail(err, "%s.%s: value too long (%zu characters, at most %zu)", sec, nm, len, k->size - 1);
+    if (len >= size)
+      return gs_fail(err, "%s.%s: value too long (%zu characters, at most %zu)", sec, nm, len, size - 1);
     for (size_t i = 0; i < len; i++)
       if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
         return gs_fail(err, "%s.%s: value contains a control character", sec, nm);
@@ -353,7 +455,7 @@ int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *er
     for (const char *p = k->choices; *p;) {
       const char *bar = strchr(p, '|');
       size_t cl = bar ? (size_t)(bar - p) : strlen(p);
-      if (cl == len && len && memcmp(p, v, len) == 0 && len < k->size) {
+      if (cl == len && len && memcmp(p, v, len) == 0 && len < size) {
         memcpy(field, v, len);
         field[len] = 0;
         return 0;
@@ -378,6 +480,12 @@ int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *er
   return gs_fail(err, "%s.%s: bad key type", sec, nm);
 }
 
+int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *err) {
+  int i = key_index(c->vocab, k);
+  if (i < 0) return gs_fail(err, "%s.%s: not a key of this configuration", k->section, k->name);
+  return set_at(c, i, value, err);
+}
+
 /* Shortest %g text that reads back as exactly the same double. */
 static void format_double(double x, char *buf, size_t n) {
   char tmp[48];
@@ -388,8 +496,10 @@ static void format_double(double x, char *buf, size_t n) {
   gs_strlcpy(buf, tmp, n);
 }
 
-void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n) {
-  const char *field = (const char *)c + k->offset;
+static void format_at(const gs_config *c, int i, char *buf, size_t n) {
+  size_t size;
+  const char *field = value_at(c, i, &size);
+  const gs_key *k = c->vocab->keys[i];
   switch (k->type) {
   case GS_KEY_INT: {
     long x;
@@ -405,7 +515,7 @@ void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n) 
   }
   case GS_KEY_STRING:
   case GS_KEY_ENUM: {
-    size_t len = strnlen(field, k->size);
+    size_t len = strnlen(field, size);
     if (n) {
       size_t c2 = len < n - 1 ? len : n - 1;
       memcpy(buf, field, c2);
@@ -416,6 +526,77 @@ void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n) 
   }
 }
 
+const gs_key *gs_config_key(const gs_config *c, const char *full) {
+  const char *dot = strchr(full, '.');
+  char sec[64];
+  if (!dot || (size_t)(dot - full) >= sizeof sec) return NULL;
+  memcpy(sec, full, (size_t)(dot - full));
+  sec[dot - full] = 0;
+  return gs_config_find_key(c->vocab, sec, dot + 1);
+}
+
+int gs_config_set_text(gs_config *c, const char *full, const char *value, gs_error *err) {
+  const gs_key *k = gs_config_key(c, full);
+  if (!k) return gs_fail(err, "unknown key '%s'", full);
+  return gs_config_set(c, k, value, err);
+}
+
+void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n) {
+  int i = key_index(c->vocab, k);
+  if (i < 0) {
+    if (n) buf[0] = 0;
+    return;
+  }
+  format_at(c, i, buf, n);
+}
+
+static const char *typed_at(const gs_config *c, const gs_key *k, gs_key_type t1, gs_key_type t2) {
+  int i = key_index(c->vocab, k);
+  if (i < 0 || (c->vocab->keys[i]->type != t1 && c->vocab->keys[i]->type != t2)) {
+    fprintf(stderr, "gensweep: internal error: %s.%s read as the wrong type\n", k->section, k->name);
+    abort();
+  }
+  size_t size;
+  return value_at(c, i, &size);
+}
+
+long gs_config_int(const gs_config *c, const gs_key *k) {
+  long x;
+  memcpy(&x, typed_at(c, k, GS_KEY_INT, GS_KEY_INT), sizeof x);
+  return x;
+}
+
+double gs_config_float(const gs_config *c, const gs_key *k) {
+  double x;
+  memcpy(&x, typed_at(c, k, GS_KEY_FLOAT, GS_KEY_FLOAT), sizeof x);
+  return x;
+}
+
+const char *gs_config_str(const gs_config *c, const gs_key *k) {
+  return typed_at(c, k, GS_KEY_STRING, GS_KEY_ENUM);
+}
+
+void gs_config_read(const gs_config *c, const gs_key *keys, int nkeys, void *settings) {
+  for (int j = 0; j < nkeys; j++) {
+    const gs_key *k = &keys[j];
+    char *dst = (char *)settings + k->offset;
+    switch (k->type) {
+    case GS_KEY_INT: {
+      long x = gs_config_int(c, k);
+      memcpy(dst, &x, sizeof x);
+      break;
+    }
+    case GS_KEY_FLOAT: {
+      double x = gs_config_float(c, k);
+      memcpy(dst, &x, sizeof x);
+      break;
+    }
+    case GS_KEY_STRING:
+    case GS_KEY_ENUM: gs_strlcpy(dst, gs_config_str(c, k), k->size); break;
+    }
+  }
+}
+
 /* Longest formatted value: strings are bounded by their field (<= 512), numbers by ~25. */
 #define VALUE_BUF 600
 
@@ -423,9 +604,9 @@ char *gs_config_canonical(const gs_config *c) {
   size_t cap = 4096, len = 0;
   char *out = gs_malloc(cap);
   char val[VALUE_BUF];
-  for (int i = 0; i < NKEYS; i++) {
-    const gs_key *k = &gs_config_keys[i];
-    gs_config_format(c, k, val, sizeof val);
+  for (int i = 0; i < c->vocab->nkeys; i++) {
+    const gs_key *k = c->vocab->keys[i];
+    format_at(c, i, val, sizeof val);
     size_t need = strlen(k->section) + strlen(k->name) + strlen(val) + 8;
     while (len + need >= cap) out = gs_realloc(out, cap *= 2);
     len += (size_t)snprintf(out + len, cap - len, "%s.%s = %s\n", k->section, k->name, val);
@@ -444,22 +625,18 @@ static uint64_t hash_line(uint64_t h, const gs_key *k, const char *val) {
   return gs_hash64("\n", 1, h);
 }
 
-/* gs_hash64 of the canonical text without the hash_excluded() lines (the runner's and sweep's own
+/* gs_hash64 of the canonical text without the lines counts_at() leaves out (the runner's and sweep's own
  * keys, and keys the run's model does not read). */
 uint64_t gs_config_hash(const gs_config *c) {
   uint64_t h = GS_HASH_INIT;
   char val[VALUE_BUF];
-  for (int i = 0; i < NKEYS; i++) {
-    const gs_key *k = &gs_config_keys[i];
-    if (hash_excluded(k, c)) continue;
-    gs_config_format(c, k, val, sizeof val);
-    h = hash_line(h, k, val);
+  int model = gs_vocabulary_model(c->vocab, c->model);
+  for (int i = 0; i < c->vocab->nkeys; i++) {
+    if (!counts_at(c, i, model)) continue;
+    format_at(c, i, val, sizeof val);
+    h = hash_line(h, c->vocab->keys[i], val);
   }
   return h;
-}
-
-long gs_config_total_epochs(const gs_config *c) {
-  return c->epochs + (strcmp(c->model, "cae_igmn") == 0 ? c->igmn_retrain_epochs : 0);
 }
 
 int gs_config_validate(const gs_config *c, gs_error *err) {
@@ -468,9 +645,8 @@ int gs_config_validate(const gs_config *c, gs_error *err) {
                    "train.batch_size = %ld is smaller than train.ranks_per_run = %ld (each rank needs at "
                    "least one example of every batch)",
                    c->batch_size, c->ranks_per_run);
-  if (c->test_size > 0 && c->iw_test_size > c->test_size)
-    return gs_fail(err, "eval.iw_test_size = %ld is larger than data.test_size = %ld", c->iw_test_size,
-                   c->test_size);
+  int m = gs_vocabulary_model(c->vocab, c->model);
+  if (m >= 0 && c->vocab->models[m].validate) return c->vocab->models[m].validate(c, err);
   return 0;
 }
 
@@ -483,13 +659,14 @@ typedef struct load_error {
 
 typedef struct loader {
   gs_sweep *sw;
+  const gs_vocabulary *v;
   const char *path;
   const char *text;
   size_t len, pos;
   int lineno;
   int section_bad;       /* the current section header was reported: ignore its keys */
-  int key_line[NKEYS];   /* line where each key was set in its own section (0 = not set) */
-  int grid_line[NKEYS];  /* line where each key was swept in [grid] */
+  int key_line[GS_MAX_KEYS];   /* line where each key was set in its own section (0 = not set) */
+  int grid_line[GS_MAX_KEYS];  /* line where each key was swept in [grid] */
   load_error *errs;
   int nerrs, errcap;
 } loader;
@@ -531,17 +708,23 @@ static void check_header(loader *L, const char *line) {
   char name[64];
   if (!header_name(line, name, sizeof name)) return; /* inih reports the syntax error */
   L->section_bad = 0;
-  if (known_section(name)) return;
+  if (known_section(L->v, name)) return;
   L->section_bad = 1;
   if (!*name) {
     add_error(L, L->lineno, "empty section name []");
     return;
   }
-  const char *s = suggest_section(name);
+  const char *s = suggest_section(L->v, name);
   if (s)
     add_error(L, L->lineno, "unknown section [%s]; did you mean [%s]?", name, s);
-  else
-    add_error(L, L->lineno, "unknown section [%s] (sections: sweep, data, model, train, eval, igmn, grid)", name);
+  else {
+    char list[512];
+    size_t o = 0;
+    list[0] = 0;
+    for (int i = 0; i < L->v->nsections && o < sizeof list; i++)
+      o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", L->v->sections[i]);
+    add_error(L, L->lineno, "unknown section [%s] (sections: %s)", name, list);
+  }
 }
 
 /* fgets-like reader over the text in memory: one call per line, so inih's line numbers match. */
@@ -571,12 +754,12 @@ static char *line_reader(char *str, int num, void *stream) {
   return str;
 }
 
-static void keys_of_section(const char *section, char *buf, size_t n) {
+static void keys_of_section(const gs_vocabulary *v, const char *section, char *buf, size_t n) {
   size_t o = 0;
   buf[0] = 0;
-  for (int i = 0; i < NKEYS && o < n; i++) {
-    if (strcmp(gs_config_keys[i].section, section) != 0) continue;
-    o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", gs_config_keys[i].name);
+  for (int i = 0; i < v->nkeys && o < n; i++) {
+    if (strcmp(v->keys[i]->section, section) != 0) continue;
+    o += (size_t)snprintf(buf + o, n - o, "%s%s", o ? ", " : "", v->keys[i]->name);
   }
 }
 
@@ -617,7 +800,7 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
   }
   const char *dot = strchr(name, '.');
   if (!dot) {
-    if (gs_config_suggest("", name, sug, sizeof sug))
+    if (gs_config_suggest(L->v, "", name, sug, sizeof sug))
       add_error(L, line, "grid key '%s' must be written section.key; did you mean '%s'?", name, sug);
     else
       add_error(L, line, "grid key '%s' must be written section.key (e.g. model.latent_dim)", name);
@@ -627,9 +810,9 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
   if (sl >= sizeof sec) sl = sizeof sec - 1;
   memcpy(sec, name, sl);
   sec[sl] = 0;
-  const gs_key *k = gs_config_find_key(sec, dot + 1);
+  const gs_key *k = gs_config_find_key(L->v, sec, dot + 1);
   if (!k) {
-    if (gs_config_suggest(sec, dot + 1, sug, sizeof sug))
+    if (gs_config_suggest(L->v, sec, dot + 1, sug, sizeof sug))
       add_error(L, line, "unknown key '%s' in [grid]; did you mean '%s'?", name, sug);
     else
       add_error(L, line, "unknown key '%s' in [grid]", name);
@@ -639,7 +822,7 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
     add_error(L, line, "%s cannot be swept: the [sweep] keys are fixed for the whole sweep", name);
     return;
   }
-  int idx = (int)(k - gs_config_keys);
+  int idx = key_index(L->v, k);
   gs_axis *ex = NULL; /* the axis a '+=' line continues */
   if (append) {
     for (int a = 0; a < sw->naxes; a++)
@@ -669,6 +852,7 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
   }
   gs_config scratch;
   memset(&scratch, 0, sizeof scratch);
+  scratch.vocab = L->v;
   for (char *item = list; ok && item;) {
     char *comma = strchr(item, ',');
     if (comma) *comma = 0;
@@ -756,7 +940,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
   char sug[128];
   if (L->section_bad) return 1;
   if (!*section) {
-    if (gs_config_suggest("", name, sug, sizeof sug)) {
+    if (gs_config_suggest(L->v, "", name, sug, sizeof sug)) {
       const char *s, *n;
       split_suggestion(sug, &s, &n);
       add_error(L, line, "key '%s' is outside any section; did you mean [%s] %s?", name, s, n);
@@ -769,14 +953,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
     grid_key(L, name, value, line);
     return 1;
   }
-  if (!known_section(section)) { /* normally caught by the reader already */
+  if (!known_section(L->v, section)) { /* normally caught by the reader already */
     add_error(L, line, "unknown section [%s]", section);
     L->section_bad = 1;
     return 1;
   }
-  const gs_key *k = gs_config_find_key(section, name);
+  const gs_key *k = gs_config_find_key(L->v, section, name);
   if (!k) {
-    if (gs_config_suggest(section, name, sug, sizeof sug)) {
+    if (gs_config_suggest(L->v, section, name, sug, sizeof sug)) {
       const char *s, *n;
       split_suggestion(sug, &s, &n);
       if (strcmp(s, section) == 0)
@@ -785,12 +969,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
         add_error(L, line, "unknown key '%s' in [%s]; did you mean [%s] %s?", name, section, s, n);
     } else {
       char known[512];
-      keys_of_section(section, known, sizeof known);
+      keys_of_section(L->v, section, known, sizeof known);
       add_error(L, line, "unknown key '%s' in [%s] (keys in [%s]: %s)", name, section, section, known);
     }
     return 1;
   }
-  int idx = (int)(k - gs_config_keys);
+  int idx = key_index(L->v, k);
   if (L->key_line[idx]) {
     add_error(L, line, "duplicate key %s.%s (first set on line %d)", k->section, k->name, L->key_line[idx]);
     return 1;
@@ -854,15 +1038,19 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
   }
 
   /* canonical text of every key in the base config, for fast per-run hashing */
-  char *base_text[NKEYS];
-  int axis_of[NKEYS];
-  for (int i = 0; i < NKEYS; i++) {
+  const gs_vocabulary *v = sw->base.vocab;
+  char *base_text[GS_MAX_KEYS];
+  int axis_of[GS_MAX_KEYS], key_of_axis[GS_MAX_AXES];
+  for (int i = 0; i < v->nkeys; i++) {
     char val[VALUE_BUF];
-    gs_config_format(&sw->base, &gs_config_keys[i], val, sizeof val);
+    format_at(&sw->base, i, val, sizeof val);
     base_text[i] = gs_strdup(val);
     axis_of[i] = -1;
   }
-  for (int a = 0; a < na; a++) axis_of[sw->axes[a].key - gs_config_keys] = a;
+  for (int a = 0; a < na; a++) {
+    key_of_axis[a] = key_index(v, sw->axes[a].key);
+    axis_of[key_of_axis[a]] = a;
+  }
 
   sw->runs = gs_calloc((size_t)sw->nruns, sizeof(gs_run));
   int vi[GS_MAX_AXES] = {0};
@@ -873,7 +1061,7 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
     size_t o = 0;
     for (int a = 0; a < na; a++) {
       run->value_index[a] = vi[a];
-      gs_config_set(&run->cfg, sw->axes[a].key, sw->axes[a].values[vi[a]], NULL); /* validated already */
+      set_at(&run->cfg, key_of_axis[a], sw->axes[a].values[vi[a]], NULL); /* validated already */
       const char *part = parts[a][vi[a]];
       size_t pl = strlen(part);
       if (a) run->id[o++] = '_';
@@ -883,10 +1071,10 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
     if (!na) memcpy(run->id, "run", 4);
     else run->id[o] = 0;
     uint64_t h = GS_HASH_INIT;
-    for (int i = 0; i < NKEYS; i++) {
-      const gs_key *k = &gs_config_keys[i];
-      if (hash_excluded(k, &run->cfg)) continue;
-      h = hash_line(h, k, axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i]);
+    int model = gs_vocabulary_model(v, run->cfg.model);
+    for (int i = 0; i < v->nkeys; i++) {
+      if (!counts_at(&run->cfg, i, model)) continue;
+      h = hash_line(h, v->keys[i], axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i]);
     }
     run->hash = h;
     for (int a = na - 1; a >= 0; a--) { /* row-major: the last axis varies fastest */
@@ -894,7 +1082,7 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
       vi[a] = 0;
     }
   }
-  for (int i = 0; i < NKEYS; i++) free(base_text[i]);
+  for (int i = 0; i < v->nkeys; i++) free(base_text[i]);
 
   /* ids must be unique (different values could still read the same once sanitised) */
   if (sw->nruns > 1) {
@@ -928,15 +1116,16 @@ done:
 }
 
 /* Takes ownership of text. */
-static int load(const char *path, char *text, size_t len, gs_sweep *sw, gs_error *err) {
+static int load(const char *path, const gs_vocabulary *v, char *text, size_t len, gs_sweep *sw, gs_error *err) {
   memset(sw, 0, sizeof *sw);
   GS_STRCPY(sw->path, path);
   sw->text = text;
-  gs_config_defaults(&sw->base);
+  gs_config_defaults(&sw->base, v);
   gs_error_clear(err);
 
   loader *L = gs_calloc(1, sizeof *L);
   L->sw = sw;
+  L->v = v;
   L->path = path;
   L->text = text;
   L->len = len;
@@ -961,9 +1150,9 @@ static int load(const char *path, char *text, size_t len, gs_sweep *sw, gs_error
   }
 
   /* a key both fixed and swept */
-  for (int i = 0; i < NKEYS; i++) {
+  for (int i = 0; i < v->nkeys; i++) {
     if (!L->key_line[i] || !L->grid_line[i]) continue;
-    const gs_key *k = &gs_config_keys[i];
+    const gs_key *k = v->keys[i];
     int later = L->key_line[i] > L->grid_line[i] ? L->key_line[i] : L->grid_line[i];
     add_error(L, later, "%s.%s is set in [%s] on line %d and swept in [grid] on line %d", k->section, k->name,
               k->section, L->key_line[i], L->grid_line[i]);
@@ -994,23 +1183,24 @@ static int load(const char *path, char *text, size_t len, gs_sweep *sw, gs_error
   return rc;
 }
 
-int gs_sweep_load(const char *path, gs_sweep *sw, gs_error *err) {
+int gs_sweep_load(const char *path, const gs_vocabulary *v, gs_sweep *sw, gs_error *err) {
   memset(sw, 0, sizeof *sw);
   size_t len = 0;
   char *text = gs_read_file(path, &len, err);
   if (!text) return -1;
-  return load(path, text, len, sw, err);
+  return load(path, v, text, len, sw, err);
 }
 
-int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_error *err) {
-  return load(path, gs_strdup(text), strlen(text), sw, err);
+int gs_sweep_load_text(const char *path, const gs_vocabulary *v, const char *text, gs_sweep *sw, gs_error *err) {
+  return load(path, v, gs_strdup(text), strlen(text), sw, err);
 }
 
-int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err) {
+int gs_sweep_load_mem(const char *path, const gs_vocabulary *v, const void *data, size_t len, gs_sweep *sw,
+                      gs_error *err) {
   char *text = gs_malloc(len + 1);
   if (len) memcpy(text, data, len);
   text[len] = 0;
-  return load(path, text, len, sw, err);
+  return load(path, v, text, len, sw, err);
 }
 
 void gs_sweep_free(gs_sweep *sw) {
@@ -1032,10 +1222,10 @@ void gs_sweep_print_plan(const gs_sweep *sw, const int *owner, FILE *out) {
 
   /* fixed values that differ from the defaults */
   gs_config def;
-  gs_config_defaults(&def);
+  gs_config_defaults(&def, b->vocab);
   int header = 0;
-  for (int i = 0; i < NKEYS; i++) {
-    const gs_key *k = &gs_config_keys[i];
+  for (int i = 0; i < b->vocab->nkeys; i++) {
+    const gs_key *k = b->vocab->keys[i];
     if (strcmp(k->section, "sweep") == 0) continue;
     int swept = 0;
     for (int a = 0; a < sw->naxes; a++) swept |= sw->axes[a].key == k;

@@ -159,6 +159,23 @@ static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const ch
   return 0;
 }
 
+int gs_dataset_sizes(const char *name, gs_data_sizes *out, gs_error *err) {
+  memset(out, 0, sizeof *out);
+  char dir[512], path[1200];
+  if (gs_dataset_resolve(name, dir, sizeof dir, err) != 0) return -1;
+  gs_idx train, test;
+  snprintf(path, sizeof path, "%s/%s", dir, FILE_TRAIN_IMAGES);
+  if (gs_idx_read_header(path, 3, &train, err) != 0) return -1;
+  snprintf(path, sizeof path, "%s/%s", dir, FILE_TEST_IMAGES);
+  if (gs_idx_read_header(path, 3, &test, err) != 0) return -1;
+  out->train = train.count;
+  out->test = test.count;
+  out->h = train.dims[1];
+  out->w = train.dims[2];
+  out->dim = train.item_size;
+  return 0;
+}
+
 int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err) {
   static const gs_data_options defaults = {0};
   if (!opt) opt = &defaults;

@@ -96,7 +96,8 @@ static const char *data_name(int ndim) {
   return ndim == 3 ? "image data" : ndim == 1 ? "label data" : "data";
 }
 
-static int read_body(reader *r, int expected_ndim, gs_idx *out, gs_error *err) {
+/* header_only: stop after the header (out->data stays NULL) */
+static int read_body(reader *r, int expected_ndim, int header_only, gs_idx *out, gs_error *err) {
   uint8_t magic[4];
   long got = 0;
   int st = read_full(r, magic, 4, &got);
@@ -146,6 +147,14 @@ static int read_body(reader *r, int expected_ndim, gs_idx *out, gs_error *err) {
   }
 
   long n = (long)total;
+  if (header_only) {
+    memset(out, 0, sizeof *out);
+    out->ndim = ndim;
+    for (int i = 0; i < ndim; i++) out->dims[i] = (int)dims[i];
+    out->count = out->dims[0];
+    out->item_size = n / out->count;
+    return 0;
+  }
   uint8_t *data = malloc((size_t)n);
   if (!data) return gs_fail(err, "%s: out of memory allocating %ld bytes for shape %s", r->path, n, shape);
   st = read_full(r, data, n, &got);
@@ -183,7 +192,7 @@ static int read_body(reader *r, int expected_ndim, gs_idx *out, gs_error *err) {
   return 0;
 }
 
-int gs_idx_read(const char *path, int expected_ndim, gs_idx *out, gs_error *err) {
+static int idx_open(const char *path, int expected_ndim, int header_only, gs_idx *out, gs_error *err) {
   memset(out, 0, sizeof *out);
   /* resolve: path as given, else with ".gz" added (or removed) */
   char alt[4096];
@@ -217,9 +226,17 @@ int gs_idx_read(const char *path, int expected_ndim, gs_idx *out, gs_error *err)
   r.gz = gzopen(use, "rb");
   if (!r.gz) return gs_fail(err, "%s: cannot open: %s", use, errno ? strerror(errno) : "out of memory");
   gzbuffer(r.gz, 1u << 20);
-  int rc = read_body(&r, expected_ndim, out, err);
+  int rc = read_body(&r, expected_ndim, header_only, out, err);
   gzclose_r(r.gz);
   return rc;
+}
+
+int gs_idx_read(const char *path, int expected_ndim, gs_idx *out, gs_error *err) {
+  return idx_open(path, expected_ndim, 0, out, err);
+}
+
+int gs_idx_read_header(const char *path, int expected_ndim, gs_idx *out, gs_error *err) {
+  return idx_open(path, expected_ndim, 1, out, err);
 }
 
 void gs_idx_free(gs_idx *x) {

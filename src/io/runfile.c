@@ -85,48 +85,15 @@ static int write_run_contents(hid_t f, const char *path, const gs_record *r, con
     int rc = gs_h5_attr_str(f, "config", canon ? canon : "");
     free(canon);
     if (rc < 0) return gs_h5_fail(err, path, "writing attribute config");
-    for (int i = 0; i < gs_config_nkeys; i++) {
-      const gs_key *k = &gs_config_keys[i];
+    for (int i = 0; i < cfg->vocab->nkeys; i++) {
+      const gs_key *k = cfg->vocab->keys[i];
       char name[160];
       snprintf(name, sizeof name, "%s.%s", k->section, k->name);
-      const char *field = (const char *)cfg + k->offset;
       switch (k->type) {
-      case GS_KEY_INT: { /* long in gs_config; an int field would do too */
-        int64_t v;
-        if (k->size == sizeof(int)) {
-          int i32;
-          memcpy(&i32, field, sizeof i32);
-          v = i32;
-        } else {
-          long l;
-          memcpy(&l, field, sizeof l);
-          v = l;
-        }
-        rc = gs_h5_attr_i64(f, name, v);
-        break;
-      }
-      case GS_KEY_FLOAT: {
-        double v;
-        if (k->size == sizeof(float)) {
-          float x;
-          memcpy(&x, field, sizeof x);
-          v = x;
-        } else {
-          memcpy(&v, field, sizeof v);
-        }
-        rc = gs_h5_attr_f64(f, name, v);
-        break;
-      }
+      case GS_KEY_INT: rc = gs_h5_attr_i64(f, name, (int64_t)gs_config_int(cfg, k)); break;
+      case GS_KEY_FLOAT: rc = gs_h5_attr_f64(f, name, gs_config_float(cfg, k)); break;
       case GS_KEY_STRING:
-      case GS_KEY_ENUM: {
-        size_t len = strnlen(field, k->size ? k->size : 1);
-        char *s = gs_malloc(len + 1);
-        memcpy(s, field, len);
-        s[len] = 0;
-        rc = gs_h5_attr_str(f, name, s);
-        free(s);
-        break;
-      }
+      case GS_KEY_ENUM: rc = gs_h5_attr_str(f, name, gs_config_str(cfg, k)); break;
       default: rc = 0;
       }
       if (rc < 0) return gs_h5_fail(err, path, "writing attribute %s", name);

@@ -37,6 +37,71 @@
 #define STATE_MAGIC 4.200000002e9 /* first value of the state; changes with its layout (v2: grid_component) */
 #define MAX_GRID_K 64     /* components shown in a generation grid (the largest priors) */
 
+/* ------------------------------------------------------------------ keys */
+
+typedef struct cae_settings {
+  long latent_dim;
+  long conv1, conv2;       /* channels of the two stride-2 convolutions */
+  long n_recon;            /* test images reconstructed for the PNG / run file */
+  /* cae_igmn */
+  long judge;              /* 1: judge generated images with the cached classifier */
+  long judge_epochs;       /* training epochs of that classifier */
+  double igmn_c, igmn_beta, igmn_v_min, igmn_sp_min; /* IGMN.md */
+  char igmn_cov_update[8]; /* exact | paper */
+  double igmn_umbrella_tau, igmn_umbrella_kappa;
+  double igmn_mu;          /* weight of the mixture-density regulariser during retraining */
+  long igmn_retrain_epochs;
+  char igmn_refresh[8];    /* full | means | none: the mixture refresh after each retraining epoch */
+  double igmn_collapse;    /* retraining collapsed when sigmasq < collapse * sigmasq before it */
+  long igmn_samples;       /* decoded samples per component in the generation grid */
+} cae_settings;
+
+#define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(cae_settings, sec, nm, f, lo, hi, d, h)
+#define KEY_FLOAT(sec, nm, f, lo, lo_open, hi, hi_open, d, h) \
+  GS_KEY_FLOAT(cae_settings, sec, nm, f, lo, lo_open, hi, hi_open, d, h)
+#define KEY_ENUM(sec, nm, f, ch, d, h) GS_KEY_ENUM(cae_settings, sec, nm, f, ch, d, h)
+/* eval.n_recon is declared by the VAE too, and was part of every run's hash: so it stays */
+#define CAE_KEYS                                                                                            \
+  KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),             \
+  KEY_INT("model", "conv1", conv1, 1, 1024, "32", "CAE: channels of the first stride-2 3x3 convolution (28->14)"), \
+  KEY_INT("model", "conv2", conv2, 1, 1024, "64", "CAE: channels of the second stride-2 3x3 convolution (14->7)"), \
+  {.section = "eval", .name = "n_recon", .type = GS_KEY_INT, GS_KEY_FIELD(cae_settings, n_recon), .min = 0,   \
+   .max = 10000, .def = "16", .help = "test images reconstructed for the run file / PNG", .in_every_hash = 1}
+
+static const gs_key cae_keys[] = {CAE_KEYS};
+static const gs_key cae_igmn_keys[] = {
+    CAE_KEYS,
+    KEY_INT("eval", "judge", judge, 0, 1, "1",
+            "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
+    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
+    KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
+              "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
+    KEY_FLOAT("igmn", "beta", igmn_beta, 0, 1, 1, 1, "0.001",
+              "novelty level: a point creates a component when its Mahalanobis distance to every component "
+              "exceeds the chi-squared quantile at 1 - beta"),
+    KEY_FLOAT("igmn", "v_min", igmn_v_min, 1, 0, 1e12, 0, "2400", "age at which a component is judged"),
+    KEY_FLOAT("igmn", "sp_min", igmn_sp_min, 0, 1, 1e12, 0, "50",
+              "minimum accumulated posterior of a component at age v_min"),
+    KEY_ENUM("igmn", "cov_update", igmn_cov_update, "exact|paper", "exact",
+             "covariance update: exact (always positive definite) or paper (with the counted fallback)"),
+    KEY_FLOAT("igmn", "umbrella_tau", igmn_umbrella_tau, 0, 1, 1e6, 0, "1",
+              "umbrella rule: squared Mahalanobis distance of the means (IGMN.md 4.2)"),
+    KEY_FLOAT("igmn", "umbrella_kappa", igmn_umbrella_kappa, 1, 0, 1e6, 0, "2",
+              "umbrella rule: minimum ratio of the covariance scales"),
+    KEY_FLOAT("igmn", "mu", igmn_mu, 0, 0, 1e12, 0, "1e-6",
+              "retraining loss = BCE - mu * sum over the batch of the mixture density p(z)"),
+    KEY_INT("igmn", "retrain_epochs", igmn_retrain_epochs, 0, 100000, "3",
+            "epochs of mixture-regularised retraining after the IGMN stage"),
+    KEY_ENUM("igmn", "refresh", igmn_refresh, "full|means|none", "full",
+             "after each retraining epoch: one EM refresh of the mixture (full), of means and priors only "
+             "(means), or none"),
+    KEY_FLOAT("igmn", "collapse", igmn_collapse, 0, 0, 1, 0, "0.5",
+              "retraining is marked collapsed when sigmasq falls below this fraction of its value before"),
+    KEY_INT("igmn", "samples", igmn_samples, 1, 64, "8", "decoded samples per component in the generation grid"),
+};
+#define NKEYS_CAE ((int)(sizeof cae_keys / sizeof cae_keys[0]))
+#define NKEYS_CAE_IGMN ((int)(sizeof cae_igmn_keys / sizeof cae_igmn_keys[0]))
+
 /* what one IGMN stage found (kept in the model's state until the run file is written) */
 typedef struct stage {
   int done;
@@ -60,6 +125,7 @@ struct gs_model {
   float *xbuf;
   int bufrows;
   const gs_config *cfg;
+  cae_settings s;          /* its keys (cae: the first NKEYS_CAE) */
   /* pipeline */
   int stage_now;            /* 0: training the CAE, 1: retraining with the mixture */
   double sigmasq_pass;      /* sigmasq when IGMN ran */
@@ -82,7 +148,7 @@ static void init_uniform(gs_tensor *t, double fan_in, gs_rng *r) {
 }
 
 /* the IGMN parameters of a run, from its igmn.* keys */
-static void igmn_params_of(const gs_config *c, int D, gs_igmn_params *ip) {
+static void igmn_params_of(const cae_settings *c, int D, gs_igmn_params *ip) {
   gs_igmn_params_default(ip, D);
   ip->c = c->igmn_c;
   ip->beta = c->igmn_beta;
@@ -97,12 +163,16 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   gs_model *m = gs_calloc(1, sizeof *m);
   m->igmn = igmn;
   m->cfg = cfg;
+  if (igmn)
+    gs_config_read(cfg, cae_igmn_keys, NKEYS_CAE_IGMN, &m->s);
+  else
+    gs_config_read(cfg, cae_keys, NKEYS_CAE, &m->s);
   m->H = ds->train.h;
   m->W = ds->train.w;
   m->D = (int)ds->train.dim;
-  m->Z = (int)cfg->latent_dim;
-  m->C1 = (int)cfg->conv1;
-  m->C2 = (int)cfg->conv2;
+  m->Z = (int)m->s.latent_dim;
+  m->C1 = (int)m->s.conv1;
+  m->C2 = (int)m->s.conv2;
   m->H1 = (m->H + 2 - 3) / 2 + 1;
   m->W1 = (m->W + 2 - 3) / 2 + 1;
   m->H2 = (m->H1 + 2 - 3) / 2 + 1;
@@ -119,7 +189,7 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   }
   if (igmn) {
     gs_igmn_params ip;
-    igmn_params_of(cfg, m->Z, &ip);
+    igmn_params_of(&m->s, m->Z, &ip);
     if (gs_igmn_params_check(&ip, err) != 0) {
       free(m);
       return NULL;
@@ -198,8 +268,8 @@ static double train_step(gs_model *m, const gs_imageset *set, const int32_t *idx
   gs_tensor *x = gs_wrap2(g, m->xbuf, b, m->D);
   gs_tensor *z = encode(m, x);
   gs_tensor *loss = gs_sum(g, gs_bernoulli_nll(g, decode(m, z), x));
-  if (m->stage_now == 1 && m->have_mix && m->mix.K > 0 && m->cfg->igmn_mu > 0)
-    loss = gs_sub(g, loss, gs_scale(g, gs_sum(g, gs_igmn_density_op(g, &m->mix, z)), (float)m->cfg->igmn_mu));
+  if (m->stage_now == 1 && m->have_mix && m->mix.K > 0 && m->s.igmn_mu > 0)
+    loss = gs_sub(g, loss, gs_scale(g, gs_sum(g, gs_igmn_density_op(g, &m->mix, z)), (float)m->s.igmn_mu));
   gs_backward(g, loss, 1.0f / (float)B);
   return loss->x[0];
 }
@@ -270,7 +340,7 @@ static void stage_free(stage *s) {
 static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_error *err) {
   const gs_config *c = m->cfg;
   const gs_igmn *mix = &s->mix;
-  int K = mix->K, S = (int)c->igmn_samples;
+  int K = mix->K, S = (int)m->s.igmn_samples;
   int n = K < MAX_GRID_K ? K : MAX_GRID_K;
   /* components by decreasing prior */
   int *order = gs_malloc(sizeof(int) * (K ? K : 1));
@@ -301,8 +371,8 @@ static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_
   decode_u8(m, z, n * S, s->grid);
   free(z);
   free(order);
-  if (!c->judge) return;
-  gs_judge *jd = gs_judge_get(c, ds, err);
+  if (!m->s.judge) return;
+  gs_judge *jd = gs_judge_get(c, m->s.judge_epochs, ds, err);
   if (!jd) return; /* err says why; the caller records it */
   int *lab = gs_malloc(sizeof(int) * n * S);
   gs_judge_classify_u8(jd, s->grid, n * S, lab);
@@ -365,7 +435,7 @@ static void stage_measure(gs_model *m, const gs_dataset *ds, stage *s, int which
 /* the IGMN stage after the CAE's last training epoch */
 static int run_igmn(gs_model *m, const gs_dataset *ds, gs_record *rec, gs_error *err) {
   gs_igmn_params ip;
-  igmn_params_of(m->cfg, m->Z, &ip);
+  igmn_params_of(&m->s, m->Z, &ip);
   double t0 = gs_now();
   if (m->have_mix) gs_igmn_free(&m->mix);
   memset(&m->mix, 0, sizeof m->mix);
@@ -428,8 +498,8 @@ static void record_stage(gs_model *m, gs_record *rec, const stage *s, const char
     snprintf(buf, sizeof buf, "igmn/%s/grid_component", name);
     gs_record_array(rec, buf, 1, sg, s->comp);
     snprintf(buf, sizeof buf, "components_%s", name);
-    gs_record_images(rec, buf, s->ngrid * (int)m->cfg->igmn_samples, tr->h, tr->w, s->grid);
-    rec->images[rec->nimages - 1].cols = (int)m->cfg->igmn_samples;
+    gs_record_images(rec, buf, s->ngrid * (int)m->s.igmn_samples, tr->h, tr->w, s->grid);
+    rec->images[rec->nimages - 1].cols = (int)m->s.igmn_samples;
   }
 }
 
@@ -449,12 +519,12 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
       m->stage_now = 1;
     } else if (epoch > c->epochs && m->have_mix) { /* a retraining epoch ended */
       if (m->mix.K > 0) {
-        gs_igmn_refresh_mode mode = strcmp(c->igmn_refresh, "full") == 0    ? GS_IGMN_REFRESH_FULL
-                                    : strcmp(c->igmn_refresh, "means") == 0 ? GS_IGMN_REFRESH_MEANS
+        gs_igmn_refresh_mode mode = strcmp(m->s.igmn_refresh, "full") == 0    ? GS_IGMN_REFRESH_FULL
+                                    : strcmp(m->s.igmn_refresh, "means") == 0 ? GS_IGMN_REFRESH_MEANS
                                                                             : GS_IGMN_REFRESH_NONE;
         gs_igmn_refresh(&m->mix, m->Ztrain, ds->train.n, mode);
       }
-      if (!m->collapsed_epoch && sq < c->igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
+      if (!m->collapsed_epoch && sq < m->s.igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
     }
     /* one value per epoch (NaN before the IGMN stage), so the curves line up with the epochs */
     gs_record_push(rec, "igmn_K", m->have_mix ? m->mix.K : NAN);
@@ -466,15 +536,15 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
   gs_record_scalar(rec, "sigmasq", sq);
   if (m->igmn && m->have_mix) {
     gs_error jerr = {0};
-    if (c->igmn_retrain_epochs > 0) stage_measure(m, ds, &m->st[1], 1, &jerr);
+    if (m->s.igmn_retrain_epochs > 0) stage_measure(m, ds, &m->st[1], 1, &jerr);
     gs_record_scalar(rec, "sigmasq_pass", m->sigmasq_pass);
     gs_record_scalar(rec, "sigmasq_ratio", sq / m->sigmasq_pass);
     gs_record_scalar(rec, "collapsed", m->collapsed_epoch > 0);
     if (m->collapsed_epoch) gs_record_scalar(rec, "collapsed_epoch", (double)m->collapsed_epoch);
     gs_record_scalar(rec, "igmn_zero_components", m->st[0].K == 0);
-    if (c->judge) {
+    if (m->s.judge) {
       gs_error e3 = {0};
-      gs_judge *jd = gs_judge_get(c, ds, &e3);
+      gs_judge *jd = gs_judge_get(c, m->s.judge_epochs, ds, &e3);
       if (jd) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(jd));
     }
     record_stage(m, rec, &m->st[0], "pass", &ds->train);
@@ -482,7 +552,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
     if (jerr.msg[0]) fprintf(stderr, "gensweep: judge not available: %s\n", jerr.msg);
   }
   /* reconstructions: the first n_recon test images and their reconstructions */
-  int nr = (int)(c->n_recon < ds->test.n ? c->n_recon : ds->test.n);
+  int nr = (int)(m->s.n_recon < ds->test.n ? m->s.n_recon : ds->test.n);
   if (nr > 0) {
     ensure_buffers(m, nr);
     int32_t *idx = gs_malloc(sizeof(int32_t) * nr);
@@ -508,7 +578,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
 static long mix_size(const gs_igmn *x, int have) { return 1 + (have ? gs_igmn_state_size(x) : 0); }
 static long stage_size(const gs_model *m, const stage *s) {
   if (!s->done) return 1;
-  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->cfg->igmn_samples * m->D + mix_size(&s->mix, s->mix.D > 0);
+  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->s.igmn_samples * m->D + mix_size(&s->mix, s->mix.D > 0);
 }
 static long state_size(gs_model *m) {
   if (!m->igmn) return 0;
@@ -531,7 +601,7 @@ static double *put_stage(const gs_model *m, double *o, const stage *s) {
                         s->purity, s->ari, s->loglik, s->seconds, s->judge_share};
   memcpy(o, v, sizeof v);
   o += 10;
-  long S = m->cfg->igmn_samples, np = (long)s->ngrid * S * m->D;
+  long S = m->s.igmn_samples, np = (long)s->ngrid * S * m->D;
   *o++ = s->ngrid;
   *o++ = (double)S;
   for (int r = 0; r < s->ngrid; r++) *o++ = s->share[r];
@@ -579,7 +649,7 @@ static int get_stage(const gs_model *m, reader *r, stage *s, gs_error *err) {
   s->K = v[0], s->created = v[1], s->removed = v[2], s->nonpd = v[3], s->umbrellas = v[4];
   s->purity = v[5], s->ari = v[6], s->loglik = v[7], s->seconds = v[8], s->judge_share = v[9];
   long ng = (long)v[10], S = (long)v[11];
-  if (ng < 0 || ng > MAX_GRID_K || S != m->cfg->igmn_samples) return gs_fail(err, "model state: bad stage grid");
+  if (ng < 0 || ng > MAX_GRID_K || S != m->s.igmn_samples) return gs_fail(err, "model state: bad stage grid");
   s->ngrid = (int)ng;
   long np = ng * S * m->D;
   const double *sh, *cl, *cp, *px;
@@ -627,13 +697,26 @@ static int state_load(gs_model *m, const double *in, long n, gs_error *err) {
 }
 
 /* ------------------------------------------------------------------ the rest */
-static double cost(const gs_config *c) {
-  double k = 9.0, img = 28.0 * 28;
-  double conv = 2.0 * k * (img / 4 * c->conv1 + img / 16 * c->conv1 * c->conv2) * 2; /* encoder + decoder */
-  double per_img = 3 * (conv + 4.0 * img / 16 * c->conv2 * c->latent_dim);
-  double n = c->train_size > 0 ? c->train_size : 60000;
-  return per_img * n * (double)gs_config_total_epochs(c);
+/* Epochs in all: the CAE's, then the retraining after the IGMN stage. */
+static long epochs_cae_igmn(const gs_config *c) {
+  cae_settings s;
+  gs_config_read(c, cae_igmn_keys, NKEYS_CAE_IGMN, &s);
+  return c->epochs + s.igmn_retrain_epochs;
 }
+
+/* Multiply-adds of the 3x3 convolutions (stride 2: a quarter, then a sixteenth of the pixels) and
+ * the dense layers per image, x3 for forward + backward. */
+static double cost_of(const gs_config *c, const gs_data_sizes *d, long epochs) {
+  cae_settings s;
+  gs_config_read(c, cae_keys, NKEYS_CAE, &s);
+  double k = 9.0, img = (double)d->dim;
+  double conv = 2.0 * k * (img / 4 * s.conv1 + img / 16 * s.conv1 * s.conv2) * 2; /* encoder + decoder */
+  double per_img = 3 * (conv + 4.0 * img / 16 * s.conv2 * s.latent_dim);
+  double n = c->train_size > 0 ? c->train_size : d->train;
+  return per_img * n * (double)epochs;
+}
+static double cost_cae(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, c->epochs); }
+static double cost_cae_igmn(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, epochs_cae_igmn(c)); }
 
 static void destroy(gs_model *m) {
   if (!m) return;
@@ -649,11 +732,14 @@ static void destroy(gs_model *m) {
 
 const gs_model_def gs_model_cae = {
     .name = "cae", .description = "convolutional autoencoder, BCE loss (SCIENCE.md 1, stage 1)",
-    .cost = cost, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .about = "convolutional autoencoder", .keys = cae_keys, .nkeys = NKEYS_CAE,
+    .cost = cost_cae, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy, .headline = "test_bce"};
 const gs_model_def gs_model_cae_igmn = {
     .name = "cae_igmn",
     .description = "CAE, IGMN over its latent space, per-component generation, mixture-regularised retraining",
-    .cost = cost, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .about = "CAE, IGMN over its latent space, mixture-regularised retraining",
+    .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
+    .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
     .evaluate_every_epoch = 1, .headline = "test_bce"};

@@ -212,7 +212,7 @@ out:
 
 static gs_judge *cached; /* this process's judge (one data set per process in practice) */
 
-gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err) {
+gs_judge *gs_judge_get(const gs_config *cfg, long epochs, const gs_dataset *ds, gs_error *err) {
   char dir[512], name[200], path[1024], lock[1100];
   if (gs_dataset_resolve(cfg->dataset, dir, sizeof dir, err) != 0) return NULL;
   /* cache name from the data set's directory: letters, digits, '-', '_' only */
@@ -228,7 +228,7 @@ gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err
   uint64_t h = gs_hash64(dir, strlen(dir), 0x9e3779b97f4a7c15ULL);
   /* JUDGE_VERSION: bump when the architecture or the training schedule changes */
   snprintf(path, sizeof path, "%s/.judge/%s-%08x-%dx%d-c%d-e%ld-v%d.h5", cfg->results, name,
-           (unsigned)(h & 0xffffffffu), ds->train.h, ds->train.w, ds->train.n_classes, cfg->judge_epochs,
+           (unsigned)(h & 0xffffffffu), ds->train.h, ds->train.w, ds->train.n_classes, epochs,
            JUDGE_VERSION);
   if (cached && strcmp(cached->key, path) == 0) return cached;
   snprintf(lock, sizeof lock, "%s/.judge", cfg->results);
@@ -262,9 +262,9 @@ gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err
     gs_data_options o = {0, 0, 0.0, 1};
     if (gs_dataset_load(cfg->dataset, &o, &full, err) != 0) goto out;
     fprintf(stderr, "gensweep: training the judge classifier for %s (%ld images, %ld epochs; cached in %s)\n", dir,
-            full.train.n, cfg->judge_epochs, path);
+            full.train.n, epochs, path);
     double t0 = gs_now();
-    j = gs_judge_train(&full, (int)cfg->judge_epochs, 20260101, err);
+    j = gs_judge_train(&full, (int)epochs, 20260101, err);
     gs_dataset_free(&full);
     if (!j) goto out;
     fprintf(stderr, "gensweep: judge trained in %.1f s, test accuracy %.2f%%\n", gs_now() - t0, 100 * j->accuracy);

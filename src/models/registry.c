@@ -1,12 +1,45 @@
-/* Every model the runner can train, by the name used in experiment files (model.name). */
+/* Every model the runner can train, by the name used in experiment files (model.name).
+ * Adding a model: its file, and one line in all_models (docs/ARCHITECTURE.md, "Adding a model"). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gensweep/models/model.h"
 
-static const gs_model_def *const all_models[] = {&gs_model_vae, &gs_model_cvae, &gs_model_cae, &gs_model_cae_igmn};
+static const gs_model_def *const all_models[] = {
+    &gs_model_vae,
+    &gs_model_cvae,
+    &gs_model_cae,
+    &gs_model_cae_igmn,
+};
+#define NMODELS ((int)(sizeof all_models / sizeof all_models[0]))
 
 const gs_model_def *gs_model_find(const char *name) {
-  for (size_t i = 0; i < sizeof all_models / sizeof *all_models; i++)
+  for (int i = 0; i < NMODELS; i++)
     if (strcmp(all_models[i]->name, name) == 0) return all_models[i];
   return NULL;
+}
+
+const gs_vocabulary *gs_models_vocabulary(void) {
+  static gs_vocabulary v;
+  static int built;
+  if (built) return &v;
+  gs_model_keys keys[NMODELS];
+  for (int i = 0; i < NMODELS; i++) {
+    const gs_model_def *d = all_models[i];
+    keys[i] = (gs_model_keys){.model = d->name, .about = d->about, .keys = d->keys, .nkeys = d->nkeys,
+                              .validate = d->validate};
+  }
+  gs_error err;
+  if (gs_vocabulary_init(&v, keys, NMODELS, &err) != 0) {
+    fprintf(stderr, "gensweep: the model registry is inconsistent: %s\n", err.msg);
+    abort();
+  }
+  built = 1;
+  return &v;
+}
+
+long gs_model_epochs(const gs_config *cfg) {
+  const gs_model_def *d = gs_model_find(cfg->model);
+  return d && d->epochs ? d->epochs(cfg) : cfg->epochs;
 }

@@ -17,6 +17,51 @@
 
 #define LOG2PI 1.8378770664093453
 
+/* ------------------------------------------------------------------ keys */
+
+typedef struct vae_settings {
+  long latent_dim;
+  long hidden1, hidden2;   /* MLP widths: 784-h1-h2-z */
+  long iw_samples;         /* k of the importance-weighted log-likelihood estimate; 0 = skip */
+  long iw_test_size;       /* test images used for the IW estimate; 0 = all */
+  long n_samples;          /* prior samples drawn for the PNG grid / run file */
+  long n_recon;            /* test images reconstructed for the PNG / run file */
+  long manifold_n;         /* 2-D latents: manifold grid is manifold_n x manifold_n */
+  long manifold_class;     /* conditional models: label used for the manifold */
+} vae_settings;
+
+/* in_every_hash: these keys were part of every run's hash before models owned their keys */
+#define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(vae_settings, sec, nm, f, lo, hi, d, h)
+#define KEY_INT_EVERY(sec, nm, f, lo, hi, d, h) \
+  { .section = sec, .name = nm, .type = GS_KEY_INT, GS_KEY_FIELD(vae_settings, f), .min = lo, .max = hi, \
+    .def = d, .help = h, .in_every_hash = 1 }
+static const gs_key vae_keys[] = {
+    KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),
+    KEY_INT_EVERY("model", "hidden1", hidden1, 1, 65536, "512", "width of the first hidden layer (784-h1-h2-z MLP)"),
+    KEY_INT_EVERY("model", "hidden2", hidden2, 1, 65536, "256", "width of the second hidden layer"),
+    KEY_INT_EVERY("eval", "iw_samples", iw_samples, 0, 100000, "100",
+                  "k of the importance-weighted log-likelihood estimate (0 = skip it)"),
+    KEY_INT_EVERY("eval", "iw_test_size", iw_test_size, 0, 100000000, "0",
+                  "test images used for the importance-weighted estimate (0 = all)"),
+    KEY_INT_EVERY("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG"),
+    KEY_INT_EVERY("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"),
+    KEY_INT_EVERY("eval", "manifold_n", manifold_n, 0, 100, "20",
+                  "2-D latents only: the latent manifold image is manifold_n x manifold_n (0 = none)"),
+    KEY_INT_EVERY("eval", "manifold_class", manifold_class, 0, 255, "0",
+                  "conditional models: the label the latent manifold is decoded with"),
+};
+#define NKEYS ((int)(sizeof vae_keys / sizeof vae_keys[0]))
+
+static int validate(const gs_config *c, gs_error *err) {
+  vae_settings s;
+  gs_config_read(c, vae_keys, NKEYS, &s);
+  if (c->test_size > 0 && s.iw_test_size > c->test_size)
+    return gs_fail(err, "eval.iw_test_size = %ld is larger than data.test_size = %ld", s.iw_test_size, c->test_size);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ graph */
+
 struct gs_model {
   int cond;          /* 0: VAE, 10 (classes): CVAE */
   int D, H1, H2, Z;  /* 784, 512, 256, latent */
@@ -27,6 +72,7 @@ struct gs_model {
   float *xbuf, *ybuf, *ebuf;   /* batch inputs, one-hot labels, noise (global batch) */
   int bufrows;
   const gs_config *cfg;
+  vae_settings s;
 };
 
 static void declare(gs_model *m, const char *name, int rows, int cols) {
@@ -42,11 +88,12 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   }
   gs_model *m = gs_calloc(1, sizeof *m);
   m->cfg = cfg;
+  gs_config_read(cfg, vae_keys, NKEYS, &m->s);
   m->cond = cond ? ds->train.n_classes : 0;
   m->D = (int)ds->train.dim;
-  m->H1 = (int)cfg->hidden1;
-  m->H2 = (int)cfg->hidden2;
-  m->Z = (int)cfg->latent_dim;
+  m->H1 = (int)m->s.hidden1;
+  m->H2 = (int)m->s.hidden2;
+  m->Z = (int)m->s.latent_dim;
   int C = m->cond;
   declare(m, "enc1.w", m->D + C, m->H1);
   declare(m, "enc1.b", 0, m->H1);
@@ -255,8 +302,8 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
   gs_rng_seed(&rng, (uint64_t)c->seed, 0, GS_RNG_SAMPLE);
   /* prior samples: VAE n_samples; CVAE one row per class, n_samples/classes... at least 8 per row */
   int C = m->cond;
-  int per = C ? (int)(c->n_samples / C > 0 ? c->n_samples / C : 1) : 0;
-  int n = C ? per * C : (int)c->n_samples;
+  int per = C ? (int)(m->s.n_samples / C > 0 ? m->s.n_samples / C : 1) : 0;
+  int n = C ? per * C : (int)m->s.n_samples;
   if (n > 0) {
     float *z = gs_malloc(sizeof(float) * n * Z), *y = C ? gs_calloc((size_t)n * C, sizeof(float)) : NULL;
     gs_rng_normal_fill(&rng, z, (long)n * Z);
@@ -271,7 +318,7 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
     free(y);
   }
   /* reconstructions: first n_recon test images (row 1) and their reconstructions from z = mu (row 2) */
-  int nr = (int)(c->n_recon < ds->test.n ? c->n_recon : ds->test.n);
+  int nr = (int)(m->s.n_recon < ds->test.n ? m->s.n_recon : ds->test.n);
   if (nr > 0) {
     ensure_buffers(m, nr);
     int32_t *idx = gs_malloc(sizeof(int32_t) * nr);
@@ -294,8 +341,8 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
   }
   /* 2-D latent space: decode a grid of z = (probit(u), probit(v)); the CVAE with the label
    * eval.manifold_class */
-  int gn = (int)c->manifold_n;
-  if (Z == 2 && gn > 0 && (!C || c->manifold_class < C)) {
+  int gn = (int)m->s.manifold_n;
+  if (Z == 2 && gn > 0 && (!C || m->s.manifold_class < C)) {
     float *z = gs_malloc(sizeof(float) * gn * gn * 2);
     for (int i = 0; i < gn; i++)
       for (int j = 0; j < gn; j++) {
@@ -303,7 +350,7 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
         z[((long)i * gn + j) * 2 + 1] = (float)probit(1.0 - (i + 0.5) / gn);
       }
     float *y = C ? gs_calloc((size_t)gn * gn * C, sizeof(float)) : NULL;
-    for (int i = 0; C && i < gn * gn; i++) y[(long)i * C + c->manifold_class] = 1.0f;
+    for (int i = 0; C && i < gn * gn; i++) y[(long)i * C + m->s.manifold_class] = 1.0f;
     uint8_t *pix = gs_malloc((size_t)gn * gn * D);
     decode_images(m, z, y, gn * gn, pix);
     free(y);
@@ -333,11 +380,11 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
   gs_record_scalar(rec, "test_rec", te.rec / te.n);
   gs_record_scalar(rec, "test_kl", te.kl / te.n);
   if (ds->val.n > 0) gs_record_scalar(rec, "val_neg_elbo", rec->series[rec->nseries - 1].v[rec->series[rec->nseries - 1].n - 1]);
-  if (c->iw_samples > 0) {
-    long n = c->iw_test_size > 0 && c->iw_test_size < ds->test.n ? c->iw_test_size : ds->test.n;
+  if (m->s.iw_samples > 0) {
+    long n = m->s.iw_test_size > 0 && m->s.iw_test_size < ds->test.n ? m->s.iw_test_size : ds->test.n;
     gs_rng_seed(&rng, (uint64_t)c->seed, 1, GS_RNG_EVAL);
     double t0 = gs_now();
-    double nll = iw_nll(m, &ds->test, n, (int)c->iw_samples, &rng);
+    double nll = iw_nll(m, &ds->test, n, (int)m->s.iw_samples, &rng);
     gs_record_scalar(rec, "test_iw_nll", nll);
     gs_record_scalar(rec, "iw_seconds", gs_now() - t0);
   }
@@ -345,10 +392,14 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
   return 0;
 }
 
-static double cost(const gs_config *c) {
-  double per_img = 2.0 * ((784.0 + 10) * c->hidden1 + (double)c->hidden1 * c->hidden2 + 2.0 * c->hidden2 * c->latent_dim) * 3;
-  double n = c->train_size > 0 ? c->train_size : 60000;
-  return per_img * n * c->epochs + 2.0 * per_img / 3 * 10000 * (c->iw_samples > 0 ? c->iw_samples / 2.0 : 0);
+/* Multiply-adds of the dense layers per image, x3 for forward + backward; the one-hot input (10
+ * classes) counted for the VAE too, so that a VAE and a CVAE of one size weigh the same. */
+static double cost(const gs_config *c, const gs_data_sizes *d) {
+  vae_settings s;
+  gs_config_read(c, vae_keys, NKEYS, &s);
+  double per_img = 2.0 * (((double)d->dim + 10) * s.hidden1 + (double)s.hidden1 * s.hidden2 + 2.0 * s.hidden2 * s.latent_dim) * 3;
+  double n = c->train_size > 0 ? c->train_size : d->train;
+  return per_img * n * c->epochs + 2.0 * per_img / 3 * d->test * (s.iw_samples > 0 ? s.iw_samples / 2.0 : 0);
 }
 
 static void destroy(gs_model *m) {
@@ -363,9 +414,12 @@ static void destroy(gs_model *m) {
 
 const gs_model_def gs_model_vae = {
     .name = "vae", .description = "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
+    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo",
     .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy};
 const gs_model_def gs_model_cvae = {
     .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
+    .about = "conditioned on the class label",
+    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo",
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy};

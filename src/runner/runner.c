@@ -379,7 +379,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   /* this rank's rows of every global batch */
   int lo = (int)((long)sh.r * B / sh.P), hi = (int)((long)(sh.r + 1) * B / sh.P);
 
-  const long E = gs_config_total_epochs(c);
+  const long E = gs_model_epochs(c);
   for (long ep = ep0; ep <= E && !failed; ep++) {
     double t0 = gs_now();
     long s_begin = ep == ep0 ? step0 : 0;
@@ -437,7 +437,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
         break;
       }
     }
-    const gs_series *te = gs_record_find_series(rec, def->headline ? def->headline : "test_neg_elbo");
+    const gs_series *te = gs_record_find_series(rec, def->headline);
     if (h->epoch)
       h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
                (double)((nb - s_begin) * B) / dt);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "gensweep/runner/status.h"
+#include "gensweep/models/model.h"
 #include "gensweep/io/checkpoint.h"
 #include "gensweep/io/record.h"
 
@@ -48,7 +49,7 @@ static double paced_eta(const gs_sweep *sw, const gs_ledger_view *v, double now,
     int stale;
     if (gs_ledger_run_state(v, run->id, run->hash, &i, &stale) != GS_RUN_RUNNING || i < 0) continue;
     const gs_ledger_summary *s = &v->sum[i];
-    long total = gs_config_total_epochs(&run->cfg);
+    long total = gs_model_epochs(&run->cfg);
     if (s->open_since < 0 || s->open_epoch <= s->open_epoch0 || total <= 0) continue;
     /* (a resume from a mid-epoch checkpoint counts its first, partial epoch as whole: a little fast) */
     double pace = (s->open_epoch_time - s->open_base) / (double)(s->open_epoch - s->open_epoch0);
@@ -220,7 +221,7 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
              "(runs that never started are not known)", exp_path);
   } else {
     gs_error e2 = {0};
-    if (gs_sweep_load(exp_path, &sw, &e2) == 0) have_sw = 1;
+    if (gs_sweep_load(exp_path, gs_models_vocabulary(), &sw, &e2) == 0) have_sw = 1;
     else snprintf(note, sizeof note, "the experiment copy cannot be loaded (%s): showing what the ledger alone says",
                   e2.msg);
   }

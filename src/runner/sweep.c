@@ -73,9 +73,30 @@ int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
   return 0;
 }
 
+/* The sizes of a data set from its files' headers, read once per data set per process. A data set
+ * that cannot be read has no sizes: its runs cost 0 (every run then weighs the same in the shard
+ * split; such runs fail when they start anyway). */
+static const gs_data_sizes *data_sizes(const char *dataset) {
+  enum { CACHE = 8 };
+  static struct {
+    char name[512];
+    int ok;
+    gs_data_sizes sizes;
+  } cache[CACHE];
+  static int n;
+  for (int i = 0; i < n; i++)
+    if (strcmp(cache[i].name, dataset) == 0) return cache[i].ok ? &cache[i].sizes : NULL;
+  int i = n < CACHE ? n++ : CACHE - 1;
+  GS_STRCPY(cache[i].name, dataset);
+  gs_error err;
+  cache[i].ok = gs_dataset_sizes(dataset, &cache[i].sizes, &err) == 0;
+  return cache[i].ok ? &cache[i].sizes : NULL;
+}
+
 double gs_run_cost(const gs_run *run) {
   const gs_model_def *def = gs_model_find(run->cfg.model);
-  double c = def && def->cost ? def->cost(&run->cfg) : 0.0;
+  const gs_data_sizes *sizes = data_sizes(run->cfg.dataset);
+  double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) : 0.0;
   return isfinite(c) && c > 0 ? c : 0.0;
 }
 
@@ -209,7 +230,7 @@ int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err) {
   snprintf(path, sizeof path, "%s/experiment.ini", dir);
   if (access(path, F_OK) != 0)
     return gs_fail(err, "%s: missing: is %s the results directory of a sweep (results/<sweep name>)?", path, dir);
-  return gs_sweep_load(path, sw, err);
+  return gs_sweep_load(path, gs_models_vocabulary(), sw, err);
 }
 
 /* ------------------------------------------------------------------ coordinator (rank 0) */
@@ -384,7 +405,7 @@ static int coord_next(coord *c, int group) {
   g->run = idx;
   g->epoch = g->epoch0 = 0;
   g->partial = 0;
-  g->epochs = gs_config_total_epochs(&c->sw->runs[idx].cfg);
+  g->epochs = gs_model_epochs(&c->sw->runs[idx].cfg);
   g->loss = NAN;
   g->t_start = g->t_epoch = gs_now();
   return idx;
@@ -439,7 +460,7 @@ static void coord_finished(coord *c, int idx, int how) {
     for (int i = 0; i < s.nscalars; i++)
       if (!strcmp(s.scalars[i].name, "test_iw_nll")) fprintf(c->log, ", IW NLL %.2f", s.scalars[i].v);
     fprintf(c->log, "\n");
-    coord_log(c, "done", idx, gs_config_total_epochs(&run->cfg), NULL);
+    coord_log(c, "done", idx, gs_model_epochs(&run->cfg), NULL);
   } else {
     c->out->failed++;
     fprintf(c->log, "%s: %s: %s\n", tag, s.status, s.message);
@@ -605,7 +626,7 @@ static int coord_setup(coord *c, gs_error *err) {
         gs_checkpoint_remove(ck);
         c->out->skipped++;
         if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
-          coord_log(c, "done", (int)i, gs_config_total_epochs(&run->cfg), "found done on disk (run file)");
+          coord_log(c, "done", (int)i, gs_model_epochs(&run->cfg), "found done on disk (run file)");
         continue;
       } else if (strcmp(s.status, "diverged") == 0) {
         /* divergence is deterministic for the same parameters: a result, not an accident */

@@ -15,6 +15,7 @@
 
 #include <time.h>
 
+#include "../unit/cfgkeys.h"
 #include "gensweep/data/data.h"
 #include "gensweep/models/model.h"
 #include "gensweep/nn/optim.h"
@@ -68,16 +69,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   strcpy(c.model, "cae_igmn");
-  c.latent_dim = 6;
+  cfg_set(&c, "model.latent_dim", 6);
   c.epochs = 1;
-  c.igmn_retrain_epochs = 1;
-  c.igmn_mu = 1e-6;
-  c.igmn_v_min = ntrain / 25.0;
-  c.igmn_sp_min = c.igmn_v_min / 48.0;
-  c.judge = 0;
-  c.n_recon = 0;
+  cfg_set(&c, "igmn.retrain_epochs", 1);
+  cfg_set(&c, "igmn.mu", 1e-6);
+  cfg_set(&c, "igmn.v_min", ntrain / 25.0);
+  cfg_set(&c, "igmn.sp_min", cfg_get(&c, "igmn.v_min") / 48.0);
+  cfg_set(&c, "eval.judge", 0);
+  cfg_set(&c, "eval.n_recon", 0);
   const gs_model_def *def = gs_model_find("cae_igmn");
   gs_rng init, noise, sh;
   gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
@@ -132,9 +133,9 @@ int main(int argc, char **argv) {
          stage_s, K && K->n ? K->v[K->n - 1] : -1.0);
   double *ratio = malloc(sizeof(double) * reps), *treg = malloc(sizeof(double) * reps);
   for (int r = 0; r < reps; r++) {
-    c.igmn_mu = 1e-6;
+    cfg_set(&c, "igmn.mu", 1e-6);
     double a = window(def, m, &opt, &ds, perm, &pos, B, W, &noise);
-    c.igmn_mu = 0;
+    cfg_set(&c, "igmn.mu", 0);
     double b = window(def, m, &opt, &ds, perm, &pos, B, W, &noise);
     ratio[r] = a / b;
     treg[r] = a;
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
          100 * ov, reps);
   /* the per-epoch refresh: evaluate() of a retraining epoch = test BCE + re-encode + refresh */
   t0 = gs_now();
-  c.igmn_mu = 1e-6;
+  cfg_set(&c, "igmn.mu", 1e-6);
   def->evaluate(m, &ds, 2, 0, &rec, &err);
   double ev = gs_now() - t0;
   double epoch = step_reg * (double)nsteps;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../unit/cfgkeys.h"
 #include "gensweep/models/model.h"
 #include "gensweep/nn/optim.h"
 
@@ -44,9 +45,9 @@ int main(int argc, char **argv) {
   }
   openblas_set_num_threads(1);
   gs_config cfg;
-  gs_config_defaults(&cfg);
+  gs_config_defaults(&cfg, gs_models_vocabulary());
   GS_STRCPY(cfg.model, model);
-  cfg.latent_dim = z;
+  cfg_set(&cfg, "model.latent_dim", z);
   gs_data_options o = {.seed = 1};
   gs_dataset ds;
   gs_error err = {0};
@@ -91,8 +92,8 @@ int main(int argc, char **argv) {
   double med = (double)steps * B / times[2];
   /* flops per image: forward 2*sum(in*out), backward 2x that minus the first layer's input gradient */
   int C = strcmp(model, "cvae") == 0 ? 10 : 0;
-  double l1 = (784.0 + C) * cfg.hidden1, l2 = (double)cfg.hidden1 * cfg.hidden2, heads = 2.0 * cfg.hidden2 * z;
-  double d1 = (double)(z + C) * cfg.hidden2, d2 = (double)cfg.hidden2 * cfg.hidden1, d3 = (double)cfg.hidden1 * 784;
+  double l1 = (784.0 + C) * cfg_get(&cfg, "model.hidden1"), l2 = (double)cfg_get(&cfg, "model.hidden1") * cfg_get(&cfg, "model.hidden2"), heads = 2.0 * cfg_get(&cfg, "model.hidden2") * z;
+  double d1 = (double)(z + C) * cfg_get(&cfg, "model.hidden2"), d2 = (double)cfg_get(&cfg, "model.hidden2") * cfg_get(&cfg, "model.hidden1"), d3 = (double)cfg_get(&cfg, "model.hidden1") * 784;
   double fwd = 2 * (l1 + l2 + heads + d1 + d2 + d3);
   double flops = fwd * 3 - 2 * l1;
   double peak = sgemm_peak();

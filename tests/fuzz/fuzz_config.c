@@ -4,13 +4,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "gensweep/models/model.h"
 #include "gensweep/config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   gs_config_max_runs = 20000; /* a 250-byte grid may ask for 10^6 runs: seconds per input, not a bug */
   gs_sweep sw;
   gs_error err;
-  if (gs_sweep_load_mem("fuzz.ini", data, size, &sw, &err) == 0) {
+  if (gs_sweep_load_mem("fuzz.ini", gs_models_vocabulary(), data, size, &sw, &err) == 0) {
     static FILE *null;
     if (!null) null = fopen("/dev/null", "w");
     if (null && sw.nruns <= 4096) gs_sweep_print_plan(&sw, NULL, null);

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "cfgkeys.h"
 #include "gensweep/cluster/igmn.h"
 #include "gensweep/models/model.h"
 #include "gensweep/nn/ops.h"
@@ -106,18 +107,18 @@ static void free_data(gs_dataset *ds) {
 }
 
 static void tiny_config(gs_config *c) {
-  gs_config_defaults(c);
+  gs_config_defaults(c, gs_models_vocabulary());
   GS_STRCPY(c->model, "cae_igmn");
-  c->latent_dim = 3;
-  c->conv1 = 4;
-  c->conv2 = 8;
+  cfg_set(c, "model.latent_dim", 3);
+  cfg_set(c, "model.conv1", 4);
+  cfg_set(c, "model.conv2", 8);
   c->epochs = 1;
-  c->igmn_retrain_epochs = 1;
-  c->igmn_v_min = 30;
-  c->igmn_sp_min = 3;
-  c->igmn_samples = 4;
-  c->n_recon = 2;
-  c->judge = 0;
+  cfg_set(c, "igmn.retrain_epochs", 1);
+  cfg_set(c, "igmn.v_min", 30);
+  cfg_set(c, "igmn.sp_min", 3);
+  cfg_set(c, "igmn.samples", 4);
+  cfg_set(c, "eval.n_recon", 2);
+  cfg_set(c, "eval.judge", 0);
 }
 
 /* Train a step, run the IGMN stage, save the state, load it into a fresh model: the second save
@@ -223,8 +224,8 @@ Test(cae, model_gradient_vs_central_differences) {
   gs_config c;
   tiny_config(&c);
   GS_STRCPY(c.model, "cae");
-  c.conv1 = 2;
-  c.conv2 = 3;
+  cfg_set(&c, "model.conv1", 2);
+  cfg_set(&c, "model.conv2", 3);
   const gs_model_def *def = gs_model_find("cae");
   gs_rng init, noise;
   gs_rng_seed(&init, 2, 0, GS_RNG_INIT);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cfgkeys.h"
+#include "gensweep/models/model.h"
 #include "gensweep/config/config.h"
 
 #ifndef GS_SOURCE_DIR
@@ -20,7 +22,7 @@ static const gs_key *key(const char *full) {
   const char *dot = strchr(full, '.');
   cr_assert(dot, "bad key name %s", full);
   snprintf(sec, sizeof sec, "%.*s", (int)(dot - full), full);
-  const gs_key *k = gs_config_find_key(sec, dot + 1);
+  const gs_key *k = gs_config_find_key(gs_models_vocabulary(), sec, dot + 1);
   cr_assert(k, "no key %s", full);
   return k;
 }
@@ -37,7 +39,7 @@ static char *fmt(const gs_config *c, const char *full) {
 static void expect_error(const char *text, const char *where, const char *frag1, const char *frag2) {
   gs_sweep sw;
   gs_error err = {0};
-  int rc = gs_sweep_load_text("exp.ini", text, &sw, &err);
+  int rc = gs_sweep_load_text("exp.ini", gs_models_vocabulary(), text, &sw, &err);
   cr_assert_neq(rc, 0, "expected an error (%s %s) for:\n%s", where, frag1 ? frag1 : "", text);
   cr_assert_neq(err.code, 0);
   cr_assert_eq(strncmp(err.msg, where, strlen(where)), 0, "message '%s' does not start with '%s'", err.msg, where);
@@ -50,7 +52,7 @@ static void expect_error(const char *text, const char *where, const char *frag1,
 
 static void expect_set_error(const char *full, const char *value, const char *exact_or_frag, int exact) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   gs_config before = c;
   gs_error err = {0};
   cr_assert_neq(gs_config_set(&c, key(full), value, &err), 0, "%s = '%s' was accepted", full, value);
@@ -63,32 +65,98 @@ static void expect_set_error(const char *full, const char *value, const char *ex
 
 static void load_ok(const char *text, gs_sweep *sw) {
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("exp.ini", text, sw, &err), 0, "load failed: %s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("exp.ini", gs_models_vocabulary(), text, sw, &err), 0, "load failed: %s", err.msg);
   cr_assert_eq(err.code, 0);
 }
 
 /* ------------------------------------------------------------------ key table, defaults */
 
 Test(config, key_table_is_consistent) {
-  cr_assert_eq(gs_config_nkeys, 48);
+  const gs_vocabulary *v = gs_models_vocabulary();
+  cr_assert_eq(v->nkeys, 48);
   const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"};
   int sec = 0;
-  for (int i = 0; i < gs_config_nkeys; i++) {
-    const gs_key *k = &gs_config_keys[i];
+  for (int i = 0; i < v->nkeys; i++) {
+    const gs_key *k = v->keys[i];
     cr_assert(k->help && *k->help, "%s.%s has no help", k->section, k->name);
     cr_assert(k->def, "%s.%s has no default", k->section, k->name);
-    cr_assert_eq(gs_config_find_key(k->section, k->name), k);
+    cr_assert_eq(gs_config_find_key(v, k->section, k->name), k);
     while (sec < 6 && strcmp(order[sec], k->section) != 0) sec++;
     cr_assert_lt(sec, 6, "section %s out of order", k->section);
-    for (int j = 0; j < i; j++) cr_assert_neq(gs_config_keys[j].offset, k->offset, "two keys share a field");
+    /* the runner's keys live in gs_config's fields, the models' in slots: no two share either */
+    for (int j = 0; j < i; j++) {
+      if (v->slot[i] < 0 && v->slot[j] < 0) cr_assert_neq(v->keys[j]->offset, k->offset, "two keys share a field");
+      if (v->slot[i] >= 0) cr_assert_neq(v->slot[j], v->slot[i], "two keys share a slot");
+    }
+    /* a model key is read by at least one model; a runner key by none */
+    cr_assert_eq(v->slot[i] >= 0, v->readers[i] != 0, "%s.%s", k->section, k->name);
   }
-  cr_assert_null(gs_config_find_key("model", "nope"));
-  cr_assert_null(gs_config_find_key("nope", "name"));
+  cr_assert_str_eq(v->sections[v->nsections - 1], "grid");
+  cr_assert_null(gs_config_find_key(v, "model", "nope"));
+  cr_assert_null(gs_config_find_key(v, "nope", "name"));
+}
+
+/* The canonical order (so every run's hash) keeps the order of the one table of gensweep 0.1. */
+Test(config, canonical_order_is_the_v1_order) {
+  const char *v1[] = {"sweep.name", "sweep.description", "sweep.results", "data.dataset", "data.train_size",
+                      "data.test_size", "data.val_split", "data.seed", "model.name", "model.latent_dim",
+                      "model.hidden1", "model.hidden2", "model.conv1", "model.conv2", "train.epochs",
+                      "train.batch_size", "train.optimizer", "train.lr", "train.momentum", "train.rho",
+                      "train.beta1", "train.beta2", "train.eps", "train.seed", "train.threads",
+                      "train.ranks_per_run", "train.checkpoint_every", "eval.iw_samples", "eval.iw_test_size",
+                      "eval.n_samples", "eval.n_recon", "eval.manifold_n", "eval.manifold_class",
+                      "eval.eval_every", "eval.judge", "eval.judge_epochs", "igmn.c", "igmn.beta", "igmn.v_min",
+                      "igmn.sp_min", "igmn.cov_update", "igmn.umbrella_tau", "igmn.umbrella_kappa", "igmn.mu",
+                      "igmn.retrain_epochs", "igmn.refresh", "igmn.collapse", "igmn.samples"};
+  const gs_vocabulary *v = gs_models_vocabulary();
+  for (int i = 0; i < 48; i++) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", v->keys[i]->section, v->keys[i]->name);
+    cr_assert_str_eq(full, v1[i]);
+  }
+}
+
+/* Models own their keys: a key two models declare must agree, a model cannot redeclare a runner
+ * key, and model.name's choices are the models'. */
+static const gs_key two_a[] = {GS_KEY_INT(gs_value, "model", "width", i, 1, 10, "3", "a width")};
+static const gs_key two_b[] = {GS_KEY_INT(gs_value, "model", "width", i, 1, 10, "4", "a width")};
+static const gs_key two_c[] = {GS_KEY_INT(gs_value, "train", "epochs", i, 1, 10, "4", "epochs again")};
+static const gs_key two_d[] = {GS_KEY_INT(gs_value, "toy", "depth", i, 1, 10, "2", "a depth")};
+Test(config, vocabulary_checks_the_models_declarations) {
+  gs_vocabulary v;
+  gs_error err;
+  gs_model_keys ok[] = {{.model = "a", .keys = two_a, .nkeys = 1}, {.model = "b", .keys = two_a, .nkeys = 1},
+                        {.model = "c", .keys = two_d, .nkeys = 1}};
+  cr_assert_eq(gs_vocabulary_init(&v, ok, 3, &err), 0, "%s", err.msg);
+  cr_assert_eq(v.nkeys, gs_runner_nkeys + 2);
+  cr_assert_str_eq(v.model_choices, "a|b|c");
+  cr_assert_str_eq(v.sections[v.nsections - 2], "toy", "a model's own section");
+  gs_config c;
+  gs_config_defaults(&c, &v);
+  cr_assert_eq(cfg_get(&c, "model.width"), 3);
+  GS_STRCPY(c.model, "c");
+  uint64_t h = gs_config_hash(&c);
+  cfg_set(&c, "model.width", 7);
+  cr_assert_eq(gs_config_hash(&c), h, "model c does not read model.width");
+  GS_STRCPY(c.model, "b");
+  h = gs_config_hash(&c);
+  cfg_set(&c, "model.width", 8);
+  cr_assert_neq(gs_config_hash(&c), h, "model b reads model.width");
+
+  gs_model_keys differ[] = {{.model = "a", .keys = two_a, .nkeys = 1}, {.model = "b", .keys = two_b, .nkeys = 1}};
+  cr_assert_neq(gs_vocabulary_init(&v, differ, 2, &err), 0);
+  cr_assert(strstr(err.msg, "model.width is declared differently by models a and b"), "%s", err.msg);
+  gs_model_keys runner[] = {{.model = "a", .keys = two_c, .nkeys = 1}};
+  cr_assert_neq(gs_vocabulary_init(&v, runner, 1, &err), 0);
+  cr_assert(strstr(err.msg, "train.epochs, a key of the runner"), "%s", err.msg);
+  gs_model_keys twice[] = {{.model = "a", .keys = two_a, .nkeys = 1}, {.model = "a", .keys = two_a, .nkeys = 1}};
+  cr_assert_neq(gs_vocabulary_init(&v, twice, 2, &err), 0);
+  cr_assert(strstr(err.msg, "model a registered twice"), "%s", err.msg);
 }
 
 Test(config, defaults) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   cr_assert_str_eq(c.sweep_name, "sweep");
   cr_assert_str_eq(c.description, "");
   cr_assert_str_eq(c.results, "results");
@@ -98,9 +166,9 @@ Test(config, defaults) {
   cr_assert_eq(c.val_split, 0.0);
   cr_assert_eq(c.data_seed, 1);
   cr_assert_str_eq(c.model, "vae");
-  cr_assert_eq(c.latent_dim, 25);
-  cr_assert_eq(c.hidden1, 512);
-  cr_assert_eq(c.hidden2, 256);
+  cr_assert_eq(cfg_get(&c, "model.latent_dim"), 25);
+  cr_assert_eq(cfg_get(&c, "model.hidden1"), 512);
+  cr_assert_eq(cfg_get(&c, "model.hidden2"), 256);
   cr_assert_eq(c.epochs, 10);
   cr_assert_eq(c.batch_size, 100);
   cr_assert_str_eq(c.optimizer, "rmsprop");
@@ -114,11 +182,11 @@ Test(config, defaults) {
   cr_assert_eq(c.threads, 1);
   cr_assert_eq(c.ranks_per_run, 1);
   cr_assert_eq(c.checkpoint_every, 1);
-  cr_assert_eq(c.iw_samples, 100);
-  cr_assert_eq(c.iw_test_size, 0);
-  cr_assert_eq(c.n_samples, 64);
-  cr_assert_eq(c.n_recon, 16);
-  cr_assert_eq(c.manifold_n, 20);
+  cr_assert_eq(cfg_get(&c, "eval.iw_samples"), 100);
+  cr_assert_eq(cfg_get(&c, "eval.iw_test_size"), 0);
+  cr_assert_eq(cfg_get(&c, "eval.n_samples"), 64);
+  cr_assert_eq(cfg_get(&c, "eval.n_recon"), 16);
+  cr_assert_eq(cfg_get(&c, "eval.manifold_n"), 20);
   cr_assert_eq(c.eval_every, 1);
   gs_error err = {0};
   cr_assert_eq(gs_config_validate(&c, &err), 0, "%s", err.msg);
@@ -138,12 +206,12 @@ Test(config, defaults) {
 
 Test(config, set_integers) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   gs_error err = {0};
   cr_assert_eq(gs_config_set(&c, key("model.latent_dim"), "  42 ", &err), 0, "%s", err.msg);
-  cr_assert_eq(c.latent_dim, 42);
+  cr_assert_eq(cfg_get(&c, "model.latent_dim"), 42);
   cr_assert_eq(gs_config_set(&c, key("model.latent_dim"), "+7", &err), 0, "%s", err.msg);
-  cr_assert_eq(c.latent_dim, 7);
+  cr_assert_eq(cfg_get(&c, "model.latent_dim"), 7);
   cr_assert_eq(gs_config_set(&c, key("train.seed"), "2147483647", &err), 0, "%s", err.msg);
   cr_assert_eq(c.seed, 2147483647L);
   expect_set_error("model.latent_dim", "0", "model.latent_dim = 0: out of range, must be in [1, 4096]", 1);
@@ -161,7 +229,7 @@ Test(config, set_integers) {
 
 Test(config, set_floats) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   gs_error err = {0};
   cr_assert_eq(gs_config_set(&c, key("train.lr"), " 2.5e-4 ", &err), 0, "%s", err.msg);
   cr_assert_eq(c.lr, 2.5e-4);
@@ -189,7 +257,7 @@ Test(config, set_floats) {
 
 Test(config, set_strings_and_enums) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   gs_error err = {0};
   cr_assert_eq(gs_config_set(&c, key("model.name"), "cvae", &err), 0, "%s", err.msg);
   cr_assert_str_eq(c.model, "cvae");
@@ -230,7 +298,7 @@ Test(config, set_strings_and_enums) {
 Test(load, missing_file) {
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_neq(gs_sweep_load("/nonexistent/dir/exp.ini", &sw, &err), 0);
+  cr_assert_neq(gs_sweep_load("/nonexistent/dir/exp.ini", gs_models_vocabulary(), &sw, &err), 0);
   cr_assert_str_eq(err.msg, "/nonexistent/dir/exp.ini: cannot open: No such file or directory");
   cr_assert_null(sw.runs);
   gs_sweep_free(&sw);
@@ -247,7 +315,7 @@ Test(load, from_file_in_tmpdir) {
   fclose(f);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_neq(gs_sweep_load(path, &sw, &err), 0);
+  cr_assert_neq(gs_sweep_load(path, gs_models_vocabulary(), &sw, &err), 0);
   char want[400];
   snprintf(want, sizeof want, "%s:5: unknown key 'latnt_dim' in [model]; did you mean 'latent_dim'?", path);
   cr_assert_str_eq(err.msg, want);
@@ -255,16 +323,16 @@ Test(load, from_file_in_tmpdir) {
   f = fopen(path, "w");
   fputs("[sweep]\nname = t\n[model]\nlatent_dim = 3\n", f);
   fclose(f);
-  cr_assert_eq(gs_sweep_load(path, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load(path, gs_models_vocabulary(), &sw, &err), 0, "%s", err.msg);
   cr_assert_str_eq(sw.path, path);
   cr_assert_str_eq(sw.text, "[sweep]\nname = t\n[model]\nlatent_dim = 3\n");
-  cr_assert_eq(sw.base.latent_dim, 3);
+  cr_assert_eq(cfg_get(&sw.base, "model.latent_dim"), 3);
   gs_sweep_free(&sw);
 
   f = fopen(path, "wb"); /* a NUL byte on line 2 */
   fwrite("[sweep]\nna\0me = t\n", 1, 18, f);
   fclose(f);
-  cr_assert_neq(gs_sweep_load(path, &sw, &err), 0);
+  cr_assert_neq(gs_sweep_load(path, gs_models_vocabulary(), &sw, &err), 0);
   cr_assert(strstr(err.msg, ":2: NUL byte"), "%s", err.msg);
   unlink(path);
   rmdir(dir);
@@ -301,15 +369,15 @@ Test(load, unknown_key_did_you_mean) {
 
 Test(load, suggest_function) {
   char buf[128];
-  cr_assert_str_eq(gs_config_suggest("model", "latnt_dim", buf, sizeof buf), "model.latent_dim");
-  cr_assert_str_eq(gs_config_suggest("model", "epochs", buf, sizeof buf), "train.epochs");
-  cr_assert_str_eq(gs_config_suggest("modle", "latent_dim", buf, sizeof buf), "model.latent_dim");
-  cr_assert_str_eq(gs_config_suggest("", "batch_size", buf, sizeof buf), "train.batch_size");
-  cr_assert_str_eq(gs_config_suggest("train", "Seed", buf, sizeof buf), "train.seed");
-  cr_assert_str_eq(gs_config_suggest("train", "optimiser", buf, sizeof buf), "train.optimizer");
-  cr_assert_str_eq(gs_config_suggest("train", "bta1", buf, sizeof buf), "train.beta1");
-  cr_assert_null(gs_config_suggest("model", "completely_different", buf, sizeof buf));
-  cr_assert_null(gs_config_suggest("model", "", buf, sizeof buf));
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "model", "latnt_dim", buf, sizeof buf), "model.latent_dim");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "model", "epochs", buf, sizeof buf), "train.epochs");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "modle", "latent_dim", buf, sizeof buf), "model.latent_dim");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "", "batch_size", buf, sizeof buf), "train.batch_size");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "train", "Seed", buf, sizeof buf), "train.seed");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "train", "optimiser", buf, sizeof buf), "train.optimizer");
+  cr_assert_str_eq(gs_config_suggest(gs_models_vocabulary(), "train", "bta1", buf, sizeof buf), "train.beta1");
+  cr_assert_null(gs_config_suggest(gs_models_vocabulary(), "model", "completely_different", buf, sizeof buf));
+  cr_assert_null(gs_config_suggest(gs_models_vocabulary(), "model", "", buf, sizeof buf));
 }
 
 Test(load, duplicate_key) {
@@ -357,7 +425,7 @@ Test(load, line_too_long) {
   snprintf(text, sizeof text, "[sweep]\ndescription = %s;\n[model]\nlatnt_dim = 3\n", pad);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_neq(gs_sweep_load_text("exp.ini", text, &sw, &err), 0);
+  cr_assert_neq(gs_sweep_load_text("exp.ini", gs_models_vocabulary(), text, &sw, &err), 0);
   cr_assert(strstr(err.msg, "exp.ini:2: line too long"), "%s", err.msg);
   /* a long comment is fine, and does not shift later lines */
   char longc[500];
@@ -389,19 +457,19 @@ Test(load, syntax_variants_accepted) {
   gs_sweep sw;
   load_ok(text, &sw);
   cr_assert_str_eq(sw.base.sweep_name, "crlf");
-  cr_assert_eq(sw.base.latent_dim, 7);
-  cr_assert_eq(sw.base.hidden1, 33);
+  cr_assert_eq(cfg_get(&sw.base, "model.latent_dim"), 7);
+  cr_assert_eq(cfg_get(&sw.base, "model.hidden1"), 33);
   cr_assert_eq(sw.base.lr, 0.5);
   gs_sweep_free(&sw);
   /* an indented key is a key of its own, not a continuation of the previous value */
   load_ok("[model]\nname = cvae\n  latent_dim = 4\n", &sw);
   cr_assert_str_eq(sw.base.model, "cvae");
-  cr_assert_eq(sw.base.latent_dim, 4);
+  cr_assert_eq(cfg_get(&sw.base, "model.latent_dim"), 4);
   gs_sweep_free(&sw);
   /* the same section may appear twice */
   load_ok("[model]\nlatent_dim = 4\n[train]\nepochs = 2\n[model]\nhidden2 = 9\n", &sw);
-  cr_assert_eq(sw.base.latent_dim, 4);
-  cr_assert_eq(sw.base.hidden2, 9);
+  cr_assert_eq(cfg_get(&sw.base, "model.latent_dim"), 4);
+  cr_assert_eq(cfg_get(&sw.base, "model.hidden2"), 9);
   gs_sweep_free(&sw);
 }
 
@@ -411,7 +479,7 @@ Test(load, cross_key_validation) {
                "run batch_size-2: train.batch_size = 2", NULL);
   expect_error("[data]\ntest_size = 100\n[eval]\niw_test_size = 200\n", "exp.ini: ", "eval.iw_test_size = 200", NULL);
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   c.batch_size = 3;
   c.ranks_per_run = 3;
   gs_error err = {0};
@@ -502,7 +570,7 @@ Test(grid, expansion_order_and_count) {
         cr_assert_eq(run->value_index[1], d);
         cr_assert_eq(run->value_index[2], s);
         cr_assert_str_eq(run->cfg.model, models[m]);
-        cr_assert_eq(run->cfg.latent_dim, dims[d]);
+        cr_assert_eq(cfg_get(&run->cfg, "model.latent_dim"), dims[d]);
         cr_assert_eq(run->cfg.seed, s + 1);
         cr_assert_eq(run->cfg.epochs, 3); /* base values carried over */
         cr_assert_str_eq(run->cfg.sweep_name, "g");
@@ -514,7 +582,7 @@ Test(grid, expansion_order_and_count) {
   cr_assert_str_eq(sw.runs[2].id, "name-vae_latent_dim-5_seed-1");
   cr_assert_str_eq(sw.runs[11].id, "name-cvae_latent_dim-10_seed-2");
   /* the base config is untouched by the axes */
-  cr_assert_eq(sw.base.latent_dim, 25);
+  cr_assert_eq(cfg_get(&sw.base, "model.latent_dim"), 25);
   gs_sweep_free(&sw);
 }
 
@@ -547,7 +615,7 @@ Test(grid, run_ids) {
   load_ok("[model]\nlatent_dim = 3\n", &sw);
   cr_assert_eq(sw.nruns, 1);
   cr_assert_str_eq(sw.runs[0].id, "run");
-  cr_assert_eq(sw.runs[0].cfg.latent_dim, 3);
+  cr_assert_eq(cfg_get(&sw.runs[0].cfg, "model.latent_dim"), 3);
   gs_sweep_free(&sw);
   /* values that differ only in sanitised characters would give the same id */
   expect_error("[grid]\ndata.dataset = /d/a b, /d/a:b\n", "exp.ini:2: ", "both become '_d_a_b' in run ids", NULL);
@@ -566,7 +634,7 @@ Test(grid, run_ids) {
 
 Test(canonical, round_trip) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   GS_STRCPY(c.sweep_name, "rt");
   GS_STRCPY(c.description, "a description, with = and ; inside");
   GS_STRCPY(c.dataset, "/data/x y");
@@ -590,20 +658,20 @@ Test(canonical, round_trip) {
 
   /* one line per key, in table order; setting each line's value gives the same config */
   gs_config d;
-  gs_config_defaults(&d);
+  gs_config_defaults(&d, gs_models_vocabulary());
   char *save = NULL;
   int i = 0;
   char *copy = strdup(canon);
   for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
-    cr_assert_lt(i, gs_config_nkeys);
-    const gs_key *k = &gs_config_keys[i];
+    cr_assert_lt(i, d.vocab->nkeys);
+    const gs_key *k = d.vocab->keys[i];
     char prefix[128];
     snprintf(prefix, sizeof prefix, "%s.%s = ", k->section, k->name);
     cr_assert_eq(strncmp(line, prefix, strlen(prefix)), 0, "line '%s' is not key %s", line, prefix);
     gs_error err = {0};
     cr_assert_eq(gs_config_set(&d, k, line + strlen(prefix), &err), 0, "%s", err.msg);
   }
-  cr_assert_eq(i, gs_config_nkeys);
+  cr_assert_eq(i, d.vocab->nkeys);
   free(copy);
   char *canon2 = gs_config_canonical(&d);
   cr_assert_str_eq(canon, canon2);
@@ -615,12 +683,12 @@ Test(canonical, round_trip) {
   free(canon2);
 
   /* every key: format -> set -> format is stable, for defaults and for edge values */
-  for (int k = 0; k < gs_config_nkeys; k++) {
+  for (int k = 0; k < c.vocab->nkeys; k++) {
     char a[600], b[600];
-    gs_config_format(&c, &gs_config_keys[k], a, sizeof a);
+    gs_config_format(&c, c.vocab->keys[k], a, sizeof a);
     gs_config e = c;
-    cr_assert_eq(gs_config_set(&e, &gs_config_keys[k], a, NULL), 0, "%s", a);
-    gs_config_format(&e, &gs_config_keys[k], b, sizeof b);
+    cr_assert_eq(gs_config_set(&e, c.vocab->keys[k], a, NULL), 0, "%s", a);
+    gs_config_format(&e, c.vocab->keys[k], b, sizeof b);
     cr_assert_str_eq(a, b);
   }
   const double tricky[] = {5e-324, 1e-300, 0.1, 2.0 / 3.0, 9.999999999999999e-1, 123456789.123456789};
@@ -637,7 +705,7 @@ Test(canonical, round_trip) {
 
 Test(canonical, hash_covers_the_numbers_only) {
   gs_config a, b;
-  gs_config_defaults(&a);
+  gs_config_defaults(&a, gs_models_vocabulary());
   uint64_t h = gs_config_hash(&a);
   cr_assert_eq(h, gs_config_hash(&a));
 
@@ -645,7 +713,7 @@ Test(canonical, hash_covers_the_numbers_only) {
   b.lr = 2e-3;
   cr_assert_neq(gs_config_hash(&b), h);
   b = a;
-  b.latent_dim = 26;
+  cfg_set(&b, "model.latent_dim", 26);
   cr_assert_neq(gs_config_hash(&b), h);
   b = a;
   b.data_seed = 2;
@@ -681,7 +749,7 @@ static void load_shipped(const char *name, gs_sweep *sw) {
   char path[1024];
   snprintf(path, sizeof path, "%s/experiments/%s", GS_SOURCE_DIR, name);
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load(path, sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load(path, gs_models_vocabulary(), sw, &err), 0, "%s", err.msg);
 }
 
 Test(shipped, vae_latent_sweep) {
@@ -696,15 +764,15 @@ Test(shipped, vae_latent_sweep) {
   cr_assert_str_eq(sw.runs[0].id, "name-vae_latent_dim-2_seed-1");
   cr_assert_str_eq(sw.runs[29].id, "name-cvae_latent_dim-35_seed-3");
   const gs_config *c = &sw.runs[0].cfg;
-  cr_assert_eq(c->hidden1, 512);
-  cr_assert_eq(c->hidden2, 256);
+  cr_assert_eq(cfg_get(c, "model.hidden1"), 512);
+  cr_assert_eq(cfg_get(c, "model.hidden2"), 256);
   cr_assert_eq(c->batch_size, 100);
   cr_assert_str_eq(c->optimizer, "rmsprop");
   cr_assert_eq(c->lr, 1e-3);
   cr_assert_eq(c->rho, 0.9);
   cr_assert_eq(c->eps, 1e-7);
   cr_assert_eq(c->epochs, 10);
-  cr_assert_eq(c->iw_samples, 100);
+  cr_assert_eq(cfg_get(c, "eval.iw_samples"), 100);
   cr_assert_str_eq(c->dataset, "fashion-mnist");
   gs_sweep_free(&sw);
 }
@@ -719,8 +787,8 @@ Test(shipped, quickstart) {
   /* small but real: the whole data set, a few epochs, a cheaper IW estimate than the study's */
   cr_assert_eq(sw.base.train_size, 0);
   cr_assert_eq(sw.base.epochs, 5);
-  cr_assert(sw.base.iw_samples > 0 && sw.base.iw_samples < 100);
-  cr_assert(sw.base.iw_test_size > 0 && sw.base.iw_test_size < 10000);
+  cr_assert(cfg_get(&sw.base, "eval.iw_samples") > 0 && cfg_get(&sw.base, "eval.iw_samples") < 100);
+  cr_assert(cfg_get(&sw.base, "eval.iw_test_size") > 0 && cfg_get(&sw.base, "eval.iw_test_size") < 10000);
   gs_sweep_free(&sw);
 }
 
@@ -787,7 +855,7 @@ Test(plan, ten_thousand_runs) {
     snprintf(lrtext, sizeof lrtext, lr == 9 ? "1e-3" : "%de-4", lr + 1);
     cr_assert_eq(run->cfg.lr, strtod(lrtext, NULL), "run %ld: lr %g", r, run->cfg.lr);
     cr_assert_eq(run->cfg.data_seed, ds + 1);
-    cr_assert_eq(run->cfg.latent_dim, ld + 1);
+    cr_assert_eq(cfg_get(&run->cfg, "model.latent_dim"), ld + 1);
     cr_assert_eq(run->cfg.seed, ts + 11);
     if (r % 997 == 0) cr_assert_eq(run->hash, gs_config_hash(&run->cfg));
   }
@@ -842,25 +910,25 @@ Test(load, grid_list_continued_with_plus_equals) {
  * these are the hashes gensweep gave these runs before the CAE/IGMN keys existed. */
 Test(config, hash_is_stable_and_ignores_other_models_keys) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   cr_assert_eq(gs_config_hash(&c), 0xfd3fdd552fa9cf88ULL);
   GS_STRCPY(c.model, "cvae");
-  c.latent_dim = 35;
+  cfg_set(&c, "model.latent_dim", 35);
   cr_assert_eq(gs_config_hash(&c), 0x6b3e1dc18051744cULL);
   uint64_t h = gs_config_hash(&c);
-  c.igmn_mu = 0.5; /* read by cae_igmn only */
-  c.judge_epochs = 2;
-  c.conv1 = 7;
+  cfg_set(&c, "igmn.mu", 0.5); /* read by cae_igmn only */
+  cfg_set(&c, "eval.judge_epochs", 2);
+  cfg_set(&c, "model.conv1", 7);
   cr_assert_eq(gs_config_hash(&c), h);
   GS_STRCPY(c.model, "cae_igmn");
   uint64_t h1 = gs_config_hash(&c);
-  c.igmn_mu = 0.25;
+  cfg_set(&c, "igmn.mu", 0.25);
   cr_assert_neq(gs_config_hash(&c), h1, "igmn.mu is part of a cae_igmn run's identity");
   GS_STRCPY(c.model, "cae");
   uint64_t h2 = gs_config_hash(&c);
-  c.igmn_mu = 0.125;
+  cfg_set(&c, "igmn.mu", 0.125);
   cr_assert_eq(gs_config_hash(&c), h2, "igmn.mu is not part of a cae run's identity");
-  c.conv1 = 9;
+  cfg_set(&c, "model.conv1", 9);
   cr_assert_neq(gs_config_hash(&c), h2, "model.conv1 is part of a cae run's identity");
 }
 
@@ -868,14 +936,14 @@ Test(config, hash_is_stable_and_ignores_other_models_keys) {
  * files): a change here would make every finished cae / cae_igmn run train again. */
 Test(config, cae_hashes_are_stable) {
   gs_config c;
-  gs_config_defaults(&c);
+  gs_config_defaults(&c, gs_models_vocabulary());
   GS_STRCPY(c.model, "cae");
   cr_assert_eq(gs_config_hash(&c), 0x8c5036c7f68cb577ULL);
   GS_STRCPY(c.model, "cae_igmn");
   cr_assert_eq(gs_config_hash(&c), 0x0bdc7cef335af96fULL);
-  c.latent_dim = 6;
-  c.igmn_mu = 1e5;
-  c.conv1 = 16;
+  cfg_set(&c, "model.latent_dim", 6);
+  cfg_set(&c, "igmn.mu", 1e5);
+  cfg_set(&c, "model.conv1", 16);
   cr_assert_eq(gs_config_hash(&c), 0x2534115a1c9c0a38ULL);
 }
 
@@ -884,7 +952,7 @@ Test(load, grid_hash_follows_each_runs_model) {
   gs_sweep sw;
   load_ok("[igmn]\nmu = 0.5\n[grid]\nmodel.name = vae, cae_igmn\n", &sw);
   gs_config v;
-  gs_config_defaults(&v);
+  gs_config_defaults(&v, gs_models_vocabulary());
   cr_assert_eq(sw.runs[0].hash, gs_config_hash(&v), "vae run: igmn.mu must not count");
   cr_assert_eq(sw.runs[1].hash, gs_config_hash(&sw.runs[1].cfg));
   gs_sweep_free(&sw);

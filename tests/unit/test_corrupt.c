@@ -13,6 +13,7 @@
 
 #include <hdf5.h>
 
+#include "gensweep/models/model.h"
 #include "gensweep/io/checkpoint.h"
 #include "gensweep/io/record.h"
 
@@ -163,7 +164,7 @@ Test(corrupt, run_file_truncated_or_bit_flipped, .timeout = 600) {
   gs_record r;
   make_record(&r, &p);
   gs_config cfg;
-  gs_config_defaults(&cfg);
+  gs_config_defaults(&cfg, gs_models_vocabulary());
   gs_error err = {0};
   cr_assert_eq(gs_runfile_write(good, &r, &cfg, &err), 0, "%s", err.msg);
   cr_assert_eq(read_run(good, &r, &p, "the good file", NULL), 1);
@@ -222,7 +223,7 @@ Test(corrupt, sweep_index_truncated_or_bit_flipped, .timeout = 600) {
   snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("exp.ini", "[sweep]\nname = c\n[grid]\nmodel.latent_dim = 2, 5\n", &sw, &err), 0,
+  cr_assert_eq(gs_sweep_load_text("exp.ini", gs_models_vocabulary(), "[sweep]\nname = c\n[grid]\nmodel.latent_dim = 2, 5\n", &sw, &err), 0,
                "%s", err.msg);
   /* run 0 done; run 1's file is corrupt: left out, reported */
   for (int i = 0; i < 2; i++) {

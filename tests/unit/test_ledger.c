@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gensweep/models/model.h"
 #include "gensweep/io/ledger.h"
 #include "gensweep/runner/status.h"
 
@@ -768,7 +769,7 @@ static void load_small(const char *dir, gs_sweep *sw) {
   char p[1200];
   snprintf(p, sizeof p, "%s/experiment.ini", dir);
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load(p, sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load(p, gs_models_vocabulary(), sw, &err), 0, "%s", err.msg);
   cr_assert_eq(sw->nruns, 4);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gensweep/models/model.h"
 #include "gensweep/config/config.h"
 #include "gensweep/runner/runner.h"
 
@@ -18,7 +19,7 @@ static int plain_name(const char *s) {
 
 static void load_ok(const char *text, gs_sweep *sw) {
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("n.ini", text, sw, &err), 0, "load failed: %s\n%s", err.msg, text);
+  cr_assert_eq(gs_sweep_load_text("n.ini", gs_models_vocabulary(), text, sw, &err), 0, "load failed: %s\n%s", err.msg, text);
 }
 
 Test(names, sweep_names_with_paths_or_shell_characters_are_refused) {
@@ -29,7 +30,7 @@ Test(names, sweep_names_with_paths_or_shell_characters_are_refused) {
     snprintf(text, sizeof text, "[sweep]\nname = %s\n", bad[i]);
     gs_sweep sw;
     gs_error err = {0};
-    cr_assert_neq(gs_sweep_load_text("n.ini", text, &sw, &err), 0, "sweep.name = %s accepted", bad[i]);
+    cr_assert_neq(gs_sweep_load_text("n.ini", gs_models_vocabulary(), text, &sw, &err), 0, "sweep.name = %s accepted", bad[i]);
     cr_assert(strstr(err.msg, "n.ini:2: "), "%s: message without file:line: %s", bad[i], err.msg);
     cr_assert(strstr(err.msg, "sweep.name"), "%s: message does not name the key: %s", bad[i], err.msg);
     cr_assert(strstr(err.msg, "not a valid directory name"), "%s: %s", bad[i], err.msg);
@@ -67,7 +68,7 @@ Test(names, run_ids_from_hostile_values_are_plain_file_names) {
 Test(names, values_that_escape_to_the_same_id_are_refused) {
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_neq(gs_sweep_load_text("n.ini", "[grid]\ndata.dataset = a b, a;b\n", &sw, &err), 0);
+  cr_assert_neq(gs_sweep_load_text("n.ini", gs_models_vocabulary(), "[grid]\ndata.dataset = a b, a;b\n", &sw, &err), 0);
   cr_assert(strstr(err.msg, "n.ini:2: "), "%s", err.msg);
   cr_assert(strstr(err.msg, "both become 'a_b' in run ids"), "%s", err.msg);
 }

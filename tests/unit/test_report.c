@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfgkeys.h"
+#include "gensweep/models/model.h"
 #include "gensweep/config/config.h"
 #include "gensweep/io/png.h"
 #include "gensweep/io/record.h"
@@ -51,7 +53,7 @@ static void build_sweep(const char *dir, const char *text, gs_sweep *sw) {
   gs_error err = {0};
   snprintf(path, sizeof path, "%s/runs", dir);
   cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
-  cr_assert_eq(gs_sweep_load_text("experiments/synth.ini", text, sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("experiments/synth.ini", gs_models_vocabulary(), text, sw, &err), 0, "%s", err.msg);
   for (long i = 0; i < sw->nruns; i++) {
     const gs_run *run = &sw->runs[i];
     const gs_config *c = &run->cfg;
@@ -65,12 +67,12 @@ static void build_sweep(const char *dir, const char *text, gs_sweep *sw) {
     int ne = failed ? 2 : 4;
     for (int e = 1; e <= ne; e++) {
       gs_record_push(&r, "epoch", e);
-      gs_record_push(&r, "train_loss", 200.0 / e + 3 * cvae + c->seed + 0.1 * c->latent_dim);
-      gs_record_push(&r, "test_neg_elbo", v_elbo(cvae, c->latent_dim, c->seed) + 40.0 / e);
+      gs_record_push(&r, "train_loss", 200.0 / e + 3 * cvae + c->seed + 0.1 * cfg_get(c, "model.latent_dim"));
+      gs_record_push(&r, "test_neg_elbo", v_elbo(cvae, cfg_get(c, "model.latent_dim"), c->seed) + 40.0 / e);
     }
     if (!failed) {
-      gs_record_scalar(&r, "test_neg_elbo", v_elbo(cvae, c->latent_dim, c->seed));
-      gs_record_scalar(&r, "test_kl", v_kl(cvae, c->latent_dim, c->seed));
+      gs_record_scalar(&r, "test_neg_elbo", v_elbo(cvae, cfg_get(c, "model.latent_dim"), c->seed));
+      gs_record_scalar(&r, "test_kl", v_kl(cvae, cfg_get(c, "model.latent_dim"), c->seed));
     }
     snprintf(path, sizeof path, "%s/runs/%s.h5", dir, run->id);
     cr_assert_eq(gs_runfile_write(path, &r, c, &err), 0, "%s", err.msg);
@@ -466,7 +468,7 @@ Test(report, log_axis_with_zero) {
   gs_error err = {0};
   snprintf(path, sizeof path, "%s/runs", dir);
   cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
-  cr_assert_eq(gs_sweep_load_text("mu.ini", text, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("mu.ini", gs_models_vocabulary(), text, &sw, &err), 0, "%s", err.msg);
   for (long i = 0; i < sw.nruns; i++) {
     const gs_run *run = &sw.runs[i];
     gs_record r;
@@ -584,7 +586,7 @@ Test(report, all_pending) {
   gs_error err = {0};
   snprintf(path, sizeof path, "%s/runs", dir);
   cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
-  cr_assert_eq(gs_sweep_load_text("synth.ini", grid_text(tmp), &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("synth.ini", gs_models_vocabulary(), grid_text(tmp), &sw, &err), 0, "%s", err.msg);
   cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
   int rc;
   char *p = run_report(dir, NULL, &rc, &err);

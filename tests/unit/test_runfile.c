@@ -12,6 +12,8 @@
 
 #include <hdf5.h>
 
+#include "cfgkeys.h"
+#include "gensweep/models/model.h"
 #include "gensweep/io/ledger.h"
 #include "gensweep/io/record.h"
 
@@ -72,10 +74,10 @@ static int params_equal(const gs_params *a, const gs_params *b) {
 }
 
 static void cfg_for_test(gs_config *c) {
-  gs_config_defaults(c);
+  gs_config_defaults(c, gs_models_vocabulary());
   GS_STRCPY(c->sweep_name, "rf_test");
   GS_STRCPY(c->dataset, "/data/fmnist idx");
-  c->latent_dim = 7;
+  cfg_set(c, "model.latent_dim", 7);
   c->lr = 0.00125;
 }
 
@@ -257,9 +259,10 @@ Test(runfile, round_trip) {
   cr_assert_eq(cls, H5T_FLOAT);
   cr_assert_eq(dv, 0.00125);
   /* every key of the table is there */
-  for (int i = 0; i < gs_config_nkeys; i++) {
+  const gs_vocabulary *v = gs_models_vocabulary();
+  for (int i = 0; i < v->nkeys; i++) {
     char an[160];
-    snprintf(an, sizeof an, "%s.%s", gs_config_keys[i].section, gs_config_keys[i].name);
+    snprintf(an, sizeof an, "%s.%s", v->keys[i]->section, v->keys[i]->name);
     cr_assert_gt(H5Aexists(f, an), 0, "attribute %s missing", an);
   }
   /* samples are chunked + deflate; params keep their shapes */
@@ -669,7 +672,7 @@ Test(sweepfile, statuses_metric_union_and_links) {
   cr_assert_eq(mkdir(sub, 0755), 0);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("experiments/rf_test.ini", grid_text, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("experiments/rf_test.ini", gs_models_vocabulary(), grid_text, &sw, &err), 0, "%s", err.msg);
   cr_assert_eq(sw.nruns, 4);
   cr_assert_eq(sw.naxes, 2);
 
@@ -885,7 +888,7 @@ Test(sweepfile, all_pending_no_runs_dir) {
   make_tmpdir(dir, sizeof dir);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("x.ini", grid_text, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("x.ini", gs_models_vocabulary(), grid_text, &sw, &err), 0, "%s", err.msg);
   cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
   char path[128];
   snprintf(path, sizeof path, "%s/sweep.h5", dir);
@@ -913,7 +916,7 @@ Test(sweepfile, all_pending_no_runs_dir) {
   /* zero axes, zero runs */
   gs_sweep empty;
   memset(&empty, 0, sizeof empty);
-  gs_config_defaults(&empty.base);
+  gs_config_defaults(&empty.base, gs_models_vocabulary());
   cr_assert_eq(gs_sweepfile_write(dir, &empty, &err), 0, "%s", err.msg);
   if (have_h5py()) {
     char cmd[300];
@@ -993,7 +996,7 @@ Test(sweepfile, status_of_runs_without_files_from_the_ledger) {
   make_tmpdir(dir, sizeof dir);
   gs_sweep sw;
   gs_error err = {0};
-  cr_assert_eq(gs_sweep_load_text("x.ini", grid_text, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("x.ini", gs_models_vocabulary(), grid_text, &sw, &err), 0, "%s", err.msg);
   cr_assert_geq(sw.nruns, 4);
   gs_ledger l;
   cr_assert_eq(gs_ledger_open(dir, &l, &err), 0, "%s", err.msg);

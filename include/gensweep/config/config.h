@@ -2,13 +2,15 @@
  *
  *   [sweep]  name, description, results           fixed values
  *   [data]   dataset, train_size, test_size, val_split, seed
- *   [model]  name, latent_dim, hidden1, hidden2
+ *   [model]  name, and the model's own keys (latent_dim, hidden1, ...)
  *   [train]  epochs, batch_size, optimizer, lr, ...
- *   [eval]   iw_samples, n_samples, ...
+ *   [eval]   eval_every, and the models' evaluation keys (iw_samples, ...)
+ *   [<other>] keys of a model (e.g. [igmn])
  *   [grid]   section.key = v1, v2, ...           axes: the runs are the cartesian product
  *
- * Every key is described once in a table (gs_config_keys) with its type, range and default;
- * loading, validation, grid expansion, `plan` and the run files all go through that table. */
+ * Every key is described once in a table of gs_key with its type, range and default (the
+ * runner's here, each model's in its file); loading, validation, grid expansion, `plan` and the
+ * run files all go through the vocabulary that gathers them. */
 #ifndef GENSWEEP_CONFIG_H
 #define GENSWEEP_CONFIG_H
 #include <stddef.h>
@@ -16,7 +18,104 @@
 #include <stdint.h>
 #include "gensweep/core/common.h"
 
-typedef struct gs_config {
+/* The keys of gs_config's own fields are the runner's: where results go, which data, which model,
+ * how to train, how often to evaluate (gs_runner_keys, src/config/config.c). Every other key
+ * belongs to the models that read it: each model file declares its keys in a table of gs_key
+ * whose offsets point into that model's own settings struct, and reads them with
+ * gs_config_read. A gs_vocabulary gathers the runner's keys and every model's (the registry
+ * builds it, gs_models_vocabulary() in models/model.h); a gs_config holds a value for each key of its
+ * vocabulary: the runner's in its fields, the models' in `values`. */
+
+typedef enum { GS_KEY_INT, GS_KEY_FLOAT, GS_KEY_STRING, GS_KEY_ENUM } gs_key_type;
+
+typedef struct gs_key {
+  const char *section;
+  const char *name;
+  gs_key_type type;
+  size_t offset;           /* runner keys: offsetof(gs_config, field); model keys: offset in the
+                              model's settings struct (INT: long, FLOAT: double, ENUM: char[]) */
+  size_t size;             /* sizeof the field (strings, enums) */
+  double min, max;         /* range (INT, FLOAT); STRING: min = minimum length (0 or 1) */
+  int min_open;            /* 1: min is exclusive */
+  int max_open;            /* 1: max is exclusive */
+  const char *choices;     /* ENUM: "exact|paper" */
+  const char *def;         /* default as text */
+  const char *help;
+  /* Model keys only. 1: part of every run's hash, whichever model it trains. Until keys moved
+   * into the model files every run hashed every key except a few; these keys were hashed for
+   * runs of models that do not read them, and still are, so that no finished run's hash moves.
+   * New keys leave it 0: they count only for the models that declare them. */
+  int in_every_hash;
+} gs_key;
+
+/* Declaring keys: `settings` is the struct the values are read into (gs_config for the
+ * runner's keys, a model's own struct for its keys). */
+#define GS_KEY_FIELD(settings, f) .offset = offsetof(settings, f), .size = sizeof(((settings *)0)->f)
+#define GS_KEY_INT(settings, sec, nm, f, lo, hi, d, h)                                                  \
+  { .section = sec, .name = nm, .type = GS_KEY_INT, GS_KEY_FIELD(settings, f), .min = lo, .max = hi,     \
+    .def = d, .help = h }
+#define GS_KEY_FLOAT(settings, sec, nm, f, lo, lo_open, hi, hi_open, d, h)                              \
+  { .section = sec, .name = nm, .type = GS_KEY_FLOAT, GS_KEY_FIELD(settings, f), .min = lo, .max = hi,   \
+    .min_open = lo_open, .max_open = hi_open, .def = d, .help = h }
+/* strings: min is the minimum length (0: may be empty); runner keys only */
+#define GS_KEY_STR(settings, sec, nm, f, minlen, d, h)                                                  \
+  { .section = sec, .name = nm, .type = GS_KEY_STRING, GS_KEY_FIELD(settings, f), .min = minlen, .def = d, \
+    .help = h }
+#define GS_KEY_ENUM(settings, sec, nm, f, ch, d, h) \
+  { .section = sec, .name = nm, .type = GS_KEY_ENUM, GS_KEY_FIELD(settings, f), .choices = ch, .def = d, .help = h }
+
+typedef struct gs_config gs_config;
+
+/* The keys one model reads (besides the runner's), as the model file declares them. */
+typedef struct gs_model_keys {
+  const char *model;       /* model.name */
+  const char *about;       /* a few words for model.name's help: "conditioned on the class label" */
+  const gs_key *keys;
+  int nkeys;
+  /* cross-key checks for runs of this model (NULL: none); the message names the keys */
+  int (*validate)(const gs_config *c, gs_error *err);
+} gs_model_keys;
+
+#define GS_MAX_KEYS 192
+#define GS_MAX_MODELS 32
+#define GS_MAX_MODEL_VALUES 96
+#define GS_MAX_SECTIONS 24
+#define GS_ENUM_VALUE_LEN 16  /* a model key's ENUM choice is shorter than this */
+
+typedef struct gs_vocabulary {
+  int nkeys;
+  const gs_key *keys[GS_MAX_KEYS]; /* canonical order: the order of `gensweep keys`, of the run
+                                      files' config text and of the hash */
+  int slot[GS_MAX_KEYS];           /* model keys: index in gs_config.values; runner keys: -1 */
+  uint32_t readers[GS_MAX_KEYS];   /* model keys: bit m set if models[m] declares the key */
+  int nmodels;
+  gs_model_keys models[GS_MAX_MODELS];
+  int nsections;
+  const char *sections[GS_MAX_SECTIONS]; /* every key's section, then "grid" */
+  gs_key model_key;                /* model.name, its choices the models' names */
+  char model_choices[512];
+  char model_help[1024];
+} gs_vocabulary;
+
+/* The runner's keys: [sweep], [data], model.name, [train] and eval.eval_every. */
+extern const gs_key gs_runner_keys[];
+extern const int gs_runner_nkeys;
+
+/* Build the vocabulary of the runner's keys and the given models' keys. A key two models declare
+ * (model.latent_dim) is one key: the declarations must agree on type, range, choices, default
+ * and in_every_hash, else this fails naming both models. */
+int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodels, gs_error *err);
+/* The index of the model named `model` in v->models, or -1. */
+int gs_vocabulary_model(const gs_vocabulary *v, const char *model);
+
+typedef union gs_value {
+  long i;
+  double f;
+  char s[GS_ENUM_VALUE_LEN];
+} gs_value;
+
+struct gs_config {
+  const gs_vocabulary *vocab; /* the keys it has values for */
   /* [sweep] */
   char sweep_name[64];     /* results/<name>/; letters, digits, '-', '_', '.', not first '.' or '-':
                               anything else is refused at load, naming sweep.name */
@@ -29,10 +128,7 @@ typedef struct gs_config {
   double val_split;        /* [0, 0.9] */
   long data_seed;
   /* [model] */
-  char model[32];          /* vae | cvae | cae | cae_igmn */
-  long latent_dim;
-  long hidden1, hidden2;   /* MLP widths: 784-h1-h2-z */
-  long conv1, conv2;       /* CAE: channels of the two stride-2 convolutions */
+  char model[32];          /* one of the registry's models */
   /* [train] */
   long epochs;
   long batch_size;
@@ -47,62 +143,43 @@ typedef struct gs_config {
   long ranks_per_run;
   long checkpoint_every;   /* epochs; 0 = never */
   /* [eval] */
-  long iw_samples;         /* k of the importance-weighted log-likelihood estimate; 0 = skip */
-  long iw_test_size;       /* test images used for the IW estimate; 0 = all */
-  long n_samples;          /* prior samples drawn for the PNG grid / run file */
-  long n_recon;            /* test images reconstructed for the PNG / run file */
-  long manifold_n;         /* 2-D latents: manifold grid is manifold_n x manifold_n */
-  long manifold_class;     /* conditional models: label used for the manifold */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
-  long judge;              /* 1: judge generated images with the cached classifier */
-  long judge_epochs;       /* training epochs of that classifier */
-  /* [igmn] (cae_igmn; IGMN.md) */
-  double igmn_c, igmn_beta, igmn_v_min, igmn_sp_min;
-  char igmn_cov_update[8]; /* exact | paper */
-  double igmn_umbrella_tau, igmn_umbrella_kappa;
-  double igmn_mu;          /* weight of the mixture-density regulariser during retraining */
-  long igmn_retrain_epochs;
-  char igmn_refresh[8];    /* full | means | none: the mixture refresh after each retraining epoch */
-  double igmn_collapse;    /* retraining collapsed when sigmasq < collapse * sigmasq before it */
-  long igmn_samples;       /* decoded samples per component in the generation grid */
-} gs_config;
+  /* the models' keys, vocab->slot[i] for key i */
+  gs_value values[GS_MAX_MODEL_VALUES];
+};
 
-typedef enum { GS_KEY_INT, GS_KEY_FLOAT, GS_KEY_STRING, GS_KEY_ENUM } gs_key_type;
+/* Look up "section.name" in v; NULL if unknown. */
+const gs_key *gs_config_find_key(const gs_vocabulary *v, const char *section, const char *name);
+/* Closest key of v to a misspelt "section.name" (edit distance), or NULL if nothing is close. */
+const char *gs_config_suggest(const gs_vocabulary *v, const char *section, const char *name, char *buf,
+                              size_t n);
 
-typedef struct gs_key {
-  const char *section;
-  const char *name;
-  gs_key_type type;
-  size_t offset;           /* offsetof(gs_config, field) */
-  size_t size;             /* sizeof the field (strings) */
-  double min, max;         /* range (INT, FLOAT); STRING: min = minimum length (0 or 1) */
-  int min_open;            /* 1: min is exclusive */
-  int max_open;            /* 1: max is exclusive */
-  const char *choices;     /* ENUM: "vae|cvae" */
-  const char *def;         /* default as text */
-  const char *help;
-} gs_key;
-
-extern const gs_key gs_config_keys[];
-extern const int gs_config_nkeys;
-
-/* Look up "section.name"; NULL if unknown. */
-const gs_key *gs_config_find_key(const char *section, const char *name);
-/* Closest known key to a misspelt "section.name" (edit distance), or NULL if nothing is close. */
-const char *gs_config_suggest(const char *section, const char *name, char *buf, size_t n);
-
-void gs_config_defaults(gs_config *c);
-/* Parse and set one value from text, checking type and range. Error text has no location;
- * the caller prefixes file:line. */
+/* Every key of v at its default. */
+void gs_config_defaults(gs_config *c, const gs_vocabulary *v);
+/* Parse and set one value from text, checking type and range. k is a key of c->vocab (or a
+ * declaration of the same section.name). Error text has no location; the caller prefixes
+ * file:line. */
 int gs_config_set(gs_config *c, const gs_key *k, const char *value, gs_error *err);
+/* The key "section.name" of c's vocabulary, or NULL. */
+const gs_key *gs_config_key(const gs_config *c, const char *full);
+/* gs_config_set by "section.name"; an unknown name is an error naming it. */
+int gs_config_set_text(gs_config *c, const char *full, const char *value, gs_error *err);
 /* Format one value as text (canonical: %.17g for floats trimmed, plain for ints). */
 void gs_config_format(const gs_config *c, const gs_key *k, char *buf, size_t n);
+/* Typed values (k as for gs_config_set; the type must match). */
+long gs_config_int(const gs_config *c, const gs_key *k);
+double gs_config_float(const gs_config *c, const gs_key *k);
+const char *gs_config_str(const gs_config *c, const gs_key *k);
+/* Copy the values of a model's keys into its settings struct (each key's offset and size). */
+void gs_config_read(const gs_config *c, const gs_key *keys, int nkeys, void *settings);
 /* Canonical "section.key = value\n" text of every key; hash of it identifies the parameters. */
 char *gs_config_canonical(const gs_config *c);
+/* Hash of the canonical lines that make the run: not the [sweep] keys, not how the work is
+ * spread (train.threads, ranks_per_run, checkpoint_every), not keys only other models read. */
 uint64_t gs_config_hash(const gs_config *c);
-/* Epochs a run trains in all: train.epochs, plus igmn.retrain_epochs for cae_igmn. */
-long gs_config_total_epochs(const gs_config *c);
-/* Cross-key checks after loading (e.g. batch_size <= train size is checked at run time). */
+/* 1 if a run of c's model reads (or hashes) key k. */
+int gs_config_key_counts(const gs_config *c, const gs_key *k);
+/* Cross-key checks after loading: the runner's, then those of the run's model. */
 int gs_config_validate(const gs_config *c, gs_error *err);
 
 #define GS_MAX_AXES 16
@@ -141,12 +218,13 @@ typedef struct gs_sweep {
 /* Load, validate and expand. Every error names path:line (and, for a misspelt key, a
  * did-you-mean); errors: unknown section or key, wrong type, out-of-range value, duplicate key
  * (naming both lines), empty grid axis, line too long, syntax error, missing file. */
-int gs_sweep_load(const char *path, gs_sweep *sw, gs_error *err);
+int gs_sweep_load(const char *path, const gs_vocabulary *v, gs_sweep *sw, gs_error *err);
 /* Same from text in memory (path is used in messages only). */
-int gs_sweep_load_text(const char *path, const char *text, gs_sweep *sw, gs_error *err);
+int gs_sweep_load_text(const char *path, const gs_vocabulary *v, const char *text, gs_sweep *sw, gs_error *err);
 /* Same from len bytes in memory, which may hold NUL bytes (reported like the file's); the bytes
  * are copied. The fuzz target (tests/fuzz/fuzz_config.c) drives the loader through this. */
-int gs_sweep_load_mem(const char *path, const void *data, size_t len, gs_sweep *sw, gs_error *err);
+int gs_sweep_load_mem(const char *path, const gs_vocabulary *v, const void *data, size_t len, gs_sweep *sw,
+                      gs_error *err);
 void gs_sweep_free(gs_sweep *sw);
 
 /* Largest grid a load accepts (default 1,000,000 runs); the fuzzer lowers it so that a short

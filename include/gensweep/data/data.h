@@ -23,6 +23,8 @@ typedef struct gs_idx {
  * ndim not expected_ndim (pass 0 to accept any), truncated data, trailing garbage, corrupt gzip. */
 int gs_idx_read(const char *path, int expected_ndim, gs_idx *out, gs_error *err);
 void gs_idx_free(gs_idx *x);
+/* The same checks of the header only: shape filled in, data NULL (reads a few bytes). */
+int gs_idx_read_header(const char *path, int expected_ndim, gs_idx *out, gs_error *err);
 
 /* A labelled image set. */
 typedef struct gs_imageset {
@@ -54,6 +56,15 @@ typedef struct gs_data_options {
 
 /* Resolve a dataset name: "fashion-mnist" (or "" ) -> GS_FASHION_MNIST_DIR, otherwise a directory. */
 int gs_dataset_resolve(const char *name, char *dir, size_t dirlen, gs_error *err);
+
+/* The sizes of a data set as its files' headers give them (before any subset or split): what a
+ * model's cost estimate needs, without reading the data. */
+typedef struct gs_data_sizes {
+  long train, test;   /* examples in the training and test files */
+  int h, w;           /* one example: h x w values (images: rows x columns) */
+  long dim;           /* h * w */
+} gs_data_sizes;
+int gs_dataset_sizes(const char *name, gs_data_sizes *out, gs_error *err);
 
 /* Load a data set. Errors name the file and the problem; an image/label count mismatch names both files. */
 int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err);

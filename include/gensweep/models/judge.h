@@ -20,9 +20,9 @@
 
 typedef struct gs_judge gs_judge;
 
-/* The judge for cfg's data set (cached in this process after the first call). NULL + err on
+/* The judge for cfg's data set (data.dataset, cache under sweep.results), trained for `epochs` (cached in this process after the first call). NULL + err on
  * failure (no labels, unwritable cache ...). */
-gs_judge *gs_judge_get(const gs_config *cfg, const gs_dataset *ds, gs_error *err);
+gs_judge *gs_judge_get(const gs_config *cfg, long epochs, const gs_dataset *ds, gs_error *err);
 /* Class of each of n images (h*w uint8 pixels each, the data set's size). */
 void gs_judge_classify_u8(gs_judge *j, const uint8_t *pix, int n, int *labels);
 /* Accuracy on the data set's whole test files, measured when it was trained. */

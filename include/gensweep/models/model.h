@@ -18,8 +18,18 @@ typedef struct gs_model gs_model; /* each model's own struct */
 typedef struct gs_model_def {
   const char *name;
   const char *description;
-  /* relative cost of a run (for scheduling: costliest first) */
-  double (*cost)(const gs_config *cfg);
+  /* The keys it reads besides the runner's (its file declares them with its settings struct),
+   * a few words for model.name's help, and its cross-key checks (NULL: none). */
+  const gs_key *keys;
+  int nkeys;
+  const char *about;
+  int (*validate)(const gs_config *cfg, gs_error *err);
+  /* the per-epoch test metric shown in progress lines and by default in reports */
+  const char *headline;
+  /* Epochs a run trains in all (NULL: train.epochs). */
+  long (*epochs)(const gs_config *cfg);
+  /* relative cost of a run (for scheduling: costliest first), from the data set's sizes */
+  double (*cost)(const gs_config *cfg, const gs_data_sizes *data);
   /* build the graph's parameters and initialise them from rng (purpose GS_RNG_INIT) */
   gs_model *(*create)(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, gs_error *err);
   gs_params *(*params)(gs_model *m);
@@ -37,11 +47,16 @@ typedef struct gs_model_def {
   int (*state_load)(gs_model *m, const double *in, long n, gs_error *err);
   /* 1: evaluate() is called after every epoch whatever eval.eval_every says (stages) */
   int evaluate_every_epoch;
-  /* the per-epoch test metric shown in progress lines (NULL: test_neg_elbo) */
-  const char *headline;
 } gs_model_def;
 
+/* The registry (src/models/registry.c): every model the runner can train. */
 const gs_model_def *gs_model_find(const char *name);
+/* The runner's keys and every model's: what experiment files may say. Built once; a registry
+ * whose models declare one key differently aborts with the message (a programming error, caught
+ * by unit_config). */
+const gs_vocabulary *gs_models_vocabulary(void);
+/* Epochs a run of cfg trains in all (its model's `epochs`, else train.epochs). */
+long gs_model_epochs(const gs_config *cfg);
 extern const gs_model_def gs_model_vae, gs_model_cvae, gs_model_cae, gs_model_cae_igmn;
 
 #endif
