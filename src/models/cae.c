@@ -730,11 +730,13 @@ static void destroy(gs_model *m) {
   free(m);
 }
 
+static const gs_metric_label done_metrics[] = {{"test_bce", "test BCE"}, {NULL, NULL}};
+
 const gs_model_def gs_model_cae = {
     .name = "cae", .description = "convolutional autoencoder, BCE loss (SCIENCE.md 1, stage 1)",
     .about = "convolutional autoencoder", .keys = cae_keys, .nkeys = NKEYS_CAE,
     .cost = cost_cae, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
-    .destroy = destroy, .headline = "test_bce"};
+    .destroy = destroy, .headline = "test_bce", .done_metrics = done_metrics};
 const gs_model_def gs_model_cae_igmn = {
     .name = "cae_igmn",
     .description = "CAE, IGMN over its latent space, per-component generation, mixture-regularised retraining",
@@ -742,4 +744,4 @@ const gs_model_def gs_model_cae_igmn = {
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
-    .evaluate_every_epoch = 1, .headline = "test_bce"};
+    .evaluate_every_epoch = 1, .headline = "test_bce", .done_metrics = done_metrics};

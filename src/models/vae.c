@@ -412,14 +412,16 @@ static void destroy(gs_model *m) {
   free(m);
 }
 
+static const gs_metric_label done_metrics[] = {{"test_neg_elbo", "test -ELBO"}, {"test_iw_nll", "IW NLL"}, {NULL, NULL}};
+
 const gs_model_def gs_model_vae = {
     .name = "vae", .description = "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
-    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo",
+    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy};
 const gs_model_def gs_model_cvae = {
     .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
     .about = "conditioned on the class label",
-    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo",
+    .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy};

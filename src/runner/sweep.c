@@ -455,10 +455,10 @@ static void coord_finished(coord *c, int idx, int how) {
       c->rate_cost += c->cost[idx] * (double)(gs->epochs - gs->epoch0) / (double)gs->epochs;
     }
     fprintf(c->log, "%s: done in %.1f s", tag, s.seconds);
-    for (int i = 0; i < s.nscalars; i++)
-      if (!strcmp(s.scalars[i].name, "test_neg_elbo")) fprintf(c->log, ", test -ELBO %.2f", s.scalars[i].v);
-    for (int i = 0; i < s.nscalars; i++)
-      if (!strcmp(s.scalars[i].name, "test_iw_nll")) fprintf(c->log, ", IW NLL %.2f", s.scalars[i].v);
+    const gs_model_def *def = gs_model_find(run->cfg.model);
+    for (const gs_metric_label *ml = def ? def->done_metrics : NULL; ml && ml->metric; ml++)
+      for (int i = 0; i < s.nscalars; i++)
+        if (!strcmp(s.scalars[i].name, ml->metric)) fprintf(c->log, ", %s %.2f", ml->label, s.scalars[i].v);
     fprintf(c->log, "\n");
     coord_log(c, "done", idx, gs_model_epochs(&run->cfg), NULL);
   } else {

@@ -15,6 +15,11 @@
 
 typedef struct gs_model gs_model; /* each model's own struct */
 
+typedef struct gs_metric_label {
+  const char *metric; /* a name in the run file, e.g. "test_neg_elbo" */
+  const char *label;  /* how a log line calls it, e.g. "test -ELBO" */
+} gs_metric_label;
+
 typedef struct gs_model_def {
   const char *name;
   const char *description;
@@ -26,6 +31,8 @@ typedef struct gs_model_def {
   int (*validate)(const gs_config *cfg, gs_error *err);
   /* the per-epoch test metric shown in progress lines and by default in reports */
   const char *headline;
+  /* final scalars the job's log shows when a run is done, with their labels; {NULL} ends it */
+  const gs_metric_label *done_metrics;
   /* Epochs a run trains in all (NULL: train.epochs). */
   long (*epochs)(const gs_config *cfg);
   /* relative cost of a run (for scheduling: costliest first), from the data set's sizes */
