@@ -126,6 +126,7 @@ struct gs_model {
   int bufrows;
   const gs_config *cfg;
   cae_settings s;          /* its keys (cae: the first NKEYS_CAE) */
+  double test_bce_now, sigmasq_now; /* the latest measure() */
   /* pipeline */
   int stage_now;            /* 0: training the CAE, 1: retraining with the mixture */
   double sigmasq_pass;      /* sigmasq when IGMN ran */
@@ -503,8 +504,9 @@ static void record_stage(gs_model *m, gs_record *rec, const stage *s, const char
   }
 }
 
-static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
-  const gs_config *c = m->cfg;
+/* Test BCE and sigmasq of the encoded training set (left in m->Ztrain), pushed as this epoch's
+ * values and kept for the final scalars. */
+static int measure(gs_model *m, const gs_dataset *ds, int epoch, gs_record *rec, gs_error *err) {
   double te = set_bce(m, &ds->test);
   if (!isfinite(te)) return gs_fail(err, "test BCE is not finite at epoch %d", epoch);
   encode_set(m, &ds->train);
@@ -512,26 +514,44 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
   gs_record_push(rec, "test_bce", te);
   gs_record_push(rec, "sigmasq", sq);
   if (ds->val.n > 0) gs_record_push(rec, "val_bce", set_bce(m, &ds->val));
-  if (m->igmn) {
-    if (epoch == c->epochs) { /* the CAE is trained: cluster its latent space */
-      m->sigmasq_pass = sq;
-      if (run_igmn(m, ds, rec, err) != 0) return -1;
-      m->stage_now = 1;
-    } else if (epoch > c->epochs && m->have_mix) { /* a retraining epoch ended */
-      if (m->mix.K > 0) {
-        gs_igmn_refresh_mode mode = strcmp(m->s.igmn_refresh, "full") == 0    ? GS_IGMN_REFRESH_FULL
-                                    : strcmp(m->s.igmn_refresh, "means") == 0 ? GS_IGMN_REFRESH_MEANS
-                                                                            : GS_IGMN_REFRESH_NONE;
-        gs_igmn_refresh(&m->mix, m->Ztrain, ds->train.n, mode);
-      }
-      if (!m->collapsed_epoch && sq < m->s.igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
+  m->test_bce_now = te;
+  m->sigmasq_now = sq;
+  return 0;
+}
+
+/* cae_igmn, after every epoch: measure (the stages need the encoded training set every epoch),
+ * then move on a stage: after epoch train.epochs the IGMN stage, after each later epoch the
+ * refresh of the mixture and the collapse check. */
+static int end_epoch(gs_model *m, const gs_dataset *ds, int epoch, gs_record *rec, gs_error *err) {
+  const gs_config *c = m->cfg;
+  if (measure(m, ds, epoch, rec, err) != 0) return -1;
+  double sq = m->sigmasq_now;
+  if (epoch == c->epochs) { /* the CAE is trained: cluster its latent space */
+    m->sigmasq_pass = sq;
+    if (run_igmn(m, ds, rec, err) != 0) return -1;
+    m->stage_now = 1;
+  } else if (epoch > c->epochs && m->have_mix) { /* a retraining epoch ended */
+    if (m->mix.K > 0) {
+      gs_igmn_refresh_mode mode = strcmp(m->s.igmn_refresh, "full") == 0    ? GS_IGMN_REFRESH_FULL
+                                  : strcmp(m->s.igmn_refresh, "means") == 0 ? GS_IGMN_REFRESH_MEANS
+                                                                          : GS_IGMN_REFRESH_NONE;
+      gs_igmn_refresh(&m->mix, m->Ztrain, ds->train.n, mode);
     }
-    /* one value per epoch (NaN before the IGMN stage), so the curves line up with the epochs */
-    gs_record_push(rec, "igmn_K", m->have_mix ? m->mix.K : NAN);
-    gs_record_push(rec, "igmn_loglik",
-                   m->have_mix && m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
+    if (!m->collapsed_epoch && sq < m->s.igmn_collapse * m->sigmasq_pass) m->collapsed_epoch = epoch;
   }
+  /* one value per epoch (NaN before the IGMN stage), so the curves line up with the epochs */
+  gs_record_push(rec, "igmn_K", m->have_mix ? m->mix.K : NAN);
+  gs_record_push(rec, "igmn_loglik", m->have_mix && m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
+  return 0;
+}
+
+/* The runner's evaluation: the CAE measures here (cae_igmn has measured in end_epoch already);
+ * after the last epoch also the final scalars and images. */
+static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
+  const gs_config *c = m->cfg;
+  if (!m->igmn && measure(m, ds, epoch, rec, err) != 0) return -1;
   if (!final) return 0;
+  double te = m->test_bce_now, sq = m->sigmasq_now;
   gs_record_scalar(rec, "test_bce", te);
   gs_record_scalar(rec, "sigmasq", sq);
   if (m->igmn && m->have_mix) {
@@ -744,4 +764,4 @@ const gs_model_def gs_model_cae_igmn = {
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
     .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
-    .evaluate_every_epoch = 1, .headline = "test_bce", .done_metrics = done_metrics};
+    .end_epoch = end_epoch, .headline = "test_bce", .done_metrics = done_metrics};

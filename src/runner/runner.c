@@ -430,7 +430,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     gs_record_push(rec, "epoch_seconds", dt);
     gs_record_push(rec, "train_images_per_s", (double)((nb - s_begin) * B) / dt);
     int last = ep == E;
-    if (last || ep % c->eval_every == 0 || def->evaluate_every_epoch) {
+    if (def->end_epoch && def->end_epoch(m, ds, (int)ep, rec, &err) != 0) {
+      set_failed(rec, "diverged", err.msg);
+      failed = 1;
+      break;
+    }
+    if (last || ep % c->eval_every == 0) {
       if (def->evaluate(m, ds, (int)ep, last, rec, &err) != 0) {
         set_failed(rec, "diverged", err.msg);
         failed = 1;

@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
   gs_record rec;
   gs_record_init(&rec, "bench", "cae_igmn", 0);
   double t0 = gs_now();
-  if (def->evaluate(m, &ds, 1, 0, &rec, &err) != 0) {
+  if (def->end_epoch(m, &ds, 1, &rec, &err) != 0) {
     fprintf(stderr, "bench_cae: %s\n", err.msg);
     return 1;
   }
@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
   /* the per-epoch refresh: evaluate() of a retraining epoch = test BCE + re-encode + refresh */
   t0 = gs_now();
   cfg_set(&c, "igmn.mu", 1e-6);
-  def->evaluate(m, &ds, 2, 0, &rec, &err);
+  def->end_epoch(m, &ds, 2, &rec, &err);
   double ev = gs_now() - t0;
   double epoch = step_reg * (double)nsteps;
   printf("retraining epoch on %ld images: %.2f s of steps + %.2f s evaluation and refresh\n", ds.train.n, epoch, ev);

@@ -52,8 +52,9 @@ typedef struct gs_model_def {
   long (*state_size)(gs_model *m);
   void (*state_save)(gs_model *m, double *out);
   int (*state_load)(gs_model *m, const double *in, long n, gs_error *err);
-  /* 1: evaluate() is called after every epoch whatever eval.eval_every says (stages) */
-  int evaluate_every_epoch;
+  /* Optional: called after every epoch, before evaluate(): a model with stages moves from one
+   * to the next here (and may record per-epoch series it needs every epoch). */
+  int (*end_epoch)(gs_model *m, const gs_dataset *ds, int epoch, gs_record *rec, gs_error *err);
 } gs_model_def;
 
 /* The registry (src/models/registry.c): every model the runner can train. */
