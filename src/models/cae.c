@@ -317,6 +317,20 @@ static void encode_set(gs_model *m, const gs_imageset *set) {
   free(idx);
 }
 
+/* features: the code z of each example */
+static int feature_dim(gs_model *m) { return m->Z; }
+static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out) {
+  enum { CHUNK = 1000 };
+  ensure_buffers(m, CHUNK);
+  for (int start = 0; start < n; start += CHUNK) {
+    int b = n - start < CHUNK ? n - start : CHUNK;
+    gs_imageset_batch(set, idx + start, b, m->xbuf, NULL);
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *z = encode(m, gs_wrap2(&m->g, m->xbuf, b, m->D));
+    memcpy(out + (long)start * m->Z, z->x, sizeof(float) * (size_t)b * m->Z);
+  }
+}
+
 /* decode latents (rows x Z) to pixels (0..255) */
 static void decode_u8(gs_model *m, const float *z, int rows, uint8_t *out) {
   for (int start = 0; start < rows; start += 500) {
@@ -756,6 +770,7 @@ const gs_model_def gs_model_cae = {
     .name = "cae", .description = "convolutional autoencoder, BCE loss (SCIENCE.md 1, stage 1)",
     .about = "convolutional autoencoder", .keys = cae_keys, .nkeys = NKEYS_CAE,
     .cost = cost_cae, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .feature_dim = feature_dim, .features = features,
     .destroy = destroy, .headline = "test_bce", .done_metrics = done_metrics};
 const gs_model_def gs_model_cae_igmn = {
     .name = "cae_igmn",
@@ -763,5 +778,6 @@ const gs_model_def gs_model_cae_igmn = {
     .about = "CAE, IGMN over its latent space, mixture-regularised retraining",
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .feature_dim = feature_dim, .features = features,
     .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
     .end_epoch = end_epoch, .headline = "test_bce", .done_metrics = done_metrics};

@@ -157,6 +157,23 @@ static gs_tensor *decode(gs_model *m, gs_tensor *z, gs_tensor *y) {
   return gs_dense(g, h, m->d3w, m->d3b);                       /* (b, D) */
 }
 
+/* ------------------------------------------------------------------ features */
+/* The posterior mean mu of q(z|x[,y]) of each example (the CVAE's encoder sees the label). */
+static int feature_dim(gs_model *m) { return m->Z; }
+static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out) {
+  enum { CHUNK = 1000 };
+  ensure_buffers(m, CHUNK);
+  for (int start = 0; start < n; start += CHUNK) {
+    int b = n - start < CHUNK ? n - start : CHUNK;
+    gs_imageset_batch(set, idx + start, b, m->xbuf, m->cond ? m->ybuf : NULL);
+    gs_graph *g = &m->g;
+    gs_graph_begin(g, NULL, 0);
+    gs_tensor *mu, *lv;
+    encode(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond ? gs_wrap2(g, m->ybuf, b, m->cond) : NULL, &mu, &lv);
+    memcpy(out + (long)start * m->Z, mu->x, sizeof(float) * (size_t)b * m->Z);
+  }
+}
+
 /* ------------------------------------------------------------------ training step */
 static double train_step(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
                          gs_rng *noise) {
@@ -418,10 +435,12 @@ const gs_model_def gs_model_vae = {
     .name = "vae", .description = "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .feature_dim = feature_dim, .features = features,
     .destroy = destroy};
 const gs_model_def gs_model_cvae = {
     .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
     .about = "conditioned on the class label",
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
+    .feature_dim = feature_dim, .features = features,
     .destroy = destroy};

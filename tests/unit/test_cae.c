@@ -12,6 +12,7 @@
 #include "gensweep/nn/ops.h"
 #include "gensweep/io/record.h"
 #include "testutil.h"
+#include "tinydata.h"
 
 /* a small 3-D mixture fitted to three blobs */
 static void small_mixture(gs_igmn *m) {
@@ -79,31 +80,6 @@ Test(cae, density_op_gradient_vs_central_differences) {
   gs_graph_free(&g);
   gs_params_free(&p);
   gs_igmn_free(&mix);
-}
-
-/* a tiny labelled data set in memory */
-static void tiny_data(gs_dataset *ds, int n) {
-  memset(ds, 0, sizeof *ds);
-  gs_imageset *s[2] = {&ds->train, &ds->test};
-  for (int k = 0; k < 2; k++) {
-    s[k]->n = n;
-    s[k]->h = s[k]->w = 28;
-    s[k]->dim = 784;
-    s[k]->n_classes = 3;
-    s[k]->pix = malloc((size_t)n * 784);
-    s[k]->labels = malloc((size_t)n);
-    for (int i = 0; i < n; i++) {
-      s[k]->labels[i] = (uint8_t)(i % 3);
-      for (int p = 0; p < 784; p++) s[k]->pix[(long)i * 784 + p] = (uint8_t)(((p / 28) % 3 == i % 3) ? 200 + i % 50 : (p * 7 + i) % 40);
-    }
-  }
-}
-
-static void free_data(gs_dataset *ds) {
-  free(ds->train.pix);
-  free(ds->train.labels);
-  free(ds->test.pix);
-  free(ds->test.labels);
 }
 
 static void tiny_config(gs_config *c) {

@@ -52,6 +52,13 @@ typedef struct gs_model_def {
   long (*state_size)(gs_model *m);
   void (*state_save)(gs_model *m, double *out);
   int (*state_load)(gs_model *m, const double *in, long n, gs_error *err);
+  /* Optional: a feature vector per input, for linear probes and clustering (a VAE's posterior
+   * mean, a CAE's code, a discriminator's layers): feature_dim columns for each of the n
+   * examples idx[0..n) of set, written row by row into out (n x feature_dim). Evaluation mode:
+   * no noise, no gradient; the same call gives the same bits, and splitting the examples into
+   * other calls changes only float rounding (matrix products pick kernels by size). */
+  int (*feature_dim)(gs_model *m);
+  void (*features)(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out);
   /* Optional: called after every epoch, before evaluate(): a model with stages moves from one
    * to the next here (and may record per-epoch series it needs every epoch). */
   int (*end_epoch)(gs_model *m, const gs_dataset *ds, int epoch, gs_record *rec, gs_error *err);

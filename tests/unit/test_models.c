@@ -1,0 +1,108 @@
+/* The model contract, checked for every model in the registry: each declares its keys, headline
+ * and cost; cost follows the data set's real sizes; features are deterministic, shaped, the
+ * same up to rounding however the examples are split into calls, and follow training. */
+#include <criterion/criterion.h>
+#include <math.h>
+
+#include "cfgkeys.h"
+#include "gensweep/models/model.h"
+#include "tinydata.h"
+
+/* small settings for whichever of these keys the model has */
+static void small_config(gs_config *c, const char *model) {
+  gs_config_defaults(c, gs_models_vocabulary());
+  GS_STRCPY(c->model, model);
+  const char *keys[] = {"model.latent_dim", "model.hidden1", "model.hidden2", "model.conv1", "model.conv2"};
+  const double values[] = {3, 16, 8, 4, 8};
+  for (int i = 0; i < 5; i++)
+    if (gs_config_key(c, keys[i])) cfg_set(c, keys[i], values[i]);
+  c->batch_size = 20;
+}
+
+Test(models, every_model_declares_its_part_of_the_contract) {
+  const gs_vocabulary *v = gs_models_vocabulary();
+  cr_assert_geq(v->nmodels, 4);
+  for (int i = 0; i < v->nmodels; i++) {
+    const gs_model_def *d = gs_model_find(v->models[i].model);
+    cr_assert_not_null(d, "%s", v->models[i].model);
+    cr_assert(d->headline && *d->headline, "%s has no headline metric", d->name);
+    cr_assert_not_null(d->cost, "%s has no cost", d->name);
+    cr_assert_gt(d->nkeys, 0, "%s declares no keys", d->name);
+    cr_assert(d->create && d->params && d->train_step && d->evaluate && d->destroy, "%s", d->name);
+  }
+}
+
+/* The estimate follows the data set's sizes (the scheduler and the shard split rank runs by it):
+ * twice the training images, twice the cost; bigger images cost more. */
+Test(models, cost_follows_the_data_sizes) {
+  const gs_vocabulary *v = gs_models_vocabulary();
+  for (int i = 0; i < v->nmodels; i++) {
+    gs_config c;
+    small_config(&c, v->models[i].model);
+    const gs_model_def *d = gs_model_find(c.model);
+    gs_data_sizes small = {.train = 1000, .test = 100, .h = 28, .w = 28, .dim = 784};
+    gs_data_sizes twice = small, wide = small;
+    twice.train = 2000;
+    wide.h = wide.w = 56;
+    wide.dim = 56 * 56;
+    double a = d->cost(&c, &small), b = d->cost(&c, &twice), w = d->cost(&c, &wide);
+    cr_assert(a > 0 && isfinite(a), "%s: cost %g", d->name, a);
+    cr_assert_gt(b, 1.5 * a, "%s: %g for 2000 images, %g for 1000", d->name, b, a);
+    cr_assert_gt(w, a, "%s: 56x56 images cost %g, 28x28 %g", d->name, w, a);
+    c.train_size = 500; /* a subset: the subset's size, not the files' */
+    cr_assert_lt(d->cost(&c, &small), a, "%s", d->name);
+  }
+}
+
+Test(models, features_are_shaped_deterministic_and_follow_training) {
+  gs_dataset ds;
+  tiny_data(&ds, 90);
+  const gs_vocabulary *v = gs_models_vocabulary();
+  for (int i = 0; i < v->nmodels; i++) {
+    gs_config c;
+    small_config(&c, v->models[i].model);
+    const gs_model_def *d = gs_model_find(c.model);
+    if (!d->features) continue;
+    gs_rng init, noise;
+    gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+    gs_rng_seed(&noise, 1, 0, GS_RNG_NOISE);
+    gs_error err = {0};
+    gs_model *m = d->create(&c, &ds, &init, &err);
+    cr_assert_not_null(m, "%s: %s", d->name, err.msg);
+    int F = d->feature_dim(m);
+    cr_assert_eq(F, 3, "%s: feature_dim %d (latent_dim is 3)", d->name, F);
+    enum { N = 30 };
+    int32_t idx[N];
+    for (int k = 0; k < N; k++) idx[k] = (int32_t)(3 * k + k % 3);
+    float all[N * 3], parts[N * 3], again[N * 3];
+    d->features(m, &ds.train, idx, N, all);
+    d->features(m, &ds.train, idx, 7, parts); /* 7 + 23 */
+    d->features(m, &ds.train, idx + 7, N - 7, parts + 7 * F);
+    d->features(m, &ds.train, idx, N, again);
+    cr_assert_eq(memcmp(all, again, sizeof all), 0, "%s: features differ between two calls", d->name);
+    /* split differently, the matrix products take other kernels (OpenBLAS picks by size): the
+     * same numbers up to float rounding */
+    float amax = 0, dmax = 0;
+    for (int k = 0; k < N * F; k++) {
+      amax = fmaxf(amax, fabsf(all[k]));
+      dmax = fmaxf(dmax, fabsf(all[k] - parts[k]));
+    }
+    cr_assert_leq(dmax, 1e-5f * amax, "%s: features split 7 + 23 differ by %g (max %g)", d->name, dmax, amax);
+    int differ = 0;
+    for (int k = 0; k < N * F; k++) {
+      cr_assert(isfinite(all[k]), "%s: feature %d is %g", d->name, k, all[k]);
+      differ |= all[k] != all[(k + F) % (N * F)];
+    }
+    cr_assert(differ, "%s: every example has the same features", d->name);
+    /* a training step changes the encoder, so the features move */
+    int32_t batch[20];
+    for (int k = 0; k < 20; k++) batch[k] = k;
+    d->train_step(m, &ds.train, batch, 20, 0, 20, &noise);
+    gs_params *p = d->params(m);
+    for (long k = 0; k < p->total; k++) p->data[k] -= 0.01f * p->grad[k];
+    d->features(m, &ds.train, idx, N, again);
+    cr_assert_neq(memcmp(all, again, sizeof all), 0, "%s: features did not follow a training step", d->name);
+    d->destroy(m);
+  }
+  free_data(&ds);
+}
