@@ -259,8 +259,10 @@ static gs_tensor *decode(gs_model *m, gs_tensor *z) {
 }
 
 /* ------------------------------------------------------------------ training step */
-static double train_step(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
-                         gs_rng *noise) {
+static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses) {
+  const gs_imageset *set = batch->set;
+  const int32_t *idx = batch->idx;
+  int B = batch->B, lo = batch->lo, hi = batch->hi;
   int b = hi - lo;
   ensure_buffers(m, B);
   gs_imageset_batch(set, idx + lo, b, m->xbuf, NULL);

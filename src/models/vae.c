@@ -175,8 +175,10 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
 }
 
 /* ------------------------------------------------------------------ training step */
-static double train_step(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
-                         gs_rng *noise) {
+static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses) {
+  const gs_imageset *set = batch->set;
+  const int32_t *idx = batch->idx;
+  int B = batch->B, lo = batch->lo, hi = batch->hi;
   int b = hi - lo;
   ensure_buffers(m, B);
   gs_rng_normal_fill(noise, m->ebuf, (long)B * m->Z); /* the whole batch's noise, on every rank */

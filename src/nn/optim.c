@@ -29,7 +29,25 @@ void gs_optim_init(gs_optim *o, gs_opt_kind kind, long n, float lr) {
   memset(o->v, 0, sizeof(float) * n);
 }
 
-void gs_optim_step(gs_optim *o, float *p, const float *g) { gs_optim_step_slice(o, p, g, 0, o->n); }
+void gs_optim_init_view(gs_optim *o, const gs_optim_settings *s, long offset, long n, float *m, float *v) {
+  memset(o, 0, sizeof *o);
+  o->kind = s->kind;
+  o->lr = s->lr;
+  o->momentum = s->momentum;
+  o->rho = s->rho;
+  o->beta1 = s->beta1;
+  o->beta2 = s->beta2;
+  o->eps = s->eps;
+  o->offset = offset;
+  o->n = n;
+  o->m = m;
+  o->v = v;
+  o->borrowed = 1;
+}
+
+void gs_optim_step(gs_optim *o, float *p, const float *g) {
+  gs_optim_step_slice(o, p, g + o->offset, o->offset, o->offset + o->n);
+}
 
 void gs_optim_step_slice(gs_optim *o, float *p, const float *g, long lo, long hi) {
   o->t++;
@@ -39,7 +57,7 @@ void gs_optim_step_slice(gs_optim *o, float *p, const float *g, long lo, long hi
 void gs_optim_apply(gs_optim *o, float *restrict p, const float *restrict g, long lo, long hi) {
   long n = hi - lo;
   float lr = o->lr;
-  float *restrict m = o->m + lo, *restrict v = o->v + lo;
+  float *restrict m = o->m + (lo - o->offset), *restrict v = o->v + (lo - o->offset);
   p += lo;
   switch (o->kind) {
     case GS_OPT_SGD: {
@@ -77,8 +95,10 @@ void gs_optim_apply(gs_optim *o, float *restrict p, const float *restrict g, lon
 }
 
 void gs_optim_free(gs_optim *o) {
-  free(o->m);
-  free(o->v);
+  if (!o->borrowed) {
+    free(o->m);
+    free(o->v);
+  }
   memset(o, 0, sizeof *o);
 }
 

@@ -59,6 +59,19 @@ static long shape_count(int ndim, const int *shape) {
   return n;
 }
 
+int gs_params_group(gs_params *p, const char *name) {
+  if (p->data || p->ngroups >= GS_MAX_GROUPS || (p->ngroups == 0 && p->count > 0)) {
+    fprintf(stderr, "gensweep: internal error: a parameter group starts after the block is allocated, "
+                    "after ungrouped parameters, or there are more than %d\n", GS_MAX_GROUPS);
+    abort();
+  }
+  gs_param_group *gr = &p->group[p->ngroups];
+  memset(gr, 0, sizeof *gr);
+  GS_STRCPY(gr->name, name);
+  gr->first = p->count;
+  return p->ngroups++;
+}
+
 int gs_params_declare(gs_params *p, const char *name, int ndim, const int *shape) {
   if (p->count >= GS_MAX_PARAMS || p->data) {
     fprintf(stderr, "gensweep: internal error: too many parameters or block already allocated\n");
@@ -75,6 +88,18 @@ int gs_params_declare(gs_params *p, const char *name, int ndim, const int *shape
 }
 
 void gs_params_alloc(gs_params *p) {
+  if (p->ngroups == 0) { /* one group of everything */
+    memset(&p->group[0], 0, sizeof p->group[0]);
+    GS_STRCPY(p->group[0].name, "all");
+    p->ngroups = 1;
+  }
+  for (int k = 0; k < p->ngroups; k++) {
+    gs_param_group *gr = &p->group[k];
+    int end = k + 1 < p->ngroups ? p->group[k + 1].first : p->count;
+    gr->count = end - gr->first;
+    gr->offset = gr->first < p->count ? p->info[gr->first].offset : p->total;
+    gr->n = (end < p->count ? p->info[end].offset : p->total) - gr->offset;
+  }
   p->data = gs_aligned_alloc(sizeof(float) * (p->total ? p->total : 16));
   p->grad = gs_aligned_alloc(sizeof(float) * (p->total ? p->total : 16));
   memset(p->data, 0, sizeof(float) * p->total);
@@ -91,13 +116,23 @@ void gs_params_alloc(gs_params *p) {
   }
 }
 
+static void bind_group(gs_params *p, int g) {
+  const gs_param_group *gr = &p->group[g];
+  for (int i = gr->first; i < gr->first + gr->count; i++) {
+    p->t[i].x = p->data + p->info[i].offset;
+    p->t[i].g = gr->frozen ? NULL : p->grad + p->info[i].offset;
+  }
+}
+
 void gs_params_rebind(gs_params *p, float *data, float *grad) {
   p->data = data;
   p->grad = grad;
-  for (int i = 0; i < p->count; i++) {
-    p->t[i].x = data + p->info[i].offset;
-    p->t[i].g = grad + p->info[i].offset;
-  }
+  for (int g = 0; g < p->ngroups; g++) bind_group(p, g);
+}
+
+void gs_params_freeze(gs_params *p, int g, int frozen) {
+  p->group[g].frozen = frozen;
+  bind_group(p, g);
 }
 
 gs_tensor *gs_params_get(gs_params *p, const char *name) {
@@ -160,6 +195,7 @@ void gs_backward(gs_graph *g, gs_tensor *loss, float seed) {
   if (g->params)
     for (int i = 0; i < g->params->count; i++) {
       gs_tensor *t = &g->params->t[i];
+      if (!t->g) continue; /* frozen */
       if (!t->gset) memset(t->g, 0, sizeof(float) * t->n);
       t->gset = 1;
     }

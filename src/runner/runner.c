@@ -152,45 +152,119 @@ static void shard_free(shard *sh, gs_params *p) {
   free(sh->gbuf);
 }
 
-/* Sum the group's gradients and apply the optimiser to this rank's slice; afterwards every rank
- * holds the new parameters. */
-static void group_step(shard *sh, MPI_Comm comm, gs_optim *opt, gs_params *p) {
+/* Sum the group's gradients and apply the optimisers of the parameter groups in `groups` (bit
+ * g: group g) to this rank's slice; afterwards every rank holds the new parameters. */
+static void group_step(shard *sh, MPI_Comm comm, gs_optim *opts, const gs_params *p, unsigned groups) {
   if (sh->P == 1) {
-    gs_optim_step(opt, p->data, p->grad);
+    for (int g = 0; g < p->ngroups; g++)
+      if (groups >> g & 1) gs_optim_step(&opts[g], p->data, p->grad);
     return;
   }
-  long lo = sh->displs[sh->r], n = sh->counts[sh->r];
+  long lo = sh->displs[sh->r], hi = lo + sh->counts[sh->r];
   if (sh->shm) {
     shm_sync(sh); /* every gradient block is complete */
     /* sum the slice of every rank's gradients block by block, in rank order, and update each
      * block while it is in L1: one pass over the memory instead of three */
     enum { BLK = 2048 };
     float g[BLK] __attribute__((aligned(64)));
-    gs_optim_begin_step(opt);
-    for (long b = lo; b < lo + n; b += BLK) {
-      long e = b + BLK < lo + n ? b + BLK : lo + n;
-      memcpy(g, sh->sgrads[0] + b, sizeof(float) * (e - b));
-      for (int k = 1; k < sh->P; k++) {
-        const float *restrict gk = sh->sgrads[k] + b;
-        for (long i = 0; i < e - b; i++) g[i] += gk[i];
+    for (int k = 0; k < p->ngroups; k++) {
+      if (!(groups >> k & 1)) continue;
+      gs_optim_begin_step(&opts[k]);
+      long a = lo > p->group[k].offset ? lo : p->group[k].offset;
+      long z = hi < p->group[k].offset + p->group[k].n ? hi : p->group[k].offset + p->group[k].n;
+      for (long b = a; b < z; b += BLK) {
+        long e = b + BLK < z ? b + BLK : z;
+        memcpy(g, sh->sgrads[0] + b, sizeof(float) * (e - b));
+        for (int r = 1; r < sh->P; r++) {
+          const float *restrict gr = sh->sgrads[r] + b;
+          for (long i = 0; i < e - b; i++) g[i] += gr[i];
+        }
+        gs_optim_apply(&opts[k], p->data, g, b, e);
       }
-      gs_optim_apply(opt, p->data, g, b, e);
     }
     shm_sync(sh); /* every slice is updated before anyone reads the parameters */
     return;
   }
   MPI_Reduce_scatter(p->grad, sh->gbuf, sh->counts, MPI_FLOAT, MPI_SUM, comm);
-  gs_optim_step_slice(opt, p->data, sh->gbuf, lo, lo + n);
+  for (int k = 0; k < p->ngroups; k++) {
+    if (!(groups >> k & 1)) continue;
+    long a = lo > p->group[k].offset ? lo : p->group[k].offset;
+    long z = hi < p->group[k].offset + p->group[k].n ? hi : p->group[k].offset + p->group[k].n;
+    gs_optim_begin_step(&opts[k]);
+    if (a < z) gs_optim_apply(&opts[k], p->data, sh->gbuf + (a - lo), a, z);
+  }
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, p->data, sh->counts, sh->displs, MPI_FLOAT, comm);
+}
+
+/* ------------------------------------------------------------------ optimisers */
+/* The optimisers of a model's parameter groups, over one moments block (so that a checkpoint
+ * gathers and saves it as one array): the run's train.* settings, unless the model says
+ * otherwise for a group. */
+typedef struct optimisers {
+  int n;
+  gs_optim group[GS_MAX_GROUPS];
+  gs_optim all;        /* the whole block's view (checkpoints): moments of every group */
+} optimisers;
+
+static void optimisers_fresh(optimisers *o, const gs_config *c, const gs_model_def *def, gs_model *m,
+                             const gs_params *p) {
+  gs_optim_settings base = {.lr = (float)c->lr, .momentum = (float)c->momentum, .rho = (float)c->rho,
+                            .beta1 = (float)c->beta1, .beta2 = (float)c->beta2, .eps = (float)c->eps};
+  gs_optim_kind(c->optimizer, &base.kind);
+  gs_optim_init(&o->all, base.kind, p->total, base.lr);
+  o->all.momentum = base.momentum;
+  o->all.rho = base.rho;
+  o->all.beta1 = base.beta1;
+  o->all.beta2 = base.beta2;
+  o->all.eps = base.eps;
+  o->n = p->ngroups;
+  for (int g = 0; g < p->ngroups; g++) {
+    gs_optim_settings s = base;
+    if (def->optimizer) def->optimizer(m, g, &s);
+    const gs_param_group *gr = &p->group[g];
+    gs_optim_init_view(&o->group[g], &s, gr->offset, gr->n, o->all.m + gr->offset, o->all.v + gr->offset);
+  }
+}
+
+/* the whole block's view takes the groups' step counts and settings (one group: the same) */
+static gs_optim *optimisers_view(optimisers *o) {
+  if (o->n == 1) {
+    gs_optim *g = &o->group[0];
+    o->all.kind = g->kind;
+    o->all.t = g->t;
+    o->all.lr = g->lr;
+    o->all.momentum = g->momentum;
+    o->all.rho = g->rho;
+    o->all.beta1 = g->beta1;
+    o->all.beta2 = g->beta2;
+    o->all.eps = g->eps;
+  }
+  return &o->all;
+}
+
+/* after a checkpoint was read into the view: back into the group */
+static void optimisers_from_view(optimisers *o) {
+  if (o->n == 1) o->group[0].t = o->all.t;
+}
+
+static void optimisers_free(optimisers *o) {
+  for (int g = 0; g < o->n; g++) gs_optim_free(&o->group[g]);
+  gs_optim_free(&o->all);
 }
 
 /* ------------------------------------------------------------------ checkpoints */
 /* Every rank of the group calls this (the optimiser's moments are gathered from the shards);
  * the group leader writes. */
 static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs_model_def *def, gs_model *m,
-                            shard *sh, MPI_Comm comm, gs_params *p, gs_optim *opt, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
+                            shard *sh, MPI_Comm comm, gs_params *p, optimisers *opts, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
                             long epoch, long step, double loss_sum, double train_s, long images) {
   if (!h->ckpt_path) return;
+  if (opts->n > 1) { /* the checkpoint format has one optimiser (format version 2 adds groups) */
+    if (h->note && (comm == MPI_COMM_NULL || sh->r == 0))
+      h->note(h->ctx, run, "ckpt-failed", epoch, step, "checkpoints of models with several parameter groups are not written yet");
+    return;
+  }
+  gs_optim *opt = optimisers_view(opts);
   if (sh->P > 1) {
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->m, sh->counts, sh->displs, MPI_FLOAT, comm);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->v, sh->counts, sh->displs, MPI_FLOAT, comm);
@@ -228,22 +302,73 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
   }
 }
 
+/* ------------------------------------------------------------------ one iteration */
+/* An epoch's running loss sums: the total, and for a model with several phases or named parts
+ * of its loss each of them (recorded as train_loss_<phase> and train_<name>). */
+#define MAX_LOSS_PARTS (GS_MAX_PHASES + GS_MAX_LOSSES)
+typedef struct loss_sums {
+  double total;
+  int n;
+  char name[MAX_LOSS_PARTS][48];
+  double sum[MAX_LOSS_PARTS];
+} loss_sums;
+
+static void loss_add(loss_sums *ls, const char *prefix, const char *name, double v) {
+  char full[48];
+  snprintf(full, sizeof full, "%s%s", prefix, name);
+  int i = 0;
+  while (i < ls->n && strcmp(ls->name[i], full) != 0) i++;
+  if (i == ls->n) {
+    if (ls->n == MAX_LOSS_PARTS) return;
+    GS_STRCPY(ls->name[ls->n], full);
+    ls->sum[ls->n++] = 0.0;
+  }
+  ls->sum[i] += v;
+}
+
+/* One training iteration on a batch, as the write-ups have it: for each phase, forward and
+ * backward through the model (groups outside the phase held fixed), the group's gradients
+ * summed, the phase's optimisers applied. The ranks of the group agree on every loss and, with
+ * the last phase's, on whether to stop. Returns 1 when a rank asked to stop, 0 to go on, -1
+ * when a loss is not finite (*bad = that loss). */
+static int train_iteration(const gs_model_def *def, gs_model *m, const gs_batch *batch, const gs_phase *phases,
+                           int nphases, shard *sh, MPI_Comm comm, optimisers *opt, gs_params *p, gs_rng *noise,
+                           int stop_asked, loss_sums *ls, double *bad) {
+  int stop = 0;
+  for (int k = 0; k < nphases; k++) {
+    for (int g = 0; g < p->ngroups; g++)
+      if (!(phases[k].groups >> g & 1)) gs_params_freeze(p, g, 1);
+    gs_losses parts = {0};
+    double l = def->train_step(m, batch, k, noise, &parts);
+    for (int g = 0; g < p->ngroups; g++)
+      if (p->group[g].frozen) gs_params_freeze(p, g, 0);
+    /* the group agrees on the losses and on whether to stop (a signal reached some rank) */
+    double agree[2 + GS_MAX_LOSSES];
+    int na = 0;
+    agree[na++] = l;
+    for (int i = 0; i < parts.n; i++) agree[na++] = parts.sum[i];
+    agree[na++] = k == nphases - 1 && stop_asked ? 1.0 : 0.0;
+    if (sh->P > 1) MPI_Allreduce(MPI_IN_PLACE, agree, na, MPI_DOUBLE, MPI_SUM, comm);
+    l = agree[0];
+    if (!isfinite(l)) {
+      *bad = l;
+      return -1;
+    }
+    group_step(sh, comm, opt->group, p, phases[k].groups);
+    ls->total += l;
+    if (nphases > 1) loss_add(ls, "train_loss_", phases[k].name, l);
+    for (int i = 0; i < parts.n; i++) loss_add(ls, "train_", parts.name[i], agree[1 + i]);
+    stop = agree[na - 1] > 0;
+  }
+  return stop;
+}
+
 /* ------------------------------------------------------------------ one run */
 static void set_failed(gs_record *rec, const char *status, const char *msg) {
   GS_STRCPY(rec->status, status);
   GS_STRCPY(rec->message, msg);
 }
 
-static void optim_fresh(gs_optim *opt, const gs_config *c, long n) {
-  gs_opt_kind kind;
-  gs_optim_kind(c->optimizer, &kind);
-  gs_optim_init(opt, kind, n, (float)c->lr);
-  opt->momentum = (float)c->momentum;
-  opt->rho = (float)c->rho;
-  opt->beta1 = (float)c->beta1;
-  opt->beta2 = (float)c->beta2;
-  opt->eps = (float)c->eps;
-}
 
 gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, const gs_train_hooks *h,
                        const gs_model_def **def_out) {
@@ -277,8 +402,8 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   }
   gs_params *p = def->params(m);
   rec->params = p;
-  gs_optim opt;
-  optim_fresh(&opt, c, p->total);
+  optimisers opt;
+  optimisers_fresh(&opt, c, def, m, p);
   MPI_Comm comm = h->comm;
 
   int32_t *perm = gs_malloc(sizeof(int32_t) * ds->train.n);
@@ -299,7 +424,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     GS_STRCPY(ck.run_id, run->id);
     ck.config_hash = run->hash;
     ck.params = p;
-    ck.opt = &opt;
+    ck.opt = optimisers_view(&opt);
     ck.rec = rec;
     gs_error cerr = {0};
     int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
@@ -310,6 +435,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", cand[k]);
     }
     if (ok) {
+      optimisers_from_view(&opt);
       memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
       shuffle = ck.rng[0];
       noise = ck.rng[1];
@@ -338,15 +464,15 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       gs_record_free(rec);
       gs_record_init(rec, run->id, c->model, run->hash);
       if (!m) {
-        gs_optim_free(&opt);
+        optimisers_free(&opt);
         free(perm);
         set_failed(rec, "failed", err.msg);
         return NULL;
       }
       p = def->params(m);
       rec->params = p;
-      gs_optim_free(&opt);
-      optim_fresh(&opt, c, p->total);
+      optimisers_free(&opt);
+      optimisers_fresh(&opt, c, def, m, p);
     }
     int have_prev = k == 0 && access(prev, F_OK) == 0;
     char msg[1400];
@@ -379,34 +505,35 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   /* this rank's rows of every global batch */
   int lo = (int)((long)sh.r * B / sh.P), hi = (int)((long)(sh.r + 1) * B / sh.P);
 
+  gs_phase phases[GS_MAX_PHASES] = {{.name = "train", .groups = (1u << p->ngroups) - 1}};
+  int nphases = def->phases ? def->phases(m, phases) : 1;
+
   const long E = gs_model_epochs(c);
   for (long ep = ep0; ep <= E && !failed; ep++) {
     double t0 = gs_now();
     long s_begin = ep == ep0 ? step0 : 0;
     if (s_begin == 0) gs_rng_shuffle(&shuffle, perm, ds->train.n);
-    double sum = ep == ep0 ? sum0 : 0.0;
+    loss_sums ls = {.total = ep == ep0 ? sum0 : 0.0};
     int stop = 0;
     long s;
     for (s = s_begin; s < nb; s++) {
-      double l = def->train_step(m, &ds->train, perm + s * B, (int)B, lo, hi, &noise);
-      /* the group agrees on the loss and on whether to stop (a signal reached some rank) */
-      double agree[2] = {l, h->stop && *h->stop ? 1.0 : 0.0};
-      if (sh.P > 1) MPI_Allreduce(MPI_IN_PLACE, agree, 2, MPI_DOUBLE, MPI_SUM, comm);
-      l = agree[0];
-      if (!isfinite(l)) {
+      gs_batch batch = {&ds->train, perm + s * B, (int)B, lo, hi};
+      double bad = 0;
+      int rc = train_iteration(def, m, &batch, phases, nphases, &sh, comm, &opt, p, &noise, h->stop && *h->stop, &ls,
+                               &bad);
+      if (rc < 0) {
         snprintf(err.msg, sizeof err.msg, "loss became %s at epoch %ld, step %ld (lower train.lr?)",
-                 isnan(l) ? "NaN" : "infinite", ep, s + 1);
+                 isnan(bad) ? "NaN" : "infinite", ep, s + 1);
         break;
       }
-      group_step(&sh, comm, &opt, p);
-      sum += l;
       if (h->poll) h->poll(h->ctx);
-      if (agree[1] > 0) {
+      if (rc == 1) {
         stop = 1;
         s++;
         break;
       }
     }
+    double sum = ls.total;
     double dt = gs_now() - t0;
     if (err.msg[0]) {
       set_failed(rec, "diverged", err.msg);
@@ -429,6 +556,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
     gs_record_push(rec, "train_images_per_s", (double)((nb - s_begin) * B) / dt);
+    for (int i = 0; i < ls.n; i++) gs_record_push(rec, ls.name[i], ls.sum[i] / (double)(nb * B));
     int last = ep == E;
     if (def->end_epoch && def->end_epoch(m, ds, (int)ep, rec, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
@@ -463,6 +591,6 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   rec->seconds = gs_now() - t_start;
   free(perm);
   shard_free(&sh, p);
-  gs_optim_free(&opt);
+  optimisers_free(&opt);
   return m; /* the caller writes the run file (rec->params points into m), then destroys m */
 }

@@ -4,16 +4,54 @@
  * rows [lo, hi) this rank computes; every rank draws the same noise for the whole batch, so a
  * run's numbers do not depend on how the batch is split. The step leaves in the parameter
  * block's gradient d(loss)/d(params) for loss = (sum over its rows of the per-image loss) / B,
- * and returns that sum; the runner sums gradients over the group and applies the optimiser. */
+ * and returns that sum; the runner sums gradients over the group and applies the optimiser.
+ *
+ * Several networks: a model may split its parameter block into groups (gs_params_group: "gen",
+ * "disc"), each with its own optimiser (`optimizer`), and an iteration into phases (`phases`):
+ * phase k updates the groups of its mask. The runner runs the phases in order on the same
+ * batch; before phase k it freezes every group outside the mask (no weight gradients computed
+ * for them, gradients still flow through), and after it sums the phase's gradients over the
+ * worker group and applies the optimisers of the mask's groups, so the next phase sees the
+ * updated parameters. A step may report named parts of its loss (gs_losses): the run records
+ * the epoch mean of each as the series train_<name>. */
 #ifndef GENSWEEP_MODEL_H
 #define GENSWEEP_MODEL_H
 #include "gensweep/config/config.h"
 #include "gensweep/data/data.h"
 #include "gensweep/io/record.h"
 #include "gensweep/core/rng.h"
+#include "gensweep/nn/optim.h"
 #include "gensweep/nn/tensor.h"
 
 typedef struct gs_model gs_model; /* each model's own struct */
+
+/* One global batch, and this rank's rows of it. */
+typedef struct gs_batch {
+  const gs_imageset *set;
+  const int32_t *idx;      /* B examples of set */
+  int B;
+  int lo, hi;              /* this rank computes rows [lo, hi) */
+} gs_batch;
+
+/* Named parts of a step's loss, each summed over the step's rows like the returned loss. */
+#define GS_MAX_LOSSES 8
+typedef struct gs_losses {
+  int n;
+  const char *name[GS_MAX_LOSSES]; /* static strings: "d_real", "g" */
+  double sum[GS_MAX_LOSSES];
+} gs_losses;
+static inline void gs_losses_add(gs_losses *l, const char *name, double sum) {
+  if (!l || l->n >= GS_MAX_LOSSES) return;
+  l->name[l->n] = name;
+  l->sum[l->n++] = sum;
+}
+
+/* A phase of an iteration: its name (series train_loss_<name>) and the groups it updates. */
+#define GS_MAX_PHASES 8
+typedef struct gs_phase {
+  const char *name;
+  unsigned groups;         /* bit g: updates parameter group g */
+} gs_phase;
 
 typedef struct gs_metric_label {
   const char *metric; /* a name in the run file, e.g. "test_neg_elbo" */
@@ -40,9 +78,13 @@ typedef struct gs_model_def {
   /* build the graph's parameters and initialise them from rng (purpose GS_RNG_INIT) */
   gs_model *(*create)(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, gs_error *err);
   gs_params *(*params)(gs_model *m);
-  /* one step over rows [lo, hi) of the global batch idx[0..B) of `set` */
-  double (*train_step)(gs_model *m, const gs_imageset *set, const int32_t *idx, int B, int lo, int hi,
-                       gs_rng *noise);
+  /* Optional: the phases of an iteration, written into out (at most GS_MAX_PHASES), and their
+   * number. NULL: one phase that updates every group. */
+  int (*phases)(gs_model *m, gs_phase *out);
+  /* Optional: the optimiser of parameter group g; s comes filled with the run's train.* keys. */
+  void (*optimizer)(gs_model *m, int group, gs_optim_settings *s);
+  /* phase `phase` of one step over rows [lo, hi) of the global batch; losses may be NULL */
+  double (*train_step)(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses);
   /* per-epoch evaluation (push series into rec); final = 1 after the last epoch: also final
    * scalars and sample images. Returns -1 with err on failure. */
   int (*evaluate)(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err);

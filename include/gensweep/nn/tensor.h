@@ -52,9 +52,21 @@ typedef struct gs_param_info {
   long n;
 } gs_param_info;
 
+/* A named run of consecutive parameters (a network of a GAN: "gen", "disc") with its own
+ * optimiser; groups tile the block in declaration order, padding included. */
+#define GS_MAX_GROUPS 8
+typedef struct gs_param_group {
+  char name[24];
+  int first, count;   /* parameters [first, first + count) */
+  long offset, n;     /* elements [offset, offset + n) of data / grad */
+  int frozen;         /* 1: held fixed (gs_params_freeze) */
+} gs_param_group;
+
 typedef struct gs_params {
   int count;
   gs_param_info info[GS_MAX_PARAMS];
+  int ngroups;                 /* after gs_params_alloc: at least 1 ("all" if none was named) */
+  gs_param_group group[GS_MAX_GROUPS];
   gs_tensor t[GS_MAX_PARAMS];  /* views into data / grad */
   long total;                  /* floats */
   float *data;                 /* total floats, 64-byte aligned */
@@ -64,6 +76,13 @@ typedef struct gs_params {
 /* Two-phase: declare every parameter, then allocate the block. Returns the index. */
 int gs_params_declare(gs_params *p, const char *name, int ndim, const int *shape);
 void gs_params_alloc(gs_params *p);
+/* Start a named group: the parameters declared from now on belong to it, until the next group
+ * starts. A model that never calls this has one group, "all". Returns the group's index. */
+int gs_params_group(gs_params *p, const char *name);
+/* Hold group g fixed (frozen = 1) or free it again (0). A frozen group's parameters have no
+ * gradient buffer, so the ops compute no weight gradient for them while gradients still flow
+ * through them to earlier layers: the generator's step through a fixed discriminator. */
+void gs_params_freeze(gs_params *p, int g, int frozen);
 gs_tensor *gs_params_get(gs_params *p, const char *name);
 /* Point the block (and every parameter's view) at other storage of p->total floats each, e.g.
  * a shared-memory window; the caller owns both and must rebind back before gs_params_free. */
