@@ -12,7 +12,7 @@
  * summarised over the runs where it is finite (the Markdown cell then says "(n=k)").
  * A group whose runs are all not done is still listed, with n = 0 and empty statistics.
  *
- * Output, all in DIR/report/ (each file written to <file>.tmp and renamed):
+ * Output, all in DIR/report/ (each file written to <file>.tmp, fsync'd and renamed: core/atomic.h):
  *   summary.md         header (sweep, counts of done / failed / pending runs, grouping), the table
  *                      (one row per group: non-seed axes, "mean ± std" per final metric, n), the
  *                      runs that are not done with their messages, warnings, and the plots
