@@ -430,6 +430,7 @@ int gs_checkpoint_write(const char *path, const gs_checkpoint *c, gs_error *err)
     unlink(prev);
     if (link(path, prev) != 0) moved = rename(path, prev) == 0;
   }
+  /* the new checkpoint: <path>.tmp, fsync, rename over path, directory fsync (core/atomic.h) */
   if (rc == 0) rc = gs_h5_write_atomic(path, fill_checkpoint, w, err);
   if (rc != 0 && moved && access(path, F_OK) != 0) rename(prev, path);
   view_free(w);

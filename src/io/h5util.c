@@ -2,9 +2,10 @@
  * Moved out of runfile.c so that the checkpoint file (checkpoint.c) shares them; see h5util.h.
  *
  * Crash safety: a file is written whole to <path>.tmp with the serial sec2 driver, closed,
- * fsync'd, renamed over <path>, and the directory is fsync'd. A reader therefore sees either
- * the previous complete file or the new complete file, never a half-written one (HDF5 gives no
- * such guarantee for a file that is open for writing when the process dies).
+ * fsync'd, renamed over <path>, and the directory is fsync'd (core/atomic.h). A reader
+ * therefore sees either the previous complete file or the new complete file, never a
+ * half-written one (HDF5 gives no such guarantee for a file that is open for writing when the
+ * process dies).
  *
  * File locking: readers open with locking disabled (a sec2 writer holds an exclusive lock, and
  * shared filesystems often have no locks at all); writers lock but carry on where the
@@ -12,15 +13,14 @@
 #include <zlib.h>
 
 #include "gensweep/io/h5util.h"
+#include "gensweep/core/atomic.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------ HDF5 error handling */
 void gs_h5_quiet_begin(gs_h5_quiet *q) {
@@ -149,96 +149,42 @@ hid_t gs_h5_open_readonly(const char *path, gs_error *err) {
   return f;
 }
 
-/* Create the empty temporary file (replacing one left by a crashed writer) with open(2) first:
- * the errno of a missing or read-only directory makes a clearer message than HDF5's. */
-int gs_h5_create_tmp(const char *tmp, const char *path, gs_error *err) {
-  unlink(tmp);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (fd < 0) return gs_fail(err, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-  close(fd);
-  return 0;
-}
-
-/* <path>.tmp is complete and closed: fsync it, rename it to <path>, fsync the directory. */
-int gs_h5_commit_tmp(const char *tmp, const char *path, gs_error *err) {
-  int fd = open(tmp, O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    unlink(tmp);
-    return gs_fail(err, "%s: cannot reopen %s to sync it: %s", path, tmp, strerror(e));
-  }
-  if (fsync(fd) != 0) {
-    int e = errno;
-    close(fd);
-    unlink(tmp);
-    return gs_fail(err, "%s: fsync of %s failed: %s", path, tmp, strerror(e));
-  }
-  if (close(fd) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return gs_fail(err, "%s: close of %s failed: %s", path, tmp, strerror(e));
-  }
-  if (rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    return gs_fail(err, "%s: cannot rename %s into place: %s", path, tmp, strerror(e));
-  }
-  /* Make the rename itself durable. Not being able to open the directory (no read permission)
-   * or a filesystem without directory fsync is tolerated: the file is complete and in place. */
-  char dir[4096];
-  gs_strlcpy(dir, path, sizeof dir);
-  char *slash = strrchr(dir, '/');
-  if (!slash) GS_STRCPY(dir, ".");
-  else if (slash == dir) dir[1] = 0;
-  else *slash = 0;
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    int rc = fsync(dfd), e = errno;
-    close(dfd);
-    if (rc != 0 && e != EINVAL && e != ENOTSUP && e != EROFS)
-      return gs_fail(err, "%s: written, but fsync of directory %s failed: %s", path, dir, strerror(e));
-  }
-  return 0;
-}
-
-char *gs_h5_tmp_name(const char *path) {
-  size_t n = strlen(path);
-  char *t = gs_malloc(n + 5);
-  memcpy(t, path, n);
-  memcpy(t + n, ".tmp", 5);
-  return t;
-}
-
+/* The temporary file, fsync, rename and directory fsync are core/atomic.h's; this adds HDF5. */
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
-  char *tmp = gs_h5_tmp_name(path);
+  gs_atomic a;
   int rc = -1;
   hid_t fapl = -1, f = -1;
-  if (gs_h5_create_tmp(tmp, path, err) < 0) goto out;
+  /* the empty temporary file is created with open(2) first: the errno of a missing or read-only
+   * directory makes a clearer message than HDF5's */
+  if (gs_atomic_begin(&a, path, err) < 0) {
+    gs_h5_quiet_end(&q);
+    return -1;
+  }
   fapl = gs_h5_fapl(1);
   if (fapl < 0) {
     gs_h5_fail(err, path, "cannot set up HDF5 file access");
     goto out;
   }
-  f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (f < 0) {
-    gs_h5_fail(err, path, "cannot create %s", tmp);
+    gs_h5_fail(err, path, "cannot create %s", a.tmp);
     goto out;
   }
   if (fill(f, path, ctx, err) < 0) goto out;
   herr_t cr = H5Fclose(f);
   f = -1;
   if (cr < 0) {
-    gs_h5_fail(err, path, "closing %s", tmp);
+    gs_h5_fail(err, path, "closing %s", a.tmp);
     goto out;
   }
-  rc = gs_h5_commit_tmp(tmp, path, err);
+  rc = 0;
 out:
   if (f >= 0) H5Fclose(f);
   if (fapl >= 0) H5Pclose(fapl);
-  if (rc != 0) unlink(tmp);
-  free(tmp);
+  if (rc == 0) rc = gs_atomic_commit(&a, err); /* removes the temporary file if it fails */
+  else gs_atomic_abort(&a);
   gs_h5_quiet_end(&q);
   return rc;
 }

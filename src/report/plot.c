@@ -7,20 +7,20 @@
  * plexit, PLplot's fatal error path, would call exit(). Its handler (plsexit) longjmps back to
  * gs_plot_write instead; PLplot's state is unknown after that, so every later call fails at once
  * ("PLplot failed earlier"). The conditions that commonly lead there are checked first: the
- * pngcairo driver is installed (plgDevs) and the output file can be created (fopen).
+ * pngcairo driver is installed (plgDevs) and the output file can be created (gs_atomic_begin
+ * creates the empty <path>.tmp that PLplot then draws into).
  *
  * Log x axes are drawn by hand (world x = log10(x)): PLplot's own log axis would put minor ticks
  * and a "10^k" label on the stretch that stands for 0 (see gs_plot in report.h). */
 #include "gensweep/report/report.h"
+#include "gensweep/core/atomic.h"
 
-#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <plplot.h>
 
@@ -530,16 +530,8 @@ int gs_plot_write(const char *path, const gs_plot *p, gs_error *err) {
   frame f;
   layout(p, &f);
 
-  size_t pl = strlen(path);
-  char *tmp = gs_malloc(pl + 8);
-  snprintf(tmp, pl + 8, "%s.tmp", path);
-  FILE *probe = fopen(tmp, "wb");
-  if (!probe) {
-    int e = errno;
-    free(tmp);
-    return gs_fail(err, "%s: cannot create %s.tmp: %s", path, path, strerror(e));
-  }
-  fclose(probe);
+  gs_atomic a; /* PLplot draws into a.tmp by name */
+  if (gs_atomic_begin(&a, path, err) != 0) return -1;
 
   pl_msg[0] = 0;
   plsexit(pl_exit_handler);
@@ -547,7 +539,7 @@ int gs_plot_write(const char *path, const gs_plot *p, gs_error *err) {
   int rc = 0;
   if (setjmp(pl_jump) == 0) {
     pl_armed = 1;
-    draw(p, &f, tmp);
+    draw(p, &f, a.tmp);
     pl_armed = 0;
   } else {
     pl_dead = 1;
@@ -555,10 +547,9 @@ int gs_plot_write(const char *path, const gs_plot *p, gs_error *err) {
   }
   if (rc == 0 && pl_msg[0]) rc = gs_fail(err, "%s: PLplot: %s", path, pl_msg);
   struct stat st;
-  if (rc == 0 && (stat(tmp, &st) != 0 || st.st_size == 0))
-    rc = gs_fail(err, "%s: PLplot wrote no image (%s is missing or empty)", path, tmp);
-  if (rc == 0 && rename(tmp, path) != 0) rc = gs_fail(err, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
-  if (rc != 0) unlink(tmp);
-  free(tmp);
+  if (rc == 0 && (stat(a.tmp, &st) != 0 || st.st_size == 0))
+    rc = gs_fail(err, "%s: PLplot wrote no image (%s is missing or empty)", path, a.tmp);
+  if (rc == 0) rc = gs_atomic_commit(&a, err); /* removes the temporary file if it fails */
+  else gs_atomic_abort(&a);
   return rc;
 }

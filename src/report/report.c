@@ -5,6 +5,7 @@
  * the run files are opened only for the per-epoch series of the curve plots. */
 #define RP_MAX_EXTRA 8
 #include "gensweep/report/report.h"
+#include "gensweep/core/atomic.h"
 
 #include <errno.h>
 #include <math.h>
@@ -659,29 +660,6 @@ static void tex_text(FILE *f, const char *s) {
 }
 
 /* ------------------------------------------------------------------ output files */
-static int write_file(const char *path, const char *text, size_t len, gs_error *err) {
-  size_t pl = strlen(path);
-  char *tmp = gs_malloc(pl + 8);
-  snprintf(tmp, pl + 8, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) {
-    int e = errno;
-    free(tmp);
-    return gs_fail(err, "%s: cannot create %s.tmp: %s", path, path, strerror(e));
-  }
-  int ok = fwrite(text, 1, len, f) == len;
-  ok = (fflush(f) == 0) && ok;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    int e = errno;
-    unlink(tmp);
-    free(tmp);
-    return gs_fail(err, "%s: cannot write: %s", path, strerror(e));
-  }
-  free(tmp);
-  return 0;
-}
-
 static int ncols_group_axes(const rp *r) {
   int n = 0;
   for (int a = 0; a < r->naxes; a++) n += is_group_axis(r, a);
@@ -1341,7 +1319,7 @@ static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
   for (int i = 0; i < r->nplots; i++) fprintf(m, "%s\n", r->plots[i]);
   fclose(m);
   gs_error e = {0};
-  if (write_file(list, text, n, &e) != 0) warnf(r, "%s", e.msg);
+  if (gs_atomic_write(list, text, n, &e) != 0) warnf(r, "%s", e.msg);
   free(text);
   free(list);
 }
@@ -1403,10 +1381,10 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
   if (!opt->no_plots && plot_rc == 0) remove_stale_plots(&r, rdir, out);
   md = md_text(&r, 1, &mdn);
   csv = csv_text(&r, &csvn);
-  if (write_file(mdpath, md, mdn, err) != 0 || write_file(csvpath, csv, csvn, err) != 0) goto out;
+  if (gs_atomic_write(mdpath, md, mdn, err) != 0 || gs_atomic_write(csvpath, csv, csvn, err) != 0) goto out;
   if (opt->latex) {
     tex = tex_text_table(&r, &texn);
-    if (write_file(texpath, tex, texn, err) != 0) goto out;
+    if (gs_atomic_write(texpath, tex, texn, err) != 0) goto out;
   }
   if (out) {
     mdt = md_text(&r, 0, &mdtn);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gensweep/core/atomic.h"
 #include "gensweep/io/checkpoint.h"
 #include "gensweep/io/ledger.h"
 #include "gensweep/models/model.h"
@@ -201,20 +202,9 @@ static void run_path(const char *dir, const gs_run *run, char *path, size_t n) {
 
 /* The sweep directory keeps a copy of the experiment file: `status` and `rebuild` need the grid. */
 static int write_experiment_copy_locked(const char *dir, const gs_sweep *sw, gs_error *err) {
-  char path[1100], tmp[1200];
+  char path[1100];
   snprintf(path, sizeof path, "%s/experiment.ini", dir);
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return gs_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
-  size_t n = strlen(sw->text);
-  int bad = fwrite(sw->text, 1, n, f) != n;
-  bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-  bad |= fclose(f) != 0;
-  if (bad || rename(tmp, path) != 0) {
-    unlink(tmp);
-    return gs_fail(err, "%s: cannot write: %s", path, strerror(errno));
-  }
-  return 0;
+  return gs_atomic_write(path, sw->text, strlen(sw->text), err);
 }
 
 /* shards of one sweep start together: one writer of experiment.ini.tmp at a time */

@@ -7,12 +7,12 @@
  * set's order (shuffled in place from epoch to epoch), the per-epoch series recorded so far,
  * and the run's clocks and counters.
  *
- * Writing is atomic (<path>.tmp, fsync, rename, directory fsync): the file on disk is always the
- * previous complete checkpoint or the new complete one. Reading verifies everything before it
- * changes anything of the caller's: the file's identity (run id, config hash), that its
- * parameter table and optimiser match the model the caller built, and a CRC-32 over all the
- * contents (HDF5 checksums its metadata in the 1.8 format, but not raw data: a flipped bit in a
- * parameter would otherwise load silently).
+ * Writing is atomic (<path>.tmp, fsync, rename, directory fsync: gs_h5_write_atomic over
+ * core/atomic.h): the file on disk is always the previous complete checkpoint or the new
+ * complete one. Reading verifies everything before it changes anything of the caller's: the
+ * file's identity (run id, config hash), that its parameter table and optimiser match the model
+ * the caller built, and a CRC-32 over all the contents (HDF5 checksums its metadata in the 1.8
+ * format, but not raw data: a flipped bit in a parameter would otherwise load silently).
  *
  * Layout (HDF5, 1.8 format; readable with h5py / h5dump):
  *   /            attributes: format = "gensweep checkpoint", format_version (int64, 1),

@@ -48,19 +48,10 @@ hid_t gs_h5_fapl(int writer);
  * what is wrong with it (missing, not a regular file, empty, not HDF5 / truncated / corrupt). */
 hid_t gs_h5_open_readonly(const char *path, gs_error *err);
 
-/* "<path>.tmp", malloc'd. */
-char *gs_h5_tmp_name(const char *path);
-
-/* Create the empty temporary file (replacing one left by a crashed writer) with open(2). */
-int gs_h5_create_tmp(const char *tmp, const char *path, gs_error *err);
-
-/* tmp is complete and closed: fsync it, rename it to path, fsync the directory. On failure the
- * temporary file is removed. */
-int gs_h5_commit_tmp(const char *tmp, const char *path, gs_error *err);
-
 /* Write a whole file atomically: create <path>.tmp, call fill(f, path, ctx, err) on the open
- * file, close, commit. fill returns 0 or -1 with err set. On any failure nothing new is left
- * behind (no .tmp) and an existing <path> is untouched. Calls gs_h5_quiet_begin/end itself. */
+ * file, close, commit (gs_atomic_begin / gs_atomic_commit of core/atomic.h). fill returns 0 or
+ * -1 with err set. On any failure nothing new is left behind (no .tmp) and an existing <path> is
+ * untouched. Calls gs_h5_quiet_begin/end itself. */
 typedef int (*gs_h5_fill_fn)(hid_t f, const char *path, void *ctx, gs_error *err);
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err);
 

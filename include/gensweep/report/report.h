@@ -12,7 +12,7 @@
  * summarised over the runs where it is finite (the Markdown cell then says "(n=k)").
  * A group whose runs are all not done is still listed, with n = 0 and empty statistics.
  *
- * Output, all in DIR/report/ (each file written to <file>.tmp and renamed):
+ * Output, all in DIR/report/ (each file written to <file>.tmp, fsync'd and renamed: core/atomic.h):
  *   summary.md         header (sweep, counts of done / failed / pending runs, grouping), the table
  *                      (one row per group: non-seed axes, "mean ± std" per final metric, n), the
  *                      runs that are not done with their messages, warnings, and the plots
@@ -96,9 +96,10 @@ typedef struct gs_plot {
                          range apart), so that error bars at the same x do not hide each other */
 } gs_plot;
 
-/* Draw the plot into a PNG (PLplot pngcairo; written to path.tmp and renamed). A linear x axis
- * whose values are all whole numbers (epochs, latent sizes) gets whole-number ticks. Errors name
- * the file; PLplot's own error messages are captured into err, nothing is printed. */
+/* Draw the plot into a PNG (PLplot pngcairo; written to path.tmp, fsync'd and renamed:
+ * core/atomic.h). A linear x axis whose values are all whole numbers (epochs, latent sizes) gets
+ * whole-number ticks. Errors name the file; PLplot's own error messages are captured into err,
+ * nothing is printed. */
 int gs_plot_write(const char *path, const gs_plot *p, gs_error *err);
 
 /* 1 if these x values call for a log axis: all finite and >= 0, at least two positive, and the
