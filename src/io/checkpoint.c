@@ -12,7 +12,10 @@
  * then its bytes, every array after its length, in this order:
  *   format_version, run_id, config_hash, epoch, step, loss_sum, train_seconds, images,
  *   params: count, total, then per parameter name, ndim, shape[4], offset, n; then data[total]
- *   optim:  kind, t, n, lr, momentum, rho, beta1, beta2, eps, m[n], v[n]
+ *   loss parts (format 2): count, then per part its name and running sum
+ *   optim:  format 2: ngroups, then per group name, kind, t, offset, count, lr, momentum, rho,
+ *           beta1, beta2, eps; then n, m[n], v[n]
+ *           format 1: kind, t, n, lr, momentum, rho, beta1, beta2, eps, m[n], v[n]
  *   rng:    nrng, state[nrng][4], has_spare[nrng], spare_bits[nrng]
  *   perm:   nperm, perm[nperm]
  *   series: nseries, names, lengths[nseries], nvalues, values[nvalues]
@@ -52,10 +55,19 @@ typedef struct ckview {
   int32_t shape[GS_MAX_PARAMS][GS_MAX_DIMS];
   int64_t offset[GS_MAX_PARAMS], n[GS_MAX_PARAMS];
   const float *data;
-  /* optimiser */
-  char kind[16];
-  int64_t t, on;
-  float hyper[6]; /* lr, momentum, rho, beta1, beta2, eps */
+  int64_t version; /* of the file read (the writer: GS_CKPT_FORMAT_VERSION) */
+  /* loss parts */
+  int nparts;
+  char part_name[GS_CKPT_MAX_LOSS_PARTS][48];
+  double part_sum[GS_CKPT_MAX_LOSS_PARTS];
+  /* optimisers, one per parameter group; their moments one block */
+  int ngroups;
+  char gname[GS_MAX_GROUPS][24];
+  int64_t goffset[GS_MAX_GROUPS], gcount[GS_MAX_GROUPS];
+  char kind[GS_MAX_GROUPS][16];
+  int64_t t[GS_MAX_GROUPS];
+  float hyper[GS_MAX_GROUPS][6]; /* lr, momentum, rho, beta1, beta2, eps */
+  int64_t on;
   const float *m, *v;
   /* random streams */
   int nrng;
@@ -163,7 +175,7 @@ static void crc_array(crc *c, const void *p, size_t n, size_t esize) {
 
 static uint32_t view_crc(const ckview *w) {
   crc c = {crc32(0L, Z_NULL, 0)};
-  crc_u64(&c, GS_CKPT_FORMAT_VERSION);
+  crc_u64(&c, (uint64_t)w->version);
   crc_str(&c, w->run_id);
   crc_u64(&c, w->hash);
   crc_u64(&c, (uint64_t)w->epoch);
@@ -183,10 +195,28 @@ static uint32_t view_crc(const ckview *w) {
   }
   crc_array(&c, w->data, (size_t)w->total, 4);
 
-  crc_str(&c, w->kind);
-  crc_u64(&c, (uint64_t)w->t);
-  crc_u64(&c, (uint64_t)w->on);
-  for (int i = 0; i < 6; i++) crc_f32(&c, w->hyper[i]);
+  if (w->version >= 2) {
+    crc_u64(&c, (uint64_t)w->nparts);
+    for (int i = 0; i < w->nparts; i++) {
+      crc_str(&c, w->part_name[i]);
+      crc_f64(&c, w->part_sum[i]);
+    }
+    crc_u64(&c, (uint64_t)w->ngroups);
+    for (int g = 0; g < w->ngroups; g++) {
+      crc_str(&c, w->gname[g]);
+      crc_str(&c, w->kind[g]);
+      crc_u64(&c, (uint64_t)w->t[g]);
+      crc_u64(&c, (uint64_t)w->goffset[g]);
+      crc_u64(&c, (uint64_t)w->gcount[g]);
+      for (int i = 0; i < 6; i++) crc_f32(&c, w->hyper[g][i]);
+    }
+    crc_u64(&c, (uint64_t)w->on);
+  } else {
+    crc_str(&c, w->kind[0]);
+    crc_u64(&c, (uint64_t)w->t[0]);
+    crc_u64(&c, (uint64_t)w->on);
+    for (int i = 0; i < 6; i++) crc_f32(&c, w->hyper[0][i]);
+  }
   crc_array(&c, w->m, (size_t)w->on, 4);
   crc_array(&c, w->v, (size_t)w->on, 4);
 
@@ -221,8 +251,19 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
     return gs_fail(err, "%s: cannot write checkpoint: the parameter block is not allocated", path);
   if (o->n < 0 || (o->n > 0 && (!o->m || !o->v)))
     return gs_fail(err, "%s: cannot write checkpoint: the optimiser is not initialised", path);
-  if ((int)o->kind < 0 || (int)o->kind >= NOPT)
-    return gs_fail(err, "%s: cannot write checkpoint: unknown optimiser kind %d", path, (int)o->kind);
+  if (o->n != p->total)
+    return gs_fail(err, "%s: cannot write checkpoint: optimiser moments of %ld floats for a block of %ld", path, o->n,
+                   p->total);
+  int ng = c->groups ? p->ngroups : 1;
+  if (ng < 1 || ng > GS_MAX_GROUPS || (!c->groups && p->ngroups > 1))
+    return gs_fail(err, "%s: cannot write checkpoint: %d parameter groups without their optimisers", path, p->ngroups);
+  for (int g = 0; g < ng; g++) {
+    const gs_optim *og = c->groups ? &c->groups[g] : o;
+    if ((int)og->kind < 0 || (int)og->kind >= NOPT)
+      return gs_fail(err, "%s: cannot write checkpoint: unknown optimiser kind %d", path, (int)og->kind);
+  }
+  if (c->nloss_parts < 0 || c->nloss_parts > GS_CKPT_MAX_LOSS_PARTS)
+    return gs_fail(err, "%s: cannot write checkpoint: %d loss parts", path, c->nloss_parts);
   if (c->nrng < 0 || c->nrng > GS_CKPT_MAX_RNG)
     return gs_fail(err, "%s: cannot write checkpoint: %d random streams (0..%d)", path, c->nrng, GS_CKPT_MAX_RNG);
   if (c->nperm < 0 || (c->nperm > 0 && !c->perm))
@@ -230,6 +271,12 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
   if (strlen(c->run_id) >= sizeof w->run_id) return gs_fail(err, "%s: cannot write checkpoint: run id too long", path);
 
   GS_STRCPY(w->run_id, c->run_id);
+  w->version = GS_CKPT_FORMAT_VERSION;
+  w->nparts = c->nloss_parts;
+  for (int i = 0; i < c->nloss_parts; i++) {
+    gs_strlcpy(w->part_name[i], c->loss_part_name[i], sizeof w->part_name[i]);
+    w->part_sum[i] = c->loss_part_sum[i];
+  }
   w->hash = c->config_hash;
   w->epoch = c->epoch;
   w->step = c->step;
@@ -251,11 +298,18 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
   }
   w->data = p->data;
 
-  GS_STRCPY(w->kind, opt_names[o->kind]);
-  w->t = o->t;
+  w->ngroups = ng;
+  for (int g = 0; g < ng; g++) {
+    const gs_optim *og = c->groups ? &c->groups[g] : o;
+    gs_strlcpy(w->gname[g], c->groups ? p->group[g].name : (p->ngroups ? p->group[0].name : "all"), sizeof w->gname[g]);
+    w->goffset[g] = c->groups ? p->group[g].offset : 0;
+    w->gcount[g] = c->groups ? p->group[g].n : p->total;
+    GS_STRCPY(w->kind[g], opt_names[og->kind]);
+    w->t[g] = og->t;
+    const float hyper[6] = {og->lr, og->momentum, og->rho, og->beta1, og->beta2, og->eps};
+    memcpy(w->hyper[g], hyper, sizeof hyper);
+  }
   w->on = o->n;
-  const float hyper[6] = {o->lr, o->momentum, o->rho, o->beta1, o->beta2, o->eps};
-  memcpy(w->hyper, hyper, sizeof hyper);
   w->m = o->m;
   w->v = o->v;
 
@@ -300,6 +354,14 @@ static int ds1(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int64_t n,
   return gs_h5_dataset_write(loc, name, ftype, mtype, 1, dims, buf, 0);
 }
 
+static int write_loss_parts(hid_t f, const ckview *w) {
+  const char *names[GS_CKPT_MAX_LOSS_PARTS];
+  for (int i = 0; i < w->nparts; i++) names[i] = w->part_name[i];
+  hsize_t d1[1] = {(hsize_t)w->nparts};
+  if (gs_h5_attr_str_array(f, "loss_part_names", names, w->nparts) < 0) return -1;
+  return gs_h5_attr_array(f, "loss_part_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, w->part_sum);
+}
+
 static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) {
   const ckview *w = ctx;
   char hex[17];
@@ -309,6 +371,7 @@ static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) 
   if (gs_h5_attr_str(f, "format", FORMAT_NAME) < 0 || gs_h5_attr_i64(f, "format_version", GS_CKPT_FORMAT_VERSION) < 0 ||
       gs_h5_attr_str(f, "gensweep_version", GS_VERSION) < 0 || gs_h5_attr_str(f, "run_id", w->run_id) < 0 ||
       gs_h5_attr_str(f, "config_hash", hex) < 0 || gs_h5_attr_i64(f, "epoch", w->epoch) < 0 ||
+      (w->nparts > 0 && write_loss_parts(f, w) < 0) ||
       gs_h5_attr_i64(f, "step", w->step) < 0 || gs_h5_attr_f64(f, "loss_sum", w->loss_sum) < 0 ||
       gs_h5_attr_f64(f, "train_seconds", w->train_seconds) < 0 || gs_h5_attr_i64(f, "images", w->images) < 0)
     return gs_h5_fail(err, path, "writing root attributes");
@@ -339,10 +402,21 @@ static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) 
   g = H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   if (g < 0) return gs_h5_fail(err, path, "creating group /optim");
   {
-    int bad = gs_h5_attr_str(g, "kind", w->kind) < 0 || gs_h5_attr_i64(g, "t", w->t) < 0 ||
-              gs_h5_attr_i64(g, "n", w->on) < 0;
+    const char *gnames[GS_MAX_GROUPS], *kinds[GS_MAX_GROUPS];
+    float hyper[6][GS_MAX_GROUPS];
+    for (int k = 0; k < w->ngroups; k++) {
+      gnames[k] = w->gname[k];
+      kinds[k] = w->kind[k];
+      for (int i = 0; i < 6; i++) hyper[i][k] = w->hyper[k][i];
+    }
+    hsize_t d1[1] = {(hsize_t)w->ngroups};
+    int bad = gs_h5_attr_i64(g, "n", w->on) < 0 || gs_h5_attr_str_array(g, "groups", gnames, w->ngroups) < 0 ||
+              gs_h5_attr_str_array(g, "kind", kinds, w->ngroups) < 0 ||
+              gs_h5_attr_array(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, w->goffset) < 0 ||
+              gs_h5_attr_array(g, "count", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, w->gcount) < 0 ||
+              gs_h5_attr_array(g, "t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, w->t) < 0;
     for (int i = 0; i < 6 && !bad; i++)
-      bad = gs_h5_attr_write(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &w->hyper[i]) < 0;
+      bad = gs_h5_attr_array(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, d1, hyper[i]) < 0;
     if (bad) {
       gs_h5_fail(err, path, "writing attributes of /optim");
       goto out;
@@ -465,9 +539,10 @@ static int read_root(hid_t f, const char *path, ckview *w, gs_error *err) {
   int64_t version = 0;
   if (gs_h5_attr_read_exact(f, "format_version", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &version) < 0)
     return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'format_version' missing or unreadable");
-  if (version != GS_CKPT_FORMAT_VERSION)
-    return gs_fail(err, "%s: checkpoint format version %lld, this gensweep (%s) reads version %d", path,
+  if (version < 1 || version > GS_CKPT_FORMAT_VERSION)
+    return gs_fail(err, "%s: checkpoint format version %lld, this gensweep (%s) reads versions 1 to %d", path,
                    (long long)version, GS_VERSION, GS_CKPT_FORMAT_VERSION);
+  w->version = version;
   if (gs_h5_attr_read_str(f, "run_id", w->run_id, sizeof w->run_id) < 0)
     return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attribute 'run_id' missing or unreadable");
   if (gs_h5_attr_read_str(f, "config_hash", hex, sizeof hex) < 0)
@@ -482,6 +557,18 @@ static int read_root(hid_t f, const char *path, ckview *w, gs_error *err) {
     return gs_h5_fail(err, path,
                       "corrupt or incomplete checkpoint: attributes epoch, step, loss_sum, images, train_seconds "
                       "missing or unreadable");
+  if (version >= 2 && H5Aexists(f, "loss_part_names") > 0) {
+    hid_t a = H5Aopen(f, "loss_part_names", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    gs_h5_close_id(&sp);
+    gs_h5_close_id(&a);
+    if (np < 0 || np > GS_CKPT_MAX_LOSS_PARTS)
+      return gs_fail(err, "%s: corrupt checkpoint: loss parts unreadable or more than %d", path, GS_CKPT_MAX_LOSS_PARTS);
+    w->nparts = (int)np;
+    if (gs_h5_attr_read_str_array(f, "loss_part_names", (hsize_t)np, &w->part_name[0][0], sizeof w->part_name[0]) < 0 ||
+        gs_h5_attr_read_exact(f, "loss_part_sums", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, (hsize_t)np, w->part_sum) < 0)
+      return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: the loss parts are unreadable");
+  }
   return 0;
 }
 
@@ -578,11 +665,40 @@ static int read_optim(hid_t f, const char *path, ckview *w, gs_error *err) {
   if (g < 0) return gs_h5_fail(err, path, "corrupt or incomplete checkpoint: cannot open group /optim");
   int rc = -1;
   void *buf = NULL;
-  int bad = gs_h5_attr_read_str(g, "kind", w->kind, sizeof w->kind) < 0 ||
-            gs_h5_attr_read_exact(g, "t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->t) < 0 ||
-            gs_h5_attr_read_exact(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->on) < 0;
-  for (int i = 0; i < 6 && !bad; i++)
-    bad = gs_h5_attr_read_exact(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &w->hyper[i]) < 0;
+  int bad;
+  if (w->version == 1) { /* one optimiser, its attributes scalars */
+    w->ngroups = 1;
+    GS_STRCPY(w->gname[0], "all");
+    bad = gs_h5_attr_read_str(g, "kind", w->kind[0], sizeof w->kind[0]) < 0 ||
+          gs_h5_attr_read_exact(g, "t", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->t[0]) < 0 ||
+          gs_h5_attr_read_exact(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->on) < 0;
+    for (int i = 0; i < 6 && !bad; i++)
+      bad = gs_h5_attr_read_exact(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, &w->hyper[0][i]) < 0;
+    w->goffset[0] = 0;
+    w->gcount[0] = w->on;
+  } else {
+    hid_t a = H5Aopen(g, "groups", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+    hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    gs_h5_close_id(&sp);
+    gs_h5_close_id(&a);
+    if (np < 1 || np > GS_MAX_GROUPS) {
+      gs_fail(err, "%s: corrupt checkpoint: /optim groups unreadable, or not 1 to %d of them", path, GS_MAX_GROUPS);
+      goto out;
+    }
+    w->ngroups = (int)np;
+    hsize_t n = (hsize_t)np;
+    float hyper[6][GS_MAX_GROUPS];
+    bad = gs_h5_attr_read_exact(g, "n", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->on) < 0 ||
+          gs_h5_attr_read_str_array(g, "groups", n, &w->gname[0][0], sizeof w->gname[0]) < 0 ||
+          gs_h5_attr_read_str_array(g, "kind", n, &w->kind[0][0], sizeof w->kind[0]) < 0 ||
+          gs_h5_attr_read_exact(g, "offset", H5T_STD_I64LE, H5T_NATIVE_INT64, n, w->goffset) < 0 ||
+          gs_h5_attr_read_exact(g, "count", H5T_STD_I64LE, H5T_NATIVE_INT64, n, w->gcount) < 0 ||
+          gs_h5_attr_read_exact(g, "t", H5T_STD_I64LE, H5T_NATIVE_INT64, n, w->t) < 0;
+    for (int i = 0; i < 6 && !bad; i++)
+      bad = gs_h5_attr_read_exact(g, hyper_names[i], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, hyper[i]) < 0;
+    for (int k = 0; k < w->ngroups && !bad; k++)
+      for (int i = 0; i < 6; i++) w->hyper[k][i] = hyper[i][k];
+  }
   if (bad) {
     gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attributes of /optim missing or unreadable");
     goto out;
@@ -749,12 +865,28 @@ static int view_fits(const ckview *w, const gs_checkpoint *c, const char *path, 
     return gs_fail(err, "%s: parameter block of %lld floats in the checkpoint but %ld in the model", path,
                    (long long)w->total, p->total);
   const gs_optim *o = c->opt;
-  const char *kind = (int)o->kind >= 0 && (int)o->kind < NOPT ? opt_names[o->kind] : "?";
-  if (strcmp(w->kind, kind) != 0)
-    return gs_fail(err, "%s: optimiser %s in the checkpoint but %s in the run", path, w->kind, kind);
   if (w->on != o->n)
     return gs_fail(err, "%s: optimiser state of %lld floats in the checkpoint, but the optimiser has %ld", path,
                    (long long)w->on, o->n);
+  int ng = c->groups ? p->ngroups : 1;
+  if (w->ngroups != ng)
+    return gs_fail(err, "%s: %d parameter group%s with %s own optimiser in the checkpoint, %d in the model%s", path,
+                   w->ngroups, w->ngroups == 1 ? "" : "s", w->ngroups == 1 ? "its" : "their", ng,
+                   w->version == 1 ? " (a checkpoint of format 1 has one)" : "");
+  for (int g = 0; g < ng; g++) {
+    const gs_optim *og = c->groups ? &c->groups[g] : o;
+    const char *kind = (int)og->kind >= 0 && (int)og->kind < NOPT ? opt_names[og->kind] : "?";
+    int64_t off = c->groups ? p->group[g].offset : 0, cnt = c->groups ? p->group[g].n : p->total;
+    if (c->groups && w->version >= 2 && strcmp(w->gname[g], p->group[g].name) != 0)
+      return gs_fail(err, "%s: parameter group %d is '%s' in the checkpoint but '%s' in the model", path, g, w->gname[g],
+                     p->group[g].name);
+    if (w->goffset[g] != off || w->gcount[g] != cnt || off < 0 || off + cnt > w->on)
+      return gs_fail(err, "%s: parameter group '%s' covers [%lld, +%lld) in the checkpoint but [%lld, +%lld) in the model",
+                     path, w->gname[g], (long long)w->goffset[g], (long long)w->gcount[g], (long long)off, (long long)cnt);
+    if (strcmp(w->kind[g], kind) != 0)
+      return gs_fail(err, "%s: optimiser %s in the checkpoint but %s in the run%s%s", path, w->kind[g], kind,
+                     ng > 1 ? " for group " : "", ng > 1 ? w->gname[g] : "");
+  }
   /* internal consistency (a foreign writer's file could have a right checksum and still lie) */
   int64_t sum = 0;
   for (int i = 0; i < w->nseries; i++) {
@@ -785,13 +917,21 @@ static void view_to_checkpoint(ckview *w, gs_checkpoint *c) {
   if (w->total > 0) memcpy(c->params->data, w->data, sizeof(float) * (size_t)w->total);
 
   gs_optim *o = c->opt;
-  o->t = (long)w->t;
-  o->lr = w->hyper[0];
-  o->momentum = w->hyper[1];
-  o->rho = w->hyper[2];
-  o->beta1 = w->hyper[3];
-  o->beta2 = w->hyper[4];
-  o->eps = w->hyper[5];
+  for (int g = 0; g < w->ngroups; g++) {
+    gs_optim *og = c->groups ? &c->groups[g] : o;
+    og->t = (long)w->t[g];
+    og->lr = w->hyper[g][0];
+    og->momentum = w->hyper[g][1];
+    og->rho = w->hyper[g][2];
+    og->beta1 = w->hyper[g][3];
+    og->beta2 = w->hyper[g][4];
+    og->eps = w->hyper[g][5];
+  }
+  c->nloss_parts = w->nparts;
+  for (int i = 0; i < w->nparts; i++) {
+    GS_STRCPY(c->loss_part_name[i], w->part_name[i]);
+    c->loss_part_sum[i] = w->part_sum[i];
+  }
   if (w->on > 0) {
     memcpy(o->m, w->m, sizeof(float) * (size_t)w->on);
     memcpy(o->v, w->v, sizeof(float) * (size_t)w->on);

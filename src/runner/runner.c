@@ -203,7 +203,7 @@ static void group_step(shard *sh, MPI_Comm comm, gs_optim *opts, const gs_params
 typedef struct optimisers {
   int n;
   gs_optim group[GS_MAX_GROUPS];
-  gs_optim all;        /* the whole block's view (checkpoints): moments of every group */
+  gs_optim all;        /* the moments of every group, one block (gathered and saved as one) */
 } optimisers;
 
 static void optimisers_fresh(optimisers *o, const gs_config *c, const gs_model_def *def, gs_model *m,
@@ -226,30 +226,33 @@ static void optimisers_fresh(optimisers *o, const gs_config *c, const gs_model_d
   }
 }
 
-/* the whole block's view takes the groups' step counts and settings (one group: the same) */
-static gs_optim *optimisers_view(optimisers *o) {
-  if (o->n == 1) {
-    gs_optim *g = &o->group[0];
-    o->all.kind = g->kind;
-    o->all.t = g->t;
-    o->all.lr = g->lr;
-    o->all.momentum = g->momentum;
-    o->all.rho = g->rho;
-    o->all.beta1 = g->beta1;
-    o->all.beta2 = g->beta2;
-    o->all.eps = g->eps;
-  }
-  return &o->all;
-}
-
-/* after a checkpoint was read into the view: back into the group */
-static void optimisers_from_view(optimisers *o) {
-  if (o->n == 1) o->group[0].t = o->all.t;
-}
-
 static void optimisers_free(optimisers *o) {
   for (int g = 0; g < o->n; g++) gs_optim_free(&o->group[g]);
   gs_optim_free(&o->all);
+}
+
+/* ------------------------------------------------------------------ loss sums */
+/* An epoch's running loss sums: the total, and for a model with several phases or named parts
+ * of its loss each of them (recorded as train_loss_<phase> and train_<name>). */
+#define MAX_LOSS_PARTS (GS_MAX_PHASES + GS_MAX_LOSSES)
+typedef struct loss_sums {
+  double total;
+  int n;
+  char name[MAX_LOSS_PARTS][48];
+  double sum[MAX_LOSS_PARTS];
+} loss_sums;
+
+static void loss_add(loss_sums *ls, const char *prefix, const char *name, double v) {
+  char full[48];
+  snprintf(full, sizeof full, "%s%s", prefix, name);
+  int i = 0;
+  while (i < ls->n && strcmp(ls->name[i], full) != 0) i++;
+  if (i == ls->n) {
+    if (ls->n == MAX_LOSS_PARTS) return;
+    GS_STRCPY(ls->name[ls->n], full);
+    ls->sum[ls->n++] = 0.0;
+  }
+  ls->sum[i] += v;
 }
 
 /* ------------------------------------------------------------------ checkpoints */
@@ -257,14 +260,10 @@ static void optimisers_free(optimisers *o) {
  * the group leader writes. */
 static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs_model_def *def, gs_model *m,
                             shard *sh, MPI_Comm comm, gs_params *p, optimisers *opts, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
-                            long epoch, long step, double loss_sum, double train_s, long images) {
+                            long epoch, long step, double loss_sum, const loss_sums *parts, double train_s,
+                            long images) {
   if (!h->ckpt_path) return;
-  if (opts->n > 1) { /* the checkpoint format has one optimiser (format version 2 adds groups) */
-    if (h->note && (comm == MPI_COMM_NULL || sh->r == 0))
-      h->note(h->ctx, run, "ckpt-failed", epoch, step, "checkpoints of models with several parameter groups are not written yet");
-    return;
-  }
-  gs_optim *opt = optimisers_view(opts);
+  gs_optim *opt = &opts->all;
   if (sh->P > 1) {
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->m, sh->counts, sh->displs, MPI_FLOAT, comm);
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->v, sh->counts, sh->displs, MPI_FLOAT, comm);
@@ -278,6 +277,12 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
   ck.loss_sum = loss_sum;
   ck.params = p;
   ck.opt = opt;
+  ck.groups = opts->group;
+  ck.nloss_parts = parts ? parts->n : 0;
+  for (int i = 0; i < ck.nloss_parts; i++) {
+    GS_STRCPY(ck.loss_part_name[i], parts->name[i]);
+    ck.loss_part_sum[i] = parts->sum[i];
+  }
   ck.nrng = 2;
   ck.rng[0] = *shuffle;
   ck.rng[1] = *noise;
@@ -303,29 +308,6 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
 }
 
 /* ------------------------------------------------------------------ one iteration */
-/* An epoch's running loss sums: the total, and for a model with several phases or named parts
- * of its loss each of them (recorded as train_loss_<phase> and train_<name>). */
-#define MAX_LOSS_PARTS (GS_MAX_PHASES + GS_MAX_LOSSES)
-typedef struct loss_sums {
-  double total;
-  int n;
-  char name[MAX_LOSS_PARTS][48];
-  double sum[MAX_LOSS_PARTS];
-} loss_sums;
-
-static void loss_add(loss_sums *ls, const char *prefix, const char *name, double v) {
-  char full[48];
-  snprintf(full, sizeof full, "%s%s", prefix, name);
-  int i = 0;
-  while (i < ls->n && strcmp(ls->name[i], full) != 0) i++;
-  if (i == ls->n) {
-    if (ls->n == MAX_LOSS_PARTS) return;
-    GS_STRCPY(ls->name[ls->n], full);
-    ls->sum[ls->n++] = 0.0;
-  }
-  ls->sum[i] += v;
-}
-
 /* One training iteration on a batch, as the write-ups have it: for each phase, forward and
  * backward through the model (groups outside the phase held fixed), the group's gradients
  * summed, the phase's optimisers applied. The ranks of the group agree on every loss and, with
@@ -377,7 +359,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   gs_record_init(rec, run->id, c->model, run->hash);
   gs_error err = {0};
   int failed = 0;
-  const gs_model_def *def = gs_model_find(c->model);
+  const gs_model_def *def = h->model ? h->model : gs_model_find(c->model);
   *def_out = def;
   if (!def) {
     snprintf(err.msg, sizeof err.msg, "unknown model '%s'", c->model);
@@ -412,6 +394,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   long images = 0;
   long ep0 = 1, step0 = 0; /* where training starts: 1, 0 unless resumed */
   double sum0 = 0.0;
+  loss_sums parts0 = {0}; /* a mid-epoch checkpoint's loss parts */
 
   /* resume from the run's checkpoint, if it has a good one; else from the previous one */
   char prev[4200] = "";
@@ -424,7 +407,8 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     GS_STRCPY(ck.run_id, run->id);
     ck.config_hash = run->hash;
     ck.params = p;
-    ck.opt = optimisers_view(&opt);
+    ck.opt = &opt.all;
+    ck.groups = opt.group;
     ck.rec = rec;
     gs_error cerr = {0};
     int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
@@ -435,7 +419,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", cand[k]);
     }
     if (ok) {
-      optimisers_from_view(&opt);
+      parts0.n = 0;
+      for (int i = 0; i < ck.nloss_parts && i < MAX_LOSS_PARTS; i++) {
+        GS_STRCPY(parts0.name[i], ck.loss_part_name[i]);
+        parts0.sum[i] = ck.loss_part_sum[i];
+        parts0.n++;
+      }
       memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
       shuffle = ck.rng[0];
       noise = ck.rng[1];
@@ -508,12 +497,16 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   gs_phase phases[GS_MAX_PHASES] = {{.name = "train", .groups = (1u << p->ngroups) - 1}};
   int nphases = def->phases ? def->phases(m, phases) : 1;
 
-  const long E = gs_model_epochs(c);
+  const long E = def->epochs ? def->epochs(c) : c->epochs;
   for (long ep = ep0; ep <= E && !failed; ep++) {
     double t0 = gs_now();
     long s_begin = ep == ep0 ? step0 : 0;
     if (s_begin == 0) gs_rng_shuffle(&shuffle, perm, ds->train.n);
-    loss_sums ls = {.total = ep == ep0 ? sum0 : 0.0};
+    loss_sums ls = {.total = 0.0};
+    if (ep == ep0) { /* resumed mid-epoch: the sums so far */
+      ls = parts0;
+      ls.total = sum0;
+    }
     int stop = 0;
     long s;
     for (s = s_begin; s < nb; s++) {
@@ -544,7 +537,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     if (stop && s < nb) {
       /* interrupted mid-epoch: checkpoint the exact position and leave */
       images += (s - s_begin) * B;
-      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, train_s,
+      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, &ls, train_s,
                       images);
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
@@ -575,7 +568,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
                (double)((nb - s_begin) * B) / dt);
     if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
-      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, train_s,
+      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, NULL, train_s,
                       images);
     if (stop && !last) {
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");

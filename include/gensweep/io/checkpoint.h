@@ -15,18 +15,24 @@
  * format, but not raw data: a flipped bit in a parameter would otherwise load silently).
  *
  * Layout (HDF5, 1.8 format; readable with h5py / h5dump):
- *   /            attributes: format = "gensweep checkpoint", format_version (int64, 1),
+ *   /            attributes: format = "gensweep checkpoint", format_version (int64, 2),
  *                gensweep_version, run_id, config_hash (16 hex digits), epoch, step (int64),
- *                loss_sum, train_seconds (float64), images (int64),
+ *                loss_sum, train_seconds (float64), images (int64); when a step reports named
+ *                loss parts (or a model has several phases): loss_part_names (string [k]) and
+ *                loss_part_sums (float64 [k]), their running sums in the epoch,
  *                crc32 (uint32: CRC-32 of a canonical little-endian serialisation of every
  *                value in the file but format, gensweep_version and crc32; see checkpoint.c)
  *   /params/data float32 [total]: the whole parameter block, padding included
  *   /params      attributes: total (int64), names (string [count]), ndim (int32 [count]),
  *                shape (int32 [count, 4], unused dimensions 0), offset (int64 [count]),
  *                n (int64 [count])
- *   /optim/m, /optim/v   float32 [n]
- *   /optim       attributes: kind ("sgd" | "rmsprop" | "adam"), t (int64), n (int64),
- *                lr, momentum, rho, beta1, beta2, eps (float32)
+ *   /optim/m, /optim/v   float32 [n]: the moments of the whole block (every group's at its offset)
+ *   /optim       attributes: n (int64), and per parameter group g (arrays of ngroups): groups
+ *                (string: the group's name), offset, count (int64: its elements of the block),
+ *                kind (string "sgd" | "rmsprop" | "adam"), t (int64), lr, momentum, rho, beta1,
+ *                beta2, eps (float32).
+ *                Format 1 (gensweep before groups) has one optimiser: kind, t, n and the
+ *                hyperparameters as scalars; it is read for a model of one group.
  *   /rng/state   uint64 [nrng, 4]; /rng/has_spare int32 [nrng]; /rng/spare_bits uint32 [nrng]
  *                (the bits of the float `spare`)
  *   /perm        int32 [nperm]
@@ -34,6 +40,7 @@
  *   /series/lengths int64 [nseries]; /series attribute names (string [nseries])
  *   /model_state float64 [nstate]: state a model keeps outside its parameters (the cae_igmn
  *                mixture and stage); absent = none. In the CRC only when nstate > 0.
+ * The CRC serialisation of format 1 files is kept for reading them (checkpoint.c).
  */
 #ifndef GENSWEEP_CHECKPOINT_H
 #define GENSWEEP_CHECKPOINT_H
@@ -47,7 +54,8 @@
 #include "gensweep/nn/tensor.h"
 
 #define GS_CKPT_MAX_RNG 8
-#define GS_CKPT_FORMAT_VERSION 1
+#define GS_CKPT_FORMAT_VERSION 2
+#define GS_CKPT_MAX_LOSS_PARTS 16
 
 typedef struct gs_checkpoint {
   /* Identity. write: stored. read: what the caller expects; a checkpoint of another run or
@@ -66,6 +74,15 @@ typedef struct gs_checkpoint {
   /* write: read from. read: gs_optim_init'ed by the caller with the same kind and n; t, the
    * hyperparameters (lr, momentum, rho, beta1, beta2, eps), m and v are filled. Required. */
   gs_optim *opt;
+  /* The optimisers of params' groups (params->ngroups of them): kind, step count t and settings
+   * per group, their moments in opt->m / opt->v at the group's offset (write: read from; read:
+   * t and settings filled, kinds must match). NULL: one group, described by opt itself. */
+  gs_optim *groups;
+
+  /* running sums of named loss parts in the epoch (write: stored; read: filled) */
+  int nloss_parts;
+  char loss_part_name[GS_CKPT_MAX_LOSS_PARTS][48];
+  double loss_part_sum[GS_CKPT_MAX_LOSS_PARTS];
 
   int nrng;               /* 0..GS_CKPT_MAX_RNG; read: filled */
   gs_rng rng[GS_CKPT_MAX_RNG];

@@ -54,6 +54,7 @@ typedef struct gs_train_hooks {
   void (*note)(void *ctx, const gs_run *run, const char *event, long epoch, long step, const char *msg);
   const char *ckpt_path;        /* the run's checkpoint file; NULL: no checkpoints, no resume */
   volatile int *stop;           /* set by a signal handler: checkpoint at the next step and return */
+  const struct gs_model_def *model; /* train this model instead of the registry's model.name (tests) */
 } gs_train_hooks;
 
 /* Train one run and fill rec: status "done", "failed", "diverged" or "interrupted" (checkpointed
