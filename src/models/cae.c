@@ -118,9 +118,10 @@ struct gs_model {
   int igmn;                 /* 0: cae, 1: cae_igmn */
   int H, W, D, Z, C1, C2;   /* image, 784, latent, channels */
   int H1, W1, H2, W2;       /* 14x14, 7x7 */
-  int op1h, op1w, op2h, op2w; /* output paddings of the two transposed convolutions */
+  int outpad1_h, outpad1_w, outpad2_h, outpad2_w; /* output paddings of the two transposed convolutions */
   gs_params p;
-  gs_tensor *c1w, *c1b, *c2w, *c2b, *few, *feb, *fdw, *fdb, *d1w, *d1b, *d2w, *d2b;
+  gs_tensor *enc_conv1_w, *enc_conv1_b, *enc_conv2_w, *enc_conv2_b, *enc_z_w, *enc_z_b; /* encoder */
+  gs_tensor *dec_fc_w, *dec_fc_b, *dec_deconv1_w, *dec_deconv1_b, *dec_deconv2_w, *dec_deconv2_b; /* decoder */
   gs_graph g;
   float *xbuf;
   int bufrows;
@@ -137,11 +138,6 @@ struct gs_model {
   float *Ztrain;            /* encoded training set, scratch */
   long nZ;
 };
-
-static void decl(gs_model *m, const char *name, int nd, int a, int b, int c, int d) {
-  int s[4] = {a, b, c, d};
-  gs_params_declare(&m->p, name, nd, s);
-}
 
 static void init_uniform(gs_tensor *t, double fan_in, gs_rng *r) {
   float a = (float)(1.0 / sqrt(fan_in));
@@ -179,10 +175,10 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   m->H2 = (m->H1 + 2 - 3) / 2 + 1;
   m->W2 = (m->W1 + 2 - 3) / 2 + 1;
   /* transposed conv 3x3/2, pad 1: out = 2*in - 1 + op; op in {0, 1} brings each size back */
-  m->op1h = m->H1 - (2 * m->H2 - 1);
-  m->op1w = m->W1 - (2 * m->W2 - 1);
-  m->op2h = m->H - (2 * m->H1 - 1);
-  m->op2w = m->W - (2 * m->W1 - 1);
+  m->outpad1_h = m->H1 - (2 * m->H2 - 1);
+  m->outpad1_w = m->W1 - (2 * m->W2 - 1);
+  m->outpad2_h = m->H - (2 * m->H1 - 1);
+  m->outpad2_w = m->W - (2 * m->W1 - 1);
   if (m->H < 4 || m->W < 4) {
     gs_fail(err, "cae needs images of at least 4x4 pixels (data set has %dx%d)", m->H, m->W);
     free(m);
@@ -196,26 +192,34 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
       return NULL;
     }
   }
-  int f2 = m->C2 * m->H2 * m->W2;
-  decl(m, "enc_conv1.w", 4, m->C1, 1, 3, 3);
-  decl(m, "enc_conv1.b", 1, m->C1, 0, 0, 0);
-  decl(m, "enc_conv2.w", 4, m->C2, m->C1, 3, 3);
-  decl(m, "enc_conv2.b", 1, m->C2, 0, 0, 0);
-  decl(m, "enc_z.w", 2, f2, m->Z, 0, 0);
-  decl(m, "enc_z.b", 1, m->Z, 0, 0, 0);
-  decl(m, "dec_fc.w", 2, m->Z, f2, 0, 0);
-  decl(m, "dec_fc.b", 1, f2, 0, 0, 0);
-  decl(m, "dec_deconv1.w", 4, m->C2, m->C1, 3, 3); /* (Cin, Cout, k, k) */
-  decl(m, "dec_deconv1.b", 1, m->C1, 0, 0, 0);
-  decl(m, "dec_deconv2.w", 4, m->C1, 1, 3, 3);
-  decl(m, "dec_deconv2.b", 1, 1, 0, 0, 0);
+  int f2 = m->C2 * m->H2 * m->W2; /* the code's side of the dense layers: C2 x 7 x 7 */
+  /* every parameter, in block order: where the model keeps it, its shape, and its fan-in (the
+   * bound of its U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialisation); biases share their layer's */
+  const struct {
+    gs_tensor **t;
+    const char *name;
+    int ndim, shape[4];
+    double fan_in;
+  } layout[] = {
+      {&m->enc_conv1_w, "enc_conv1.w", 4, {m->C1, 1, 3, 3}, 9},
+      {&m->enc_conv1_b, "enc_conv1.b", 1, {m->C1}, 9},
+      {&m->enc_conv2_w, "enc_conv2.w", 4, {m->C2, m->C1, 3, 3}, 9.0 * m->C1},
+      {&m->enc_conv2_b, "enc_conv2.b", 1, {m->C2}, 9.0 * m->C1},
+      {&m->enc_z_w, "enc_z.w", 2, {f2, m->Z}, f2},
+      {&m->enc_z_b, "enc_z.b", 1, {m->Z}, f2},
+      {&m->dec_fc_w, "dec_fc.w", 2, {m->Z, f2}, m->Z},
+      {&m->dec_fc_b, "dec_fc.b", 1, {f2}, m->Z},
+      {&m->dec_deconv1_w, "dec_deconv1.w", 4, {m->C2, m->C1, 3, 3}, 9.0 * m->C1}, /* (Cin, Cout, k, k) */
+      {&m->dec_deconv1_b, "dec_deconv1.b", 1, {m->C1}, 9.0 * m->C1},
+      {&m->dec_deconv2_w, "dec_deconv2.w", 4, {m->C1, 1, 3, 3}, 9},
+      {&m->dec_deconv2_b, "dec_deconv2.b", 1, {1}, 9},
+  };
+  const int nlayout = (int)(sizeof layout / sizeof layout[0]);
+  for (int i = 0; i < nlayout; i++) gs_params_declare(&m->p, layout[i].name, layout[i].ndim, layout[i].shape);
   gs_params_alloc(&m->p);
-  gs_tensor **t[] = {&m->c1w, &m->c1b, &m->c2w, &m->c2b, &m->few, &m->feb,
-                     &m->fdw, &m->fdb, &m->d1w, &m->d1b, &m->d2w, &m->d2b};
-  double fan[] = {9, 9, 9.0 * m->C1, 9.0 * m->C1, f2, f2, m->Z, m->Z, 9.0 * m->C1, 9.0 * m->C1, 9, 9};
-  for (int i = 0; i < 12; i++) {
-    *t[i] = &m->p.t[i];
-    init_uniform(*t[i], fan[i], init);
+  for (int i = 0; i < nlayout; i++) {
+    *layout[i].t = &m->p.t[i];
+    init_uniform(*layout[i].t, layout[i].fan_in, init);
   }
   gs_graph_init(&m->g, 32u << 20);
   return m;
@@ -242,18 +246,18 @@ static gs_tensor *encode(gs_model *m, gs_tensor *x) {
   gs_graph *g = &m->g;
   int b = x->shape[0], s4[4] = {b, 1, m->H, m->W};
   gs_tensor *h = gs_reshape(g, x, 4, s4);
-  h = gs_conv2d_relu(g, h, m->c1w, m->c1b, 2, 1); /* relu(conv): (b, C1, 14, 14) */
-  h = gs_conv2d_relu(g, h, m->c2w, m->c2b, 2, 1); /* relu(conv): (b, C2, 7, 7) */
-  return gs_dense(g, gs_flatten(g, h), m->few, m->feb);  /* (b, Z) */
+  h = gs_conv2d_relu(g, h, m->enc_conv1_w, m->enc_conv1_b, 2, 1); /* relu(conv): (b, C1, 14, 14) */
+  h = gs_conv2d_relu(g, h, m->enc_conv2_w, m->enc_conv2_b, 2, 1); /* relu(conv): (b, C2, 7, 7) */
+  return gs_dense(g, gs_flatten(g, h), m->enc_z_w, m->enc_z_b);  /* (b, Z) */
 }
 
 static gs_tensor *decode(gs_model *m, gs_tensor *z) {
   gs_graph *g = &m->g;
   int b = z->shape[0], s4[4] = {b, m->C2, m->H2, m->W2};
-  gs_tensor *h = gs_dense_relu(g, z, m->fdw, m->fdb); /* relu(dense) */
+  gs_tensor *h = gs_dense_relu(g, z, m->dec_fc_w, m->dec_fc_b); /* relu(dense) */
   h = gs_reshape(g, h, 4, s4);
-  h = gs_conv_transpose2d_relu(g, h, m->d1w, m->d1b, 2, 1, m->op1h); /* relu(deconv): (b, C1, 14, 14) */
-  h = gs_conv_transpose2d(g, h, m->d2w, m->d2b, 2, 1, m->op2h);             /* (b, 1, 28, 28) */
+  h = gs_conv_transpose2d_relu(g, h, m->dec_deconv1_w, m->dec_deconv1_b, 2, 1, m->outpad1_h); /* relu(deconv): (b, C1, 14, 14) */
+  h = gs_conv_transpose2d(g, h, m->dec_deconv2_w, m->dec_deconv2_b, 2, 1, m->outpad2_h);             /* (b, 1, 28, 28) */
   int s2[2] = {b, m->D};
   return gs_reshape(g, h, 2, s2);
 }

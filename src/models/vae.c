@@ -95,27 +95,28 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   m->H2 = (int)m->s.hidden2;
   m->Z = (int)m->s.latent_dim;
   int C = m->cond;
-  declare(m, "enc1.w", m->D + C, m->H1);
-  declare(m, "enc1.b", 0, m->H1);
-  declare(m, "enc2.w", m->H1, m->H2);
-  declare(m, "enc2.b", 0, m->H2);
-  declare(m, "enc_mu.w", m->H2, m->Z);
-  declare(m, "enc_mu.b", 0, m->Z);
-  declare(m, "enc_logvar.w", m->H2, m->Z);
-  declare(m, "enc_logvar.b", 0, m->Z);
-  declare(m, "dec1.w", m->Z + C, m->H2);
-  declare(m, "dec1.b", 0, m->H2);
-  declare(m, "dec2.w", m->H2, m->H1);
-  declare(m, "dec2.b", 0, m->H1);
-  declare(m, "dec3.w", m->H1, m->D);
-  declare(m, "dec3.b", 0, m->D);
+  /* every parameter, in block order: where the model keeps it and its shape (a bias: 0 rows);
+   * weights Xavier-uniform over (rows, cols), biases zero */
+  const struct {
+    gs_tensor **t;
+    const char *name;
+    int rows, cols;
+  } layout[] = {
+      {&m->e1w, "enc1.w", m->D + C, m->H1}, {&m->e1b, "enc1.b", 0, m->H1},
+      {&m->e2w, "enc2.w", m->H1, m->H2},    {&m->e2b, "enc2.b", 0, m->H2},
+      {&m->muw, "enc_mu.w", m->H2, m->Z},   {&m->mub, "enc_mu.b", 0, m->Z},
+      {&m->lvw, "enc_logvar.w", m->H2, m->Z}, {&m->lvb, "enc_logvar.b", 0, m->Z},
+      {&m->d1w, "dec1.w", m->Z + C, m->H2}, {&m->d1b, "dec1.b", 0, m->H2},
+      {&m->d2w, "dec2.w", m->H2, m->H1},    {&m->d2b, "dec2.b", 0, m->H1},
+      {&m->d3w, "dec3.w", m->H1, m->D},     {&m->d3b, "dec3.b", 0, m->D},
+  };
+  const int nlayout = (int)(sizeof layout / sizeof layout[0]);
+  for (int i = 0; i < nlayout; i++) declare(m, layout[i].name, layout[i].rows, layout[i].cols);
   gs_params_alloc(&m->p);
-  gs_tensor **w[] = {&m->e1w, &m->e1b, &m->e2w, &m->e2b, &m->muw, &m->mub, &m->lvw,
-                     &m->lvb, &m->d1w, &m->d1b, &m->d2w, &m->d2b, &m->d3w, &m->d3b};
-  for (int i = 0; i < 14; i++) {
-    *w[i] = &m->p.t[i];
-    if (i % 2 == 0) gs_init_xavier_uniform(*w[i], (*w[i])->shape[0], (*w[i])->shape[1], init);
-    else gs_init_constant(*w[i], 0.0f);
+  for (int i = 0; i < nlayout; i++) {
+    gs_tensor *t = *layout[i].t = &m->p.t[i];
+    if (layout[i].rows) gs_init_xavier_uniform(t, t->shape[0], t->shape[1], init);
+    else gs_init_constant(t, 0.0f);
   }
   gs_graph_init(&m->g, 8u << 20);
   return m;

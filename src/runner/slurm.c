@@ -103,9 +103,9 @@ int gs_slurm_script(const gs_sweep *sw, const gs_slurm_options *o, FILE *out, gs
     return gs_fail(err, "--margin %ld s is not below --time %s (%ld s): the checkpoint signal would come as soon as "
                         "the job starts",
                    o->margin, o->time, limit);
-  long rpr = o->ranks_per_run > 0 ? o->ranks_per_run : sw->base.ranks_per_run;
-  if (rpr > 0 && o->ntasks % rpr != 0)
-    return gs_fail(err, "--ntasks %ld is not a multiple of ranks_per_run = %ld", o->ntasks, rpr);
+  long ranks_per_run = o->ranks_per_run > 0 ? o->ranks_per_run : sw->base.ranks_per_run;
+  if (ranks_per_run > 0 && o->ntasks % ranks_per_run != 0)
+    return gs_fail(err, "--ntasks %ld is not a multiple of ranks_per_run = %ld", o->ntasks, ranks_per_run);
 
   char qexp[4200], qbin[4200], qres[4200] = "", arg[64];
   if (quote_into("experiment file", o->experiment, qexp, sizeof qexp, err) != 0) return -1;

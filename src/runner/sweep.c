@@ -243,7 +243,7 @@ typedef struct coord {
   int have_ledger;
   int stopping;          /* a stop was requested: hand out no more runs */
   /* progress display */
-  int rpr;               /* ranks per group: source rank / rpr = group */
+  int ranks_per_group;   /* source rank / ranks_per_group = group */
   /* epoch0: the epoch this job started the run at (a resumed run's checkpoint; after a mid-epoch
    * checkpoint, the end of that partial epoch, and partial until it is reported) */
   struct gstate { int run; long epoch, epoch0, epochs; double loss; double t_start, t_epoch; int partial; } *groups;
@@ -519,7 +519,7 @@ static void coord_poll(void) {
       int fin[2];
       MPI_Recv(fin, 2, MPI_INT, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       if (fin[0] >= 0) coord_finished(c, fin[0], fin[1]);
-      int idx = coord_next(c, st.MPI_SOURCE / c->rpr);
+      int idx = coord_next(c, st.MPI_SOURCE / c->ranks_per_group);
       if (idx < 0) c->active--;
       MPI_Send(&idx, 1, MPI_INT, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD);
     } else if (st.MPI_TAG == TAG_NOTE) {
@@ -532,7 +532,7 @@ static void coord_poll(void) {
     } else if (st.MPI_TAG == TAG_PROGRESS) {
       double v[7];
       MPI_Recv(v, 7, MPI_DOUBLE, st.MPI_SOURCE, TAG_PROGRESS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      coord_progress(c, st.MPI_SOURCE / c->rpr, (int)v[0], (long)v[1], (long)v[2], v[3], v[4], v[5], v[6]);
+      coord_progress(c, st.MPI_SOURCE / c->ranks_per_group, (int)v[0], (long)v[1], (long)v[2], v[3], v[4], v[5], v[6]);
     } else {
       /* unknown: drain it so it cannot block the loop */
       int n;
@@ -680,10 +680,10 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
                    "as separate singletons and each would run the whole sweep. Launch with `srun --mpi=pmix "
                    "gensweep run ...` (this Open MPI has PMIx, not PMI-2) or with `mpirun` inside the allocation",
                    ntasks);
-  int rpr = opt->ranks_per_run > 0 ? opt->ranks_per_run : (int)sw->base.ranks_per_run;
-  if (rpr < 1 || N % rpr != 0)
+  int ranks_per_group = opt->ranks_per_run > 0 ? opt->ranks_per_run : (int)sw->base.ranks_per_run;
+  if (ranks_per_group < 1 || N % ranks_per_group != 0)
     return gs_fail(err, "%d MPI ranks cannot form groups of ranks_per_run = %d: use a multiple of %d ranks", N,
-                   rpr, rpr);
+                   ranks_per_group, ranks_per_group);
   char dir[1024];
   gs_sweep_dir(sw, opt->results, dir, sizeof dir);
   GS_STRCPY(out->dir, dir);
@@ -703,8 +703,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.started_as = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(int));
     c.cost = gs_malloc(sizeof(double) * (sw->nruns ? sw->nruns : 1));
     for (long i = 0; i < sw->nruns; i++) c.cost[i] = gs_run_cost(&sw->runs[i]);
-    c.nleaders = N / rpr;
-    c.rpr = rpr;
+    c.nleaders = N / ranks_per_group;
+    c.ranks_per_group = ranks_per_group;
     c.groups = gs_malloc(sizeof *c.groups * c.nleaders);
     for (int g = 0; g < c.nleaders; g++) c.groups[g].run = -1;
     c.tty = gs_is_terminal(log) && !opt->quiet;
@@ -724,7 +724,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
       fprintf(log, "shard %d/%d: %ld run%s of %ld (shards split the grid by estimated cost; `gensweep plan --shards %d` "
               "lists them)\n", opt->shard, opt->nshards, c.ntotal, c.ntotal == 1 ? "" : "s", sw->nruns, opt->nshards);
     if (N > 1) fprintf(log, "%d ranks: %d worker group%s of %d rank%s (rank 0 coordinates and trains)\n", N,
-                       N / rpr, N / rpr == 1 ? "" : "s", rpr, rpr == 1 ? "" : "s");
+                       N / ranks_per_group, N / ranks_per_group == 1 ? "" : "s", ranks_per_group, ranks_per_group == 1 ? "" : "s");
     fflush(log);
     if (coord_setup(&c, err) != 0) ok = 0;
   }
@@ -743,7 +743,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     gs_poll_hook = poll_hook;
   }
   MPI_Comm group;
-  MPI_Comm_split(MPI_COMM_WORLD, R / rpr, R, &group);
+  MPI_Comm_split(MPI_COMM_WORLD, R / ranks_per_group, R, &group);
   int grank;
   MPI_Comm_rank(group, &grank);
   int leader = grank == 0;
@@ -786,7 +786,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
       GS_STRCPY(rec.status, "failed");
       snprintf(rec.message, sizeof rec.message, "data: %.500s", derr.msg);
     } else {
-      gs_train_hooks h = {.comm = rpr > 1 ? group : MPI_COMM_NULL,
+      gs_train_hooks h = {.comm = ranks_per_group > 1 ? group : MPI_COMM_NULL,
                           .poll = R == 0 ? poll_ctx : NULL,
                           .epoch = leader ? (R == 0 ? epoch_local : epoch_remote) : NULL,
                           .note = leader ? (R == 0 ? note_local : note_remote) : NULL,
