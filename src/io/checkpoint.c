@@ -83,14 +83,17 @@ typedef struct ckview {
   int64_t slen[GS_MAX_SERIES];
   int64_t nvalues;
   const double *values;
-  /* the model's own state */
-  int64_t nstate;
-  const double *mstate;
+  /* the model's own state: named arrays */
+  int nstate;
+  char stname[GS_STATE_MAX][GS_STATE_NAME];
+  int32_t sttype[GS_STATE_MAX];
+  int64_t stlen[GS_STATE_MAX];
+  const void *stdata[GS_STATE_MAX];
+  void *own_st[GS_STATE_MAX];
   /* buffers owned by the view (reader; writer: the concatenated series) */
   float *own_data, *own_m, *own_v;
   int32_t *own_perm;
   double *own_values;
-  double *own_state;
 } ckview;
 
 static void view_free(ckview *w) {
@@ -99,8 +102,10 @@ static void view_free(ckview *w) {
   free(w->own_v);
   free(w->own_perm);
   free(w->own_values);
-  free(w->own_state);
-  w->own_state = NULL;
+  for (int i = 0; i < GS_STATE_MAX; i++) {
+    free(w->own_st[i]);
+    w->own_st[i] = NULL;
+  }
   w->own_data = w->own_m = w->own_v = NULL;
   w->own_perm = NULL;
   w->own_values = NULL;
@@ -234,9 +239,15 @@ static uint32_t view_crc(const ckview *w) {
   for (int i = 0; i < w->nseries; i++) crc_u64(&c, (uint64_t)w->slen[i]);
   crc_u64(&c, (uint64_t)w->nvalues);
   crc_array(&c, w->values, (size_t)w->nvalues, 8);
-  if (w->nstate > 0) {
+  if (w->nstate > 0) { /* format 2 (format 1's state is refused before the checksum) */
     crc_u64(&c, (uint64_t)w->nstate);
-    crc_array(&c, w->mstate, (size_t)w->nstate, 8);
+    for (int i = 0; i < w->nstate; i++) {
+      crc_str(&c, w->stname[i]);
+      crc_u32(&c, (uint32_t)w->sttype[i]);
+      crc_u64(&c, (uint64_t)w->stlen[i]);
+      if (w->sttype[i] == GS_STATE_U8) crc_bytes(&c, w->stdata[i], (size_t)w->stlen[i]);
+      else crc_array(&c, w->stdata[i], (size_t)w->stlen[i], 8);
+    }
   }
   return (uint32_t)c.v;
 }
@@ -322,10 +333,18 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
 
   w->nperm = c->nperm;
   w->perm = c->perm;
-  if (c->nstate < 0 || (c->nstate > 0 && !c->state))
-    return gs_fail(err, "%s: cannot write checkpoint: no model state array of %ld entries", path, c->nstate);
-  w->nstate = c->nstate;
-  w->mstate = c->state;
+  w->nstate = c->state ? c->state->n : 0;
+  if (w->nstate < 0 || w->nstate > GS_STATE_MAX)
+    return gs_fail(err, "%s: cannot write checkpoint: %d model state arrays", path, w->nstate);
+  for (int i = 0; i < w->nstate; i++) {
+    const gs_state_array *a = &c->state->a[i];
+    if (!gs_state_name_ok(a->name) || a->n < 0 || (a->n > 0 && !a->data) || (int)a->type < 0 || (int)a->type > 2)
+      return gs_fail(err, "%s: cannot write checkpoint: model state array %d ('%s') is broken", path, i, a->name);
+    GS_STRCPY(w->stname[i], a->name);
+    w->sttype[i] = (int32_t)a->type;
+    w->stlen[i] = a->n;
+    w->stdata[i] = a->data;
+  }
 
   const gs_record *r = c->rec;
   w->nseries = r ? r->nseries : 0;
@@ -352,6 +371,37 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
 static int ds1(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int64_t n, const void *buf) {
   hsize_t dims[1] = {(hsize_t)n};
   return gs_h5_dataset_write(loc, name, ftype, mtype, 1, dims, buf, 0);
+}
+
+static const hid_t *state_ftype(int type) {
+  static hid_t t[3];
+  t[0] = H5T_IEEE_F64LE;
+  t[1] = H5T_STD_I64LE;
+  t[2] = H5T_STD_U8LE;
+  return &t[type];
+}
+static const hid_t *state_mtype(int type) {
+  static hid_t t[3];
+  t[0] = H5T_NATIVE_DOUBLE;
+  t[1] = H5T_NATIVE_INT64;
+  t[2] = H5T_NATIVE_UINT8;
+  return &t[type];
+}
+
+static int write_state(hid_t f, const ckview *w) {
+  hid_t g = H5Gcreate2(f, "model_state", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  if (g < 0) return -1;
+  const char *names[GS_STATE_MAX];
+  for (int i = 0; i < w->nstate; i++) names[i] = w->stname[i];
+  hsize_t d1[1] = {(hsize_t)w->nstate};
+  int rc = gs_h5_attr_str_array(g, "names", names, w->nstate) < 0 ||
+                   gs_h5_attr_array(g, "types", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, d1, w->sttype) < 0
+               ? -1
+               : 0;
+  for (int i = 0; i < w->nstate && rc == 0; i++)
+    rc = ds1(g, w->stname[i], *state_ftype(w->sttype[i]), *state_mtype(w->sttype[i]), w->stlen[i], w->stdata[i]) < 0 ? -1 : 0;
+  H5Gclose(g);
+  return rc;
 }
 
 static int write_loss_parts(hid_t f, const ckview *w) {
@@ -449,8 +499,7 @@ static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) 
   /* data order */
   if (ds1(f, "perm", H5T_STD_I32LE, H5T_NATIVE_INT32, w->nperm, w->perm) < 0)
     return gs_h5_fail(err, path, "writing dataset /perm");
-  if (w->nstate > 0 && ds1(f, "model_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, w->nstate, w->mstate) < 0)
-    return gs_h5_fail(err, path, "writing dataset /model_state");
+  if (w->nstate > 0 && write_state(f, w) < 0) return gs_h5_fail(err, path, "writing the model state (/model_state)");
 
   /* series */
   g = H5Gcreate2(f, "series", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -795,6 +844,44 @@ out:
   return rc;
 }
 
+static int read_state(hid_t f, const char *path, ckview *w, gs_error *err) {
+  hid_t g = H5Gopen2(f, "model_state", H5P_DEFAULT);
+  if (g < 0) return gs_h5_fail(err, path, "corrupt checkpoint: /model_state is not a group of named arrays");
+  int rc = -1;
+  hid_t a = H5Aopen(g, "names", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
+  hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+  gs_h5_close_id(&sp);
+  gs_h5_close_id(&a);
+  if (np < 1 || np > GS_STATE_MAX) {
+    gs_fail(err, "%s: corrupt checkpoint: /model_state names unreadable, or not 1 to %d of them", path, GS_STATE_MAX);
+    goto out;
+  }
+  w->nstate = (int)np;
+  if (gs_h5_attr_read_str_array(g, "names", (hsize_t)np, &w->stname[0][0], sizeof w->stname[0]) < 0 ||
+      gs_h5_attr_read_exact(g, "types", H5T_STD_I32LE, H5T_NATIVE_INT32, (hsize_t)np, w->sttype) < 0) {
+    gs_h5_fail(err, path, "corrupt or incomplete checkpoint: attributes of /model_state missing or unreadable");
+    goto out;
+  }
+  for (int i = 0; i < w->nstate; i++) {
+    if (w->sttype[i] < 0 || w->sttype[i] > 2 || !gs_state_name_ok(w->stname[i])) {
+      gs_fail(err, "%s: corrupt checkpoint: model state array %d has a bad name or type", path, i);
+      goto out;
+    }
+    void *buf = NULL;
+    if (ds_read1(g, "/model_state", w->stname[i], *state_ftype(w->sttype[i]), *state_mtype(w->sttype[i]),
+                 gs_state_elem_size((gs_state_type)w->sttype[i]), -1, &w->stlen[i], &buf, path, err) < 0) {
+      free(buf);
+      goto out;
+    }
+    w->own_st[i] = buf;
+    w->stdata[i] = buf;
+  }
+  rc = 0;
+out:
+  H5Gclose(g);
+  return rc;
+}
+
 static int read_view(hid_t f, const char *path, ckview *w, gs_error *err) {
   if (read_root(f, path, w, err) < 0) return -1;
   uint32_t stored;
@@ -811,14 +898,10 @@ static int read_view(hid_t f, const char *path, ckview *w, gs_error *err) {
   w->perm = w->own_perm;
   if (read_series(f, path, w, err) < 0) return -1;
   if (H5Lexists(f, "model_state", H5P_DEFAULT) > 0) {
-    void *st = NULL;
-    if (ds_read1(f, "", "model_state", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, sizeof(double), -1, &w->nstate, &st, path,
-                 err) < 0) {
-      free(st);
-      return -1;
-    }
-    w->own_state = st;
-    w->mstate = st;
+    if (w->version == 1)
+      return gs_fail(err, "%s: the model state is in the layout of checkpoint format 1 (one float64 array, from "
+                     "before model state became named arrays), which this gensweep no longer reads", path);
+    if (read_state(f, path, w, err) < 0) return -1;
   }
   uint32_t sum = view_crc(w);
   if (sum != stored)
@@ -901,6 +984,8 @@ static int view_fits(const ckview *w, const gs_checkpoint *c, const char *path, 
   if (c->rec && c->rec->nseries != 0)
     return gs_fail(err, "%s: cannot load the checkpoint's series: the record already holds %d series", path,
                    c->rec->nseries);
+  if (w->nstate > 0 && !c->state)
+    return gs_fail(err, "%s: the checkpoint holds model state, this model keeps none", path);
   return 0;
 }
 
@@ -951,12 +1036,8 @@ static void view_to_checkpoint(ckview *w, gs_checkpoint *c) {
   } else {
     c->perm = NULL;
   }
-  c->nstate = (long)w->nstate;
-  c->state = NULL;
-  if (w->nstate > 0) {
-    c->state = w->own_state;
-    w->own_state = NULL;
-  }
+  for (int i = 0; c->state && i < w->nstate; i++)
+    gs_state_put(c->state, w->stname[i], (gs_state_type)w->sttype[i], w->stdata[i], (long)w->stlen[i]);
 
   gs_record *r = c->rec;
   if (r) {

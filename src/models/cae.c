@@ -34,7 +34,6 @@
 #include "gensweep/nn/optim.h"
 #include "gensweep/io/png.h"
 
-#define STATE_MAGIC 4.200000002e9 /* first value of the state; changes with its layout (v2: grid_component) */
 #define MAX_GRID_K 64     /* components shown in a generation grid (the largest priors) */
 
 /* ------------------------------------------------------------------ keys */
@@ -612,117 +611,141 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
 }
 
 /* ------------------------------------------------------------------ state (checkpoints) */
-/* layout: magic, stage_now, sigmasq_pass, collapsed_epoch, have_mix, [mixture], st0 [...], st1 [...]
- * mixture = its size then gs_igmn_state_pack; a stage = done, 10 figures, ngrid, S, share, cls,
- * grid pixels (one double each), its mixture. */
-static long mix_size(const gs_igmn *x, int have) { return 1 + (have ? gs_igmn_state_size(x) : 0); }
-static long stage_size(const gs_model *m, const stage *s) {
-  if (!s->done) return 1;
-  return 1 + 10 + 2 + 3L * s->ngrid + (long)s->ngrid * m->s.igmn_samples * m->D + mix_size(&s->mix, s->mix.D > 0);
-}
-static long state_size(gs_model *m) {
-  if (!m->igmn) return 0;
-  return 5 + mix_size(&m->mix, m->have_mix) + stage_size(m, &m->st[0]) + stage_size(m, &m->st[1]);
-}
-static double *put_mix(double *o, const gs_igmn *x, int have) {
-  if (!have) {
-    *o++ = 0;
-    return o;
-  }
-  long n = gs_igmn_state_size(x);
-  *o++ = (double)n;
-  gs_igmn_state_pack(x, o);
-  return o + n;
-}
-static double *put_stage(const gs_model *m, double *o, const stage *s) {
-  *o++ = s->done;
-  if (!s->done) return o;
-  const double v[10] = {s->K, s->created, s->removed, s->nonpd, s->umbrellas,
-                        s->purity, s->ari, s->loglik, s->seconds, s->judge_share};
-  memcpy(o, v, sizeof v);
-  o += 10;
-  long S = m->s.igmn_samples, np = (long)s->ngrid * S * m->D;
-  *o++ = s->ngrid;
-  *o++ = (double)S;
-  for (int r = 0; r < s->ngrid; r++) *o++ = s->share[r];
-  for (int r = 0; r < s->ngrid; r++) *o++ = s->cls[r];
-  for (int r = 0; r < s->ngrid; r++) *o++ = s->comp[r];
-  for (long k = 0; k < np; k++) *o++ = s->grid[k];
-  return put_mix(o, &s->mix, s->mix.D > 0);
-}
-static void state_save(gs_model *m, double *o) {
-  *o++ = STATE_MAGIC;
-  *o++ = m->stage_now;
-  *o++ = m->sigmasq_pass;
-  *o++ = (double)m->collapsed_epoch;
-  *o++ = m->have_mix;
-  o = put_mix(o, &m->mix, m->have_mix);
-  o = put_stage(m, o, &m->st[0]);
-  put_stage(m, o, &m->st[1]);
+/* The state, as named arrays (core/state.h; /model_state/<name> in a checkpoint):
+ *   pipeline            int64 [3]: stage_now, collapsed_epoch, have_mix
+ *   sigmasq_pass        float64 [1]
+ *   mixture             float64: the live mixture (gs_igmn_state_pack), when have_mix
+ *   <stage>.done        int64 [1], stage "pass" or "final"; when done:
+ *   <stage>.<figure>    float64 [1] for each of stage_figures (K, created, ... judge_share)
+ *   <stage>.row_share, <stage>.row_class, <stage>.row_component   float64 [grid rows]
+ *   <stage>.grid_pixels uint8 [grid rows * igmn.samples * pixels]
+ *   <stage>.mixture     float64: the stage's mixture, when it has one */
+static const char *const stage_name[2] = {"pass", "final"};
+#define STAGE_FIGURES 10
+static const char *const stage_figures[STAGE_FIGURES] = {"K", "created", "removed", "nonpd", "umbrellas",
+                                                         "purity", "ari", "loglik", "seconds", "judge_share"};
+static double *stage_figure(stage *s, int i) {
+  double *f[STAGE_FIGURES] = {&s->K, &s->created, &s->removed, &s->nonpd, &s->umbrellas,
+                              &s->purity, &s->ari, &s->loglik, &s->seconds, &s->judge_share};
+  return f[i];
 }
 
-typedef struct reader { const double *p, *end; } reader;
-static int take(reader *r, long n, const double **out) {
-  if (n < 0 || r->end - r->p < n) return -1;
-  *out = r->p;
-  r->p += n;
-  return 0;
+static void put_mixture(gs_state *out, const char *name, const gs_igmn *x) {
+  long n = gs_igmn_state_size(x);
+  double *b = gs_malloc(sizeof(double) * (size_t)(n ? n : 1));
+  gs_igmn_state_pack(x, b);
+  gs_state_put_f64(out, name, b, n);
+  free(b);
 }
-static int get_mix(reader *r, gs_igmn *x, int *have, gs_error *err) {
-  const double *h;
-  if (take(r, 1, &h) < 0) return gs_fail(err, "model state truncated");
-  long n = (long)h[0];
-  if (h[0] != (double)n || n < 0) return gs_fail(err, "model state: bad mixture size");
-  if (have) *have = n > 0;
-  if (n == 0) return 0;
-  const double *b;
-  if (take(r, n, &b) < 0) return gs_fail(err, "model state truncated in a mixture");
-  return gs_igmn_state_unpack(x, b, n, err);
-}
-static int get_stage(const gs_model *m, reader *r, stage *s, gs_error *err) {
-  const double *h;
-  if (take(r, 1, &h) < 0) return gs_fail(err, "model state truncated");
-  s->done = h[0] != 0;
-  if (!s->done) return 0;
-  const double *v;
-  if (take(r, 12, &v) < 0) return gs_fail(err, "model state truncated in a stage");
-  s->K = v[0], s->created = v[1], s->removed = v[2], s->nonpd = v[3], s->umbrellas = v[4];
-  s->purity = v[5], s->ari = v[6], s->loglik = v[7], s->seconds = v[8], s->judge_share = v[9];
-  long ng = (long)v[10], S = (long)v[11];
-  if (ng < 0 || ng > MAX_GRID_K || S != m->s.igmn_samples) return gs_fail(err, "model state: bad stage grid");
-  s->ngrid = (int)ng;
-  long np = ng * S * m->D;
-  const double *sh, *cl, *cp, *px;
-  if (take(r, ng, &sh) < 0 || take(r, ng, &cl) < 0 || take(r, ng, &cp) < 0 || take(r, np, &px) < 0)
-    return gs_fail(err, "model state truncated in a stage grid");
-  s->share = gs_malloc(sizeof(double) * (ng ? ng : 1));
-  s->cls = gs_malloc(sizeof(double) * (ng ? ng : 1));
-  s->comp = gs_malloc(sizeof(double) * (ng ? ng : 1));
-  memcpy(s->comp, cp, sizeof(double) * ng);
-  s->grid = gs_malloc((size_t)(np ? np : 1));
-  memcpy(s->share, sh, sizeof(double) * ng);
-  memcpy(s->cls, cl, sizeof(double) * ng);
-  for (long k = 0; k < np; k++) {
-    if (!(px[k] >= 0 && px[k] <= 255)) return gs_fail(err, "model state: bad pixel in a stage grid");
-    s->grid[k] = (uint8_t)px[k];
+
+static void put_stage(const gs_model *m, gs_state *out, int which) {
+  const stage *s = &m->st[which];
+  char name[GS_STATE_NAME];
+  int64_t done = s->done;
+  snprintf(name, sizeof name, "%s.done", stage_name[which]);
+  gs_state_put_i64(out, name, &done, 1);
+  if (!s->done) return;
+  for (int i = 0; i < STAGE_FIGURES; i++) {
+    snprintf(name, sizeof name, "%s.%s", stage_name[which], stage_figures[i]);
+    gs_state_put_f64(out, name, stage_figure((stage *)s, i), 1);
   }
-  return get_mix(r, &s->mix, NULL, err);
+  snprintf(name, sizeof name, "%s.row_share", stage_name[which]);
+  gs_state_put_f64(out, name, s->share, s->ngrid);
+  snprintf(name, sizeof name, "%s.row_class", stage_name[which]);
+  gs_state_put_f64(out, name, s->cls, s->ngrid);
+  snprintf(name, sizeof name, "%s.row_component", stage_name[which]);
+  gs_state_put_f64(out, name, s->comp, s->ngrid);
+  snprintf(name, sizeof name, "%s.grid_pixels", stage_name[which]);
+  gs_state_put(out, name, GS_STATE_U8, s->grid, (long)s->ngrid * m->s.igmn_samples * m->D);
+  if (s->mix.D > 0) {
+    snprintf(name, sizeof name, "%s.mixture", stage_name[which]);
+    put_mixture(out, name, &s->mix);
+  }
 }
-static int state_load(gs_model *m, const double *in, long n, gs_error *err) {
-  if (!m->igmn) return n == 0 ? 0 : gs_fail(err, "cae has no model state, the checkpoint holds %ld values", n);
-  reader r = {in, in + n};
-  const double *h;
-  if (take(&r, 5, &h) < 0 || h[0] != STATE_MAGIC) return gs_fail(err, "model state is not a cae_igmn state");
+
+static void state_save(gs_model *m, gs_state *out) {
+  if (!m->igmn) return;
+  int64_t pipeline[3] = {m->stage_now, m->collapsed_epoch, m->have_mix};
+  gs_state_put_i64(out, "pipeline", pipeline, 3);
+  gs_state_put_f64(out, "sigmasq_pass", &m->sigmasq_pass, 1);
+  if (m->have_mix) put_mixture(out, "mixture", &m->mix);
+  put_stage(m, out, 0);
+  put_stage(m, out, 1);
+}
+
+/* a mixture array into x (absent: *have = 0 when have is given, else an error) */
+static int get_mixture(const gs_state *in, const char *name, gs_igmn *x, int *have, gs_error *err) {
+  long n = 0;
+  const double *b = gs_state_get(in, name, GS_STATE_F64, &n);
+  if (have) *have = b != NULL;
+  if (!b) return have ? 0 : gs_fail(err, "model state: no float64 array '%s'", name);
+  if (gs_igmn_state_unpack(x, b, n, err) == 0) return 0;
+  char why[sizeof err->msg - 64];
+  GS_STRCPY(why, err->msg);
+  return gs_fail(err, "model state: '%s': %s", name, why);
+}
+
+static int get_stage(const gs_model *m, const gs_state *in, int which, stage *s, gs_error *err) {
+  char name[GS_STATE_NAME];
+  snprintf(name, sizeof name, "%s.done", stage_name[which]);
+  const int64_t *done = gs_state_need(in, name, GS_STATE_I64, 1, NULL, err);
+  if (!done) return -1;
+  s->done = done[0] != 0;
+  if (!s->done) return 0;
+  for (int i = 0; i < STAGE_FIGURES; i++) {
+    snprintf(name, sizeof name, "%s.%s", stage_name[which], stage_figures[i]);
+    const double *fig = gs_state_need(in, name, GS_STATE_F64, 1, NULL, err);
+    if (!fig) return -1;
+    *stage_figure(s, i) = fig[0];
+  }
+  long ng = 0;
+  snprintf(name, sizeof name, "%s.row_share", stage_name[which]);
+  const double *share = gs_state_need(in, name, GS_STATE_F64, -1, &ng, err);
+  if (!share) return -1;
+  if (ng > MAX_GRID_K) return gs_fail(err, "model state: '%s' has %ld rows, at most %d", name, ng, MAX_GRID_K);
+  snprintf(name, sizeof name, "%s.row_class", stage_name[which]);
+  const double *cls = gs_state_need(in, name, GS_STATE_F64, ng, NULL, err);
+  if (!cls) return -1;
+  snprintf(name, sizeof name, "%s.row_component", stage_name[which]);
+  const double *comp = gs_state_need(in, name, GS_STATE_F64, ng, NULL, err);
+  if (!comp) return -1;
+  long np = ng * m->s.igmn_samples * m->D;
+  snprintf(name, sizeof name, "%s.grid_pixels", stage_name[which]);
+  const uint8_t *px = gs_state_need(in, name, GS_STATE_U8, np, NULL, err);
+  if (!px) return -1;
+  s->ngrid = (int)ng;
+  s->share = gs_malloc(sizeof(double) * (size_t)(ng ? ng : 1));
+  s->cls = gs_malloc(sizeof(double) * (size_t)(ng ? ng : 1));
+  s->comp = gs_malloc(sizeof(double) * (size_t)(ng ? ng : 1));
+  s->grid = gs_malloc((size_t)(np ? np : 1));
+  memcpy(s->share, share, sizeof(double) * (size_t)ng);
+  memcpy(s->cls, cls, sizeof(double) * (size_t)ng);
+  memcpy(s->comp, comp, sizeof(double) * (size_t)ng);
+  memcpy(s->grid, px, (size_t)np);
+  snprintf(name, sizeof name, "%s.mixture", stage_name[which]);
+  int have = 0;
+  return get_mixture(in, name, &s->mix, &have, err);
+}
+
+static int state_load(gs_model *m, const gs_state *in, gs_error *err) {
+  if (!m->igmn) return in->n == 0 ? 0 : gs_fail(err, "cae keeps no model state, the checkpoint holds %d arrays", in->n);
+  const int64_t *pipeline = gs_state_need(in, "pipeline", GS_STATE_I64, 3, NULL, err);
+  const double *sq = pipeline ? gs_state_need(in, "sigmasq_pass", GS_STATE_F64, 1, NULL, err) : NULL;
+  if (!sq) return -1;
+  if (pipeline[0] < 0 || pipeline[0] > 1 || pipeline[1] < 0 || (pipeline[2] != 0 && pipeline[2] != 1))
+    return gs_fail(err, "model state: 'pipeline' holds %lld, %lld, %lld (stage 0 or 1, an epoch, 0 or 1)",
+                   (long long)pipeline[0], (long long)pipeline[1], (long long)pipeline[2]);
   gs_model tmp = *m; /* parse into a copy: m is untouched on failure */
   memset(&tmp.mix, 0, sizeof tmp.mix);
   memset(tmp.st, 0, sizeof tmp.st);
-  tmp.stage_now = (int)h[1];
-  tmp.sigmasq_pass = h[2];
-  tmp.collapsed_epoch = (long)h[3];
-  int rc = get_mix(&r, &tmp.mix, &tmp.have_mix, err);
-  if (rc == 0) rc = get_stage(m, &r, &tmp.st[0], err);
-  if (rc == 0) rc = get_stage(m, &r, &tmp.st[1], err);
-  if (rc == 0 && r.p != r.end) rc = gs_fail(err, "model state has %ld values too many", (long)(r.end - r.p));
+  tmp.stage_now = (int)pipeline[0];
+  tmp.collapsed_epoch = (long)pipeline[1];
+  tmp.sigmasq_pass = sq[0];
+  int rc = 0;
+  if (pipeline[2]) rc = get_mixture(in, "mixture", &tmp.mix, NULL, err);
+  tmp.have_mix = pipeline[2] != 0;
+  if (rc == 0) rc = get_stage(m, in, 0, &tmp.st[0], err);
+  if (rc == 0) rc = get_stage(m, in, 1, &tmp.st[1], err);
   if (rc != 0) {
     gs_igmn_free(&tmp.mix);
     stage_free(&tmp.st[0]);
@@ -785,5 +808,5 @@ const gs_model_def gs_model_cae_igmn = {
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
     .feature_dim = feature_dim, .features = features,
-    .destroy = destroy, .state_size = state_size, .state_save = state_save, .state_load = state_load,
+    .destroy = destroy, .state_save = state_save, .state_load = state_load,
     .end_epoch = end_epoch, .headline = "test_bce", .done_metrics = done_metrics};

@@ -291,15 +291,14 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
   ck.rec = rec;
   ck.train_seconds = train_s;
   ck.images = images;
-  double *st = NULL;
-  if (def->state_size && (ck.nstate = def->state_size(m)) > 0) {
-    st = gs_malloc(sizeof(double) * (size_t)ck.nstate);
-    def->state_save(m, st);
-    ck.state = st;
+  gs_state st = {0};
+  if (def->state_save) {
+    def->state_save(m, &st);
+    ck.state = &st;
   }
   gs_error err = {0};
   int wrc = gs_checkpoint_write(h->ckpt_path, &ck, &err);
-  free(st);
+  gs_state_free(&st);
   if (wrc != 0) {
     if (h->note) h->note(h->ctx, run, "ckpt-failed", epoch, step, err.msg);
   } else if (h->note) {
@@ -410,14 +409,17 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     ck.opt = &opt.all;
     ck.groups = opt.group;
     ck.rec = rec;
+    gs_state st = {0};
+    ck.state = def->state_load ? &st : NULL; /* a model without state refuses a file with some */
     gs_error cerr = {0};
     int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
-    if (ok && def->state_load) {
-      ok = def->state_load(m, ck.state, ck.nstate, &cerr) == 0;
-    } else if (ok && ck.nstate != 0) {
+    if (ok && def->state_load && def->state_load(m, &st, &cerr) != 0) {
       ok = 0;
-      snprintf(cerr.msg, sizeof cerr.msg, "%s: holds model state this model does not have", cand[k]);
+      char m2[sizeof cerr.msg];
+      GS_STRCPY(m2, cerr.msg);
+      snprintf(cerr.msg, sizeof cerr.msg, "%.500s: %.500s", cand[k], m2);
     }
+    gs_state_free(&st);
     if (ok) {
       parts0.n = 0;
       for (int i = 0; i < ck.nloss_parts && i < MAX_LOSS_PARTS; i++) {
@@ -436,11 +438,9 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, k ? "from the previous checkpoint" : "");
       used_prev = k == 1;
       free(ck.perm);
-      free(ck.state);
       break;
     }
     free(ck.perm);
-    free(ck.state);
     const char *one = cerr.msg[0] ? cerr.msg : "it does not match this run's data";
     if (read) {
       /* A failed read leaves everything untouched, but a read that passed and was refused

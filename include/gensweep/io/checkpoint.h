@@ -38,8 +38,12 @@
  *   /perm        int32 [nperm]
  *   /series/values float64 [sum of lengths]: the series one after the other, in record order
  *   /series/lengths int64 [nseries]; /series attribute names (string [nseries])
- *   /model_state float64 [nstate]: state a model keeps outside its parameters (the cae_igmn
- *                mixture and stage); absent = none. In the CRC only when nstate > 0.
+ *   /model_state state a model keeps outside its parameters (the cae_igmn mixture and stage) as
+ *                named arrays (core/state.h): one dataset per array, float64, int64 or uint8,
+ *                named as the array; attributes names (string [k], the arrays' order) and
+ *                types (int32 [k]: 0 float64, 1 int64, 2 uint8). Absent = none.
+ *                Format 1 kept one float64 array /model_state: such a checkpoint is refused
+ *                with a message saying so (the run starts again from its seed).
  * The CRC serialisation of format 1 files is kept for reading them (checkpoint.c).
  */
 #ifndef GENSWEEP_CHECKPOINT_H
@@ -51,6 +55,7 @@
 #include "gensweep/nn/optim.h"
 #include "gensweep/io/record.h"
 #include "gensweep/core/rng.h"
+#include "gensweep/core/state.h"
 #include "gensweep/nn/tensor.h"
 
 #define GS_CKPT_MAX_RNG 8
@@ -98,10 +103,10 @@ typedef struct gs_checkpoint {
   double train_seconds;   /* training time so far */
   long images;            /* training images seen so far */
 
-  /* the model's own state (gs_model_def.state_*). write: read from (NULL when nstate is 0).
-   * read: malloc'd (NULL when nstate is 0), the caller frees it. */
-  long nstate;
-  double *state;
+  /* the model's own state (gs_model_def.state_*). write: read from (NULL or empty: none).
+   * read: the file's arrays are added to it (the caller passes an empty state and frees it);
+   * NULL: a file with model state is refused. */
+  gs_state *state;
 } gs_checkpoint;
 
 /* Write the checkpoint atomically (path.tmp, fsync, rename, fsync of the directory). The

@@ -20,6 +20,7 @@
 #include "gensweep/data/data.h"
 #include "gensweep/io/record.h"
 #include "gensweep/core/rng.h"
+#include "gensweep/core/state.h"
 #include "gensweep/nn/optim.h"
 #include "gensweep/nn/tensor.h"
 
@@ -90,10 +91,10 @@ typedef struct gs_model_def {
   int (*evaluate)(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err);
   void (*destroy)(gs_model *m);
   /* Optional. A model with state outside its parameters (a mixture, a stage) saves it into
-   * checkpoints as float64s and gets it back on resume; NULL = none. */
-  long (*state_size)(gs_model *m);
-  void (*state_save)(gs_model *m, double *out);
-  int (*state_load)(gs_model *m, const double *in, long n, gs_error *err);
+   * checkpoints as named arrays (core/state.h) and gets it back on resume; state_load checks
+   * every array and leaves the model as it was when it refuses (err names the array). */
+  void (*state_save)(gs_model *m, gs_state *out);
+  int (*state_load)(gs_model *m, const gs_state *in, gs_error *err);
   /* Optional: a feature vector per input, for linear probes and clustering (a VAE's posterior
    * mean, a CAE's code, a discriminator's layers): feature_dim columns for each of the n
    * examples idx[0..n) of set, written row by row into out (n x feature_dim). Evaluation mode:
