@@ -159,6 +159,44 @@ static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const ch
   return 0;
 }
 
+gs_sample_shape gs_imageset_shape(const gs_imageset *s) {
+  gs_sample_shape sh = {.kind = GS_SAMPLES_IMAGES, .dims = {1, s->h, s->w}, .size = s->dim,
+                        .n_classes = s->labels ? s->n_classes : 0};
+  return sh;
+}
+
+void gs_sample_shape_text(const gs_sample_shape *s, char *buf, size_t n) {
+  int o;
+  if (s->kind == GS_SAMPLES_IMAGES)
+    o = snprintf(buf, n, "images %dx%dx%d", s->dims[0], s->dims[1], s->dims[2]);
+  else
+    o = snprintf(buf, n, "point sets of %d points x %d coordinates", s->dims[0], s->dims[1]);
+  if (o > 0 && (size_t)o < n) {
+    if (s->n_classes > 0) snprintf(buf + o, n - (size_t)o, ", %d class%s", s->n_classes, s->n_classes == 1 ? "" : "es");
+    else snprintf(buf + o, n - (size_t)o, ", no labels");
+  }
+}
+
+int gs_data_check(const gs_sample_shape *have, const gs_data_needs *need, const char *who, gs_error *err) {
+  static const char *const kinds[] = {"images", "point sets"};
+  char text[160];
+  gs_sample_shape_text(have, text, sizeof text);
+  if (have->kind != need->kind)
+    return gs_fail(err, "%s needs %s; the data set holds %s", who, kinds[need->kind], text);
+  if (need->labels && have->n_classes < 2)
+    return gs_fail(err, "%s needs labelled %s with at least 2 classes; the data set holds %s", who,
+                   kinds[need->kind], text);
+  for (int d = 0; d < 3; d++)
+    if (need->min_dims[d] > 0 && have->dims[d] < need->min_dims[d]) {
+      if (need->kind == GS_SAMPLES_IMAGES)
+        return gs_fail(err, "%s needs images of at least %dx%d pixels; the data set holds %s", who, need->min_dims[1],
+                       need->min_dims[2], text);
+      return gs_fail(err, "%s needs point sets of at least %d points; the data set holds %s", who, need->min_dims[0],
+                     text);
+    }
+  return 0;
+}
+
 int gs_dataset_sizes(const char *name, gs_data_sizes *out, gs_error *err) {
   memset(out, 0, sizeof *out);
   char dir[512], path[1200];

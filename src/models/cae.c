@@ -798,6 +798,7 @@ static const gs_metric_label done_metrics[] = {{"test_bce", "test BCE"}, {NULL, 
 const gs_model_def gs_model_cae = {
     .name = "cae", .description = "convolutional autoencoder, BCE loss (SCIENCE.md 1, stage 1)",
     .about = "convolutional autoencoder", .keys = cae_keys, .nkeys = NKEYS_CAE,
+    .data = {.kind = GS_SAMPLES_IMAGES, .min_dims = {1, 4, 4}},
     .cost = cost_cae, .create = create_cae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .feature_dim = feature_dim, .features = features,
     .destroy = destroy, .headline = "test_bce", .done_metrics = done_metrics};
@@ -806,6 +807,7 @@ const gs_model_def gs_model_cae_igmn = {
     .description = "CAE, IGMN over its latent space, per-component generation, mixture-regularised retraining",
     .about = "CAE, IGMN over its latent space, mixture-regularised retraining",
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
+    .data = {.kind = GS_SAMPLES_IMAGES, .min_dims = {1, 4, 4}},
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
     .feature_dim = feature_dim, .features = features,
     .destroy = destroy, .state_save = state_save, .state_load = state_load,

@@ -437,6 +437,7 @@ static const gs_metric_label done_metrics[] = {{"test_neg_elbo", "test -ELBO"}, 
 const gs_model_def gs_model_vae = {
     .name = "vae", .description = "variational autoencoder, MLP encoder/decoder, Bernoulli likelihood",
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
+    .data = {.kind = GS_SAMPLES_IMAGES},
     .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .feature_dim = feature_dim, .features = features,
     .destroy = destroy};
@@ -444,6 +445,7 @@ const gs_model_def gs_model_cvae = {
     .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
     .about = "conditioned on the class label",
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
+    .data = {.kind = GS_SAMPLES_IMAGES, .labels = 1},
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
     .feature_dim = feature_dim, .features = features,
     .destroy = destroy};

@@ -365,6 +365,11 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     set_failed(rec, "failed", err.msg);
     return NULL;
   }
+  gs_sample_shape shape = gs_imageset_shape(&ds->train);
+  if (gs_data_check(&shape, &def->data, def->name, &err) != 0) {
+    set_failed(rec, "failed", err.msg);
+    return NULL;
+  }
   long B = c->batch_size, nb = ds->train.n / B;
   if (nb < 1) {
     snprintf(err.msg, sizeof err.msg, "train.batch_size = %ld is larger than the training set (%ld images)", B,

@@ -6,6 +6,7 @@
 
 #include "cfgkeys.h"
 #include "gensweep/models/model.h"
+#include "gensweep/runner/runner.h"
 #include "tinydata.h"
 
 /* small settings for whichever of these keys the model has */
@@ -104,5 +105,51 @@ Test(models, features_are_shaped_deterministic_and_follow_training) {
     cr_assert_neq(memcmp(all, again, sizeof all), 0, "%s: features did not follow a training step", d->name);
     d->destroy(m);
   }
+  free_data(&ds);
+}
+
+/* Each model says what samples it needs; the data layer checks a set's shape against it and the
+ * message says both sides. Through the runner, a mismatch fails the run with that message. */
+Test(models, data_needs_are_checked_with_a_clear_message) {
+  gs_sample_shape images = {.kind = GS_SAMPLES_IMAGES, .dims = {1, 28, 28}, .size = 784, .n_classes = 10};
+  gs_sample_shape points = {.kind = GS_SAMPLES_POINTS, .dims = {2048, 3}, .size = 6144, .n_classes = 8};
+  gs_sample_shape unlabelled = images, tiny = images;
+  unlabelled.n_classes = 0;
+  tiny.dims[1] = tiny.dims[2] = 2;
+  const gs_vocabulary *v = gs_models_vocabulary();
+  gs_error err;
+  for (int i = 0; i < v->nmodels; i++) {
+    const gs_model_def *d = gs_model_find(v->models[i].model);
+    cr_assert_eq(gs_data_check(&images, &d->data, d->name, &err), 0, "%s: %s", d->name, err.msg);
+    cr_assert_neq(gs_data_check(&points, &d->data, d->name, &err), 0, "%s accepts point sets", d->name);
+    char want[128];
+    snprintf(want, sizeof want, "%s needs images; the data set holds point sets of 2048 points x 3 coordinates", d->name);
+    cr_assert(strstr(err.msg, want), "%s", err.msg);
+  }
+  const gs_model_def *cvae = gs_model_find("cvae"), *vae = gs_model_find("vae"), *cae = gs_model_find("cae");
+  cr_assert_neq(gs_data_check(&unlabelled, &cvae->data, "cvae", &err), 0);
+  cr_assert(strstr(err.msg, "cvae needs labelled images with at least 2 classes; the data set holds images 1x28x28, no labels"),
+            "%s", err.msg);
+  cr_assert_eq(gs_data_check(&unlabelled, &vae->data, "vae", &err), 0, "%s", err.msg);
+  cr_assert_neq(gs_data_check(&tiny, &cae->data, "cae", &err), 0);
+  cr_assert(strstr(err.msg, "cae needs images of at least 4x4 pixels; the data set holds images 1x2x2"), "%s", err.msg);
+
+  /* through the runner: a cvae run on a set without labels fails before anything is built */
+  gs_dataset ds;
+  tiny_data(&ds, 40);
+  free(ds.train.labels);
+  ds.train.labels = NULL;
+  gs_run run;
+  memset(&run, 0, sizeof run);
+  small_config(&run.cfg, "cvae");
+  GS_STRCPY(run.id, "r");
+  gs_record rec;
+  gs_train_hooks h = {.comm = MPI_COMM_NULL};
+  const gs_model_def *def;
+  gs_model *m = gs_train_run(&run, &ds, &rec, &h, &def);
+  cr_assert_null(m);
+  cr_assert_str_eq(rec.status, "failed");
+  cr_assert(strstr(rec.message, "cvae needs labelled images"), "%s", rec.message);
+  gs_record_free(&rec);
   free_data(&ds);
 }

@@ -26,6 +26,30 @@ void gs_idx_free(gs_idx *x);
 /* The same checks of the header only: shape filled in, data NULL (reads a few bytes). */
 int gs_idx_read_header(const char *path, int expected_ndim, gs_idx *out, gs_error *err);
 
+/* What one sample of a set is: an image (1 x H x W grey values) today, a point set (N points x
+ * 3 coordinates) next. A model declares what it needs (gs_data_needs); the runner checks the
+ * loaded set against it before building the model, so a mismatch is one clear error. */
+typedef enum { GS_SAMPLES_IMAGES = 0, GS_SAMPLES_POINTS = 1 } gs_sample_kind;
+
+typedef struct gs_sample_shape {
+  gs_sample_kind kind;
+  int dims[3];        /* images: 1, H, W; point sets: N, 3 */
+  long size;          /* values per sample: the product of dims */
+  int n_classes;      /* labelled: max label + 1 (>= 1); 0: no labels */
+} gs_sample_shape;
+
+typedef struct gs_data_needs {
+  gs_sample_kind kind;
+  int labels;         /* 1: every sample needs a class label, with at least 2 classes */
+  int min_dims[3];    /* each dimension at least this (0: any) */
+} gs_data_needs;
+
+/* "images 1x28x28, 10 classes" */
+void gs_sample_shape_text(const gs_sample_shape *s, char *buf, size_t n);
+/* 0 if a set of shape `have` gives `who` (a model's name) what it needs, else -1 with err
+ * saying what the model needs and what the data set has. */
+int gs_data_check(const gs_sample_shape *have, const gs_data_needs *need, const char *who, gs_error *err);
+
 /* A labelled image set. */
 typedef struct gs_imageset {
   long n;
@@ -35,6 +59,9 @@ typedef struct gs_imageset {
   uint8_t *labels;   /* n */
   int n_classes;     /* max label + 1 */
 } gs_imageset;
+
+/* The shape of one sample of s. */
+gs_sample_shape gs_imageset_shape(const gs_imageset *s);
 
 /* A data set as the four MNIST-format files in one directory:
  * train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte

@@ -68,6 +68,8 @@ typedef struct gs_model_def {
   int nkeys;
   const char *about;
   int (*validate)(const gs_config *cfg, gs_error *err);
+  /* the samples it trains on (images, labels, a least size): checked before create() */
+  gs_data_needs data;
   /* the per-epoch test metric shown in progress lines and by default in reports */
   const char *headline;
   /* final scalars the job's log shows when a run is done, with their labels; {NULL} ends it */
