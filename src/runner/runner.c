@@ -255,57 +255,6 @@ static void loss_add(loss_sums *ls, const char *prefix, const char *name, double
   ls->sum[i] += v;
 }
 
-/* ------------------------------------------------------------------ checkpoints */
-/* Every rank of the group calls this (the optimiser's moments are gathered from the shards);
- * the group leader writes. */
-static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs_model_def *def, gs_model *m,
-                            shard *sh, MPI_Comm comm, gs_params *p, optimisers *opts, gs_record *rec, gs_rng *shuffle, gs_rng *noise, int32_t *perm, long n,
-                            long epoch, long step, double loss_sum, const loss_sums *parts, double train_s,
-                            long images) {
-  if (!h->ckpt_path) return;
-  gs_optim *opt = &opts->all;
-  if (sh->P > 1) {
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->m, sh->counts, sh->displs, MPI_FLOAT, comm);
-    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, opt->v, sh->counts, sh->displs, MPI_FLOAT, comm);
-    if (sh->r != 0) return;
-  }
-  gs_checkpoint ck = {0};
-  GS_STRCPY(ck.run_id, run->id);
-  ck.config_hash = run->hash;
-  ck.epoch = epoch;
-  ck.step = step;
-  ck.loss_sum = loss_sum;
-  ck.params = p;
-  ck.opt = opt;
-  ck.groups = opts->group;
-  ck.nloss_parts = parts ? parts->n : 0;
-  for (int i = 0; i < ck.nloss_parts; i++) {
-    GS_STRCPY(ck.loss_part_name[i], parts->name[i]);
-    ck.loss_part_sum[i] = parts->sum[i];
-  }
-  ck.nrng = 2;
-  ck.rng[0] = *shuffle;
-  ck.rng[1] = *noise;
-  ck.nperm = n;
-  ck.perm = perm;
-  ck.rec = rec;
-  ck.train_seconds = train_s;
-  ck.images = images;
-  gs_state st = {0};
-  if (def->state_save) {
-    def->state_save(m, &st);
-    ck.state = &st;
-  }
-  gs_error err = {0};
-  int wrc = gs_checkpoint_write(h->ckpt_path, &ck, &err);
-  gs_state_free(&st);
-  if (wrc != 0) {
-    if (h->note) h->note(h->ctx, run, "ckpt-failed", epoch, step, err.msg);
-  } else if (h->note) {
-    h->note(h->ctx, run, "checkpointed", epoch, step, "");
-  }
-}
-
 /* ------------------------------------------------------------------ one iteration */
 /* One training iteration on a batch, as the write-ups have it: for each phase, forward and
  * backward through the model (groups outside the phase held fixed), the group's gradients
@@ -344,12 +293,202 @@ static int train_iteration(const gs_model_def *def, gs_model *m, const gs_batch 
   return stop;
 }
 
+/* ------------------------------------------------------------------ a run's state */
+/* Everything a run's training changes and a checkpoint restores. */
+typedef struct run_state {
+  gs_model *m;
+  gs_params *p;          /* the model's parameter block */
+  optimisers opt;
+  int32_t *perm;         /* the training set's order, reshuffled each epoch */
+  long nperm;
+  gs_rng shuffle, noise;
+  long epoch0, step0;    /* training continues with epoch epoch0 at step step0 (1, 0: from the start) */
+  loss_sums sums0;       /* the loss sums of those step0 steps */
+  double train_s;        /* training time so far */
+  long images;           /* training images seen so far */
+} run_state;
+
+/* Build the model from the run's seed (purpose INIT), its optimisers, and point the record at
+ * its parameters. */
+static int build_model(run_state *rs, const gs_run *run, const gs_model_def *def, const gs_dataset *ds,
+                       gs_record *rec, gs_error *err) {
+  gs_rng init;
+  gs_rng_seed(&init, (uint64_t)run->cfg.seed, 0, GS_RNG_INIT);
+  rs->m = def->create(&run->cfg, ds, &init, err);
+  if (!rs->m) return -1;
+  rs->p = def->params(rs->m);
+  rec->params = rs->p;
+  optimisers_fresh(&rs->opt, &run->cfg, def, rs->m, rs->p);
+  return 0;
+}
+
+static void drop_model(run_state *rs, const gs_model_def *def) {
+  optimisers_free(&rs->opt);
+  def->destroy(rs->m);
+  rs->m = NULL;
+}
+
+/* Every rank of the group calls this (the optimiser's moments are gathered from the shards);
+ * the group leader writes. A mid-epoch checkpoint (step > 0) carries the epoch's loss sums. */
+static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs_model_def *def, run_state *rs,
+                            shard *sh, MPI_Comm comm, gs_record *rec, long epoch, long step, const loss_sums *sums) {
+  if (!h->ckpt_path) return;
+  gs_optim *moments = &rs->opt.all;
+  if (sh->P > 1) {
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, moments->m, sh->counts, sh->displs, MPI_FLOAT, comm);
+    MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, moments->v, sh->counts, sh->displs, MPI_FLOAT, comm);
+    if (sh->r != 0) return;
+  }
+  gs_checkpoint ck = {0};
+  GS_STRCPY(ck.run_id, run->id);
+  ck.config_hash = run->hash;
+  ck.epoch = epoch;
+  ck.step = step;
+  ck.loss_sum = sums ? sums->total : 0.0;
+  ck.nloss_parts = sums ? sums->n : 0;
+  for (int i = 0; i < ck.nloss_parts; i++) {
+    GS_STRCPY(ck.loss_part_name[i], sums->name[i]);
+    ck.loss_part_sum[i] = sums->sum[i];
+  }
+  ck.params = rs->p;
+  ck.opt = moments;
+  ck.groups = rs->opt.group;
+  ck.nrng = 2;
+  ck.rng[0] = rs->shuffle;
+  ck.rng[1] = rs->noise;
+  ck.nperm = rs->nperm;
+  ck.perm = rs->perm;
+  ck.rec = rec;
+  ck.train_seconds = rs->train_s;
+  ck.images = rs->images;
+  gs_state st = {0};
+  if (def->state_save) {
+    def->state_save(rs->m, &st);
+    ck.state = &st;
+  }
+  gs_error err = {0};
+  int wrc = gs_checkpoint_write(h->ckpt_path, &ck, &err);
+  gs_state_free(&st);
+  if (h->note) h->note(h->ctx, run, wrc != 0 ? "ckpt-failed" : "checkpointed", epoch, step, wrc != 0 ? err.msg : "");
+}
+
+/* Resume from the run's checkpoint if it has a good one, else from the previous one (*used_prev
+ * = 1), else start from scratch. A read that passed but was refused afterwards (data order,
+ * streams, model state) has filled parameters, optimiser and series: the model, the optimisers
+ * and the record are built again from the run's seed, so that the next candidate, or "from
+ * scratch", starts from what an uninterrupted run has. -1 only when that rebuild fails. */
+static int resume(run_state *rs, const gs_run *run, const gs_model_def *def, const gs_dataset *ds, gs_record *rec,
+                  const gs_train_hooks *h, const char *prev, int *used_prev, gs_error *err) {
+  const char *cand[2] = {h->ckpt_path, prev};
+  for (int k = 0; k < 2; k++) {
+    if (access(cand[k], F_OK) != 0) continue;
+    gs_checkpoint ck = {0};
+    GS_STRCPY(ck.run_id, run->id);
+    ck.config_hash = run->hash;
+    ck.params = rs->p;
+    ck.opt = &rs->opt.all;
+    ck.groups = rs->opt.group;
+    ck.rec = rec;
+    gs_state st = {0};
+    ck.state = def->state_load ? &st : NULL; /* a model without state refuses a file with some */
+    gs_error cerr = {0};
+    int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
+    if (ok && def->state_load && def->state_load(rs->m, &st, &cerr) != 0) {
+      ok = 0;
+      char why[sizeof cerr.msg];
+      GS_STRCPY(why, cerr.msg);
+      snprintf(cerr.msg, sizeof cerr.msg, "%.500s: %.500s", cand[k], why);
+    }
+    gs_state_free(&st);
+    if (ok) {
+      memcpy(rs->perm, ck.perm, sizeof(int32_t) * ck.nperm);
+      rs->shuffle = ck.rng[0];
+      rs->noise = ck.rng[1];
+      rs->epoch0 = ck.epoch + 1;
+      rs->step0 = ck.step;
+      rs->sums0.total = ck.loss_sum;
+      rs->sums0.n = 0;
+      for (int i = 0; i < ck.nloss_parts && i < MAX_LOSS_PARTS; i++) {
+        GS_STRCPY(rs->sums0.name[i], ck.loss_part_name[i]);
+        rs->sums0.sum[i] = ck.loss_part_sum[i];
+        rs->sums0.n++;
+      }
+      rs->train_s = ck.train_seconds;
+      rs->images = ck.images;
+      if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, rs->step0, k ? "from the previous checkpoint" : "");
+      *used_prev = k == 1;
+      free(ck.perm);
+      return 0;
+    }
+    free(ck.perm);
+    if (read) {
+      drop_model(rs, def);
+      gs_record_free(rec);
+      gs_record_init(rec, run->id, run->cfg.model, run->hash);
+      if (build_model(rs, run, def, ds, rec, err) != 0) return -1;
+    }
+    int have_prev = k == 0 && access(prev, F_OK) == 0;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "checkpoint not used, %s: %s", have_prev ? "trying the previous one" : "starting from scratch",
+             cerr.msg[0] ? cerr.msg : "it does not match this run's data");
+    if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
+    else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
+  }
+  return 0;
+}
+
 /* ------------------------------------------------------------------ one run */
 static void set_failed(gs_record *rec, const char *status, const char *msg) {
   GS_STRCPY(rec->status, status);
   GS_STRCPY(rec->message, msg);
 }
 
+/* The group and the batch rows this rank computes. */
+typedef struct group_view {
+  shard sh;
+  MPI_Comm comm;
+  int lo, hi;            /* this rank's rows of every global batch */
+} group_view;
+
+/* One epoch's batches, from step rs->step0 when the run resumed in this epoch: shuffle, then
+ * one iteration per batch; *dt is its training time (also added to rs->train_s). Returns 0 (the
+ * epoch is done; *stop = 1 if a stop was requested at its last step), 1 (stopped mid-epoch by a
+ * request: checkpointed here), -1 (a loss went non-finite: err). */
+static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model_def *def, const gs_dataset *ds,
+                       gs_record *rec, const gs_train_hooks *h, group_view *gv, const gs_phase *phases, int nphases,
+                       loss_sums *ls, int *stop, double *dt, gs_error *err) {
+  double t0 = gs_now();
+  const long B = run->cfg.batch_size, nb = ds->train.n / B;
+  long s_begin = ep == rs->epoch0 ? rs->step0 : 0;
+  if (s_begin == 0) gs_rng_shuffle(&rs->shuffle, rs->perm, ds->train.n);
+  long s;
+  for (s = s_begin; s < nb; s++) {
+    gs_batch batch = {&ds->train, rs->perm + s * B, (int)B, gv->lo, gv->hi};
+    double bad = 0;
+    int rc = train_iteration(def, rs->m, &batch, phases, nphases, &gv->sh, gv->comm, &rs->opt, rs->p, &rs->noise,
+                             h->stop && *h->stop, ls, &bad);
+    if (rc < 0) {
+      gs_fail(err, "loss became %s at epoch %ld, step %ld (lower train.lr?)", isnan(bad) ? "NaN" : "infinite", ep,
+              s + 1);
+      return -1;
+    }
+    if (h->poll) h->poll(h->ctx);
+    if (rc == 1) {
+      *stop = 1;
+      s++;
+      break;
+    }
+  }
+  *dt = gs_now() - t0;
+  rs->train_s += *dt;
+  if (*stop && s < nb) { /* interrupted mid-epoch: checkpoint the exact position */
+    rs->images += (s - s_begin) * B;
+    save_checkpoint(h, run, def, rs, &gv->sh, gv->comm, rec, ep - 1, s, ls);
+    return 1;
+  }
+  rs->images += (nb - s_begin) * B;
+  return 0;
+}
 
 gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, const gs_train_hooks *h,
                        const gs_model_def **def_out) {
@@ -357,7 +496,6 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   double t_start = gs_now();
   gs_record_init(rec, run->id, c->model, run->hash);
   gs_error err = {0};
-  int failed = 0;
   const gs_model_def *def = h->model ? h->model : gs_model_find(c->model);
   *def_out = def;
   if (!def) {
@@ -370,116 +508,45 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     set_failed(rec, "failed", err.msg);
     return NULL;
   }
-  long B = c->batch_size, nb = ds->train.n / B;
+  const long B = c->batch_size, nb = ds->train.n / B;
   if (nb < 1) {
     snprintf(err.msg, sizeof err.msg, "train.batch_size = %ld is larger than the training set (%ld images)", B,
              ds->train.n);
     set_failed(rec, "failed", err.msg);
     return NULL;
   }
-  gs_rng init, shuffle, noise;
-  gs_rng_seed(&init, (uint64_t)c->seed, 0, GS_RNG_INIT);
-  gs_rng_seed(&shuffle, (uint64_t)c->seed, 0, GS_RNG_SHUFFLE);
-  gs_rng_seed(&noise, (uint64_t)c->seed, 0, GS_RNG_NOISE);
-  gs_model *m = def->create(c, ds, &init, &err);
-  if (!m) {
+
+  /* the run's state from its seed: model, optimisers, data order, random streams */
+  run_state rs;
+  memset(&rs, 0, sizeof rs);
+  rs.epoch0 = 1;
+  gs_rng_seed(&rs.shuffle, (uint64_t)c->seed, 0, GS_RNG_SHUFFLE);
+  gs_rng_seed(&rs.noise, (uint64_t)c->seed, 0, GS_RNG_NOISE);
+  rs.nperm = ds->train.n;
+  rs.perm = gs_malloc(sizeof(int32_t) * ds->train.n);
+  for (long i = 0; i < ds->train.n; i++) rs.perm[i] = (int32_t)i;
+  if (build_model(&rs, run, def, ds, rec, &err) != 0) {
+    free(rs.perm);
     set_failed(rec, "failed", err.msg);
     return NULL;
   }
-  gs_params *p = def->params(m);
-  rec->params = p;
-  optimisers opt;
-  optimisers_fresh(&opt, c, def, m, p);
-  MPI_Comm comm = h->comm;
 
-  int32_t *perm = gs_malloc(sizeof(int32_t) * ds->train.n);
-  for (long i = 0; i < ds->train.n; i++) perm[i] = (int32_t)i;
-  double train_s = 0.0;
-  long images = 0;
-  long ep0 = 1, step0 = 0; /* where training starts: 1, 0 unless resumed */
-  double sum0 = 0.0;
-  loss_sums parts0 = {0}; /* a mid-epoch checkpoint's loss parts */
-
-  /* resume from the run's checkpoint, if it has a good one; else from the previous one */
+  /* or from its checkpoint */
   char prev[4200] = "";
-  if (h->ckpt_path) gs_checkpoint_prev_path(h->ckpt_path, prev, sizeof prev);
-  const char *cand[2] = {h->ckpt_path, prev};
   int used_prev = 0;
-  for (int k = 0; h->ckpt_path && k < 2; k++) {
-    if (access(cand[k], F_OK) != 0) continue;
-    gs_checkpoint ck = {0};
-    GS_STRCPY(ck.run_id, run->id);
-    ck.config_hash = run->hash;
-    ck.params = p;
-    ck.opt = &opt.all;
-    ck.groups = opt.group;
-    ck.rec = rec;
-    gs_state st = {0};
-    ck.state = def->state_load ? &st : NULL; /* a model without state refuses a file with some */
-    gs_error cerr = {0};
-    int read = gs_checkpoint_read(cand[k], &ck, &cerr) == 0, ok = read && ck.nperm == ds->train.n && ck.nrng == 2;
-    if (ok && def->state_load && def->state_load(m, &st, &cerr) != 0) {
-      ok = 0;
-      char m2[sizeof cerr.msg];
-      GS_STRCPY(m2, cerr.msg);
-      snprintf(cerr.msg, sizeof cerr.msg, "%.500s: %.500s", cand[k], m2);
+  if (h->ckpt_path) {
+    gs_checkpoint_prev_path(h->ckpt_path, prev, sizeof prev);
+    if (resume(&rs, run, def, ds, rec, h, prev, &used_prev, &err) != 0) {
+      free(rs.perm);
+      set_failed(rec, "failed", err.msg);
+      return NULL;
     }
-    gs_state_free(&st);
-    if (ok) {
-      parts0.n = 0;
-      for (int i = 0; i < ck.nloss_parts && i < MAX_LOSS_PARTS; i++) {
-        GS_STRCPY(parts0.name[i], ck.loss_part_name[i]);
-        parts0.sum[i] = ck.loss_part_sum[i];
-        parts0.n++;
-      }
-      memcpy(perm, ck.perm, sizeof(int32_t) * ck.nperm);
-      shuffle = ck.rng[0];
-      noise = ck.rng[1];
-      ep0 = ck.epoch + 1;
-      step0 = ck.step;
-      sum0 = ck.loss_sum;
-      train_s = ck.train_seconds;
-      images = ck.images;
-      if (h->note) h->note(h->ctx, run, "resumed", ck.epoch, step0, k ? "from the previous checkpoint" : "");
-      used_prev = k == 1;
-      free(ck.perm);
-      break;
-    }
-    free(ck.perm);
-    const char *one = cerr.msg[0] ? cerr.msg : "it does not match this run's data";
-    if (read) {
-      /* A failed read leaves everything untouched, but a read that passed and was refused
-       * afterwards (data order, streams, model state) has filled parameters, optimiser and
-       * series: build the model, the optimiser and the record again from the run's seed, so
-       * that the next candidate, or "from scratch", starts from what an uninterrupted run has. */
-      def->destroy(m);
-      gs_rng_seed(&init, (uint64_t)c->seed, 0, GS_RNG_INIT);
-      m = def->create(c, ds, &init, &err);
-      gs_record_free(rec);
-      gs_record_init(rec, run->id, c->model, run->hash);
-      if (!m) {
-        optimisers_free(&opt);
-        free(perm);
-        set_failed(rec, "failed", err.msg);
-        return NULL;
-      }
-      p = def->params(m);
-      rec->params = p;
-      optimisers_free(&opt);
-      optimisers_fresh(&opt, c, def, m, p);
-    }
-    int have_prev = k == 0 && access(prev, F_OK) == 0;
-    char msg[1400];
-    snprintf(msg, sizeof msg, "checkpoint not used, %s: %s", have_prev ? "trying the previous one" : "starting from scratch",
-             one);
-    if (h->note) h->note(h->ctx, run, "ckpt-rejected", 0, 0, msg);
-    else fprintf(stderr, "gensweep: run %s: %s\n", run->id, msg);
   }
-
+  group_view gv = {.comm = h->comm};
   /* every rank of the group must continue from the same place, or they would part silently */
-  if (comm != MPI_COMM_NULL) {
-    long where[2] = {ep0 * 1000000 + step0, -(ep0 * 1000000 + step0)};
-    MPI_Allreduce(MPI_IN_PLACE, where, 2, MPI_LONG, MPI_MAX, comm);
+  if (gv.comm != MPI_COMM_NULL) {
+    long where[2] = {rs.epoch0 * 1000000 + rs.step0, -(rs.epoch0 * 1000000 + rs.step0)};
+    MPI_Allreduce(MPI_IN_PLACE, where, 2, MPI_LONG, MPI_MAX, gv.comm);
     if (where[0] != -where[1]) {
       fprintf(stderr, "gensweep: run %s: the ranks of its group read different checkpoints from %s (or %s); "
               "stopping the job (delete both to restart the run from scratch)\n", run->id, h->ckpt_path, prev);
@@ -490,105 +557,70 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
    * group has read), so that the next checkpoint does not rotate it over the good previous one. */
   if (used_prev) {
     int grank = 0;
-    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &grank);
+    if (gv.comm != MPI_COMM_NULL) MPI_Comm_rank(gv.comm, &grank);
     if (grank == 0) unlink(h->ckpt_path);
   }
   /* the group: after the resume, so that every rank reads the checkpoint into its own block */
-  shard sh;
-  shard_init(&sh, comm, p);
-  /* this rank's rows of every global batch */
-  int lo = (int)((long)sh.r * B / sh.P), hi = (int)((long)(sh.r + 1) * B / sh.P);
+  shard_init(&gv.sh, gv.comm, rs.p);
+  gv.lo = (int)((long)gv.sh.r * B / gv.sh.P);
+  gv.hi = (int)((long)(gv.sh.r + 1) * B / gv.sh.P);
 
-  gs_phase phases[GS_MAX_PHASES] = {{.name = "train", .groups = (1u << p->ngroups) - 1}};
-  int nphases = def->phases ? def->phases(m, phases) : 1;
+  gs_phase phases[GS_MAX_PHASES] = {{.name = "train", .groups = (1u << rs.p->ngroups) - 1}};
+  int nphases = def->phases ? def->phases(rs.m, phases) : 1;
 
+  /* the epochs: train, record, let the model change stage, evaluate, checkpoint */
   const long E = def->epochs ? def->epochs(c) : c->epochs;
-  for (long ep = ep0; ep <= E && !failed; ep++) {
-    double t0 = gs_now();
-    long s_begin = ep == ep0 ? step0 : 0;
-    if (s_begin == 0) gs_rng_shuffle(&shuffle, perm, ds->train.n);
-    loss_sums ls = {.total = 0.0};
-    if (ep == ep0) { /* resumed mid-epoch: the sums so far */
-      ls = parts0;
-      ls.total = sum0;
-    }
+  int failed = 0;
+  for (long ep = rs.epoch0; ep <= E && !failed; ep++) {
+    long s_begin = ep == rs.epoch0 ? rs.step0 : 0;
+    loss_sums ls = ep == rs.epoch0 ? rs.sums0 : (loss_sums){0};
     int stop = 0;
-    long s;
-    for (s = s_begin; s < nb; s++) {
-      gs_batch batch = {&ds->train, perm + s * B, (int)B, lo, hi};
-      double bad = 0;
-      int rc = train_iteration(def, m, &batch, phases, nphases, &sh, comm, &opt, p, &noise, h->stop && *h->stop, &ls,
-                               &bad);
-      if (rc < 0) {
-        snprintf(err.msg, sizeof err.msg, "loss became %s at epoch %ld, step %ld (lower train.lr?)",
-                 isnan(bad) ? "NaN" : "infinite", ep, s + 1);
-        break;
-      }
-      if (h->poll) h->poll(h->ctx);
-      if (rc == 1) {
-        stop = 1;
-        s++;
-        break;
-      }
-    }
-    double sum = ls.total;
-    double dt = gs_now() - t0;
-    if (err.msg[0]) {
+    double dt = 0;
+    int rc = train_epoch(&rs, ep, run, def, ds, rec, h, &gv, phases, nphases, &ls, &stop, &dt, &err);
+    if (rc < 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
     }
-    train_s += dt;
-    if (stop && s < nb) {
-      /* interrupted mid-epoch: checkpoint the exact position and leave */
-      images += (s - s_begin) * B;
-      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep - 1, s, sum, &ls, train_s,
-                      images);
+    if (rc == 1) {
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
       break;
     }
-    images += (nb - s_begin) * B;
-    double loss = sum / (double)(nb * B);
+    double loss = ls.total / (double)(nb * B), images_per_s = (double)((nb - s_begin) * B) / dt;
     gs_record_push(rec, "epoch", (double)ep);
     gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
-    gs_record_push(rec, "train_images_per_s", (double)((nb - s_begin) * B) / dt);
+    gs_record_push(rec, "train_images_per_s", images_per_s);
     for (int i = 0; i < ls.n; i++) gs_record_push(rec, ls.name[i], ls.sum[i] / (double)(nb * B));
     int last = ep == E;
-    if (def->end_epoch && def->end_epoch(m, ds, (int)ep, rec, &err) != 0) {
+    if (def->end_epoch && def->end_epoch(rs.m, ds, (int)ep, rec, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
     }
-    if (last || ep % c->eval_every == 0) {
-      if (def->evaluate(m, ds, (int)ep, last, rec, &err) != 0) {
-        set_failed(rec, "diverged", err.msg);
-        failed = 1;
-        break;
-      }
-    }
-    const gs_series *te = gs_record_find_series(rec, def->headline);
-    if (h->epoch)
-      h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt,
-               (double)((nb - s_begin) * B) / dt);
-    if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
-      save_checkpoint(h, run, def, m, &sh, comm, p, &opt, rec, &shuffle, &noise, perm, ds->train.n, ep, 0, 0.0, NULL, train_s,
-                      images);
-    if (stop && !last) {
-      set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
+    if ((last || ep % c->eval_every == 0) && def->evaluate(rs.m, ds, (int)ep, last, rec, &err) != 0) {
+      set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
     }
+    const gs_series *te = gs_record_find_series(rec, def->headline);
+    if (h->epoch) h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt, images_per_s);
+    if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
+      save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, NULL);
+    if (stop && !last) {
+      set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
+      failed = 1;
+    }
   }
   if (!failed) set_failed(rec, "done", "");
-  gs_record_scalar(rec, "train_seconds", train_s);
-  if (train_s > 0) gs_record_scalar(rec, "train_images_per_s", images / train_s);
+  gs_record_scalar(rec, "train_seconds", rs.train_s);
+  if (rs.train_s > 0) gs_record_scalar(rec, "train_images_per_s", rs.images / rs.train_s);
   const gs_series *tl = gs_record_find_series(rec, "train_loss");
   if (tl && tl->n) gs_record_scalar(rec, "train_loss", tl->v[tl->n - 1]);
   rec->seconds = gs_now() - t_start;
-  free(perm);
-  shard_free(&sh, p);
-  optimisers_free(&opt);
-  return m; /* the caller writes the run file (rec->params points into m), then destroys m */
+  free(rs.perm);
+  shard_free(&gv.sh, rs.p);
+  optimisers_free(&rs.opt);
+  return rs.m; /* the caller writes the run file (rec->params points into m), then destroys m */
 }
