@@ -64,7 +64,7 @@ static void estimate(const gs_eta_run *runs, long n, long slots, double now, gs_
     }
     source = GS_ETA_PACED;
   }
-  if (nrate == 0 || !(sec > 0 && work > 0)) return; /* unknown */
+  if (nrate == 0 || !(sec >= 0 && work > 0)) return; /* unknown (done runs that took 0 s: rate 0, ETA 0) */
   double rate = sec / work;
   e->source = source;
   e->nrate = nrate;
@@ -81,8 +81,8 @@ static void estimate(const gs_eta_run *runs, long n, long slots, double now, gs_
         left = (r->t_epoch - r->t0) / (double)(r->epoch - r->epoch0) * (double)(r->epochs - r->epoch);
       else if (r->epochs > 0)
         left = cost_of(r, fill) * rate * (double)(r->epochs - (r->epoch > 0 ? r->epoch : 0)) / (double)r->epochs;
-      else
-        left = cost_of(r, fill) * rate;
+      else /* no epoch count: the time since its attempt began is all that tells its progress */
+        left = cost_of(r, fill) * rate - (r->t_epoch - r->t0);
       left -= now - r->t_epoch; /* it has been on its next epoch since then */
       if (!(left > 0)) left = 0;
       sum += left;

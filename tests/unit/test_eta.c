@@ -83,6 +83,10 @@ Test(eta, from_done_runs) {
    * 50 s it has run: 200 - 50 = 150 s */
   gs_eta_run c[] = {done(1, 100), done(1, 300), running(1, 4, 0, 0, 10, 10)};
   EQ(gs_eta_estimate(c, NRUNS(c), 1, 60, &e), 150);
+  /* without an epoch count (`status` without the experiment copy) only time tells: the whole
+   * 200 s less the 20 s to its latest checkpoint and the 30 s since */
+  gs_eta_run g[] = {done(1, 100), done(1, 300), {.state = GS_RUN_RUNNING, .cost = 1, .epoch = 2, .t0 = 10, .t_epoch = 30}};
+  EQ(gs_eta_estimate(g, NRUNS(g), 1, 60, &e), 150);
   /* a done run timed from its resume at epoch 2 of 4 covers half the run: 50 s -> 100 s a unit */
   gs_eta_run d[] = {{.state = GS_RUN_DONE, .cost = 1, .epochs = 4, .epoch0 = 2, .epoch = 4, .busy = 50}, pending(1)};
   EQ(gs_eta_estimate(d, NRUNS(d), 1, 0, &e), 100);

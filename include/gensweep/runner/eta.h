@@ -39,16 +39,18 @@ typedef struct gs_eta {
 } gs_eta;
 
 /* Seconds left for runs[0..n) with `slots` runs training at once (at least 1), at time now;
- * out (may be NULL) gets how. Returns out->seconds.
+ * out (may be NULL) gets how. Returns the seconds left, -1 when unknown.
  *
  * A rate in seconds per unit of estimated cost is measured on the timed done runs (their busy
  * seconds over the cost of the part of each run they cover), or, before any is timed, on the
  * running runs' finished epochs in their current attempt (each epoch a 1/epochs share of its
- * run's cost). Costs, not run counts, because grids mix cheap and costly runs; a run of unknown
+ * run's cost); seconds and work are summed over the runs measured, so a run measured over more
+ * epochs weighs more than one just begun. Costs, not run counts, because grids mix cheap and costly runs; a run of unknown
  * cost weighs the mean known cost (all alike when none is known). A pending or interrupted run
- * then takes its cost at that rate (an interrupted one counted whole: its checkpoint may be
- * lost). A running run takes what its own pace says is left, or, before its first epoch in this
- * attempt, its unfinished share at the rate; either way less the time since its last epoch,
+ * then takes its cost at that rate (an interrupted one counted whole, which errs long: its
+ * checkpoint usually saves part of it). A running run takes what its own pace says is left, or,
+ * before its first epoch in this attempt, its unfinished share at the rate (without an epoch
+ * count: its whole cost less the time since t0); either way less the time since its last epoch,
  * never below 0. The slots share the sum, but the sweep cannot end before its slowest running
  * run: ETA = max(sum / slots, slowest). Failed runs are neither left nor measured: a sweep
  * retries them only when started again. */
