@@ -91,6 +91,11 @@ Test(eta, from_done_runs) {
   gs_eta_run d[] = {{.state = GS_RUN_DONE, .cost = 1, .epochs = 4, .epoch0 = 2, .epoch = 4, .busy = 50}, pending(1)};
   EQ(gs_eta_estimate(d, NRUNS(d), 1, 0, &e), 100);
   EQ(e.per_run, 100);
+  /* done runs that took no time (lines of one millisecond): a rate of 0, so nothing left, not
+   * unknown */
+  gs_eta_run z[] = {done(1, 0), pending(1)};
+  EQ(gs_eta_estimate(z, NRUNS(z), 1, 0, &e), 0);
+  cr_assert_eq(e.source, GS_ETA_FROM_DONE);
   /* without an epoch count, a done run's busy time is the whole run */
   gs_eta_run f[] = {{.state = GS_RUN_DONE, .cost = 1, .busy = 70}, pending(1), {.state = GS_RUN_INTERRUPTED, .cost = 1}};
   EQ(gs_eta_estimate(f, NRUNS(f), 1, 0, &e), 140);
