@@ -3,6 +3,8 @@
 #define _GNU_SOURCE
 #endif
 #include "gensweep/runner/status.h"
+#include "gensweep/runner/eta.h"
+#include "gensweep/runner/runner.h"
 #include "gensweep/models/model.h"
 #include "gensweep/io/checkpoint.h"
 #include "gensweep/io/record.h"
@@ -18,59 +20,48 @@
 #include <unistd.h>
 
 
-static void count(gs_status *st, gs_run_state rs, const gs_ledger_view *v, long i, double *sum_busy, long *ndur) {
+static void count(gs_status *st, gs_run_state rs) {
   st->total++;
   switch (rs) {
     case GS_RUN_PENDING: st->pending++; break;
     case GS_RUN_RUNNING: st->running++; break;
     case GS_RUN_FAILED: st->failed++; break;
     case GS_RUN_INTERRUPTED: st->interrupted++; break;
-    case GS_RUN_DONE:
-      st->done++;
-      if (i >= 0 && v->sum[i].attempts > 0) {
-        *sum_busy += v->sum[i].busy;
-        (*ndur)++;
-      }
-      break;
+    case GS_RUN_DONE: st->done++; break;
   }
 }
 
-/* No run done yet: estimate from the epochs the running runs have checkpointed in their open
- * attempt. Each such run's pace gives its whole-run time (epochs from its config) and what it has
- * left; their mean stands for every interrupted and pending run. -1 when no running run has
- * checkpointed an epoch yet. */
-static double paced_eta(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
-  if (!sw) return -1;
-  double sum_whole = 0, left = 0;
-  long n = 0;
-  for (long r = 0; r < sw->nruns; r++) {
-    const gs_run *run = &sw->runs[r];
-    long i;
-    int stale;
-    if (gs_ledger_run_state(v, run->id, run->hash, &i, &stale) != GS_RUN_RUNNING || i < 0) continue;
-    const gs_ledger_summary *s = &v->sum[i];
-    long total = gs_model_epochs(&run->cfg);
-    if (s->open_since < 0 || s->open_epoch <= s->open_epoch0 || total <= 0) continue;
-    /* (a resume from a mid-epoch checkpoint counts its first, partial epoch as whole: a little fast) */
-    double pace = (s->open_epoch_time - s->open_base) / (double)(s->open_epoch - s->open_epoch0);
-    if (!(pace > 0)) continue; /* a clock stepped back */
-    sum_whole += pace * (double)total;
-    double l = pace * (double)(total - s->open_epoch) - (now - s->open_epoch_time);
-    left += l > 0 ? l : 0;
-    n++;
+/* What the ledger (and the run's config, when the experiment copy is there: run not NULL) tells
+ * the ETA about a run in state rs, at view index i (-1: no line). */
+static gs_eta_run eta_input(const gs_run *run, gs_run_state rs, const gs_ledger_view *v, long i, double now) {
+  gs_eta_run r = {.state = rs, .busy = -1};
+  if (run) {
+    r.cost = gs_run_cost(run);
+    r.epochs = gs_model_epochs(&run->cfg);
   }
-  if (n == 0) return -1;
-  st->paced = n;
-  st->mean_done = sum_whole / (double)n;
-  /* running runs not yet paced count as whole runs, like the interrupted and pending ones */
-  double rest = (double)(st->running - n + st->interrupted + st->pending) * st->mean_done;
-  return (left + rest) / (double)st->parallel;
+  const gs_ledger_summary *s = i >= 0 ? &v->sum[i] : NULL;
+  if (rs == GS_RUN_DONE && s && s->attempts > 0) {
+    r.busy = s->busy; /* all its attempts: the whole run (epoch0 0) */
+  } else if (rs == GS_RUN_RUNNING) {
+    if (s && s->open_since >= 0) {
+      /* the open attempt's checkpointed epochs (a resume from a mid-epoch checkpoint counts its
+       * first, partial epoch as whole: the ledger does not say; a little fast) */
+      r.epoch0 = s->open_epoch0;
+      r.epoch = s->open_epoch;
+      r.t0 = s->open_base;
+      r.t_epoch = s->open_epoch_time;
+    } else {
+      r.t0 = r.t_epoch = now; /* no 'started' line to time it from: a whole run left */
+    }
+  }
+  return r;
 }
 
 void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st) {
   memset(st, 0, sizeof *st);
-  double sum_busy = 0;
-  long ndur = 0;
+  long cap = sw ? sw->nruns : v->n;
+  gs_eta_run *in = gs_malloc(sizeof *in * (size_t)(cap ? cap : 1));
+  long n = 0;
   if (sw) {
     char *mark = gs_calloc((size_t)(v->n ? v->n : 1), 1);
     for (long r = 0; r < sw->nruns; r++) {
@@ -78,27 +69,34 @@ void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, 
       long i;
       int stale;
       gs_run_state rs = gs_ledger_run_state(v, run->id, run->hash, &i, &stale);
-      count(st, rs, v, i, &sum_busy, &ndur);
+      count(st, rs);
+      in[n++] = eta_input(run, rs, v, i, now);
       st->stale += stale;
       gs_ledger_mark_id(v, run->id, mark);
     }
     for (long i = 0; i < v->n; i++) st->orphans += !mark[i];
     free(mark);
   } else {
+    /* no configs: no costs (all weigh the same) and no epoch counts (running runs are timed, not paced) */
     for (long i = 0; i < v->n; i++)
-      if (gs_ledger_is_representative(v, i)) count(st, gs_ledger_state_of(v, i), v, i, &sum_busy, &ndur);
+      if (gs_ledger_is_representative(v, i)) {
+        gs_run_state rs = gs_ledger_state_of(v, i);
+        count(st, rs);
+        in[n++] = eta_input(NULL, rs, v, i, now);
+      }
   }
   if (v->nentries > 0) {
     st->elapsed = fmax(0.0, now - v->first_time);
     st->idle = fmax(0.0, now - v->last_time);
   }
-  st->mean_done = ndur ? sum_busy / (double)ndur : 0.0;
+  /* the runs running now are the best guess of how many run at once: in an MPI job rank 0 writes
+   * every line, so writer pids would say how many jobs write, not how many runs train */
   st->parallel = st->running > 1 ? st->running : 1;
-  long remaining = st->running + st->interrupted + st->pending;
-  if (remaining == 0) st->eta = 0;
-  else if (ndur > 0) st->eta = st->mean_done * (double)remaining / (double)st->parallel;
-  else if (st->done == 0) st->eta = paced_eta(sw, v, now, st);
-  else st->eta = -1; /* runs done, but none with a 'started' line (found done on disk) */
+  gs_eta e;
+  st->eta = gs_eta_estimate(in, n, st->parallel, now, &e);
+  st->mean_done = e.per_run;
+  st->paced = e.source == GS_ETA_PACED ? e.nrate : 0;
+  free(in);
 }
 
 static const char *fmt_dur(double s, char *buf, size_t n) {
@@ -268,11 +266,13 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
     fprintf(out, "eta:      unknown until a run is done%s (%ld left)\n",
             have_sw ? " or has checkpointed an epoch" : "", remaining);
   else if (st.paced)
-    fprintf(out, "eta:      ~%s (no run done yet: from the checkpointed epochs of %ld running run%s, a whole run ~%s)\n",
-            fmt_dur(st.eta, d1, sizeof d1), st.paced, st.paced == 1 ? "" : "s", fmt_dur(st.mean_done, d2, sizeof d2));
+    fprintf(out, "eta:      ~%s (%s: from the checkpointed epochs of %ld running run%s, a whole run ~%s)\n",
+            fmt_dur(st.eta, d1, sizeof d1), st.done ? "no done run was timed" : "no run done yet", st.paced,
+            st.paced == 1 ? "" : "s", fmt_dur(st.mean_done, d2, sizeof d2));
   else
-    fprintf(out, "eta:      ~%s (mean done run %s x %ld left / %ld running at once)\n", fmt_dur(st.eta, d1, sizeof d1),
-            fmt_dur(st.mean_done, d2, sizeof d2), remaining, st.parallel);
+    fprintf(out, "eta:      ~%s (done runs took %s on average; %ld left, weighed by %sprogress, %ld running at once)\n",
+            fmt_dur(st.eta, d1, sizeof d1), fmt_dur(st.mean_done, d2, sizeof d2), remaining,
+            have_sw ? "estimated cost and " : "", st.parallel);
 
   /* the runs that need a look: running, interrupted, failed, stale */
   int idw = 10;

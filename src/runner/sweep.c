@@ -23,6 +23,7 @@
 #include "gensweep/io/ledger.h"
 #include "gensweep/models/model.h"
 #include "gensweep/io/png.h"
+#include "gensweep/runner/eta.h"
 #include "gensweep/runner/runner.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
@@ -244,13 +245,15 @@ typedef struct coord {
   int stopping;          /* a stop was requested: hand out no more runs */
   /* progress display */
   int ranks_per_group;   /* source rank / ranks_per_group = group */
-  /* epoch0: the epoch this job started the run at (a resumed run's checkpoint; after a mid-epoch
-   * checkpoint, the end of that partial epoch, and partial until it is reported) */
-  struct gstate { int run; long epoch, epoch0, epochs; double loss; double t_start, t_epoch; int partial; } *groups;
+  struct gstate { int run; double loss; } *groups; /* the run each group trains (-1: none), its last loss */
+  /* what the ETA (runner/eta.h) knows of every run of the queue, by queue position; a running
+   * run's epochs and times there are also what the status line shows of it. epoch0: the epoch
+   * this job started the run at (a resumed run's checkpoint; after a mid-epoch checkpoint, the
+   * end of that partial epoch, which is partial while epoch < epoch0) */
+  gs_eta_run *eta;
   int tty;               /* stdout is a terminal: a live status line; else a plain line every N s */
   int status_shown;
   double t_status, status_every;
-  double rate_seconds, rate_cost; /* ETA: wall time and estimated cost of the work done in this job */
   double *cost;          /* gs_run_cost of every run (index in the grid) */
 } coord;
 
@@ -269,42 +272,9 @@ static void fmt_duration(double s, char *buf, size_t n) {
   else snprintf(buf, n, "%lds", t);
 }
 
-/* Seconds left, or -1 while there is nothing to estimate from. The rate (seconds per unit of
- * the models' cost estimates) comes from the runs finished in this job, or before the first
- * finishes from the epochs the running runs have done. Pending runs cost their estimate at that
- * rate; a running run, what its own epochs so far say is left. The groups share the pending work;
- * the sweep cannot end before its slowest running run. */
-static double coord_eta(coord *c, double now) {
-  double rs = c->rate_seconds, rc = c->rate_cost;
-  long running = 0;
-  for (int g = 0; g < c->nleaders; g++) {
-    const struct gstate *gs = &c->groups[g];
-    if (gs->run < 0) continue;
-    running++;
-    if (c->rate_cost > 0 || gs->epoch <= gs->epoch0 || gs->epochs <= 0) continue;
-    rs += gs->t_epoch - gs->t_start;
-    rc += c->cost[gs->run] * (double)(gs->epoch - gs->epoch0) / (double)gs->epochs;
-  }
-  if (c->nqueue - c->next + running == 0) return 0;
-  if (!(rc > 0 && rs > 0)) return -1;
-  double rate = rs / rc, work = 0, slowest = 0;
-  for (long q = c->next; q < c->nqueue; q++) work += c->cost[c->queue[q]] * rate;
-  for (int g = 0; g < c->nleaders; g++) {
-    const struct gstate *gs = &c->groups[g];
-    if (gs->run < 0) continue;
-    double left; /* its own pace over the epochs it did in this job, else the rate */
-    if (gs->epoch > gs->epoch0 && gs->epochs > gs->epoch0)
-      left = (gs->t_epoch - gs->t_start) * (double)(gs->epochs - gs->epoch) / (double)(gs->epoch - gs->epoch0);
-    else
-      left = c->cost[gs->run] * rate * (double)(gs->epochs - gs->epoch) / (double)(gs->epochs > 0 ? gs->epochs : 1);
-    left -= now - gs->t_epoch;
-    if (left < 0) left = 0;
-    work += left;
-    if (left > slowest) slowest = left;
-  }
-  double eta = work / (c->nleaders ? c->nleaders : 1);
-  return eta > slowest ? eta : slowest;
-}
+/* The ETA entry of run idx: runs are handed out in queue order, so the k-th started is at queue
+ * position k - 1. */
+static gs_eta_run *eta_of(coord *c, int idx) { return &c->eta[c->started_as[idx] - 1]; }
 
 /* runs done/running/failed/total, elapsed, ETA, and per group its run, epoch and loss */
 static void coord_status(coord *c, int force) {
@@ -316,7 +286,8 @@ static void coord_status(coord *c, int force) {
   long total = c->ntotal, finished = c->out->done + c->out->failed + c->out->skipped;
   char el[32], eta[32] = "?";
   fmt_duration(now - c->t_sweep, el, sizeof el);
-  double e = coord_eta(c, now);
+  /* the groups are the slots: each trains one run at a time */
+  double e = gs_eta_estimate(c->eta, c->nqueue, c->nleaders, now, NULL);
   if (e >= 0) fmt_duration(e, eta, sizeof eta);
   char line[2048];
   int o = snprintf(line, sizeof line, "runs %ld done, %ld running, %ld failed, %ld skipped / %ld | %s elapsed, ETA %s",
@@ -325,10 +296,11 @@ static void coord_status(coord *c, int force) {
   for (int g = 0; g < c->nleaders && o < (int)sizeof line - 80; g++) {
     const struct gstate *gs = &c->groups[g];
     if (gs->run < 0) continue;
+    const gs_eta_run *r = eta_of(c, gs->run);
     char loss[32] = "-"; /* none yet before the first epoch */
     if (isfinite(gs->loss)) snprintf(loss, sizeof loss, c->tty ? "%.1f" : "%.2f", gs->loss);
     o += snprintf(line + o, sizeof line - o, c->tty ? " | g%d %.24s ep %ld/%ld %s" : "\n  group %d: %s epoch %ld/%ld loss %s",
-                  g, c->sw->runs[gs->run].id, gs->epoch, gs->epochs, loss);
+                  g, c->sw->runs[gs->run].id, r->epoch, r->epochs, loss);
   }
   if (c->tty) {
     /* one line, cut to the terminal's usual width */
@@ -391,13 +363,12 @@ static int coord_next(coord *c, int group) {
   int idx = c->queue[c->next++];
   c->started_as[idx] = (int)++c->nstarted;
   coord_log(c, "started", idx, 0, NULL);
-  struct gstate *g = &c->groups[group];
-  g->run = idx;
-  g->epoch = g->epoch0 = 0;
-  g->partial = 0;
-  g->epochs = gs_model_epochs(&c->sw->runs[idx].cfg);
-  g->loss = NAN;
-  g->t_start = g->t_epoch = gs_now();
+  c->groups[group].run = idx;
+  c->groups[group].loss = NAN;
+  gs_eta_run *r = eta_of(c, idx);
+  r->state = GS_RUN_RUNNING;
+  r->epoch = r->epoch0 = 0;
+  r->t0 = r->t_epoch = gs_now();
   return idx;
 }
 
@@ -416,6 +387,8 @@ static void coord_finished(coord *c, int idx, int how) {
   run_path(c->dir, run, path, sizeof path);
   coord_tag(c, idx, tag, sizeof tag);
   coord_line(c);
+  gs_eta_run *r = eta_of(c, idx);
+  r->state = GS_RUN_FAILED; /* for the ETA, unless done below: not left for this job, nothing timed */
   if (how == END_BUSY) {
     c->out->busy++;
     fprintf(c->log, "%s: skipped: another process is training it right now (its lock is held)\n", tag);
@@ -424,6 +397,7 @@ static void coord_finished(coord *c, int idx, int how) {
     return;
   }
   if (how == END_INTERRUPTED) {
+    r->state = GS_RUN_INTERRUPTED; /* left for the sweep: the next start resumes it */
     c->out->interrupted++;
     fprintf(c->log, "%s: interrupted, checkpointed: the next start resumes it\n", tag);
     coord_log(c, "interrupted", idx, -1, "stopped by a signal; checkpointed");
@@ -438,12 +412,10 @@ static void coord_finished(coord *c, int idx, int how) {
     c->out->failed++;
   } else if (strcmp(s.status, "done") == 0) {
     c->out->done++;
-    for (int g = 0; g < c->nleaders; g++) { /* the work this job did on it, for the ETA */
-      const struct gstate *gs = &c->groups[g];
-      if (gs->run != idx || gs->partial || gs->epochs <= gs->epoch0) continue;
-      c->rate_seconds += gs_now() - gs->t_start;
-      c->rate_cost += c->cost[idx] * (double)(gs->epochs - gs->epoch0) / (double)gs->epochs;
-    }
+    /* the time this job took for epochs epoch0..epochs; untimed when it began with a partial
+     * epoch that was never reported (its start is not an epoch's) */
+    r->state = GS_RUN_DONE;
+    r->busy = r->epoch < r->epoch0 ? -1 : gs_now() - r->t0;
     fprintf(c->log, "%s: done in %.1f s", tag, s.seconds);
     const gs_model_def *def = gs_model_find(run->cfg.model);
     for (const gs_metric_label *ml = def ? def->done_metrics : NULL; ml && ml->metric; ml++)
@@ -469,13 +441,10 @@ static void coord_note(coord *c, int idx, const char *event, long epoch, long st
   } else if (!strcmp(event, "resumed")) {
     fprintf(c->log, "%s: resumed from its %scheckpoint (epoch %ld done%s)\n", tag,
             msg && strstr(msg, "previous") ? "previous " : "", epoch, step ? ", mid-epoch" : "");
-    for (int g = 0; g < c->nleaders; g++)
-      if (c->groups[g].run == idx) {
-        c->groups[g].epoch = epoch;
-        c->groups[g].epoch0 = epoch + (step ? 1 : 0); /* a partial epoch does not tell the pace */
-        c->groups[g].partial = step != 0;
-        c->groups[g].t_start = c->groups[g].t_epoch = gs_now();
-      }
+    gs_eta_run *r = eta_of(c, idx);
+    r->epoch = epoch;
+    r->epoch0 = epoch + (step ? 1 : 0); /* a partial epoch does not tell the pace */
+    r->t0 = r->t_epoch = gs_now();
     coord_log(c, "resumed", idx, epoch, msg && msg[0] ? msg : NULL);
   } else {
     fprintf(c->log, "%s: %s: %s\n", tag, event, msg);
@@ -488,11 +457,13 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
                            double ips) {
   struct gstate *g = &c->groups[group];
   g->run = idx;
-  g->epoch = ep;
-  g->epochs = epochs;
   g->loss = loss;
-  g->t_epoch = gs_now();
-  if (g->partial && ep >= g->epoch0) g->partial = 0, g->t_start = g->t_epoch;
+  gs_eta_run *r = eta_of(c, idx);
+  int partial = r->epoch < r->epoch0;
+  r->epoch = ep;
+  r->epochs = epochs;
+  r->t_epoch = gs_now();
+  if (partial && ep >= r->epoch0) r->t0 = r->t_epoch; /* the resume's partial epoch is over: pace from here */
   if (c->opt->quiet) return;
   coord_line(c);
   char tag[300];
@@ -636,6 +607,12 @@ static int coord_setup(coord *c, gs_error *err) {
   c->queue = gs_malloc(sizeof(int) * (n ? n : 1));
   for (long i = 0; i < n; i++) c->queue[i] = (int)pairs[2 * i + 1];
   c->nqueue = n;
+  c->eta = gs_calloc(n ? n : 1, sizeof *c->eta);
+  for (long i = 0; i < n; i++) {
+    const gs_run *run = &sw->runs[c->queue[i]];
+    c->eta[i] = (gs_eta_run){.state = GS_RUN_PENDING, .cost = c->cost[c->queue[i]],
+                             .epochs = gs_model_epochs(&run->cfg), .busy = -1};
+  }
   for (long i = 0; i < n; i++) coord_log(c, "queued", c->queue[i], 0, NULL);
   free(pairs);
   /* bad data stops the sweep before anything runs: every run would fail the same way */
@@ -734,6 +711,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     free(c.queue);
     free(c.owner);
     free(c.cost);
+    free(c.eta);
     free(c.started_as);
     free(c.groups);
     return -1;
@@ -856,6 +834,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   free(c.queue);
   free(c.owner);
   free(c.cost);
+  free(c.eta);
   free(c.started_as);
   free(c.groups);
   return 0;

@@ -14,6 +14,7 @@
 
 #include "gensweep/models/model.h"
 #include "gensweep/io/ledger.h"
+#include "gensweep/runner/runner.h"
 #include "gensweep/runner/status.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -789,6 +790,16 @@ static char *status_text(const char *dir) { return status_text_rc(dir, 0); }
 
 #define HAS(text, s) cr_assert(strstr((text), (s)), "status output lacks \"%s\":\n%s", (s), (text))
 
+/* The ETA (runner/eta.h) weighs runs by their estimated cost, gs_run_cost: here the latent
+ * dimension (2, 4, 8, 16) makes the later runs of small_experiment a little costlier. Where the
+ * data set's sizes cannot be read no cost is known and every run weighs 1. */
+static void run_costs(const gs_sweep *sw, double *c) {
+  int known = 1;
+  for (long i = 0; i < sw->nruns; i++) known &= (c[i] = gs_run_cost(&sw->runs[i])) > 0;
+  for (long i = 0; i < sw->nruns && !known; i++) c[i] = 1;
+  for (long i = 1; i < sw->nruns; i++) cr_assert_geq(c[i], c[i - 1]); /* as the comments below say */
+}
+
 Test(status, small_sweep_counts) {
   char *dir = tmpdir();
   gs_sweep sw;
@@ -914,12 +925,20 @@ Test(status, eta_from_done_runs) {
   gs_ledger_view v;
   read_ok(dir, &v);
   gs_status st;
+  double c[4];
+  run_costs(&sw, c);
   gs_status_compute(&sw, &v, 1400, &st);
   cr_assert_eq(st.done, 2);
   cr_assert_eq(st.pending, 2);
   cr_assert_float_eq(st.mean_done, 200.0, 1e-9);
   cr_assert_eq(st.parallel, 1);
-  cr_assert_float_eq(st.eta, 400.0, 1e-9, "eta %f", st.eta); /* 200 s x 2 left / 1 */
+  /* Was 200 s x 2 left / 1 = 400 s. Weighed by cost now (one estimator with the live line): the
+   * done runs did c0 + c1 units in 100 + 300 s; the pending ones weigh c2 + c3, a little more
+   * (latent 8 and 16 against 2 and 4): 400 (c2 + c3) / (c0 + c1), about 403 s (400 s if the
+   * costs are unknown) */
+  double rate = 400.0 / (c[0] + c[1]);
+  cr_assert_float_eq(st.eta, (c[2] + c[3]) * rate, 1e-9, "eta %f", st.eta);
+  cr_assert(st.eta >= 400 && st.eta < 410, "eta %f", st.eta);
   cr_assert_float_eq(st.elapsed, 400.0, 1e-9);
   cr_assert_float_eq(st.idle, 100.0, 1e-9);
   gs_ledger_view_free(&v);
@@ -931,10 +950,19 @@ Test(status, eta_from_done_runs) {
   gs_status_compute(&sw, &v, 1500, &st);
   cr_assert_eq(st.running, 2);
   cr_assert_eq(st.parallel, 2);
-  cr_assert_float_eq(st.eta, 200.0, 1e-9);
+  /* Was 200 s x 2 left / 2 = 200 s, as if the running runs had not begun. Now, as on the live
+   * line, a running run without a checkpointed epoch is its cost at the rate less the 100 s it
+   * has run: c_i x rate - 100, about 101 and 102 s; the two share 2 slots, so the sweep ends with
+   * the slower (latent 16): max((l2 + l3) / 2, l3) = l3 */
+  double l2 = c[2] * rate - 100, l3 = c[3] * rate - 100;
+  cr_assert_float_eq(st.eta, fmax((l2 + l3) / 2, l3), 1e-9, "eta %f", st.eta);
+  cr_assert(st.eta >= 100 && st.eta < 105, "eta %f", st.eta);
   gs_ledger_view_free(&v);
+  /* status itself asks the clock: these runs started in 1970, long past their ~200 s, so they
+   * have nothing left by the estimate (never below 0) */
   char *t = status_text(dir);
-  HAS(t, "eta:      ~3m20s (mean done run 3m20s x 2 left / 2 running at once)");
+  HAS(t, "eta:      ~0s (done runs took 3m20s on average; 2 left, weighed by estimated cost and progress, 2 running "
+         "at once)");
   free(t);
 
   /* nothing done yet: unknown */
@@ -969,13 +997,24 @@ Test(status, eta_from_checkpointed_epochs_before_any_run_is_done) {
   gs_ledger_view v;
   read_ok(dir, &v);
   gs_status st;
+  double c[4];
+  run_costs(&sw, c);
   gs_status_compute(&sw, &v, 1025, &st);
   cr_assert_eq(st.done, 0);
   cr_assert_eq(st.running, 2);
   cr_assert_eq(st.paced, 2);
-  cr_assert_float_eq(st.mean_done, 45.0, 1e-9, "whole-run estimate %f", st.mean_done); /* (30 + 60) / 2 */
-  /* r0: 10 s left minus 5 s since its checkpoint; r1: 20 - 1; 2 pending x 45; 2 at once */
-  cr_assert_float_eq(st.eta, (5.0 + 19.0 + 90.0) / 2, 1e-9, "eta %f", st.eta);
+  /* Was the mean of the two whole-run estimates, (30 + 60) / 2 = 45 s. Now the rate pools both
+   * runs' seconds over both runs' work, as the live line did: 20 s for 2 of r0's 3 epochs and
+   * 20 s for 1 of r1's, (20 + 20) s / (c0 2/3 + c1 1/3) units; a whole run is that rate at
+   * their mean cost, (c0 + c1) / 2: about 40 s (exactly 40 s with equal costs) */
+  double rate = 40.0 / (c[0] * 2 / 3 + c[1] / 3);
+  cr_assert_float_eq(st.mean_done, rate * (c[0] + c[1]) / 2, 1e-9, "whole-run estimate %f", st.mean_done);
+  cr_assert(st.mean_done > 39 && st.mean_done < 41, "whole-run estimate %f", st.mean_done);
+  /* r0: 10 s left minus 5 s since its checkpoint; r1: 20 - 1; the 2 pending at the rate (was
+   * 2 x 45 = 90 s; now (c2 + c3) x rate, about 80 s); 2 at once, more than the slowest (19 s):
+   * (5 + 19 + 80) / 2, about 52 s (was 57 s) */
+  cr_assert_float_eq(st.eta, (5.0 + 19.0 + (c[2] + c[3]) * rate) / 2, 1e-9, "eta %f", st.eta);
+  cr_assert(st.eta > 51 && st.eta < 53, "eta %f", st.eta);
   gs_ledger_view_free(&v);
   char *t = status_text(dir);
   HAS(t, "no run done yet: from the checkpointed epochs of 2 running runs");

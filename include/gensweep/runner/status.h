@@ -12,24 +12,23 @@ typedef struct gs_status {
   long orphans;            /* ledger (run id, hash) pairs of run ids not in the experiment */
   double elapsed;          /* now - first ledger entry (0 when the ledger is empty) */
   double idle;             /* now - last ledger entry */
-  double mean_done;        /* mean busy seconds of the done runs that have a 'started' line; 0 if none */
+  double mean_done;        /* mean busy seconds of the done runs that have a 'started' line; paced
+                              (below): the paced runs' mean whole-run estimate; 0: ETA unknown */
   long parallel;           /* max(1, runs running now) */
-  double eta;              /* seconds; -1: unknown (no finished run, no checkpointed epoch) */
-  long paced;              /* 0: eta from done runs; else from the checkpointed epochs of this
-                              many running runs (no run done yet), mean_done their estimate */
+  double eta;              /* seconds; -1: unknown (no timed done run, no checkpointed epoch) */
+  long paced;              /* 0: eta from the timed done runs; else from the checkpointed epochs of
+                              this many running runs (no done run timed yet) */
 } gs_status;
 
 /* Count a sweep's runs from its ledger. sw may be NULL: then the runs are what the ledger knows
  * (for each run id, its most recently written hash; 'queued' only = pending).
  *
- * ETA = mean_done * (running + interrupted + pending) / parallel, where parallel is the number of
- * runs running now (at least 1). Before any run is done (with sw): from the pace of the running
- * runs' checkpointed epochs, each run's own (total epochs from its config) for what it has left,
- * their mean whole-run estimate for the interrupted and pending ones. Deliberately simple: it assumes the remaining runs cost what the
- * finished ones did and that the sweep keeps running as many at once as it does now; failed runs
- * are not counted as remaining (a sweep retries them only when started again). It counts
- * concurrent runs rather than distinct writer pids: in an MPI job rank 0 writes every line, so
- * the pids say how many jobs write, not how many runs train at once. */
+ * ETA: gs_eta_estimate (runner/eta.h), the same estimator as the live line of `gensweep run`,
+ * fed with each run's state and estimated cost (gs_run_cost; without sw unknown, so all alike),
+ * the done runs' busy time over all their attempts, the running runs' open attempt (its
+ * 'started' or 'resumed' line and latest 'checkpointed' one; epochs from the run's config, so
+ * none without sw), and as the runs at once `parallel`, the runs running now: it assumes the
+ * sweep keeps running as many at once as it does now. */
 void gs_status_compute(const gs_sweep *sw, const gs_ledger_view *v, double now, gs_status *st);
 
 /* `gensweep status DIR`: load DIR/experiment.ini (the sweep's copy of its experiment file) and
