@@ -25,204 +25,14 @@
 #include "gensweep/io/png.h"
 #include "gensweep/runner/eta.h"
 #include "gensweep/runner/runner.h"
+#include "sweepdir.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
 /* how a group's run ended, sent with its next request */
 enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3 };
 
-/* A run's files under ckpt/: "h5" its checkpoint (the previous one beside it, see
- * gs_checkpoint_prev_path), "lock" the lock of the group that trains it. */
-static void ckpt_file(const char *dir, const gs_run *run, const char *ext, char *path, size_t n) {
-  snprintf(path, n, "%s/ckpt/%s.%s", dir, run->id, ext);
-}
-
-/* A run is trained by one process group at a time: its leader holds an exclusive lock on
- * ckpt/<run-id>.lock while it trains. Another job on the same sweep (an earlier job whose ranks
- * outlived a killed mpirun, a second shard) skips a locked run instead of racing it for the
- * checkpoint and the run file. Returns the lock's descriptor, or -1 when the run is busy. */
-static int lock_run(const char *dir, const gs_run *run) {
-  char path[1400];
-  ckpt_file(dir, run, "lock", path, sizeof path);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return -2; /* cannot lock (odd file system): train anyway */
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 volatile int gs_stop_requested;
 
-int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
-  char *end;
-  errno = 0;
-  long i = strtol(s, &end, 10);
-  long n = -1;
-  if (end != s && *end == '/' && end[1] >= '0' && end[1] <= '9') {
-    const char *q = end + 1;
-    n = strtol(q, &end, 10);
-    if (*end) n = -1;
-  }
-  if (errno || n < 1 || n > 100000 || s[0] < '0' || s[0] > '9')
-    return gs_fail(err, "--shard %s: expected i/n with integers 0 <= i < n (e.g. --shard 0/4, "
-                        "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", s);
-  if (i < 0 || i >= n)
-    return gs_fail(err, "--shard %s: shard index %ld is out of range 0..%ld (shards are numbered from 0; "
-                        "use an array of 0-%ld)", s, i, n - 1, n - 1);
-  *shard = (int)i;
-  *nshards = (int)n;
-  return 0;
-}
-
-/* The sizes of a data set from its files' headers, read once per data set per process. A data set
- * that cannot be read has no sizes: its runs cost 0 (every run then weighs the same in the shard
- * split; such runs fail when they start anyway). */
-static const gs_data_sizes *data_sizes(const char *dataset) {
-  enum { CACHE = 8 };
-  static struct {
-    char name[512];
-    int ok;
-    gs_data_sizes sizes;
-  } cache[CACHE];
-  static int n;
-  for (int i = 0; i < n; i++)
-    if (strcmp(cache[i].name, dataset) == 0) return cache[i].ok ? &cache[i].sizes : NULL;
-  int i = n < CACHE ? n++ : CACHE - 1;
-  GS_STRCPY(cache[i].name, dataset);
-  gs_error err;
-  cache[i].ok = gs_dataset_sizes(dataset, &cache[i].sizes, &err) == 0;
-  return cache[i].ok ? &cache[i].sizes : NULL;
-}
-
-double gs_run_cost(const gs_run *run) {
-  const gs_model_def *def = gs_model_find(run->cfg.model);
-  const gs_data_sizes *sizes = data_sizes(run->cfg.dataset);
-  double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) : 0.0;
-  return isfinite(c) && c > 0 ? c : 0.0;
-}
-
-typedef struct shard_item {
-  long long q; /* cost in integer units (see gs_shard_owners) */
-  long index;
-} shard_item;
-
-static int shard_item_cmp(const void *a, const void *b) {
-  const shard_item *x = a, *y = b;
-  if (x->q != y->q) return x->q < y->q ? 1 : -1; /* costliest first */
-  return (x->index > y->index) - (x->index < y->index);
-}
-
-typedef struct shard_load {
-  long long load;
-  int shard;
-} shard_load;
-
-static int load_less(const shard_load *a, const shard_load *b) {
-  return a->load < b->load || (a->load == b->load && a->shard < b->shard);
-}
-
-/* Longest processing time first: each run, costliest first (ties: lower grid index), goes to the
- * shard with the least estimated work so far (ties: lower shard). Costs are rounded to integer
- * units of 1e-6 of the costliest run before anything is added, so the loads are exact integers
- * and every shard, on any node, computes the same split. */
-int *gs_shard_owners(const gs_sweep *sw, int nshards) {
-  long n = sw->nruns;
-  int *owner = gs_malloc(sizeof(int) * (n ? n : 1));
-  if (nshards <= 1) {
-    for (long i = 0; i < n; i++) owner[i] = 0;
-    return owner;
-  }
-  shard_item *it = gs_malloc(sizeof(shard_item) * (n ? n : 1));
-  double max = 0;
-  for (long i = 0; i < n; i++) {
-    double c = gs_run_cost(&sw->runs[i]);
-    if (c > max) max = c;
-  }
-  for (long i = 0; i < n; i++) {
-    /* every run weighs at least 1 unit, so runs of unknown cost still spread evenly */
-    long long q = max > 0 ? llround(gs_run_cost(&sw->runs[i]) / max * 1e6) : 0;
-    it[i].q = q < 1 ? 1 : q;
-    it[i].index = i;
-  }
-  qsort(it, n, sizeof *it, shard_item_cmp);
-  /* a binary min-heap of (load, shard): O(runs log shards) even for --shard i/100000 */
-  shard_load *h = gs_malloc(sizeof(shard_load) * nshards);
-  for (int s = 0; s < nshards; s++) h[s] = (shard_load){0, s}; /* already a heap: ordered by shard */
-  for (long k = 0; k < n; k++) {
-    owner[it[k].index] = h[0].shard;
-    h[0].load += it[k].q;
-    for (int i = 0;;) { /* sift down */
-      int l = 2 * i + 1, r = l + 1, m = i;
-      if (l < nshards && load_less(&h[l], &h[m])) m = l;
-      if (r < nshards && load_less(&h[r], &h[m])) m = r;
-      if (m == i) break;
-      shard_load t = h[i];
-      h[i] = h[m];
-      h[m] = t;
-      i = m;
-    }
-  }
-  free(h);
-  free(it);
-  return owner;
-}
-
-/* Fail early, before any run, when the results directory cannot be written (read-only, full). */
-static int check_writable(const char *dir, gs_error *err) {
-  char probe[1200];
-  snprintf(probe, sizeof probe, "%s/.gensweep-write-test-%ld", dir, (long)getpid());
-  FILE *f = fopen(probe, "wb");
-  if (!f) return gs_fail(err, "results directory %s is not writable: %s", dir, strerror(errno));
-  static char block[1 << 16];
-  int bad = fwrite(block, 1, sizeof block, f) != sizeof block;
-  bad |= fflush(f) != 0;
-  bad |= fsync(fileno(f)) != 0;
-  int e = errno;
-  bad |= fclose(f) != 0;
-  unlink(probe);
-  if (bad) return gs_fail(err, "results directory %s cannot take data (%s): is the disk full?", dir, strerror(e));
-  return 0;
-}
-
-static void write_pngs(const char *dir, const gs_record *rec, FILE *log) {
-  for (int i = 0; i < rec->nimages; i++) {
-    const gs_images *im = &rec->images[i];
-    char path[1400];
-    snprintf(path, sizeof path, "%s/png/%s_%s.png", dir, rec->run_id, im->name);
-    int cols = im->cols > 0 ? im->cols : (int)ceil(sqrt((double)im->n));
-    gs_error err = {0};
-    if (gs_png_write_grid(path, im->pix, im->n, im->h, im->w, cols, &err) != 0 && log)
-      fprintf(log, "warning: %s\n", err.msg);
-  }
-}
-
-static void run_path(const char *dir, const gs_run *run, char *path, size_t n) {
-  snprintf(path, n, "%s/runs/%s.h5", dir, run->id);
-}
-
-/* The sweep directory keeps a copy of the experiment file: `status` and `rebuild` need the grid. */
-static int write_experiment_copy_locked(const char *dir, const gs_sweep *sw, gs_error *err) {
-  char path[1100];
-  snprintf(path, sizeof path, "%s/experiment.ini", dir);
-  return gs_atomic_write(path, sw->text, strlen(sw->text), err);
-}
-
-/* shards of one sweep start together: one writer of experiment.ini.tmp at a time */
-static int write_experiment_copy(const char *dir, const gs_sweep *sw, gs_error *err) {
-  int lk = gs_lock_dir(dir, GS_SWEEP_LOCK);
-  int rc = write_experiment_copy_locked(dir, sw, err);
-  gs_unlock_dir(lk);
-  return rc;
-}
-
-int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err) {
-  char path[1100];
-  snprintf(path, sizeof path, "%s/experiment.ini", dir);
-  if (access(path, F_OK) != 0)
-    return gs_fail(err, "%s: missing: is %s the results directory of a sweep (results/<sweep name>)?", path, dir);
-  return gs_sweep_load(path, gs_models_vocabulary(), sw, err);
-}
 
 /* ------------------------------------------------------------------ coordinator (rank 0) */
 typedef struct coord {
@@ -384,7 +194,7 @@ static void coord_index(coord *c, int force) {
 static void coord_finished(coord *c, int idx, int how) {
   const gs_run *run = &c->sw->runs[idx];
   char path[1400], tag[300];
-  run_path(c->dir, run, path, sizeof path);
+  sweepdir_run_path(c->dir, run, path, sizeof path);
   coord_tag(c, idx, tag, sizeof tag);
   coord_line(c);
   gs_eta_run *r = eta_of(c, idx);
@@ -557,8 +367,8 @@ static int coord_setup(coord *c, gs_error *err) {
   if (gs_mkdirs(sub, err) != 0) return -1;
   snprintf(sub, sizeof sub, "%s/ckpt", c->dir);
   if (gs_mkdirs(sub, err) != 0) return -1;
-  if (check_writable(c->dir, err) != 0) return -1;
-  if (write_experiment_copy(c->dir, sw, err) != 0) return -1;
+  if (sweepdir_check_writable(c->dir, err) != 0) return -1;
+  if (sweepdir_write_experiment_copy(c->dir, sw, err) != 0) return -1;
   if (gs_ledger_open(c->dir, &c->ledger, err) != 0) return -1;
   c->have_ledger = 1;
   /* what the ledger already knows, so that runs found done on disk are recorded once */
@@ -572,7 +382,7 @@ static int coord_setup(coord *c, gs_error *err) {
     const gs_run *run = &sw->runs[i];
     if (c->owner && c->owner[i] != c->opt->shard) continue; /* another shard's */
     char path[1400];
-    run_path(c->dir, run, path, sizeof path);
+    sweepdir_run_path(c->dir, run, path, sizeof path);
     if (access(path, F_OK) == 0) {
       gs_run_summary s;
       gs_error e2 = {0};
@@ -583,7 +393,7 @@ static int coord_setup(coord *c, gs_error *err) {
       } else if (strcmp(s.status, "done") == 0) {
         if (!c->opt->quiet) fprintf(c->log, "%s: already done, skipped\n", run->id);
         char ck[1400]; /* left by a crash between writing the run file and removing them */
-        ckpt_file(c->dir, run, "h5", ck, sizeof ck);
+        sweepdir_ckpt_file(c->dir, run, "h5", ck, sizeof ck);
         gs_checkpoint_remove(ck);
         c->out->skipped++;
         if (have_view && gs_ledger_run_state(&view, run->id, run->hash, NULL, NULL) != GS_RUN_DONE)
@@ -744,9 +554,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     if (idx < 0) break;
     const gs_run *run = &sw->runs[idx];
     char path[1400], ckpt[1400];
-    run_path(dir, run, path, sizeof path);
-    ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
-    int lockfd = leader ? lock_run(dir, run) : 0;
+    sweepdir_run_path(dir, run, path, sizeof path);
+    sweepdir_ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
+    int lockfd = leader ? sweepdir_lock_run(dir, run) : 0;
     int busy = lockfd == -1;
     MPI_Bcast(&busy, 1, MPI_INT, 0, group);
     if (busy) {
@@ -781,10 +591,10 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         fprintf(stderr, "gensweep: rank %d: cannot write the results of run %s: %s\n", R, run->id, werr.msg);
         how = END_WRITE_FAILED;
       } else {
-        write_pngs(dir, &rec, stderr);
+        sweepdir_write_pngs(dir, &rec, stderr);
         gs_checkpoint_remove(ckpt); /* the run file is complete: the checkpoints have served */
         char lk[1400];
-        ckpt_file(dir, run, "lock", lk, sizeof lk);
+        sweepdir_ckpt_file(dir, run, "lock", lk, sizeof lk);
         unlink(lk);
       }
     }

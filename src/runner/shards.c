@@ -1,0 +1,124 @@
+/* Shards of a sweep (--shard i/n, Slurm job arrays): runs split by their models' cost estimates,
+ * longest first to the least loaded shard. See gs_shard_owners in gensweep/runner/runner.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/models/model.h"
+#include "gensweep/runner/runner.h"
+
+int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
+  char *end;
+  errno = 0;
+  long i = strtol(s, &end, 10);
+  long n = -1;
+  if (end != s && *end == '/' && end[1] >= '0' && end[1] <= '9') {
+    const char *q = end + 1;
+    n = strtol(q, &end, 10);
+    if (*end) n = -1;
+  }
+  if (errno || n < 1 || n > 100000 || s[0] < '0' || s[0] > '9')
+    return gs_fail(err, "--shard %s: expected i/n with integers 0 <= i < n (e.g. --shard 0/4, "
+                        "--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)", s);
+  if (i < 0 || i >= n)
+    return gs_fail(err, "--shard %s: shard index %ld is out of range 0..%ld (shards are numbered from 0; "
+                        "use an array of 0-%ld)", s, i, n - 1, n - 1);
+  *shard = (int)i;
+  *nshards = (int)n;
+  return 0;
+}
+
+/* The sizes of a data set from its files' headers, read once per data set per process. A data set
+ * that cannot be read has no sizes: its runs cost 0 (every run then weighs the same in the shard
+ * split; such runs fail when they start anyway). */
+static const gs_data_sizes *data_sizes(const char *dataset) {
+  enum { CACHE = 8 };
+  static struct {
+    char name[512];
+    int ok;
+    gs_data_sizes sizes;
+  } cache[CACHE];
+  static int n;
+  for (int i = 0; i < n; i++)
+    if (strcmp(cache[i].name, dataset) == 0) return cache[i].ok ? &cache[i].sizes : NULL;
+  int i = n < CACHE ? n++ : CACHE - 1;
+  GS_STRCPY(cache[i].name, dataset);
+  gs_error err;
+  cache[i].ok = gs_dataset_sizes(dataset, &cache[i].sizes, &err) == 0;
+  return cache[i].ok ? &cache[i].sizes : NULL;
+}
+
+double gs_run_cost(const gs_run *run) {
+  const gs_model_def *def = gs_model_find(run->cfg.model);
+  const gs_data_sizes *sizes = data_sizes(run->cfg.dataset);
+  double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) : 0.0;
+  return isfinite(c) && c > 0 ? c : 0.0;
+}
+
+typedef struct shard_item {
+  long long q; /* cost in integer units (see gs_shard_owners) */
+  long index;
+} shard_item;
+
+static int shard_item_cmp(const void *a, const void *b) {
+  const shard_item *x = a, *y = b;
+  if (x->q != y->q) return x->q < y->q ? 1 : -1; /* costliest first */
+  return (x->index > y->index) - (x->index < y->index);
+}
+
+typedef struct shard_load {
+  long long load;
+  int shard;
+} shard_load;
+
+static int load_less(const shard_load *a, const shard_load *b) {
+  return a->load < b->load || (a->load == b->load && a->shard < b->shard);
+}
+
+/* Longest processing time first: each run, costliest first (ties: lower grid index), goes to the
+ * shard with the least estimated work so far (ties: lower shard). Costs are rounded to integer
+ * units of 1e-6 of the costliest run before anything is added, so the loads are exact integers
+ * and every shard, on any node, computes the same split. */
+int *gs_shard_owners(const gs_sweep *sw, int nshards) {
+  long n = sw->nruns;
+  int *owner = gs_malloc(sizeof(int) * (n ? n : 1));
+  if (nshards <= 1) {
+    for (long i = 0; i < n; i++) owner[i] = 0;
+    return owner;
+  }
+  shard_item *it = gs_malloc(sizeof(shard_item) * (n ? n : 1));
+  double max = 0;
+  for (long i = 0; i < n; i++) {
+    double c = gs_run_cost(&sw->runs[i]);
+    if (c > max) max = c;
+  }
+  for (long i = 0; i < n; i++) {
+    /* every run weighs at least 1 unit, so runs of unknown cost still spread evenly */
+    long long q = max > 0 ? llround(gs_run_cost(&sw->runs[i]) / max * 1e6) : 0;
+    it[i].q = q < 1 ? 1 : q;
+    it[i].index = i;
+  }
+  qsort(it, n, sizeof *it, shard_item_cmp);
+  /* a binary min-heap of (load, shard): O(runs log shards) even for --shard i/100000 */
+  shard_load *h = gs_malloc(sizeof(shard_load) * nshards);
+  for (int s = 0; s < nshards; s++) h[s] = (shard_load){0, s}; /* already a heap: ordered by shard */
+  for (long k = 0; k < n; k++) {
+    owner[it[k].index] = h[0].shard;
+    h[0].load += it[k].q;
+    for (int i = 0;;) { /* sift down */
+      int l = 2 * i + 1, r = l + 1, m = i;
+      if (l < nshards && load_less(&h[l], &h[m])) m = l;
+      if (r < nshards && load_less(&h[r], &h[m])) m = r;
+      if (m == i) break;
+      shard_load t = h[i];
+      h[i] = h[m];
+      h[m] = t;
+      i = m;
+    }
+  }
+  free(h);
+  free(it);
+  return owner;
+}
+
