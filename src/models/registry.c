@@ -1,17 +1,22 @@
 /* Every model the runner can train, by the name used in experiment files (model.name).
- * Adding a model: its file, and one line in all_models (docs/ARCHITECTURE.md, "Adding a model"). */
+ * Adding a model: its file, and one line in MODELS (docs/ARCHITECTURE.md, "Adding a model"). The
+ * first is the default of model.name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gensweep/models/model.h"
 
-static const gs_model_def *const all_models[] = {
-    &gs_model_vae,
-    &gs_model_cvae,
-    &gs_model_cae,
-    &gs_model_cae_igmn,
-};
+#define MODELS(X) \
+  X(gs_model_vae)  \
+  X(gs_model_cvae) \
+  X(gs_model_cae)  \
+  X(gs_model_cae_igmn)
+
+#define DECLARE(def) extern const gs_model_def def;
+#define ENTRY(def) &def,
+MODELS(DECLARE)
+static const gs_model_def *const all_models[] = {MODELS(ENTRY)};
 #define NMODELS ((int)(sizeof all_models / sizeof all_models[0]))
 
 const gs_model_def *gs_model_find(const char *name) {

@@ -3,7 +3,6 @@
  *
  * The final metrics come from sweep.h5's /grid (the sweep index the runner keeps up to date);
  * the run files are opened only for the per-epoch series of the curve plots. */
-#define RP_MAX_EXTRA 8
 #include "gensweep/report/report.h"
 #include "gensweep/core/atomic.h"
 
@@ -20,456 +19,11 @@
 
 #include "gensweep/io/record.h"
 #include "gensweep/io/h5util.h"
-
-/* ------------------------------------------------------------------ data */
-typedef struct rp_series {
-  char name[GS_NAME_LEN];
-  int n;
-  double *v;
-} rp_series;
-
-typedef struct rp_run {
-  char *id, *status, *message;
-  char **val;        /* [naxes] axis values as text */
-  double *met;       /* [nmet] final metrics (NaN when absent) */
-  int done;
-  int group;
-  int nser;          /* per-epoch series from the run file (done runs, with plots) */
-  rp_series *ser;
-  double eval_every; /* eval.eval_every of the run (0: unknown) */
-} rp_run;
-
-typedef struct rp_group {
-  int rep;           /* a run of the group (for its axis values) */
-  int ndone;
-  int *cnt;          /* [nmet] done runs with a finite value */
-  double *mean, *std;
-  char *label;       /* "name=vae, latent_dim=10" */
-} rp_group;
-
-typedef struct rp {
-  const char *dir;
-  char *h5path;
-  char sweep_name[256];
-  int naxes;
-  char **axis, **shortname;
-  int *seed, *numeric;
-  int nmet;
-  char **met;
-  long nruns;
-  rp_run *runs;
-  int ngroups;
-  rp_group *groups;
-  int headline, xaxis;
-  int extra[RP_MAX_EXTRA], nextra; /* further metrics plotted against the x axis */
-  int nwarn;
-  char **warn;
-  int nplots;
-  char **plots;      /* file names (in dir/report) */
-  char **plot_notes; /* one line of explanation each (may be "") */
-} rp;
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *xasprintf(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  char *s = gs_malloc((size_t)(n > 0 ? n : 0) + 1);
-  va_start(ap, fmt);
-  vsnprintf(s, (size_t)(n > 0 ? n : 0) + 1, fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-static void oom(void) {
-  fprintf(stderr, "gensweep: out of memory\n");
-  abort();
-}
-
-static void add_str(char ***list, int *n, char *s) {
-  *list = gs_realloc(*list, sizeof(char *) * (size_t)(*n + 1));
-  (*list)[(*n)++] = s;
-}
-
-static void warnf(rp *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(rp *r, const char *fmt, ...) {
-  char buf[1600];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  add_str(&r->warn, &r->nwarn, gs_strdup(buf));
-}
-
-static void rp_free(rp *r) {
-  for (long i = 0; i < r->nruns; i++) {
-    rp_run *u = &r->runs[i];
-    free(u->id);
-    free(u->status);
-    free(u->message);
-    for (int a = 0; u->val && a < r->naxes; a++) free(u->val[a]);
-    free(u->val);
-    free(u->met);
-    for (int s = 0; s < u->nser; s++) free(u->ser[s].v);
-    free(u->ser);
-  }
-  free(r->runs);
-  for (int g = 0; g < r->ngroups; g++) {
-    free(r->groups[g].cnt);
-    free(r->groups[g].mean);
-    free(r->groups[g].std);
-    free(r->groups[g].label);
-  }
-  free(r->groups);
-  for (int a = 0; a < r->naxes; a++) {
-    free(r->axis[a]);
-    if (r->shortname) free(r->shortname[a]);
-  }
-  free(r->axis);
-  free(r->shortname);
-  free(r->seed);
-  free(r->numeric);
-  for (int m = 0; m < r->nmet; m++) free(r->met[m]);
-  free(r->met);
-  for (int i = 0; i < r->nwarn; i++) free(r->warn[i]);
-  free(r->warn);
-  for (int i = 0; i < r->nplots; i++) {
-    free(r->plots[i]);
-    free(r->plot_notes[i]);
-  }
-  free(r->plots);
-  free(r->plot_notes);
-  free(r->h5path);
-}
+#include "report_data.h"
 
 int gs_report_is_seed_axis(const char *fullname) {
   size_t n = strlen(fullname);
   return n >= 4 && strcmp(fullname + n - 4, "seed") == 0;
-}
-
-static int parse_number(const char *s, double *v) {
-  if (!s || !*s) return 0;
-  char *end = NULL;
-  errno = 0;
-  double x = strtod(s, &end);
-  if (end == s || *end || errno == ERANGE || !isfinite(x)) return 0;
-  if (v) *v = x;
-  return 1;
-}
-
-/* ------------------------------------------------------------------ reading sweep.h5 */
-/* One member of the /grid compound, read on its own as strings (fixed or variable length). */
-static int read_str_column(hid_t d, hid_t ftype, int memb, const char *name, long nrows, char **out) {
-  hid_t mft = H5Tget_member_type(ftype, (unsigned)memb), st = -1, ct = -1;
-  int rc = -1;
-  if (mft < 0) return -1;
-  htri_t vl = H5Tis_variable_str(mft);
-  if (vl < 0) goto done;
-  st = H5Tcopy(H5T_C_S1);
-  if (st < 0 || H5Tset_cset(st, H5Tget_cset(mft)) < 0) goto done;
-  if (vl) {
-    if (H5Tset_size(st, H5T_VARIABLE) < 0) goto done;
-    ct = H5Tcreate(H5T_COMPOUND, sizeof(char *));
-    if (ct < 0 || H5Tinsert(ct, name, 0, st) < 0) goto done;
-    char **buf = gs_calloc((size_t)(nrows ? nrows : 1), sizeof *buf);
-    if (nrows && H5Dread(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-      free(buf);
-      goto done;
-    }
-    for (long i = 0; i < nrows; i++) {
-      out[i] = gs_strdup(buf[i] ? buf[i] : "");
-      if (buf[i]) H5free_memory(buf[i]);
-    }
-    free(buf);
-  } else {
-    size_t sz = H5Tget_size(mft) + 1;
-    if (H5Tset_size(st, sz) < 0 || H5Tset_strpad(st, H5T_STR_NULLTERM) < 0) goto done;
-    ct = H5Tcreate(H5T_COMPOUND, sz);
-    if (ct < 0 || H5Tinsert(ct, name, 0, st) < 0) goto done;
-    char *buf = gs_calloc((size_t)(nrows ? nrows : 1), sz);
-    if (nrows && H5Dread(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
-      free(buf);
-      goto done;
-    }
-    for (long i = 0; i < nrows; i++) {
-      char *s = buf + (size_t)i * sz;
-      s[sz - 1] = 0;
-      for (size_t k = strlen(s); k > 0 && s[k - 1] == ' '; k--) s[k - 1] = 0; /* space-padded */
-      out[i] = gs_strdup(s);
-    }
-    free(buf);
-  }
-  rc = 0;
-done:
-  gs_h5_close_id(&ct);
-  gs_h5_close_id(&st);
-  gs_h5_close_id(&mft);
-  return rc;
-}
-
-static int read_num_column(hid_t d, const char *name, long nrows, double *out) {
-  hid_t ct = H5Tcreate(H5T_COMPOUND, sizeof(double));
-  int rc = -1;
-  if (ct >= 0 && H5Tinsert(ct, name, 0, H5T_NATIVE_DOUBLE) >= 0 &&
-      (nrows == 0 || H5Dread(d, ct, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0))
-    rc = 0;
-  gs_h5_close_id(&ct);
-  return rc;
-}
-
-static int find_name(char **names, int n, const char *s) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(names[i], s) == 0) return i;
-  return -1;
-}
-
-static int read_sweep(rp *r, gs_error *err) {
-  const char *path = r->h5path;
-  int rc = -1;
-  hid_t f = -1, d = -1, ft = -1, sp = -1, a = -1, asp = -1;
-  int nm = 0;
-  char **mname = NULL;
-  H5T_class_t *mcls = NULL;
-  char **cols[3] = {NULL, NULL, NULL}; /* run_id, status, message */
-  char ***axv = NULL;
-  double **metv = NULL;
-
-  f = gs_h5_open_readonly(path, err);
-  if (f < 0) goto out;
-  if (gs_h5_content_verify(f, path, "sweep index", gs_h5_sweep_groups, 1, gs_h5_sweep_datasets, 2, err) < 0) {
-    char m[sizeof err->msg];
-    GS_STRCPY(m, err->msg);
-    gs_fail(err, "%s (run `gensweep rebuild %s` to rebuild it from the run files)", m, r->dir);
-    goto out;
-  }
-
-  if (gs_h5_attr_read_str(f, "sweep_name", r->sweep_name, sizeof r->sweep_name) < 0 || !r->sweep_name[0]) {
-    H5Eclear2(H5E_DEFAULT);
-    const char *b = strrchr(r->dir, '/');
-    GS_STRCPY(r->sweep_name, b && b[1] ? b + 1 : r->dir);
-  }
-
-  d = H5Dopen2(f, "grid", H5P_DEFAULT);
-  if (d < 0) {
-    gs_h5_fail(err, path, "no /grid table (not a gensweep sweep index?)");
-    goto out;
-  }
-  ft = H5Dget_type(d);
-  sp = H5Dget_space(d);
-  if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_COMPOUND || H5Sget_simple_extent_ndims(sp) != 1) {
-    gs_h5_fail(err, path, "/grid is not a 1-D compound table");
-    goto out;
-  }
-  hssize_t nrows = H5Sget_simple_extent_npoints(sp);
-  nm = H5Tget_nmembers(ft);
-  if (nrows < 0 || nm < 0) {
-    gs_h5_fail(err, path, "cannot read the shape of /grid");
-    goto out;
-  }
-  r->nruns = (long)nrows;
-  mname = gs_calloc((size_t)nm + 1, sizeof *mname);
-  mcls = gs_calloc((size_t)nm + 1, sizeof *mcls);
-  for (int i = 0; i < nm; i++) {
-    char *n = H5Tget_member_name(ft, (unsigned)i);
-    if (!n) {
-      gs_h5_fail(err, path, "cannot read the name of /grid column %d", i);
-      goto out;
-    }
-    mname[i] = gs_strdup(n);
-    H5free_memory(n);
-    mcls[i] = H5Tget_member_class(ft, (unsigned)i);
-  }
-
-  /* the axes: root attribute `axes`, else every string column but run_id, status, message */
-  a = H5Aexists(f, "axes") > 0 ? H5Aopen(f, "axes", H5P_DEFAULT) : -1;
-  if (a >= 0) {
-    asp = H5Aget_space(a);
-    hssize_t na = asp >= 0 ? H5Sget_simple_extent_npoints(asp) : -1;
-    enum { AXLEN = 256 };
-    char *buf = na > 0 ? gs_calloc((size_t)na, AXLEN) : NULL;
-    if (na < 0 || na > GS_MAX_AXES * 4 ||
-        (na > 0 && gs_h5_attr_read_str_array(f, "axes", (hsize_t)na, buf, AXLEN) < 0)) {
-      free(buf);
-      gs_h5_fail(err, path, "root attribute 'axes' is not a list of axis names");
-      goto out;
-    }
-    for (int i = 0; i < (int)na; i++) add_str(&r->axis, &r->naxes, gs_strdup(buf + (size_t)i * AXLEN));
-    free(buf);
-  } else {
-    H5Eclear2(H5E_DEFAULT);
-    for (int i = 0; i < nm; i++)
-      if (mcls[i] == H5T_STRING && strcmp(mname[i], "run_id") && strcmp(mname[i], "status") &&
-          strcmp(mname[i], "message"))
-        add_str(&r->axis, &r->naxes, gs_strdup(mname[i]));
-  }
-
-  static const char *const fixed[3] = {"run_id", "status", "message"};
-  for (int c = 0; c < 3; c++) {
-    int i = find_name(mname, nm, fixed[c]);
-    if (i < 0 || mcls[i] != H5T_STRING) {
-      gs_fail(err, "%s: /grid has no string column '%s' (not a gensweep sweep index?)", path, fixed[c]);
-      goto out;
-    }
-    cols[c] = gs_calloc((size_t)(nrows ? nrows : 1), sizeof(char *));
-    if (read_str_column(d, ft, i, fixed[c], (long)nrows, cols[c]) < 0) {
-      gs_h5_fail(err, path, "cannot read column '%s' of /grid", fixed[c]);
-      goto out;
-    }
-  }
-  axv = gs_calloc((size_t)r->naxes + 1, sizeof *axv);
-  for (int x = 0; x < r->naxes; x++) {
-    int i = find_name(mname, nm, r->axis[x]);
-    if (i < 0 || mcls[i] != H5T_STRING) {
-      gs_fail(err, "%s: axis '%s' (root attribute 'axes') has no string column in /grid", path, r->axis[x]);
-      goto out;
-    }
-    axv[x] = gs_calloc((size_t)(nrows ? nrows : 1), sizeof(char *));
-    if (read_str_column(d, ft, i, r->axis[x], (long)nrows, axv[x]) < 0) {
-      gs_h5_fail(err, path, "cannot read column '%s' of /grid", r->axis[x]);
-      goto out;
-    }
-  }
-  /* final metrics: the numeric columns, but the run's wall time */
-  for (int i = 0; i < nm; i++)
-    if ((mcls[i] == H5T_FLOAT || mcls[i] == H5T_INTEGER) && strcmp(mname[i], "seconds"))
-      add_str(&r->met, &r->nmet, gs_strdup(mname[i]));
-  metv = gs_calloc((size_t)r->nmet + 1, sizeof *metv);
-  for (int m = 0; m < r->nmet; m++) {
-    metv[m] = gs_malloc(sizeof(double) * (size_t)(nrows ? nrows : 1));
-    if (read_num_column(d, r->met[m], (long)nrows, metv[m]) < 0) {
-      gs_h5_fail(err, path, "cannot read column '%s' of /grid", r->met[m]);
-      goto out;
-    }
-  }
-
-  r->runs = gs_calloc((size_t)(nrows ? nrows : 1), sizeof *r->runs);
-  for (long i = 0; i < (long)nrows; i++) {
-    rp_run *u = &r->runs[i];
-    u->id = cols[0][i];
-    u->status = cols[1][i];
-    u->message = cols[2][i];
-    cols[0][i] = cols[1][i] = cols[2][i] = NULL;
-    u->done = strcmp(u->status, "done") == 0;
-    u->val = gs_calloc((size_t)r->naxes + 1, sizeof(char *));
-    for (int x = 0; x < r->naxes; x++) {
-      u->val[x] = axv[x][i];
-      axv[x][i] = NULL;
-    }
-    u->met = gs_malloc(sizeof(double) * (size_t)(r->nmet + 1));
-    for (int m = 0; m < r->nmet; m++) u->met[m] = metv[m][i];
-  }
-  rc = 0;
-out:
-  for (int c = 0; c < 3; c++) {
-    for (long i = 0; cols[c] && i < r->nruns; i++) free(cols[c][i]);
-    free(cols[c]);
-  }
-  for (int x = 0; axv && x < r->naxes; x++) {
-    for (long i = 0; axv[x] && i < r->nruns; i++) free(axv[x][i]);
-    free(axv[x]);
-  }
-  free(axv);
-  for (int m = 0; metv && m < r->nmet; m++) free(metv[m]);
-  free(metv);
-  for (int i = 0; mname && i < nm; i++) free(mname[i]);
-  free(mname);
-  free(mcls);
-  gs_h5_close_id(&asp);
-  gs_h5_close_id(&a);
-  gs_h5_close_id(&sp);
-  gs_h5_close_id(&ft);
-  gs_h5_close_id(&d);
-  gs_h5_close_id(&f);
-  if (rc != 0) r->nruns = 0; /* the runs were not built */
-  return rc;
-}
-
-/* ------------------------------------------------------------------ reading run files */
-static int read_run_series(const char *path, rp_run *u, gs_error *err) {
-  hid_t f = gs_h5_open_readonly(path, err);
-  if (f < 0) return -1;
-  int rc = -1;
-  hid_t g = -1;
-  if (gs_runfile_verify(f, path, err) < 0) goto out;
-  g = H5Gopen2(f, "metrics", H5P_DEFAULT);
-  hsize_t n = 0;
-  if (g < 0 || gs_h5_group_count(g, &n) < 0) {
-    gs_h5_fail(err, path, "no readable /metrics group");
-    goto out;
-  }
-  H5_index_t idx = gs_h5_group_index(g);
-  u->ser = gs_calloc((size_t)n + 1, sizeof *u->ser);
-  for (hsize_t i = 0; i < n; i++) {
-    rp_series *s = &u->ser[u->nser];
-    hsize_t dims[1] = {0}, np = 0;
-    if (gs_h5_link_name(g, idx, i, s->name, sizeof s->name) < 0) {
-      gs_h5_fail(err, path, "bad name of /metrics entry %llu", (unsigned long long)i);
-      goto out;
-    }
-    hid_t d = gs_h5_dataset_open(g, s->name, 1, dims, &np);
-    if (d < 0 || np > 100000000) {
-      if (d >= 0) H5Dclose(d);
-      gs_h5_fail(err, path, "cannot read /metrics/%s (want a 1-D numeric series)", s->name);
-      goto out;
-    }
-    s->v = gs_malloc(sizeof(double) * (size_t)(np ? np : 1));
-    s->n = (int)np;
-    u->nser++;
-    herr_t st = np ? H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->v) : 0;
-    H5Dclose(d);
-    if (st < 0) {
-      gs_h5_fail(err, path, "cannot read /metrics/%s", s->name);
-      goto out;
-    }
-  }
-  if (gs_h5_attr_read_f64(f, "eval.eval_every", &u->eval_every) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    u->eval_every = 0;
-  }
-  rc = 0;
-out:
-  if (g >= 0) H5Gclose(g);
-  H5Fclose(f);
-  if (rc != 0) {
-    for (int s = 0; s < u->nser; s++) free(u->ser[s].v);
-    free(u->ser);
-    u->ser = NULL;
-    u->nser = 0;
-  }
-  return rc;
-}
-
-static const rp_series *run_series(const rp_run *u, const char *name) {
-  for (int s = 0; s < u->nser; s++)
-    if (strcmp(u->ser[s].name, name) == 0) return &u->ser[s];
-  return NULL;
-}
-
-/* The epochs of the points of series s: the run's "epoch" series when as long; else the epochs
- * at which it evaluated (every eval.eval_every epochs, and the last); else 1, 2, ... */
-static double *series_epochs(const rp_run *u, const rp_series *s) {
-  double *x = gs_malloc(sizeof(double) * (size_t)(s->n ? s->n : 1));
-  const rp_series *e = run_series(u, "epoch");
-  if (e && e->n == s->n) {
-    memcpy(x, e->v, sizeof(double) * (size_t)s->n);
-    return x;
-  }
-  if (e && u->eval_every >= 1) {
-    int k = 0;
-    for (int i = 0; i < e->n; i++) {
-      int take = i == e->n - 1 || fmod(e->v[i], u->eval_every) == 0;
-      if (!take) continue;
-      if (k == s->n) {
-        k = -1;
-        break;
-      }
-      x[k++] = e->v[i];
-    }
-    if (k == s->n) return x;
-  }
-  for (int i = 0; i < s->n; i++) x[i] = i + 1;
-  return x;
 }
 
 /* ------------------------------------------------------------------ statistics */
@@ -525,7 +79,7 @@ static void build_groups(rp *r) {
     char *lab = gs_strdup("");
     for (int a = 0; a < r->naxes; a++) {
       if (!is_group_axis(r, a)) continue;
-      char *n = xasprintf("%s%s%s=%s", lab, lab[0] ? ", " : "", r->shortname[a], r->runs[G->rep].val[a]);
+      char *n = rp_asprintf("%s%s%s=%s", lab, lab[0] ? ", " : "", r->shortname[a], r->runs[G->rep].val[a]);
       free(lab);
       lab = n;
     }
@@ -701,7 +255,7 @@ static void md_table(const rp *r, const int *met, int nm, FILE *f) {
       }
       row[c++] = gs_strdup(b);
     }
-    row[c] = xasprintf("%d", G->ndone);
+    row[c] = rp_asprintf("%d", G->ndone);
   }
   size_t *w = gs_calloc((size_t)nc, sizeof *w);
   for (int i = 0; i < nrow; i++)
@@ -748,7 +302,7 @@ static char *md_text(const rp *r, int plots, size_t *len) {
   char *buf = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
-  if (!f) oom();
+  if (!f) rp_oom();
   fprintf(f, "# Sweep report: %s\n\n", r->sweep_name);
   int ndone = count_status(r, "done"), nfail = count_status(r, "failed"), npend = count_status(r, "pending");
   fprintf(f, "- source: `%s`\n", r->h5path);
@@ -843,7 +397,7 @@ static char *csv_text(const rp *r, size_t *len) {
   char *buf = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
-  if (!f) oom();
+  if (!f) rp_oom();
   int k = 0;
   for (int a = 0; a < r->naxes; a++)
     if (is_group_axis(r, a)) {
@@ -851,11 +405,11 @@ static char *csv_text(const rp *r, size_t *len) {
       csv_field(f, r->axis[a]);
     }
   for (int m = 0; m < r->nmet; m++) {
-    char *h = xasprintf("%s_mean", r->met[m]);
+    char *h = rp_asprintf("%s_mean", r->met[m]);
     if (k++) fputc(',', f);
     csv_field(f, h);
     free(h);
-    h = xasprintf("%s_std", r->met[m]);
+    h = rp_asprintf("%s_std", r->met[m]);
     fputc(',', f);
     csv_field(f, h);
     free(h);
@@ -886,7 +440,7 @@ static char *tex_text_table(const rp *r, size_t *len) {
   char *buf = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
-  if (!f) oom();
+  if (!f) rp_oom();
   fprintf(f, "%% gensweep report of sweep ");
   tex_text(f, r->sweep_name);
   fprintf(f, ": mean $\\pm$ sample std over the done runs of each row; needs \\usepackage{booktabs}\n");
@@ -938,11 +492,11 @@ static char *safe_name(const char *s) {
 }
 
 static int plot_out(rp *r, const char *file, const gs_plot *p, const char *note, gs_error *err) {
-  char *path = xasprintf("%s/report/%s", r->dir, file);
+  char *path = rp_asprintf("%s/report/%s", r->dir, file);
   int rc = gs_plot_write(path, p, err);
   free(path);
   if (rc == 0) {
-    add_str(&r->plots, &r->nplots, gs_strdup(file));
+    rp_add_str(&r->plots, &r->nplots, gs_strdup(file));
     r->plot_notes = gs_realloc(r->plot_notes, sizeof(char *) * (size_t)r->nplots);
     r->plot_notes[r->nplots - 1] = gs_strdup(note ? note : "");
   }
@@ -956,12 +510,12 @@ static int plot_curves(rp *r, gs_error *err) {
   for (long i = 0; i < r->nruns; i++)
     for (int s = 0; s < r->runs[i].nser; s++) {
       const char *nm = r->runs[i].ser[s].name;
-      if (strcmp(nm, "epoch") && find_name(names, nnames, nm) < 0) add_str(&names, &nnames, gs_strdup(nm));
+      if (strcmp(nm, "epoch") && rp_find_name(names, nnames, nm) < 0) rp_add_str(&names, &nnames, gs_strdup(nm));
     }
   /* the headline metric first, then train_loss, then the others as the run files list them */
   const char *first[2] = {r->headline >= 0 ? r->met[r->headline] : "", "train_loss"};
   for (int f = 1; f >= 0; f--) {
-    int k = find_name(names, nnames, first[f]);
+    int k = rp_find_name(names, nnames, first[f]);
     if (k <= 0) continue;
     char *t = names[k];
     memmove(names + 1, names, sizeof(char *) * (size_t)k);
@@ -987,10 +541,10 @@ static int plot_curves(rp *r, gs_error *err) {
       const rp_run *u = &r->runs[i];
       if (u->nser == 0) continue;
       int slot = run_slot++;
-      const rp_series *s = run_series(u, names[k]);
+      const rp_series *s = rp_run_series(u, names[k]);
       if (!s || s->n == 0) continue;
       gs_plot_line *L = &lines[nl];
-      xs[nl] = series_epochs(u, s);
+      xs[nl] = rp_series_epochs(u, s);
       L->n = s->n;
       L->x = xs[nl];
       L->y = s->v;
@@ -1006,12 +560,12 @@ static int plot_curves(rp *r, gs_error *err) {
       nl++;
     }
     if (nl > 0) {
-      char *title = xasprintf("%s: %s per epoch", r->sweep_name, names[k]);
+      char *title = rp_asprintf("%s: %s per epoch", r->sweep_name, names[k]);
       char *sn = safe_name(names[k]);
-      char *file = xasprintf("curves_%s.png", sn);
+      char *file = rp_asprintf("curves_%s.png", sn);
       gs_plot p = {.title = title, .xlabel = "epoch", .ylabel = names[k], .xscale = GS_XSCALE_LINEAR,
                    .nlines = nl, .lines = lines};
-      char *note = xasprintf("%s per epoch, one line per done run%s.", names[k],
+      char *note = rp_asprintf("%s per epoch, one line per done run%s.", names[k],
                              by_group ? ", coloured by row of the table" : "");
       rc = plot_out(r, file, &p, note, err);
       free(note);
@@ -1048,7 +602,7 @@ static int plot_vs_axis(rp *r, gs_error *err) {
   char **cats = NULL;
   if (!numeric)
     for (long i = 0; i < r->nruns; i++)
-      if (find_name(cats, ncat, r->runs[i].val[xa]) < 0) add_str(&cats, &ncat, gs_strdup(r->runs[i].val[xa]));
+      if (rp_find_name(cats, ncat, r->runs[i].val[xa]) < 0) rp_add_str(&cats, &ncat, gs_strdup(r->runs[i].val[xa]));
   /* lines: groups that agree on every non-seed axis but x */
   int *line_of = gs_malloc(sizeof(int) * (size_t)(r->ngroups + 1));
   int *line_rep = gs_malloc(sizeof(int) * (size_t)(r->ngroups + 1));
@@ -1084,8 +638,8 @@ static int plot_vs_axis(rp *r, gs_error *err) {
       if (line_of[g] != l || G->cnt[m] == 0 || !isfinite(G->mean[m])) continue;
       const char *xv = r->runs[G->rep].val[xa];
       double x = 0;
-      if (numeric) parse_number(xv, &x);
-      else x = find_name(cats, ncat, xv);
+      if (numeric) rp_parse_number(xv, &x);
+      else x = rp_find_name(cats, ncat, xv);
       pts[l][np].x = x;
       pts[l][np].y = G->mean[m];
       pts[l][np].e = G->cnt[m] > 1 ? G->std[m] : NAN;
@@ -1107,7 +661,7 @@ static int plot_vs_axis(rp *r, gs_error *err) {
       char *lab = gs_strdup("");
       for (int a = 0; a < r->naxes; a++) {
         if (a == xa || !is_group_axis(r, a)) continue;
-        char *t = xasprintf("%s%s%s=%s", lab, lab[0] ? ", " : "", r->shortname[a], u->val[a]);
+        char *t = rp_asprintf("%s%s%s=%s", lab, lab[0] ? ", " : "", r->shortname[a], u->val[a]);
         free(lab);
         lab = t;
       }
@@ -1119,19 +673,19 @@ static int plot_vs_axis(rp *r, gs_error *err) {
   }
   int rc = 0;
   if (npoints == 0) {
-    warnf(r, "no done run has a value of %s: no %s-vs-%s plot", r->met[m], r->met[m], r->axis[xa]);
+    rp_warn(r, "no done run has a value of %s: no %s-vs-%s plot", r->met[m], r->met[m], r->axis[xa]);
   } else {
     gs_xscale sc = !numeric ? GS_XSCALE_CATEGORY : gs_plot_want_logx(allx, nall) ? GS_XSCALE_LOG : GS_XSCALE_LINEAR;
     int nseed = 0;
     for (int a = 0; a < r->naxes; a++) nseed += r->seed[a];
-    char *title = xasprintf("%s: %s vs %s", r->sweep_name, r->met[m], r->axis[xa]);
-    char *ylab = nseed ? xasprintf("%s (mean ± std over seeds)", r->met[m]) : gs_strdup(r->met[m]);
-    char *xlab = xasprintf("%s%s", r->axis[xa], sc == GS_XSCALE_LOG ? " (log scale)" : "");
+    char *title = rp_asprintf("%s: %s vs %s", r->sweep_name, r->met[m], r->axis[xa]);
+    char *ylab = nseed ? rp_asprintf("%s (mean ± std over seeds)", r->met[m]) : gs_strdup(r->met[m]);
+    char *xlab = rp_asprintf("%s%s", r->axis[xa], sc == GS_XSCALE_LOG ? " (log scale)" : "");
     char *s1 = safe_name(r->met[m]), *s2 = safe_name(r->axis[xa]);
-    char *file = xasprintf("%s_vs_%s.png", s1, s2);
+    char *file = rp_asprintf("%s_vs_%s.png", s1, s2);
     int has_zero = 0;
     for (int i = 0; i < nall; i++) has_zero |= allx[i] == 0;
-    char *note = xasprintf("%s against %s%s%s: %s%s.", r->met[m], r->axis[xa],
+    char *note = rp_asprintf("%s against %s%s%s: %s%s.", r->met[m], r->axis[xa],
                            other_axes ? ", one line per combination of the other axes" : "",
                            nseed ? ", points at the mean over seeds, error bars ± sample std (lines shifted slightly "
                                    "sideways so that the bars stay apart)" : "",
@@ -1171,7 +725,7 @@ static char *list_names(char **names, int n, const int *skip) {
   char *s = gs_strdup("");
   for (int i = 0; i < n; i++) {
     if (skip && skip[i]) continue;
-    char *t = xasprintf("%s%s%s", s, s[0] ? ", " : "", names[i]);
+    char *t = rp_asprintf("%s%s%s", s, s[0] ? ", " : "", names[i]);
     free(s);
     s = t;
   }
@@ -1193,10 +747,10 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
       while (*tok == ' ') tok++;
       for (size_t l = strlen(tok); l > 0 && tok[l - 1] == ' ';) tok[--l] = 0;
       if (!*tok) continue;
-      int hit = find_name(r->met, r->nmet, tok);
+      int hit = rp_find_name(r->met, r->nmet, tok);
       if (hit < 0) {
-        char *alt = xasprintf("final.%s", tok);
-        hit = find_name(r->met, r->nmet, alt);
+        char *alt = rp_asprintf("final.%s", tok);
+        hit = rp_find_name(r->met, r->nmet, alt);
         free(alt);
       }
       if (hit < 0) {
@@ -1211,15 +765,15 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
     }
     free(list);
   } else {
-    r->headline = find_name(r->met, r->nmet, "test_neg_elbo");
+    r->headline = rp_find_name(r->met, r->nmet, "test_neg_elbo");
     if (r->headline < 0) { /* the CAE + IGMN study: sigmasq, then the mixture's figures */
-      r->headline = find_name(r->met, r->nmet, "sigmasq");
+      r->headline = rp_find_name(r->met, r->nmet, "sigmasq");
       /* after retraining (what mu changes; equal to the pass's when mu does not bite), then the
        * pass's own figures, and the reconstruction */
       const char *more[] = {"sigmasq_ratio", "collapsed", "igmn_final_K", "igmn_final_purity",
                             "igmn_final_judge_share", "igmn_pass_K", "igmn_pass_purity", "test_bce"};
       for (int i = 0; r->headline >= 0 && i < 8; i++) {
-        int hit = find_name(r->met, r->nmet, more[i]);
+        int hit = rp_find_name(r->met, r->nmet, more[i]);
         if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
       }
     }
@@ -1228,7 +782,7 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
   /* x axis */
   r->xaxis = -1;
   if (opt->x_axis && opt->x_axis[0]) {
-    int hit = find_name(r->axis, r->naxes, opt->x_axis), nshort = 0;
+    int hit = rp_find_name(r->axis, r->naxes, opt->x_axis), nshort = 0;
     if (hit < 0)
       for (int a = 0; a < r->naxes; a++) {
         const char *dot = strrchr(r->axis[a], '.');
@@ -1263,7 +817,7 @@ static void classify_axes(rp *r) {
   for (int a = 0; a < r->naxes; a++) {
     r->seed[a] = gs_report_is_seed_axis(r->axis[a]);
     int num = r->nruns > 0;
-    for (long i = 0; i < r->nruns && num; i++) num = parse_number(r->runs[i].val[a], NULL);
+    for (long i = 0; i < r->nruns && num; i++) num = rp_parse_number(r->runs[i].val[a], NULL);
     r->numeric[a] = num;
     const char *dot = strrchr(r->axis[a], '.');
     r->shortname[a] = gs_strdup(dot && dot[1] ? dot + 1 : r->axis[a]);
@@ -1281,10 +835,10 @@ static void load_run_files(rp *r) {
   for (long i = 0; i < r->nruns; i++) {
     rp_run *u = &r->runs[i];
     if (!u->done) continue;
-    char *path = xasprintf("%s/runs/%s.h5", r->dir, u->id);
+    char *path = rp_asprintf("%s/runs/%s.h5", r->dir, u->id);
     gs_error e = {0};
-    if (read_run_series(path, u, &e) != 0)
-      warnf(r, "run %s: %s; its curves are left out (its final metrics come from sweep.h5)", u->id, e.msg);
+    if (rp_read_run_series(path, u, &e) != 0)
+      rp_warn(r, "run %s: %s; its curves are left out (its final metrics come from sweep.h5)", u->id, e.msg);
     free(path);
   }
 }
@@ -1294,7 +848,7 @@ static void load_run_files(rp *r) {
  * ones the previous list names that this report did not draw are removed. Files gensweep did not
  * draw are never touched. */
 static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
-  char *list = xasprintf("%s/.plots", rdir);
+  char *list = rp_asprintf("%s/.plots", rdir);
   FILE *f = fopen(list, "r");
   if (f) {
     char line[1024];
@@ -1306,7 +860,7 @@ static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
       int ours = 0;
       for (int i = 0; i < r->nplots && !ours; i++) ours = strcmp(r->plots[i], line) == 0;
       if (ours) continue;
-      char *p = xasprintf("%s/%s", rdir, line);
+      char *p = rp_asprintf("%s/%s", rdir, line);
       if (unlink(p) == 0 && out) fprintf(out, "removed %s (an earlier report's plot that this one does not draw)\n", p);
       free(p);
     }
@@ -1315,11 +869,11 @@ static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
   char *text = NULL;
   size_t n = 0;
   FILE *m = open_memstream(&text, &n);
-  if (!m) oom();
+  if (!m) rp_oom();
   for (int i = 0; i < r->nplots; i++) fprintf(m, "%s\n", r->plots[i]);
   fclose(m);
   gs_error e = {0};
-  if (gs_atomic_write(list, text, n, &e) != 0) warnf(r, "%s", e.msg);
+  if (gs_atomic_write(list, text, n, &e) != 0) rp_warn(r, "%s", e.msg);
   free(text);
   free(list);
 }
@@ -1334,16 +888,16 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
   char *d = gs_strdup(dir);
   for (size_t n = strlen(d); n > 1 && d[n - 1] == '/'; n--) d[n - 1] = 0;
   r.dir = d;
-  r.h5path = xasprintf("%s/sweep.h5", d);
+  r.h5path = rp_asprintf("%s/sweep.h5", d);
   int rc = -1;
-  char *mdpath = xasprintf("%s/report/summary.md", d), *csvpath = xasprintf("%s/report/summary.csv", d);
-  char *texpath = xasprintf("%s/report/summary.tex", d), *rdir = xasprintf("%s/report", d);
+  char *mdpath = rp_asprintf("%s/report/summary.md", d), *csvpath = rp_asprintf("%s/report/summary.csv", d);
+  char *texpath = rp_asprintf("%s/report/summary.tex", d), *rdir = rp_asprintf("%s/report", d);
   char *md = NULL, *mdt = NULL, *csv = NULL, *tex = NULL;
   size_t mdn = 0, mdtn = 0, csvn = 0, texn = 0;
 
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
-  int rd = read_sweep(&r, err);
+  int rd = rp_read_sweep(&r, err);
   if (rd == 0) {
     classify_axes(&r);
     if (choose_options(&r, opt, err) == 0) rd = 1;
@@ -1370,10 +924,10 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
         plot_rc = plot_vs_axis(&r, &plot_err);
         r.headline = h;
       }
-    } else if (r.headline < 0) warnf(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
-    else warnf(&r, "no non-seed axis to plot %s against", r.met[r.headline]);
+    } else if (r.headline < 0) rp_warn(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
+    else rp_warn(&r, "no non-seed axis to plot %s against", r.met[r.headline]);
     if (plot_rc == 0) plot_rc = plot_curves(&r, &plot_err);
-    if (plot_rc != 0) warnf(&r, "plotting stopped: %s", plot_err.msg);
+    if (plot_rc != 0) rp_warn(&r, "plotting stopped: %s", plot_err.msg);
   } else {
     gs_h5_quiet_end(&q);
   }

@@ -117,6 +117,5 @@ const gs_model_def *gs_model_find(const char *name);
 const gs_vocabulary *gs_models_vocabulary(void);
 /* Epochs a run of cfg trains in all (its model's `epochs`, else train.epochs). */
 long gs_model_epochs(const gs_config *cfg);
-extern const gs_model_def gs_model_vae, gs_model_cvae, gs_model_cae, gs_model_cae_igmn;
 
 #endif
