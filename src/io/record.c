@@ -74,7 +74,7 @@ void gs_record_scalar(gs_record *r, const char *name, double v) {
   s->v = v;
 }
 
-void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix) {
+void gs_record_image_grid(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix, int cols) {
   if (n < 0 || h < 0 || w < 0) internal_error("negative image dimensions", name);
   gs_images *im = NULL;
   for (int i = 0; i < r->nimages; i++)
@@ -93,6 +93,11 @@ void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const
   size_t bytes = (size_t)n * (size_t)h * (size_t)w;
   im->pix = gs_malloc(bytes);
   if (bytes) memcpy(im->pix, pix, bytes);
+  im->cols = cols;
+}
+
+void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix) {
+  gs_record_image_grid(r, name, n, h, w, pix, 0);
 }
 
 const gs_series *gs_record_find_series(const gs_record *r, const char *name) {

@@ -518,8 +518,7 @@ static void record_stage(gs_model *m, gs_record *rec, const stage *s, const char
     snprintf(buf, sizeof buf, "igmn/%s/grid_component", name);
     gs_record_array(rec, buf, 1, sg, s->comp);
     snprintf(buf, sizeof buf, "components_%s", name);
-    gs_record_images(rec, buf, s->ngrid * (int)m->s.igmn_samples, tr->h, tr->w, s->grid);
-    rec->images[rec->nimages - 1].cols = (int)m->s.igmn_samples;
+    gs_record_image_grid(rec, buf, s->ngrid * (int)m->s.igmn_samples, tr->h, tr->w, s->grid, (int)m->s.igmn_samples);
   }
 }
 
@@ -602,8 +601,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
     gs_graph_begin(&m->g, NULL, 0);
     gs_tensor *img = gs_sigmoid(&m->g, decode(m, encode(m, gs_wrap2(&m->g, m->xbuf, nr, m->D))));
     gs_to_u8(img->x, pix + (size_t)nr * m->D, (long)nr * m->D);
-    gs_record_images(rec, "recon", 2 * nr, ds->test.h, ds->test.w, pix);
-    rec->images[rec->nimages - 1].cols = nr;
+    gs_record_image_grid(rec, "recon", 2 * nr, ds->test.h, ds->test.w, pix, nr);
     free(pix);
     free(idx);
   }

@@ -331,8 +331,7 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
       for (int i = 0; i < n; i++) y[(long)i * C + i / per] = 1.0f; /* row i/per = class */
     uint8_t *pix = gs_malloc((size_t)n * D);
     decode_images(m, z, y, n, pix);
-    gs_record_images(rec, "prior", n, h, w, pix);
-    rec->images[rec->nimages - 1].cols = C ? per : (int)ceil(sqrt((double)n));
+    gs_record_image_grid(rec, "prior", n, h, w, pix, C ? per : (int)ceil(sqrt((double)n)));
     free(pix);
     free(z);
     free(y);
@@ -353,8 +352,7 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
     uint8_t *pix = gs_malloc((size_t)2 * nr * D);
     gs_to_u8(m->xbuf, pix, (long)nr * D);
     decode_images(m, zc, m->ybuf, nr, pix + (size_t)nr * D);
-    gs_record_images(rec, "recon", 2 * nr, h, w, pix);
-    rec->images[rec->nimages - 1].cols = nr;
+    gs_record_image_grid(rec, "recon", 2 * nr, h, w, pix, nr);
     free(pix);
     free(zc);
     free(idx);
@@ -374,8 +372,7 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
     uint8_t *pix = gs_malloc((size_t)gn * gn * D);
     decode_images(m, z, y, gn * gn, pix);
     free(y);
-    gs_record_images(rec, "manifold", gn * gn, h, w, pix);
-    rec->images[rec->nimages - 1].cols = gn;
+    gs_record_image_grid(rec, "manifold", gn * gn, h, w, pix, gn);
     free(pix);
     free(z);
   }
@@ -390,16 +387,18 @@ static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_
   gs_record_push(rec, "test_neg_elbo", te.total / te.n);
   gs_record_push(rec, "test_rec", te.rec / te.n);
   gs_record_push(rec, "test_kl", te.kl / te.n);
+  double val = NAN;
   if (ds->val.n > 0) {
     elbo_sum va = neg_elbo(m, &ds->val, &rng);
-    gs_record_push(rec, "val_neg_elbo", va.total / va.n);
+    val = va.total / va.n;
+    gs_record_push(rec, "val_neg_elbo", val);
   }
   if (!isfinite(te.total)) return gs_fail(err, "test negative ELBO is not finite at epoch %d", epoch);
   if (!final) return 0;
   gs_record_scalar(rec, "test_neg_elbo", te.total / te.n);
   gs_record_scalar(rec, "test_rec", te.rec / te.n);
   gs_record_scalar(rec, "test_kl", te.kl / te.n);
-  if (ds->val.n > 0) gs_record_scalar(rec, "val_neg_elbo", rec->series[rec->nseries - 1].v[rec->series[rec->nseries - 1].n - 1]);
+  if (ds->val.n > 0) gs_record_scalar(rec, "val_neg_elbo", val);
   if (m->s.iw_samples > 0) {
     long n = m->s.iw_test_size > 0 && m->s.iw_test_size < ds->test.n ? m->s.iw_test_size : ds->test.n;
     gs_rng_seed(&rng, (uint64_t)c->seed, 1, GS_RNG_EVAL);

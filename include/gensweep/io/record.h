@@ -74,6 +74,8 @@ void gs_record_push(gs_record *r, const char *name, double v);
 void gs_record_scalar(gs_record *r, const char *name, double v);
 /* Store a copy of n images of h x w. */
 void gs_record_images(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix);
+/* The same, drawn as a PNG grid of `cols` columns (0: about square). */
+void gs_record_image_grid(gs_record *r, const char *name, int n, int h, int w, const uint8_t *pix, int cols);
 /* Store a copy of a float64 array (ndim 1..3) written at /<name> (overwrites one of that name). */
 void gs_record_array(gs_record *r, const char *name, int ndim, const long *shape, const double *v);
 const gs_series *gs_record_find_series(const gs_record *r, const char *name);
