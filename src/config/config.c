@@ -107,7 +107,7 @@ static int same_name(const gs_key *a, const gs_key *b) {
 }
 
 static int same_spec(const gs_key *a, const gs_key *b) {
-  return a->type == b->type && a->min == b->min && a->max == b->max && a->min_open == b->min_open &&
+  return a->type == b->type && a->size == b->size && a->min == b->min && a->max == b->max && a->min_open == b->min_open &&
          a->max_open == b->max_open && a->in_every_hash == b->in_every_hash &&
          strcmp(a->def ? a->def : "", b->def ? b->def : "") == 0 &&
          strcmp(a->choices ? a->choices : "", b->choices ? b->choices : "") == 0;
@@ -155,6 +155,10 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
   for (int m = 0; m < nmodels; m++) {
     for (int j = 0; j < models[m].nkeys; j++) {
       const gs_key *k = &models[m].keys[j];
+      /* gs_config_read copies a long, a double or a choice's text into the model's field */
+      if ((k->type == GS_KEY_INT && k->size != sizeof(long)) || (k->type == GS_KEY_FLOAT && k->size != sizeof(double)))
+        return gs_fail(err, "vocabulary: %s.%s of model %s: an integer key reads into a long, a number into a double",
+                       k->section, k->name, models[m].model);
       int i = 0;
       while (i < v->nkeys && !same_name(v->keys[i], k)) i++;
       if (i < v->nkeys) { /* declared before: by the runner, or another model */

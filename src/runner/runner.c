@@ -216,7 +216,11 @@ typedef struct loss_sums {
 
 static void loss_add(loss_sums *ls, const char *prefix, const char *name, double v) {
   char full[48];
-  snprintf(full, sizeof full, "%s%s", prefix, name);
+  if (snprintf(full, sizeof full, "%s%s", prefix, name) >= (int)sizeof full || strcmp(full, "train_loss") == 0) {
+    /* a model's programming error: the name would be cut, or take the runner's own series */
+    fprintf(stderr, "gensweep: internal error: loss name '%s%s' too long or reserved\n", prefix, name);
+    abort();
+  }
   int i = 0;
   while (i < ls->n && strcmp(ls->name[i], full) != 0) i++;
   if (i == ls->n) {
@@ -317,6 +321,7 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
   ck.epoch = epoch;
   ck.step = step;
   ck.loss_sum = sums ? sums->total : 0.0;
+  _Static_assert(MAX_LOSS_PARTS <= GS_CKPT_MAX_LOSS_PARTS, "a checkpoint holds every loss part");
   ck.nloss_parts = sums ? sums->n : 0;
   for (int i = 0; i < ck.nloss_parts; i++) {
     GS_STRCPY(ck.loss_part_name[i], sums->name[i]);

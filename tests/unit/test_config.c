@@ -122,6 +122,13 @@ static const gs_key two_a[] = {GS_KEY_INT(gs_value, "model", "width", i, 1, 10, 
 static const gs_key two_b[] = {GS_KEY_INT(gs_value, "model", "width", i, 1, 10, "4", "a width")};
 static const gs_key two_c[] = {GS_KEY_INT(gs_value, "train", "epochs", i, 1, 10, "4", "epochs again")};
 static const gs_key two_d[] = {GS_KEY_INT(gs_value, "toy", "depth", i, 1, 10, "2", "a depth")};
+typedef struct int_settings {
+  int depth;
+  char mode[4];
+} int_settings;
+static const gs_key two_e[] = {GS_KEY_INT(int_settings, "toy", "depth", depth, 1, 10, "2", "a depth")};
+static const gs_key enum16[] = {GS_KEY_ENUM(gs_value, "toy", "mode", s, "ab|cd", "ab", "a mode")};
+static const gs_key enum4bytes[] = {GS_KEY_ENUM(int_settings, "toy", "mode", mode, "ab|cd", "ab", "a mode")};
 Test(config, vocabulary_checks_the_models_declarations) {
   gs_vocabulary v;
   gs_error err;
@@ -152,6 +159,13 @@ Test(config, vocabulary_checks_the_models_declarations) {
   gs_model_keys twice[] = {{.model = "a", .keys = two_a, .nkeys = 1}, {.model = "a", .keys = two_a, .nkeys = 1}};
   cr_assert_neq(gs_vocabulary_init(&v, twice, 2, &err), 0);
   cr_assert(strstr(err.msg, "model a registered twice"), "%s", err.msg);
+  /* an int field would be overwritten by gs_config_read's long; a choice field of another size */
+  gs_model_keys small[] = {{.model = "a", .keys = two_e, .nkeys = 1}};
+  cr_assert_neq(gs_vocabulary_init(&v, small, 1, &err), 0);
+  cr_assert(strstr(err.msg, "an integer key reads into a long"), "%s", err.msg);
+  gs_model_keys sizes[] = {{.model = "a", .keys = enum16, .nkeys = 1}, {.model = "b", .keys = enum4bytes, .nkeys = 1}};
+  cr_assert_neq(gs_vocabulary_init(&v, sizes, 2, &err), 0);
+  cr_assert(strstr(err.msg, "toy.mode is declared differently by models a and b"), "%s", err.msg);
 }
 
 Test(config, defaults) {

@@ -34,7 +34,8 @@ typedef struct gs_batch {
   int lo, hi;              /* this rank computes rows [lo, hi) */
 } gs_batch;
 
-/* Named parts of a step's loss, each summed over the step's rows like the returned loss. */
+/* Named parts of a step's loss, each summed over the step's rows like the returned loss. A name
+ * is recorded as train_<name>: not "loss", at most 40 characters. */
 #define GS_MAX_LOSSES 8
 typedef struct gs_losses {
   int n;
