@@ -183,12 +183,7 @@ static void optimisers_fresh(optimisers *o, const gs_config *c, const gs_model_d
   gs_optim_settings base = {.lr = (float)c->lr, .momentum = (float)c->momentum, .rho = (float)c->rho,
                             .beta1 = (float)c->beta1, .beta2 = (float)c->beta2, .eps = (float)c->eps};
   gs_optim_kind(c->optimizer, &base.kind);
-  gs_optim_init(&o->all, base.kind, p->total, base.lr);
-  o->all.momentum = base.momentum;
-  o->all.rho = base.rho;
-  o->all.beta1 = base.beta1;
-  o->all.beta2 = base.beta2;
-  o->all.eps = base.eps;
+  gs_optim_init(&o->all, base.kind, p->total, base.lr); /* only its moments are used: the groups' settings are theirs */
   o->n = p->ngroups;
   for (int g = 0; g < p->ngroups; g++) {
     gs_optim_settings s = base;
