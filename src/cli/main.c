@@ -192,7 +192,14 @@ static void print_keys(void) {
       case GS_KEY_STRING: snprintf(range, sizeof range, "text"); break;
       case GS_KEY_ENUM: snprintf(range, sizeof range, "one of %s", k->choices); break;
     }
-    printf("  %-18s %s; default %s\n  %-18s %s\n", k->name, range, k->def && *k->def ? k->def : "\"\"", "",
+    char own[512] = "";
+    size_t o = 0;
+    for (int d = 0; d < v->ndefaults && o < sizeof own; d++)
+      if (v->keys[v->defaults[d].key] == k)
+        o += (size_t)snprintf(own + o, sizeof own - o, "%s%s %s", o ? ", " : " (", v->models[v->defaults[d].model].model,
+                              v->defaults[d].value);
+    if (o && o < sizeof own - 1) snprintf(own + o, sizeof own - o, ")");
+    printf("  %-18s %s; default %s%s\n  %-18s %s\n", k->name, range, k->def && *k->def ? k->def : "\"\"", own, "",
            k->help ? k->help : "");
   }
 }

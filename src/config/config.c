@@ -119,6 +119,14 @@ int gs_vocabulary_model(const gs_vocabulary *v, const char *model) {
   return -1;
 }
 
+static int full_name_is(const gs_key *k, const char *full) {
+  size_t sl = strlen(k->section);
+  return strncmp(full, k->section, sl) == 0 && full[sl] == '.' && strcmp(full + sl + 1, k->name) == 0;
+}
+
+static int set_at(gs_config *c, int i, const char *value, gs_error *err);
+static void format_at(const gs_config *c, int i, char *buf, size_t n);
+
 int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodels, gs_error *err) {
   memset(v, 0, sizeof *v);
   if (nmodels < 1 || nmodels > GS_MAX_MODELS) return gs_fail(err, "vocabulary: %d models (1 to %d)", nmodels, GS_MAX_MODELS);
@@ -222,7 +230,33 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
     v->sections[v->nsections++] = v->keys[i]->section;
   }
   v->sections[v->nsections++] = "grid";
+  /* the models' own defaults: each names a key, and its value is one the key takes */
+  for (int m = 0; m < nmodels; m++) {
+    for (const char *const *d = models[m].defaults; d && d[0]; d += 2) {
+      int i = 0;
+      while (i < v->nkeys && !full_name_is(v->keys[i], d[0])) i++;
+      if (i == v->nkeys) return gs_fail(err, "vocabulary: model %s has a default for %s, which is not a key", models[m].model, d[0]);
+      gs_config c;
+      memset(&c, 0, sizeof c);
+      c.vocab = v;
+      gs_error e;
+      if (!d[1] || set_at(&c, i, d[1], &e) != 0)
+        return gs_fail(err, "vocabulary: model %s's default for %s: %s", models[m].model, d[0], d[1] ? e.msg : "no value");
+      if (v->ndefaults == GS_MAX_MODEL_DEFAULTS) return gs_fail(err, "vocabulary: too many model defaults");
+      v->defaults[v->ndefaults].model = m;
+      v->defaults[v->ndefaults].key = i;
+      format_at(&c, i, v->defaults[v->ndefaults].value, sizeof v->defaults[v->ndefaults].value);
+      v->ndefaults++;
+    }
+  }
   return 0;
+}
+
+const char *gs_vocabulary_default(const gs_vocabulary *v, const char *model, const gs_key *k) {
+  int m = gs_vocabulary_model(v, model);
+  for (int d = 0; d < v->ndefaults; d++)
+    if (v->defaults[d].model == m && same_name(v->keys[v->defaults[d].key], k)) return v->defaults[d].value;
+  return k->def;
 }
 
 /* Index of k in c's vocabulary: k itself, or a declaration of the same section.name. */
@@ -1004,8 +1038,35 @@ static int compare_ids(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Build runs, ids and hashes (no errors left but id length / uniqueness / validation). */
-static int expand(gs_sweep *sw, const char *path, gs_error *err) {
+/* Values a run of model m trains with that its file does not give: its model's own defaults
+ * (gs_model_keys.defaults), and the length rule: a model that counts train.iterations trains by
+ * epochs when the file gives train.epochs but not train.iterations (iterations recorded as 0).
+ * own[i] = the text of key i where it differs from the base config; the caller clears them. */
+static void apply_model_defaults(gs_config *c, int m, const unsigned char *given, const char **own) {
+  const gs_vocabulary *v = c->vocab;
+  if (m < 0) return;
+  for (int d = 0; d < v->ndefaults; d++) {
+    int i = v->defaults[d].key;
+    if (v->defaults[d].model != m || given[i]) continue;
+    set_at(c, i, v->defaults[d].value, NULL); /* checked by gs_vocabulary_init */
+    own[i] = v->defaults[d].value;
+  }
+  int it = -1, ep = -1;
+  for (int i = 0; i < v->nkeys; i++) {
+    if (full_name_is(v->keys[i], "train.iterations")) it = i;
+    if (full_name_is(v->keys[i], "train.epochs")) ep = i;
+  }
+  if (it >= 0 && ep >= 0 && v->slot[it] >= 0 && (v->readers[it] >> m & 1) && !given[it] && given[ep]) {
+    size_t size;
+    long zero = 0;
+    memcpy(value_at(c, it, &size), &zero, sizeof zero);
+    own[it] = "0";
+  }
+}
+
+/* Build runs, ids and hashes (no errors left but id length / uniqueness / validation). given[i]:
+ * the file sets key i (in its section or in [grid]). */
+static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs_error *err) {
   int na = sw->naxes;
   /* run-id shortnames: the key name, or section-name where two axes share a key name */
   for (int a = 0; a < na; a++) {
@@ -1044,6 +1105,7 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
   /* canonical text of every key in the base config, for fast per-run hashing */
   const gs_vocabulary *v = sw->base.vocab;
   char *base_text[GS_MAX_KEYS];
+  const char *own[GS_MAX_KEYS] = {0};
   int axis_of[GS_MAX_KEYS], key_of_axis[GS_MAX_AXES];
   for (int i = 0; i < v->nkeys; i++) {
     char val[VALUE_BUF];
@@ -1076,9 +1138,11 @@ static int expand(gs_sweep *sw, const char *path, gs_error *err) {
     else run->id[o] = 0;
     uint64_t h = GS_HASH_INIT;
     int model = gs_vocabulary_model(v, run->cfg.model);
+    apply_model_defaults(&run->cfg, model, given, own);
     for (int i = 0; i < v->nkeys; i++) {
-      if (!counts_at(&run->cfg, i, model)) continue;
-      h = hash_line(h, v->keys[i], axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i]);
+      const char *text = own[i] ? own[i] : axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i];
+      own[i] = NULL;
+      if (counts_at(&run->cfg, i, model)) h = hash_line(h, v->keys[i], text);
     }
     run->hash = h;
     for (int a = na - 1; a >= 0; a--) { /* row-major: the last axis varies fastest */
@@ -1178,7 +1242,9 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
       if (L->errs[i].line < L->errs[first].line) first = i;
     rc = gs_fail(err, "%s:%d: %s", path, L->errs[first].line, L->errs[first].msg);
   } else {
-    rc = expand(sw, path, err);
+    unsigned char given[GS_MAX_KEYS];
+    for (int i = 0; i < v->nkeys; i++) given[i] = L->key_line[i] || L->grid_line[i];
+    rc = expand(sw, path, given, err);
   }
   for (int i = 0; i < L->nerrs; i++) free(L->errs[i].msg);
   free(L->errs);

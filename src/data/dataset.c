@@ -133,7 +133,7 @@ static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const ch
     return gs_fail(err, "train_size %ld is larger than the %ld training images in %s", opt->train_size, avail,
                    train_file);
   if (avail > INT32_MAX) return gs_fail(err, "%s: too many images (%ld)", train_file, avail);
-  long nval = (long)floor(opt->val_split * (double)want + 0.5);
+  long nval = want - gs_train_count(want, want, opt->val_split);
   if (want - nval < 1)
     return gs_fail(err, "val_split %g leaves no training images (of %ld)", opt->val_split, want);
   if (want == avail && nval == 0) return 0; /* everything, file order */
@@ -288,4 +288,26 @@ void gs_imageset_batch(const gs_imageset *s, const int32_t *idx, int rows, float
       if (l < C) onehot[(size_t)r * C + l] = 1.0f;
     }
   }
+}
+
+const gs_data_sizes *gs_dataset_sizes_cached(const char *name) {
+  enum { CACHE = 8 };
+  static struct {
+    char name[512];
+    int ok;
+    gs_data_sizes sizes;
+  } cache[CACHE];
+  static int n;
+  for (int i = 0; i < n; i++)
+    if (strcmp(cache[i].name, name) == 0) return cache[i].ok ? &cache[i].sizes : NULL;
+  int i = n < CACHE ? n++ : CACHE - 1;
+  GS_STRCPY(cache[i].name, name);
+  gs_error err;
+  cache[i].ok = gs_dataset_sizes(name, &cache[i].sizes, &err) == 0;
+  return cache[i].ok ? &cache[i].sizes : NULL;
+}
+
+long gs_train_count(long available, long train_size, double val_split) {
+  long want = train_size > 0 && train_size < available ? train_size : available;
+  return want - (long)floor(val_split * (double)want + 0.5);
 }

@@ -565,7 +565,8 @@ static int end_epoch(gs_model *m, const gs_dataset *ds, int epoch, gs_record *re
 
 /* The runner's evaluation: the CAE measures here (cae_igmn has measured in end_epoch already);
  * after the last epoch also the final scalars and images. */
-static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
+static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
+  int epoch = when->epoch, final = when->final;
   const gs_config *c = m->cfg;
   if (!m->igmn && measure(m, ds, epoch, rec, err) != 0) return -1;
   if (!final) return 0;

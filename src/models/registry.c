@@ -33,7 +33,7 @@ const gs_vocabulary *gs_models_vocabulary(void) {
   for (int i = 0; i < NMODELS; i++) {
     const gs_model_def *d = all_models[i];
     keys[i] = (gs_model_keys){.model = d->name, .about = d->about, .keys = d->keys, .nkeys = d->nkeys,
-                              .validate = d->validate};
+                              .validate = d->validate, .defaults = d->defaults};
   }
   gs_error err;
   if (gs_vocabulary_init(&v, keys, NMODELS, &err) != 0) {
@@ -44,7 +44,30 @@ const gs_vocabulary *gs_models_vocabulary(void) {
   return &v;
 }
 
-long gs_model_epochs(const gs_config *cfg) {
+void gs_model_schedule(const gs_config *cfg, gs_schedule *out) {
+  memset(out, 0, sizeof *out);
+  const gs_model_def *d = gs_model_find(cfg->model);
+  if (d && d->schedule) d->schedule(cfg, out);
+}
+
+long gs_model_epochs_of(const gs_config *cfg, long train) {
+  gs_schedule s;
+  gs_model_schedule(cfg, &s);
+  if (s.iterations > 0) {
+    long nb = cfg->batch_size > 0 ? train / cfg->batch_size : 0;
+    return nb > 0 ? (s.iterations + nb - 1) / nb : 0;
+  }
   const gs_model_def *d = gs_model_find(cfg->model);
   return d && d->epochs ? d->epochs(cfg) : cfg->epochs;
+}
+
+long gs_model_epochs(const gs_config *cfg) {
+  gs_schedule s;
+  gs_model_schedule(cfg, &s);
+  long train = 0;
+  if (s.iterations > 0) { /* the training set's size from its files' headers */
+    const gs_data_sizes *sizes = gs_dataset_sizes_cached(cfg->dataset);
+    if (sizes) train = gs_train_count(sizes->train, cfg->train_size, cfg->val_split);
+  }
+  return gs_model_epochs_of(cfg, train);
 }

@@ -378,7 +378,8 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
   }
 }
 
-static int evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
+static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
+  int epoch = when->epoch, final = when->final;
   const gs_config *c = m->cfg;
   gs_rng rng;
   /* the same evaluation noise every epoch: curves compare the model, not the noise */

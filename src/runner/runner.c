@@ -234,7 +234,7 @@ static void loss_add(loss_sums *ls, const char *prefix, const char *name, double
  * when a loss is not finite (*bad = that loss). */
 static int train_iteration(const gs_model_def *def, gs_model *m, const gs_batch *batch, const gs_phase *phases,
                            int nphases, shard *sh, MPI_Comm comm, optimisers *opt, gs_params *p, gs_rng *noise,
-                           int stop_asked, loss_sums *ls, double *bad) {
+                           int stop_asked, loss_sums *ls, int windows, double *bad) {
   int stop = 0;
   for (int k = 0; k < nphases; k++) {
     for (int g = 0; g < p->ngroups; g++)
@@ -259,6 +259,10 @@ static int train_iteration(const gs_model_def *def, gs_model *m, const gs_batch 
     ls->total += l;
     if (nphases > 1) loss_add(ls, "train_loss_", phases[k].name, l);
     for (int i = 0; i < parts.n; i++) loss_add(ls, "train_", parts.name[i], agree[1 + i]);
+    if (windows) { /* the same sums over a window of iterations: series iter_<...> */
+      loss_add(ls, "iter_", nphases > 1 ? phases[k].name : "loss", l);
+      for (int i = 0; i < parts.n; i++) loss_add(ls, "iter_", parts.name[i], agree[1 + i]);
+    }
     stop = agree[na - 1] > 0;
   }
   return stop;
@@ -422,15 +426,61 @@ typedef struct group_view {
   int lo, hi;            /* this rank's rows of every global batch */
 } group_view;
 
+/* A run's training plan: batches per epoch, epochs, and for a run trained by iterations (a GAN)
+ * where it stops, how often it records its losses and evaluates. */
+typedef struct plan {
+  long B, nb;            /* batch size, batches per full epoch */
+  long epochs;
+  long iterations;       /* 0: every epoch is full */
+  gs_schedule sched;
+} plan;
+
+static long steps_in(const plan *pl, long ep) {
+  if (pl->iterations <= 0) return pl->nb;
+  long left = pl->iterations - (ep - 1) * pl->nb;
+  return left < pl->nb ? left : pl->nb;
+}
+
+/* Evaluate (all ranks of the group: evaluation is deterministic, every rank keeps the same
+ * record); a model with a schedule gets the iteration noted (series eval_iteration). */
+static int run_evaluate(const gs_model_def *def, gs_model *m, const gs_dataset *ds, long ep, long iteration, int final,
+                        gs_record *rec, gs_error *err) {
+  gs_when when = {.epoch = (int)ep, .iteration = iteration, .final = final};
+  if (def->schedule) gs_record_push(rec, "eval_iteration", (double)iteration);
+  return def->evaluate(m, ds, &when, rec, err);
+}
+
+/* The losses of the last sched.log_every iterations as one point of the series iter_<name>:
+ * their running sums are loss_sums entries named "iter_..." (so a checkpoint keeps a partial
+ * window), emptied here. */
+static void log_window(loss_sums *ls, const plan *pl, long iteration, gs_record *rec) {
+  gs_record_push(rec, "iteration", (double)iteration);
+  double n = (double)pl->sched.log_every * (double)pl->B;
+  for (int i = 0; i < ls->n; i++) {
+    if (strncmp(ls->name[i], "iter_", 5) != 0) continue;
+    gs_record_push(rec, ls->name[i], ls->sum[i] / n);
+    ls->sum[i] = 0.0;
+  }
+}
+
+/* The window sums of ls (entries iter_...), the only sums an epoch hands on to the next. */
+static loss_sums window_sums(const loss_sums *ls) {
+  loss_sums w = {0};
+  for (int i = 0; i < ls->n; i++)
+    if (strncmp(ls->name[i], "iter_", 5) == 0) loss_add(&w, "", ls->name[i], ls->sum[i]);
+  return w;
+}
+
 /* One epoch's batches, from step rs->step0 when the run resumed in this epoch: shuffle, then
- * one iteration per batch; *dt is its training time (also added to rs->train_s). Returns 0 (the
- * epoch is done; *stop = 1 if a stop was requested at its last step), 1 (stopped mid-epoch by a
- * request: checkpointed here), -1 (a loss went non-finite: err). */
+ * one iteration per batch (fewer in the last epoch of a run trained by iterations); *dt is its
+ * training time (also added to rs->train_s). Returns 0 (the epoch is done; *stop = 1 if a stop
+ * was requested at its last step), 1 (stopped mid-epoch by a request: checkpointed here), -1 (a
+ * loss went non-finite, or a mid-epoch evaluation failed: err, *diverged). */
 static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model_def *def, const gs_dataset *ds,
                        gs_record *rec, const gs_train_hooks *h, group_view *gv, const gs_phase *phases, int nphases,
-                       loss_sums *ls, int *stop, double *dt, gs_error *err) {
-  double t0 = gs_now();
-  const long B = run->cfg.batch_size, nb = ds->train.n / B;
+                       const plan *pl, loss_sums *ls, int *stop, double *dt, gs_error *err) {
+  double t0 = gs_now(), t_eval = 0.0;
+  const long B = pl->B, nb = steps_in(pl, ep);
   long s_begin = ep == rs->epoch0 ? rs->step0 : 0;
   if (s_begin == 0) gs_rng_shuffle(&rs->shuffle, rs->perm, ds->train.n);
   long s;
@@ -438,11 +488,20 @@ static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model
     gs_batch batch = {&ds->train, rs->perm + s * B, (int)B, gv->lo, gv->hi};
     double bad = 0;
     int rc = train_iteration(def, rs->m, &batch, phases, nphases, &gv->sh, gv->comm, &rs->opt, rs->p, &rs->noise,
-                             h->stop && *h->stop, ls, &bad);
+                             h->stop && *h->stop, ls, pl->sched.log_every > 0, &bad);
+    long it = (ep - 1) * pl->nb + s + 1;
     if (rc < 0) {
-      gs_fail(err, "loss became %s at epoch %ld, step %ld (lower train.lr?)", isnan(bad) ? "NaN" : "infinite", ep,
-              s + 1);
+      gs_fail(err, "loss became %s at iteration %ld (epoch %ld, step %ld; lower the learning rate?)",
+              isnan(bad) ? "NaN" : "infinite", it, ep, s + 1);
       return -1;
+    }
+    if (pl->sched.log_every > 0 && it % pl->sched.log_every == 0) log_window(ls, pl, it, rec);
+    int last = pl->iterations > 0 && it == pl->iterations;
+    if (pl->sched.eval_every > 0 && it % pl->sched.eval_every == 0 && !last) {
+      double te = gs_now();
+      int erc = run_evaluate(def, rs->m, ds, ep, it, 0, rec, err);
+      t_eval += gs_now() - te;
+      if (erc != 0) return -1;
     }
     if (h->poll) h->poll(h->ctx);
     if (rc == 1) {
@@ -451,7 +510,7 @@ static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model
       break;
     }
   }
-  *dt = gs_now() - t0;
+  *dt = gs_now() - t0 - t_eval;
   rs->train_s += *dt;
   if (*stop && s < nb) { /* interrupted mid-epoch: checkpoint the exact position */
     rs->images += (s - s_begin) * B;
@@ -541,14 +600,19 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   int nphases = def->phases ? def->phases(rs.m, phases) : 1;
 
   /* the epochs: train, record, let the model change stage, evaluate, checkpoint */
-  const long E = def->epochs ? def->epochs(c) : c->epochs;
+  plan pl = {.B = B, .nb = nb};
+  if (def->schedule) def->schedule(c, &pl.sched);
+  pl.iterations = pl.sched.iterations;
+  pl.epochs = pl.iterations > 0 ? (pl.iterations + nb - 1) / nb : def->epochs ? def->epochs(c) : c->epochs;
+  const long E = pl.epochs;
   int failed = 0;
+  loss_sums carry = {0}; /* a window of iterations may span epochs: its sums go on */
   for (long ep = rs.epoch0; ep <= E && !failed; ep++) {
-    long s_begin = ep == rs.epoch0 ? rs.step0 : 0;
-    loss_sums ls = ep == rs.epoch0 ? rs.sums0 : (loss_sums){0};
+    long s_begin = ep == rs.epoch0 ? rs.step0 : 0, steps = steps_in(&pl, ep);
+    loss_sums ls = ep == rs.epoch0 ? rs.sums0 : carry;
     int stop = 0;
     double dt = 0;
-    int rc = train_epoch(&rs, ep, run, def, ds, rec, h, &gv, phases, nphases, &ls, &stop, &dt, &err);
+    int rc = train_epoch(&rs, ep, run, def, ds, rec, h, &gv, phases, nphases, &pl, &ls, &stop, &dt, &err);
     if (rc < 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
@@ -559,19 +623,23 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       failed = 1;
       break;
     }
-    double loss = ls.total / (double)(nb * B), images_per_s = (double)((nb - s_begin) * B) / dt;
+    carry = window_sums(&ls);
+    double loss = ls.total / (double)(steps * B), images_per_s = (double)((steps - s_begin) * B) / dt;
     gs_record_push(rec, "epoch", (double)ep);
     gs_record_push(rec, "train_loss", loss);
     gs_record_push(rec, "epoch_seconds", dt);
     gs_record_push(rec, "train_images_per_s", images_per_s);
-    for (int i = 0; i < ls.n; i++) gs_record_push(rec, ls.name[i], ls.sum[i] / (double)(nb * B));
+    for (int i = 0; i < ls.n; i++)
+      if (strncmp(ls.name[i], "iter_", 5) != 0) gs_record_push(rec, ls.name[i], ls.sum[i] / (double)(steps * B));
     int last = ep == E;
     if (def->end_epoch && def->end_epoch(rs.m, ds, (int)ep, rec, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
     }
-    if ((last || ep % c->eval_every == 0) && def->evaluate(rs.m, ds, (int)ep, last, rec, &err) != 0) {
+    long it = (ep - 1) * nb + steps;
+    int eval_now = last || (pl.sched.eval_every > 0 ? 0 : ep % c->eval_every == 0);
+    if (eval_now && run_evaluate(def, rs.m, ds, ep, it, last, rec, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
@@ -579,7 +647,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     const gs_series *te = gs_record_find_series(rec, def->headline);
     if (h->epoch) h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt, images_per_s);
     if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
-      save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, NULL);
+      save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, carry.n ? &carry : NULL);
     if (stop && !last) {
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;

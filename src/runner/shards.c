@@ -29,29 +29,9 @@ int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
   return 0;
 }
 
-/* The sizes of a data set from its files' headers, read once per data set per process. A data set
- * that cannot be read has no sizes: its runs cost 0 (every run then weighs the same in the shard
- * split; such runs fail when they start anyway). */
-static const gs_data_sizes *data_sizes(const char *dataset) {
-  enum { CACHE = 8 };
-  static struct {
-    char name[512];
-    int ok;
-    gs_data_sizes sizes;
-  } cache[CACHE];
-  static int n;
-  for (int i = 0; i < n; i++)
-    if (strcmp(cache[i].name, dataset) == 0) return cache[i].ok ? &cache[i].sizes : NULL;
-  int i = n < CACHE ? n++ : CACHE - 1;
-  GS_STRCPY(cache[i].name, dataset);
-  gs_error err;
-  cache[i].ok = gs_dataset_sizes(dataset, &cache[i].sizes, &err) == 0;
-  return cache[i].ok ? &cache[i].sizes : NULL;
-}
-
 double gs_run_cost(const gs_run *run) {
   const gs_model_def *def = gs_model_find(run->cfg.model);
-  const gs_data_sizes *sizes = data_sizes(run->cfg.dataset);
+  const gs_data_sizes *sizes = gs_dataset_sizes_cached(run->cfg.dataset);
   double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) : 0.0;
   return isfinite(c) && c > 0 ? c : 0.0;
 }

@@ -184,7 +184,7 @@ Test(cae, igmn_state_round_trip_and_corruption) {
 
   /* the final evaluation writes the stage arrays; the run file holds them at their paths */
   cr_assert_eq(def->end_epoch(m2, &ds, 2, &rec, &err), 0, "%s", err.msg);
-  cr_assert_eq(def->evaluate(m2, &ds, 2, 1, &rec, &err), 0, "%s", err.msg);
+  cr_assert_eq(def->evaluate(m2, &ds, &(gs_when){.epoch = 2, .final = 1}, &rec, &err), 0, "%s", err.msg);
   const double *K = gs_record_find_scalar(&rec, "igmn_pass_K");
   cr_assert_not_null(K);
   char dir[64], path[128];

@@ -94,7 +94,7 @@ static double pair_step(gs_model *m, const gs_batch *b, int phase, gs_rng *noise
   return loss->x[0];
 }
 
-static int pair_evaluate(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err) {
+static int pair_evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
   return 0;
 }
 

@@ -74,12 +74,17 @@ typedef struct gs_model_keys {
   int nkeys;
   /* cross-key checks for runs of this model (NULL: none); the message names the keys */
   int (*validate)(const gs_config *c, gs_error *err);
+  /* Its own defaults for keys the runner or other models declare: {"train.batch_size", "500",
+   * ..., NULL}. A run of this model whose file (or grid) does not set such a key gets this value;
+   * its canonical text and hash hold the value it trains with. */
+  const char *const *defaults;
 } gs_model_keys;
 
 #define GS_MAX_KEYS 192
 #define GS_MAX_MODELS 32
 #define GS_MAX_MODEL_VALUES 96
 #define GS_MAX_SECTIONS 24
+#define GS_MAX_MODEL_DEFAULTS 128
 #define GS_ENUM_VALUE_LEN 16  /* a model key's ENUM choice is shorter than this */
 
 typedef struct gs_vocabulary {
@@ -92,6 +97,12 @@ typedef struct gs_vocabulary {
   gs_model_keys models[GS_MAX_MODELS];
   int nsections;
   const char *sections[GS_MAX_SECTIONS]; /* every key's section, then "grid" */
+  /* the models' own defaults (gs_model_keys.defaults), resolved: key index and text */
+  int ndefaults;
+  struct {
+    int model, key;
+    char value[64];        /* canonical text */
+  } defaults[GS_MAX_MODEL_DEFAULTS];
   gs_key model_key;                /* model.name, its choices the models' names */
   char model_choices[512];
   char model_help[1024];
@@ -105,6 +116,8 @@ extern const int gs_runner_nkeys;
  * (model.latent_dim) is one key: the declarations must agree on type, range, choices, default
  * and in_every_hash, else this fails naming both models. */
 int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodels, gs_error *err);
+/* The default of key k for runs of `model` (its own default, else the key's), as text. */
+const char *gs_vocabulary_default(const gs_vocabulary *v, const char *model, const gs_key *k);
 /* The index of the model named `model` in v->models, or -1. */
 int gs_vocabulary_model(const gs_vocabulary *v, const char *model);
 

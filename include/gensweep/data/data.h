@@ -92,6 +92,12 @@ typedef struct gs_data_sizes {
   long dim;           /* h * w */
 } gs_data_sizes;
 int gs_dataset_sizes(const char *name, gs_data_sizes *out, gs_error *err);
+/* The same, read once per data set per process (a few data sets cached); NULL when the data set
+ * cannot be read (the load that follows names the problem). */
+const gs_data_sizes *gs_dataset_sizes_cached(const char *name);
+/* Training examples a run gets of `available`: the first train_size (0: all), less the
+ * validation split (round(val_split * n)), as gs_dataset_load makes them. */
+long gs_train_count(long available, long train_size, double val_split);
 
 /* Load a data set. Errors name the file and the problem; an image/label count mismatch names both files. */
 int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err);

@@ -55,6 +55,25 @@ typedef struct gs_phase {
   unsigned groups;         /* bit g: updates parameter group g */
 } gs_phase;
 
+/* Where training is when the model evaluates: after epoch `epoch` (its last step is
+ * `iteration`, counted from 1 over the whole run), or mid-epoch for a model that evaluates every
+ * N iterations (gs_schedule.eval_every). final = 1: the run's last evaluation. */
+typedef struct gs_when {
+  int epoch;
+  long iteration;
+  int final;
+} gs_when;
+
+/* How a run is trained when it counts iterations rather than epochs (the GANs of the write-ups
+ * train 100,000 iterations): filled by the model's `schedule` hook from the run's keys. */
+typedef struct gs_schedule {
+  long iterations;  /* training length in iterations (batches); 0: train.epochs epochs */
+  long log_every;   /* record each loss's mean over every N iterations as series iter_<name>
+                       (and `iteration`); 0: per epoch only */
+  long eval_every;  /* evaluate every N iterations and after the last, instead of per epoch; 0:
+                       per epoch (eval.eval_every) */
+} gs_schedule;
+
 typedef struct gs_metric_label {
   const char *metric; /* a name in the run file, e.g. "test_neg_elbo" */
   const char *label;  /* how a log line calls it, e.g. "test -ELBO" */
@@ -69,6 +88,8 @@ typedef struct gs_model_def {
   int nkeys;
   const char *about;
   int (*validate)(const gs_config *cfg, gs_error *err);
+  /* its own defaults for keys it shares: {"train.batch_size", "500", ..., NULL} (NULL: none) */
+  const char *const *defaults;
   /* the samples it trains on (images, labels, a least size): checked before create() */
   gs_data_needs data;
   /* the per-epoch test metric shown in progress lines and by default in reports */
@@ -77,6 +98,8 @@ typedef struct gs_model_def {
   const gs_metric_label *done_metrics;
   /* Epochs a run trains in all (NULL: train.epochs). */
   long (*epochs)(const gs_config *cfg);
+  /* Optional: training by iterations, per-iteration series, evaluation every N iterations. */
+  void (*schedule)(const gs_config *cfg, gs_schedule *out);
   /* relative cost of a run (for scheduling: costliest first), from the data set's sizes */
   double (*cost)(const gs_config *cfg, const gs_data_sizes *data);
   /* build the graph's parameters and initialise them from rng (purpose GS_RNG_INIT) */
@@ -89,9 +112,10 @@ typedef struct gs_model_def {
   void (*optimizer)(gs_model *m, int group, gs_optim_settings *s);
   /* phase `phase` of one step over rows [lo, hi) of the global batch; losses may be NULL */
   double (*train_step)(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses);
-  /* per-epoch evaluation (push series into rec); final = 1 after the last epoch: also final
-   * scalars and sample images. Returns -1 with err on failure. */
-  int (*evaluate)(gs_model *m, const gs_dataset *ds, int epoch, int final, gs_record *rec, gs_error *err);
+  /* evaluation (push series into rec) after an epoch, or every N iterations (`schedule`);
+   * when->final = 1 after the last step: also final scalars and sample images. Returns -1 with
+   * err on failure. */
+  int (*evaluate)(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err);
   void (*destroy)(gs_model *m);
   /* Optional. A model with state outside its parameters (a mixture, a stage) saves it into
    * checkpoints as named arrays (core/state.h) and gets it back on resume; state_load checks
@@ -116,7 +140,11 @@ const gs_model_def *gs_model_find(const char *name);
  * whose models declare one key differently aborts with the message (a programming error, caught
  * by unit_config). */
 const gs_vocabulary *gs_models_vocabulary(void);
-/* Epochs a run of cfg trains in all (its model's `epochs`, else train.epochs). */
+/* Epochs a run of cfg trains in all (its model's `epochs`, else train.epochs); for a run trained
+ * by iterations, the epochs they span over `train` training examples (the last one partial). */
 long gs_model_epochs(const gs_config *cfg);
+long gs_model_epochs_of(const gs_config *cfg, long train);
+/* The run's schedule (all zero: by epochs, series and evaluation per epoch). */
+void gs_model_schedule(const gs_config *cfg, gs_schedule *out);
 
 #endif
