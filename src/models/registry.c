@@ -11,7 +11,10 @@
   X(gs_model_vae)  \
   X(gs_model_cvae) \
   X(gs_model_cae)  \
-  X(gs_model_cae_igmn)
+  X(gs_model_cae_igmn) \
+  X(gs_model_gan)      \
+  X(gs_model_dcgan1)   \
+  X(gs_model_dcgan4)
 
 #define DECLARE(def) extern const gs_model_def def;
 #define ENTRY(def) &def,
