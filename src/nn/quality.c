@@ -115,7 +115,8 @@ static int sym_eigen(char jobz, int d, double *a, double *w, const char *what, g
   int lwork = -1, liwork = -1, info = 0, iwork_size = 0;
   double work_size = 0;
   dsyevd_(&jobz, "U", &d, a, &d, w, &work_size, &lwork, &iwork_size, &liwork, &info, 1, 1);
-  if (info != 0) return gs_fail(err, "frechet distance: LAPACK dsyevd workspace query for %s failed (info %d)", what, info);
+  if (info != 0)
+    return gs_fail(err, "frechet distance: LAPACK dsyevd workspace query for %s failed (info %d)", what, info);
   lwork = (int)ceil(work_size);
   liwork = iwork_size;
   double *work = gs_malloc(sizeof(double) * (size_t)lwork);

@@ -71,8 +71,8 @@ cases.append(("D5", "d = 5, full rank, condition ~1e3", rng.standard_normal(5), 
 mix = rng.standard_normal((64, 64)) / 8.0
 mix2 = mix + 0.05 * rng.standard_normal((64, 64)) / 8.0
 mu = rng.standard_normal(64)
-cases.append(("D64", "d = 64, sample covariances of nearby distributions (n = 2000)", mu, sample_cov(rng, 64, 2000, mix),
-              mu + 0.05 * rng.standard_normal(64), sample_cov(rng, 64, 2000, mix2)))
+cases.append(("D64", "d = 64, sample covariances of nearby distributions (n = 2000)",
+              mu, sample_cov(rng, 64, 2000, mix), mu + 0.05 * rng.standard_normal(64), sample_cov(rng, 64, 2000, mix2)))
 # d = 32, S1 of rank 8 (a set that collapsed onto a subspace), S2 full rank
 mu1_r = rng.standard_normal(32)
 s1_r, g_r = low_rank(rng, 32, 8, 0.5)

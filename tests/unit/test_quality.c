@@ -351,7 +351,10 @@ Test(coverage, rejects_bad_input) {
 }
 
 Test(agreement, share_of_wanted_classes) {
-  const float P[] = {0.9f, 0.1f, 0.0f, /* 0 */ 0.2f, 0.3f, 0.5f, /* 2 */ 0.1f, 0.8f, 0.1f, /* 1 */ 0.4f, 0.4f, 0.2f /* 0 (tie) */};
+  const float P[] = {0.9f, 0.1f, 0.0f,  /* argmax 0 */
+                     0.2f, 0.3f, 0.5f,  /* 2 */
+                     0.1f, 0.8f, 0.1f,  /* 1 */
+                     0.4f, 0.4f, 0.2f}; /* 0 (tie) */
   const int wanted[] = {0, 1, 1, 1};
   cr_expect_float_eq(gs_class_agreement(P, 4, 3, wanted), 0.5, 0);
   const int all_right[] = {0, 2, 1, 0};
