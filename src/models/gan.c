@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "gensweep/models/model.h"
+#include "gensweep/models/sample_quality.h"
 #include "gensweep/nn/conv.h"
 #include "gensweep/nn/ops.h"
 #include "gensweep/nn/optim.h"
@@ -47,6 +48,7 @@ typedef struct gan_settings {
   double d_lr, d_beta1, g_lr, g_beta1;
   long g_steps;
   long iterations, log_every, sample_every;
+  long judge, judge_epochs, quality_samples, min_covered;
 } gan_settings;
 
 #define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(gan_settings, sec, nm, f, lo, hi, d, h)
@@ -78,7 +80,14 @@ static const gs_key gan_keys[] = {
     KEY_INT("train", "log_every", log_every, 0, 1000000000, "10",
             "GANs: record the losses' mean over every N iterations (series iter_*; 0 = per epoch only)"),
     KEY_INT("eval", "sample_every", sample_every, 0, 1000000000, "1000",
-            "GANs: evaluate (samples from fixed noise) every N iterations (0 = at the end only)"),
+            "GANs: evaluate (samples from fixed noise, sample quality) every N iterations (0 = at the end only)"),
+    /* as cae_igmn declares them: one judge per data set, cached */
+    KEY_INT("eval", "judge", judge, 0, 1, "1", "score generated images with a classifier trained once per data set (0 = off)"),
+    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
+    KEY_INT("eval", "quality_samples", quality_samples, 2, 1000000, "10000",
+            "generated images judged at each evaluation (Frechet distance to as many test images, coverage)"),
+    KEY_INT("eval", "min_covered", min_covered, 0, 1000, "8",
+            "a run whose samples put at least 1 % in fewer classes than this is flagged mode_collapsed"),
 };
 #define NKEYS ((int)(sizeof gan_keys / sizeof gan_keys[0]))
 
@@ -626,7 +635,7 @@ static void record_noise(gs_record *rec, const char *name, const float *z, int n
 static void final_pictures(gs_model *m, gs_record *rec) {
   int Z = m->Z, D = m->D, C = m->C;
   int n = C ? C * 8 : GRID, cols = 8;
-  float *z = gs_malloc(sizeof(float) * n * Z);
+  float *z = gs_malloc(sizeof(float) * (n > GRID ? n : GRID) * Z);
   int *cls = C ? gs_malloc(sizeof(int) * n) : NULL;
   fixed_noise(m, 0, z, GRID);
   if (C)
@@ -687,9 +696,41 @@ static void final_pictures(gs_model *m, gs_record *rec) {
   free(cls);
 }
 
+/* eval.quality_samples images from noise of the evaluation stream (the same at every evaluation:
+ * the curve follows the model, not the noise), classes in turn for conditional models, judged. */
+static int quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec, gs_error *err) {
+  if (!m->s.judge) return 0;
+  gs_error jerr = {0};
+  gs_judge *j = gs_judge_get(m->cfg, m->s.judge_epochs, ds, &jerr);
+  if (!j) { /* an unlabelled data set has no judge: the run goes on, unscored */
+    if (final) fprintf(stderr, "gensweep: sample quality not measured: %s\n", jerr.msg);
+    return 0;
+  }
+  long n = m->s.quality_samples;
+  float *z = gs_malloc(sizeof(float) * n * m->Z);
+  int *cls = m->C ? gs_malloc(sizeof(int) * n) : NULL;
+  gs_rng r;
+  gs_rng_seed(&r, (uint64_t)m->cfg->seed, 0, GS_RNG_EVAL);
+  if (strcmp(m->s.noise, "uniform") == 0)
+    for (long i = 0; i < n * m->Z; i++) z[i] = 2.0f * gs_rng_uniformf(&r) - 1.0f;
+  else
+    gs_rng_normal_fill(&r, z, n * m->Z);
+  for (long i = 0; cls && i < n; i++) cls[i] = (int)(i % m->C);
+  uint8_t *pix = gs_malloc((size_t)n * m->D);
+  generate(m, z, cls, (int)n, pix);
+  gs_sample_quality q;
+  int rc = gs_sample_quality_judge(j, ds, pix, n, cls, (int)m->s.min_covered, &q, err);
+  if (rc == 0) {
+    gs_sample_quality_record(rec, &q, final);
+    if (final) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(j));
+  }
+  free(pix);
+  free(z);
+  free(cls);
+  return rc;
+}
+
 static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
-  (void)ds;
-  (void)err;
   /* progress: the same PROGRESS_COLS noise vectors (the first of the grid's) at every evaluation */
   if (m->nprogress < PROGRESS_MAX) {
     float *z = gs_malloc(sizeof(float) * GRID * m->Z);
@@ -703,7 +744,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_image_grid(rec, "progress", (int)m->nprogress * PROGRESS_COLS, m->H, m->W, m->progress, PROGRESS_COLS);
   }
   if (when->final) final_pictures(m, rec);
-  return 0;
+  return quality(m, ds, when->final, rec, err);
 }
 
 /* ------------------------------------------------------------------ state */
@@ -792,10 +833,11 @@ static void destroy(gs_model *m) {
   free(m);
 }
 
-static const gs_metric_label done_metrics[] = {{"train_loss_d", "D loss"}, {"train_loss_g", "G loss"}, {NULL, NULL}};
+static const gs_metric_label done_metrics[] = {
+    {"frechet", "Frechet (judge)"}, {"judge_covered", "classes covered"}, {"judge_score", "judge score"}, {NULL, NULL}};
 
 #define GAN_COMMON                                                                                              \
-  .keys = gan_keys, .nkeys = NKEYS, .validate = validate, .headline = "train_d_fake", .done_metrics = done_metrics, \
+  .keys = gan_keys, .nkeys = NKEYS, .validate = validate, .headline = "frechet", .done_metrics = done_metrics, \
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
   .features = features, .state_save = state_save, .state_load = state_load, .destroy = destroy

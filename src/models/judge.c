@@ -58,14 +58,43 @@ void gs_judge_free(gs_judge *j) {
   free(j);
 }
 
-static gs_tensor *logits_of(gs_judge *j, gs_tensor *x) {
+/* class logits of images x (b, D); *hidden (may be NULL): the penultimate layer (b, HID) */
+static gs_tensor *logits_hidden(gs_judge *j, gs_tensor *x, gs_tensor **hidden) {
   gs_graph *g = &j->g;
   int s4[4] = {x->shape[0], 1, j->H, j->W};
   gs_tensor *h = gs_reshape(g, x, 4, s4);
   h = gs_relu(g, gs_conv2d(g, h, j->c1w, j->c1b, 2, 1));
   h = gs_relu(g, gs_conv2d(g, h, j->c2w, j->c2b, 2, 1));
   h = gs_relu(g, gs_dense(g, gs_flatten(g, h), j->f1w, j->f1b));
+  if (hidden) *hidden = h;
   return gs_dense(g, h, j->f2w, j->f2b);
+}
+
+static gs_tensor *logits_of(gs_judge *j, gs_tensor *x) { return logits_hidden(j, x, NULL); }
+
+int gs_judge_feature_dim(const gs_judge *j) { return HID; }
+int gs_judge_classes(const gs_judge *j) { return j->C; }
+
+void gs_judge_features_u8(gs_judge *j, const uint8_t *pix, long n, float *feat, float *prob) {
+  enum { CHUNK = 500 };
+  float *x = gs_malloc(sizeof(float) * (size_t)j->D * CHUNK);
+  for (long s = 0; s < n; s += CHUNK) {
+    int b = n - s < CHUNK ? (int)(n - s) : CHUNK;
+    for (long k = 0; k < (long)b * j->D; k++) x[k] = pix[s * j->D + k] * (1.0f / 255.0f);
+    gs_graph_begin(&j->g, NULL, 0);
+    gs_tensor *h;
+    gs_tensor *l = logits_hidden(j, gs_wrap2(&j->g, x, b, j->D), &h);
+    if (feat) memcpy(feat + s * HID, h->x, sizeof(float) * (size_t)b * HID);
+    for (int i = 0; prob && i < b; i++) { /* softmax */
+      const float *r = l->x + (long)i * j->C;
+      float *o = prob + (s + i) * j->C, mx = r[0];
+      for (int c = 1; c < j->C; c++) mx = r[c] > mx ? r[c] : mx;
+      double z = 0;
+      for (int c = 0; c < j->C; c++) z += exp((double)(r[c] - mx));
+      for (int c = 0; c < j->C; c++) o[c] = (float)(exp((double)(r[c] - mx)) / z);
+    }
+  }
+  free(x);
 }
 
 static void classify_float(gs_judge *j, const float *x, int n, int *out) {

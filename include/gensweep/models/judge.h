@@ -25,6 +25,11 @@ typedef struct gs_judge gs_judge;
 gs_judge *gs_judge_get(const gs_config *cfg, long epochs, const gs_dataset *ds, gs_error *err);
 /* Class of each of n images (h*w uint8 pixels each, the data set's size). */
 void gs_judge_classify_u8(gs_judge *j, const uint8_t *pix, int n, int *labels);
+/* The penultimate layer (feat: n x gs_judge_feature_dim, may be NULL) and the class
+ * probabilities (prob: n x gs_judge_classes, may be NULL) of n images, as for classify. */
+int gs_judge_feature_dim(const gs_judge *j);
+int gs_judge_classes(const gs_judge *j);
+void gs_judge_features_u8(gs_judge *j, const uint8_t *pix, long n, float *feat, float *prob);
 /* Accuracy on the data set's whole test files, measured when it was trained. */
 double gs_judge_accuracy(const gs_judge *j);
 /* Train a judge from scratch (no cache) on ds's train set and measure it on ds's test set. */

@@ -1,0 +1,88 @@
+/* Sample quality judged by the data set's classifier: see include/gensweep/models/sample_quality.h. */
+#include "gensweep/models/sample_quality.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/nn/quality.h"
+
+/* The test side of the distance, for one judge and sample count (a run evaluates many times). */
+static struct {
+  const gs_judge *judge;
+  const uint8_t *pix;  /* the test set it was computed from */
+  long n;
+  int d;
+  double *mean, *cov;
+} ref;
+
+static int reference(gs_judge *j, const gs_dataset *ds, long n, gs_error *err) {
+  long nt = n < ds->test.n ? n : ds->test.n;
+  if (ref.judge == j && ref.pix == ds->test.pix && ref.n == nt) return 0;
+  if (nt < 2) return gs_fail(err, "sample quality: the test set has %ld images (at least 2 needed)", ds->test.n);
+  int d = gs_judge_feature_dim(j);
+  float *f = gs_malloc(sizeof(float) * (size_t)nt * d);
+  gs_judge_features_u8(j, ds->test.pix, nt, f, NULL);
+  free(ref.mean);
+  free(ref.cov);
+  ref.mean = gs_malloc(sizeof(double) * d);
+  ref.cov = gs_malloc(sizeof(double) * d * d);
+  gs_feature_moments(f, nt, d, ref.mean, ref.cov);
+  free(f);
+  ref.judge = j;
+  ref.pix = ds->test.pix;
+  ref.n = nt;
+  ref.d = d;
+  return 0;
+}
+
+int gs_sample_quality_judge(gs_judge *j, const gs_dataset *ds, const uint8_t *pix, long n, const int *wanted,
+                            int min_covered, gs_sample_quality *out, gs_error *err) {
+  memset(out, 0, sizeof *out);
+  double t0 = gs_now();
+  if (n < 2) return gs_fail(err, "sample quality: %ld samples (at least 2 needed)", n);
+  if (reference(j, ds, n, err) != 0) return -1;
+  int d = gs_judge_feature_dim(j), C = gs_judge_classes(j);
+  float *f = gs_malloc(sizeof(float) * (size_t)n * d), *p = gs_malloc(sizeof(float) * (size_t)n * C);
+  gs_judge_features_u8(j, pix, n, f, p);
+  double *mean = gs_malloc(sizeof(double) * d), *cov = gs_malloc(sizeof(double) * d * d);
+  gs_feature_moments(f, n, d, mean, cov);
+  int rc = gs_frechet_distance(mean, cov, ref.mean, ref.cov, d, &out->frechet, err);
+  gs_coverage cv;
+  if (rc == 0 && gs_class_coverage(p, n, C, 0.01, &cv) != 0)
+    rc = gs_fail(err, "sample quality: the judge's class probabilities are not finite");
+  if (rc == 0) {
+    out->n = n;
+    out->kl_uniform = cv.kl_uniform;
+    out->largest_share = cv.largest_share;
+    out->judge_score = cv.judge_score;
+    out->covered = cv.covered;
+    out->mode_collapsed = cv.covered < min_covered;
+    out->agreement = wanted ? gs_class_agreement(p, n, C, wanted) : NAN;
+    gs_coverage_free(&cv);
+  }
+  free(f);
+  free(p);
+  free(mean);
+  free(cov);
+  out->seconds = gs_now() - t0;
+  return rc;
+}
+
+void gs_sample_quality_record(gs_record *rec, const gs_sample_quality *q, int final) {
+  const struct {
+    const char *name;
+    double v;
+  } m[] = {{"frechet", q->frechet},           {"judge_kl_uniform", q->kl_uniform},
+           {"judge_covered", q->covered},     {"judge_largest_share", q->largest_share},
+           {"judge_score", q->judge_score},   {"judge_agreement", q->agreement}};
+  for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
+    if (isnan(m[i].v) && strcmp(m[i].name, "judge_agreement") == 0) continue; /* unconditional */
+    gs_record_push(rec, m[i].name, m[i].v);
+    if (final) gs_record_scalar(rec, m[i].name, m[i].v);
+  }
+  if (!final) return;
+  gs_record_scalar(rec, "quality_samples", (double)q->n);
+  gs_record_scalar(rec, "mode_collapsed", q->mode_collapsed);
+  gs_record_scalar(rec, "quality_seconds", q->seconds);
+}

@@ -1,0 +1,299 @@
+/* The GANs (src/models/gan.c) through their model contract and the runner:
+ *   - gradients of the D and G losses against finite differences, every architecture and
+ *     conditioning (the losses are compositions of tested ops; this checks the composition:
+ *     targets, masks, class weight, the label planes);
+ *   - phases: the D step leaves G's parameters unchanged bit for bit and the G step D's;
+ *   - training by iterations: the run stops at train.iterations mid-epoch, the per-iteration
+ *     series have one point per window, and a run interrupted anywhere resumes bit for bit
+ *     (windows spanning epochs and checkpoints, batch-norm running statistics, the progress image). */
+#define TEST_TMP_NAME "gs_gan"
+#include <criterion/criterion.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "cfgkeys.h"
+#include "gensweep/io/checkpoint.h"
+#include "gensweep/models/model.h"
+#include "gensweep/runner/runner.h"
+#include "testutil.h"
+#include "tinydata.h"
+
+static void gan_config(gs_config *c, const char *model, const char *cond) {
+  gs_config_defaults(c, gs_models_vocabulary());
+  GS_STRCPY(c->model, model);
+  cfg_set(c, "gan.hidden", 10);
+  cfg_set(c, "model.noise_dim", 6);
+  gs_error err;
+  cr_assert_eq(gs_config_set_text(c, "gan.conditioning", cond, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_config_set_text(c, "eval.judge", "0", &err), 0, "%s", err.msg);
+  c->batch_size = 6;
+}
+
+/* The loss of one phase on a fixed batch with fixed noise (the same rng state every call). */
+static double phase_loss(const gs_model_def *d, gs_model *m, const gs_batch *b, int phase) {
+  gs_rng noise;
+  gs_rng_seed(&noise, 7, 0, GS_RNG_NOISE);
+  return d->train_step(m, b, phase, &noise, NULL);
+}
+
+static void check_gradients(const char *model, const char *cond, double class_weight, long labelled) {
+  gs_dataset ds;
+  tiny_data(&ds, 30);
+  gs_config c;
+  gan_config(&c, model, cond);
+  cfg_set(&c, "gan.class_weight", class_weight);
+  cfg_set(&c, "gan.init_std", 0.2); /* gradients well above the float rounding of the loss */
+  if (labelled) cfg_set(&c, "gan.labelled", (double)labelled);
+  const gs_model_def *d = gs_model_find(model);
+  gs_rng init;
+  gs_rng_seed(&init, 3, 0, GS_RNG_INIT);
+  gs_error err = {0};
+  gs_model *m = d->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s/%s: %s", model, cond, err.msg);
+  gs_params *p = d->params(m);
+  gs_phase ph[GS_MAX_PHASES];
+  cr_assert_eq(d->phases(m, ph), 2);
+  int32_t idx[6] = {0, 4, 8, 13, 17, 25};
+  gs_batch b = {&ds.train, idx, 6, 0, 6};
+  for (int phase = 0; phase < 2; phase++) {
+    /* the phase's own group gets the gradient (the other is held fixed by the runner) */
+    int own = ph[phase].groups == 1u ? 0 : 1;
+    gs_params_freeze(p, 1 - own, 1);
+    phase_loss(d, m, &b, phase);
+    gs_params_freeze(p, 1 - own, 0);
+    float *grad = malloc(sizeof(float) * p->total);
+    memcpy(grad, p->grad, sizeof(float) * p->total);
+    const gs_param_group *gr = &p->group[own];
+    /* each parameter tensor of the group, along its own gradient d: (L(p + h d) - L(p - h d)) / 2h
+     * against |d|^2 / |d| with h sized so that the loss moves by about 1e-4 of itself (a thousand
+     * times its float rounding), extrapolated from two steps (the curvature along a last-layer bias
+     * is strong); elementwise the deeper graphs' small gradients drown in that rounding */
+    double l0 = phase_loss(d, m, &b, phase), largest = 0;
+    for (long k = gr->offset; k < gr->offset + gr->n; k++) largest = fmax(largest, fabs(grad[k]));
+    int tensors = 0;
+    for (int t = gr->first; t < gr->first + gr->count; t++) {
+      gs_tensor *pt = &p->t[t];
+      long off = pt->x - p->data;
+      double norm = 0;
+      for (long k = 0; k < pt->n; k++) norm += (double)grad[off + k] * grad[off + k];
+      norm = sqrt(norm);
+      if (norm < 1e-4 * largest) continue; /* a bias before batch norm: no gradient but rounding, rightly */
+      double h = 2e-4 * fabs(l0) / (norm * b.B), fdh[2];
+      float *keep = malloc(sizeof(float) * pt->n);
+      memcpy(keep, pt->x, sizeof(float) * pt->n);
+      for (int r = 0; r < 2; r++, h /= 2) { /* h and h/2, then Richardson: the h^2 term cancels */
+        for (long k = 0; k < pt->n; k++) pt->x[k] = (float)(keep[k] + h * grad[off + k] / norm);
+        double lp = phase_loss(d, m, &b, phase);
+        for (long k = 0; k < pt->n; k++) pt->x[k] = (float)(keep[k] - h * grad[off + k] / norm);
+        double lm = phase_loss(d, m, &b, phase);
+        fdh[r] = (lp - lm) / (2 * h) / b.B;
+      }
+      memcpy(pt->x, keep, sizeof(float) * pt->n);
+      free(keep);
+      double fd = (4 * fdh[1] - fdh[0]) / 3;
+      cr_assert(fabs(fd - norm) <= 0.03 * norm, "%s/%s phase %d, %s: along its gradient the loss changes at %g, the gradient's norm is %g",
+                model, cond, phase, p->info[t].name, fd, norm);
+      tensors++;
+    }
+    cr_assert_gt(tensors, 2);
+    if (strcmp(model, "gan") != 0) {
+      free(grad);
+      continue;
+    }
+    int checked = 0, bad = 0;
+    double worst = 0;
+    /* and the MLP's elements one by one: about 80 spread over the group */
+    long stride = gr->n / 80 > 1 ? gr->n / 80 : 1;
+    for (long k = gr->offset; k < gr->offset + gr->n; k += stride) {
+      float keep = p->data[k];
+      double h = 1e-2;
+      p->data[k] = (float)(keep + h);
+      double lp = phase_loss(d, m, &b, phase);
+      p->data[k] = (float)(keep - h);
+      double lm = phase_loss(d, m, &b, phase);
+      p->data[k] = keep;
+      double fd = (lp - lm) / (2 * h) / b.B, an = grad[k];
+      double floor = 1e-6 * fabs(lp) / (h * b.B); /* the loss's float rounding, seen through the difference */
+      double err_k = fabs(fd - an) / (fabs(fd) + fabs(an) + floor + 1e-6);
+      if (err_k > worst) worst = err_k;
+      bad += err_k > 0.05;
+      checked++;
+    }
+    /* float differences across ReLU kinks: a few may disagree, not many */
+    cr_assert_gt(checked, 5);
+    cr_assert_leq(bad, checked / 20 + 1, "%s/%s phase %d: %d of %d gradients off (worst relative %.3g)", model, cond,
+                  phase, bad, checked, worst);
+    free(grad);
+  }
+  d->destroy(m);
+  free_data(&ds);
+}
+
+Test(gan, mlp_gradients_match_finite_differences) {
+  check_gradients("gan", "none", 1, 0);
+  check_gradients("gan", "cgan", 1, 0);
+  check_gradients("gan", "acgan", 2.5, 0);
+  check_gradients("gan", "acgan", 1, 9); /* 3 labelled images of each of the 3 classes */
+}
+
+Test(gan, dcgan_gradients_match_finite_differences, .timeout = 120) {
+  check_gradients("dcgan1", "none", 1, 0);
+  check_gradients("dcgan1", "cgan", 1, 0);
+  check_gradients("dcgan4", "acgan", 1, 0);
+}
+
+/* ------------------------------------------------------------------ through the runner */
+
+/* The model, watched: parameters at the start of every phase's step. */
+static float *seen[8];
+static int nseen;
+static gs_model_def watched;
+static double watch_step(gs_model *m, const gs_batch *b, int phase, gs_rng *noise, gs_losses *l) {
+  const gs_model_def *d = gs_model_find(watched.name);
+  gs_params *p = d->params(m);
+  if (nseen < 8) {
+    seen[nseen] = malloc(sizeof(float) * p->total);
+    memcpy(seen[nseen++], p->data, sizeof(float) * p->total);
+  }
+  return d->train_step(m, b, phase, noise, l);
+}
+
+static volatile int stop_flag;
+static long steps_seen, stop_at_step;
+static void on_poll(void *ctx) {
+  (void)ctx;
+  if (++steps_seen == stop_at_step) stop_flag = 1;
+}
+
+static gs_model *train(const gs_run *run, const gs_dataset *ds, gs_record *rec, const char *ckpt, long stop_at,
+                       const gs_model_def *def) {
+  stop_flag = 0;
+  steps_seen = 0;
+  stop_at_step = stop_at;
+  gs_train_hooks h = {.comm = MPI_COMM_NULL, .poll = on_poll, .ckpt_path = ckpt, .stop = &stop_flag, .model = def};
+  const gs_model_def *used;
+  return gs_train_run(run, ds, rec, &h, &used);
+}
+
+static void gan_run(gs_run *run, const char *model, const char *cond, long iterations, long log_every, long every) {
+  memset(run, 0, sizeof *run);
+  gan_config(&run->cfg, model, cond);
+  cfg_set(&run->cfg, "train.iterations", (double)iterations);
+  cfg_set(&run->cfg, "train.log_every", (double)log_every);
+  cfg_set(&run->cfg, "eval.sample_every", (double)every);
+  GS_STRCPY(run->id, "gan");
+  run->hash = 43;
+}
+
+Test(gan, the_d_step_leaves_g_unchanged_and_the_g_step_leaves_d) {
+  const char *models[] = {"gan", "dcgan1"};
+  for (int k = 0; k < 2; k++) {
+    gs_dataset ds;
+    tiny_data(&ds, 24);
+    gs_run run;
+    gan_run(&run, models[k], "acgan", 2, 0, 0);
+    if (k) cfg_set(&run.cfg, "gan.g_steps", 2); /* the write-up's DCGAN (the registry's default via the file) */
+    run.cfg.batch_size = 6;
+    watched = *gs_model_find(models[k]);
+    watched.train_step = watch_step;
+    nseen = 0;
+    gs_record rec;
+    gs_model *m = train(&run, &ds, &rec, NULL, -1, &watched);
+    cr_assert_str_eq(rec.status, "done", "%s", rec.message);
+    const gs_model_def *d = gs_model_find(models[k]);
+    gs_params *p = d->params(m);
+    /* dcgan: phases d, g, g2 a iteration; gan: d, g */
+    int per = k == 0 ? 2 : 3;
+    cr_assert_eq(nseen, 2 * per, "%s: %d steps seen", models[k], nseen);
+    const gs_param_group *D = &p->group[0], *G = &p->group[1];
+    cr_assert_str_eq(D->name, "disc");
+    cr_assert_str_eq(G->name, "gen");
+    size_t dbytes = sizeof(float) * D->n, gbytes = sizeof(float) * G->n;
+    /* iteration 1: D step (seen[0] -> seen[1]), G step(s) (seen[1] -> ... -> seen[per]) */
+    cr_assert_eq(memcmp(seen[0] + G->offset, seen[1] + G->offset, gbytes), 0, "%s: the D step moved G", models[k]);
+    cr_assert_neq(memcmp(seen[0] + D->offset, seen[1] + D->offset, dbytes), 0, "%s: the D step did not move D", models[k]);
+    for (int s = 1; s < per; s++) {
+      cr_assert_eq(memcmp(seen[s] + D->offset, seen[s + 1] + D->offset, dbytes), 0, "%s: G step %d moved D", models[k], s);
+      cr_assert_neq(memcmp(seen[s] + G->offset, seen[s + 1] + G->offset, gbytes), 0, "%s: G step %d did not move G",
+                    models[k], s);
+    }
+    for (int s = 0; s < nseen; s++) free(seen[s]);
+    d->destroy(m);
+    gs_record_free(&rec);
+    free_data(&ds);
+  }
+}
+
+/* 11 iterations of batches of 6 over 24 images: 4 a epoch, the third epoch stops after 3. The
+ * iteration series has a point every 2 iterations (windows spanning epochs), evaluations at 4, 8
+ * and the end (11). Interrupted at any step, resumed: the same bits. */
+Test(gan, trains_by_iterations_and_resumes_bit_for_bit, .timeout = 120) {
+  const char *models[] = {"gan", "dcgan1"};
+  for (int k = 0; k < 2; k++) {
+    gs_dataset ds;
+    tiny_data(&ds, 24);
+    gs_run run;
+    gan_run(&run, models[k], k ? "cgan" : "none", 11, 2, 4);
+    run.cfg.batch_size = 6;
+    const gs_model_def *d = gs_model_find(models[k]);
+    char dir[64], ck[128];
+    make_tmpdir(dir, sizeof dir);
+    snprintf(ck, sizeof ck, "%s/gan.h5", dir);
+    gs_record ref;
+    gs_model *a = train(&run, &ds, &ref, NULL, -1, d);
+    cr_assert_str_eq(ref.status, "done", "%s", ref.message);
+    const gs_series *it = gs_record_find_series(&ref, "iteration"), *ev = gs_record_find_series(&ref, "eval_iteration");
+    const gs_series *ep = gs_record_find_series(&ref, "epoch"), *gd = gs_record_find_series(&ref, "iter_d");
+    cr_assert(it && ev && ep && gd);
+    cr_assert_eq(ep->n, 3, "epochs %d", ep->n);
+    cr_assert_eq(it->n, 5);
+    cr_assert_eq(gd->n, 5);
+    for (int i = 0; i < 5; i++) cr_assert_eq(it->v[i], 2.0 * (i + 1));
+    cr_assert_eq(ev->n, 3);
+    cr_assert(ev->v[0] == 4 && ev->v[1] == 8 && ev->v[2] == 11, "%g %g %g", ev->v[0], ev->v[1], ev->v[2]);
+    int found = 0;
+    for (int i = 0; i < ref.nimages; i++) found += strcmp(ref.images[i].name, "progress") == 0 && ref.images[i].n == 3 * 8;
+    cr_assert_eq(found, 1, "a progress image of 3 evaluations x 8 samples");
+    for (long stop = 1; stop <= 11; stop += 3) {
+      gs_record r1, r2;
+      gs_model *b = train(&run, &ds, &r1, ck, stop, d);
+      if (strcmp(r1.status, "done") == 0) { /* stopped at the very end */
+        d->destroy(b);
+        gs_record_free(&r1);
+        gs_checkpoint_remove(ck);
+        continue;
+      }
+      cr_assert_str_eq(r1.status, "interrupted", "stop at %ld: %s", stop, r1.message);
+      d->destroy(b);
+      gs_record_free(&r1);
+      gs_model *c = train(&run, &ds, &r2, ck, -1, d);
+      cr_assert_str_eq(r2.status, "done", "%s", r2.message);
+      gs_params *pa = d->params(a), *pc = d->params(c);
+      cr_assert_eq(memcmp(pc->data, pa->data, sizeof(float) * pa->total), 0, "%s stop at %ld: parameters differ",
+                   models[k], stop);
+      cr_assert_eq(r2.nseries, ref.nseries);
+      for (int i = 0; i < ref.nseries; i++) {
+        if (strstr(ref.series[i].name, "seconds") || strstr(ref.series[i].name, "per_s")) continue;
+        const gs_series *s = gs_record_find_series(&r2, ref.series[i].name);
+        cr_assert_not_null(s, "%s", ref.series[i].name);
+        cr_assert_eq(s->n, ref.series[i].n, "%s", s->name);
+        cr_assert_eq(memcmp(s->v, ref.series[i].v, sizeof(double) * s->n), 0, "%s stop at %ld: series %s differs",
+                     models[k], stop, s->name);
+      }
+      for (int i = 0; i < ref.nimages; i++) {
+        const gs_images *x = &ref.images[i], *y = NULL;
+        for (int j = 0; j < r2.nimages; j++)
+          if (strcmp(r2.images[j].name, x->name) == 0) y = &r2.images[j];
+        cr_assert(y && y->n == x->n && memcmp(y->pix, x->pix, (size_t)x->n * x->h * x->w) == 0, "%s stop at %ld: image %s",
+                  models[k], stop, x->name);
+      }
+      d->destroy(c);
+      gs_record_free(&r2);
+      gs_checkpoint_remove(ck);
+    }
+    d->destroy(a);
+    gs_record_free(&ref);
+    rm_rf(dir);
+    free_data(&ds);
+  }
+}
