@@ -877,3 +877,54 @@ void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const fl
           if (dx) X4(dx, n, Cin, ci, H, ih, W, iw) = s;
         }
 }
+
+/* (N,C,P) element (n, c, i) */
+#define X3(a, n, C, c, P, i) (a)[((long)(n) * (C) + (c)) * (P) + (i)]
+
+void gs_batchnorm_forward_naive(const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                                float *var, int N, int C, long P, float eps) {
+  const double M = (double)N * P;
+  for (int c = 0; c < C; c++) {
+    double mu = 0, v = 0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
+    mu /= M;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
+    v /= M;
+    const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) X3(y, n, C, c, P, i) = (float)(ga * (X3(x, n, C, c, P, i) - mu) * is + be);
+    if (mean) mean[c] = (float)mu;
+    if (var) var[c] = (float)v;
+  }
+}
+
+void gs_batchnorm_backward_naive(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                                 float *dbeta, int N, int C, long P, float eps) {
+  const double M = (double)N * P;
+  for (int c = 0; c < C; c++) {
+    double mu = 0, v = 0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
+    mu /= M;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
+    v /= M;
+    const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0;
+    double sdy = 0, sdyxh = 0; /* sum dy, sum dy * xhat */
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) {
+        sdy += X3(dy, n, C, c, P, i);
+        sdyxh += X3(dy, n, C, c, P, i) * (X3(x, n, C, c, P, i) - mu) * is;
+      }
+    if (dgamma) dgamma[c] = (float)sdyxh;
+    if (dbeta) dbeta[c] = (float)sdy;
+    if (dx)
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) {
+          const double xh = (X3(x, n, C, c, P, i) - mu) * is;
+          X3(dx, n, C, c, P, i) = (float)(ga * is * (X3(dy, n, C, c, P, i) - sdy / M - xh * sdyxh / M));
+        }
+  }
+}

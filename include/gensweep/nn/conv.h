@@ -32,12 +32,12 @@ gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_
  * gamma / beta (C) are the affine parameters; either may be NULL (1 / 0). */
 gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
                         float *running_var, float momentum, float eps, int training);
-
 /* (N, ...) -> (N, rest): a view, like gs_reshape. */
 gs_tensor *gs_flatten(gs_graph *g, gs_tensor *x);
 
 /* ---------------------------------------------------------------- naive references
- * Direct 7-loop convolutions kept beside the fast paths (tests and benchmarks compare them).
+ * Direct 7-loop convolutions and a plain batch norm kept beside the fast paths (tests and
+ * benchmarks compare them).
  * Outputs are overwritten. In the backward functions any of dx, dw, db may be NULL (not wanted). */
 void gs_conv2d_forward_naive(const float *x, const float *w, const float *b, float *y, int N, int Cin, int H,
                              int W, int Cout, int KH, int KW, int stride, int pad);
@@ -48,6 +48,14 @@ void gs_conv_transpose2d_forward_naive(const float *x, const float *w, const flo
 void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const float *dy, float *dx, float *dw,
                                         float *db, int N, int Cin, int H, int W, int Cout, int KH, int KW,
                                         int stride, int pad, int out_pad);
+/* Batch norm in training mode on x viewed as (N,C,P) (P = H*W, or 1 for (B,N)), in double with
+ * plain loops. Forward: y = gamma*(x - mean)/sqrt(var + eps) + beta (gamma, beta may be NULL: 1,
+ * 0); mean and the biased var (C) are written if not NULL. Backward: dx, dgamma, dbeta from dy
+ * (any output may be NULL). */
+void gs_batchnorm_forward_naive(const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                                float *var, int N, int C, long P, float eps);
+void gs_batchnorm_backward_naive(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                                 float *dbeta, int N, int C, long P, float eps);
 
 /* Samples per im2col chunk; 0 (default) chooses from the layer's size. Tests set small values to
  * exercise chunk boundaries. */
