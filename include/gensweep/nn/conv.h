@@ -32,6 +32,17 @@ gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_
  * gamma / beta (C) are the affine parameters; either may be NULL (1 / 0). */
 gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
                         float *running_var, float momentum, float eps, int training);
+/* The same over a data-parallel group's global batch: x holds this rank's rows, and in training
+ * the per-channel sums (forward: the element count and sum x, then sum (x - mean)^2; backward:
+ * sum dy and sum dy * xhat) are summed over the group with `red` (see gs_reducer), so every rank
+ * normalises with the global batch's mean and variance, updates the running statistics with the
+ * same numbers, and gets its rows of the global loss's input gradient. dgamma / dbeta are this
+ * rank's sums: the runner sums parameter gradients over the group. red is called in the forward
+ * (twice) and in the backward (once, when x needs a gradient); evaluation does not call it.
+ * gs_batchnorm is this with red == NULL (a group of one). */
+gs_tensor *gs_batchnorm_group(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
+                              float *running_var, float momentum, float eps, int training, const gs_reducer *red);
+
 /* (N, ...) -> (N, rest): a view, like gs_reshape. */
 gs_tensor *gs_flatten(gs_graph *g, gs_tensor *x);
 
