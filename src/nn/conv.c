@@ -570,15 +570,26 @@ gs_tensor *gs_conv_transpose2d_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_
 /* ================================================================ batch norm */
 /* x is viewed as (N, C, P): P = H*W for (N,C,H,W), P = 1 for (B,N). Per-channel sums go through
  * float partial sums per (n,c) row (P > 1) or along rows of channels (P = 1), so both layouts
- * vectorise; rows are added in double. */
+ * vectorise; rows are added in double.
+ * In a data-parallel group (gs_batchnorm_group) N is this rank's rows; the per-channel double
+ * sums are what the reducer adds over the group, and M (the element count per channel) is the
+ * group's. The variance takes two passes, hence two reductions (sum x, then sum (x - mean)^2
+ * about the global mean), rather than one of sum x and sum x^2: var = E[x^2] - mean^2 cancels,
+ * its relative error is float rounding times (mean/std)^2 with the float partial sums (5e-5 at
+ * a mean of 30 std), and double accumulation throughout would halve the vector width. The extra
+ * reduction is cheap: an MPI_Allreduce of 5 .. 513 doubles between 2 ranks of one node took
+ * 0.6 .. 7 us (Open MPI, shared memory), the op itself 100 .. 2000 us on DCGAN's shapes
+ * (tests/bench/bench_batchnorm.c). */
 typedef struct bn_ctx {
   int N, C;
   long P;
   int training;
+  double M;         /* elements per channel over the group (N*P for a group of one) */
   float *mean;      /* (C) the statistics used to normalise */
   float *invstd;    /* (C) */
   double *sums;     /* (2C) scratch for the backward */
   float *coef;      /* (3C) scratch for the backward */
+  gs_reducer red;   /* red.sum == NULL: a group of one */
 } bn_ctx;
 
 /* s1[c] = sum x and (if s2) s2[c] = sum x * (w - mu[c]) if w is given, else sum (x - mu[c])^2 */
@@ -668,8 +679,8 @@ static void bn_backward(gs_node *nd) {
   bn_ctx *c = nd->ctx;
   const int N = c->N, C = c->C;
   const long P = c->P;
-  const double M = (double)N * P;
-  double *sdy = c->sums, *sdyx = sdy + C; /* sum dy, sum dy (x - mean) */
+  const double M = c->M;
+  double *sdy = c->sums, *sdyx = sdy + C; /* sum dy, sum dy (x - mean): this rank's rows */
   float *A = c->coef, *B = A + C, *D = B + C;
   bn_reduce(y->g, x->x, c->mean, N, C, P, sdy, sdyx);
   float bg, bb, bx;
@@ -683,7 +694,9 @@ static void bn_backward(gs_node *nd) {
   }
   if (x->g) {
     /* training: dx = g*is * (dy - mean(dy) - xhat * mean(dy*xhat)), xhat = (x - mu)*is, written as
-     * A dy + B x + D; evaluation: dx = g*is * dy */
+     * A dy + B x + D, the means over the group's batch (every row's dy moves every row's mean and
+     * variance); evaluation: dx = g*is * dy. The parameter gradients above stay this rank's sums. */
+    if (c->training && c->red.sum) c->red.sum(c->red.ctx, sdy, 2 * C);
     for (int ch = 0; ch < C; ch++) {
       const double is = c->invstd[ch], k = (ga ? ga->x[ch] : 1.0f) * is;
       if (c->training) {
@@ -702,8 +715,8 @@ static void bn_backward(gs_node *nd) {
   }
 }
 
-gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
-                        float *running_var, float momentum, float eps, int training) {
+gs_tensor *gs_batchnorm_group(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
+                              float *running_var, float momentum, float eps, int training, const gs_reducer *red) {
   int N, C;
   long P;
   if (x->ndim == 4) {
@@ -721,24 +734,30 @@ gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *
   if (gamma && gamma->n != C) die("batchnorm", "gamma must have one entry per channel", x, gamma);
   if (beta && beta->n != C) die("batchnorm", "beta must have one entry per channel", x, beta);
   if (!training && (!running_mean || !running_var)) die("batchnorm", "evaluation needs running statistics", x, NULL);
-  const long M = (long)N * P;
+  if (red && !red->sum) die("batchnorm", "a reducer without a sum function", x, NULL);
+  double M = (double)N * P;
   int needs = gs_wants_grad(g, x) || (gamma && gs_wants_grad(g, gamma)) || (beta && gs_wants_grad(g, beta));
   gs_tensor *y = gs_new(g, x->ndim, x->shape, needs);
   float *mean = falloc(g, C), *invstd = falloc(g, C), *A = falloc(g, C), *D = falloc(g, C);
-  double *s = gs_arena_alloc(&g->arena, sizeof(double) * 2 * C), *q = s + C;
+  /* s: sum x (C) and the element count, q: sum (x - mean)^2 (C); the backward reuses s for 2C sums */
+  double *s = gs_arena_alloc(&g->arena, sizeof(double) * (2 * C + 1)), *q = s + C + 1;
   if (training) {
     bn_reduce(x->x, NULL, NULL, N, C, P, s, NULL);
-    for (int ch = 0; ch < C; ch++) mean[ch] = (float)(s[ch] / (double)M);
+    s[C] = M; /* summed with the sums: the group's count needs no argument that could disagree */
+    gs_reduce_sum(red, s, C + 1);
+    M = s[C];
+    for (int ch = 0; ch < C; ch++) mean[ch] = (float)(s[ch] / M);
     bn_reduce(x->x, NULL, mean, N, C, P, NULL, q); /* two passes: no cancellation */
+    gs_reduce_sum(red, q, C);
   }
   for (int ch = 0; ch < C; ch++) {
     float mu, var;
     if (training) {
       mu = mean[ch];
-      var = (float)(q[ch] / (double)M);
+      var = (float)(q[ch] / M);
       if (running_mean) running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
       if (running_var) {
-        float unbiased = M > 1 ? (float)(q[ch] / (double)(M - 1)) : var;
+        float unbiased = M > 1 ? (float)(q[ch] / (M - 1)) : var;
         running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
       }
     } else {
@@ -758,10 +777,15 @@ gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *
     nd->in[1] = gamma;
     nd->in[2] = beta;
     bn_ctx *c = gs_arena_alloc(&g->arena, sizeof(bn_ctx));
-    *c = (bn_ctx){N, C, P, training, mean, invstd, s, falloc(g, 3L * C)};
+    *c = (bn_ctx){N, C, P, training, M, mean, invstd, s, falloc(g, 3L * C), red ? *red : (gs_reducer){0}};
     nd->ctx = c;
   }
   return y;
+}
+
+gs_tensor *gs_batchnorm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor *beta, float *running_mean,
+                        float *running_var, float momentum, float eps, int training) {
+  return gs_batchnorm_group(g, x, gamma, beta, running_mean, running_var, momentum, eps, training, NULL);
 }
 
 /* ================================================================ flatten */
@@ -876,4 +900,55 @@ void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const fl
             }
           if (dx) X4(dx, n, Cin, ci, H, ih, W, iw) = s;
         }
+}
+
+/* (N,C,P) element (n, c, i) */
+#define X3(a, n, C, c, P, i) (a)[((long)(n) * (C) + (c)) * (P) + (i)]
+
+void gs_batchnorm_forward_naive(const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                                float *var, int N, int C, long P, float eps) {
+  const double M = (double)N * P;
+  for (int c = 0; c < C; c++) {
+    double mu = 0, v = 0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
+    mu /= M;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
+    v /= M;
+    const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) X3(y, n, C, c, P, i) = (float)(ga * (X3(x, n, C, c, P, i) - mu) * is + be);
+    if (mean) mean[c] = (float)mu;
+    if (var) var[c] = (float)v;
+  }
+}
+
+void gs_batchnorm_backward_naive(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                                 float *dbeta, int N, int C, long P, float eps) {
+  const double M = (double)N * P;
+  for (int c = 0; c < C; c++) {
+    double mu = 0, v = 0;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
+    mu /= M;
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
+    v /= M;
+    const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0;
+    double sdy = 0, sdyxh = 0; /* sum dy, sum dy * xhat */
+    for (int n = 0; n < N; n++)
+      for (long i = 0; i < P; i++) {
+        sdy += X3(dy, n, C, c, P, i);
+        sdyxh += X3(dy, n, C, c, P, i) * (X3(x, n, C, c, P, i) - mu) * is;
+      }
+    if (dgamma) dgamma[c] = (float)sdyxh;
+    if (dbeta) dbeta[c] = (float)sdy;
+    if (dx)
+      for (int n = 0; n < N; n++)
+        for (long i = 0; i < P; i++) {
+          const double xh = (X3(x, n, C, c, P, i) - mu) * is;
+          X3(dx, n, C, c, P, i) = (float)(ga * is * (X3(dy, n, C, c, P, i) - sdy / M - xh * sdyxh / M));
+        }
+  }
 }

@@ -1,6 +1,7 @@
 /* Convolution ops: fast (im2col + sgemm) against the naive 7-loop references on many shapes,
  * finite-difference gradients for every op (conv2d, transposed conv, batch norm, flatten),
- * batch-norm running statistics against a hand computation, shape errors. */
+ * batch norm against its naive twin and its running statistics against a hand computation, shape
+ * errors. Batch norm over a data-parallel group: test_groupbn.c. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <signal.h>
@@ -541,6 +542,64 @@ Test(batchnorm, running_stats_by_hand_nchw) {
   cr_expect_float_eq(y->x[5], want0[3] / sqrtf(5.001f), 1e-5);
   for (int i = 2; i < 4; i++) cr_expect_float_eq(y->x[i], 0.0f, 1e-6);
   gs_graph_free(&g);
+}
+
+/* The fast path (float partial sums, y = A x + D, dx = A dy + B x + D) against the plain double
+ * loops of gs_batchnorm_forward_naive / _backward_naive: both layouts, rows shorter and longer
+ * than the 16-wide partial sums, channels with a large mean next to their spread. */
+static void bn_vs_naive(int N, int C, int H, int W, int affine) {
+  const int P = H * W, ndim = H ? 4 : 2, xs[4] = {N, C, H, W};
+  const long n = (long)N * C * (H ? P : 1);
+  gs_params p = {0};
+  gs_params_declare(&p, "x", ndim, xs);
+  gs_params_declare(&p, "gamma", 1, &C);
+  gs_params_declare(&p, "beta", 1, &C);
+  gs_params_alloc(&p);
+  gs_rng rng;
+  gs_rng_seed(&rng, 5, (uint64_t)N * 1000 + C, (uint64_t)P);
+  fill(&rng, p.data, p.total);
+  const long per = H ? P : 1;
+  for (long i = 0; i < n; i++) p.t[0].x[i] = p.t[0].x[i] * 0.5f + (float)((i / per) % C % 5) * 2.0f - 4.0f;
+  float *r = malloc(sizeof(float) * n), *yr = malloc(sizeof(float) * n), *dx = malloc(sizeof(float) * n);
+  float mean[64], var[64], dg[64], db[64], rm[64] = {0}, rv[64];
+  for (int c = 0; c < C; c++) rv[c] = 1.0f;
+  fill(&rng, r, n);
+  gs_graph g;
+  gs_graph_init(&g, GS_TEST_ARENA);
+  gs_graph_begin(&g, &p, 1);
+  gs_tensor *ga = affine ? &p.t[1] : NULL, *be = affine ? &p.t[2] : NULL;
+  gs_tensor *y = gs_batchnorm(&g, &p.t[0], ga, be, rm, rv, 0.1f, 1e-5f, 1);
+  gs_backward(&g, gs_sum(&g, gs_mul(&g, y, gs_wrap(&g, r, ndim, xs))), 1.0f);
+  gs_batchnorm_forward_naive(p.t[0].x, affine ? p.t[1].x : NULL, affine ? p.t[2].x : NULL, yr, mean, var, N, C,
+                             per, 1e-5f);
+  gs_batchnorm_backward_naive(p.t[0].x, affine ? p.t[1].x : NULL, r, dx, dg, db, N, C, per, 1e-5f);
+  const double tol = 1e-5;
+  double e;
+  cr_expect((e = rel_err(y->x, yr, n)) < tol, "(%d,%d,%d,%d): forward differs (rel %g)", N, C, H, W, e);
+  cr_expect((e = rel_err(p.t[0].g, dx, n)) < tol, "(%d,%d,%d,%d): dx differs (rel %g)", N, C, H, W, e);
+  if (affine) {
+    cr_expect((e = rel_err(p.t[1].g, dg, C)) < tol, "(%d,%d,%d,%d): dgamma differs (rel %g)", N, C, H, W, e);
+    cr_expect((e = rel_err(p.t[2].g, db, C)) < tol, "(%d,%d,%d,%d): dbeta differs (rel %g)", N, C, H, W, e);
+  }
+  for (int c = 0; c < C; c++) { /* running statistics from the naive batch statistics */
+    const double M = (double)N * per;
+    cr_expect_float_eq(rm[c], 0.1f * mean[c], 1e-5f * (1 + fabsf(mean[c])));
+    cr_expect_float_eq(rv[c], 0.9f + 0.1f * (float)(var[c] * M / (M - 1)), 1e-5f);
+  }
+  free(r);
+  free(yr);
+  free(dx);
+  gs_graph_free(&g);
+  gs_params_free(&p);
+}
+
+Test(batchnorm, fast_matches_naive) {
+  bn_vs_naive(4, 3, 5, 4, 1);   /* 20 per row: partial sums and a tail */
+  bn_vs_naive(3, 5, 7, 7, 1);   /* 49 */
+  bn_vs_naive(8, 16, 2, 2, 0);  /* 4: tail only; no gamma, beta */
+  bn_vs_naive(2, 2, 14, 14, 1); /* 196 */
+  bn_vs_naive(6, 33, 0, 0, 1);  /* (B,N) */
+  bn_vs_naive(16, 7, 0, 0, 0);
 }
 
 Test(flatten, shape_and_view) {

@@ -130,6 +130,23 @@ gs_node *gs_tape_push(gs_graph *g, gs_backward_fn fn, gs_tensor *out);
 /* Does any input need a gradient? (used by ops to decide whether to record) */
 static inline int gs_wants_grad(const gs_graph *g, const gs_tensor *t) { return g->grad_enabled && t && t->g; }
 
+/* ---------------------------------------------------------------- group sums
+ * In a data-parallel worker group each rank holds rows [lo, hi) of the global batch, so an op
+ * that needs the whole batch's statistics (batch norm) must sum its per-rank partial sums over
+ * the group. A reducer does that: sum(ctx, v, n) replaces v[0..n) in place by its element-wise
+ * sum over the group's ranks. It is collective: every rank calls it as often, in the same order
+ * and with the same n (so every rank builds the same graph and runs the same backward), and
+ * every rank gets the same bits back (MPI_Allreduce does), because ops derive state that must
+ * agree across ranks (running statistics) from the result. The runner provides it (nn knows no
+ * MPI). A NULL reducer is a group of one: nothing to sum. */
+typedef struct gs_reducer {
+  void (*sum)(void *ctx, double *v, int n);
+  void *ctx;
+} gs_reducer;
+static inline void gs_reduce_sum(const gs_reducer *r, double *v, int n) {
+  if (r) r->sum(r->ctx, v, n);
+}
+
 /* Gradient helpers for backward functions: returns the buffer and, via *beta, 0 on the first
  * write this step or 1 to accumulate; marks the tensor's gradient as set. */
 static inline float *gs_grad_target(gs_tensor *t, float *beta) {
