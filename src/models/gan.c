@@ -165,6 +165,7 @@ struct gs_model {
   /* progress image: PROGRESS_COLS samples from fixed noise per evaluation */
   uint8_t *progress;
   long nprogress;
+  const gs_reducer *red; /* the training step's group (NULL outside a step) */
 };
 
 static int arch_feat(const gs_model *m) { return m->a == ARCH_MLP ? (int)m->s.hidden : 512; }
@@ -407,9 +408,11 @@ static void ensure_buffers(gs_model *m, int rows) {
 
 /* ------------------------------------------------------------------ graph pieces */
 
+/* batch norm over the global batch: its statistics summed over the worker group (m->red) */
 static gs_tensor *bn(gs_model *m, gs_tensor *x, int layer, int training) {
   bn_layer *b = &m->bn[layer];
-  return gs_batchnorm(&m->g, x, b->gamma, b->beta, b->mean, b->var, 0.1f, 1e-5f, training);
+  return gs_batchnorm_group(&m->g, x, b->gamma, b->beta, b->mean, b->var, 0.1f, 1e-5f, training,
+                            training ? m->red : NULL);
 }
 
 /* Label planes for the DCGAN cGAN discriminator: (b, C, H, W), plane c = y[c]. */
@@ -504,6 +507,7 @@ static double sum_sigmoid(const gs_tensor *logit) {
 static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses) {
   int B = batch->B, lo = batch->lo, hi = batch->hi, b = hi - lo;
   ensure_buffers(m, B);
+  m->red = batch->group;
   draw_noise(m, noise, B);
   gs_graph *g = &m->g;
   gs_tensor *y_fake;
@@ -540,6 +544,7 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
     gs_losses_add(losses, "d_real", sum_sigmoid(lr)); /* mean D(x) */
     gs_losses_add(losses, "d_fake", sum_sigmoid(lf)); /* mean D(G(z)) before D's step */
     if (m->cond == COND_ACGAN) gs_losses_add(losses, "d_class", class_sum);
+    m->red = NULL;
     return loss->x[0];
   }
   /* a G step: through D held fixed, to D's verdict "real" (and the drawn class) */
@@ -558,6 +563,7 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
   }
   gs_tensor *loss = gs_sum(g, rows);
   gs_backward(g, loss, 1.0f / (float)B);
+  m->red = NULL;
   return loss->x[0];
 }
 

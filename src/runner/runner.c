@@ -168,6 +168,12 @@ static void group_step(shard *sh, MPI_Comm comm, gs_optim *opts, const gs_params
   MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_FLOAT, p->data, sh->counts, sh->displs, MPI_FLOAT, comm);
 }
 
+/* The group's sum for statistics of the global batch (batch norm): MPI_Allreduce in double,
+ * which gives every rank the same bits. */
+static void group_sum(void *ctx, double *v, int n) {
+  MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, *(MPI_Comm *)ctx);
+}
+
 /* ------------------------------------------------------------------ optimisers */
 /* The optimisers of a model's parameter groups, over one moments block (so that a checkpoint
  * gathers and saves it as one array): the run's train.* settings, unless the model says
@@ -424,6 +430,7 @@ typedef struct group_view {
   shard sh;
   MPI_Comm comm;
   int lo, hi;            /* this rank's rows of every global batch */
+  gs_reducer red;        /* sums over the group (red.sum NULL: a group of one) */
 } group_view;
 
 /* A run's training plan: batches per epoch, epochs, and for a run trained by iterations (a GAN)
@@ -485,7 +492,7 @@ static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model
   if (s_begin == 0) gs_rng_shuffle(&rs->shuffle, rs->perm, ds->train.n);
   long s;
   for (s = s_begin; s < nb; s++) {
-    gs_batch batch = {&ds->train, rs->perm + s * B, (int)B, gv->lo, gv->hi};
+    gs_batch batch = {&ds->train, rs->perm + s * B, (int)B, gv->lo, gv->hi, gv->red.sum ? &gv->red : NULL};
     double bad = 0;
     int rc = train_iteration(def, rs->m, &batch, phases, nphases, &gv->sh, gv->comm, &rs->opt, rs->p, &rs->noise,
                              h->stop && *h->stop, ls, pl->sched.log_every > 0, &bad);
@@ -593,6 +600,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   }
   /* the group: after the resume, so that every rank reads the checkpoint into its own block */
   shard_init(&gv.sh, gv.comm, rs.p);
+  if (gv.sh.P > 1) gv.red = (gs_reducer){.sum = group_sum, .ctx = &gv.comm};
   gv.lo = (int)((long)gv.sh.r * B / gv.sh.P);
   gv.hi = (int)((long)(gv.sh.r + 1) * B / gv.sh.P);
 

@@ -43,7 +43,7 @@ static double window(const gs_model_def *def, gs_model *m, gs_optim *opt, const 
   double t0 = gs_now(), c0 = cpu_now();
   for (int s = 0; s < steps; s++) {
     if (*pos + B > ds->train.n) *pos = 0;
-    def->train_step(m, &(gs_batch){&ds->train, perm + *pos, B, 0, B}, 0, noise, NULL);
+    def->train_step(m, &(gs_batch){&ds->train, perm + *pos, B, 0, B, NULL}, 0, noise, NULL);
     gs_optim_step(opt, p->data, p->grad);
     *pos += B;
   }

@@ -71,14 +71,14 @@ int main(int argc, char **argv) {
   long nb = ds.train.n / B;
   /* warm up */
   for (int s = 0; s < 20; s++) {
-    def->train_step(m, &(gs_batch){&ds.train, perm + (s % nb) * B, B, 0, B}, 0, &noise, NULL);
+    def->train_step(m, &(gs_batch){&ds.train, perm + (s % nb) * B, B, 0, B, NULL}, 0, &noise, NULL);
     gs_optim_step(&opt, p->data, p->grad);
   }
   double best = 0, times[5];
   for (int r = 0; r < 5; r++) {
     double t = gs_now();
     for (int s = 0; s < steps; s++) {
-      def->train_step(m, &(gs_batch){&ds.train, perm + (s % nb) * B, B, 0, B}, 0, &noise, NULL);
+      def->train_step(m, &(gs_batch){&ds.train, perm + (s % nb) * B, B, 0, B, NULL}, 0, &noise, NULL);
       gs_optim_step(&opt, p->data, p->grad);
     }
     times[r] = gs_now() - t;

@@ -114,7 +114,7 @@ Test(cae, igmn_state_round_trip_and_corruption) {
   cr_assert_not_null(m, "%s", err.msg);
   int32_t idx[32];
   for (int i = 0; i < 32; i++) idx[i] = i;
-  double l = def->train_step(m, &(gs_batch){&ds.train, idx, 32, 0, 32}, 0, &noise, NULL);
+  double l = def->train_step(m, &(gs_batch){&ds.train, idx, 32, 0, 32, NULL}, 0, &noise, NULL);
   cr_assert(isfinite(l) && l > 0, "loss %g", l);
   gs_record rec;
   gs_record_init(&rec, "r", "cae_igmn", 0);
@@ -246,16 +246,16 @@ Test(cae, model_gradient_vs_central_differences) {
   cr_assert_not_null(m, "%s", err.msg);
   gs_params *p = def->params(m);
   int32_t idx[4] = {0, 1, 2, 3};
-  def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4}, 0, &noise, NULL);
+  def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4, NULL}, 0, &noise, NULL);
   float *ana = malloc(sizeof(float) * p->total);
   memcpy(ana, p->grad, sizeof(float) * p->total);
   int bad = 0, checked = 0;
   for (long k = 0; k < p->total; k += 1 + p->total / 150) {
     float old = p->data[k], h = 1e-2f;
     p->data[k] = old + h;
-    double lp = def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4}, 0, &noise, NULL) / 4;
+    double lp = def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4, NULL}, 0, &noise, NULL) / 4;
     p->data[k] = old - h;
-    double lm = def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4}, 0, &noise, NULL) / 4;
+    double lm = def->train_step(m, &(gs_batch){&ds.train, idx, 4, 0, 4, NULL}, 0, &noise, NULL) / 4;
     p->data[k] = old;
     double num = (lp - lm) / (2 * h);
     if (fabs(num - ana[k]) > 3e-2 * fmax(1.0, fabs(num))) {

@@ -54,7 +54,7 @@ static void check_gradients(const char *model, const char *cond, double class_we
   gs_phase ph[GS_MAX_PHASES];
   cr_assert_eq(d->phases(m, ph), 2);
   int32_t idx[6] = {0, 4, 8, 13, 17, 25};
-  gs_batch b = {&ds.train, idx, 6, 0, 6};
+  gs_batch b = {&ds.train, idx, 6, 0, 6, NULL};
   for (int phase = 0; phase < 2; phase++) {
     /* the phase's own group gets the gradient (the other is held fixed by the runner) */
     int own = ph[phase].groups == 1u ? 0 : 1;

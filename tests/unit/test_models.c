@@ -110,7 +110,7 @@ Test(models, features_are_shaped_deterministic_and_follow_training) {
     /* a training step changes the encoder, so the features move */
     int32_t batch[20];
     for (int k = 0; k < 20; k++) batch[k] = k;
-    d->train_step(m, &(gs_batch){&ds.train, batch, 20, 0, 20}, 0, &noise, NULL);
+    d->train_step(m, &(gs_batch){&ds.train, batch, 20, 0, 20, NULL}, 0, &noise, NULL);
     gs_params *p = d->params(m);
     for (long k = 0; k < p->total; k++) p->data[k] -= 0.01f * p->grad[k];
     d->features(m, &ds.train, idx, N, again);

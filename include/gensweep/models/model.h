@@ -32,6 +32,9 @@ typedef struct gs_batch {
   const int32_t *idx;      /* B examples of set */
   int B;
   int lo, hi;              /* this rank computes rows [lo, hi) */
+  /* sums over the ranks of the worker group (collective: every rank calls it alike), for
+   * statistics of the global batch such as batch norm's; NULL: a group of one */
+  const gs_reducer *group;
 } gs_batch;
 
 /* Named parts of a step's loss, each summed over the step's rows like the returned loss. A name
