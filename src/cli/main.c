@@ -174,14 +174,15 @@ static int die(int code, const char *fmt, const char *msg) {
 }
 
 static void print_keys(void) {
-  const char *sec = "";
   const gs_vocabulary *v = gs_models_vocabulary();
+  /* section by section (keys added since gensweep 0.1 come late in the canonical order) */
+  for (int si = 0; si < v->nsections; si++)
   for (int i = 0; i < v->nkeys; i++) {
     const gs_key *k = v->keys[i];
-    if (strcmp(sec, k->section) != 0) {
-      sec = k->section;
-      printf("%s[%s]\n", i ? "\n" : "", sec);
-    }
+    if (strcmp(v->sections[si], k->section) != 0) continue;
+    int first = 1;
+    for (int j = 0; j < i; j++) first &= strcmp(v->keys[j]->section, k->section) != 0;
+    if (first) printf("%s[%s]\n", si ? "\n" : "", k->section);
     char range[128] = "";
     switch (k->type) {
       case GS_KEY_INT: snprintf(range, sizeof range, "integer in [%.0f, %.0f]", k->min, k->max); break;
