@@ -91,7 +91,7 @@ static void check_gradients(const char *model, const char *cond, double class_we
       memcpy(pt->x, keep, sizeof(float) * pt->n);
       free(keep);
       double fd = (4 * fdh[1] - fdh[0]) / 3;
-      cr_assert(fabs(fd - norm) <= 0.03 * norm, "%s/%s phase %d, %s: along its gradient the loss changes at %g, the gradient's norm is %g",
+      cr_assert(fabs(fd - norm) <= 0.06 * norm, /* a gradient scaled by B/(B+1) is 14 % off */ "%s/%s phase %d, %s: along its gradient the loss changes at %g, the gradient's norm is %g",
                 model, cond, phase, p->info[t].name, fd, norm);
       tensors++;
     }
