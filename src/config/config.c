@@ -1042,7 +1042,20 @@ static int compare_ids(const void *a, const void *b) {
  * (gs_model_keys.defaults), and the length rule: a model that counts train.iterations trains by
  * epochs when the file gives train.epochs but not train.iterations (iterations recorded as 0).
  * own[i] = the text of key i where it differs from the base config; the caller clears them. */
-static void apply_model_defaults(gs_config *c, int m, const unsigned char *given, const char **own) {
+typedef struct length_keys {
+  int iterations, epochs; /* indices of train.iterations and train.epochs (-1: not in the vocabulary) */
+} length_keys;
+
+static length_keys find_length_keys(const gs_vocabulary *v) {
+  length_keys l = {-1, -1};
+  for (int i = 0; i < v->nkeys; i++) {
+    if (full_name_is(v->keys[i], "train.iterations")) l.iterations = i;
+    if (full_name_is(v->keys[i], "train.epochs")) l.epochs = i;
+  }
+  return l;
+}
+
+static void apply_model_defaults(gs_config *c, int m, const unsigned char *given, length_keys len, const char **own) {
   const gs_vocabulary *v = c->vocab;
   if (m < 0) return;
   for (int d = 0; d < v->ndefaults; d++) {
@@ -1051,11 +1064,7 @@ static void apply_model_defaults(gs_config *c, int m, const unsigned char *given
     set_at(c, i, v->defaults[d].value, NULL); /* checked by gs_vocabulary_init */
     own[i] = v->defaults[d].value;
   }
-  int it = -1, ep = -1;
-  for (int i = 0; i < v->nkeys; i++) {
-    if (full_name_is(v->keys[i], "train.iterations")) it = i;
-    if (full_name_is(v->keys[i], "train.epochs")) ep = i;
-  }
+  int it = len.iterations, ep = len.epochs;
   if (it >= 0 && ep >= 0 && v->slot[it] >= 0 && (v->readers[it] >> m & 1) && !given[it] && given[ep]) {
     size_t size;
     long zero = 0;
@@ -1106,6 +1115,7 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
   const gs_vocabulary *v = sw->base.vocab;
   char *base_text[GS_MAX_KEYS];
   const char *own[GS_MAX_KEYS] = {0};
+  const length_keys len = find_length_keys(v);
   int axis_of[GS_MAX_KEYS], key_of_axis[GS_MAX_AXES];
   for (int i = 0; i < v->nkeys; i++) {
     char val[VALUE_BUF];
@@ -1138,7 +1148,7 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
     else run->id[o] = 0;
     uint64_t h = GS_HASH_INIT;
     int model = gs_vocabulary_model(v, run->cfg.model);
-    apply_model_defaults(&run->cfg, model, given, own);
+    apply_model_defaults(&run->cfg, model, given, len, own);
     for (int i = 0; i < v->nkeys; i++) {
       const char *text = own[i] ? own[i] : axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i];
       own[i] = NULL;

@@ -185,6 +185,8 @@ static void declare_bn(gs_model *m, const char *prefix, int C) {
   declare(m, nm, 1, C, 0, 0, 0);
 }
 
+static void destroy(gs_model *m);
+
 static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, arch a, gs_error *err) {
   gan_settings s;
   gs_config_read(cfg, gan_keys, NKEYS, &s);
@@ -355,11 +357,7 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
     free(taken);
     if (total < s.labelled) {
       gs_fail(err, "gan.labelled = %ld: the training set has fewer than %ld images of some class", s.labelled, per);
-      free(m->labelled);
-      m->labelled = NULL;
-      gs_params_free(&m->p);
-      for (int i = 0; i < m->nbn; i++) free(m->bn[i].mean), free(m->bn[i].var);
-      free(m);
+      destroy(m);
       return NULL;
     }
   }
@@ -438,8 +436,9 @@ static gs_tensor *with_label_planes(gs_model *m, gs_tensor *img, gs_tensor *y) {
 }
 
 /* D: images x (b, D) in [0, 1] (and one-hot labels y for cgan) -> source logits (b, 1); class
- * logits (b, C) into *cls for acgan; training selects batch or running statistics. */
-static gs_tensor *disc(gs_model *m, gs_tensor *x, gs_tensor *y, int training, gs_tensor **cls) {
+ * logits (b, C) into *cls for acgan; its last hidden layer (b, arch_feat) into *feat (may be
+ * NULL); training selects batch or running statistics. */
+static gs_tensor *disc(gs_model *m, gs_tensor *x, gs_tensor *y, int training, gs_tensor **cls, gs_tensor **feat) {
   gs_graph *g = &m->g;
   gs_tensor *h;
   if (m->a == ARCH_MLP) {
@@ -457,6 +456,7 @@ static gs_tensor *disc(gs_model *m, gs_tensor *x, gs_tensor *y, int training, gs
     }
     h = gs_flatten(g, h); /* (b, 512) */
   }
+  if (feat) *feat = h;
   if (cls) *cls = m->cond == COND_ACGAN ? gs_dense(g, h, m->dcw, m->dcb) : NULL;
   return gs_dense(g, h, m->dw2, m->db2);
 }
@@ -484,11 +484,16 @@ static gs_tensor *gen(gs_model *m, gs_tensor *z, gs_tensor *y, int training) {
 
 /* The noise of a whole batch (every rank draws the same) and, for conditional models, uniform
  * classes for the generated images (one-hot into yfbuf). */
-static void draw_noise(gs_model *m, gs_rng *r, int B) {
+/* n noise vectors of G's distribution (gan.noise) from r */
+static void fill_noise(const gs_model *m, gs_rng *r, float *z, long n) {
   if (strcmp(m->s.noise, "uniform") == 0)
-    for (long i = 0; i < (long)B * m->Z; i++) m->zbuf[i] = 2.0f * gs_rng_uniformf(r) - 1.0f;
+    for (long i = 0; i < n * m->Z; i++) z[i] = 2.0f * gs_rng_uniformf(r) - 1.0f;
   else
-    gs_rng_normal_fill(r, m->zbuf, (long)B * m->Z);
+    gs_rng_normal_fill(r, z, n * m->Z);
+}
+
+static void draw_noise(gs_model *m, gs_rng *r, int B) {
+  fill_noise(m, r, m->zbuf, B);
   if (m->cond == COND_NONE) return;
   memset(m->yfbuf, 0, sizeof(float) * B * m->C);
   for (int i = 0; i < B; i++) {
@@ -524,8 +529,8 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
     gs_tensor *y_real = m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL;
     y_fake = m->cond != COND_NONE ? gs_wrap2(g, m->yfbuf + (long)lo * m->C, b, m->C) : NULL;
     gs_tensor *cr = NULL, *cf = NULL;
-    gs_tensor *lr = disc(m, gs_wrap2(g, m->xbuf, b, m->D), y_real, 1, &cr);
-    gs_tensor *lf = disc(m, gs_wrap2(g, m->fbuf, b, m->D), y_fake, 1, &cf);
+    gs_tensor *lr = disc(m, gs_wrap2(g, m->xbuf, b, m->D), y_real, 1, &cr, NULL);
+    gs_tensor *lf = disc(m, gs_wrap2(g, m->fbuf, b, m->D), y_fake, 1, &cf, NULL);
     gs_tensor *rows = gs_add(g, gs_bernoulli_nll(g, lr, gs_wrap2(g, m->ones, b, 1)),
                              gs_bernoulli_nll(g, lf, gs_wrap2(g, m->zeros, b, 1)));
     double class_sum = 0;
@@ -552,7 +557,7 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
   y_fake = m->cond != COND_NONE ? gs_wrap2(g, m->yfbuf + (long)lo * m->C, b, m->C) : NULL;
   gs_tensor *fake = gen(m, gs_wrap2(g, m->zbuf + (long)lo * m->Z, b, m->Z), y_fake, 1);
   gs_tensor *cf = NULL;
-  gs_tensor *lf = disc(m, fake, y_fake, 1, &cf);
+  gs_tensor *lf = disc(m, fake, y_fake, 1, &cf, NULL);
   gs_tensor *rows = gs_bernoulli_nll(g, lf, gs_wrap2(g, m->ones, b, 1));
   if (m->cond == COND_ACGAN) {
     gs_tensor *cls = gs_scale(g, gs_softmax_ce(g, cf, y_fake), w);
@@ -580,20 +585,8 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
     int b = n - start < CHUNK ? n - start : CHUNK;
     gs_imageset_batch(set, idx + start, b, m->xbuf, m->cond != COND_NONE ? m->ybuf : NULL);
     gs_graph_begin(g, NULL, 0);
-    gs_tensor *x = gs_wrap2(g, m->xbuf, b, m->D), *h;
-    if (m->a == ARCH_MLP) {
-      gs_tensor *in = m->cond == COND_CGAN ? gs_concat(g, x, gs_wrap2(g, m->ybuf, b, m->C)) : x;
-      h = gs_dense_relu(g, in, m->dw1, m->db1);
-    } else {
-      int s[4] = {b, 1, m->H, m->W};
-      h = gs_reshape(g, x, 4, s);
-      if (m->cond == COND_CGAN) h = with_label_planes(m, h, gs_wrap2(g, m->ybuf, b, m->C));
-      for (int l = 0; l < 4; l++) {
-        h = gs_conv2d(g, h, m->dconv_w[l], m->dconv_b[l], 2, 2);
-        if (l > 0) h = bn(m, h, l - 1, 0);
-        h = gs_leaky_relu(g, h, (float)m->s.leak);
-      }
-    }
+    gs_tensor *h;
+    disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0, NULL, &h);
     memcpy(out + (long)start * F, h->x, sizeof(float) * (size_t)b * F);
   }
 }
@@ -622,10 +615,7 @@ static void generate(gs_model *m, const float *z, const int *cls, int n, uint8_t
 static void fixed_noise(gs_model *m, uint64_t k, float *z, int n) {
   gs_rng r;
   gs_rng_seed(&r, (uint64_t)m->cfg->seed, k, GS_RNG_SAMPLE);
-  if (strcmp(m->s.noise, "uniform") == 0)
-    for (long i = 0; i < (long)n * m->Z; i++) z[i] = 2.0f * gs_rng_uniformf(&r) - 1.0f;
-  else
-    gs_rng_normal_fill(&r, z, (long)n * m->Z);
+  fill_noise(m, &r, z, n);
 }
 
 static void record_noise(gs_record *rec, const char *name, const float *z, int n, int Z) {
@@ -717,10 +707,7 @@ static int quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec,
   int *cls = m->C ? gs_malloc(sizeof(int) * n) : NULL;
   gs_rng r;
   gs_rng_seed(&r, (uint64_t)m->cfg->seed, 0, GS_RNG_EVAL);
-  if (strcmp(m->s.noise, "uniform") == 0)
-    for (long i = 0; i < n * m->Z; i++) z[i] = 2.0f * gs_rng_uniformf(&r) - 1.0f;
-  else
-    gs_rng_normal_fill(&r, z, n * m->Z);
+  fill_noise(m, &r, z, n);
   for (long i = 0; cls && i < n; i++) cls[i] = (int)(i % m->C);
   uint8_t *pix = gs_malloc((size_t)n * m->D);
   generate(m, z, cls, (int)n, pix);

@@ -13,15 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fails;
-#define CHECK(c, ...)                        \
-  do {                                       \
-    if (!(c)) {                              \
-      fprintf(stderr, "FAIL: " __VA_ARGS__); \
-      fprintf(stderr, "\n");                 \
-      fails++;                               \
-    }                                        \
-  } while (0)
+#include "check.h"
 
 /* a float64 dataset of rank 0 or 1 into v (at most cap values); its length, or -1 */
 static long read_f64(hid_t f, const char *path, double *v, long cap) {

@@ -9,15 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fails;
-#define CHECK(c, ...)                    \
-  do {                                   \
-    if (!(c)) {                          \
-      fprintf(stderr, "FAIL: " __VA_ARGS__); \
-      fprintf(stderr, "\n");             \
-      fails++;                           \
-    }                                    \
-  } while (0)
+#include "check.h"
 
 static int read_str_attr(hid_t obj, const char *name, char *buf, size_t n) {
   hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
