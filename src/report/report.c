@@ -297,6 +297,37 @@ static int count_status(const rp *r, const char *st) {
   return n;
 }
 
+/* The sample grids of each row of the table, side by side: the first done run's samples and, if
+ * it has one, its progress image (a row per evaluation), as the run wrote them into png/. */
+static void samples_section(const rp *r, FILE *f) {
+  static const char *const kinds[] = {"samples", "progress", "prior"};
+  int any = 0;
+  for (int g = 0; g < r->ngroups; g++) {
+    const rp_run *u = NULL;
+    for (long i = 0; i < r->nruns && !u; i++)
+      if (r->runs[i].group == g && r->runs[i].done) u = &r->runs[i];
+    if (!u) continue;
+    char *cells[3] = {NULL, NULL, NULL};
+    int have = 0;
+    for (int k = 0; k < 3; k++) {
+      char *path = rp_asprintf("%s/png/%s_%s.png", r->dir, u->id, kinds[k]);
+      if (access(path, R_OK) == 0) {
+        cells[k] = rp_asprintf("![%s](../png/%s_%s.png)", kinds[k], u->id, kinds[k]);
+        have = 1;
+      }
+      free(path);
+    }
+    if (have) {
+      if (!any) fprintf(f, "\n## Samples (the first done run of each row)\n\n| row | samples | progress (a row per evaluation) |\n| --- | --- | --- |\n");
+      any = 1;
+      char *label = md_cell(r->groups[g].label && r->groups[g].label[0] ? r->groups[g].label : u->id);
+      fprintf(f, "| %s | %s | %s |\n", label, cells[0] ? cells[0] : cells[2] ? cells[2] : "", cells[1] ? cells[1] : "");
+      free(label);
+    }
+    for (int k = 0; k < 3; k++) free(cells[k]);
+  }
+}
+
 /* summary.md without (plots = 0) or with its Plots section */
 static char *md_text(const rp *r, int plots, size_t *len) {
   char *buf = NULL;
@@ -381,6 +412,7 @@ static char *md_text(const rp *r, int plots, size_t *len) {
     fprintf(f, "\n## Warnings\n\n");
     for (int i = 0; i < r->nwarn; i++) fprintf(f, "- %s\n", r->warn[i]);
   }
+  samples_section(r, f);
   if (plots && r->nplots) {
     fprintf(f, "\n## Plots\n");
     for (int i = 0; i < r->nplots; i++) {
@@ -510,7 +542,9 @@ static int plot_curves(rp *r, gs_error *err) {
   for (long i = 0; i < r->nruns; i++)
     for (int s = 0; s < r->runs[i].nser; s++) {
       const char *nm = r->runs[i].ser[s].name;
-      if (strcmp(nm, "epoch") && rp_find_name(names, nnames, nm) < 0) rp_add_str(&names, &nnames, gs_strdup(nm));
+      if (strcmp(nm, "epoch") && strcmp(nm, "iteration") && strcmp(nm, "eval_iteration") &&
+          rp_find_name(names, nnames, nm) < 0)
+        rp_add_str(&names, &nnames, gs_strdup(nm));
     }
   /* the headline metric first, then train_loss, then the others as the run files list them */
   const char *first[2] = {r->headline >= 0 ? r->met[r->headline] : "", "train_loss"};
@@ -535,7 +569,7 @@ static int plot_curves(rp *r, gs_error *err) {
   for (int k = 0; k < nnames && rc == 0; k++) {
     gs_plot_line *lines = gs_calloc((size_t)nrun + 1, sizeof *lines);
     double **xs = gs_calloc((size_t)nrun + 1, sizeof *xs);
-    int nl = 0, run_slot = 0;
+    int nl = 0, run_slot = 0, by_iter = 0;
     int *labelled = gs_calloc((size_t)r->ngroups + 1, sizeof *labelled);
     for (long i = 0; i < r->nruns; i++) {
       const rp_run *u = &r->runs[i];
@@ -544,6 +578,7 @@ static int plot_curves(rp *r, gs_error *err) {
       const rp_series *s = rp_run_series(u, names[k]);
       if (!s || s->n == 0) continue;
       gs_plot_line *L = &lines[nl];
+      by_iter |= rp_series_by_iteration(u, names[k]);
       xs[nl] = rp_series_epochs(u, s);
       L->n = s->n;
       L->x = xs[nl];
@@ -560,12 +595,13 @@ static int plot_curves(rp *r, gs_error *err) {
       nl++;
     }
     if (nl > 0) {
-      char *title = rp_asprintf("%s: %s per epoch", r->sweep_name, names[k]);
+      const char *unit = by_iter ? "iteration" : "epoch";
+      char *title = rp_asprintf("%s: %s per %s", r->sweep_name, names[k], unit);
       char *sn = safe_name(names[k]);
       char *file = rp_asprintf("curves_%s.png", sn);
-      gs_plot p = {.title = title, .xlabel = "epoch", .ylabel = names[k], .xscale = GS_XSCALE_LINEAR,
+      gs_plot p = {.title = title, .xlabel = unit, .ylabel = names[k], .xscale = GS_XSCALE_LINEAR,
                    .nlines = nl, .lines = lines};
-      char *note = rp_asprintf("%s per epoch, one line per done run%s.", names[k],
+      char *note = rp_asprintf("%s per %s, one line per done run%s.", names[k], unit,
                              by_group ? ", coloured by row of the table" : "");
       rc = plot_out(r, file, &p, note, err);
       free(note);
@@ -766,6 +802,15 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
     free(list);
   } else {
     r->headline = rp_find_name(r->met, r->nmet, "test_neg_elbo");
+    if (r->headline < 0) { /* GANs: the judged sample quality */
+      r->headline = rp_find_name(r->met, r->nmet, "frechet");
+      const char *more[] = {"judge_covered", "judge_score", "judge_kl_uniform", "judge_largest_share",
+                            "judge_agreement", "mode_collapsed"};
+      for (int i = 0; r->headline >= 0 && i < 6; i++) {
+        int hit = rp_find_name(r->met, r->nmet, more[i]);
+        if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
+      }
+    }
     if (r->headline < 0) { /* the CAE + IGMN study: sigmasq, then the mixture's figures */
       r->headline = rp_find_name(r->met, r->nmet, "sigmasq");
       /* after retraining (what mu changes; equal to the pass's when mu does not bite), then the

@@ -383,8 +383,26 @@ const rp_series *rp_run_series(const rp_run *u, const char *name) {
 
 /* The epochs of the points of series s: the run's "epoch" series when as long; else the epochs
  * at which it evaluated (every eval.eval_every epochs, and the last); else 1, 2, ... */
+/* the runner's per-epoch series (the rest a model records when it evaluates) */
+static int per_epoch_name(const char *name) {
+  return !strcmp(name, "epoch") || !strncmp(name, "train_", 6) || !strcmp(name, "epoch_seconds");
+}
+
+int rp_series_by_iteration(const rp_run *u, const char *name) {
+  const rp_series *s = rp_run_series(u, name);
+  if (!s) return 0;
+  const rp_series *it = rp_run_series(u, "iteration"), *ev = rp_run_series(u, "eval_iteration");
+  if (!strncmp(name, "iter_", 5)) return it && it->n == s->n;
+  return ev && ev->n == s->n && !per_epoch_name(name) && strcmp(name, "eval_iteration") != 0;
+}
+
 double *rp_series_epochs(const rp_run *u, const rp_series *s) {
   double *x = gs_malloc(sizeof(double) * (size_t)(s->n ? s->n : 1));
+  if (rp_series_by_iteration(u, s->name)) {
+    const rp_series *it = rp_run_series(u, strncmp(s->name, "iter_", 5) ? "eval_iteration" : "iteration");
+    memcpy(x, it->v, sizeof(double) * (size_t)s->n);
+    return x;
+  }
   const rp_series *e = rp_run_series(u, "epoch");
   if (e && e->n == s->n) {
     memcpy(x, e->v, sizeof(double) * (size_t)s->n);

@@ -70,7 +70,11 @@ int rp_read_sweep(rp *r, gs_error *err);
 /* the per-epoch series of a run file */
 int rp_read_run_series(const char *path, rp_run *u, gs_error *err);
 const rp_series *rp_run_series(const rp_run *u, const char *name);
-/* the epochs a series was recorded at (eval.eval_every), malloc'd */
+/* the x values of a series, malloc'd: for a run trained by iterations (a GAN) the iterations of
+ * its per-iteration series (iter_*, x = series `iteration`) and of what it records when it
+ * evaluates (x = `eval_iteration`); else the epochs it was recorded at (eval.eval_every) */
 double *rp_series_epochs(const rp_run *u, const rp_series *s);
+/* 1 if the run's series `name` is plotted against iterations (above) */
+int rp_series_by_iteration(const rp_run *u, const char *name);
 
 #endif

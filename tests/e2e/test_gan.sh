@@ -46,6 +46,18 @@ for f in "$T"/r/g/runs/*.h5; do
 done
 [ "$n" = 6 ] || fail "$n run files, expected 6"
 
+# the report of a GAN sweep: sample quality as the headline, curves against iterations, the
+# sample grids of each row
+"$GS" report "$T/r/g" > "$T/rep.txt" 2>&1 || { cat "$T/rep.txt"; fail "report"; }
+md="$T/r/g/report/summary.md"
+grep -q '^- headline metric: frechet$' "$md" || fail "report headline is not frechet"
+grep -q '^## Samples' "$md" || fail "report has no samples section"
+[ "$(grep -c '^| name=.*_samples.png' "$md")" = 6 ] || fail "report: not one samples row per table row"
+grep -q '^frechet per iteration, one line per done run' "$md" || fail "report: frechet is not plotted per iteration"
+grep -q '^iter_d_fake per iteration' "$md" || fail "report: iter_d_fake is not plotted per iteration"
+grep -q '^train_loss_d per epoch' "$md" || fail "report: per-epoch series lost their epochs"
+[ -s "$T/r/g/report/curves_frechet.png" ] || fail "no curves_frechet.png"
+
 # data-parallel dcgan1: 2 ranks per run against 1 (the judge cache reused)
 cat > "$T/dp.ini" <<INI
 [sweep]
