@@ -337,6 +337,20 @@ static int cmd_plan(int argc, char **argv) {
   if (gs_sweep_load(file, gs_models_vocabulary(), &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
   int *owner = nshards ? gs_shard_owners(&sw, (int)nshards) : NULL;
   gs_sweep_print_plan(&sw, owner, stdout);
+  /* the models' cost estimates are the arithmetic of their layers (2 x multiply-adds, forward
+   * and backward) over the run's images: in core-hours at the pace measured on this project's
+   * machines (tests/bench: MLP GAN ~98, dcgan1 ~77 GFLOP/s at one thread) */
+  double work = 0, largest = 0;
+  for (long r = 0; r < sw.nruns; r++) {
+    double c = gs_run_cost(&sw.runs[r]);
+    work += c;
+    largest = c > largest ? c : largest;
+  }
+  if (work > 0) {
+    const double rate = 80e9;
+    printf("\nestimated training work: %.3g TFLOP (largest run %.3g TFLOP): about %.2g core-hours at %.0f GFLOP/s per "
+           "core, evaluation not counted\n", work / 1e12, largest / 1e12, work / rate / 3600, rate / 1e9);
+  }
   if (owner) {
     /* what each shard of `--shard i/N` gets: runs and share of the estimated cost */
     double total = 0, *cost = gs_malloc(sizeof(double) * nshards);

@@ -35,6 +35,8 @@ echo "== plan"
 "$GS" plan "$T/tiny.ini" > "$T/plan.txt" || fail "plan exited $?"
 grep -qE "^runs +8$" "$T/plan.txt" || { cat "$T/plan.txt"; fail "plan does not announce 8 runs"; }
 grep -q "name-cvae_latent_dim-3_lr-10" "$T/plan.txt" || { cat "$T/plan.txt"; fail "run id missing from plan"; }
+grep -qE "^estimated training work: [0-9.e+]+ TFLOP \(largest run [0-9.e+]+ TFLOP\): about [0-9.e+-]+ core-hours" "$T/plan.txt" ||
+  { cat "$T/plan.txt"; fail "plan does not estimate the work"; }
 
 echo "== run (singleton)"
 "$GS" run "$T/tiny.ini" > "$T/run1.txt" 2>&1
