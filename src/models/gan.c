@@ -166,6 +166,7 @@ struct gs_model {
   uint8_t *progress;
   long nprogress;
   const gs_reducer *red; /* the training step's group (NULL outside a step) */
+  const gs_model_def *def;
 };
 
 static int arch_feat(const gs_model *m) { return m->a == ARCH_MLP ? (int)m->s.hidden : 512; }
@@ -186,6 +187,7 @@ static void declare_bn(gs_model *m, const char *prefix, int C) {
 }
 
 static void destroy(gs_model *m);
+extern const gs_model_def gs_model_gan, gs_model_dcgan1, gs_model_dcgan4;
 
 static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, arch a, gs_error *err) {
   gan_settings s;
@@ -209,6 +211,7 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   }
   gs_model *m = gs_calloc(1, sizeof *m);
   m->a = a;
+  m->def = a == ARCH_MLP ? &gs_model_gan : a == ARCH_DC1 ? &gs_model_dcgan1 : &gs_model_dcgan4;
   m->s = s;
   m->cfg = cfg;
   m->cond = cond;
@@ -611,6 +614,16 @@ static void generate(gs_model *m, const float *z, const int *cls, int n, uint8_t
   free(y);
 }
 
+/* the contract's generate: noise from rng, classes in turn */
+static int generate_hook(gs_model *m, long n, gs_rng *rng, uint8_t *out, int *cls) {
+  float *z = gs_malloc(sizeof(float) * n * m->Z);
+  fill_noise(m, rng, z, n);
+  for (long i = 0; m->C && i < n; i++) cls[i] = (int)(i % m->C);
+  generate(m, z, m->C ? cls : NULL, (int)n, out);
+  free(z);
+  return m->C > 0;
+}
+
 /* The fixed noise of a run's pictures: n vectors from the sample stream of its seed, stream k. */
 static void fixed_noise(gs_model *m, uint64_t k, float *z, int n) {
   gs_rng r;
@@ -692,8 +705,7 @@ static void final_pictures(gs_model *m, gs_record *rec) {
   free(cls);
 }
 
-/* eval.quality_samples images from noise of the evaluation stream (the same at every evaluation:
- * the curve follows the model, not the noise), classes in turn for conditional models, judged. */
+/* eval.quality_samples generated images (the same noise at every evaluation), judged */
 static int quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec, gs_error *err) {
   if (!m->s.judge) return 0;
   gs_error jerr = {0};
@@ -702,24 +714,13 @@ static int quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec,
     if (final) fprintf(stderr, "gensweep: sample quality not measured: %s\n", jerr.msg);
     return 0;
   }
-  long n = m->s.quality_samples;
-  float *z = gs_malloc(sizeof(float) * n * m->Z);
-  int *cls = m->C ? gs_malloc(sizeof(int) * n) : NULL;
-  gs_rng r;
-  gs_rng_seed(&r, (uint64_t)m->cfg->seed, 0, GS_RNG_EVAL);
-  fill_noise(m, &r, z, n);
-  for (long i = 0; cls && i < n; i++) cls[i] = (int)(i % m->C);
-  uint8_t *pix = gs_malloc((size_t)n * m->D);
-  generate(m, z, cls, (int)n, pix);
   gs_sample_quality q;
-  int rc = gs_sample_quality_judge(j, ds, pix, n, cls, (int)m->s.min_covered, &q, err);
+  int rc = gs_sample_quality_model(m->def, m, j, ds, m->s.quality_samples, (uint64_t)m->cfg->seed,
+                                   (int)m->s.min_covered, &q, err);
   if (rc == 0) {
     gs_sample_quality_record(rec, &q, final);
     if (final) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(j));
   }
-  free(pix);
-  free(z);
-  free(cls);
   return rc;
 }
 
@@ -833,7 +834,8 @@ static const gs_metric_label done_metrics[] = {
   .keys = gan_keys, .nkeys = NKEYS, .validate = validate, .headline = "frechet", .done_metrics = done_metrics, \
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
-  .features = features, .state_save = state_save, .state_load = state_load, .destroy = destroy
+  .features = features, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
+  .destroy = destroy
 
 const gs_model_def gs_model_gan = {
     .name = "gan", .description = "GAN with MLP generator and discriminator (SCIENCE.md §2)",

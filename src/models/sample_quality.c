@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gensweep/models/model.h"
 #include "gensweep/nn/quality.h"
 
 /* The test side of the distance, for one judge and sample count (a run evaluates many times). */
@@ -66,6 +67,20 @@ int gs_sample_quality_judge(gs_judge *j, const gs_dataset *ds, const uint8_t *pi
   free(mean);
   free(cov);
   out->seconds = gs_now() - t0;
+  return rc;
+}
+
+int gs_sample_quality_model(const gs_model_def *def, gs_model *m, gs_judge *j, const gs_dataset *ds, long n,
+                            uint64_t seed, int min_covered, gs_sample_quality *out, gs_error *err) {
+  if (!def->generate) return gs_fail(err, "sample quality: model %s does not generate images", def->name);
+  gs_rng r;
+  gs_rng_seed(&r, seed, 0, GS_RNG_EVAL);
+  uint8_t *pix = gs_malloc((size_t)n * ds->train.dim);
+  int *cls = gs_malloc(sizeof(int) * (size_t)n);
+  int conditional = def->generate(m, n, &r, pix, cls);
+  int rc = gs_sample_quality_judge(j, ds, pix, n, conditional ? cls : NULL, min_covered, out, err);
+  free(pix);
+  free(cls);
   return rc;
 }
 

@@ -304,6 +304,28 @@ static void decode_images(gs_model *m, const float *z, const float *y, int rows,
   gs_to_u8(img->x, out, (long)rows * m->D);
 }
 
+/* the contract's generate: z ~ N(0, I) from rng, decoded to mean images; the CVAE's classes in turn */
+static int generate_hook(gs_model *m, long n, gs_rng *rng, uint8_t *out, int *cls) {
+  enum { CHUNK = 1000 };
+  int C = m->cond;
+  float *z = gs_malloc(sizeof(float) * CHUNK * m->Z), *y = C ? gs_malloc(sizeof(float) * CHUNK * C) : NULL;
+  for (long start = 0; start < n; start += CHUNK) {
+    int b = n - start < CHUNK ? (int)(n - start) : CHUNK;
+    gs_rng_normal_fill(rng, z, (long)b * m->Z);
+    if (C) {
+      memset(y, 0, sizeof(float) * CHUNK * C);
+      for (int i = 0; i < b; i++) {
+        cls[start + i] = (int)((start + i) % C);
+        y[(long)i * C + cls[start + i]] = 1.0f;
+      }
+    }
+    decode_images(m, z, y, b, out + start * m->D);
+  }
+  free(z);
+  free(y);
+  return C > 0;
+}
+
 /* Inverse standard normal CDF by bisection on erfc (only used for a few grid points). */
 static double probit(double p) {
   double lo = -10, hi = 10;
@@ -439,7 +461,7 @@ const gs_model_def gs_model_vae = {
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .data = {.kind = GS_SAMPLES_IMAGES},
     .cost = cost, .create = create_vae, .params = params, .train_step = train_step, .evaluate = evaluate,
-    .feature_dim = feature_dim, .features = features,
+    .feature_dim = feature_dim, .features = features, .generate = generate_hook,
     .destroy = destroy};
 const gs_model_def gs_model_cvae = {
     .name = "cvae", .description = "conditional VAE: the label is given to encoder and decoder",
@@ -447,5 +469,5 @@ const gs_model_def gs_model_cvae = {
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .data = {.kind = GS_SAMPLES_IMAGES, .labels = 1},
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
-    .feature_dim = feature_dim, .features = features,
+    .feature_dim = feature_dim, .features = features, .generate = generate_hook,
     .destroy = destroy};

@@ -12,6 +12,10 @@
  *   bench_gan --quality [--results DIR]
  *       seconds to judge 10,000 generated images (features, class probabilities, Frechet
  *       distance to 10,000 test images, coverage), the judge trained (1 epoch) and cached in DIR
+ *   bench_gan --calibrate [--results DIR] [--epochs E]
+ *       the scale of the numbers, with the judge GAN runs use by default (8 epochs): 10,000
+ *       training images against the test images (the floor), 10,000 images of uniform noise (the
+ *       ceiling), and 10,000 samples of a VAE and of a CVAE (z = 25) trained E epochs (default 10)
  */
 #include <cblas.h>
 #include <math.h>
@@ -147,11 +151,68 @@ static int quality(const char *results) {
   return 0;
 }
 
+static void show(const char *what, const gs_sample_quality *q) {
+  printf("%-34s frechet %8.3f  classes covered %2d  largest share %.3f  judge score %.3f", what, q->frechet,
+         q->covered, q->largest_share, q->judge_score);
+  if (!isnan(q->agreement)) printf("  agreement %.3f", q->agreement);
+  printf("\n");
+}
+
+static int calibrate(const char *results, long epochs) {
+  char text[1024];
+  snprintf(text, sizeof text, "[sweep]\nresults = %s\n[data]\ntest_size = 10000\n[train]\nepochs = %ld\n"
+           "[eval]\niw_samples = 0\nmanifold_n = 0\n[grid]\nmodel.name = vae, cvae\n", results, epochs);
+  gs_sweep sw;
+  gs_dataset ds;
+  if (load_run(&sw, text) || load_data(&ds)) return 2;
+  gs_error err = {0};
+  gs_judge *j = gs_judge_get(&sw.runs[0].cfg, 8, &ds, &err);
+  if (!j) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 2;
+  }
+  printf("judge: 8 epochs, test accuracy %.2f %%\n", 100 * gs_judge_accuracy(j));
+  enum { N = 10000 };
+  uint8_t *pix = gs_malloc((size_t)N * ds.train.dim);
+  gs_sample_quality q;
+  memcpy(pix, ds.train.pix, (size_t)N * ds.train.dim);
+  if (gs_sample_quality_judge(j, &ds, pix, N, NULL, 8, &q, &err) != 0) goto fail;
+  show("training images (floor)", &q);
+  gs_rng r;
+  gs_rng_seed(&r, 1, 0, GS_RNG_EVAL);
+  for (long i = 0; i < (long)N * ds.train.dim; i++) pix[i] = (uint8_t)gs_rng_below(&r, 256);
+  if (gs_sample_quality_judge(j, &ds, pix, N, NULL, 8, &q, &err) != 0) goto fail;
+  show("uniform noise images (ceiling)", &q);
+  for (long k = 0; k < sw.nruns; k++) {
+    gs_train_hooks h = {.comm = MPI_COMM_NULL};
+    gs_record rec;
+    const gs_model_def *def;
+    gs_model *m = gs_train_run(&sw.runs[k], &ds, &rec, &h, &def);
+    if (!m) {
+      fprintf(stderr, "%s\n", rec.message);
+      return 2;
+    }
+    if (gs_sample_quality_model(def, m, j, &ds, N, 1, 8, &q, &err) != 0) goto fail;
+    char what[64];
+    snprintf(what, sizeof what, "%s z=25, %ld epochs, prior samples", def->name, epochs);
+    show(what, &q);
+    def->destroy(m);
+    gs_record_free(&rec);
+  }
+  free(pix);
+  gs_dataset_free(&ds);
+  gs_sweep_free(&sw);
+  return 0;
+fail:
+  fprintf(stderr, "%s\n", err.msg);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   const char *model = "dcgan1", *results = "/tmp/bench_gan_results";
-  long iterations = 0;
+  long iterations = 0, epochs = 10;
   double ref = 0;
-  int mode = 0; /* 0 throughput, 1 gstep, 2 quality */
+  int mode = 0; /* 0 throughput, 1 gstep, 2 quality, 3 calibrate */
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
     else if (!strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = atol(argv[++i]);
@@ -159,6 +220,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--results") && i + 1 < argc) results = argv[++i];
     else if (!strcmp(argv[i], "--gstep")) mode = 1;
     else if (!strcmp(argv[i], "--quality")) mode = 2;
+    else if (!strcmp(argv[i], "--calibrate")) mode = 3;
+    else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atol(argv[++i]);
     else {
       fprintf(stderr, "bench_gan: unknown argument %s\n", argv[i]);
       return 2;
@@ -167,6 +230,7 @@ int main(int argc, char **argv) {
   openblas_set_num_threads(1);
   if (mode == 1) return gstep(model);
   if (mode == 2) return quality(results);
+  if (mode == 3) return calibrate(results, epochs);
   if (iterations <= 0) iterations = !strcmp(model, "gan") ? 400 : !strcmp(model, "dcgan1") ? 150 : 40;
   return throughput(model, iterations, ref);
 }

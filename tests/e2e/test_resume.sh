@@ -54,18 +54,20 @@ print(f"{len(ids)} runs identical to the uninterrupted sweep")
 PY
 }
 
+# the sweep kill_loop runs (the VAE sweep k, or the GAN sweep g below)
+INI=k
 kill_loop() { # label results launcher...
   local label=$1 res=$2; shift 2
   local kills=0 rc=1
   # up to 8 kills at random moments, then the job is left to finish: on a busy machine a job
   # may never get far enough between two random kills, and the test must not depend on speed
   for attempt in $(seq 1 9); do
-    setsid "$@" --quiet --results "$res" "$T/k.ini" >> "$T/$label.txt" 2>&1 &
+    setsid "$@" --quiet --results "$res" "$T/$INI.ini" >> "$T/$label.txt" 2>&1 &
     local pid=$!
     # a random moment that adapts to the machine's speed: after 1-3 new ledger lines of this
     # attempt (or 30 s), then 0 .. 0.8 s more; the lines counted alternate between any progress
     # (kills soon after a start) and checkpoints only (kills that leave something to resume)
-    local ledger="$res/k/ledger.log" want=$((1 + RANDOM % 3)) t0=$SECONDS
+    local ledger="$res/$INI/ledger.log" want=$((1 + RANDOM % 3)) t0=$SECONDS
     local pat=$'\t(started|checkpointed|resumed)\t'
     [ $((attempt % 2)) = 0 ] && pat=$'\tcheckpointed\t'
     local base; base=$(grep -cE "$pat" "$ledger" 2>/dev/null); base=${base:-0}
@@ -104,11 +106,65 @@ mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/refdp" "$T/k.ini"
 kill_loop dp "$T/r3" mpirun -np 2 "$GS" run --ranks-per-run 2
 compare "$T/r3" "$T/refdp" || fail "data-parallel kill/resume changed the numbers"
 
+# GANs: several phases and optimisers, batch-norm running statistics, windows of iteration
+# series that span epochs, evaluations between epochs, the progress image: all in checkpoints
+cat > "$T/g.ini" <<INI
+[sweep]
+name = g
+[data]
+train_size = 640
+test_size = 100
+[model]
+noise_dim = 20
+[train]
+iterations = 50
+log_every = 4
+checkpoint_every = 1
+[eval]
+sample_every = 15
+judge = 0
+[grid]
+model.name = gan, dcgan1
+gan.conditioning = cgan
+INI
+compare_gan() { # results dir, reference dir
+  /usr/bin/python3 - "$2/g" "$1/g" <<'PY'
+import sys, os, h5py, numpy as np
+a_dir, b_dir = sys.argv[1], sys.argv[2]
+ids = sorted(os.listdir(f"{a_dir}/runs"))
+assert ids == sorted(os.listdir(f"{b_dir}/runs")), (ids, os.listdir(f"{b_dir}/runs"))
+for f in ids:
+    a, b = h5py.File(f"{a_dir}/runs/{f}", "r"), h5py.File(f"{b_dir}/runs/{f}", "r")
+    assert b.attrs["status"] in (b"done", "done"), (f, b.attrs["status"])
+    for g in ("params", "samples", "pictures"):
+        assert sorted(a[g]) == sorted(b[g]), (f, g)
+        for k in a[g]:
+            assert np.array_equal(a[g][k][()], b[g][k][()]), (f, g, k)
+    for k in a["metrics"]:
+        if "seconds" in k or "per_s" in k: continue
+        assert np.array_equal(a["metrics"][k][()], b["metrics"][k][()]), (f, k)
+print(f"{len(ids)} GAN runs identical to the uninterrupted sweep")
+PY
+}
+echo "== GANs: kill -9, singleton and data-parallel"
+INI=g
+"$GS" run --quiet --results "$T/gref" "$T/g.ini" > "$T/gref.txt" 2>&1 || { cat "$T/gref.txt"; fail "GAN reference"; }
+kill_loop gan "$T/g1" "$GS" run
+compare_gan "$T/g1" "$T/gref" || fail "GAN kill/resume changed the numbers"
+mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/grefdp" "$T/g.ini" > "$T/grefdp.txt" 2>&1 || { cat "$T/grefdp.txt"; fail "GAN dp reference"; }
+kill_loop gandp "$T/g2" mpirun -np 2 "$GS" run --ranks-per-run 2
+compare_gan "$T/g2" "$T/grefdp" || fail "GAN data-parallel kill/resume changed the numbers"
+INI=k
+
 for sig in TERM USR1; do
   echo "== SIG$sig: checkpoint at the next step and exit cleanly"
   "$GS" run --quiet --results "$T/s$sig" "$T/k.ini" > "$T/s$sig.txt" 2>&1 &
   pid=$!
-  sleep "$(awk -v k="$SLOW" 'BEGIN { printf "%.2f", 1.2 * k }')"
+  # the signal once a run has started (a fixed sleep fired before the first run on a busy
+  # machine), then a moment into its training
+  t0=$SECONDS
+  until grep -q $'\tstarted\t' "$T/s$sig/k/ledger.log" 2>/dev/null || [ $((SECONDS - t0)) -gt 120 ]; do sleep 0.05; done
+  sleep "$(awk -v k="$SLOW" 'BEGIN { printf "%.2f", 0.3 * k }')"
   t0=$(date +%s.%N)
   kill -"$sig" "$pid"
   wait "$pid"; rc=$?

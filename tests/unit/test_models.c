@@ -168,3 +168,40 @@ Test(models, data_needs_are_checked_with_a_clear_message) {
   gs_record_free(&rec);
   free_data(&ds);
 }
+
+/* generate: the same rng gives the same images, another rng others; a conditional model says
+ * which class each image was generated for (in turn). */
+Test(models, generate_is_deterministic_and_says_the_classes) {
+  gs_dataset ds;
+  tiny_data(&ds, 40);
+  const gs_vocabulary *v = gs_models_vocabulary();
+  int with = 0;
+  for (int i = 0; i < v->nmodels; i++) {
+    gs_config c;
+    small_config(&c, v->models[i].model);
+    const gs_model_def *d = gs_model_find(c.model);
+    if (!d->generate) continue;
+    with++;
+    gs_rng init, r1, r2, r3;
+    gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+    gs_error err = {0};
+    gs_model *m = d->create(&c, &ds, &init, &err);
+    cr_assert_not_null(m, "%s: %s", d->name, err.msg);
+    enum { N = 7 };
+    uint8_t a[N * 784], b[N * 784], o[N * 784];
+    int ca[N], cb[N];
+    gs_rng_seed(&r1, 5, 0, GS_RNG_EVAL);
+    gs_rng_seed(&r2, 5, 0, GS_RNG_EVAL);
+    gs_rng_seed(&r3, 6, 0, GS_RNG_EVAL);
+    int cond = d->generate(m, N, &r1, a, ca);
+    cr_assert_eq(d->generate(m, N, &r2, b, cb), cond);
+    d->generate(m, N, &r3, o, cb);
+    cr_assert_eq(memcmp(a, b, sizeof a), 0, "%s: the same noise gave other images", d->name);
+    cr_assert_neq(memcmp(a, o, sizeof a), 0, "%s: other noise gave the same images", d->name);
+    cr_assert_eq(cond, d->data.labels || strcmp(d->name, "cvae") == 0, "%s: conditional %d", d->name, cond);
+    for (int k = 0; cond && k < N; k++) cr_assert_eq(ca[k], k % ds.train.n_classes, "%s: class of image %d", d->name, k);
+    d->destroy(m);
+  }
+  cr_assert_geq(with, 5, "vae, cvae and the three GANs generate");
+  free_data(&ds);
+}

@@ -132,6 +132,11 @@ typedef struct gs_model_def {
    * other calls changes only float rounding (matrix products pick kernels by size). */
   int (*feature_dim)(gs_model *m);
   void (*features)(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out);
+  /* Optional, generative models: n images (uint8, the data set's h x w each) drawn from the
+   * model with the randomness of rng, in evaluation mode. A conditional model generates the
+   * classes in turn (image i of class i mod C), writes them into cls (n) and returns 1; an
+   * unconditional one leaves cls alone and returns 0. Sample quality is measured through it. */
+  int (*generate)(gs_model *m, long n, gs_rng *rng, uint8_t *out, int *cls);
   /* Optional: called after every epoch, before evaluate(): a model with stages moves from one
    * to the next here (and may record per-epoch series it needs every epoch). */
   int (*end_epoch)(gs_model *m, const gs_dataset *ds, int epoch, gs_record *rec, gs_error *err);

@@ -36,6 +36,14 @@ typedef struct gs_sample_quality {
 int gs_sample_quality_judge(gs_judge *j, const gs_dataset *ds, const uint8_t *pix, long n, const int *wanted,
                             int min_covered, gs_sample_quality *out, gs_error *err);
 
+/* The same for n images a model generates (its `generate` hook) with the randomness of stream
+ * (seed, 0, GS_RNG_EVAL): the same images at every evaluation of a run, so that a quality curve
+ * follows the model, not the noise. */
+struct gs_model_def;
+struct gs_model;
+int gs_sample_quality_model(const struct gs_model_def *def, struct gs_model *m, gs_judge *j, const gs_dataset *ds,
+                            long n, uint64_t seed, int min_covered, gs_sample_quality *out, gs_error *err);
+
 /* Push q as one point of the series above (final = 1: also as final scalars, with
  * quality_samples and mode_collapsed). */
 void gs_sample_quality_record(gs_record *rec, const gs_sample_quality *q, int final);
