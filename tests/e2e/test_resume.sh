@@ -112,16 +112,16 @@ cat > "$T/g.ini" <<INI
 [sweep]
 name = g
 [data]
-train_size = 640
+train_size = 384
 test_size = 100
 [model]
 noise_dim = 20
 [train]
-iterations = 50
+iterations = 30
 log_every = 4
 checkpoint_every = 1
 [eval]
-sample_every = 15
+sample_every = 10
 judge = 0
 [grid]
 model.name = gan, dcgan1
