@@ -112,16 +112,17 @@ cat > "$T/g.ini" <<INI
 [sweep]
 name = g
 [data]
-train_size = 384
+train_size = 640
 test_size = 100
 [model]
 noise_dim = 20
 [train]
-iterations = 30
+iterations = 80
+batch_size = 32
 log_every = 4
 checkpoint_every = 1
 [eval]
-sample_every = 10
+sample_every = 25
 judge = 0
 [grid]
 model.name = gan, dcgan1
