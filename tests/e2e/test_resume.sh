@@ -106,27 +106,26 @@ mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/refdp" "$T/k.ini"
 kill_loop dp "$T/r3" mpirun -np 2 "$GS" run --ranks-per-run 2
 compare "$T/r3" "$T/refdp" || fail "data-parallel kill/resume changed the numbers"
 
-# GANs: several phases and optimisers, batch-norm running statistics, windows of iteration
-# series that span epochs, evaluations between epochs, the progress image: all in checkpoints
+# GANs: two phases with their own optimisers, windows of iteration series that span epochs,
+# evaluations between epochs, the progress image: all in checkpoints (the DCGANs' batch-norm
+# running statistics are resumed bit for bit in unit_gan; a DCGAN here would take minutes under
+# the sanitizers)
 cat > "$T/g.ini" <<INI
 [sweep]
 name = g
 [data]
-train_size = 640
+train_size = 10000
 test_size = 100
-[model]
-noise_dim = 20
 [train]
-iterations = 80
-batch_size = 32
+iterations = 100
 log_every = 4
 checkpoint_every = 1
 [eval]
-sample_every = 25
+sample_every = 30
 judge = 0
 [grid]
-model.name = gan, dcgan1
-gan.conditioning = cgan
+model.name = gan
+gan.conditioning = none, acgan
 INI
 compare_gan() { # results dir, reference dir
   /usr/bin/python3 - "$2/g" "$1/g" <<'PY'
@@ -147,14 +146,11 @@ for f in ids:
 print(f"{len(ids)} GAN runs identical to the uninterrupted sweep")
 PY
 }
-echo "== GANs: kill -9, singleton and data-parallel"
+echo "== GANs: kill -9"
 INI=g
 "$GS" run --quiet --results "$T/gref" "$T/g.ini" > "$T/gref.txt" 2>&1 || { cat "$T/gref.txt"; fail "GAN reference"; }
 kill_loop gan "$T/g1" "$GS" run
 compare_gan "$T/g1" "$T/gref" || fail "GAN kill/resume changed the numbers"
-mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/grefdp" "$T/g.ini" > "$T/grefdp.txt" 2>&1 || { cat "$T/grefdp.txt"; fail "GAN dp reference"; }
-kill_loop gandp "$T/g2" mpirun -np 2 "$GS" run --ranks-per-run 2
-compare_gan "$T/g2" "$T/grefdp" || fail "GAN data-parallel kill/resume changed the numbers"
 INI=k
 
 for sig in TERM USR1; do
