@@ -905,17 +905,24 @@ void gs_conv_transpose2d_backward_naive(const float *x, const float *w, const fl
 /* (N,C,P) element (n, c, i) */
 #define X3(a, n, C, c, P, i) (a)[((long)(n) * (C) + (c)) * (P) + (i)]
 
+/* mean and biased variance of channel c, two passes in double */
+static void channel_stats_naive(const float *x, int N, int C, long P, int c, double *mean, double *var) {
+  const double M = (double)N * P;
+  double mu = 0, v = 0;
+  for (int n = 0; n < N; n++)
+    for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
+  mu /= M;
+  for (int n = 0; n < N; n++)
+    for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
+  *mean = mu;
+  *var = v / M;
+}
+
 void gs_batchnorm_forward_naive(const float *x, const float *gamma, const float *beta, float *y, float *mean,
                                 float *var, int N, int C, long P, float eps) {
-  const double M = (double)N * P;
   for (int c = 0; c < C; c++) {
-    double mu = 0, v = 0;
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
-    mu /= M;
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
-    v /= M;
+    double mu, v;
+    channel_stats_naive(x, N, C, P, c, &mu, &v);
     const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0, be = beta ? beta[c] : 0.0;
     for (int n = 0; n < N; n++)
       for (long i = 0; i < P; i++) X3(y, n, C, c, P, i) = (float)(ga * (X3(x, n, C, c, P, i) - mu) * is + be);
@@ -928,13 +935,8 @@ void gs_batchnorm_backward_naive(const float *x, const float *gamma, const float
                                  float *dbeta, int N, int C, long P, float eps) {
   const double M = (double)N * P;
   for (int c = 0; c < C; c++) {
-    double mu = 0, v = 0;
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) mu += X3(x, n, C, c, P, i);
-    mu /= M;
-    for (int n = 0; n < N; n++)
-      for (long i = 0; i < P; i++) v += (X3(x, n, C, c, P, i) - mu) * (X3(x, n, C, c, P, i) - mu);
-    v /= M;
+    double mu, v;
+    channel_stats_naive(x, N, C, P, c, &mu, &v);
     const double is = 1.0 / sqrt(v + eps), ga = gamma ? gamma[c] : 1.0;
     double sdy = 0, sdyxh = 0; /* sum dy, sum dy * xhat */
     for (int n = 0; n < N; n++)
