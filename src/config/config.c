@@ -167,6 +167,9 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
       if ((k->type == GS_KEY_INT && k->size != sizeof(long)) || (k->type == GS_KEY_FLOAT && k->size != sizeof(double)))
         return gs_fail(err, "vocabulary: %s.%s of model %s: an integer key reads into a long, a number into a double",
                        k->section, k->name, models[m].model);
+      if (k->neutral_at_default && k->type != GS_KEY_INT)
+        return gs_fail(err, "vocabulary: %s.%s of model %s: only integer keys can be neutral at their default",
+                       k->section, k->name, models[m].model);
       int i = 0;
       while (i < v->nkeys && !same_name(v->keys[i], k)) i++;
       if (i < v->nkeys) { /* declared before: by the runner, or another model */
@@ -181,6 +184,7 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
                          v->models[first].model, models[m].model);
         }
         v->readers[i] |= 1u << m;
+        if (k->neutral_at_default) v->neutral[i] |= 1u << m;
         continue;
       }
       if (v->nkeys == GS_MAX_KEYS || nslots == GS_MAX_MODEL_VALUES)
@@ -200,6 +204,8 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
       v->keys[v->nkeys] = k;
       v->slot[v->nkeys] = nslots++;
       v->readers[v->nkeys] = 1u << m;
+      v->neutral[v->nkeys] = k->neutral_at_default ? 1u << m : 0;
+      v->neutral_default[v->nkeys] = k->def ? strtol(k->def, NULL, 10) : 0;
       v->nkeys++;
     }
   }
@@ -208,17 +214,22 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
   for (int i = 1; i < v->nkeys; i++) {
     const gs_key *k = v->keys[i];
     int s = v->slot[i], ord = order[i];
-    uint32_t r = v->readers[i];
+    uint32_t r = v->readers[i], nt = v->neutral[i];
+    long nd = v->neutral_default[i];
     int j = i;
     for (; j > 0 && order[j - 1] > ord; j--) {
       v->keys[j] = v->keys[j - 1];
       v->slot[j] = v->slot[j - 1];
       v->readers[j] = v->readers[j - 1];
+      v->neutral[j] = v->neutral[j - 1];
+      v->neutral_default[j] = v->neutral_default[j - 1];
       order[j] = order[j - 1];
     }
     v->keys[j] = k;
     v->slot[j] = s;
     v->readers[j] = r;
+    v->neutral[j] = nt;
+    v->neutral_default[j] = nd;
     order[j] = ord;
   }
   /* sections, in the order of their first key, then [grid] */
@@ -242,6 +253,9 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
       gs_error e;
       if (!d[1] || set_at(&c, i, d[1], &e) != 0)
         return gs_fail(err, "vocabulary: model %s's default for %s: %s", models[m].model, d[0], d[1] ? e.msg : "no value");
+      if (v->neutral[i] >> m & 1)
+        return gs_fail(err, "vocabulary: model %s has its own default for %s, which it hashes only away from the "
+                       "key's default", models[m].model, d[0]);
       if (v->ndefaults == GS_MAX_MODEL_DEFAULTS) return gs_fail(err, "vocabulary: too many model defaults");
       v->defaults[v->ndefaults].model = m;
       v->defaults[v->ndefaults].key = i;
@@ -290,13 +304,16 @@ static int is_runner_only(const gs_key *k) {
 /* Keys left out of gs_config_hash: those that do not change the numbers a run produces (names
  * and paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
  * differ only in them are the same experiment; and keys only other models read, so that adding
- * a model's keys (or changing their defaults) never changes the runs of another model.
+ * a model's keys (or changing their defaults) never changes the runs of another model; and keys
+ * a model reads neutral_at_default while they hold their default.
  * eval.eval_every is kept: it changes what is recorded. */
 static int counts_at(const gs_config *c, int i, int model) {
   const gs_vocabulary *v = c->vocab;
   if (v->slot[i] < 0) return !is_runner_only(v->keys[i]);
   if (v->keys[i]->in_every_hash) return 1;
-  return model >= 0 && (v->readers[i] >> model & 1);
+  if (model < 0 || !(v->readers[i] >> model & 1)) return 0;
+  if (v->neutral[i] >> model & 1) return c->values[v->slot[i]].i != v->neutral_default[i];
+  return 1;
 }
 
 int gs_config_key_counts(const gs_config *c, const gs_key *k) {

@@ -16,6 +16,9 @@
  *                                        mixture held fixed during the epoch (IGMN.md §6.4) and
  *                                        refreshed after it without new components (§6.1)
  *   after the last epoch ("final")       the same measurements again
+ * Sample quality (models/sample_quality.h) of images decoded from the live mixture (a component
+ * drawn by its support sp, z from its Gaussian): after the pass and after every retraining epoch,
+ * as series (NaN in the epochs before the pass) and final scalars.
  * Every epoch records test BCE and sigmasq of the encoded training set. What a stage found is kept
  * in the model's state (checkpointed) and written to the run file at the end:
  *   /igmn/<stage>/means [K,D], covariances [K,D,D], priors, sp, v [K]; per row of the generation
@@ -30,6 +33,7 @@
 #include "gensweep/cluster/igmn.h"
 #include "gensweep/models/judge.h"
 #include "gensweep/models/model.h"
+#include "gensweep/models/sample_quality.h"
 #include "gensweep/nn/ops.h"
 #include "gensweep/nn/optim.h"
 #include "gensweep/io/png.h"
@@ -43,8 +47,7 @@ typedef struct cae_settings {
   long conv1, conv2;       /* channels of the two stride-2 convolutions */
   long n_recon;            /* test images reconstructed for the PNG / run file */
   /* cae_igmn */
-  long judge;              /* 1: judge generated images with the cached classifier */
-  long judge_epochs;       /* training epochs of that classifier */
+  gs_quality_settings quality; /* eval.judge (also the components' judge_share), judge_epochs, ... */
   double igmn_c, igmn_beta, igmn_v_min, igmn_sp_min; /* IGMN.md */
   char igmn_cov_update[8]; /* exact | paper */
   double igmn_umbrella_tau, igmn_umbrella_kappa;
@@ -70,9 +73,8 @@ typedef struct cae_settings {
 static const gs_key cae_keys[] = {CAE_KEYS};
 static const gs_key cae_igmn_keys[] = {
     CAE_KEYS,
-    KEY_INT("eval", "judge", judge, 0, 1, "1",
-            "cae_igmn: score each component's samples with a classifier trained once per data set (0 = off)"),
-    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
+    GS_JUDGE_KEYS(cae_settings, 0),
+    GS_QUALITY_KEYS(cae_settings, 1),
     KEY_FLOAT("igmn", "c", igmn_c, 0, 1, 1e6, 0, "0.2",
               "initial covariance of a new component: c * sigmasq / D * I (IGMN.md 2.1)"),
     KEY_FLOAT("igmn", "beta", igmn_beta, 0, 1, 1, 1, "0.001",
@@ -346,6 +348,33 @@ static void decode_u8(gs_model *m, const float *z, int rows, uint8_t *out) {
   }
 }
 
+/* the contract's generate: n images decoded from the live mixture (-1: there is none) */
+static int generate_hook(gs_model *m, long n, gs_rng *rng, uint8_t *out, int *cls) {
+  (void)cls;
+  if (!m->have_mix || m->mix.K == 0) return -1;
+  enum { CHUNK = 1000 };
+  float *z = gs_malloc(sizeof(float) * CHUNK * m->Z);
+  for (long start = 0; start < n; start += CHUNK) {
+    int b = n - start < CHUNK ? (int)(n - start) : CHUNK;
+    for (int i = 0; i < b; i++) gs_igmn_sample(&m->mix, -1, rng, z + (long)i * m->Z);
+    decode_u8(m, z, b, out + start * m->D);
+  }
+  free(z);
+  return 0;
+}
+
+extern const gs_model_def gs_model_cae_igmn;
+
+/* One point of the sample-quality series: the live mixture's samples judged, or NaN while there
+ * is no mixture (so that the series has a value for every epoch). */
+static int mixture_quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec, gs_error *err) {
+  if (!m->s.quality.judge || !ds->train.labels) return 0; /* no judge without labels */
+  if (m->have_mix && m->mix.K > 0)
+    return gs_sample_quality_evaluate(&gs_model_cae_igmn, m, m->cfg, ds, &m->s.quality, final, rec, err);
+  gs_sample_quality_record_none(rec);
+  return 0;
+}
+
 static void stage_free(stage *s) {
   gs_igmn_free(&s->mix);
   free(s->share);
@@ -391,8 +420,8 @@ static void generate(gs_model *m, const gs_dataset *ds, stage *s, int which, gs_
   decode_u8(m, z, n * S, s->grid);
   free(z);
   free(order);
-  if (!m->s.judge) return;
-  gs_judge *jd = gs_judge_get(c, m->s.judge_epochs, ds, err);
+  if (!m->s.quality.judge) return;
+  gs_judge *jd = gs_judge_get(c, m->s.quality.judge_epochs, ds, err);
   if (!jd) return; /* err says why; the caller records it */
   int *lab = gs_malloc(sizeof(int) * n * S);
   gs_judge_classify_u8(jd, s->grid, n * S, lab);
@@ -560,6 +589,8 @@ static int end_epoch(gs_model *m, const gs_dataset *ds, int epoch, gs_record *re
   /* one value per epoch (NaN before the IGMN stage), so the curves line up with the epochs */
   gs_record_push(rec, "igmn_K", m->have_mix ? m->mix.K : NAN);
   gs_record_push(rec, "igmn_loglik", m->have_mix && m->mix.K ? gs_igmn_loglik(&m->mix, m->Ztrain, ds->train.n) : NAN);
+  /* the last epoch's point comes with the final scalars, from evaluate() */
+  if (epoch < c->epochs + m->s.igmn_retrain_epochs) return mixture_quality(m, ds, 0, rec, err);
   return 0;
 }
 
@@ -581,15 +612,16 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_scalar(rec, "collapsed", m->collapsed_epoch > 0);
     if (m->collapsed_epoch) gs_record_scalar(rec, "collapsed_epoch", (double)m->collapsed_epoch);
     gs_record_scalar(rec, "igmn_zero_components", m->st[0].K == 0);
-    if (m->s.judge) {
+    if (m->s.quality.judge) {
       gs_error e3 = {0};
-      gs_judge *jd = gs_judge_get(c, m->s.judge_epochs, ds, &e3);
+      gs_judge *jd = gs_judge_get(c, m->s.quality.judge_epochs, ds, &e3);
       if (jd) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(jd));
     }
     record_stage(m, rec, &m->st[0], "pass", &ds->train);
     if (m->st[1].done) record_stage(m, rec, &m->st[1], "final", &ds->train);
     if (jerr.msg[0]) fprintf(stderr, "gensweep: judge not available: %s\n", jerr.msg);
   }
+  if (m->igmn && mixture_quality(m, ds, 1, rec, err) != 0) return -1;
   /* reconstructions: the first n_recon test images and their reconstructions */
   int nr = (int)(m->s.n_recon < ds->test.n ? m->s.n_recon : ds->test.n);
   if (nr > 0) {
@@ -778,7 +810,11 @@ static double cost_of(const gs_config *c, const gs_data_sizes *d, long epochs) {
   return per_img * n * (double)epochs;
 }
 static double cost_cae(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, c->epochs); }
-static double cost_cae_igmn(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, epochs_cae_igmn(c)); }
+static double cost_cae_igmn(const gs_config *c, const gs_data_sizes *d) {
+  cae_settings s;
+  gs_config_read(c, cae_igmn_keys, NKEYS_CAE_IGMN, &s);
+  return cost_of(c, d, epochs_cae_igmn(c)) + gs_sample_quality_cost(&s.quality, d, 1.0 + (double)s.igmn_retrain_epochs);
+}
 
 static void destroy(gs_model *m) {
   if (!m) return;
@@ -808,6 +844,6 @@ const gs_model_def gs_model_cae_igmn = {
     .keys = cae_igmn_keys, .nkeys = NKEYS_CAE_IGMN, .epochs = epochs_cae_igmn,
     .data = {.kind = GS_SAMPLES_IMAGES, .min_dims = {1, 4, 4}},
     .cost = cost_cae_igmn, .create = create_cae_igmn, .params = params, .train_step = train_step, .evaluate = evaluate,
-    .feature_dim = feature_dim, .features = features,
+    .feature_dim = feature_dim, .features = features, .generate = generate_hook,
     .destroy = destroy, .state_save = state_save, .state_load = state_load,
     .end_epoch = end_epoch, .headline = "test_bce", .done_metrics = done_metrics};

@@ -48,7 +48,7 @@ typedef struct gan_settings {
   double d_lr, d_beta1, g_lr, g_beta1;
   long g_steps;
   long iterations, log_every, sample_every;
-  long judge, judge_epochs, quality_samples, min_covered;
+  gs_quality_settings quality; /* eval.judge, judge_epochs, quality_samples, min_covered */
 } gan_settings;
 
 #define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(gan_settings, sec, nm, f, lo, hi, d, h)
@@ -81,13 +81,8 @@ static const gs_key gan_keys[] = {
             "GANs: record the losses' mean over every N iterations (series iter_*; 0 = per epoch only)"),
     KEY_INT("eval", "sample_every", sample_every, 0, 1000000000, "1000",
             "GANs: evaluate (samples from fixed noise, sample quality) every N iterations (0 = at the end only)"),
-    /* as cae_igmn declares them: one judge per data set, cached */
-    KEY_INT("eval", "judge", judge, 0, 1, "1", "score generated images with a classifier trained once per data set (0 = off)"),
-    KEY_INT("eval", "judge_epochs", judge_epochs, 1, 100, "8", "training epochs of that classifier"),
-    KEY_INT("eval", "quality_samples", quality_samples, 2, 1000000, "10000",
-            "generated images judged at each evaluation (Frechet distance to as many test images, coverage)"),
-    KEY_INT("eval", "min_covered", min_covered, 0, 1000, "8",
-            "a run whose samples put at least 1 % in fewer classes than this is flagged mode_collapsed"),
+    GS_JUDGE_KEYS(gan_settings, 0),
+    GS_QUALITY_KEYS(gan_settings, 0),
 };
 #define NKEYS ((int)(sizeof gan_keys / sizeof gan_keys[0]))
 
@@ -705,25 +700,6 @@ static void final_pictures(gs_model *m, gs_record *rec) {
   free(cls);
 }
 
-/* eval.quality_samples generated images (the same noise at every evaluation), judged */
-static int quality(gs_model *m, const gs_dataset *ds, int final, gs_record *rec, gs_error *err) {
-  if (!m->s.judge) return 0;
-  gs_error jerr = {0};
-  gs_judge *j = gs_judge_get(m->cfg, m->s.judge_epochs, ds, &jerr);
-  if (!j) { /* an unlabelled data set has no judge: the run goes on, unscored */
-    if (final) fprintf(stderr, "gensweep: sample quality not measured: %s\n", jerr.msg);
-    return 0;
-  }
-  gs_sample_quality q;
-  int rc = gs_sample_quality_model(m->def, m, j, ds, m->s.quality_samples, (uint64_t)m->cfg->seed,
-                                   (int)m->s.min_covered, &q, err);
-  if (rc == 0) {
-    gs_sample_quality_record(rec, &q, final);
-    if (final) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(j));
-  }
-  return rc;
-}
-
 static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
   /* progress: the same PROGRESS_COLS noise vectors (the first of the grid's) at every evaluation */
   if (m->nprogress < PROGRESS_MAX) {
@@ -738,7 +714,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_image_grid(rec, "progress", (int)m->nprogress * PROGRESS_COLS, m->H, m->W, m->progress, PROGRESS_COLS);
   }
   if (when->final) final_pictures(m, rec);
-  return quality(m, ds, when->final, rec, err);
+  return gs_sample_quality_evaluate(m->def, m, m->cfg, ds, &m->s.quality, when->final, rec, err);
 }
 
 /* ------------------------------------------------------------------ state */
@@ -808,7 +784,8 @@ static double cost_of(const gs_config *c, const gs_data_sizes *d, arch a) {
   /* per image: D step = G forward + D forward and backward on real and fake (2 x 3); each G
    * step = G forward and backward (3) + D forward and input gradient (2) */
   double per = fg + 6 * fd + s.g_steps * (3 * fg + 2 * fd);
-  return 2.0 * per * iters * (double)c->batch_size;
+  double evaluations = (s.sample_every > 0 ? floor((iters - 1) / (double)s.sample_every) : 0) + 1; /* + the last */
+  return 2.0 * per * iters * (double)c->batch_size + gs_sample_quality_cost(&s.quality, d, evaluations);
 }
 static double cost_gan(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, ARCH_MLP); }
 static double cost_dc1(const gs_config *c, const gs_data_sizes *d) { return cost_of(c, d, ARCH_DC1); }

@@ -72,6 +72,12 @@ static gs_tensor *logits_hidden(gs_judge *j, gs_tensor *x, gs_tensor **hidden) {
 
 static gs_tensor *logits_of(gs_judge *j, gs_tensor *x) { return logits_hidden(j, x, NULL); }
 
+double gs_judge_flops(int h, int w, int classes) {
+  double H1 = (h + 1) / 2, W1 = (w + 1) / 2, H2 = ((h + 1) / 2 + 1) / 2, W2 = ((w + 1) / 2 + 1) / 2;
+  double macs = 32.0 * 9 * H1 * W1 + 64.0 * 32 * 9 * H2 * W2 + 64.0 * H2 * W2 * HID + (double)HID * classes;
+  return 2 * macs;
+}
+
 int gs_judge_feature_dim(const gs_judge *j) { return HID; }
 int gs_judge_classes(const gs_judge *j) { return j->C; }
 

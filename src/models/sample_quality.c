@@ -2,6 +2,7 @@
 #include "gensweep/models/sample_quality.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,9 +79,29 @@ int gs_sample_quality_model(const gs_model_def *def, gs_model *m, gs_judge *j, c
   uint8_t *pix = gs_malloc((size_t)n * ds->train.dim);
   int *cls = gs_malloc(sizeof(int) * (size_t)n);
   int conditional = def->generate(m, n, &r, pix, cls);
-  int rc = gs_sample_quality_judge(j, ds, pix, n, conditional ? cls : NULL, min_covered, out, err);
+  int rc = conditional < 0 ? gs_fail(err, "sample quality: model %s has nothing to generate from", def->name)
+                           : gs_sample_quality_judge(j, ds, pix, n, conditional ? cls : NULL, min_covered, out, err);
   free(pix);
   free(cls);
+  return rc;
+}
+
+int gs_sample_quality_evaluate(const gs_model_def *def, gs_model *m, const gs_config *cfg, const gs_dataset *ds,
+                               const gs_quality_settings *qs, int final, gs_record *rec, gs_error *err) {
+  if (!qs->judge) return 0;
+  gs_error jerr = {0};
+  gs_judge *j = gs_judge_get(cfg, qs->judge_epochs, ds, &jerr);
+  if (!j) { /* an unlabelled data set has no judge: the run goes on, unscored */
+    if (final) fprintf(stderr, "gensweep: sample quality not measured: %s\n", jerr.msg);
+    return 0;
+  }
+  gs_sample_quality q;
+  int rc = gs_sample_quality_model(def, m, j, ds, qs->quality_samples, (uint64_t)cfg->seed, (int)qs->min_covered,
+                                   &q, err);
+  if (rc == 0) {
+    gs_sample_quality_record(rec, &q, final);
+    if (final) gs_record_scalar(rec, "judge_test_accuracy", gs_judge_accuracy(j));
+  }
   return rc;
 }
 
@@ -100,4 +121,14 @@ void gs_sample_quality_record(gs_record *rec, const gs_sample_quality *q, int fi
   gs_record_scalar(rec, "quality_samples", (double)q->n);
   gs_record_scalar(rec, "mode_collapsed", q->mode_collapsed);
   gs_record_scalar(rec, "quality_seconds", q->seconds);
+}
+
+void gs_sample_quality_record_none(gs_record *rec) {
+  const char *names[] = {"frechet", "judge_kl_uniform", "judge_covered", "judge_largest_share", "judge_score"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) gs_record_push(rec, names[i], NAN);
+}
+
+double gs_sample_quality_cost(const gs_quality_settings *qs, const gs_data_sizes *d, double evaluations) {
+  if (!qs->judge) return 0.0;
+  return gs_judge_flops(d->h, d->w, 10) * (double)qs->quality_samples * evaluations;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gensweep/models/model.h"
+#include "gensweep/models/sample_quality.h"
 #include "gensweep/nn/ops.h"
 #include "gensweep/nn/optim.h"
 #include "gensweep/io/png.h"
@@ -28,6 +29,7 @@ typedef struct vae_settings {
   long n_recon;            /* test images reconstructed for the PNG / run file */
   long manifold_n;         /* 2-D latents: manifold grid is manifold_n x manifold_n */
   long manifold_class;     /* conditional models: label used for the manifold */
+  gs_quality_settings quality; /* sample quality of prior samples: eval.judge, ... */
 } vae_settings;
 
 /* in_every_hash: these keys were part of every run's hash before models owned their keys */
@@ -49,6 +51,9 @@ static const gs_key vae_keys[] = {
                   "2-D latents only: the latent manifold image is manifold_n x manifold_n (0 = none)"),
     KEY_INT_EVERY("eval", "manifold_class", manifold_class, 0, 255, "0",
                   "conditional models: the label the latent manifold is decoded with"),
+    /* read since the VAEs measure sample quality: at their defaults, not in the hash */
+    GS_JUDGE_KEYS(vae_settings, 1),
+    GS_QUALITY_KEYS(vae_settings, 1),
 };
 #define NKEYS ((int)(sizeof vae_keys / sizeof vae_keys[0]))
 
@@ -400,6 +405,8 @@ static void sample_images(gs_model *m, const gs_dataset *ds, gs_record *rec) {
   }
 }
 
+extern const gs_model_def gs_model_vae, gs_model_cvae;
+
 static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
   int epoch = when->epoch, final = when->final;
   const gs_config *c = m->cfg;
@@ -417,6 +424,9 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_push(rec, "val_neg_elbo", val);
   }
   if (!isfinite(te.total)) return gs_fail(err, "test negative ELBO is not finite at epoch %d", epoch);
+  if (gs_sample_quality_evaluate(m->cond ? &gs_model_cvae : &gs_model_vae, m, c, ds, &m->s.quality, final, rec,
+                                 err) != 0)
+    return -1;
   if (!final) return 0;
   gs_record_scalar(rec, "test_neg_elbo", te.total / te.n);
   gs_record_scalar(rec, "test_rec", te.rec / te.n);
@@ -441,7 +451,10 @@ static double cost(const gs_config *c, const gs_data_sizes *d) {
   gs_config_read(c, vae_keys, NKEYS, &s);
   double per_img = 2.0 * (((double)d->dim + 10) * s.hidden1 + (double)s.hidden1 * s.hidden2 + 2.0 * s.hidden2 * s.latent_dim) * 3;
   double n = c->train_size > 0 ? c->train_size : d->train;
-  return per_img * n * c->epochs + 2.0 * per_img / 3 * d->test * (s.iw_samples > 0 ? s.iw_samples / 2.0 : 0);
+  long every = c->eval_every > 0 ? c->eval_every : 1; /* after every `every` epochs and after the last */
+  double evaluations = (double)(c->epochs / every + (c->epochs % every != 0));
+  return per_img * n * c->epochs + 2.0 * per_img / 3 * d->test * (s.iw_samples > 0 ? s.iw_samples / 2.0 : 0) +
+         gs_sample_quality_cost(&s.quality, d, evaluations);
 }
 
 static void destroy(gs_model *m) {

@@ -801,27 +801,24 @@ static int choose_options(rp *r, const gs_report_options *opt, gs_error *err) {
     }
     free(list);
   } else {
-    r->headline = rp_find_name(r->met, r->nmet, "test_neg_elbo");
-    if (r->headline < 0) { /* GANs: the judged sample quality */
-      r->headline = rp_find_name(r->met, r->nmet, "frechet");
-      const char *more[] = {"judge_covered", "judge_score", "judge_kl_uniform", "judge_largest_share",
-                            "judge_agreement", "mode_collapsed"};
-      for (int i = 0; r->headline >= 0 && i < 6; i++) {
-        int hit = rp_find_name(r->met, r->nmet, more[i]);
-        if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
+    /* by what the sweep trained: the VAEs' bound, the CAE + IGMN study's sigmasq, else (GANs) the
+     * judged sample quality; every generative model's sample quality follows its own figures */
+    static const char *const vae[] = {"test_neg_elbo", "test_iw_nll", NULL};
+    static const char *const cae[] = {"sigmasq", "sigmasq_ratio", "collapsed", "igmn_final_K", "igmn_final_purity",
+                                      "igmn_final_judge_share", "igmn_pass_K", "igmn_pass_purity", "test_bce", NULL};
+    static const char *const quality[] = {"frechet", "judge_covered", "judge_score", "judge_kl_uniform",
+                                          "judge_largest_share", "judge_agreement", "mode_collapsed", NULL};
+    const char *const *own = rp_find_name(r->met, r->nmet, "test_neg_elbo") >= 0 ? vae
+                             : rp_find_name(r->met, r->nmet, "sigmasq") >= 0    ? cae
+                                                                              : NULL;
+    const char *const *lists[2] = {own ? own : quality, own ? quality : NULL};
+    for (int l = 0; l < 2 && lists[l]; l++)
+      for (int i = 0; lists[l][i]; i++) {
+        int hit = rp_find_name(r->met, r->nmet, lists[l][i]);
+        if (hit < 0) continue;
+        if (r->headline < 0) r->headline = hit;
+        else if (r->nextra < RP_MAX_EXTRA && hit != r->headline) r->extra[r->nextra++] = hit;
       }
-    }
-    if (r->headline < 0) { /* the CAE + IGMN study: sigmasq, then the mixture's figures */
-      r->headline = rp_find_name(r->met, r->nmet, "sigmasq");
-      /* after retraining (what mu changes; equal to the pass's when mu does not bite), then the
-       * pass's own figures, and the reconstruction */
-      const char *more[] = {"sigmasq_ratio", "collapsed", "igmn_final_K", "igmn_final_purity",
-                            "igmn_final_judge_share", "igmn_pass_K", "igmn_pass_purity", "test_bce"};
-      for (int i = 0; r->headline >= 0 && i < 8; i++) {
-        int hit = rp_find_name(r->met, r->nmet, more[i]);
-        if (hit >= 0 && r->nextra < RP_MAX_EXTRA) r->extra[r->nextra++] = hit;
-      }
-    }
     if (r->headline < 0 && r->nmet > 0) r->headline = 0;
   }
   /* x axis */

@@ -7,7 +7,7 @@
 #include "gensweep/core/common.h"
 #include "gensweep/io/record.h"
 
-#define RP_MAX_EXTRA 8
+#define RP_MAX_EXTRA 16
 
 typedef struct rp_series {
   char name[GS_NAME_LEN];

@@ -35,6 +35,7 @@ eps = 1e-8
 checkpoint_every = 1
 [eval]
 judge_epochs = 1
+quality_samples = 1000
 n_recon = 4
 [igmn]
 v_min = 120
@@ -70,7 +71,13 @@ for f in runs:
     assert h["samples/components_pass"].shape[0] == 4 * min(K, 64)
     assert 0 < fin["judge_test_accuracy"][()] <= 1
     assert fin["sigmasq_pass"][()] > 0 and np.isfinite(fin["sigmasq"][()])
-print("run files: stages, mixtures, purity/ARI, judged generation grids present")
+    # sample quality of the mixture's samples: none before the pass, then after every epoch
+    fr = h["metrics/frechet"][:]
+    assert len(fr) == 4 and np.isnan(fr[0]) and np.all(np.isfinite(fr[1:])) and np.all(fr[1:] > 0), fr
+    assert fin["frechet"][()] == fr[-1] and fin["quality_samples"][()] == 1000
+    assert 1 <= fin["judge_covered"][()] <= 10 and 1 <= fin["judge_score"][()] <= 10
+    assert "judge_agreement" not in fin
+print("run files: stages, mixtures, purity/ARI, judged generation grids, sample quality present")
 PY
 ls "$T/ref/c/png/"*components_pass.png > /dev/null || fail "no component grid PNG"
 "$GS" report "$T/ref/c" > "$T/report.txt" 2>&1 || { cat "$T/report.txt"; fail "report"; }
@@ -94,7 +101,7 @@ for fa in sorted(glob.glob(a_dir + "/runs/*.h5")):
     a, b = h5py.File(fa), h5py.File(fb)
     for k in a["params"]:
         assert np.array_equal(a["params"][k][:], b["params"][k][:]), (fa, k)
-    for k in ("test_bce", "sigmasq", "igmn_K", "igmn_loglik", "train_loss"):
+    for k in ("test_bce", "sigmasq", "igmn_K", "igmn_loglik", "train_loss", "frechet", "judge_score"):
         assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:], equal_nan=True), (fa, k)
     for k in ("means", "covariances", "priors", "sp"):
         for s in ("pass", "final"):
@@ -107,7 +114,7 @@ PY
 }
 
 # the judge is trained once (by the reference sweep) and reused from its cache
-for d in stop dp z; do mkdir -p "$T/$d"; cp -r "$T/ref/.judge" "$T/$d/"; done
+for d in stop dp z v; do mkdir -p "$T/$d"; cp -r "$T/ref/.judge" "$T/$d/"; done
 
 echo "== SIGTERM at moments around the IGMN stage, then resume"
 R="$T/stop"
@@ -154,6 +161,43 @@ f = glob.glob(sys.argv[1] + "/runs/*.h5")[0]
 h = h5py.File(f)
 assert h.attrs["status"] in ("done", b"done"), h.attrs["message"]
 assert h["final/igmn_pass_K"][()] == 0 and h["final/igmn_zero_components"][()] == 1
+assert all(v != v for v in h["metrics/frechet"][:]) and "frechet" not in h["final"]  # nothing to sample
 print("zero components recorded")
+PY
+
+echo "== sample quality of the VAE and CVAE, judged like every generative model's"
+cat > "$T/v.ini" <<INI
+[sweep]
+name = v
+[data]
+train_size = 3000
+test_size = 500
+[train]
+epochs = 3
+[eval]
+iw_samples = 0
+judge_epochs = 1
+quality_samples = 1000
+[grid]
+model.name = vae, cvae
+INI
+"$GS" run --quiet --results "$T/v" "$T/v.ini" > "$T/v.txt" 2>&1 || { cat "$T/v.txt"; fail "vae/cvae sweep"; }
+grep -q "training the judge" "$T/v.txt" && fail "the judge was trained again instead of read from its cache"
+"$PY" - "$T/v/v" <<'PY' || fail "vae/cvae sample quality"
+import glob, sys, h5py, numpy as np
+for f in sorted(glob.glob(sys.argv[1] + "/runs/*.h5")):
+    h = h5py.File(f)
+    fin, m = h["final"], h["metrics"]
+    fr = m["frechet"][:]
+    assert len(fr) == 3 and np.all(np.isfinite(fr)), (f, fr)
+    assert fr[-1] < fr[0], (f, "samples should move towards the test set while the model trains", fr)
+    assert fin["frechet"][()] == fr[-1] and fin["quality_samples"][()] == 1000
+    assert 0 < fin["judge_test_accuracy"][()] <= 1
+    assert 1 <= fin["judge_covered"][()] <= 10 and fin["mode_collapsed"][()] in (0, 1)
+    cond = "cvae" in f
+    assert ("judge_agreement" in fin) == cond, f
+    if cond:
+        assert 0 <= fin["judge_agreement"][()] <= 1
+print("vae, cvae: Frechet distance, coverage and judge score per evaluation; agreement for the CVAE")
 PY
 echo PASS

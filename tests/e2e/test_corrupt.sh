@@ -26,6 +26,8 @@ batch_size = 50
 checkpoint_every = 1
 [eval]
 iw_samples = 2
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 4
 n_recon = 4
 manifold_n = 0

@@ -23,6 +23,8 @@ epochs = 2
 batch_size = 50
 [eval]
 iw_samples = 4
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 10
 [grid]
 model.name = vae, cvae

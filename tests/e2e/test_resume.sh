@@ -27,6 +27,8 @@ batch_size = 50
 checkpoint_every = 1
 [eval]
 iw_samples = 3
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 10
 [grid]
 model.name = vae, cvae

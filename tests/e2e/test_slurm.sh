@@ -85,6 +85,8 @@ epochs = 2
 batch_size = 50
 [eval]
 iw_samples = 4
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 10
 [grid]
 model.name = vae, cvae
@@ -108,6 +110,8 @@ batch_size = 50
 checkpoint_every = 1
 [eval]
 iw_samples = 3
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 10
 [grid]
 model.name = vae, cvae

@@ -23,6 +23,8 @@ hidden2 = 32
 epochs = 2
 [eval]
 iw_samples = 5
+; sample quality needs the judge classifier (a minute to train): tested in e2e_cae_igmn
+judge = 0
 n_samples = 20
 manifold_n = 5
 [grid]

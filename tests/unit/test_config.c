@@ -932,8 +932,20 @@ Test(config, hash_is_stable_and_ignores_other_models_keys) {
   cr_assert_eq(gs_config_hash(&c), 0x6b3e1dc18051744cULL);
   uint64_t h = gs_config_hash(&c);
   cfg_set(&c, "igmn.mu", 0.5); /* read by cae_igmn only */
-  cfg_set(&c, "eval.judge_epochs", 2);
+  cfg_set(&c, "igmn.beta", 0.5);
   cfg_set(&c, "model.conv1", 7);
+  cr_assert_eq(gs_config_hash(&c), h);
+  /* sample-quality keys: read by the VAEs since after their first runs, so hashed only when set
+   * away from their defaults */
+  cfg_set(&c, "eval.judge_epochs", 8);
+  cfg_set(&c, "eval.quality_samples", 10000);
+  cr_assert_eq(gs_config_hash(&c), h, "the sample-quality keys at their defaults leave the hash alone");
+  cfg_set(&c, "eval.judge_epochs", 2);
+  cr_assert_neq(gs_config_hash(&c), h, "eval.judge_epochs away from its default is part of a cvae run's identity");
+  cfg_set(&c, "eval.judge_epochs", 8);
+  cfg_set(&c, "eval.judge", 0);
+  cr_assert_neq(gs_config_hash(&c), h, "eval.judge = 0 is part of a cvae run's identity");
+  cfg_set(&c, "eval.judge", 1);
   cr_assert_eq(gs_config_hash(&c), h);
   GS_STRCPY(c.model, "cae_igmn");
   uint64_t h1 = gs_config_hash(&c);

@@ -47,6 +47,11 @@ Test(models, cost_follows_the_data_sizes) {
     twice.train = 2000;
     wide.h = wide.w = 56;
     wide.dim = 56 * 56;
+    gs_config judged = c;
+    if (d->generate) { /* judging samples costs the same whatever the training set: leave it out here */
+      cfg_set(&c, "eval.judge", 0);
+      cr_assert_gt(d->cost(&judged, &small), d->cost(&c, &small), "%s: judging its samples costs nothing", d->name);
+    }
     double a = d->cost(&c, &small), b = d->cost(&c, &twice), w = d->cost(&c, &wide);
     cr_assert(a > 0 && isfinite(a), "%s: cost %g", d->name, a);
     gs_schedule sched;
@@ -194,6 +199,11 @@ Test(models, generate_is_deterministic_and_says_the_classes) {
     gs_rng_seed(&r2, 5, 0, GS_RNG_EVAL);
     gs_rng_seed(&r3, 6, 0, GS_RNG_EVAL);
     int cond = d->generate(m, N, &r1, a, ca);
+    if (strcmp(d->name, "cae_igmn") == 0) { /* nothing to generate from before its mixture (unit_cae) */
+      cr_assert_eq(cond, -1);
+      d->destroy(m);
+      continue;
+    }
     cr_assert_eq(d->generate(m, N, &r2, b, cb), cond);
     d->generate(m, N, &r3, o, cb);
     cr_assert_eq(memcmp(a, b, sizeof a), 0, "%s: the same noise gave other images", d->name);

@@ -46,6 +46,11 @@ typedef struct gs_key {
    * runs of models that do not read them, and still are, so that no finished run's hash moves.
    * New keys leave it 0: they count only for the models that declare them. */
   int in_every_hash;
+  /* Model keys only, per declaration (integer keys). 1: this model's runs hash the key only when
+   * they set it away from its default. For keys a model starts to read after runs of it exist
+   * (the VAE's sample-quality keys): those runs keep their identity, and a run that changes the
+   * setting is a new run. Never change the default of such a key. */
+  int neutral_at_default;
 } gs_key;
 
 /* Declaring keys: `settings` is the struct the values are read into (gs_config for the
@@ -93,6 +98,8 @@ typedef struct gs_vocabulary {
                                       files' config text and of the hash */
   int slot[GS_MAX_KEYS];           /* model keys: index in gs_config.values; runner keys: -1 */
   uint32_t readers[GS_MAX_KEYS];   /* model keys: bit m set if models[m] declares the key */
+  uint32_t neutral[GS_MAX_KEYS];   /* bit m: models[m] declares it neutral_at_default */
+  long neutral_default[GS_MAX_KEYS]; /* and that default's value */
   int nmodels;
   gs_model_keys models[GS_MAX_MODELS];
   int nsections;

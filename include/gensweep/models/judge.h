@@ -27,6 +27,8 @@ gs_judge *gs_judge_get(const gs_config *cfg, long epochs, const gs_dataset *ds, 
 void gs_judge_classify_u8(gs_judge *j, const uint8_t *pix, int n, int *labels);
 /* The penultimate layer (feat: n x gs_judge_feature_dim, may be NULL) and the class
  * probabilities (prob: n x gs_judge_classes, may be NULL) of n images, as for classify. */
+/* Floating-point operations of classifying one h x w image (forward pass). */
+double gs_judge_flops(int h, int w, int classes);
 int gs_judge_feature_dim(const gs_judge *j);
 int gs_judge_classes(const gs_judge *j);
 void gs_judge_features_u8(gs_judge *j, const uint8_t *pix, long n, float *feat, float *prob);

@@ -135,7 +135,8 @@ typedef struct gs_model_def {
   /* Optional, generative models: n images (uint8, the data set's h x w each) drawn from the
    * model with the randomness of rng, in evaluation mode. A conditional model generates the
    * classes in turn (image i of class i mod C), writes them into cls (n) and returns 1; an
-   * unconditional one leaves cls alone and returns 0. Sample quality is measured through it. */
+   * unconditional one leaves cls alone and returns 0; a model with nothing to generate from yet
+   * (cae_igmn before its mixture) returns -1. Sample quality is measured through it. */
   int (*generate)(gs_model *m, long n, gs_rng *rng, uint8_t *out, int *cls);
   /* Optional: called after every epoch, before evaluate(): a model with stages moves from one
    * to the next here (and may record per-epoch series it needs every epoch). */
