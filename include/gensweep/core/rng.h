@@ -19,6 +19,7 @@ enum {
   GS_RNG_EVAL = 4,     /* evaluation noise (test ELBO, IW estimate) */
   GS_RNG_SAMPLE = 5,   /* sample images */
   GS_RNG_DATA = 6,     /* training subset / validation split */
+  GS_RNG_PROBE = 7,    /* linear probes' labelled subsets */
 };
 
 void gs_rng_seed(gs_rng *r, uint64_t seed, uint64_t stream, uint64_t purpose);

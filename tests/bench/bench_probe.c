@@ -1,0 +1,99 @@
+/* Linear probes on raw Fashion-MNIST pixels (/255), standardised with the labelled subset's
+ * statistics: for each classifier and label budget, the test accuracy (mean +- std over the
+ * repeats) and the fit time, one process, one thread. tests/bench/probe_speed.sh runs it beside
+ * scikit-learn on the same features.
+ *
+ *   bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] [--eps E]
+ *               [--classes-from K --classes-to L]   (fit only one-vs-rest classes K..L-1: the
+ *               share of one rank when the ten are split over ranks)
+ * Output: one line per (classifier, budget), "probe <clf> budget <b>: acc <mean> +- <std> %,
+ * fit <s> s (<s per fit>)". */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/core/common.h"
+#include "gensweep/data/data.h"
+#include "gensweep/probe/probe.h"
+
+static float *to_float(const gs_imageset *s) {
+  float *x = gs_malloc(sizeof(float) * (size_t)s->n * s->dim);
+  for (long i = 0; i < s->n * s->dim; i++) x[i] = s->pix[i] * (1.0f / 255.0f);
+  return x;
+}
+
+int main(int argc, char **argv) {
+  const char *which = "both", *budgets = "0,1000,100";
+  long repeats = 10;
+  double eps = 1e-4;
+  int from = 0, to = -1;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--classifier") && i + 1 < argc) which = argv[++i];
+    else if (!strcmp(argv[i], "--budgets") && i + 1 < argc) budgets = argv[++i];
+    else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = atol(argv[++i]);
+    else if (!strcmp(argv[i], "--eps") && i + 1 < argc) eps = atof(argv[++i]);
+    else if (!strcmp(argv[i], "--classes-from") && i + 1 < argc) from = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--classes-to") && i + 1 < argc) to = atoi(argv[++i]);
+    else {
+      fprintf(stderr, "usage: bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] "
+                      "[--eps E] [--classes-from K --classes-to L]\n");
+      return 2;
+    }
+  }
+  gs_dataset ds;
+  gs_data_options opt = {0};
+  gs_error err = {0};
+  if (gs_dataset_load("fashion-mnist", &opt, &ds, &err) != 0) {
+    fprintf(stderr, "bench_probe: %s\n", err.msg);
+    return 1;
+  }
+  int C = ds.train.n_classes, d = (int)ds.train.dim;
+  if (to < 0 || to > C) to = C;
+  float *X = to_float(&ds.train), *T = to_float(&ds.test);
+  int *y = gs_malloc(sizeof(int) * ds.train.n), *yt = gs_malloc(sizeof(int) * ds.test.n);
+  for (long i = 0; i < ds.train.n; i++) y[i] = ds.train.labels[i];
+  for (long i = 0; i < ds.test.n; i++) yt[i] = ds.test.labels[i];
+  long *idx = gs_malloc(sizeof(long) * ds.train.n);
+  double *W = gs_malloc(sizeof(double) * C * (d + 1));
+  long *conf = gs_malloc(sizeof(long) * C * C);
+  for (int c = 0; c < 2; c++) {
+    gs_probe_classifier kind = c ? GS_PROBE_LR : GS_PROBE_SVM;
+    if (strcmp(which, "both") && strcmp(which, gs_probe_classifier_name(kind))) continue;
+    gs_probe_params par = {.classifier = kind, .C = 1.0, .eps = eps};
+    char list[256];
+    GS_STRCPY(list, budgets);
+    for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+      long b = atol(tok), R = b == 0 ? 1 : repeats;
+      double sum = 0, sum2 = 0, fit = 0;
+      for (long r = 0; r < R; r++) {
+        if (gs_probe_balanced_subset(y, ds.train.n, C, b, 0, r, idx, &err) != 0) {
+          fprintf(stderr, "bench_probe: %s\n", err.msg);
+          return 1;
+        }
+        long m = b ? b : ds.train.n;
+        double t0 = gs_now();
+        gs_probe_problem *p = gs_probe_problem_new(X, y, d, C, idx, m);
+        memset(W, 0, sizeof(double) * C * (d + 1));
+        for (int k = from; k < to; k++)
+          if (gs_probe_fit_class(p, k, &par, W + (long)k * (d + 1), &err) != 0) {
+            fprintf(stderr, "bench_probe: %s\n", err.msg);
+            return 1;
+          }
+        fit += gs_now() - t0;
+        gs_probe_score(p, W, T, yt, ds.test.n, conf);
+        double a = 100.0 * gs_probe_accuracy(conf, C);
+        sum += a;
+        sum2 += a * a;
+        gs_probe_problem_free(p);
+      }
+      double mean = sum / R, sd = sqrt(fmax(sum2 / R - mean * mean, 0));
+      printf("probe %s budget %ld: acc %.2f +- %.2f %% over %ld, fit %.2f s (%.3f s per fit, classes %d..%d)\n",
+             gs_probe_classifier_name(kind), b ? b : ds.train.n, mean, sd, R, fit, fit / R, from, to - 1);
+      fflush(stdout);
+    }
+  }
+  free(X), free(T), free(y), free(yt), free(idx), free(W), free(conf);
+  gs_dataset_free(&ds);
+  return 0;
+}
