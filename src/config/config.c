@@ -34,6 +34,16 @@
 #define KEY_STR(sec, nm, f, minlen, d, h) GS_KEY_STR(gs_config, sec, nm, f, minlen, d, h)
 #define KEY_ENUM(sec, nm, f, ch, d, h) GS_KEY_ENUM(gs_config, sec, nm, f, ch, d, h)
 
+/* keys hashed only away from their defaults (gs_key.neutral_at_default) */
+#define N_STR(sec, nm, f, minlen, d, h)                                                                  \
+  { .section = sec, .name = nm, .type = GS_KEY_STRING, GS_KEY_FIELD(gs_config, f), .min = minlen, .def = d, \
+    .help = h, .neutral_at_default = 1 }
+#define N_INT(sec, nm, f, lo, hi, d, h)                                                                      \
+  { .section = sec, .name = nm, .type = GS_KEY_INT, GS_KEY_FIELD(gs_config, f), .min = lo, .max = hi, .def = d, \
+    .help = h, .neutral_at_default = 1 }
+#define N_FLOAT(sec, nm, f, lo, lo_open, hi, hi_open, d, h)                                                   \
+  { .section = sec, .name = nm, .type = GS_KEY_FLOAT, GS_KEY_FIELD(gs_config, f), .min = lo, .max = hi,       \
+    .min_open = lo_open, .max_open = hi_open, .def = d, .help = h, .neutral_at_default = 1 }
 #define SEED_MAX 2147483647.0
 #define SIZE_MAX_IMAGES 100000000.0
 
@@ -72,6 +82,20 @@ const gs_key gs_runner_keys[] = {
 
     KEY_INT("eval", "eval_every", eval_every, 1, 100000, "1",
             "evaluate the test set every N epochs (and always after the last)"),
+
+    /* linear probes: added after runs existed, so hashed only away from their defaults */
+    N_STR("probe", "features", probe_features, 1, "none",
+                    "linear probes after the last epoch: none, or model (the model's own features: a VAE's "
+                    "posterior mean, a CAE's code, a GAN discriminator's last layer, pixels' pixels)"),
+    N_STR("probe", "budgets", probe_budgets, 1, "all, 1000, 100",
+                    "label budgets: class-balanced labelled subsets of the training set (all = every image)"),
+    N_STR("probe", "classifiers", probe_classifiers, 1, "svm, lr",
+                    "svm (L2 squared hinge, LinearSVC's) and/or lr (L2 logistic regression), liblinear"),
+    N_INT("probe", "repeats", probe_repeats, 1, 1000, "10", "subsets drawn for each budget below all"),
+    N_FLOAT("probe", "c", probe_c, 0, 1, 1e12, 0, "1", "the classifiers' C (inverse regularisation)"),
+    N_FLOAT("probe", "tol", probe_tol, 0, 1, 1, 0, "0.01", "liblinear's stopping tolerance (its -e)"),
+    N_INT("probe", "seed", probe_seed, 0, SEED_MAX, "0",
+                    "seed of the labelled subsets (the same subsets for every run, so rows compare)"),
 };
 const int gs_runner_nkeys = (int)(sizeof gs_runner_keys / sizeof gs_runner_keys[0]);
 
@@ -232,6 +256,17 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
     v->neutral_default[j] = nd;
     order[j] = ord;
   }
+  /* runner keys hashed only away from their defaults: the defaults' canonical text */
+  for (int i = 0; i < v->nkeys; i++) {
+    if (v->slot[i] >= 0 || !v->keys[i]->neutral_at_default) continue;
+    gs_config c;
+    memset(&c, 0, sizeof c);
+    c.vocab = v;
+    gs_error e;
+    if (set_at(&c, i, v->keys[i]->def, &e) != 0)
+      return gs_fail(err, "vocabulary: the default of %s.%s: %s", v->keys[i]->section, v->keys[i]->name, e.msg);
+    format_at(&c, i, v->neutral_text[i], sizeof v->neutral_text[i]);
+  }
   /* sections, in the order of their first key, then [grid] */
   for (int i = 0; i < v->nkeys; i++) {
     int known = 0;
@@ -309,7 +344,13 @@ static int is_runner_only(const gs_key *k) {
  * eval.eval_every is kept: it changes what is recorded. */
 static int counts_at(const gs_config *c, int i, int model) {
   const gs_vocabulary *v = c->vocab;
-  if (v->slot[i] < 0) return !is_runner_only(v->keys[i]);
+  if (v->slot[i] < 0) {
+    if (is_runner_only(v->keys[i])) return 0;
+    if (!v->keys[i]->neutral_at_default) return 1;
+    char buf[sizeof v->neutral_text[i] + 8];
+    format_at(c, i, buf, sizeof buf);
+    return strcmp(buf, v->neutral_text[i]) != 0;
+  }
   if (v->keys[i]->in_every_hash) return 1;
   if (model < 0 || !(v->readers[i] >> model & 1)) return 0;
   if (v->neutral[i] >> model & 1) return c->values[v->slot[i]].i != v->neutral_default[i];
@@ -694,7 +735,63 @@ uint64_t gs_config_hash(const gs_config *c) {
   return h;
 }
 
+/* the next comma-separated item of *p (spaces trimmed) into tok; 0 at the end */
+static int next_item(const char **p, char *tok, size_t n) {
+  const char *s = *p;
+  if (!*s) return 0;
+  const char *comma = strchr(s, ',');
+  size_t len = comma ? (size_t)(comma - s) : strlen(s);
+  *p = comma ? comma + 1 : s + len;
+  while (len && isspace((unsigned char)*s)) s++, len--;
+  while (len && isspace((unsigned char)s[len - 1])) len--;
+  if (len >= n) len = n - 1;
+  memcpy(tok, s, len);
+  tok[len] = 0;
+  return 1;
+}
+
+int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err) {
+  memset(out, 0, sizeof *out);
+  char tok[64];
+  int none = 0, items = 0;
+  for (const char *p = c->probe_features; next_item(&p, tok, sizeof tok);) {
+    items++;
+    if (strcmp(tok, "none") == 0) none = 1;
+    else if (strcmp(tok, "model") == 0) out->model_features = 1;
+    else return gs_fail(err, "probe.features = %s: '%s' is not a feature source (none or model)", c->probe_features, tok);
+  }
+  if (none && items > 1) return gs_fail(err, "probe.features = %s: 'none' goes alone", c->probe_features);
+  for (const char *p = c->probe_budgets; next_item(&p, tok, sizeof tok);) {
+    long b = 0;
+    if (strcmp(tok, "all") != 0) {
+      char *end;
+      errno = 0;
+      b = strtol(tok, &end, 10);
+      if (!tok[0] || *end || errno || b < 1)
+        return gs_fail(err, "probe.budgets = %s: '%s' is not a number of labels (a positive integer) or 'all'",
+                       c->probe_budgets, tok);
+    }
+    for (int i = 0; i < out->nbudgets; i++)
+      if (out->budgets[i] == b) return gs_fail(err, "probe.budgets = %s: '%s' twice", c->probe_budgets, tok);
+    if (out->nbudgets == GS_PROBE_MAX_BUDGETS)
+      return gs_fail(err, "probe.budgets = %s: more than %d budgets", c->probe_budgets, GS_PROBE_MAX_BUDGETS);
+    out->budgets[out->nbudgets++] = b;
+  }
+  if (out->nbudgets == 0) return gs_fail(err, "probe.budgets is empty");
+  for (const char *p = c->probe_classifiers; next_item(&p, tok, sizeof tok);) {
+    int k = strcmp(tok, "svm") == 0 ? 0 : strcmp(tok, "lr") == 0 ? 1 : -1;
+    if (k < 0) return gs_fail(err, "probe.classifiers = %s: '%s' is not svm or lr", c->probe_classifiers, tok);
+    for (int i = 0; i < out->nclassifiers; i++)
+      if (out->classifiers[i] == k) return gs_fail(err, "probe.classifiers = %s: '%s' twice", c->probe_classifiers, tok);
+    out->classifiers[out->nclassifiers++] = k;
+  }
+  if (out->nclassifiers == 0) return gs_fail(err, "probe.classifiers is empty");
+  return 0;
+}
+
 int gs_config_validate(const gs_config *c, gs_error *err) {
+  gs_probe_lists pl;
+  if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
   if (c->batch_size < c->ranks_per_run)
     return gs_fail(err,
                    "train.batch_size = %ld is smaller than train.ranks_per_run = %ld (each rank needs at "

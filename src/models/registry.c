@@ -14,7 +14,8 @@
   X(gs_model_cae_igmn) \
   X(gs_model_gan)      \
   X(gs_model_dcgan1)   \
-  X(gs_model_dcgan4)
+  X(gs_model_dcgan4)   \
+  X(gs_model_pixels)
 
 #define DECLARE(def) extern const gs_model_def def;
 #define ENTRY(def) &def,

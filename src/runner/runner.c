@@ -1,5 +1,6 @@
 /* The run loop: data, model, optimiser, epochs, evaluation, files. Models know nothing of this. */
 #include "gensweep/runner/runner.h"
+#include "gensweep/runner/probes.h"
 
 #include <cblas.h>
 #include <mpi.h>
@@ -660,6 +661,15 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
     }
+  }
+  /* a model that trains nothing (pixels) still gets its final evaluation */
+  if (!failed && E == 0 && run_evaluate(def, rs.m, ds, 0, 0, 1, rec, &err) != 0) {
+    set_failed(rec, "failed", err.msg);
+    failed = 1;
+  }
+  if (!failed && gs_run_probes(&run->cfg, def, rs.m, ds, rec, gv.comm, &err) != 0) {
+    set_failed(rec, "failed", err.msg);
+    failed = 1;
   }
   if (!failed) set_failed(rec, "done", "");
   gs_record_scalar(rec, "train_seconds", rs.train_s);

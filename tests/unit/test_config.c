@@ -73,8 +73,8 @@ static void load_ok(const char *text, gs_sweep *sw) {
 
 Test(config, key_table_is_consistent) {
   const gs_vocabulary *v = gs_models_vocabulary();
-  cr_assert_eq(v->nkeys, 69);
-  const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"};
+  cr_assert_eq(v->nkeys, 76);
+  const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"}; /* then probe, gan, ... */
   int sec = 0;
   for (int i = 0; i < v->nkeys; i++) {
     const gs_key *k = v->keys[i];
@@ -1050,4 +1050,51 @@ Test(config, a_gan_trains_by_what_the_file_sets) {
   gs_sweep_free(&sw);
   expect_error("[model]\nname = gan\n[train]\niterations = 0\n", "exp.ini:4:", "train.iterations = 0", "out of range");
   expect_error("[grid]\ntrain.iterations = 10, 0\n", "exp.ini:2:", "train.iterations", "out of range");
+}
+
+/* ------------------------------------------------------------------ linear probes */
+
+/* The probe keys came after runs existed: at their defaults they leave every hash alone (the
+ * goldens above pass with them in the vocabulary); set away from them, they make another run. */
+Test(config, probe_keys_count_only_away_from_their_defaults) {
+  gs_config c;
+  gs_config_defaults(&c, gs_models_vocabulary());
+  uint64_t h = gs_config_hash(&c);
+  gs_error err = {0};
+  cr_assert_eq(gs_config_set_text(&c, "probe.budgets", "all, 1000, 100", &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_config_set_text(&c, "probe.tol", "0.01", &err), 0);
+  cr_assert_eq(gs_config_hash(&c), h, "the defaults, written out, are still the defaults");
+  cr_assert_eq(gs_config_set_text(&c, "probe.features", "model", &err), 0);
+  uint64_t hm = gs_config_hash(&c);
+  cr_assert_neq(hm, h);
+  cr_assert_eq(gs_config_set_text(&c, "probe.repeats", "3", &err), 0);
+  cr_assert_neq(gs_config_hash(&c), hm);
+  /* the same through a loaded file and its grid */
+  gs_sweep sw;
+  load_ok("[probe]\nfeatures = none\n[grid]\nprobe.repeats = 10, 5\n", &sw);
+  cr_assert_eq(sw.runs[0].hash, h, "default values given in the file");
+  cr_assert_neq(sw.runs[1].hash, h);
+  gs_sweep_free(&sw);
+}
+
+Test(config, probe_lists_parse_and_bad_ones_name_the_key) {
+  gs_config c;
+  gs_config_defaults(&c, gs_models_vocabulary());
+  gs_probe_lists pl;
+  gs_error err = {0};
+  cr_assert_eq(gs_config_probe_lists(&c, &pl, &err), 0, "%s", err.msg);
+  cr_assert_eq(pl.model_features, 0);
+  cr_assert_eq(pl.nbudgets, 3);
+  cr_assert(pl.budgets[0] == 0 && pl.budgets[1] == 1000 && pl.budgets[2] == 100);
+  cr_assert(pl.nclassifiers == 2 && pl.classifiers[0] == 0 && pl.classifiers[1] == 1);
+  gs_config_set_text(&c, "probe.features", " model ", &err);
+  gs_config_set_text(&c, "probe.classifiers", "lr", &err);
+  cr_assert_eq(gs_config_probe_lists(&c, &pl, &err), 0, "%s", err.msg);
+  cr_assert(pl.model_features && pl.nclassifiers == 1 && pl.classifiers[0] == 1);
+  expect_error("[probe]\nbudgets = all, 1k\n", "exp.ini", "probe.budgets = all, 1k: '1k' is not a number of labels", NULL);
+  expect_error("[probe]\nbudgets = 100, 100\n", "exp.ini", "probe.budgets", "'100' twice");
+  expect_error("[probe]\nbudgets = 0\n", "exp.ini", "'0' is not a number of labels", NULL);
+  expect_error("[probe]\nclassifiers = svm, knn\n", "exp.ini", "probe.classifiers", "'knn' is not svm or lr");
+  expect_error("[probe]\nfeatures = model, pixel\n", "exp.ini", "probe.features", "'pixel' is not a feature source");
+  expect_error("[probe]\nfeatures = none, model\n", "exp.ini", "'none' goes alone", NULL);
 }

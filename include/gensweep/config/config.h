@@ -46,8 +46,8 @@ typedef struct gs_key {
    * runs of models that do not read them, and still are, so that no finished run's hash moves.
    * New keys leave it 0: they count only for the models that declare them. */
   int in_every_hash;
-  /* Model keys only, per declaration (integer keys). 1: this model's runs hash the key only when
-   * they set it away from its default. For keys a model starts to read after runs of it exist
+  /* 1: a run hashes the key only when it sets it away from its default. Runner keys: for every
+   * run; model keys: per declaration (integer keys), for that model's runs. For keys a model starts to read after runs of it exist
    * (the VAE's sample-quality keys): those runs keep their identity, and a run that changes the
    * setting is a new run. Never change the default of such a key. */
   int neutral_at_default;
@@ -100,6 +100,7 @@ typedef struct gs_vocabulary {
   uint32_t readers[GS_MAX_KEYS];   /* model keys: bit m set if models[m] declares the key */
   uint32_t neutral[GS_MAX_KEYS];   /* bit m: models[m] declares it neutral_at_default */
   long neutral_default[GS_MAX_KEYS]; /* and that default's value */
+  char neutral_text[GS_MAX_KEYS][136]; /* runner keys with neutral_at_default: the default's canonical text */
   int nmodels;
   gs_model_keys models[GS_MAX_MODELS];
   int nsections;
@@ -164,9 +165,30 @@ struct gs_config {
   long checkpoint_every;   /* epochs; 0 = never */
   /* [eval] */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
+  /* [probe] linear probes of a run's features after its last epoch (probe/probe.h) */
+  char probe_features[64];    /* "none" or a list of feature sources: model */
+  char probe_budgets[128];    /* a list of label budgets: all, 1000, 100 */
+  char probe_classifiers[32]; /* a list: svm, lr */
+  long probe_repeats;         /* subsets drawn per budget below all */
+  double probe_c;             /* liblinear's C */
+  double probe_tol;           /* liblinear's stopping tolerance */
+  long probe_seed;            /* seed of the labelled subsets (the same for every run) */
   /* the models' keys, vocab->slot[i] for key i */
   gs_value values[GS_MAX_MODEL_VALUES];
 };
+
+/* The probe lists of c, parsed: budgets (0 = all; at most GS_PROBE_MAX_BUDGETS), classifiers
+ * (0 = svm, 1 = lr), and whether the model's own features are probed. -1 with err naming the key
+ * when a list is malformed (gs_config_validate checks this for every run). */
+#define GS_PROBE_MAX_BUDGETS 16
+typedef struct gs_probe_lists {
+  int model_features;     /* probe.features has `model` */
+  int nbudgets;
+  long budgets[GS_PROBE_MAX_BUDGETS];
+  int nclassifiers;
+  int classifiers[2];
+} gs_probe_lists;
+int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err);
 
 /* Look up "section.name" in v; NULL if unknown. */
 const gs_key *gs_config_find_key(const gs_vocabulary *v, const char *section, const char *name);

@@ -4,7 +4,7 @@
  *
  *   classifiers  liblinear (the solver scikit-learn wraps, so the numbers compare):
  *                svm  L2-regularised squared hinge (LinearSVC's loss; liblinear -s 1 dual when
- *                     there are fewer than 8 examples per feature, else -s 2 primal)
+ *                     there are fewer examples than features, else -s 2 primal)
  *                lr   L2-regularised logistic regression (-s 7 dual, -s 0 primal, likewise)
  *                one-vs-rest: one binary problem per class (class k against the rest), each a
  *                separate fit, so that the classes of one probe can be farmed over ranks; the
@@ -56,9 +56,15 @@ int gs_probe_fit_class(const gs_probe_problem *p, int k, const gs_probe_params *
 
 /* Score test rows T (nt x d, labels yt) with the classes' weights W (classes x (d + 1)), the
  * features standardised as the problem's: confusion (classes x classes, row = true class,
- * column = predicted) is filled. */
+ * column = predicted) is filled. The standardisation is folded into the weights and the scores
+ * are one float32 matrix product. */
 void gs_probe_score(const gs_probe_problem *p, const double *W, const float *T, const int *yt, long nt,
                     long *confusion);
+
+/* The same from the standardisation alone (mean, scale: d each), for a process that scores
+ * weights fitted elsewhere. */
+void gs_probe_score_standardised(const double *mean, const double *scale, int d, int classes, const double *W,
+                                 const float *T, const int *yt, long nt, long *confusion);
 
 /* All classes of one problem on this rank, then the score: the confusion matrix. */
 int gs_probe_fit_score(const gs_probe_problem *p, const gs_probe_params *par, const float *T, const int *yt, long nt,

@@ -31,8 +31,8 @@ def problem(first, n):
 
 Xtr, ytr = problem(0, N_TRAIN)
 Xte, yte = problem(100000, N_TEST)
-# all 400 rows: the primal solvers; the first 120 (fewer than 8 x (D + 1)): the dual ones, as gensweep picks
-for rows, dual in ((N_TRAIN, False), (120, True)):
+# all 400 rows: the primal solvers; the first 20 (fewer than the D + 1 features): the dual ones, as gensweep picks
+for rows, dual in ((N_TRAIN, False), (20, True)):
     X, y = Xtr[:rows], ytr[:rows]
     sc = StandardScaler().fit(X)
     for name, clf in (("svm", LinearSVC(C=1.0, loss="squared_hinge", dual=dual, tol=1e-4, max_iter=100000)),

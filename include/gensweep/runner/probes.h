@@ -1,0 +1,28 @@
+/* The linear-probe stage of a run (probe.* keys; the fits in probe/probe.h): after the last
+ * epoch, the model's features of every training and test image, then for each classifier, label
+ * budget and repeat one one-vs-rest problem. Its classes are fitted by the ranks of the run's
+ * group in turn (longest first), the weights summed over the group, and every rank scores the
+ * test set alike, so the numbers do not depend on the group's size.
+ *
+ * Recorded in the run file, for source `model`, classifier <c> (svm, lr) and budget <b> (all or
+ * the number of labels):
+ *   /probe/model/<c>/<b>/accuracy   [R]        test accuracy of each repeat
+ *   /probe/model/<c>/<b>/confusion  [R, C, C]  rows: true class, columns: predicted
+ *   /probe/model/<c>/<b>/precision, recall [R, C]
+ *   /final/probe_<c>_<b>, probe_<c>_<b>_std             mean and std (ddof 0) over the repeats
+ *   /final/probe_features (feature count), probe_seconds
+ * A budget the training set cannot fill (too few images of a class, not a multiple of the
+ * classes), a data set without labels, or features that are not finite: that probe (or all) is
+ * skipped with its reason on stderr and in /final/probe_skipped (the count), never a crash. */
+#ifndef GENSWEEP_RUNNER_PROBES_H
+#define GENSWEEP_RUNNER_PROBES_H
+#include <mpi.h>
+
+#include "gensweep/models/model.h"
+
+/* Every rank of the run's group calls it (comm: the group, MPI_COMM_NULL for one rank). 0 when
+ * done or skipped; -1 with err on a failure that should fail the run (liblinear refusing). */
+int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
+                  MPI_Comm comm, gs_error *err);
+
+#endif

@@ -1,0 +1,213 @@
+/* The linear-probe stage of a run: see include/gensweep/runner/probes.h. */
+#include "gensweep/runner/probes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/probe/probe.h"
+
+/* one problem: a classifier on one labelled subset */
+typedef struct {
+  int clf;     /* 0 svm, 1 lr */
+  int budget;  /* index into the budget list */
+  long repeat;
+  long m;      /* labelled images */
+  int usable;  /* 0: skipped (the reason printed once) */
+} problem;
+
+/* one unit of work: one class of one problem */
+typedef struct {
+  int problem, k;
+  double cost;
+  int rank;
+} unit;
+
+static int by_cost(const void *a, const void *b) {
+  const unit *x = a, *y = b;
+  if (x->cost != y->cost) return x->cost < y->cost ? 1 : -1;
+  if (x->problem != y->problem) return x->problem - y->problem;
+  return x->k - y->k;
+}
+
+static int by_position(const void *a, const void *b) {
+  const unit *x = a, *y = b;
+  return x->problem != y->problem ? x->problem - y->problem : x->k - y->k;
+}
+
+static void budget_name(long b, char *out, size_t n) {
+  if (b == 0) snprintf(out, n, "all");
+  else snprintf(out, n, "%ld", b);
+}
+
+static float *features_of(const gs_model_def *def, gs_model *m, const gs_imageset *set, int F) {
+  float *X = gs_malloc(sizeof(float) * (size_t)set->n * F);
+  enum { CHUNK = 2000 };
+  int32_t *idx = gs_malloc(sizeof(int32_t) * CHUNK);
+  for (long s = 0; s < set->n; s += CHUNK) {
+    int b = set->n - s < CHUNK ? (int)(set->n - s) : CHUNK;
+    for (int i = 0; i < b; i++) idx[i] = (int32_t)(s + i);
+    def->features(m, set, idx, b, X + s * F);
+    gs_poll();
+  }
+  free(idx);
+  return X;
+}
+
+static int all_finite(const float *x, long n) {
+  for (long i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
+
+int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
+                  MPI_Comm comm, gs_error *err) {
+  gs_probe_lists pl;
+  if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
+  if (!pl.model_features) return 0;
+  double t0 = gs_now();
+  int P = 1, rank = 0;
+  if (comm != MPI_COMM_NULL) {
+    MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &rank);
+  }
+  const char *why = NULL;
+  if (!def->features || !def->feature_dim) why = "the model has no features";
+  else if (!ds->train.labels || !ds->test.labels) why = "the data set has no labels";
+  else if (ds->train.n_classes < 2) why = "the data set has fewer than 2 classes";
+  if (why) {
+    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
+    gs_record_scalar(rec, "probe_skipped", 1);
+    return 0;
+  }
+  int F = def->feature_dim(m), C = ds->train.n_classes;
+  float *X = features_of(def, m, &ds->train, F), *T = features_of(def, m, &ds->test, F);
+  if (!all_finite(X, ds->train.n * (long)F) || !all_finite(T, ds->test.n * (long)F)) {
+    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: the features are not finite (a diverged model?)\n");
+    gs_record_scalar(rec, "probe_skipped", 1);
+    free(X), free(T);
+    return 0;
+  }
+  long n = ds->train.n, nt = ds->test.n;
+  int *y = gs_malloc(sizeof(int) * n), *yt = gs_malloc(sizeof(int) * nt);
+  for (long i = 0; i < n; i++) y[i] = ds->train.labels[i];
+  for (long i = 0; i < nt; i++) yt[i] = ds->test.labels[i];
+
+  /* the problems; a budget the training set cannot fill is skipped, with its reason */
+  int np = 0, skipped = 0;
+  problem *pr = gs_malloc(sizeof(problem) * (size_t)pl.nclassifiers * pl.nbudgets * c->probe_repeats);
+  long *sub = gs_malloc(sizeof(long) * n);
+  for (int b = 0; b < pl.nbudgets; b++) {
+    long B = pl.budgets[b], R = B == 0 ? 1 : c->probe_repeats;
+    gs_error e = {0};
+    int ok = B <= n && gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, 0, sub, &e) == 0;
+    if (!ok) {
+      if (rank == 0)
+        fprintf(stderr, "gensweep: probe budget %ld skipped: %s\n", B,
+                e.msg[0] ? e.msg : "larger than the training set");
+      skipped++;
+    }
+    for (int k = 0; k < pl.nclassifiers; k++)
+      for (long r = 0; r < R; r++)
+        pr[np++] = (problem){.clf = pl.classifiers[k], .budget = b, .repeat = r, .m = B ? B : n, .usable = ok};
+  }
+
+  /* the units, longest first, each to the least-loaded rank (the same on every rank) */
+  int nu = 0;
+  unit *u = gs_malloc(sizeof(unit) * (size_t)(np ? np : 1) * C);
+  for (int p = 0; p < np; p++)
+    for (int k = 0; pr[p].usable && k < C; k++)
+      u[nu++] = (unit){.problem = p, .k = k, .cost = (double)pr[p].m * F * (pr[p].clf ? 2.0 : 1.0)};
+  qsort(u, (size_t)nu, sizeof(unit), by_cost);
+  double *load = gs_calloc((size_t)P, sizeof(double));
+  for (int i = 0; i < nu; i++) {
+    int best = 0;
+    for (int q = 1; q < P; q++)
+      if (load[q] < load[best]) best = q;
+    u[i].rank = best;
+    load[best] += u[i].cost;
+  }
+  qsort(u, (size_t)nu, sizeof(unit), by_position);
+
+  /* this rank's fits: each problem's subset and standardisation built once */
+  long stride = (long)C * (F + 1);
+  double *W = gs_calloc((size_t)(np ? np : 1) * stride, sizeof(double));
+  int rc = 0;
+  gs_probe_problem *cur = NULL;
+  int cur_b = -1;
+  long cur_r = -1;
+  for (int i = 0; i < nu && rc == 0; i++) {
+    if (u[i].rank != rank) continue;
+    const problem *q = &pr[u[i].problem];
+    if (!cur || cur_b != q->budget || cur_r != q->repeat) {
+      gs_probe_problem_free(cur);
+      gs_probe_balanced_subset(y, n, C, pl.budgets[q->budget], (uint64_t)c->probe_seed, q->repeat, sub, err);
+      cur = gs_probe_problem_new(X, y, F, C, sub, q->m);
+      cur_b = q->budget;
+      cur_r = q->repeat;
+    }
+    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = c->probe_c, .eps = c->probe_tol};
+    rc = gs_probe_fit_class(cur, u[i].k, &par, W + u[i].problem * stride + (long)u[i].k * (F + 1), err);
+    gs_poll();
+  }
+  gs_probe_problem_free(cur);
+  /* every rank the same weights: each class was fitted by exactly one rank, the others hold 0 */
+  if (P > 1) {
+    int failed = rc != 0, any;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && !failed) rc = gs_fail(err, "a probe fit failed on another rank of the group");
+    else if (!any) MPI_Allreduce(MPI_IN_PLACE, W, (int)(np * stride), MPI_DOUBLE, MPI_SUM, comm);
+  }
+
+  /* scores, by every rank alike */
+  double *mean = gs_malloc(sizeof(double) * F), *scale = gs_malloc(sizeof(double) * F);
+  long *conf = gs_malloc(sizeof(long) * C * C);
+  for (int b = 0; rc == 0 && b < pl.nbudgets; b++) {
+    long B = pl.budgets[b], R = B == 0 ? 1 : c->probe_repeats;
+    for (int k = 0; k < pl.nclassifiers; k++) {
+      int p0 = 0;
+      while (p0 < np && !(pr[p0].budget == b && pr[p0].clf == pl.classifiers[k])) p0++;
+      if (p0 == np || !pr[p0].usable) continue;
+      double *acc = gs_malloc(sizeof(double) * R), *cf = gs_malloc(sizeof(double) * R * C * C);
+      double *prec = gs_malloc(sizeof(double) * R * C), *recall = gs_malloc(sizeof(double) * R * C);
+      double sum = 0, sum2 = 0;
+      for (long r = 0; r < R; r++) {
+        gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, r, sub, err);
+        gs_probe_standardisation(X, F, sub, B ? B : n, mean, scale);
+        gs_probe_score_standardised(mean, scale, F, C, W + (p0 + r) * stride, T, yt, nt, conf);
+        acc[r] = gs_probe_accuracy(conf, C);
+        for (int q = 0; q < C * C; q++) cf[r * C * C + q] = (double)conf[q];
+        gs_probe_precision_recall(conf, C, prec + r * C, recall + r * C);
+        sum += acc[r];
+        sum2 += acc[r] * acc[r];
+      }
+      char bn[32], name[GS_NAME_LEN], path[128];
+      const char *cn = pl.classifiers[k] ? "lr" : "svm";
+      budget_name(B, bn, sizeof bn);
+      double mu = sum / R, sd = sqrt(fmax(sum2 / R - mu * mu, 0.0));
+      snprintf(name, sizeof name, "probe_%s_%s", cn, bn);
+      gs_record_scalar(rec, name, mu);
+      snprintf(name, sizeof name, "probe_%s_%s_std", cn, bn);
+      gs_record_scalar(rec, name, sd);
+      long s1[1] = {R}, s2[2] = {R, C}, s3[3] = {R, C, C};
+      snprintf(path, sizeof path, "probe/model/%s/%s/accuracy", cn, bn);
+      gs_record_array(rec, path, 1, s1, acc);
+      snprintf(path, sizeof path, "probe/model/%s/%s/confusion", cn, bn);
+      gs_record_array(rec, path, 3, s3, cf);
+      snprintf(path, sizeof path, "probe/model/%s/%s/precision", cn, bn);
+      gs_record_array(rec, path, 2, s2, prec);
+      snprintf(path, sizeof path, "probe/model/%s/%s/recall", cn, bn);
+      gs_record_array(rec, path, 2, s2, recall);
+      free(acc), free(cf), free(prec), free(recall);
+    }
+  }
+  if (rc == 0) {
+    gs_record_scalar(rec, "probe_features", F);
+    if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
+    gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
+  }
+  free(mean), free(scale), free(conf), free(W), free(load), free(u), free(sub), free(pr);
+  free(X), free(T), free(y), free(yt);
+  return rc;
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Linear probes end to end: a sweep of the pixels baseline, a VAE and a CAE with
+# probe.features = model, on a small slice of Fashion-MNIST:
+#  - every run file holds, for each classifier and label budget, the accuracy of each repeat, the
+#    confusion matrices, precision and recall, and the mean and std as final scalars, all
+#    consistent with each other and with the test set's class counts;
+#  - the pixels' probe learns (all labels: well above chance), fewer labels do worse;
+#  - the fits farmed over 2 ranks of a group give the same numbers as one rank (pixels: the same
+#    bits; the VAE and CAE train data-parallel, so their features differ by float rounding);
+#  - a budget the training set cannot fill is skipped with its reason, the run still done.
+set -uo pipefail
+GS=${GS:-build/gensweep}
+T=$(mktemp -d "${GS_BINARY_DIR:-${TMPDIR:-/tmp}}/e2e_probe.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+export OMPI_MCA_rmaps_base_oversubscribe=1 OPENBLAS_NUM_THREADS=1
+PY=/usr/bin/python3
+cat > "$T/p.ini" <<INI
+[sweep]
+name = p
+[data]
+train_size = 1500
+test_size = 500
+[model]
+latent_dim = 8
+conv1 = 8
+conv2 = 16
+[train]
+epochs = 1
+batch_size = 50
+[eval]
+iw_samples = 0
+judge = 0
+n_recon = 4
+[probe]
+features = model
+budgets = all, 200, 50
+repeats = 3
+[grid]
+model.name = pixels, vae, cae
+INI
+
+echo "== one rank"
+"$GS" run --quiet --results "$T/one" "$T/p.ini" > "$T/one.txt" 2>&1 || { cat "$T/one.txt"; fail "sweep"; }
+"$PY" - "$T/one/p" <<'PY' || fail "probe arrays"
+import glob, sys, h5py, numpy as np
+runs = sorted(glob.glob(sys.argv[1] + "/runs/*.h5"))
+assert len(runs) == 3, runs
+for f in runs:
+    h = h5py.File(f)
+    assert h.attrs["status"] in ("done", b"done"), (f, h.attrs["message"])
+    fin = h["final"]
+    F = fin["probe_features"][()]
+    assert F == (784 if "pixels" in f else 8), (f, F)
+    test_counts = None
+    for c in ("svm", "lr"):
+        for b, R in (("all", 1), ("200", 3), ("50", 3)):
+            g = h[f"probe/model/{c}/{b}"]
+            acc, conf = g["accuracy"][:], g["confusion"][:]
+            prec, rec = g["precision"][:], g["recall"][:]
+            assert acc.shape == (R,) and conf.shape == (R, 10, 10) and prec.shape == rec.shape == (R, 10), (f, c, b)
+            # every repeat scores all 500 test images; the rows are the test set's class counts
+            assert np.all(conf.sum(axis=(1, 2)) == 500), (f, c, b)
+            counts = conf.sum(axis=2)
+            assert np.all(counts == counts[0]), (f, c, b)
+            test_counts = counts[0] if test_counts is None else test_counts
+            assert np.array_equal(counts[0], test_counts)
+            assert np.allclose(acc, np.trace(conf, axis1=1, axis2=2) / 500)
+            assert np.allclose(rec, np.diagonal(conf, axis1=1, axis2=2) / conf.sum(axis=2))
+            assert np.isclose(fin[f"probe_{c}_{b}"][()], acc.mean()) and np.isclose(fin[f"probe_{c}_{b}_std"][()], acc.std())
+            assert np.all((acc > 0.15) & (acc <= 1)), (f, c, b, acc)
+            if R > 1:
+                assert len(set(acc.tolist())) > 1, (f, c, b, "the repeats drew the same subsets?", acc)
+    if "pixels" in f:
+        for c in ("svm", "lr"):
+            a_all, a50 = fin[f"probe_{c}_all"][()], fin[f"probe_{c}_50"][()]
+            assert a_all > 0.65 and a_all > a50 + 0.03, (c, a_all, a50)
+print("probe arrays, confusion matrices, precision/recall and finals consistent; pixels learn")
+PY
+
+echo "== 2 ranks per run: the fits farmed over the group"
+mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/two" "$T/p.ini" > "$T/two.txt" 2>&1 || { cat "$T/two.txt"; fail "2-rank sweep"; }
+"$PY" - "$T/one/p" "$T/two/p" <<'PY' || fail "2 ranks gave other probe numbers"
+import glob, os, sys, h5py, numpy as np
+for fa in sorted(glob.glob(sys.argv[1] + "/runs/*.h5")):
+    a, b = h5py.File(fa), h5py.File(os.path.join(sys.argv[2], "runs", os.path.basename(fa)))
+    for c in ("svm", "lr"):
+        for bud in ("all", "200", "50"):
+            ca, cb = a[f"probe/model/{c}/{bud}/confusion"][:], b[f"probe/model/{c}/{bud}/confusion"][:]
+            if "pixels" in fa:
+                assert np.array_equal(ca, cb), (fa, c, bud)
+            else:  # features from data-parallel training: a test image or two may change side
+                d = np.abs(a[f"probe/model/{c}/{bud}/accuracy"][:] - b[f"probe/model/{c}/{bud}/accuracy"][:]).max()
+                assert d <= 4 / 500, (fa, c, bud, d)
+print("2 ranks per run: pixels' probes bit-identical, the models' within float tolerance")
+PY
+
+echo "== budgets the training set cannot fill"
+sed -e 's/^budgets = .*/budgets = all, 105, 5000/' -e 's/^model.name = .*/model.name = pixels/' -e 's/^name = p$/name = s/' "$T/p.ini" > "$T/s.ini"
+"$GS" run --quiet --results "$T/s" "$T/s.ini" > "$T/s.txt" 2>&1 || { cat "$T/s.txt"; fail "sweep with bad budgets"; }
+grep -q "probe budget 105 skipped: a label budget of 105 is not a multiple of the 10 classes" "$T/s.txt" || { cat "$T/s.txt"; fail "no reason for budget 105"; }
+grep -q "probe budget 5000 skipped" "$T/s.txt" || { cat "$T/s.txt"; fail "no reason for budget 5000"; }
+"$PY" - "$T/s/s" <<'PY' || fail "skipped budgets recorded"
+import glob, sys, h5py
+h = h5py.File(glob.glob(sys.argv[1] + "/runs/*.h5")[0])
+assert h.attrs["status"] in ("done", b"done")
+assert h["final/probe_skipped"][()] == 2 and "probe_svm_all" in h["final"] and "probe_svm_105" not in h["final"]
+print("skipped budgets recorded, the rest probed")
+PY
+echo PASS
