@@ -412,6 +412,8 @@ static char *md_text(const rp *r, int plots, size_t *len) {
     fprintf(f, "\n## Warnings\n\n");
     for (int i = 0; i < r->nwarn; i++) fprintf(f, "- %s\n", r->warn[i]);
   }
+  rp_probes pt;
+  if (rp_probes_find(r, &pt)) rp_probe_md(r, &pt, f);
   samples_section(r, f);
   if (plots && r->nplots) {
     fprintf(f, "\n## Plots\n");
@@ -523,7 +525,7 @@ static char *safe_name(const char *s) {
   return o;
 }
 
-static int plot_out(rp *r, const char *file, const gs_plot *p, const char *note, gs_error *err) {
+int rp_plot_out(rp *r, const char *file, const gs_plot *p, const char *note, gs_error *err) {
   char *path = rp_asprintf("%s/report/%s", r->dir, file);
   int rc = gs_plot_write(path, p, err);
   free(path);
@@ -603,7 +605,7 @@ static int plot_curves(rp *r, gs_error *err) {
                    .nlines = nl, .lines = lines};
       char *note = rp_asprintf("%s per %s, one line per done run%s.", names[k], unit,
                              by_group ? ", coloured by row of the table" : "");
-      rc = plot_out(r, file, &p, note, err);
+      rc = rp_plot_out(r, file, &p, note, err);
       free(note);
       free(title);
       free(sn);
@@ -732,7 +734,7 @@ static int plot_vs_axis(rp *r, gs_error *err) {
                                "dashed segments lead to it)" : "");
     gs_plot p = {.title = title, .xlabel = xlab, .ylabel = ylab, .xscale = sc, .ncategories = ncat,
                  .categories = (const char *const *)cats, .nlines = nl, .lines = lines, .dodge = nseed > 0};
-    rc = plot_out(r, file, &p, note, err);
+    rc = rp_plot_out(r, file, &p, note, err);
     free(note);
     free(title);
     free(ylab);
@@ -969,6 +971,8 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
     } else if (r.headline < 0) rp_warn(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
     else rp_warn(&r, "no non-seed axis to plot %s against", r.met[r.headline]);
     if (plot_rc == 0) plot_rc = plot_curves(&r, &plot_err);
+    rp_probes pt;
+    if (plot_rc == 0 && rp_probes_find(&r, &pt)) plot_rc = rp_probe_plots(&r, &pt, &plot_err);
     if (plot_rc != 0) rp_warn(&r, "plotting stopped: %s", plot_err.msg);
   } else {
     gs_h5_quiet_end(&q);
@@ -981,6 +985,25 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
   if (opt->latex) {
     tex = tex_text_table(&r, &texn);
     if (gs_atomic_write(texpath, tex, texn, err) != 0) goto out;
+  }
+  rp_probes pt;
+  if (rp_probes_find(&r, &pt)) { /* the probe tables: probes.csv (and probes.tex) */
+    char *ppath = rp_asprintf("%s/report/probes.csv", d);
+    size_t pn = 0;
+    char *ptxt = rp_probe_csv(&r, &pt, &pn);
+    int wrc = gs_atomic_write(ppath, ptxt, pn, err);
+    if (wrc == 0 && out) fprintf(out, "wrote %s\n", ppath);
+    free(ptxt);
+    free(ppath);
+    if (wrc == 0 && opt->latex) {
+      ppath = rp_asprintf("%s/report/probes.tex", d);
+      ptxt = rp_probe_tex(&r, &pt, &pn);
+      wrc = gs_atomic_write(ppath, ptxt, pn, err);
+      if (wrc == 0 && out) fprintf(out, "wrote %s\n", ppath);
+      free(ptxt);
+      free(ppath);
+    }
+    if (wrc != 0) goto out;
   }
   if (out) {
     mdt = md_text(&r, 0, &mdtn);

@@ -77,4 +77,24 @@ double *rp_series_epochs(const rp_run *u, const rp_series *s);
 /* 1 if the run's series `name` is plotted against iterations (above) */
 int rp_series_by_iteration(const rp_run *u, const char *name);
 
+/* a plot into dir/report, listed with its note (report.c) */
+struct gs_plot;
+int rp_plot_out(rp *r, const char *file, const struct gs_plot *p, const char *note, gs_error *err);
+
+/* the linear-probe tables (probe_table.c) */
+#define RP_PROBE_MAX_BUDGETS 16
+typedef struct rp_probes {
+  int nclf;
+  char clf[2][8];      /* "svm", "lr" */
+  int nbudgets;
+  long budget[RP_PROBE_MAX_BUDGETS]; /* 0 = all, then larger first */
+  int all_labels;      /* metric index of probe_all_labels, or -1 */
+} rp_probes;
+int rp_probes_find(const rp *r, rp_probes *pt); /* 1 if the sweep has probes */
+int rp_probe_cell(const rp *r, int g, const char *clf, long budget, double *mean, double *std);
+void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f);
+char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len);
+char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len);
+int rp_probe_plots(rp *r, const rp_probes *pt, gs_error *err);
+
 #endif

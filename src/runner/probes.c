@@ -204,6 +204,7 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
   }
   if (rc == 0) {
     gs_record_scalar(rec, "probe_features", F);
+    gs_record_scalar(rec, "probe_all_labels", (double)n); /* the budget "all" */
     if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
     gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
   }

@@ -78,6 +78,26 @@ for f in runs:
 print("probe arrays, confusion matrices, precision/recall and finals consistent; pixels learn")
 PY
 
+echo "== report: the probe tables"
+"$GS" report "$T/one/p" > "$T/report.txt" 2>&1 || { cat "$T/report.txt"; fail "report"; }
+"$PY" - "$T/one/p" <<'PY' || fail "probe tables in the report"
+import csv, glob, sys, h5py
+d = sys.argv[1]
+md = open(d + "/report/summary.md").read()
+assert "## Linear probes" in md and "### linear SVM" in md and "### logistic regression" in md, md
+rows = list(csv.DictReader(open(d + "/report/probes.csv")))
+assert len(rows) == 3 * 2 * 3, len(rows)  # rows x classifiers x budgets
+h = h5py.File(glob.glob(d + "/runs/name-pixels.h5")[0])
+for r in rows:
+    if r["row"] == "name=pixels":
+        want = 100 * h["final"][f"probe_{r['classifier']}_{r['budget']}"][()]
+        assert abs(float(r["accuracy_mean_pct"]) - want) < 1e-9, (r, want)
+        assert float(r["labels"]) == (1500 if r["budget"] == "all" else float(r["budget"]))
+import os
+assert os.path.exists(d + "/report/probe_svm_vs_labels.png") and os.path.exists(d + "/report/probe_lr_vs_labels.png")
+print("report: probe tables (markdown, CSV) and plots")
+PY
+
 echo "== 2 ranks per run: the fits farmed over the group"
 mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/two" "$T/p.ini" > "$T/two.txt" 2>&1 || { cat "$T/two.txt"; fail "2-rank sweep"; }
 "$PY" - "$T/one/p" "$T/two/p" <<'PY' || fail "2 ranks gave other probe numbers"

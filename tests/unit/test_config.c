@@ -278,7 +278,7 @@ Test(config, set_strings_and_enums) {
   cr_assert_str_eq(c.model, "cvae");
   cr_assert_eq(gs_config_set(&c, key("train.optimizer"), "adam", &err), 0, "%s", err.msg);
   cr_assert_str_eq(c.optimizer, "adam");
-  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4", 1);
+  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4, pixels", 1);
   expect_set_error("model.name", "va", "must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4", 0);
   expect_set_error("train.optimizer", "lbfgs", "train.optimizer = lbfgs: must be one of rmsprop, adam, sgd", 1);
   expect_set_error("train.optimizer", "", "missing value", 0);

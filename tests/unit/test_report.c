@@ -603,3 +603,68 @@ Test(report, all_pending) {
   gs_sweep_free(&sw);
   rm_rf(tmp);
 }
+
+/* The linear-probe tables, hand-worked: two rows (pixels, vae) of two seeds each. Row pixels,
+ * svm, 100 labels: run means 0.60 and 0.70 over their subsets, stds 0.02 and 0.04, so the
+ * pooled std over all subsets of both runs is sqrt((0.02² + 0.04²)/2 + (0.05² + 0.05²)/2) =
+ * sqrt(0.0035) = 5.92 %; `all`: 0.80 and 0.84, one fit each: 82.00 ± 2.00 (ddof 0). */
+Test(report, probe_tables_pool_subsets_and_seeds) {
+  char tmp[64], dir[128], path[512];
+  make_tmpdir(tmp, sizeof tmp);
+  snprintf(dir, sizeof dir, "%s/probes", tmp);
+  char text[512];
+  snprintf(text, sizeof text,
+           "[sweep]\nname = probes\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = pixels, vae\n"
+           "train.seed = 1, 2\n", tmp);
+  gs_sweep sw;
+  gs_error err = {0};
+  snprintf(path, sizeof path, "%s/runs", dir);
+  cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("probes.ini", gs_models_vocabulary(), text, &sw, &err), 0, "%s", err.msg);
+  const double m100[4] = {0.60, 0.70, 0.50, 0.50}, s100[4] = {0.02, 0.04, 0.01, 0.01}, mall[4] = {0.80, 0.84, 0.7, 0.7};
+  for (long i = 0; i < sw.nruns; i++) {
+    const gs_run *run = &sw.runs[i];
+    gs_record r;
+    gs_record_init(&r, run->id, run->cfg.model, run->hash);
+    GS_STRCPY(r.status, "done");
+    int k = (strcmp(run->cfg.model, "vae") == 0) * 2 + (int)(run->cfg.seed - 1);
+    gs_record_scalar(&r, "probe_svm_all", mall[k]);
+    gs_record_scalar(&r, "probe_svm_all_std", 0.0);
+    gs_record_scalar(&r, "probe_svm_100", m100[k]);
+    gs_record_scalar(&r, "probe_svm_100_std", s100[k]);
+    gs_record_scalar(&r, "probe_all_labels", 60000);
+    snprintf(path, sizeof path, "%s/runs/%s.h5", dir, run->id);
+    cr_assert_eq(gs_runfile_write(path, &r, &run->cfg, &err), 0, "%s", err.msg);
+    gs_record_free(&r);
+  }
+  cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
+  gs_report_options opt = {.latex = 1};
+  int rc;
+  char *printed = run_report(dir, &opt, &rc, &err);
+  cr_assert_eq(rc, 0, "%s", err.msg);
+  free(printed);
+  snprintf(path, sizeof path, "%s/report/summary.md", dir);
+  char *md = slurp(path);
+  cr_assert(strstr(md, "## Linear probes"), "%s", md);
+  cr_assert(strstr(md, "| name=pixels | 82.00 ± 2.00 | 65.00 ± 5.92 | 2 |"), "%s", md);
+  cr_assert(strstr(md, "| name=vae | 70.00 ± 0.00 | 50.00 ± 1.00 | 2 |"), "%s", md);
+  cr_assert_null(strstr(md, "logistic regression"), "no lr metrics, no lr table");
+  free(md);
+  snprintf(path, sizeof path, "%s/report/probes.csv", dir);
+  char *csvt = slurp(path);
+  const char *row = strstr(csvt, "\"name=pixels\",svm,100,100,");
+  cr_assert_not_null(row, "%s", csvt);
+  double mu, sd;
+  int n;
+  cr_assert_eq(sscanf(row + strlen("\"name=pixels\",svm,100,100,"), "%lf,%lf,%d", &mu, &sd, &n), 3);
+  cr_assert(fabs(mu - 65.0) < 1e-9 && fabs(sd - 100 * sqrt(0.0035)) < 1e-9 && n == 2, "%g %g %d", mu, sd, n);
+  cr_assert(strstr(csvt, "\"name=pixels\",svm,all,60000,"), "%s", csvt);
+  free(csvt);
+  snprintf(path, sizeof path, "%s/report/probes.tex", dir);
+  char *tex = slurp(path);
+  cr_assert(strstr(tex, "name=pixels & $82.00 \\pm 2.00$ & $65.00 \\pm 5.92$"), "%s", tex);
+  free(tex);
+  snprintf(path, sizeof path, "%s/report/probe_svm_vs_labels.png", dir);
+  assert_png(path, 800, 600);
+  gs_sweep_free(&sw);
+}

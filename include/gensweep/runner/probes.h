@@ -10,7 +10,8 @@
  *   /probe/model/<c>/<b>/confusion  [R, C, C]  rows: true class, columns: predicted
  *   /probe/model/<c>/<b>/precision, recall [R, C]
  *   /final/probe_<c>_<b>, probe_<c>_<b>_std             mean and std (ddof 0) over the repeats
- *   /final/probe_features (feature count), probe_seconds
+ *   /final/probe_features (feature count), probe_all_labels (the training images: budget all),
+ *   probe_seconds
  * A budget the training set cannot fill (too few images of a class, not a multiple of the
  * classes), a data set without labels, or features that are not finite: that probe (or all) is
  * skipped with its reason on stderr and in /final/probe_skipped (the count), never a crash. */

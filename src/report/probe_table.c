@@ -1,0 +1,245 @@
+/* The linear-probe tables of a sweep report (SCIENCE.md §2's table: feature sources by label
+ * budget). Read from the final metrics probe_<classifier>_<budget> and probe_..._std that each
+ * run's probe stage records (runner/probes.h): rows are the report's rows (so one per feature
+ * source: the pixels run, each model and variant), columns the label budgets, cells the test
+ * accuracy in % as mean ± std, one table per classifier; markdown in summary.md, CSV in
+ * probes.csv, LaTeX in probes.tex (--latex), and a plot of accuracy against the number of labels
+ * per classifier.
+ *
+ * The spread: a row's runs differ in their seeds, and each run fits R label subsets per budget.
+ * The ± is the standard deviation (ddof 0) over all the subsets of all the row's runs, from each
+ * run's mean m_i and std s_i: var = mean_i(s_i^2) + mean_i((m_i - m)^2) (exact when the runs have
+ * the same R). The "all" budget is one fit per run: its ± is the spread over the seeds alone. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/report/report.h"
+#include "report_data.h"
+
+static int budget_order(long a, long b) { /* all (0) first, then larger budgets first */
+  if (a == b) return 0;
+  if (a == 0) return -1;
+  if (b == 0) return 1;
+  return a > b ? -1 : 1;
+}
+
+int rp_probes_find(const rp *r, rp_probes *pt) {
+  memset(pt, 0, sizeof *pt);
+  static const char *const clf[2] = {"svm", "lr"};
+  for (int c = 0; c < 2; c++) {
+    int any = 0;
+    for (int m = 0; m < r->nmet; m++) {
+      char pre[16];
+      snprintf(pre, sizeof pre, "probe_%s_", clf[c]);
+      const char *name = r->met[m];
+      if (strncmp(name, pre, strlen(pre)) != 0) continue;
+      const char *b = name + strlen(pre);
+      size_t bl = strlen(b);
+      if (bl > 4 && strcmp(b + bl - 4, "_std") == 0) continue;
+      long v = 0;
+      if (strcmp(b, "all") != 0) {
+        char *end;
+        v = strtol(b, &end, 10);
+        if (*end || v <= 0) continue;
+      }
+      int k = 0;
+      while (k < pt->nbudgets && pt->budget[k] != v) k++;
+      if (k == pt->nbudgets) {
+        if (pt->nbudgets == RP_PROBE_MAX_BUDGETS) continue;
+        pt->budget[pt->nbudgets++] = v;
+      }
+      any = 1;
+    }
+    if (any) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
+  }
+  /* budgets in order: insertion sort */
+  for (int i = 1; i < pt->nbudgets; i++)
+    for (int j = i; j > 0 && budget_order(pt->budget[j], pt->budget[j - 1]) < 0; j--) {
+      long t = pt->budget[j];
+      pt->budget[j] = pt->budget[j - 1];
+      pt->budget[j - 1] = t;
+    }
+  pt->all_labels = rp_find_name(r->met, r->nmet, "probe_all_labels");
+  return pt->nclf > 0;
+}
+
+static void budget_text(long b, char *out, size_t n) {
+  if (b == 0) snprintf(out, n, "all");
+  else snprintf(out, n, "%ld", b);
+}
+
+/* the cell of row g: mean and pooled std over the row's done runs (see the top), in % */
+int rp_probe_cell(const rp *r, int g, const char *clf, long budget, double *mean, double *std) {
+  char bt[32], nm[96], ns[96];
+  budget_text(budget, bt, sizeof bt);
+  snprintf(nm, sizeof nm, "probe_%s_%s", clf, bt);
+  snprintf(ns, sizeof ns, "probe_%s_%s_std", clf, bt);
+  int im = rp_find_name(r->met, r->nmet, nm), is = rp_find_name(r->met, r->nmet, ns);
+  double s = 0, w2 = 0;
+  int n = 0;
+  for (int pass = 0; pass < 2; pass++) /* the mean, then the squares about it */
+    for (long i = 0; im >= 0 && i < r->nruns; i++) {
+      const rp_run *u = &r->runs[i];
+      if (u->group != g || !u->done || !isfinite(u->met[im])) continue;
+      if (pass == 0) {
+        double sd = is >= 0 && isfinite(u->met[is]) ? u->met[is] : 0.0;
+        s += u->met[im];
+        w2 += sd * sd;
+        n++;
+      } else {
+        double d = u->met[im] - s / n;
+        w2 += d * d;
+      }
+    }
+  if (!n) {
+    *mean = *std = NAN;
+    return 0;
+  }
+  *mean = 100.0 * (s / n);
+  *std = 100.0 * sqrt(w2 / n);
+  return n;
+}
+
+/* the number of labels of a budget, for the plot (all: the runs' training images) */
+static double labels_of(const rp *r, const rp_probes *pt, int g, long budget) {
+  if (budget > 0) return (double)budget;
+  if (pt->all_labels < 0) return NAN;
+  for (long i = 0; i < r->nruns; i++)
+    if (r->runs[i].group == g && r->runs[i].done && isfinite(r->runs[i].met[pt->all_labels]))
+      return r->runs[i].met[pt->all_labels];
+  return NAN;
+}
+
+static const char *clf_title(const char *c) {
+  return strcmp(c, "svm") == 0 ? "linear SVM (L2, squared hinge, one-vs-rest; liblinear)"
+                               : "logistic regression (L2, one-vs-rest; liblinear)";
+}
+
+void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
+  fprintf(f, "\n## Linear probes\n\n");
+  fprintf(f, "Test accuracy (%%) of a linear classifier on each row's features (probe.features), by the "
+             "number of labelled training images (class-balanced subsets; `all` = every training image). "
+             "Mean ± std over all label subsets of all the row's runs (subset repeats and model seeds "
+             "together; `all` is one fit per run, so its ± is the spread over seeds). Per-repeat "
+             "accuracies, confusion matrices, precision and recall are in each run file under /probe. "
+             "Also in probes.csv.\n");
+  for (int c = 0; c < pt->nclf; c++) {
+    fprintf(f, "\n### %s\n\n| row |", clf_title(pt->clf[c]));
+    for (int b = 0; b < pt->nbudgets; b++) {
+      char bt[32];
+      budget_text(pt->budget[b], bt, sizeof bt);
+      fprintf(f, " %s |", bt);
+    }
+    fprintf(f, " runs |\n| --- |");
+    for (int b = 0; b <= pt->nbudgets; b++) fprintf(f, " ---: |");
+    fprintf(f, "\n");
+    for (int g = 0; g < r->ngroups; g++) {
+      fprintf(f, "| %s |", r->groups[g].label);
+      int most = 0;
+      for (int b = 0; b < pt->nbudgets; b++) {
+        double mu, sd;
+        int n = rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd);
+        if (n > most) most = n;
+        if (n) fprintf(f, " %.2f ± %.2f |", mu, sd);
+        else fprintf(f, " — |");
+      }
+      fprintf(f, " %d |\n", most);
+    }
+  }
+}
+
+char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  if (!f) rp_oom();
+  fprintf(f, "row,classifier,budget,labels,accuracy_mean_pct,accuracy_std_pct,runs\n");
+  for (int c = 0; c < pt->nclf; c++)
+    for (int g = 0; g < r->ngroups; g++)
+      for (int b = 0; b < pt->nbudgets; b++) {
+        double mu, sd;
+        int k = rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd);
+        if (!k) continue;
+        char bt[32];
+        budget_text(pt->budget[b], bt, sizeof bt);
+        fprintf(f, "\"%s\",%s,%s,%.17g,%.17g,%.17g,%d\n", r->groups[g].label, pt->clf[c], bt,
+                labels_of(r, pt, g, pt->budget[b]), mu, sd, k);
+      }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  if (!f) rp_oom();
+  for (int c = 0; c < pt->nclf; c++) {
+    fprintf(f, "%% %s: test accuracy (%%), mean $\\pm$ std over label subsets and seeds\n", clf_title(pt->clf[c]));
+    fprintf(f, "\\begin{tabular}{l");
+    for (int b = 0; b < pt->nbudgets; b++) fprintf(f, "r");
+    fprintf(f, "}\n\\hline\nfeatures");
+    for (int b = 0; b < pt->nbudgets; b++) {
+      char bt[32];
+      budget_text(pt->budget[b], bt, sizeof bt);
+      fprintf(f, " & %s", bt);
+    }
+    fprintf(f, " \\\\\n\\hline\n");
+    for (int g = 0; g < r->ngroups; g++) {
+      for (const char *p = r->groups[g].label; *p; p++) { /* the label, TeX-safe */
+        if (strchr("_%&#$", *p)) fputc('\\', f);
+        fputc(*p, f);
+      }
+      for (int b = 0; b < pt->nbudgets; b++) {
+        double mu, sd;
+        if (rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd)) fprintf(f, " & $%.2f \\pm %.2f$", mu, sd);
+        else fprintf(f, " & --");
+      }
+      fprintf(f, " \\\\\n");
+    }
+    fprintf(f, "\\hline\n\\end{tabular}\n\n");
+  }
+  fclose(f);
+  *len = n;
+  return buf;
+}
+
+int rp_probe_plots(rp *r, const rp_probes *pt, gs_error *err) {
+  for (int c = 0; c < pt->nclf; c++) {
+    gs_plot_line *lines = gs_calloc((size_t)r->ngroups + 1, sizeof *lines);
+    double *xs = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
+    double *ys = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
+    double *es = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
+    int nl = 0;
+    for (int g = 0; g < r->ngroups; g++) {
+      double *x = xs + (long)g * pt->nbudgets, *y = ys + (long)g * pt->nbudgets, *e = es + (long)g * pt->nbudgets;
+      int np = 0;
+      for (int b = pt->nbudgets - 1; b >= 0; b--) { /* increasing labels */
+        double mu, sd;
+        if (!rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd)) continue;
+        x[np] = labels_of(r, pt, g, pt->budget[b]);
+        y[np] = mu;
+        e[np] = sd;
+        np++;
+      }
+      if (!np) continue;
+      lines[nl] = (gs_plot_line){.label = r->groups[g].label, .n = np, .x = x, .y = y, .err = e, .color = nl, .marker = 1};
+      nl++;
+    }
+    char file[64], title[160], note[256];
+    snprintf(file, sizeof file, "probe_%s_vs_labels.png", pt->clf[c]);
+    snprintf(title, sizeof title, "%s", clf_title(pt->clf[c]));
+    snprintf(note, sizeof note,
+             "%s: test accuracy against the number of labelled training images (log axis), one line per "
+             "row, ± std over label subsets and seeds.", pt->clf[c]);
+    gs_plot p = {.title = title, .xlabel = "labelled training images", .ylabel = "test accuracy (%)",
+                 .xscale = GS_XSCALE_LOG, .nlines = nl, .lines = lines, .dodge = 1};
+    int rc = nl ? rp_plot_out(r, file, &p, note, err) : 0;
+    free(lines), free(xs), free(ys), free(es);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
