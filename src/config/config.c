@@ -85,8 +85,9 @@ const gs_key gs_runner_keys[] = {
 
     /* linear probes: added after runs existed, so hashed only away from their defaults */
     N_STR("probe", "features", probe_features, 1, "none",
-                    "linear probes after the last epoch: none, or model (the model's own features: a VAE's "
-                    "posterior mean, a CAE's code, a GAN discriminator's last layer, pixels' pixels)"),
+                    "linear probes after the last epoch: none, or model (the trained model's own features: a VAE's "
+                    "posterior mean, a CAE's code, a GAN discriminator's last layer, pixels' pixels) and/or "
+                    "untrained (the same from the run's initial weights, batch norm re-estimated: RND)"),
     N_STR("probe", "budgets", probe_budgets, 1, "all, 1000, 100",
                     "label budgets: class-balanced labelled subsets of the training set (all = every image)"),
     N_STR("probe", "classifiers", probe_classifiers, 1, "svm, lr",
@@ -758,7 +759,10 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
     items++;
     if (strcmp(tok, "none") == 0) none = 1;
     else if (strcmp(tok, "model") == 0) out->model_features = 1;
-    else return gs_fail(err, "probe.features = %s: '%s' is not a feature source (none or model)", c->probe_features, tok);
+    else if (strcmp(tok, "untrained") == 0) out->untrained_features = 1;
+    else
+      return gs_fail(err, "probe.features = %s: '%s' is not a feature source (none, model, untrained)",
+                     c->probe_features, tok);
   }
   if (none && items > 1) return gs_fail(err, "probe.features = %s: 'none' goes alone", c->probe_features);
   for (const char *p = c->probe_budgets; next_item(&p, tok, sizeof tok);) {

@@ -161,6 +161,7 @@ struct gs_model {
   uint8_t *progress;
   long nprogress;
   const gs_reducer *red; /* the training step's group (NULL outside a step) */
+  float bn_momentum;     /* running-statistics update; 0: the default 0.1 */
   const gs_model_def *def;
 };
 
@@ -407,7 +408,8 @@ static void ensure_buffers(gs_model *m, int rows) {
 /* batch norm over the global batch: its statistics summed over the worker group (m->red) */
 static gs_tensor *bn(gs_model *m, gs_tensor *x, int layer, int training) {
   bn_layer *b = &m->bn[layer];
-  return gs_batchnorm_group(&m->g, x, b->gamma, b->beta, b->mean, b->var, 0.1f, 1e-5f, training,
+  float momentum = m->bn_momentum > 0 ? m->bn_momentum : 0.1f;
+  return gs_batchnorm_group(&m->g, x, b->gamma, b->beta, b->mean, b->var, momentum, 1e-5f, training,
                             training ? m->red : NULL);
 }
 
@@ -587,6 +589,29 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
     disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0, NULL, &h);
     memcpy(out + (long)start * F, h->x, sizeof(float) * (size_t)b * F);
   }
+}
+
+/* The contract's refresh_statistics: D's batch-norm running statistics become the average of
+ * the per-batch statistics of these images (batches of 1,000; momentum 1/k at batch k). */
+static void refresh_statistics(gs_model *m, const gs_imageset *set) {
+  enum { CHUNK = 1000 };
+  ensure_buffers(m, CHUNK);
+  int32_t *idx = gs_malloc(sizeof(int32_t) * CHUNK);
+  const gs_reducer *red = m->red;
+  m->red = NULL;
+  long k = 0;
+  for (long start = 0; start + CHUNK <= set->n || (start == 0 && set->n > 1); start += CHUNK) {
+    int b = set->n - start < CHUNK ? (int)(set->n - start) : CHUNK;
+    for (int i = 0; i < b; i++) idx[i] = (int32_t)(start + i);
+    gs_imageset_batch(set, idx, b, m->xbuf, m->cond != COND_NONE ? m->ybuf : NULL);
+    m->bn_momentum = 1.0f / (float)(++k);
+    gs_graph_begin(&m->g, NULL, 0);
+    disc(m, gs_wrap2(&m->g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(&m->g, m->ybuf, b, m->C) : NULL, 1, NULL,
+         NULL);
+  }
+  m->bn_momentum = 0;
+  m->red = red;
+  free(idx);
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -811,7 +836,7 @@ static const gs_metric_label done_metrics[] = {
   .keys = gan_keys, .nkeys = NKEYS, .validate = validate, .headline = "frechet", .done_metrics = done_metrics, \
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
-  .features = features, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
+  .features = features, .refresh_statistics = refresh_statistics, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
   .destroy = destroy
 
 const gs_model_def gs_model_gan = {

@@ -27,12 +27,14 @@ static int budget_order(long a, long b) { /* all (0) first, then larger budgets 
 
 int rp_probes_find(const rp *r, rp_probes *pt) {
   memset(pt, 0, sizeof *pt);
-  static const char *const clf[2] = {"svm", "lr"};
+  static const char *const clf[2] = {"svm", "lr"}, *const src[2] = {"", "untrained_"};
+  int src_seen[2] = {0, 0}, clf_seen[2] = {0, 0};
+  for (int sc = 0; sc < 2; sc++)
   for (int c = 0; c < 2; c++) {
     int any = 0;
     for (int m = 0; m < r->nmet; m++) {
-      char pre[16];
-      snprintf(pre, sizeof pre, "probe_%s_", clf[c]);
+      char pre[40];
+      snprintf(pre, sizeof pre, "probe_%s%s_", src[sc], clf[c]);
       const char *name = r->met[m];
       if (strncmp(name, pre, strlen(pre)) != 0) continue;
       const char *b = name + strlen(pre);
@@ -52,8 +54,13 @@ int rp_probes_find(const rp *r, rp_probes *pt) {
       }
       any = 1;
     }
-    if (any) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
+    src_seen[sc] |= any;
+    clf_seen[c] |= any;
   }
+  for (int sc = 0; sc < 2; sc++)
+    if (src_seen[sc]) GS_STRCPY(pt->src[pt->nsrc++], src[sc]);
+  for (int c = 0; c < 2; c++)
+    if (clf_seen[c]) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
   /* budgets in order: insertion sort */
   for (int i = 1; i < pt->nbudgets; i++)
     for (int j = i; j > 0 && budget_order(pt->budget[j], pt->budget[j - 1]) < 0; j--) {
@@ -71,11 +78,11 @@ static void budget_text(long b, char *out, size_t n) {
 }
 
 /* the cell of row g: mean and pooled std over the row's done runs (see the top), in % */
-int rp_probe_cell(const rp *r, int g, const char *clf, long budget, double *mean, double *std) {
+int rp_probe_cell(const rp *r, int g, const char *src, const char *clf, long budget, double *mean, double *std) {
   char bt[32], nm[96], ns[96];
   budget_text(budget, bt, sizeof bt);
-  snprintf(nm, sizeof nm, "probe_%s_%s", clf, bt);
-  snprintf(ns, sizeof ns, "probe_%s_%s_std", clf, bt);
+  snprintf(nm, sizeof nm, "probe_%s%s_%s", src, clf, bt);
+  snprintf(ns, sizeof ns, "probe_%s%s_%s_std", src, clf, bt);
   int im = rp_find_name(r->met, r->nmet, nm), is = rp_find_name(r->met, r->nmet, ns);
   double s = 0, w2 = 0;
   int n = 0;
@@ -112,6 +119,12 @@ static double labels_of(const rp *r, const rp_probes *pt, int g, long budget) {
   return NAN;
 }
 
+/* a table row: the report's row, and the feature source when it is not the trained model's */
+static void row_label(const rp *r, int g, const char *src, char *out, size_t n) {
+  if (src[0]) snprintf(out, n, "%s (untrained)", r->groups[g].label);
+  else snprintf(out, n, "%s", r->groups[g].label);
+}
+
 static const char *clf_title(const char *c) {
   return strcmp(c, "svm") == 0 ? "linear SVM (L2, squared hinge, one-vs-rest; liblinear)"
                                : "logistic regression (L2, one-vs-rest; liblinear)";
@@ -135,18 +148,24 @@ void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
     fprintf(f, " runs |\n| --- |");
     for (int b = 0; b <= pt->nbudgets; b++) fprintf(f, " ---: |");
     fprintf(f, "\n");
-    for (int g = 0; g < r->ngroups; g++) {
-      fprintf(f, "| %s |", r->groups[g].label);
-      int most = 0;
-      for (int b = 0; b < pt->nbudgets; b++) {
+    for (int g = 0; g < r->ngroups; g++)
+      for (int sc = 0; sc < pt->nsrc; sc++) {
+        int most = 0;
         double mu, sd;
-        int n = rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd);
-        if (n > most) most = n;
-        if (n) fprintf(f, " %.2f ± %.2f |", mu, sd);
-        else fprintf(f, " — |");
+        for (int b = 0; b < pt->nbudgets; b++) most += rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd);
+        if (!most) continue; /* e.g. no untrained probes in this row */
+        char lab[512];
+        row_label(r, g, pt->src[sc], lab, sizeof lab);
+        fprintf(f, "| %s |", lab);
+        most = 0;
+        for (int b = 0; b < pt->nbudgets; b++) {
+          int n = rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd);
+          if (n > most) most = n;
+          if (n) fprintf(f, " %.2f ± %.2f |", mu, sd);
+          else fprintf(f, " — |");
+        }
+        fprintf(f, " %d |\n", most);
       }
-      fprintf(f, " %d |\n", most);
-    }
   }
 }
 
@@ -158,15 +177,17 @@ char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len) {
   fprintf(f, "row,classifier,budget,labels,accuracy_mean_pct,accuracy_std_pct,runs\n");
   for (int c = 0; c < pt->nclf; c++)
     for (int g = 0; g < r->ngroups; g++)
-      for (int b = 0; b < pt->nbudgets; b++) {
-        double mu, sd;
-        int k = rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd);
-        if (!k) continue;
-        char bt[32];
-        budget_text(pt->budget[b], bt, sizeof bt);
-        fprintf(f, "\"%s\",%s,%s,%.17g,%.17g,%.17g,%d\n", r->groups[g].label, pt->clf[c], bt,
-                labels_of(r, pt, g, pt->budget[b]), mu, sd, k);
-      }
+      for (int sc = 0; sc < pt->nsrc; sc++)
+        for (int b = 0; b < pt->nbudgets; b++) {
+          double mu, sd;
+          int k = rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd);
+          if (!k) continue;
+          char bt[32], lab[512];
+          budget_text(pt->budget[b], bt, sizeof bt);
+          row_label(r, g, pt->src[sc], lab, sizeof lab);
+          fprintf(f, "\"%s\",%s,%s,%.17g,%.17g,%.17g,%d\n", lab, pt->clf[c], bt, labels_of(r, pt, g, pt->budget[b]),
+                  mu, sd, k);
+        }
   fclose(f);
   *len = n;
   return buf;
@@ -188,18 +209,25 @@ char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len) {
       fprintf(f, " & %s", bt);
     }
     fprintf(f, " \\\\\n\\hline\n");
-    for (int g = 0; g < r->ngroups; g++) {
-      for (const char *p = r->groups[g].label; *p; p++) { /* the label, TeX-safe */
-        if (strchr("_%&#$", *p)) fputc('\\', f);
-        fputc(*p, f);
-      }
-      for (int b = 0; b < pt->nbudgets; b++) {
+    for (int g = 0; g < r->ngroups; g++)
+      for (int sc = 0; sc < pt->nsrc; sc++) {
+        int any = 0;
         double mu, sd;
-        if (rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd)) fprintf(f, " & $%.2f \\pm %.2f$", mu, sd);
-        else fprintf(f, " & --");
+        for (int b = 0; b < pt->nbudgets; b++) any += rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd);
+        if (!any) continue;
+        char lab[512];
+        row_label(r, g, pt->src[sc], lab, sizeof lab);
+        for (const char *p = lab; *p; p++) { /* the label, TeX-safe */
+          if (strchr("_%&#$", *p)) fputc('\\', f);
+          fputc(*p, f);
+        }
+        for (int b = 0; b < pt->nbudgets; b++) {
+          if (rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd))
+            fprintf(f, " & $%.2f \\pm %.2f$", mu, sd);
+          else fprintf(f, " & --");
+        }
+        fprintf(f, " \\\\\n");
       }
-      fprintf(f, " \\\\\n");
-    }
     fprintf(f, "\\hline\n\\end{tabular}\n\n");
   }
   fclose(f);
@@ -209,26 +237,32 @@ char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len) {
 
 int rp_probe_plots(rp *r, const rp_probes *pt, gs_error *err) {
   for (int c = 0; c < pt->nclf; c++) {
-    gs_plot_line *lines = gs_calloc((size_t)r->ngroups + 1, sizeof *lines);
-    double *xs = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
-    double *ys = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
-    double *es = gs_calloc((size_t)r->ngroups * pt->nbudgets + 1, sizeof(double));
+    int rows = r->ngroups * pt->nsrc;
+    gs_plot_line *lines = gs_calloc((size_t)rows + 1, sizeof *lines);
+    double *xs = gs_calloc((size_t)rows * pt->nbudgets + 1, sizeof(double));
+    double *ys = gs_calloc((size_t)rows * pt->nbudgets + 1, sizeof(double));
+    double *es = gs_calloc((size_t)rows * pt->nbudgets + 1, sizeof(double));
+    char **labs = gs_calloc((size_t)rows + 1, sizeof(char *));
     int nl = 0;
-    for (int g = 0; g < r->ngroups; g++) {
-      double *x = xs + (long)g * pt->nbudgets, *y = ys + (long)g * pt->nbudgets, *e = es + (long)g * pt->nbudgets;
-      int np = 0;
-      for (int b = pt->nbudgets - 1; b >= 0; b--) { /* increasing labels */
-        double mu, sd;
-        if (!rp_probe_cell(r, g, pt->clf[c], pt->budget[b], &mu, &sd)) continue;
-        x[np] = labels_of(r, pt, g, pt->budget[b]);
-        y[np] = mu;
-        e[np] = sd;
-        np++;
+    for (int g = 0; g < r->ngroups; g++)
+      for (int sc = 0; sc < pt->nsrc; sc++) {
+        long o = (long)(g * pt->nsrc + sc) * pt->nbudgets;
+        double *x = xs + o, *y = ys + o, *e = es + o;
+        int np = 0;
+        for (int b = pt->nbudgets - 1; b >= 0; b--) { /* increasing labels */
+          double mu, sd;
+          if (!rp_probe_cell(r, g, pt->src[sc], pt->clf[c], pt->budget[b], &mu, &sd)) continue;
+          x[np] = labels_of(r, pt, g, pt->budget[b]);
+          y[np] = mu;
+          e[np] = sd;
+          np++;
+        }
+        if (!np) continue;
+        labs[nl] = gs_malloc(512);
+        row_label(r, g, pt->src[sc], labs[nl], 512);
+        lines[nl] = (gs_plot_line){.label = labs[nl], .n = np, .x = x, .y = y, .err = e, .color = nl, .marker = 1};
+        nl++;
       }
-      if (!np) continue;
-      lines[nl] = (gs_plot_line){.label = r->groups[g].label, .n = np, .x = x, .y = y, .err = e, .color = nl, .marker = 1};
-      nl++;
-    }
     char file[64], title[160], note[256];
     snprintf(file, sizeof file, "probe_%s_vs_labels.png", pt->clf[c]);
     snprintf(title, sizeof title, "%s", clf_title(pt->clf[c]));
@@ -238,7 +272,8 @@ int rp_probe_plots(rp *r, const rp_probes *pt, gs_error *err) {
     gs_plot p = {.title = title, .xlabel = "labelled training images", .ylabel = "test accuracy (%)",
                  .xscale = GS_XSCALE_LOG, .nlines = nl, .lines = lines, .dodge = 1};
     int rc = nl ? rp_plot_out(r, file, &p, note, err) : 0;
-    free(lines), free(xs), free(ys), free(es);
+    for (int i = 0; i < nl; i++) free(labs[i]);
+    free(labs), free(lines), free(xs), free(ys), free(es);
     if (rc != 0) return rc;
   }
   return 0;

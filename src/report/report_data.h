@@ -84,6 +84,8 @@ int rp_plot_out(rp *r, const char *file, const struct gs_plot *p, const char *no
 /* the linear-probe tables (probe_table.c) */
 #define RP_PROBE_MAX_BUDGETS 16
 typedef struct rp_probes {
+  int nsrc;
+  char src[2][16];     /* "" (the trained model's features), "untrained_" */
   int nclf;
   char clf[2][8];      /* "svm", "lr" */
   int nbudgets;
@@ -91,7 +93,7 @@ typedef struct rp_probes {
   int all_labels;      /* metric index of probe_all_labels, or -1 */
 } rp_probes;
 int rp_probes_find(const rp *r, rp_probes *pt); /* 1 if the sweep has probes */
-int rp_probe_cell(const rp *r, int g, const char *clf, long budget, double *mean, double *std);
+int rp_probe_cell(const rp *r, int g, const char *src, const char *clf, long budget, double *mean, double *std);
 void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f);
 char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len);
 char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len);

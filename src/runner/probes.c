@@ -61,31 +61,20 @@ static int all_finite(const float *x, long n) {
   return 1;
 }
 
-int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
-                  MPI_Comm comm, gs_error *err) {
-  gs_probe_lists pl;
-  if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
-  if (!pl.model_features) return 0;
-  double t0 = gs_now();
-  int P = 1, rank = 0;
-  if (comm != MPI_COMM_NULL) {
-    MPI_Comm_size(comm, &P);
-    MPI_Comm_rank(comm, &rank);
-  }
-  const char *why = NULL;
-  if (!def->features || !def->feature_dim) why = "the model has no features";
-  else if (!ds->train.labels || !ds->test.labels) why = "the data set has no labels";
-  else if (ds->train.n_classes < 2) why = "the data set has fewer than 2 classes";
-  if (why) {
-    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
-    gs_record_scalar(rec, "probe_skipped", 1);
-    return 0;
-  }
+/* The probes of one feature source (model m's features): source "model" records as
+ * probe_<c>_<b> and /probe/model/..., another as probe_<source>_<c>_<b> and /probe/<source>/.... */
+static int probe_source(const gs_config *c, const gs_probe_lists *plp, const char *source, const gs_model_def *def,
+                        gs_model *m, const gs_dataset *ds, gs_record *rec, int P, int rank, MPI_Comm comm,
+                        int *nskipped, gs_error *err) {
+  const gs_probe_lists pl = *plp;
+  char pre[24];
+  snprintf(pre, sizeof pre, "probe_%s%s", strcmp(source, "model") ? source : "", strcmp(source, "model") ? "_" : "");
   int F = def->feature_dim(m), C = ds->train.n_classes;
   float *X = features_of(def, m, &ds->train, F), *T = features_of(def, m, &ds->test, F);
   if (!all_finite(X, ds->train.n * (long)F) || !all_finite(T, ds->test.n * (long)F)) {
-    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: the features are not finite (a diverged model?)\n");
-    gs_record_scalar(rec, "probe_skipped", 1);
+    if (rank == 0)
+      fprintf(stderr, "gensweep: probes of the %s features skipped: they are not finite (a diverged model?)\n", source);
+    (*nskipped)++;
     free(X), free(T);
     return 0;
   }
@@ -182,33 +171,74 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
         sum += acc[r];
         sum2 += acc[r] * acc[r];
       }
-      char bn[32], name[GS_NAME_LEN], path[128];
+      char bn[12], name[GS_NAME_LEN], path[128];
       const char *cn = pl.classifiers[k] ? "lr" : "svm";
       budget_name(B, bn, sizeof bn);
       double mu = sum / R, sd = sqrt(fmax(sum2 / R - mu * mu, 0.0));
-      snprintf(name, sizeof name, "probe_%s_%s", cn, bn);
+      snprintf(name, sizeof name, "%s%s_%s", pre, cn, bn);
       gs_record_scalar(rec, name, mu);
-      snprintf(name, sizeof name, "probe_%s_%s_std", cn, bn);
+      snprintf(name, sizeof name, "%s%s_%s_std", pre, cn, bn);
       gs_record_scalar(rec, name, sd);
       long s1[1] = {R}, s2[2] = {R, C}, s3[3] = {R, C, C};
-      snprintf(path, sizeof path, "probe/model/%s/%s/accuracy", cn, bn);
+      snprintf(path, sizeof path, "probe/%s/%s/%s/accuracy", source, cn, bn);
       gs_record_array(rec, path, 1, s1, acc);
-      snprintf(path, sizeof path, "probe/model/%s/%s/confusion", cn, bn);
+      snprintf(path, sizeof path, "probe/%s/%s/%s/confusion", source, cn, bn);
       gs_record_array(rec, path, 3, s3, cf);
-      snprintf(path, sizeof path, "probe/model/%s/%s/precision", cn, bn);
+      snprintf(path, sizeof path, "probe/%s/%s/%s/precision", source, cn, bn);
       gs_record_array(rec, path, 2, s2, prec);
-      snprintf(path, sizeof path, "probe/model/%s/%s/recall", cn, bn);
+      snprintf(path, sizeof path, "probe/%s/%s/%s/recall", source, cn, bn);
       gs_record_array(rec, path, 2, s2, recall);
       free(acc), free(cf), free(prec), free(recall);
     }
   }
   if (rc == 0) {
-    gs_record_scalar(rec, "probe_features", F);
+    char name[GS_NAME_LEN];
+    snprintf(name, sizeof name, "%sfeatures", pre);
+    gs_record_scalar(rec, name, F);
     gs_record_scalar(rec, "probe_all_labels", (double)n); /* the budget "all" */
-    if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
-    gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
+    *nskipped += skipped;
   }
   free(mean), free(scale), free(conf), free(W), free(load), free(u), free(sub), free(pr);
   free(X), free(T), free(y), free(yt);
+  return rc;
+}
+
+int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
+                  MPI_Comm comm, gs_error *err) {
+  gs_probe_lists pl;
+  if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
+  if (!pl.model_features && !pl.untrained_features) return 0;
+  double t0 = gs_now();
+  int P = 1, rank = 0;
+  if (comm != MPI_COMM_NULL) {
+    MPI_Comm_size(comm, &P);
+    MPI_Comm_rank(comm, &rank);
+  }
+  const char *why = NULL;
+  if (!def->features || !def->feature_dim) why = "the model has no features";
+  else if (!ds->train.labels || !ds->test.labels) why = "the data set has no labels";
+  else if (ds->train.n_classes < 2) why = "the data set has fewer than 2 classes";
+  if (why) {
+    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
+    gs_record_scalar(rec, "probe_skipped", 1);
+    return 0;
+  }
+  int skipped = 0, rc = 0;
+  if (pl.model_features) rc = probe_source(c, &pl, "model", def, m, ds, rec, P, rank, comm, &skipped, err);
+  if (rc == 0 && pl.untrained_features) {
+    /* the run's initial weights (the same seed and stream as its start), batch-norm statistics
+     * re-estimated on the training images */
+    gs_rng init;
+    gs_rng_seed(&init, (uint64_t)c->seed, 0, GS_RNG_INIT);
+    gs_model *m0 = def->create(c, ds, &init, err);
+    if (!m0) return -1;
+    if (def->refresh_statistics) def->refresh_statistics(m0, &ds->train);
+    rc = probe_source(c, &pl, "untrained", def, m0, ds, rec, P, rank, comm, &skipped, err);
+    def->destroy(m0);
+  }
+  if (rc == 0) {
+    if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
+    gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
+  }
   return rc;
 }

@@ -166,7 +166,7 @@ struct gs_config {
   /* [eval] */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
   /* [probe] linear probes of a run's features after its last epoch (probe/probe.h) */
-  char probe_features[64];    /* "none" or a list of feature sources: model */
+  char probe_features[64];    /* "none" or a list of feature sources: model, untrained */
   char probe_budgets[128];    /* a list of label budgets: all, 1000, 100 */
   char probe_classifiers[32]; /* a list: svm, lr */
   long probe_repeats;         /* subsets drawn per budget below all */
@@ -183,6 +183,7 @@ struct gs_config {
 #define GS_PROBE_MAX_BUDGETS 16
 typedef struct gs_probe_lists {
   int model_features;     /* probe.features has `model` */
+  int untrained_features; /* and/or `untrained` (the run's initial weights) */
   int nbudgets;
   long budgets[GS_PROBE_MAX_BUDGETS];
   int nclassifiers;

@@ -132,6 +132,12 @@ typedef struct gs_model_def {
    * other calls changes only float rounding (matrix products pick kernels by size). */
   int (*feature_dim)(gs_model *m);
   void (*features)(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out);
+  /* Optional: models with batch norm in their feature path: re-estimate its running statistics
+   * on these images (the cumulative average of per-batch statistics over batches of 1,000, in
+   * training mode, no parameter changes). The untrained-features probe (an initial
+   * discriminator, "RND") needs it: initial running statistics 0 / 1 leave random features at
+   * the bias level. Deterministic, and no collective: every rank may call it alone. */
+  void (*refresh_statistics)(gs_model *m, const gs_imageset *set);
   /* Optional, generative models: n images (uint8, the data set's h x w each) drawn from the
    * model with the randomness of rng, in evaluation mode. A conditional model generates the
    * classes in turn (image i of class i mod C), writes them into cls (n) and returns 1; an
