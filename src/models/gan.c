@@ -162,6 +162,7 @@ struct gs_model {
   long nprogress;
   const gs_reducer *red; /* the training step's group (NULL outside a step) */
   float bn_momentum;     /* running-statistics update; 0: the default 0.1 */
+  gs_tensor *dlayer[4];  /* DCGAN: D's conv layers' outputs of the last disc() (graph-owned) */
   const gs_model_def *def;
 };
 
@@ -453,6 +454,7 @@ static gs_tensor *disc(gs_model *m, gs_tensor *x, gs_tensor *y, int training, gs
       h = gs_conv2d(g, h, m->dconv_w[l], m->dconv_b[l], 2, 2);
       if (l > 0) h = bn(m, h, l - 1, training);
       h = gs_leaky_relu(g, h, (float)m->s.leak);
+      m->dlayer[l] = h; /* for the pooled features */
     }
     h = gs_flatten(g, h); /* (b, 512) */
   }
@@ -588,6 +590,49 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
     gs_tensor *h;
     disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0, NULL, &h);
     memcpy(out + (long)start * F, h->x, sizeof(float) * (size_t)b * F);
+  }
+}
+
+/* The contract's further features: "pooled", each of D's conv layers (after its activation)
+ * max-pooled to a 2 x 2 grid (adaptive: window i of a side of length L spans
+ * [floor(i L / 2), ceil((i + 1) L / 2))) and concatenated, channel-major within a layer:
+ * 4 x (16 + 32 + 64 + 128) = 960 for the DCGAN discriminator. */
+static int feature_dim_kind(gs_model *m, const char *kind) {
+  if (strcmp(kind, "pooled") != 0 || m->a == ARCH_MLP) return 0;
+  int F = 0;
+  for (int l = 0; l < 4; l++) F += 4 * m->dconv_w[l]->shape[0];
+  return F;
+}
+
+static void features_kind(gs_model *m, const char *kind, const gs_imageset *set, const int32_t *idx, int n, float *out) {
+  enum { CHUNK = 500 };
+  ensure_buffers(m, CHUNK);
+  int F = feature_dim_kind(m, kind);
+  if (F == 0) return;
+  gs_graph *g = &m->g;
+  for (int start = 0; start < n; start += CHUNK) {
+    int b = n - start < CHUNK ? n - start : CHUNK;
+    gs_imageset_batch(set, idx + start, b, m->xbuf, m->cond != COND_NONE ? m->ybuf : NULL);
+    gs_graph_begin(g, NULL, 0);
+    disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0, NULL, NULL);
+    for (int i = 0; i < b; i++) {
+      float *o = out + (long)(start + i) * F;
+      for (int l = 0; l < 4; l++) {
+        const gs_tensor *t = m->dlayer[l];
+        int Cl = t->shape[1], H = t->shape[2], W = t->shape[3];
+        for (int c = 0; c < Cl; c++) {
+          const float *p = t->x + (((long)i * Cl + c) * H) * W;
+          for (int wy = 0; wy < 2; wy++)
+            for (int wx = 0; wx < 2; wx++) {
+              int y0 = wy * H / 2, y1 = ((wy + 1) * H + 1) / 2, x0 = wx * W / 2, x1 = ((wx + 1) * W + 1) / 2;
+              float mx = -INFINITY;
+              for (int yy = y0; yy < y1; yy++)
+                for (int xx = x0; xx < x1; xx++) mx = fmaxf(mx, p[yy * W + xx]);
+              *o++ = mx;
+            }
+        }
+      }
+    }
   }
 }
 
@@ -836,7 +881,8 @@ static const gs_metric_label done_metrics[] = {
   .keys = gan_keys, .nkeys = NKEYS, .validate = validate, .headline = "frechet", .done_metrics = done_metrics, \
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
-  .features = features, .refresh_statistics = refresh_statistics, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
+  .features = features, .feature_dim_kind = feature_dim_kind, .features_kind = features_kind,                  \
+  .refresh_statistics = refresh_statistics, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
   .destroy = destroy
 
 const gs_model_def gs_model_gan = {

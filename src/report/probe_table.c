@@ -27,9 +27,10 @@ static int budget_order(long a, long b) { /* all (0) first, then larger budgets 
 
 int rp_probes_find(const rp *r, rp_probes *pt) {
   memset(pt, 0, sizeof *pt);
-  static const char *const clf[2] = {"svm", "lr"}, *const src[2] = {"", "untrained_"};
-  int src_seen[2] = {0, 0}, clf_seen[2] = {0, 0};
-  for (int sc = 0; sc < 2; sc++)
+  static const char *const clf[2] = {"svm", "lr"};
+  static const char *const src[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_"};
+  int src_seen[RP_PROBE_SOURCES] = {0}, clf_seen[2] = {0, 0};
+  for (int sc = 0; sc < RP_PROBE_SOURCES; sc++)
   for (int c = 0; c < 2; c++) {
     int any = 0;
     for (int m = 0; m < r->nmet; m++) {
@@ -57,7 +58,7 @@ int rp_probes_find(const rp *r, rp_probes *pt) {
     src_seen[sc] |= any;
     clf_seen[c] |= any;
   }
-  for (int sc = 0; sc < 2; sc++)
+  for (int sc = 0; sc < RP_PROBE_SOURCES; sc++)
     if (src_seen[sc]) GS_STRCPY(pt->src[pt->nsrc++], src[sc]);
   for (int c = 0; c < 2; c++)
     if (clf_seen[c]) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
@@ -121,7 +122,7 @@ static double labels_of(const rp *r, const rp_probes *pt, int g, long budget) {
 
 /* a table row: the report's row, and the feature source when it is not the trained model's */
 static void row_label(const rp *r, int g, const char *src, char *out, size_t n) {
-  if (src[0]) snprintf(out, n, "%s (untrained)", r->groups[g].label);
+  if (src[0]) snprintf(out, n, "%s (%.*s)", r->groups[g].label, (int)strlen(src) - 1, src);
   else snprintf(out, n, "%s", r->groups[g].label);
 }
 

@@ -83,9 +83,10 @@ int rp_plot_out(rp *r, const char *file, const struct gs_plot *p, const char *no
 
 /* the linear-probe tables (probe_table.c) */
 #define RP_PROBE_MAX_BUDGETS 16
+#define RP_PROBE_SOURCES 4
 typedef struct rp_probes {
   int nsrc;
-  char src[2][16];     /* "" (the trained model's features), "untrained_" */
+  char src[RP_PROBE_SOURCES][24]; /* "" (the trained model's features), "untrained_", "pooled_", ... */
   int nclf;
   char clf[2][8];      /* "svm", "lr" */
   int nbudgets;

@@ -41,14 +41,16 @@ static void budget_name(long b, char *out, size_t n) {
   else snprintf(out, n, "%ld", b);
 }
 
-static float *features_of(const gs_model_def *def, gs_model *m, const gs_imageset *set, int F) {
+/* kind NULL: the model's features(); else its features_kind(kind) */
+static float *features_of(const gs_model_def *def, gs_model *m, const char *kind, const gs_imageset *set, int F) {
   float *X = gs_malloc(sizeof(float) * (size_t)set->n * F);
   enum { CHUNK = 2000 };
   int32_t *idx = gs_malloc(sizeof(int32_t) * CHUNK);
   for (long s = 0; s < set->n; s += CHUNK) {
     int b = set->n - s < CHUNK ? (int)(set->n - s) : CHUNK;
     for (int i = 0; i < b; i++) idx[i] = (int32_t)(s + i);
-    def->features(m, set, idx, b, X + s * F);
+    if (kind) def->features_kind(m, kind, set, idx, b, X + s * F);
+    else def->features(m, set, idx, b, X + s * F);
     gs_poll();
   }
   free(idx);
@@ -63,14 +65,20 @@ static int all_finite(const float *x, long n) {
 
 /* The probes of one feature source (model m's features): source "model" records as
  * probe_<c>_<b> and /probe/model/..., another as probe_<source>_<c>_<b> and /probe/<source>/.... */
-static int probe_source(const gs_config *c, const gs_probe_lists *plp, const char *source, const gs_model_def *def,
-                        gs_model *m, const gs_dataset *ds, gs_record *rec, int P, int rank, MPI_Comm comm,
-                        int *nskipped, gs_error *err) {
+static int probe_source(const gs_config *c, const gs_probe_lists *plp, const char *source, const char *kind,
+                        const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int P, int rank,
+                        MPI_Comm comm, int *nskipped, gs_error *err) {
   const gs_probe_lists pl = *plp;
   char pre[24];
   snprintf(pre, sizeof pre, "probe_%s%s", strcmp(source, "model") ? source : "", strcmp(source, "model") ? "_" : "");
-  int F = def->feature_dim(m), C = ds->train.n_classes;
-  float *X = features_of(def, m, &ds->train, F), *T = features_of(def, m, &ds->test, F);
+  int F = kind ? (def->feature_dim_kind ? def->feature_dim_kind(m, kind) : 0) : def->feature_dim(m);
+  int C = ds->train.n_classes;
+  if (F <= 0) {
+    if (rank == 0) fprintf(stderr, "gensweep: probes of the %s features skipped: model %s has none\n", source, def->name);
+    (*nskipped)++;
+    return 0;
+  }
+  float *X = features_of(def, m, kind, &ds->train, F), *T = features_of(def, m, kind, &ds->test, F);
   if (!all_finite(X, ds->train.n * (long)F) || !all_finite(T, ds->test.n * (long)F)) {
     if (rank == 0)
       fprintf(stderr, "gensweep: probes of the %s features skipped: they are not finite (a diverged model?)\n", source);
@@ -207,7 +215,7 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
                   MPI_Comm comm, gs_error *err) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
-  if (!pl.model_features && !pl.untrained_features) return 0;
+  if (!pl.model_features && !pl.untrained_features && !pl.pooled_features && !pl.untrained_pooled_features) return 0;
   double t0 = gs_now();
   int P = 1, rank = 0;
   if (comm != MPI_COMM_NULL) {
@@ -224,8 +232,10 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
     return 0;
   }
   int skipped = 0, rc = 0;
-  if (pl.model_features) rc = probe_source(c, &pl, "model", def, m, ds, rec, P, rank, comm, &skipped, err);
-  if (rc == 0 && pl.untrained_features) {
+  if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &skipped, err);
+  if (rc == 0 && pl.pooled_features)
+    rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, err);
+  if (rc == 0 && (pl.untrained_features || pl.untrained_pooled_features)) {
     /* the run's initial weights (the same seed and stream as its start), batch-norm statistics
      * re-estimated on the training images */
     gs_rng init;
@@ -233,7 +243,10 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
     gs_model *m0 = def->create(c, ds, &init, err);
     if (!m0) return -1;
     if (def->refresh_statistics) def->refresh_statistics(m0, &ds->train);
-    rc = probe_source(c, &pl, "untrained", def, m0, ds, rec, P, rank, comm, &skipped, err);
+    if (pl.untrained_features)
+      rc = probe_source(c, &pl, "untrained", NULL, def, m0, ds, rec, P, rank, comm, &skipped, err);
+    if (rc == 0 && pl.untrained_pooled_features)
+      rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &skipped, err);
     def->destroy(m0);
   }
   if (rc == 0) {

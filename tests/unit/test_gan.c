@@ -297,3 +297,46 @@ Test(gan, trains_by_iterations_and_resumes_bit_for_bit, .timeout = 120) {
     free_data(&ds);
   }
 }
+
+/* The pooled features: 4 x (16 + 32 + 64 + 128) = 960 for a DCGAN discriminator (none for the
+ * MLP GAN); the last layer (2 x 2) pools to itself, so its block equals the last-layer features;
+ * each channel's four pooled values hold the channel's maximum. The untrained batch-norm
+ * refresh moves D's running statistics off 0 / 1. */
+Test(gan, pooled_features_and_batch_norm_refresh) {
+  gs_dataset ds;
+  tiny_data(&ds, 30);
+  gs_config c;
+  gan_config(&c, "dcgan1", "none");
+  const gs_model_def *d = gs_model_find("dcgan1");
+  gs_rng init;
+  gs_rng_seed(&init, 3, 0, GS_RNG_INIT);
+  gs_error err = {0};
+  gs_model *m = d->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s", err.msg);
+  cr_assert_eq(d->feature_dim_kind(m, "pooled"), 960);
+  cr_assert_eq(d->feature_dim_kind(m, "nope"), 0);
+  int32_t idx[3] = {0, 7, 21};
+  float pooled[3 * 960], last[3 * 512];
+  d->features_kind(m, "pooled", &ds.train, idx, 3, pooled);
+  d->features(m, &ds.train, idx, 3, last);
+  for (int i = 0; i < 3; i++)
+    for (int k = 0; k < 512; k++)
+      cr_assert_eq(pooled[i * 960 + 448 + k], last[i * 512 + k], "image %d feature %d", i, k);
+  /* the refresh: features change (running statistics no longer 0 / 1) and stay finite */
+  float before[3 * 512];
+  memcpy(before, last, sizeof last);
+  d->refresh_statistics(m, &ds.train);
+  d->features(m, &ds.train, idx, 3, last);
+  int moved = 0;
+  for (int k = 0; k < 3 * 512; k++) {
+    cr_assert(isfinite(last[k]));
+    moved |= last[k] != before[k];
+  }
+  cr_assert(moved, "refresh_statistics left the features as they were");
+  d->destroy(m);
+  gan_config(&c, "gan", "none");
+  m = gs_model_find("gan")->create(&c, &ds, &init, &err);
+  cr_assert_eq(gs_model_find("gan")->feature_dim_kind(m, "pooled"), 0, "the MLP GAN has no conv layers");
+  gs_model_find("gan")->destroy(m);
+  free_data(&ds);
+}

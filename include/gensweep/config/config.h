@@ -166,7 +166,8 @@ struct gs_config {
   /* [eval] */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
   /* [probe] linear probes of a run's features after its last epoch (probe/probe.h) */
-  char probe_features[64];    /* "none" or a list of feature sources: model, untrained */
+  char probe_features[64];    /* "none" or a list of feature sources: model, untrained, pooled,
+                                 untrained_pooled */
   char probe_budgets[128];    /* a list of label budgets: all, 1000, 100 */
   char probe_classifiers[32]; /* a list: svm, lr */
   long probe_repeats;         /* subsets drawn per budget below all */
@@ -184,6 +185,8 @@ struct gs_config {
 typedef struct gs_probe_lists {
   int model_features;     /* probe.features has `model` */
   int untrained_features; /* and/or `untrained` (the run's initial weights) */
+  int pooled_features;    /* `pooled`: the model's "pooled" features (features_kind) */
+  int untrained_pooled_features; /* `untrained_pooled`: the same of the initial weights */
   int nbudgets;
   long budgets[GS_PROBE_MAX_BUDGETS];
   int nclassifiers;

@@ -132,6 +132,12 @@ typedef struct gs_model_def {
    * other calls changes only float rounding (matrix products pick kernels by size). */
   int (*feature_dim)(gs_model *m);
   void (*features)(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out);
+  /* Optional: further named feature sets for the probes (probe.features = <kind>), as
+   * features() above: feature_dim_kind gives 0 for a kind the model does not have. The GANs
+   * have "pooled": every convolutional layer of D max-pooled to 2 x 2 and concatenated (960 for
+   * the DCGAN discriminator; the MLP GAN has none). */
+  int (*feature_dim_kind)(gs_model *m, const char *kind);
+  void (*features_kind)(gs_model *m, const char *kind, const gs_imageset *set, const int32_t *idx, int n, float *out);
   /* Optional: models with batch norm in their feature path: re-estimate its running statistics
    * on these images (the cumulative average of per-batch statistics over batches of 1,000, in
    * training mode, no parameter changes). The untrained-features probe (an initial
