@@ -88,7 +88,8 @@ const gs_key gs_runner_keys[] = {
                     "linear probes after the last epoch: none, or model (the trained model's own features: a VAE's "
                     "posterior mean, a CAE's code, a GAN discriminator's last layer, pixels' pixels) and/or "
                     "untrained (the same from the run's initial weights, batch norm re-estimated: RND), pooled "
-                    "(a DCGAN discriminator's conv layers max-pooled to 2x2, 960), untrained_pooled"),
+                    "(a DCGAN discriminator's conv layers max-pooled to 2x2, 960), untrained_pooled, class_head (an "
+                    "AC-GAN's class head used directly)"),
     N_STR("probe", "budgets", probe_budgets, 1, "all, 1000, 100",
                     "label budgets: class-balanced labelled subsets of the training set (all = every image)"),
     N_STR("probe", "classifiers", probe_classifiers, 1, "svm, lr",
@@ -763,9 +764,10 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
     else if (strcmp(tok, "untrained") == 0) out->untrained_features = 1;
     else if (strcmp(tok, "pooled") == 0) out->pooled_features = 1;
     else if (strcmp(tok, "untrained_pooled") == 0) out->untrained_pooled_features = 1;
+    else if (strcmp(tok, "class_head") == 0) out->class_head = 1;
     else
       return gs_fail(err, "probe.features = %s: '%s' is not a feature source (none, model, untrained, pooled, "
-                     "untrained_pooled)", c->probe_features, tok);
+                     "untrained_pooled, class_head)", c->probe_features, tok);
   }
   if (none && items > 1) return gs_fail(err, "probe.features = %s: 'none' goes alone", c->probe_features);
   for (const char *p = c->probe_budgets; next_item(&p, tok, sizeof tok);) {

@@ -593,11 +593,12 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
   }
 }
 
-/* The contract's further features: "pooled", each of D's conv layers (after its activation)
+/* The contract's further features: "class_head", the AC-GAN's class logits (C); "pooled", each of D's conv layers (after its activation)
  * max-pooled to a 2 x 2 grid (adaptive: window i of a side of length L spans
  * [floor(i L / 2), ceil((i + 1) L / 2))) and concatenated, channel-major within a layer:
  * 4 x (16 + 32 + 64 + 128) = 960 for the DCGAN discriminator. */
 static int feature_dim_kind(gs_model *m, const char *kind) {
+  if (strcmp(kind, "class_head") == 0) return m->cond == COND_ACGAN ? m->C : 0;
   if (strcmp(kind, "pooled") != 0 || m->a == ARCH_MLP) return 0;
   int F = 0;
   for (int l = 0; l < 4; l++) F += 4 * m->dconv_w[l]->shape[0];
@@ -610,11 +611,18 @@ static void features_kind(gs_model *m, const char *kind, const gs_imageset *set,
   int F = feature_dim_kind(m, kind);
   if (F == 0) return;
   gs_graph *g = &m->g;
+  int head = strcmp(kind, "class_head") == 0;
   for (int start = 0; start < n; start += CHUNK) {
     int b = n - start < CHUNK ? n - start : CHUNK;
     gs_imageset_batch(set, idx + start, b, m->xbuf, m->cond != COND_NONE ? m->ybuf : NULL);
     gs_graph_begin(g, NULL, 0);
-    disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0, NULL, NULL);
+    gs_tensor *cls = NULL;
+    disc(m, gs_wrap2(g, m->xbuf, b, m->D), m->cond != COND_NONE ? gs_wrap2(g, m->ybuf, b, m->C) : NULL, 0,
+         head ? &cls : NULL, NULL);
+    if (head) { /* the AC-GAN's class logits */
+      memcpy(out + (long)start * F, cls->x, sizeof(float) * (size_t)b * F);
+      continue;
+    }
     for (int i = 0; i < b; i++) {
       float *o = out + (long)(start + i) * F;
       for (int l = 0; l < 4; l++) {

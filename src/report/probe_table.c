@@ -70,7 +70,7 @@ int rp_probes_find(const rp *r, rp_probes *pt) {
       pt->budget[j - 1] = t;
     }
   pt->all_labels = rp_find_name(r->met, r->nmet, "probe_all_labels");
-  return pt->nclf > 0;
+  return pt->nclf > 0 || rp_find_name(r->met, r->nmet, "probe_class_head") >= 0;
 }
 
 static void budget_text(long b, char *out, size_t n) {
@@ -131,6 +131,31 @@ static const char *clf_title(const char *c) {
                                : "logistic regression (L2, one-vs-rest; liblinear)";
 }
 
+/* the AC-GAN class heads: accuracy of the discriminator's own classifier, mean ± std (ddof 0)
+ * over the row's runs */
+static void class_head_md(const rp *r, FILE *f) {
+  int im = rp_find_name(r->met, r->nmet, "probe_class_head");
+  if (im < 0) return;
+  fprintf(f, "\n### AC-GAN class head (the discriminator's own classifier: no probe, no label budget)\n\n"
+             "| row | accuracy | runs |\n| --- | ---: | ---: |\n");
+  for (int g = 0; g < r->ngroups; g++) {
+    double s = 0, ss = 0;
+    int n = 0;
+    for (long i = 0; i < r->nruns; i++) {
+      const rp_run *u = &r->runs[i];
+      if (u->group != g || !u->done || !isfinite(u->met[im])) continue;
+      s += u->met[im];
+      n++;
+    }
+    if (!n) continue;
+    for (long i = 0; i < r->nruns; i++) {
+      const rp_run *u = &r->runs[i];
+      if (u->group == g && u->done && isfinite(u->met[im])) ss += (u->met[im] - s / n) * (u->met[im] - s / n);
+    }
+    fprintf(f, "| %s | %.2f ± %.2f | %d |\n", r->groups[g].label, 100 * s / n, 100 * sqrt(ss / n), n);
+  }
+}
+
 void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
   fprintf(f, "\n## Linear probes\n\n");
   fprintf(f, "Test accuracy (%%) of a linear classifier on each row's features (probe.features), by the "
@@ -139,6 +164,7 @@ void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
              "together; `all` is one fit per run, so its ± is the spread over seeds). Per-repeat "
              "accuracies, confusion matrices, precision and recall are in each run file under /probe. "
              "Also in probes.csv.\n");
+  class_head_md(r, f);
   for (int c = 0; c < pt->nclf; c++) {
     fprintf(f, "\n### %s\n\n| row |", clf_title(pt->clf[c]));
     for (int b = 0; b < pt->nbudgets; b++) {

@@ -211,11 +211,44 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   return rc;
 }
 
+/* The AC-GAN's class head used directly (no fit, no budget): the argmax of its logits on the
+ * test set; probe_class_head and /probe/class_head/{confusion,precision,recall}. */
+static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int rank,
+                       int *nskipped) {
+  int C = ds->train.n_classes;
+  int F = def->feature_dim_kind ? def->feature_dim_kind(m, "class_head") : 0;
+  if (F != C) {
+    if (rank == 0) fprintf(stderr, "gensweep: class-head probe skipped: model %s has no class head\n", def->name);
+    (*nskipped)++;
+    return;
+  }
+  float *L = features_of(def, m, "class_head", &ds->test, C);
+  long *conf = gs_calloc((size_t)C * C, sizeof(long));
+  for (long i = 0; i < ds->test.n; i++) {
+    int best = 0;
+    for (int k = 1; k < C; k++)
+      if (L[i * C + k] > L[i * C + best]) best = k;
+    int y = ds->test.labels[i];
+    if (y < C) conf[(long)y * C + best]++;
+  }
+  double *cf = gs_malloc(sizeof(double) * C * C), *prec = gs_malloc(sizeof(double) * C), *recall = gs_malloc(sizeof(double) * C);
+  for (int q = 0; q < C * C; q++) cf[q] = (double)conf[q];
+  gs_probe_precision_recall(conf, C, prec, recall);
+  gs_record_scalar(rec, "probe_class_head", gs_probe_accuracy(conf, C));
+  long s2[2] = {C, C}, s1[1] = {C};
+  gs_record_array(rec, "probe/class_head/confusion", 2, s2, cf);
+  gs_record_array(rec, "probe/class_head/precision", 1, s1, prec);
+  gs_record_array(rec, "probe/class_head/recall", 1, s1, recall);
+  free(cf), free(prec), free(recall), free(conf), free(L);
+}
+
 int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
                   MPI_Comm comm, gs_error *err) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
-  if (!pl.model_features && !pl.untrained_features && !pl.pooled_features && !pl.untrained_pooled_features) return 0;
+  if (!pl.model_features && !pl.untrained_features && !pl.pooled_features && !pl.untrained_pooled_features &&
+      !pl.class_head)
+    return 0;
   double t0 = gs_now();
   int P = 1, rank = 0;
   if (comm != MPI_COMM_NULL) {
@@ -233,6 +266,7 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
   }
   int skipped = 0, rc = 0;
   if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &skipped, err);
+  if (pl.class_head) class_head(def, m, ds, rec, rank, &skipped);
   if (rc == 0 && pl.pooled_features)
     rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, err);
   if (rc == 0 && (pl.untrained_features || pl.untrained_pooled_features)) {

@@ -337,6 +337,21 @@ Test(gan, pooled_features_and_batch_norm_refresh) {
   gan_config(&c, "gan", "none");
   m = gs_model_find("gan")->create(&c, &ds, &init, &err);
   cr_assert_eq(gs_model_find("gan")->feature_dim_kind(m, "pooled"), 0, "the MLP GAN has no conv layers");
+  cr_assert_eq(gs_model_find("gan")->feature_dim_kind(m, "class_head"), 0, "no class head without acgan");
+  gs_model_find("gan")->destroy(m);
+  /* the AC-GAN's class head: its logits, one per class, as features */
+  gan_config(&c, "gan", "acgan");
+  m = gs_model_find("gan")->create(&c, &ds, &init, &err);
+  int C = ds.train.n_classes;
+  cr_assert_eq(gs_model_find("gan")->feature_dim_kind(m, "class_head"), C);
+  float logits[3 * 16];
+  gs_model_find("gan")->features_kind(m, "class_head", &ds.train, idx, 3, logits);
+  int differ = 0;
+  for (int k = 0; k < 3 * C; k++) {
+    cr_assert(isfinite(logits[k]));
+    differ |= logits[k] != logits[k % C];
+  }
+  cr_assert(differ, "three images, the same class logits");
   gs_model_find("gan")->destroy(m);
   free_data(&ds);
 }

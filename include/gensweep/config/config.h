@@ -166,8 +166,8 @@ struct gs_config {
   /* [eval] */
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
   /* [probe] linear probes of a run's features after its last epoch (probe/probe.h) */
-  char probe_features[64];    /* "none" or a list of feature sources: model, untrained, pooled,
-                                 untrained_pooled */
+  char probe_features[128];   /* "none" or a list of feature sources: model, untrained, pooled,
+                                 untrained_pooled, class_head */
   char probe_budgets[128];    /* a list of label budgets: all, 1000, 100 */
   char probe_classifiers[32]; /* a list: svm, lr */
   long probe_repeats;         /* subsets drawn per budget below all */
@@ -187,6 +187,7 @@ typedef struct gs_probe_lists {
   int untrained_features; /* and/or `untrained` (the run's initial weights) */
   int pooled_features;    /* `pooled`: the model's "pooled" features (features_kind) */
   int untrained_pooled_features; /* `untrained_pooled`: the same of the initial weights */
+  int class_head;         /* `class_head`: an AC-GAN's class head, used directly */
   int nbudgets;
   long budgets[GS_PROBE_MAX_BUDGETS];
   int nclassifiers;
