@@ -349,7 +349,7 @@ static int cmd_plan(int argc, char **argv) {
   if (work > 0) {
     const double rate = 80e9;
     printf("\nestimated training work: %.3g TFLOP (largest run %.3g TFLOP): about %.2g core-hours at %.0f GFLOP/s per "
-           "core, evaluation not counted\n", work / 1e12, largest / 1e12, work / rate / 3600, rate / 1e9);
+           "core (sample quality and linear probes estimated roughly; other evaluation not counted)\n", work / 1e12, largest / 1e12, work / rate / 3600, rate / 1e9);
   }
   if (owner) {
     /* what each shard of `--shard i/N` gets: runs and share of the estimated cost */
