@@ -99,6 +99,9 @@ const gs_key gs_runner_keys[] = {
     N_FLOAT("probe", "tol", probe_tol, 0, 1, 1, 0, "0.01", "liblinear's stopping tolerance (its -e)"),
     N_INT("probe", "seed", probe_seed, 0, SEED_MAX, "0",
                     "seed of the labelled subsets (the same subsets for every run, so rows compare)"),
+    N_INT("probe", "every", probe_every, 0, 1000000000, "0",
+          "also probe during training, at evaluations every N iterations (GANs) or epochs (0 = at the end "
+          "only): series probe_<classifier>_<budget> against training time"),
 };
 const int gs_runner_nkeys = (int)(sizeof gs_runner_keys / sizeof gs_runner_keys[0]);
 

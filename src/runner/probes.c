@@ -65,16 +65,19 @@ static int all_finite(const float *x, long n) {
 
 /* The probes of one feature source (model m's features): source "model" records as
  * probe_<c>_<b> and /probe/model/..., another as probe_<source>_<c>_<b> and /probe/<source>/.... */
+enum { RECORD_FINAL = 1, RECORD_SERIES = 2 }; /* what probe_source records: final figures, a series point */
+
 static int probe_source(const gs_config *c, const gs_probe_lists *plp, const char *source, const char *kind,
                         const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int P, int rank,
-                        MPI_Comm comm, int *nskipped, gs_error *err) {
+                        MPI_Comm comm, int *nskipped, int what, gs_error *err) {
   const gs_probe_lists pl = *plp;
   char pre[24];
   snprintf(pre, sizeof pre, "probe_%s%s", strcmp(source, "model") ? source : "", strcmp(source, "model") ? "_" : "");
   int F = kind ? (def->feature_dim_kind ? def->feature_dim_kind(m, kind) : 0) : def->feature_dim(m);
   int C = ds->train.n_classes;
   if (F <= 0) {
-    if (rank == 0) fprintf(stderr, "gensweep: probes of the %s features skipped: model %s has none\n", source, def->name);
+    if (rank == 0 && (what & RECORD_FINAL))
+      fprintf(stderr, "gensweep: probes of the %s features skipped: model %s has none\n", source, def->name);
     (*nskipped)++;
     return 0;
   }
@@ -100,7 +103,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
     gs_error e = {0};
     int ok = B <= n && gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, 0, sub, &e) == 0;
     if (!ok) {
-      if (rank == 0)
+      if (rank == 0 && (what & RECORD_FINAL))
         fprintf(stderr, "gensweep: probe budget %ld skipped: %s\n", B,
                 e.msg[0] ? e.msg : "larger than the training set");
       skipped++;
@@ -184,6 +187,11 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
       budget_name(B, bn, sizeof bn);
       double mu = sum / R, sd = sqrt(fmax(sum2 / R - mu * mu, 0.0));
       snprintf(name, sizeof name, "%s%s_%s", pre, cn, bn);
+      if (what & RECORD_SERIES) gs_record_push(rec, name, mu);
+      if (!(what & RECORD_FINAL)) {
+        free(acc), free(cf), free(prec), free(recall);
+        continue;
+      }
       gs_record_scalar(rec, name, mu);
       snprintf(name, sizeof name, "%s%s_%s_std", pre, cn, bn);
       gs_record_scalar(rec, name, sd);
@@ -199,7 +207,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
       free(acc), free(cf), free(prec), free(recall);
     }
   }
-  if (rc == 0) {
+  if (rc == 0 && (what & RECORD_FINAL)) {
     char name[GS_NAME_LEN];
     snprintf(name, sizeof name, "%sfeatures", pre);
     gs_record_scalar(rec, name, F);
@@ -214,7 +222,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
 /* The AC-GAN's class head used directly (no fit, no budget): the argmax of its logits on the
  * test set; probe_class_head and /probe/class_head/{confusion,precision,recall}. */
 static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int rank,
-                       int *nskipped) {
+                       int *nskipped, int what) {
   int C = ds->train.n_classes;
   int F = def->feature_dim_kind ? def->feature_dim_kind(m, "class_head") : 0;
   if (F != C) {
@@ -234,18 +242,26 @@ static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *d
   double *cf = gs_malloc(sizeof(double) * C * C), *prec = gs_malloc(sizeof(double) * C), *recall = gs_malloc(sizeof(double) * C);
   for (int q = 0; q < C * C; q++) cf[q] = (double)conf[q];
   gs_probe_precision_recall(conf, C, prec, recall);
-  gs_record_scalar(rec, "probe_class_head", gs_probe_accuracy(conf, C));
+  if (what & RECORD_SERIES) gs_record_push(rec, "probe_class_head", gs_probe_accuracy(conf, C));
   long s2[2] = {C, C}, s1[1] = {C};
+  if (!(what & RECORD_FINAL)) {
+    free(cf), free(prec), free(recall), free(conf), free(L);
+    return;
+  }
+  gs_record_scalar(rec, "probe_class_head", gs_probe_accuracy(conf, C));
   gs_record_array(rec, "probe/class_head/confusion", 2, s2, cf);
   gs_record_array(rec, "probe/class_head/precision", 1, s1, prec);
   gs_record_array(rec, "probe/class_head/recall", 1, s1, recall);
   free(cf), free(prec), free(recall), free(conf), free(L);
 }
 
-int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
-                  MPI_Comm comm, gs_error *err) {
+/* One probe time: what = RECORD_FINAL (| RECORD_SERIES) at the end, RECORD_SERIES during training
+ * (the trained model's sources only: the untrained ones do not change). */
+static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
+                      MPI_Comm comm, int what, gs_error *err) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
+  if (!(what & RECORD_FINAL)) pl.untrained_features = pl.untrained_pooled_features = 0;
   if (!pl.model_features && !pl.untrained_features && !pl.pooled_features && !pl.untrained_pooled_features &&
       !pl.class_head)
     return 0;
@@ -260,15 +276,15 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
   else if (!ds->train.labels || !ds->test.labels) why = "the data set has no labels";
   else if (ds->train.n_classes < 2) why = "the data set has fewer than 2 classes";
   if (why) {
-    if (rank == 0) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
-    gs_record_scalar(rec, "probe_skipped", 1);
+    if (rank == 0 && (what & RECORD_FINAL)) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
+    if (what & RECORD_FINAL) gs_record_scalar(rec, "probe_skipped", 1);
     return 0;
   }
   int skipped = 0, rc = 0;
-  if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &skipped, err);
-  if (pl.class_head) class_head(def, m, ds, rec, rank, &skipped);
+  if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &skipped, what, err);
+  if (pl.class_head) class_head(def, m, ds, rec, rank, &skipped, what);
   if (rc == 0 && pl.pooled_features)
-    rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, err);
+    rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, what, err);
   if (rc == 0 && (pl.untrained_features || pl.untrained_pooled_features)) {
     /* the run's initial weights (the same seed and stream as its start), batch-norm statistics
      * re-estimated on the training images */
@@ -277,15 +293,61 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
     gs_model *m0 = def->create(c, ds, &init, err);
     if (!m0) return -1;
     if (def->refresh_statistics) def->refresh_statistics(m0, &ds->train);
+    int once = what & ~RECORD_SERIES; /* the untrained features do not change: no series */
     if (pl.untrained_features)
-      rc = probe_source(c, &pl, "untrained", NULL, def, m0, ds, rec, P, rank, comm, &skipped, err);
+      rc = probe_source(c, &pl, "untrained", NULL, def, m0, ds, rec, P, rank, comm, &skipped, once, err);
     if (rc == 0 && pl.untrained_pooled_features)
-      rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &skipped, err);
+      rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &skipped, once, err);
     def->destroy(m0);
   }
-  if (rc == 0) {
+  if (rc == 0 && (what & RECORD_FINAL)) {
     if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
     gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
   }
   return rc;
+}
+
+/* The series point of an evaluation that is not a probe time: NaN for each figure that a probe
+ * time records, so that the series line up with the evaluations. */
+static void nan_point(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec) {
+  gs_probe_lists pl;
+  if (gs_config_probe_lists(c, &pl, NULL) != 0 || !def->features || !ds->train.labels || !ds->test.labels ||
+      ds->train.n_classes < 2)
+    return;
+  const char *pre[2] = {"probe_", "probe_pooled_"};
+  int on[2] = {pl.model_features, pl.pooled_features && def->feature_dim_kind && def->feature_dim_kind(m, "pooled") > 0};
+  if (pl.class_head && def->feature_dim_kind && def->feature_dim_kind(m, "class_head") == ds->train.n_classes)
+    gs_record_push(rec, "probe_class_head", NAN);
+  long n = ds->train.n, *sub = gs_malloc(sizeof(long) * n);
+  int *y = gs_malloc(sizeof(int) * n);
+  for (long i = 0; i < n; i++) y[i] = ds->train.labels[i];
+  for (int s = 0; s < 2; s++) {
+    if (!on[s]) continue;
+    for (int b = 0; b < pl.nbudgets; b++) {
+      long B = pl.budgets[b];
+      if (B > n || gs_probe_balanced_subset(y, n, ds->train.n_classes, B, 0, 0, sub, NULL) != 0) continue;
+      for (int k = 0; k < pl.nclassifiers; k++) {
+        char bn[12], name[GS_NAME_LEN];
+        budget_name(B, bn, sizeof bn);
+        snprintf(name, sizeof name, "%s%s_%s", pre[s], pl.classifiers[k] ? "lr" : "svm", bn);
+        gs_record_push(rec, name, NAN);
+      }
+    }
+  }
+  free(sub), free(y);
+}
+
+int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
+                  MPI_Comm comm, gs_error *err) {
+  return run_probes(c, def, m, ds, rec, comm, RECORD_FINAL | (c->probe_every > 0 ? RECORD_SERIES : 0), err);
+}
+
+int gs_run_probes_during(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds,
+                         gs_record *rec, MPI_Comm comm, long t, gs_error *err) {
+  if (c->probe_every <= 0) return 0;
+  if (t % c->probe_every != 0) {
+    nan_point(c, def, m, ds, rec);
+    return 0;
+  }
+  return run_probes(c, def, m, ds, rec, comm, RECORD_SERIES, err);
 }

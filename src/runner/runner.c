@@ -451,11 +451,15 @@ static long steps_in(const plan *pl, long ep) {
 
 /* Evaluate (all ranks of the group: evaluation is deterministic, every rank keeps the same
  * record); a model with a schedule gets the iteration noted (series eval_iteration). */
-static int run_evaluate(const gs_model_def *def, gs_model *m, const gs_dataset *ds, long ep, long iteration, int final,
-                        gs_record *rec, gs_error *err) {
+static int run_evaluate(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, long ep,
+                        long iteration, int final, gs_record *rec, MPI_Comm comm, gs_error *err) {
   gs_when when = {.epoch = (int)ep, .iteration = iteration, .final = final};
   if (def->schedule) gs_record_push(rec, "eval_iteration", (double)iteration);
-  return def->evaluate(m, ds, &when, rec, err);
+  int rc = def->evaluate(m, ds, &when, rec, err);
+  /* probes during training (the last point comes with the final probes, after the epochs) */
+  if (rc == 0 && !final)
+    rc = gs_run_probes_during(c, def, m, ds, rec, comm, def->schedule ? iteration : ep, err);
+  return rc;
 }
 
 /* The losses of the last sched.log_every iterations as one point of the series iter_<name>:
@@ -507,7 +511,7 @@ static int train_epoch(run_state *rs, long ep, const gs_run *run, const gs_model
     int last = pl->iterations > 0 && it == pl->iterations;
     if (pl->sched.eval_every > 0 && it % pl->sched.eval_every == 0 && !last) {
       double te = gs_now();
-      int erc = run_evaluate(def, rs->m, ds, ep, it, 0, rec, err);
+      int erc = run_evaluate(&run->cfg, def, rs->m, ds, ep, it, 0, rec, gv->comm, err);
       t_eval += gs_now() - te;
       if (erc != 0) return -1;
     }
@@ -648,7 +652,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     }
     long it = (ep - 1) * nb + steps;
     int eval_now = last || (pl.sched.eval_every > 0 ? 0 : ep % c->eval_every == 0);
-    if (eval_now && run_evaluate(def, rs.m, ds, ep, it, last, rec, &err) != 0) {
+    if (eval_now && run_evaluate(&run->cfg, def, rs.m, ds, ep, it, last, rec, gv.comm, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
       break;
@@ -663,7 +667,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     }
   }
   /* a model that trains nothing (pixels) still gets its final evaluation */
-  if (!failed && E == 0 && run_evaluate(def, rs.m, ds, 0, 0, 1, rec, &err) != 0) {
+  if (!failed && E == 0 && run_evaluate(&run->cfg, def, rs.m, ds, 0, 0, 1, rec, gv.comm, &err) != 0) {
     set_failed(rec, "failed", err.msg);
     failed = 1;
   }

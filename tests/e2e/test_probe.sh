@@ -8,7 +8,8 @@
 #  - the pixels' probe learns (all labels: well above chance), fewer labels do worse;
 #  - the fits farmed over 2 ranks of a group give the same numbers as one rank (pixels: the same
 #    bits; the VAE and CAE train data-parallel, so their features differ by float rounding);
-#  - a budget the training set cannot fill is skipped with its reason, the run still done.
+#  - a budget the training set cannot fill is skipped with its reason, the run still done;
+#  - probe.every: the DCGAN is probed at each evaluation too (series against iterations).
 set -uo pipefail
 GS=${GS:-build/gensweep}
 T=$(mktemp -d "${GS_BINARY_DIR:-${TMPDIR:-/tmp}}/e2e_probe.XXXXXX")
@@ -34,10 +35,12 @@ iterations = 20
 iw_samples = 0
 judge = 0
 n_recon = 4
+sample_every = 10
 [probe]
 features = model, untrained
 budgets = all, 200, 50
 repeats = 3
+every = 10
 [grid]
 model.name = pixels, vae, cae, dcgan1
 INI
@@ -83,6 +86,10 @@ for f in runs:
             assert fin[f"probe_untrained_{c}_all"][()] == a_all
     if "dcgan1" in f:  # a random discriminator's features, batch norm re-estimated: far above chance
         assert fin["probe_untrained_lr_all"][()] > 0.5, fin["probe_untrained_lr_all"][()]
+        # probe.every = 10 over 20 iterations, evaluated every 10: a probe at each evaluation
+        ev, ser = h["metrics/eval_iteration"][:], h["metrics/probe_svm_all"][:]
+        assert list(ev) == [10, 20] and len(ser) == 2 and np.all(np.isfinite(ser)), (ev, ser)
+        assert ser[-1] == fin["probe_svm_all"][()] and "probe_untrained_svm_all" not in h["metrics"]
 print("probe arrays, confusion matrices, precision/recall and finals consistent; pixels learn")
 PY
 

@@ -174,6 +174,7 @@ struct gs_config {
   double probe_c;             /* liblinear's C */
   double probe_tol;           /* liblinear's stopping tolerance */
   long probe_seed;            /* seed of the labelled subsets (the same for every run) */
+  long probe_every;           /* also probe during training, every N iterations / epochs (0: no) */
   /* the models' keys, vocab->slot[i] for key i */
   gs_value values[GS_MAX_MODEL_VALUES];
 };

@@ -26,4 +26,12 @@
 int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
                   MPI_Comm comm, gs_error *err);
 
+/* During training, at an evaluation at time t (the iteration of a model trained by iterations,
+ * else the epoch): with probe.every > 0, a probe time when t is a multiple of it (the trained
+ * model's sources; the series probe_<c>_<b> ... get their means), else a NaN point, so that the
+ * series line up with the evaluations (and the report draws them against training time);
+ * gs_run_probes adds the last point. Collective over the group, like gs_run_probes. */
+int gs_run_probes_during(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds,
+                         gs_record *rec, MPI_Comm comm, long t, gs_error *err);
+
 #endif
