@@ -131,6 +131,53 @@ static const char *clf_title(const char *c) {
                                : "logistic regression (L2, one-vs-rest; liblinear)";
 }
 
+/* Per-class precision and recall at all labels (from the run files: /probe/<source>/<clf>/all/,
+ * averaged over the row's runs), one table per classifier: a row per (row, source), a column per
+ * class, cells "precision / recall" in %. */
+static void per_class_md(const rp *r, const rp_probes *pt, FILE *f) {
+  static const char *const srcs[RP_PROBE_SOURCES] = {"model", "untrained", "pooled", "untrained_pooled"};
+  static const char *const pre[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_"};
+  for (int c = 0; c < pt->nclf; c++) {
+    int header = 0, C = 0;
+    for (int g = 0; g < r->ngroups; g++)
+      for (int sc = 0; sc < RP_PROBE_SOURCES; sc++) {
+        char pn[GS_NAME_LEN], rn[GS_NAME_LEN];
+        snprintf(pn, sizeof pn, "probe/%s/%s/all/precision", srcs[sc], pt->clf[c]);
+        snprintf(rn, sizeof rn, "probe/%s/%s/all/recall", srcs[sc], pt->clf[c]);
+        double *P = NULL, *R = NULL;
+        int nruns = 0;
+        for (long i = 0; i < r->nruns; i++) {
+          const rp_run *u = &r->runs[i];
+          if (u->group != g || !u->done) continue;
+          const rp_series *ps = rp_run_series(u, pn), *rs = rp_run_series(u, rn);
+          if (!ps || !rs || ps->n != rs->n || ps->n < 1 || (C && ps->n != C)) continue;
+          if (!C) C = ps->n;
+          if (!P) P = gs_calloc((size_t)C, sizeof(double)), R = gs_calloc((size_t)C, sizeof(double));
+          for (int k = 0; k < C; k++) P[k] += ps->v[k], R[k] += rs->v[k];
+          nruns++;
+        }
+        if (!nruns) {
+          free(P), free(R);
+          continue;
+        }
+        if (!header) {
+          fprintf(f, "\n### Per class, all labels: %s (precision / recall, %%)\n\n| row |", clf_title(pt->clf[c]));
+          for (int k = 0; k < C; k++) fprintf(f, " %d |", k);
+          fprintf(f, "\n| --- |");
+          for (int k = 0; k < C; k++) fprintf(f, " ---: |");
+          fprintf(f, "\n");
+          header = 1;
+        }
+        char lab[512];
+        row_label(r, g, pre[sc], lab, sizeof lab);
+        fprintf(f, "| %s |", lab);
+        for (int k = 0; k < C; k++) fprintf(f, " %.0f / %.0f |", 100 * P[k] / nruns, 100 * R[k] / nruns);
+        fprintf(f, "\n");
+        free(P), free(R);
+      }
+  }
+}
+
 /* the AC-GAN class heads: accuracy of the discriminator's own classifier, mean ± std (ddof 0)
  * over the row's runs */
 static void class_head_md(const rp *r, FILE *f) {
@@ -194,6 +241,7 @@ void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
         fprintf(f, " %d |\n", most);
       }
   }
+  per_class_md(r, pt, f);
 }
 
 char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len) {

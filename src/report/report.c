@@ -544,8 +544,8 @@ static int plot_curves(rp *r, gs_error *err) {
   for (long i = 0; i < r->nruns; i++)
     for (int s = 0; s < r->runs[i].nser; s++) {
       const char *nm = r->runs[i].ser[s].name;
-      if (strcmp(nm, "epoch") && strcmp(nm, "iteration") && strcmp(nm, "eval_iteration") &&
-          rp_find_name(names, nnames, nm) < 0)
+      if (strcmp(nm, "epoch") && strcmp(nm, "iteration") && strcmp(nm, "eval_iteration") && !strchr(nm, '/') &&
+          rp_find_name(names, nnames, nm) < 0) /* "probe/...": per-class figures, not curves */
         rp_add_str(&names, &nnames, gs_strdup(nm));
     }
   /* the headline metric first, then train_loss, then the others as the run files list them */

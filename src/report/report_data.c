@@ -358,6 +358,48 @@ int rp_read_run_series(const char *path, rp_run *u, gs_error *err) {
       goto out;
     }
   }
+  /* the probes' per-class precision and recall at all labels, averaged over the repeats: kept as
+   * series named probe/<source>/<clf>/all/<precision|recall> (one value per class) */
+  static const char *const srcs[] = {"model", "untrained", "pooled", "untrained_pooled"}, *const clfs[] = {"svm", "lr"};
+  static const char *const what[] = {"precision", "recall"};
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 2; b++)
+      for (int w = 0; w < 2; w++) {
+        char name[GS_NAME_LEN];
+        snprintf(name, sizeof name, "probe/%s/%s/all/%s", srcs[a], clfs[b], what[w]);
+        int there = 1;
+        for (char *sl = strchr(name, '/'); sl && there; sl = strchr(sl + 1, '/')) {
+          *sl = 0;
+          there = H5Lexists(f, name, H5P_DEFAULT) > 0;
+          *sl = '/';
+        }
+        if (!there || H5Lexists(f, name, H5P_DEFAULT) <= 0) continue;
+        hsize_t dims[2] = {0, 0}, np = 0;
+        hid_t d = gs_h5_dataset_open(f, name, 2, dims, &np);
+        if (d < 0 || np == 0 || np > 1000000) {
+          if (d >= 0) H5Dclose(d);
+          H5Eclear2(H5E_DEFAULT);
+          continue;
+        }
+        double *v = gs_malloc(sizeof(double) * (size_t)np);
+        herr_t st = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+        H5Dclose(d);
+        if (st >= 0) {
+          u->ser = gs_realloc(u->ser, sizeof *u->ser * (size_t)(u->nser + 1));
+          rp_series *ps = &u->ser[u->nser++];
+          GS_STRCPY(ps->name, name);
+          ps->n = (int)dims[1];
+          ps->v = gs_calloc((size_t)dims[1], sizeof(double));
+          for (hsize_t k = 0; k < dims[1]; k++) { /* the mean over the repeats (NaN-skipping) */
+            double sum = 0;
+            int cnt = 0;
+            for (hsize_t r = 0; r < dims[0]; r++)
+              if (isfinite(v[r * dims[1] + k])) sum += v[r * dims[1] + k], cnt++;
+            ps->v[k] = cnt ? sum / cnt : NAN;
+          }
+        }
+        free(v);
+      }
   if (gs_h5_attr_read_f64(f, "eval.eval_every", &u->eval_every) < 0) {
     H5Eclear2(H5E_DEFAULT);
     u->eval_every = 0;

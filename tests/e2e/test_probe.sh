@@ -100,6 +100,7 @@ import csv, glob, sys, h5py
 d = sys.argv[1]
 md = open(d + "/report/summary.md").read()
 assert "## Linear probes" in md and "### linear SVM" in md and "### logistic regression" in md, md
+assert "### Per class, all labels: linear SVM" in md and "| name=dcgan1 (untrained) |" in md, md
 rows = list(csv.DictReader(open(d + "/report/probes.csv")))
 assert len(rows) == 4 * 2 * 2 * 3, len(rows)  # rows x sources x classifiers x budgets
 assert any(r["row"] == "name=dcgan1 (untrained)" for r in rows)
