@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gensweep/core/rng.h"
+#include "gensweep/probe/solver.h"
 
 const char *gs_probe_classifier_name(gs_probe_classifier c) {
   return c == GS_PROBE_SVM ? "svm" : "lr";
@@ -156,7 +157,7 @@ int gs_probe_fit_class(const gs_probe_problem *p, int k, const gs_probe_params *
    * standardised Fashion-MNIST pixels, 10 classes, eps 0.01, one core (bench_probe): 100 images
    * svm 0.06 s dual / 0.17 s primal; 3,000 images lr 21 s dual / 4.3 s primal, and svm 5.2 s
    * dual but 2 points short of the optimum that the primal solver reaches in 21 s. */
-  int dual = p->m < p->d + 1;
+  int dual = gs_probe_small(p->m, p->d);
   struct parameter par_ = {.solver_type = par->classifier == GS_PROBE_SVM ? (dual ? L2R_L2LOSS_SVC_DUAL : L2R_L2LOSS_SVC)
                                                                           : (dual ? L2R_LR_DUAL : L2R_LR),
                            .eps = par->eps, .C = par->C, .p = 0.1};
@@ -255,4 +256,23 @@ void gs_probe_precision_recall(const long *confusion, int classes, double *preci
     precision[k] = predicted ? (double)tp / (double)predicted : NAN;
     recall[k] = actual ? (double)tp / (double)actual : NAN;
   }
+}
+
+int gs_probe_small(long m, int d) { return m < (long)d + 1; }
+
+int gs_probe_fit_all(const float *X, const int *labels, int d, int classes, const long *idx, long m,
+                     const gs_probe_params *par, double *W, gs_error *err) {
+  double *mean = gs_malloc(sizeof(double) * (size_t)d), *scale = gs_malloc(sizeof(double) * (size_t)d);
+  gs_probe_standardisation(X, d, idx, m, mean, scale);
+  float *Z = gs_malloc(sizeof(float) * (size_t)(m ? m : 1) * d);
+  int *lab = gs_malloc(sizeof(int) * (size_t)(m ? m : 1));
+  for (long i = 0; i < m; i++) {
+    const float *x = X + idx[i] * (long)d;
+    for (int j = 0; j < d; j++) Z[i * d + j] = (float)((x[j] - mean[j]) * scale[j]);
+    lab[i] = labels[idx[i]];
+  }
+  gs_solver_data data = {.X = Z, .labels = lab, .m = m, .d = d, .classes = classes};
+  int rc = gs_solver_fit(&data, par, W, NULL, err);
+  free(mean), free(scale), free(Z), free(lab);
+  return rc;
 }

@@ -116,9 +116,13 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   /* the units, longest first, each to the least-loaded rank (the same on every rank) */
   int nu = 0;
   unit *u = gs_malloc(sizeof(unit) * (size_t)(np ? np : 1) * C);
-  for (int p = 0; p < np; p++)
-    for (int k = 0; pr[p].usable && k < C; k++)
-      u[nu++] = (unit){.problem = p, .k = k, .cost = (double)pr[p].m * F * (pr[p].clf ? 2.0 : 1.0)};
+  for (int p = 0; p < np; p++) {
+    if (!pr[p].usable) continue;
+    if (!gs_probe_small(pr[p].m, F)) /* a primal problem: all its classes at once (k = -1) */
+      u[nu++] = (unit){.problem = p, .k = -1, .cost = 0.1 * (double)pr[p].m * F * C};
+    else
+      for (int k = 0; k < C; k++) u[nu++] = (unit){.problem = p, .k = k, .cost = (double)pr[p].m * F};
+  }
   qsort(u, (size_t)nu, sizeof(unit), by_cost);
   double *load = gs_calloc((size_t)P, sizeof(double));
   for (int i = 0; i < nu; i++) {
@@ -140,6 +144,13 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   for (int i = 0; i < nu && rc == 0; i++) {
     if (u[i].rank != rank) continue;
     const problem *q = &pr[u[i].problem];
+    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = c->probe_c, .eps = c->probe_tol};
+    if (u[i].k < 0) {
+      gs_probe_balanced_subset(y, n, C, pl.budgets[q->budget], (uint64_t)c->probe_seed, q->repeat, sub, err);
+      rc = gs_probe_fit_all(X, y, F, C, sub, q->m, &par, W + u[i].problem * stride, err);
+      gs_poll();
+      continue;
+    }
     if (!cur || cur_b != q->budget || cur_r != q->repeat) {
       gs_probe_problem_free(cur);
       gs_probe_balanced_subset(y, n, C, pl.budgets[q->budget], (uint64_t)c->probe_seed, q->repeat, sub, err);
@@ -147,7 +158,6 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
       cur_b = q->budget;
       cur_r = q->repeat;
     }
-    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = c->probe_c, .eps = c->probe_tol};
     rc = gs_probe_fit_class(cur, u[i].k, &par, W + u[i].problem * stride + (long)u[i].k * (F + 1), err);
     gs_poll();
   }

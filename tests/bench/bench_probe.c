@@ -6,8 +6,11 @@
  *   bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] [--eps E]
  *               [--classes-from K --classes-to L]   (fit only one-vs-rest classes K..L-1: the
  *               share of one rank when the ten are split over ranks)
+ *               [--solver liblinear|own]  (own: probe/solver.h, every class at once on dense
+ *               float rows; the fit time counts building those rows, as liblinear's counts
+ *               building its problem)
  * Output: one line per (classifier, budget), "probe <clf> budget <b>: acc <mean> +- <std> %,
- * fit <s> s (<s per fit>)". */
+ * fit <s> s (<s per fit>)"; with --solver own a second line with the solver's iterations. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,7 @@
 #include "gensweep/core/common.h"
 #include "gensweep/data/data.h"
 #include "gensweep/probe/probe.h"
+#include "gensweep/probe/solver.h"
 
 static float *to_float(const gs_imageset *s) {
   float *x = gs_malloc(sizeof(float) * (size_t)s->n * s->dim);
@@ -23,8 +27,27 @@ static float *to_float(const gs_imageset *s) {
   return x;
 }
 
+/* The own solver on rows idx[0..m): standardised float rows as gs_probe_problem_new makes them,
+ * then every class at once. */
+static int fit_own(const float *X, const int *y, int d, int C, const long *idx, long m, const gs_probe_params *par,
+                   double *W, gs_solver_stats *st, gs_error *err) {
+  double *mean = gs_malloc(sizeof(double) * d), *scale = gs_malloc(sizeof(double) * d);
+  gs_probe_standardisation(X, d, idx, m, mean, scale);
+  float *Z = gs_malloc(sizeof(float) * (size_t)m * d);
+  int *lab = gs_malloc(sizeof(int) * (size_t)m);
+  for (long i = 0; i < m; i++) {
+    const float *x = X + idx[i] * (long)d;
+    for (int j = 0; j < d; j++) Z[i * d + j] = (float)((x[j] - mean[j]) * scale[j]);
+    lab[i] = y[idx[i]];
+  }
+  gs_solver_data data = {.X = Z, .labels = lab, .m = m, .d = d, .classes = C};
+  int rc = gs_solver_fit(&data, par, W, st, err);
+  free(mean), free(scale), free(Z), free(lab);
+  return rc;
+}
+
 int main(int argc, char **argv) {
-  const char *which = "both", *budgets = "0,1000,100";
+  const char *which = "both", *budgets = "0,1000,100", *solver = "liblinear";
   long repeats = 10;
   double eps = 1e-4;
   int from = 0, to = -1;
@@ -35,11 +58,17 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--eps") && i + 1 < argc) eps = atof(argv[++i]);
     else if (!strcmp(argv[i], "--classes-from") && i + 1 < argc) from = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--classes-to") && i + 1 < argc) to = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--solver") && i + 1 < argc) solver = argv[++i];
     else {
       fprintf(stderr, "usage: bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] "
-                      "[--eps E] [--classes-from K --classes-to L]\n");
+                      "[--eps E] [--classes-from K --classes-to L] [--solver liblinear|own]\n");
       return 2;
     }
+  }
+  int own = !strcmp(solver, "own");
+  if ((!own && strcmp(solver, "liblinear")) || (own && (from != 0 || to >= 0))) {
+    fprintf(stderr, "bench_probe: --solver is liblinear or own; own fits every class at once (no --classes-*)\n");
+    return 2;
   }
   gs_dataset ds;
   gs_data_options opt = {0};
@@ -66,6 +95,7 @@ int main(int argc, char **argv) {
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
       long b = atol(tok), R = b == 0 ? 1 : repeats;
       double sum = 0, sum2 = 0, fit = 0;
+      gs_solver_stats st = {0}, most = {0};
       for (long r = 0; r < R; r++) {
         if (gs_probe_balanced_subset(y, ds.train.n, C, b, 0, r, idx, &err) != 0) {
           fprintf(stderr, "bench_probe: %s\n", err.msg);
@@ -73,14 +103,25 @@ int main(int argc, char **argv) {
         }
         long m = b ? b : ds.train.n;
         double t0 = gs_now();
-        gs_probe_problem *p = gs_probe_problem_new(X, y, d, C, idx, m);
-        memset(W, 0, sizeof(double) * C * (d + 1));
-        for (int k = from; k < to; k++)
-          if (gs_probe_fit_class(p, k, &par, W + (long)k * (d + 1), &err) != 0) {
+        gs_probe_problem *p = NULL;
+        if (own) {
+          if (fit_own(X, y, d, C, idx, m, &par, W, &st, &err) != 0) {
             fprintf(stderr, "bench_probe: %s\n", err.msg);
             return 1;
           }
-        fit += gs_now() - t0;
+          fit += gs_now() - t0;
+          p = gs_probe_problem_new(X, y, d, C, idx, m); /* for gs_probe_score's standardisation */
+          if (st.passes > most.passes) most = st;
+        } else {
+          p = gs_probe_problem_new(X, y, d, C, idx, m);
+          memset(W, 0, sizeof(double) * C * (d + 1));
+          for (int k = from; k < to; k++)
+            if (gs_probe_fit_class(p, k, &par, W + (long)k * (d + 1), &err) != 0) {
+              fprintf(stderr, "bench_probe: %s\n", err.msg);
+              return 1;
+            }
+          fit += gs_now() - t0;
+        }
         gs_probe_score(p, W, T, yt, ds.test.n, conf);
         double a = 100.0 * gs_probe_accuracy(conf, C);
         sum += a;
@@ -90,6 +131,10 @@ int main(int argc, char **argv) {
       double mean = sum / R, sd = sqrt(fmax(sum2 / R - mean * mean, 0));
       printf("probe %s budget %ld: acc %.2f +- %.2f %% over %ld, fit %.2f s (%.3f s per fit, classes %d..%d)\n",
              gs_probe_classifier_name(kind), b ? b : ds.train.n, mean, sd, R, fit, fit / R, from, to - 1);
+      if (own)
+        printf("  own solver, the fit with most passes: %d Newton, %d CG, %d passes over the rows, "
+               "%d classes above the tolerance, max ||g|| / ||g(0)|| %.2g\n",
+               most.newton, most.cg, most.passes, most.unconverged, most.worst);
       fflush(stdout);
     }
   }

@@ -189,3 +189,34 @@ Test(probe, accuracy_precision_recall_from_the_confusion_matrix) {
   gs_probe_precision_recall(none, 3, p, r);
   cr_assert(isnan(p[1]) && isnan(r[2]), "no prediction / no example: undefined, not 0");
 }
+
+/* The own primal solver, all classes at once (what the probe stage uses for problems with at
+ * least as many examples as features), on the scikit-learn golden problem: the same accuracy
+ * as scikit-learn's (and liblinear's primal) fits, within one test image. */
+Test(probe, fit_all_agrees_with_liblinear_and_scikit_learn) {
+  float *X = malloc(sizeof(float) * GN_TRAIN * GD), *T = malloc(sizeof(float) * GN_TEST * GD);
+  int ytr[GN_TRAIN], yte[GN_TEST];
+  golden_problem(0, GN_TRAIN, X, ytr);
+  golden_problem(100000, GN_TEST, T, yte);
+  long *idx = all_rows(GN_TRAIN);
+  cr_assert(!gs_probe_small(GN_TRAIN, GD) && gs_probe_small(20, GD));
+  gs_probe_problem *p = gs_probe_problem_new(X, ytr, GD, GC, idx, GN_TRAIN);
+  const double golden[2] = {0.8100, 0.8200};
+  const gs_probe_params *par[2] = {&svm, &lr};
+  for (int c = 0; c < 2; c++) {
+    double W[GC * (GD + 1)];
+    long conf[GC * GC], ref[GC * GC];
+    gs_error err = {0};
+    cr_assert_eq(gs_probe_fit_all(X, ytr, GD, GC, idx, GN_TRAIN, par[c], W, &err), 0, "%s", err.msg);
+    gs_probe_score(p, W, T, yte, GN_TEST, conf);
+    cr_assert_eq(gs_probe_fit_score(p, par[c], T, yte, GN_TEST, ref, &err), 0);
+    double a = gs_probe_accuracy(conf, GC), b = gs_probe_accuracy(ref, GC);
+    cr_assert(fabs(a - golden[c]) <= 1.0 / GN_TEST + 1e-9 && fabs(a - b) <= 1.0 / GN_TEST + 1e-9,
+              "%s: own %.4f, liblinear %.4f, scikit-learn %.4f", gs_probe_classifier_name(par[c]->classifier), a, b,
+              golden[c]);
+  }
+  gs_probe_problem_free(p);
+  free(idx);
+  free(X);
+  free(T);
+}
