@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "gensweep/core/rng.h"
-#include "gensweep/probe/solver.h"
 
 const char *gs_probe_classifier_name(gs_probe_classifier c) {
   return c == GS_PROBE_SVM ? "svm" : "lr";
@@ -260,19 +259,3 @@ void gs_probe_precision_recall(const long *confusion, int classes, double *preci
 
 int gs_probe_small(long m, int d) { return m < (long)d + 1; }
 
-int gs_probe_fit_all(const float *X, const int *labels, int d, int classes, const long *idx, long m,
-                     const gs_probe_params *par, double *W, gs_error *err) {
-  double *mean = gs_malloc(sizeof(double) * (size_t)d), *scale = gs_malloc(sizeof(double) * (size_t)d);
-  gs_probe_standardisation(X, d, idx, m, mean, scale);
-  float *Z = gs_malloc(sizeof(float) * (size_t)(m ? m : 1) * d);
-  int *lab = gs_malloc(sizeof(int) * (size_t)(m ? m : 1));
-  for (long i = 0; i < m; i++) {
-    const float *x = X + idx[i] * (long)d;
-    for (int j = 0; j < d; j++) Z[i * d + j] = (float)((x[j] - mean[j]) * scale[j]);
-    lab[i] = labels[idx[i]];
-  }
-  gs_solver_data data = {.X = Z, .labels = lab, .m = m, .d = d, .classes = classes};
-  int rc = gs_solver_fit(&data, par, W, NULL, err);
-  free(mean), free(scale), free(Z), free(lab);
-  return rc;
-}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gensweep/probe/fit_all.h"
 #include "gensweep/probe/probe.h"
 
 /* one problem: a classifier on one labelled subset */

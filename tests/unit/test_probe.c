@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gensweep/core/rng.h"
+#include "gensweep/probe/fit_all.h"
 #include "gensweep/probe/probe.h"
 
 static const gs_probe_params svm = {.classifier = GS_PROBE_SVM, .C = 1.0, .eps = 1e-4};

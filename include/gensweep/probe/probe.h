@@ -74,13 +74,6 @@ void gs_probe_score_standardised(const double *mean, const double *scale, int d,
  * gs_probe_fit_all solves. */
 int gs_probe_small(long m, int d);
 
-/* Every class of rows idx[0..m) of X at once (the primal objectives of liblinear's -s 2 / -s 0,
- * to its tolerance) with the solver of probe/solver.h: one pass over the rows serves all classes,
- * an order of magnitude faster than liblinear on 60,000 images. W (classes x (d + 1)) on the
- * features standardised as gs_probe_standardisation gives. -1 with err on failure. */
-int gs_probe_fit_all(const float *X, const int *labels, int d, int classes, const long *idx, long m,
-                     const gs_probe_params *par, double *W, gs_error *err);
-
 /* All classes of one problem on this rank, then the score: the confusion matrix. */
 int gs_probe_fit_score(const gs_probe_problem *p, const gs_probe_params *par, const float *T, const int *yt, long nt,
                        long *confusion, gs_error *err);
