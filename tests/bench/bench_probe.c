@@ -6,7 +6,7 @@
  *   bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] [--eps E]
  *               [--classes-from K --classes-to L]   (fit only one-vs-rest classes K..L-1: the
  *               share of one rank when the ten are split over ranks)
- *               [--solver liblinear|own]  (own: probe/solver.h, every class at once on dense
+ *               [--solver liblinear|own|auto]  (own: probe/solver.h, every class at once on dense
  *               float rows; the fit time counts building those rows, as liblinear's counts
  *               building its problem)
  * Output: one line per (classifier, budget), "probe <clf> budget <b>: acc <mean> +- <std> %,
@@ -65,9 +65,11 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  int own = !strcmp(solver, "own");
-  if ((!own && strcmp(solver, "liblinear")) || (own && (from != 0 || to >= 0))) {
-    fprintf(stderr, "bench_probe: --solver is liblinear or own; own fits every class at once (no --classes-*)\n");
+  int own_all = !strcmp(solver, "own"), autosel = !strcmp(solver, "auto");
+  if ((!own_all && !autosel && strcmp(solver, "liblinear")) || ((own_all || autosel) && (from != 0 || to >= 0))) {
+    fprintf(stderr, "bench_probe: --solver is liblinear, own or auto (the probe stage's choice: own when the "
+                    "examples are at least the features, else liblinear's dual); own fits every class at once "
+                    "(no --classes-*)\n");
     return 2;
   }
   gs_dataset ds;
@@ -102,6 +104,7 @@ int main(int argc, char **argv) {
           return 1;
         }
         long m = b ? b : ds.train.n;
+        int own = own_all || (autosel && !gs_probe_small(m, d));
         double t0 = gs_now();
         gs_probe_problem *p = NULL;
         if (own) {
@@ -131,7 +134,7 @@ int main(int argc, char **argv) {
       double mean = sum / R, sd = sqrt(fmax(sum2 / R - mean * mean, 0));
       printf("probe %s budget %ld: acc %.2f +- %.2f %% over %ld, fit %.2f s (%.3f s per fit, classes %d..%d)\n",
              gs_probe_classifier_name(kind), b ? b : ds.train.n, mean, sd, R, fit, fit / R, from, to - 1);
-      if (own)
+      if (most.passes)
         printf("  own solver, the fit with most passes: %d Newton, %d CG, %d passes over the rows, "
                "%d classes above the tolerance, max ||g|| / ||g(0)|| %.2g\n",
                most.newton, most.cg, most.passes, most.unconverged, most.worst);

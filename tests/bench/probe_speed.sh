@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Linear probes on all Fashion-MNIST pixels, gensweep (liblinear through probe/probe.h, one
+# Linear probes on all Fashion-MNIST pixels, gensweep (as its probe stage fits them: liblinear's dual
+# solvers below 785 examples, its own primal solver above; one
 # process, one thread: build/bench_probe) side by side with scikit-learn (probe_speed.py) in the
 # same run, on the same standardised features: accuracy (mean ± std over the subsets) and fit
 # time per classifier and label budget, with the time ratio scikit-learn / gensweep.
@@ -25,7 +26,7 @@ echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), OPENBL
 if ! /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
   if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-sklearn > /dev/null 2>&1; fi
 fi
-build/bench_probe --budgets "$BUDGETS" --repeats "$REPEATS" --eps 0.01 | tee /tmp/probe_speed.gs
+build/bench_probe --solver auto --budgets "$BUDGETS" --repeats "$REPEATS" --eps 0.01 | tee /tmp/probe_speed.gs
 if /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
   /usr/bin/python3 tests/bench/probe_speed.py --budgets "$BUDGETS" --repeats "$REPEATS" --tol 0.01 | tee /tmp/probe_speed.sk
   echo "ratio (scikit-learn fit time / gensweep fit time; accuracy difference, points):"
