@@ -355,3 +355,37 @@ Test(gan, pooled_features_and_batch_norm_refresh) {
   gs_model_find("gan")->destroy(m);
   free_data(&ds);
 }
+
+/* Bad input (issue 10 point 8): a labelled-subset size for a model without a class term, larger
+ * than the training set, or not a multiple of the classes; a conditional GAN on a data set
+ * without labels: clear errors naming the key. */
+Test(gan, bad_labelled_sizes_and_unlabelled_data_are_refused) {
+  gs_sweep sw;
+  gs_error err = {0};
+  const char *bad[][2] = {
+      {"[model]\nname = gan\n[gan]\nlabelled = 100\n", "gan.labelled = 100: only an AC-GAN (gan.conditioning = acgan)"},
+      {"[data]\ntrain_size = 500\n[model]\nname = gan\n[gan]\nconditioning = acgan\nlabelled = 1000\n",
+       "gan.labelled = 1000 is larger than the training set (500 images)"},
+  };
+  for (int i = 0; i < 2; i++) {
+    cr_assert_neq(gs_sweep_load_text("bad.ini", gs_models_vocabulary(), bad[i][0], &sw, &err), 0, "%s", bad[i][0]);
+    cr_assert(strstr(err.msg, bad[i][1]), "%s", err.msg);
+    cr_assert(strstr(err.msg, "bad.ini"), "the file is named: %s", err.msg);
+  }
+  /* at the run's start, where the classes are known */
+  gs_dataset ds;
+  tiny_data(&ds, 30);
+  gs_config c;
+  gan_config(&c, "gan", "acgan");
+  cfg_set(&c, "gan.labelled", ds.train.n_classes + 1.0);
+  gs_rng init;
+  gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+  cr_assert_null(gs_model_find("gan")->create(&c, &ds, &init, &err));
+  cr_assert(strstr(err.msg, "is not a multiple of the data set's"), "%s", err.msg);
+  gan_config(&c, "gan", "cgan");
+  free(ds.train.labels);
+  ds.train.labels = NULL; /* no labels */
+  cr_assert_null(gs_model_find("gan")->create(&c, &ds, &init, &err));
+  cr_assert(strstr(err.msg, "gan.conditioning = cgan needs class labels"), "%s", err.msg);
+  free_data(&ds);
+}
