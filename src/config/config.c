@@ -798,6 +798,12 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
     out->classifiers[out->nclassifiers++] = k;
   }
   if (out->nclassifiers == 0) return gs_fail(err, "probe.classifiers is empty");
+  /* a run file holds a fixed number of figures (io/record.h): 4 arrays and 2 scalars each */
+  int sources = out->model_features + out->untrained_features + out->pooled_features + out->untrained_pooled_features;
+  if (sources * out->nclassifiers * out->nbudgets > GS_PROBE_MAX_FIGURES)
+    return gs_fail(err, "probe.features, probe.classifiers and probe.budgets ask for %d tables (sources x classifiers x "
+                   "budgets); at most %d fit in a run file: use fewer budgets or sources",
+                   sources * out->nclassifiers * out->nbudgets, GS_PROBE_MAX_FIGURES);
   return 0;
 }
 

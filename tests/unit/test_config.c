@@ -1097,4 +1097,6 @@ Test(config, probe_lists_parse_and_bad_ones_name_the_key) {
   expect_error("[probe]\nclassifiers = svm, knn\n", "exp.ini", "probe.classifiers", "'knn' is not svm or lr");
   expect_error("[probe]\nfeatures = model, pixel\n", "exp.ini", "probe.features", "'pixel' is not a feature source");
   expect_error("[probe]\nfeatures = none, model\n", "exp.ini", "'none' goes alone", NULL);
+  expect_error("[probe]\nfeatures = model, untrained, pooled, untrained_pooled\nbudgets = all, 1000, 500, 100\n",
+               "exp.ini", "ask for 32 tables", "at most 24 fit in a run file");
 }

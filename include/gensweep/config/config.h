@@ -183,6 +183,7 @@ struct gs_config {
  * (0 = svm, 1 = lr), and whether the model's own features are probed. -1 with err naming the key
  * when a list is malformed (gs_config_validate checks this for every run). */
 #define GS_PROBE_MAX_BUDGETS 16
+#define GS_PROBE_MAX_FIGURES 24 /* sources x classifiers x budgets: what a run file has room for */
 typedef struct gs_probe_lists {
   int model_features;     /* probe.features has `model` */
   int untrained_features; /* and/or `untrained` (the run's initial weights) */

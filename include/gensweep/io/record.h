@@ -32,9 +32,9 @@
 
 #define GS_NAME_LEN 48
 #define GS_MAX_SERIES 32
-#define GS_MAX_SCALARS 96
+#define GS_MAX_SCALARS 128
 #define GS_MAX_IMAGES 8
-#define GS_MAX_ARRAYS 96
+#define GS_MAX_ARRAYS 160
 
 typedef struct gs_series { char name[GS_NAME_LEN]; int n, cap; double *v; } gs_series;
 typedef struct gs_scalar { char name[GS_NAME_LEN]; double v; } gs_scalar;
