@@ -258,4 +258,5 @@ void gs_probe_precision_recall(const long *confusion, int classes, double *preci
 }
 
 int gs_probe_small(long m, int d) { return m < (long)d + 1; }
+int gs_probe_large(long m, int d) { return m >= 8 * ((long)d + 1); }
 

@@ -119,7 +119,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   unit *u = gs_malloc(sizeof(unit) * (size_t)(np ? np : 1) * C);
   for (int p = 0; p < np; p++) {
     if (!pr[p].usable) continue;
-    if (!gs_probe_small(pr[p].m, F)) /* a primal problem: all its classes at once (k = -1) */
+    if (gs_probe_large(pr[p].m, F)) /* a large problem: all its classes at once, own solver (k = -1) */
       u[nu++] = (unit){.problem = p, .k = -1, .cost = 0.1 * (double)pr[p].m * F * C};
     else
       for (int k = 0; k < C; k++) u[nu++] = (unit){.problem = p, .k = k, .cost = (double)pr[p].m * F};

@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
           return 1;
         }
         long m = b ? b : ds.train.n;
-        int own = own_all || (autosel && !gs_probe_small(m, d));
+        int own = own_all || (autosel && gs_probe_large(m, d));
         double t0 = gs_now();
         gs_probe_problem *p = NULL;
         if (own) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Linear probes on all Fashion-MNIST pixels, gensweep (as its probe stage fits them: liblinear's dual
-# solvers below 785 examples, its own primal solver above; one
+# solvers below 785 examples, its primal ones up to 8 per feature, gensweep's own primal solver
+# above; one
 # process, one thread: build/bench_probe) side by side with scikit-learn (probe_speed.py) in the
 # same run, on the same standardised features: accuracy (mean ± std over the subsets) and fit
 # time per classifier and label budget, with the time ratio scikit-learn / gensweep.

@@ -1,5 +1,5 @@
 /* All classes of one probe problem at once with gensweep's own solver (probe/solver.h), for the
- * problems with at least as many examples as features (gs_probe_small says which). */
+ * problems with at least 8 examples per feature (gs_probe_large says which). */
 #ifndef GENSWEEP_PROBE_FIT_ALL_H
 #define GENSWEEP_PROBE_FIT_ALL_H
 #include "gensweep/probe/probe.h"
