@@ -6,7 +6,7 @@
 #include "gensweep/probe/solver.h"
 
 int gs_probe_fit_all(const float *X, const int *labels, int d, int classes, const long *idx, long m,
-                     const gs_probe_params *par, double *W, gs_error *err) {
+                     const gs_probe_params *par, double *W, gs_solver_stats *stats, gs_error *err) {
   double *mean = gs_malloc(sizeof(double) * (size_t)d), *scale = gs_malloc(sizeof(double) * (size_t)d);
   gs_probe_standardisation(X, d, idx, m, mean, scale);
   float *Z = gs_malloc(sizeof(float) * (size_t)(m ? m : 1) * d);
@@ -17,7 +17,7 @@ int gs_probe_fit_all(const float *X, const int *labels, int d, int classes, cons
     lab[i] = labels[idx[i]];
   }
   gs_solver_data data = {.X = Z, .labels = lab, .m = m, .d = d, .classes = classes};
-  int rc = gs_solver_fit(&data, par, W, NULL, err);
+  int rc = gs_solver_fit(&data, par, W, stats, err);
   free(mean), free(scale), free(Z), free(lab);
   return rc;
 }

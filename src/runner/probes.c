@@ -148,7 +148,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
     gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = c->probe_c, .eps = c->probe_tol};
     if (u[i].k < 0) {
       gs_probe_balanced_subset(y, n, C, pl.budgets[q->budget], (uint64_t)c->probe_seed, q->repeat, sub, err);
-      rc = gs_probe_fit_all(X, y, F, C, sub, q->m, &par, W + u[i].problem * stride, err);
+      rc = gs_probe_fit_all(X, y, F, C, sub, q->m, &par, W + u[i].problem * stride, NULL, err);
       gs_poll();
       continue;
     }

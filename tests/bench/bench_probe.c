@@ -18,6 +18,7 @@
 
 #include "gensweep/core/common.h"
 #include "gensweep/data/data.h"
+#include "gensweep/probe/fit_all.h"
 #include "gensweep/probe/probe.h"
 #include "gensweep/probe/solver.h"
 
@@ -25,25 +26,6 @@ static float *to_float(const gs_imageset *s) {
   float *x = gs_malloc(sizeof(float) * (size_t)s->n * s->dim);
   for (long i = 0; i < s->n * s->dim; i++) x[i] = s->pix[i] * (1.0f / 255.0f);
   return x;
-}
-
-/* The own solver on rows idx[0..m): standardised float rows as gs_probe_problem_new makes them,
- * then every class at once. */
-static int fit_own(const float *X, const int *y, int d, int C, const long *idx, long m, const gs_probe_params *par,
-                   double *W, gs_solver_stats *st, gs_error *err) {
-  double *mean = gs_malloc(sizeof(double) * d), *scale = gs_malloc(sizeof(double) * d);
-  gs_probe_standardisation(X, d, idx, m, mean, scale);
-  float *Z = gs_malloc(sizeof(float) * (size_t)m * d);
-  int *lab = gs_malloc(sizeof(int) * (size_t)m);
-  for (long i = 0; i < m; i++) {
-    const float *x = X + idx[i] * (long)d;
-    for (int j = 0; j < d; j++) Z[i * d + j] = (float)((x[j] - mean[j]) * scale[j]);
-    lab[i] = y[idx[i]];
-  }
-  gs_solver_data data = {.X = Z, .labels = lab, .m = m, .d = d, .classes = C};
-  int rc = gs_solver_fit(&data, par, W, st, err);
-  free(mean), free(scale), free(Z), free(lab);
-  return rc;
 }
 
 int main(int argc, char **argv) {
@@ -108,7 +90,7 @@ int main(int argc, char **argv) {
         double t0 = gs_now();
         gs_probe_problem *p = NULL;
         if (own) {
-          if (fit_own(X, y, d, C, idx, m, &par, W, &st, &err) != 0) {
+          if (gs_probe_fit_all(X, y, d, C, idx, m, &par, W, &st, &err) != 0) {
             fprintf(stderr, "bench_probe: %s\n", err.msg);
             return 1;
           }

@@ -208,7 +208,7 @@ Test(probe, fit_all_agrees_with_liblinear_and_scikit_learn) {
     double W[GC * (GD + 1)];
     long conf[GC * GC], ref[GC * GC];
     gs_error err = {0};
-    cr_assert_eq(gs_probe_fit_all(X, ytr, GD, GC, idx, GN_TRAIN, par[c], W, &err), 0, "%s", err.msg);
+    cr_assert_eq(gs_probe_fit_all(X, ytr, GD, GC, idx, GN_TRAIN, par[c], W, NULL, &err), 0, "%s", err.msg);
     gs_probe_score(p, W, T, yte, GN_TEST, conf);
     cr_assert_eq(gs_probe_fit_score(p, par[c], T, yte, GN_TEST, ref, &err), 0);
     double a = gs_probe_accuracy(conf, GC), b = gs_probe_accuracy(ref, GC);
