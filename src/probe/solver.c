@@ -59,7 +59,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 /* LAPACK's symmetric eigensolver, from OpenBLAS (as src/nn/quality.c); the size_t are gfortran's
  * hidden lengths of the character arguments */
@@ -367,7 +366,6 @@ typedef struct newton {
   double *A, *B;                  /* scratch for the preconditioner */
   double **u;                     /* per class, m: X s */
   double *f, *tol, *g0, *gn, *alpha, *rz;
-  double *cga, *sms, *smp, *pmp, *delta; /* CG: last step length, s.M s, s.M p, p.M p; the radius */
   double *eta, *lo, *hi, *ws, *ss, *slope; /* line search: eta in (lo, hi), w.s, s.s, F'(0) */
   int *run, *stalled;
 } newton;
@@ -378,8 +376,6 @@ static newton newton_new(int K, long n1, long m) {
                .P = gs_calloc(1, v), .HP = gs_calloc(1, v), .A = gs_calloc(1, v), .B = gs_calloc(1, v),
                .u = gs_malloc(sizeof(double *) * K), .f = gs_calloc(1, c), .tol = gs_calloc(1, c),
                .g0 = gs_calloc(1, c), .gn = gs_calloc(1, c), .alpha = gs_calloc(1, c), .rz = gs_calloc(1, c),
-               .cga = gs_calloc(1, c), .sms = gs_calloc(1, c), .smp = gs_calloc(1, c), .pmp = gs_calloc(1, c),
-               .delta = gs_calloc(1, c),
                .eta = gs_calloc(1, c), .lo = gs_calloc(1, c), .hi = gs_calloc(1, c), .ws = gs_calloc(1, c),
                .ss = gs_calloc(1, c), .slope = gs_calloc(1, c), .run = gs_calloc((size_t)K, sizeof(int)),
                .stalled = gs_calloc((size_t)K, sizeof(int))};
@@ -391,7 +387,6 @@ static void newton_free(newton *nw, int K) {
   for (int k = 0; k < K; k++) free(nw->u[k]);
   free(nw->G), free(nw->S), free(nw->R), free(nw->Z), free(nw->P), free(nw->HP), free(nw->A), free(nw->B);
   free(nw->u), free(nw->f), free(nw->tol), free(nw->g0), free(nw->gn), free(nw->alpha), free(nw->rz);
-  free(nw->cga), free(nw->sms), free(nw->smp), free(nw->pmp), free(nw->delta);
   free(nw->eta), free(nw->lo), free(nw->hi), free(nw->ws), free(nw->ss), free(nw->slope);
   free(nw->run), free(nw->stalled);
 }
@@ -405,19 +400,11 @@ static int cg_advance(const gs_solver *s, newton *nw, int k) {
   const float *xp = s->xp[k];
   double php = dot(p, hp, n1);
   if (!(php > 0)) return 0; /* H >= I: only from non-finite data */
-  double alpha = nw->rz[k] / php, dl = nw->delta[k];
-  double reach = nw->sms[k] + alpha * (2 * nw->smp[k] + alpha * nw->pmp[k]);
-  int inside = reach <= dl * dl;
-  if (!inside) { /* to the boundary: tau >= 0 with ||s + tau p||_M = delta */
-    double e = nw->sms[k] - dl * dl, root = sqrt(fmax(nw->smp[k] * nw->smp[k] - nw->pmp[k] * e, 0.0));
-    alpha = nw->smp[k] > 0 ? -e / (nw->smp[k] + root) : (root - nw->smp[k]) / nw->pmp[k];
-    reach = dl * dl;
-  }
+  double alpha = nw->rz[k] / php;
   axpy(alpha, p, st, n1);
   axpy(-alpha, hp, r, n1);
   for (long i = 0; i < s->m; i++) u[i] += alpha * xp[i];
-  nw->sms[k] = reach, nw->cga[k] = alpha;
-  return inside && sqrt(dot(r, r, n1)) > CG_TOL * nw->gn[k];
+  return sqrt(dot(r, r, n1)) > CG_TOL * nw->gn[k];
 }
 
 /* The next direction of class k: p = z + beta p, beta = r.z / (the previous r.z). */
@@ -427,8 +414,6 @@ static void cg_direction(const gs_solver *s, newton *nw, int k) {
   double *p = nw->P + o, rz = dot(r, z, n1), beta = rz / nw->rz[k];
   for (long j = 0; j < n1; j++) p[j] = z[j] + beta * p[j];
   nw->rz[k] = rz;
-  nw->smp[k] = beta * (nw->smp[k] + nw->cga[k] * nw->pmp[k]);
-  nw->pmp[k] = rz + beta * beta * nw->pmp[k];
 }
 
 /* The directions' weights as the sgemm takes them, so that s and u = X s agree. */
@@ -453,7 +438,6 @@ static int cg(gs_solver *s, newton *nw, const int *act, int na) {
     int k = act[a];
     memcpy(nw->P + k * n1, nw->Z + k * n1, sizeof(double) * n1);
     nw->rz[k] = dot(nw->R + k * n1, nw->Z + k * n1, n1);
-    nw->sms[k] = nw->smp[k] = 0, nw->pmp[k] = nw->rz[k];
     nw->run[nr++] = k;
   }
   while (nr > 0 && iters < cap) {
@@ -566,13 +550,6 @@ static void move(gs_solver *s, newton *nw, double *W, const int *act, int na) {
   for (int a = 0; a < na; a++) {
     int k = act[a];
     double eta = nw->eta[k], *z = s->z[k];
-    {
-      static double lo = -1, grow = 2;
-      if (lo < 0) lo = getenv("GS_ETALO") ? atof(getenv("GS_ETALO")) : 0.5, grow = getenv("GS_GROW") ? atof(getenv("GS_GROW")) : 2;
-      double sn = sqrt(nw->sms[k]);
-      if (eta < lo) nw->delta[k] = eta * sn;
-      else if (eta >= 1 && sn >= 0.99 * nw->delta[k]) nw->delta[k] = grow * eta * sn;
-    }
     const double *u = nw->u[k];
     axpy(eta, nw->S + k * n1, W + k * n1, n1);
     for (long i = 0; i < s->m; i++) z[i] += eta * u[i];
@@ -592,7 +569,6 @@ static void start(gs_solver *s, newton *nw, const double *W, const int *act, int
     int k = act[a];
     double pos = count[k], neg = count[s->K] - pos;
     nw->g0[k] = nw->gn[k];
-    nw->delta[k] = INFINITY;
     nw->tol[k] = s->eps * fmax(fmin(pos, neg), 1.0) / count[s->K] * nw->g0[k];
   }
 }
@@ -626,15 +602,9 @@ void gs_solver_run(gs_solver *s, double *W, gs_solver_stats *stats) {
     na = keep;
     if (na == 0 || it > MAX_NEWTON) break;
     st.newton = it;
-    int ncg = cg(s, &nw, act, na);
-    st.cg += ncg;
+    st.cg += cg(s, &nw, act, na);
     line_search(s, &nw, W, act, na);
     move(s, &nw, W, act, na);
-    if (getenv("GS_TRACE")) {
-      fprintf(stderr, "newton %d: %d classes, %d cg |", it, na, ncg);
-      for (int a = 0; a < na; a++) fprintf(stderr, " %d:%.2g/%.3g", act[a], nw.gn[act[a]] / nw.g0[act[a]], nw.eta[act[a]]);
-      fprintf(stderr, "\n");
-    }
   }
   for (int a = 0; a < nf; a++) {
     int k = fitted[a];

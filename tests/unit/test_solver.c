@@ -191,9 +191,10 @@ Test(solver, default_tolerance_matches_liblinears_accuracy) {
 
 /* ------------------------------------------------------------------ the bias */
 /* One class against three: the best bias is far from 0. The solution's bias matches liblinear's
- * and the gradient of the objective with the bias regularised (0.5 b^2 in f) vanishes there:
- * a solver that left the bias unregularised would zero b + C sum phi' y - b instead (off by b),
- * one without a bias could not zero its component at all. */
+ * and the bias component of the gradient with the bias regularised, b + C sum_i phi'(t_i) y_i,
+ * vanishes there: a solver that left the bias unregularised would zero C sum_i phi' y_i alone and
+ * leave this component at b; one without a bias would keep b = 0. (Both fail here: checked by
+ * breaking the solver on purpose.) */
 Test(solver, bias_is_present_and_regularised) {
   dense p = make_problem(500, 30, 4, 13);
   long n1 = p.d + 1;
