@@ -75,7 +75,7 @@ const gs_key gs_runner_keys[] = {
     KEY_FLOAT("train", "beta2", beta2, 0, 0, 1, 1, "0.999", "adam decay of the squared-gradient average"),
     KEY_FLOAT("train", "eps", eps, 0, 1, 1, 0, "1e-7", "rmsprop / adam epsilon"),
     KEY_INT("train", "seed", seed, 0, SEED_MAX, "1", "training seed: initial weights, shuffling, sampling noise"),
-    KEY_INT("train", "threads", threads, 1, 256, "1", "OpenBLAS threads per rank (does not change the results)"),
+    KEY_INT("train", "threads", threads, 1, 256, "1", "OpenBLAS threads per rank (changes the rounding; a checkpoint resumes only with its own count)"),
     KEY_INT("train", "ranks_per_run", ranks_per_run, 1, 4096, "1", "MPI ranks that train one run together"),
     KEY_INT("train", "checkpoint_every", checkpoint_every, 0, 100000, "1",
             "save a checkpoint every N epochs (0 = never)"),

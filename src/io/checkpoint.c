@@ -11,6 +11,7 @@
  * float as its little-endian bytes (floats by their bits), every string as its length (u64)
  * then its bytes, every array after its length, in this order:
  *   format_version, run_id, config_hash, epoch, step, loss_sum, train_seconds, images,
+ *   threads, group_ranks (only when the file has them: both > 0),
  *   params: count, total, then per parameter name, ndim, shape[4], offset, n; then data[total]
  *   loss parts (format 2): count, then per part its name and running sum
  *   optim:  format 2: ngroups, then per group name, kind, t, offset, count, lr, momentum, rho,
@@ -47,6 +48,7 @@ typedef struct ckview {
   uint64_t hash;
   int64_t epoch, step, images;
   double loss_sum, train_seconds;
+  int64_t threads, group_ranks; /* 0: not stored (files before they were) */
   /* parameter table and block */
   int count;
   int64_t total;
@@ -188,6 +190,10 @@ static uint32_t view_crc(const ckview *w) {
   crc_f64(&c, w->loss_sum);
   crc_f64(&c, w->train_seconds);
   crc_u64(&c, (uint64_t)w->images);
+  if (w->threads > 0 || w->group_ranks > 0) {
+    crc_u64(&c, (uint64_t)w->threads);
+    crc_u64(&c, (uint64_t)w->group_ranks);
+  }
 
   crc_u64(&c, (uint64_t)w->count);
   crc_u64(&c, (uint64_t)w->total);
@@ -294,6 +300,10 @@ static int view_from_checkpoint(ckview *w, const gs_checkpoint *c, const char *p
   w->loss_sum = c->loss_sum;
   w->images = c->images;
   w->train_seconds = c->train_seconds;
+  if (c->threads > 0 && c->group_ranks > 0) {
+    w->threads = c->threads;
+    w->group_ranks = c->group_ranks;
+  }
 
   w->count = p->count;
   w->total = p->total;
@@ -423,7 +433,8 @@ static int fill_checkpoint(hid_t f, const char *path, void *ctx, gs_error *err) 
       gs_h5_attr_str(f, "config_hash", hex) < 0 || gs_h5_attr_i64(f, "epoch", w->epoch) < 0 ||
       (w->nparts > 0 && write_loss_parts(f, w) < 0) ||
       gs_h5_attr_i64(f, "step", w->step) < 0 || gs_h5_attr_f64(f, "loss_sum", w->loss_sum) < 0 ||
-      gs_h5_attr_f64(f, "train_seconds", w->train_seconds) < 0 || gs_h5_attr_i64(f, "images", w->images) < 0)
+      gs_h5_attr_f64(f, "train_seconds", w->train_seconds) < 0 || gs_h5_attr_i64(f, "images", w->images) < 0 ||
+      (w->threads > 0 && (gs_h5_attr_i64(f, "threads", w->threads) < 0 || gs_h5_attr_i64(f, "group_ranks", w->group_ranks) < 0)))
     return gs_h5_fail(err, path, "writing root attributes");
 
   /* parameters */
@@ -606,6 +617,12 @@ static int read_root(hid_t f, const char *path, ckview *w, gs_error *err) {
     return gs_h5_fail(err, path,
                       "corrupt or incomplete checkpoint: attributes epoch, step, loss_sum, images, train_seconds "
                       "missing or unreadable");
+  if (H5Aexists(f, "threads") > 0 || H5Aexists(f, "group_ranks") > 0) {
+    if (gs_h5_attr_read_exact(f, "threads", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->threads) < 0 ||
+        gs_h5_attr_read_exact(f, "group_ranks", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, &w->group_ranks) < 0 ||
+        w->threads < 1 || w->group_ranks < 1 || w->threads > 1 << 20 || w->group_ranks > 1 << 30)
+      return gs_fail(err, "%s: corrupt checkpoint: attributes threads and group_ranks unreadable or out of range", path);
+  }
   if (version >= 2 && H5Aexists(f, "loss_part_names") > 0) {
     hid_t a = H5Aopen(f, "loss_part_names", H5P_DEFAULT), sp = a >= 0 ? H5Aget_space(a) : -1;
     hssize_t np = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
@@ -998,6 +1015,8 @@ static void view_to_checkpoint(ckview *w, gs_checkpoint *c) {
   c->loss_sum = w->loss_sum;
   c->images = (long)w->images;
   c->train_seconds = w->train_seconds;
+  c->threads = (int)w->threads;
+  c->group_ranks = (int)w->group_ranks;
 
   if (w->total > 0) memcpy(c->params->data, w->data, sizeof(float) * (size_t)w->total);
 
@@ -1113,6 +1132,8 @@ int gs_checkpoint_peek(const char *path, gs_checkpoint *c, gs_error *err) {
     c->loss_sum = w->loss_sum;
     c->images = (long)w->images;
     c->train_seconds = w->train_seconds;
+    c->threads = (int)w->threads;
+    c->group_ranks = (int)w->group_ranks;
   }
   free(w);
   gs_h5_quiet_end(&q);

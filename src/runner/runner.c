@@ -344,6 +344,8 @@ static void save_checkpoint(const gs_train_hooks *h, const gs_run *run, const gs
   ck.rec = rec;
   ck.train_seconds = rs->train_s;
   ck.images = rs->images;
+  ck.threads = openblas_get_num_threads();
+  ck.group_ranks = sh->P;
   gs_state st = {0};
   if (def->state_save) {
     def->state_save(rs->m, &st);
@@ -383,6 +385,23 @@ static int resume(run_state *rs, const gs_run *run, const gs_model_def *def, con
       snprintf(cerr.msg, sizeof cerr.msg, "%.500s: %.500s", cand[k], why);
     }
     gs_state_free(&st);
+    /* A resume is bit for bit only with the thread count and group size the checkpoint was
+     * written with (both change the order of float sums): another setting is refused, not
+     * silently continued, and the checkpoint is kept for a job that uses the right one. */
+    int threads = openblas_get_num_threads(), granks = 1;
+    if (h->comm != MPI_COMM_NULL) MPI_Comm_size(h->comm, &granks);
+    if (ok && ck.threads > 0 && (ck.threads != threads || ck.group_ranks != granks)) {
+      gs_fail(err,
+              "%s was written with %d OpenBLAS thread%s per rank and %d rank%s per run, this job has %d and %d: "
+              "resuming would not give the numbers of an uninterrupted run (both change the order of float "
+              "sums). Resume with --threads %d --ranks-per-run %d, or delete the checkpoint to train the run "
+              "again from scratch",
+              cand[k], ck.threads, ck.threads == 1 ? "" : "s", ck.group_ranks, ck.group_ranks == 1 ? "" : "s", threads,
+              granks, ck.threads, ck.group_ranks);
+      free(ck.perm);
+      drop_model(rs, def);
+      return -1;
+    }
     if (ok) {
       memcpy(rs->perm, ck.perm, sizeof(int32_t) * ck.nperm);
       rs->shuffle = ck.rng[0];
@@ -677,6 +696,9 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   }
   if (!failed) set_failed(rec, "done", "");
   gs_record_scalar(rec, "train_seconds", rs.train_s);
+  /* how it was computed: both decide the rounding of its numbers (a resume must match them) */
+  gs_record_scalar(rec, "openblas_threads", openblas_get_num_threads());
+  gs_record_scalar(rec, "group_ranks", gv.sh.P);
   if (rs.train_s > 0) gs_record_scalar(rec, "train_images_per_s", rs.images / rs.train_s);
   const gs_series *tl = gs_record_find_series(rec, "train_loss");
   if (tl && tl->n) gs_record_scalar(rec, "train_loss", tl->v[tl->n - 1]);

@@ -592,7 +592,10 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         how = END_WRITE_FAILED;
       } else {
         sweepdir_write_pngs(dir, &rec, stderr);
-        gs_checkpoint_remove(ckpt); /* the run file is complete: the checkpoints have served */
+        /* the run file is complete: the checkpoints have served, unless the run failed (it is
+         * tried again next time: from its checkpoint, which a failure after training or a resume
+         * refused for its thread count or group size leaves usable) */
+        if (strcmp(rec.status, "failed") != 0) gs_checkpoint_remove(ckpt);
         char lk[1400];
         sweepdir_ckpt_file(dir, run, "lock", lk, sizeof lk);
         unlink(lk);

@@ -1294,3 +1294,71 @@ Test(checkpoint, groups_and_loss_parts_round_trip) {
   gs_params_free(&q);
   rm_rf(dir);
 }
+
+/* How the run was computed (OpenBLAS threads, group size) round-trips, is covered by the
+ * checksum, and reads as 0 from a file that does not store it. */
+Test(checkpoint, threads_and_group_ranks) {
+  char dir[64], path[128];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/t.h5", dir);
+  state s;
+  state_fill(&s, "run-t", 11);
+  gs_checkpoint c = ckpt_of(&s, "run-t", 11);
+  c.threads = 2;
+  c.group_ranks = 3;
+  gs_error err = {0};
+  cr_assert_eq(gs_checkpoint_write(path, &c, &err), 0, "%s", err.msg);
+  state d;
+  dest_new(&d, &s.p, GS_OPT_ADAM, s.o.n);
+  gs_checkpoint r = ckpt_into(&d, "run-t", 11);
+  cr_assert_eq(gs_checkpoint_read(path, &r, &err), 0, "%s", err.msg);
+  cr_assert_eq(r.threads, 2);
+  cr_assert_eq(r.group_ranks, 3);
+  free(r.perm);
+  state_free(&d);
+  gs_checkpoint pk;
+  memset(&pk, 0, sizeof pk);
+  cr_assert_eq(gs_checkpoint_peek(path, &pk, &err), 0, "%s", err.msg);
+  cr_assert_eq(pk.threads, 2);
+  cr_assert_eq(pk.group_ranks, 3);
+
+  /* another thread count written into the file: the checksum refuses it */
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  cr_assert_geq(f, 0);
+  hid_t a = H5Aopen(f, "threads", H5P_DEFAULT);
+  cr_assert_geq(a, 0);
+  int64_t one = 1;
+  cr_assert_geq(H5Awrite(a, H5T_NATIVE_INT64, &one), 0);
+  H5Aclose(a);
+  H5Fclose(f);
+  dest_new(&d, &s.p, GS_OPT_ADAM, s.o.n);
+  r = ckpt_into(&d, "run-t", 11);
+  cr_assert_neq(gs_checkpoint_read(path, &r, &err), 0, "a changed thread count was read");
+  cr_assert(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+  state_free(&d);
+  /* and removed from it: the checksum refuses that too */
+  f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  cr_assert_geq(H5Adelete(f, "threads"), 0);
+  cr_assert_geq(H5Adelete(f, "group_ranks"), 0);
+  H5Fclose(f);
+  dest_new(&d, &s.p, GS_OPT_ADAM, s.o.n);
+  r = ckpt_into(&d, "run-t", 11);
+  memset(&err, 0, sizeof err);
+  cr_assert_neq(gs_checkpoint_read(path, &r, &err), 0, "a checkpoint without its thread count was read");
+  cr_assert(strstr(err.msg, "checksum mismatch"), "%s", err.msg);
+  state_free(&d);
+
+  /* not stored (a file written before): 0 */
+  c.threads = c.group_ranks = 0;
+  cr_assert_eq(gs_checkpoint_write(path, &c, &err), 0, "%s", err.msg);
+  dest_new(&d, &s.p, GS_OPT_ADAM, s.o.n);
+  r = ckpt_into(&d, "run-t", 11);
+  r.threads = r.group_ranks = 9;
+  cr_assert_eq(gs_checkpoint_read(path, &r, &err), 0, "%s", err.msg);
+  cr_assert_eq(r.threads, 0);
+  cr_assert_eq(r.group_ranks, 0);
+  free(r.perm);
+  state_free(&d);
+  state_free(&s);
+  rm_rf(dir);
+}

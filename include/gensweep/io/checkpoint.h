@@ -102,6 +102,12 @@ typedef struct gs_checkpoint {
 
   double train_seconds;   /* training time so far */
   long images;            /* training images seen so far */
+  /* How the run was computed, which decides its float rounding (OpenBLAS sums in another order
+   * with more threads; the group's reductions in another order with more ranks): OpenBLAS
+   * threads per rank and ranks in the run's group. write: stored when > 0. read: filled, 0 in
+   * a file written before they were stored (the reader then cannot tell). */
+  int threads;
+  int group_ranks;
 
   /* the model's own state (gs_model_def.state_*). write: read from (NULL or empty: none).
    * read: the file's arrays are added to it (the caller passes an empty state and frees it);
