@@ -93,10 +93,15 @@ kill_loop() { # label results launcher...
   done
   [ "$rc" = 0 ] || { tail -20 "$T/$label.txt"; fail "$label: sweep did not finish (rc $rc)"; }
   echo "$label: finished after $kills kill -9 of the whole job"
-  [ "$kills" -ge 2 ] || echo "note: only $kills kills landed (machine fast)"
+  # each kill lands after 1-3 new ledger lines of the attempt, so on any machine the first 8
+  # attempts are kills unless the sweep finishes first: at least 3 must have landed (the
+  # README's "a dozen times" is the total over the four loops, checked at the end)
+  [ "$kills" -ge 3 ] || fail "$label: only $kills kill -9 landed before the sweep finished"
+  TOTAL_KILLS=$((TOTAL_KILLS + kills))
   grep -q "resumed from its checkpoint" "$T/$label.txt" || { tail -20 "$T/$label.txt"; fail "$label: no run resumed from a checkpoint"; }
 }
 
+TOTAL_KILLS=0
 echo "== kill -9, singleton"
 kill_loop single "$T/r1" "$GS" run
 compare "$T/r1" || fail "singleton kill/resume changed the numbers"
@@ -154,6 +159,8 @@ INI=g
 kill_loop gan "$T/g1" "$GS" run
 compare_gan "$T/g1" "$T/gref" || fail "GAN kill/resume changed the numbers"
 INI=k
+[ "$TOTAL_KILLS" -ge 12 ] || fail "only $TOTAL_KILLS kill -9 landed in all (the README says a dozen)"
+echo "$TOTAL_KILLS kill -9 in all"
 
 for sig in TERM USR1; do
   echo "== SIG$sig: checkpoint at the next step and exit cleanly"
@@ -162,14 +169,19 @@ for sig in TERM USR1; do
   # the signal once a run has started (a fixed sleep fired before the first run on a busy
   # machine), then a moment into its training
   t0=$SECONDS
-  until grep -q $'\tstarted\t' "$T/s$sig/k/ledger.log" 2>/dev/null || [ $((SECONDS - t0)) -gt 120 ]; do sleep 0.05; done
+  until grep -q $'\tstarted\t' "$T/s$sig/k/ledger.log" 2>/dev/null; do
+    [ $((SECONDS - t0)) -le $((120 * SLOW)) ] || fail "SIG$sig: no run started within $((120 * SLOW)) s"
+    kill -0 "$pid" 2>/dev/null || { cat "$T/s$sig.txt"; fail "SIG$sig: the job ended before a run started"; }
+    sleep 0.05
+  done
   sleep "$(awk -v k="$SLOW" 'BEGIN { printf "%.2f", 0.3 * k }')"
   t0=$(date +%s.%N)
   kill -"$sig" "$pid"
   wait "$pid"; rc=$?
   t1=$(date +%s.%N)
   [ "$rc" = 3 ] || { cat "$T/s$sig.txt"; fail "SIG$sig: exit $rc, want 3 (interrupted)"; }
-  awk -v a="$t0" -v b="$t1" -v k="$SLOW" 'BEGIN { exit !(b - a < 10 * k) }' || fail "SIG$sig: took more than 10 s to stop"
+  # "at its next step" (a step here takes milliseconds): 30 s is a hang, not a busy machine
+  awk -v a="$t0" -v b="$t1" -v k="$SLOW" 'BEGIN { exit !(b - a < 30 * k) }' || fail "SIG$sig: took more than 30 s to stop"
   grep -q "interrupted" "$T/s$sig/k/ledger.log" || fail "SIG$sig: no interrupted line in the ledger"
   ls "$T/s$sig/k/ckpt/"*.h5 > /dev/null 2>&1 || fail "SIG$sig: no checkpoint left"
   "$GS" status "$T/s$sig/k" > "$T/st$sig.txt" || fail "status after SIG$sig"

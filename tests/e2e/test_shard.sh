@@ -42,7 +42,11 @@ for i in $(seq 0 $((n - 1))); do
   pids+=($!)
 done
 # rebuilds racing the shards' own rebuilds: they must take turns, never share sweep.h5.tmp
-( for _ in $(seq 1 15); do "$GS" rebuild "$T/sh/s" > /dev/null 2>&1; sleep 0.1; done ) &
+# (once the shards have made the sweep directory); each one's status and output are kept: every
+# rebuild must succeed, and a crash or a sanitizer report fails the test
+( t0=$SECONDS
+  until [ -f "$T/sh/s/ledger.log" ] || [ $((SECONDS - t0)) -gt 120 ]; do sleep 0.05; done
+  for k in $(seq 1 15); do "$GS" rebuild "$T/sh/s" > "$T/rb$k.txt" 2>&1; echo $? > "$T/rb$k.rc"; sleep 0.1; done ) &
 rpid=$!
 for i in $(seq 0 $((n - 1))); do
   wait "${pids[$i]}" || { cat "$T/sh$i.txt"; fail "shard $i/$n exited $?"; }
@@ -52,6 +56,10 @@ for i in $(seq 0 $((n - 1))); do
   grep -q "$want done, 0 skipped" "$T/sh$i.txt" || { cat "$T/sh$i.txt"; fail "shard $i/$n did not train its $want runs"; }
 done
 wait "$rpid"
+for k in $(seq 1 15); do
+  [ "$(cat "$T/rb$k.rc")" = 0 ] || { cat "$T/rb$k.txt"; fail "racing rebuild $k exited $(cat "$T/rb$k.rc")"; }
+  grep -qE "Sanitizer|runtime error" "$T/rb$k.txt" && { cat "$T/rb$k.txt"; fail "racing rebuild $k: sanitizer report"; }
+done
 ls "$T/sh/s/"*.tmp > /dev/null 2>&1 && fail "temporary files left: $(ls "$T/sh/s/")"
 
 "$GS" status "$T/sh/s" > "$T/status.txt" || fail "status"
