@@ -837,6 +837,7 @@ typedef struct loader {
   int section_bad;       /* the current section header was reported: ignore its keys */
   int key_line[GS_MAX_KEYS];   /* line where each key was set in its own section (0 = not set) */
   int grid_line[GS_MAX_KEYS];  /* line where each key was swept in [grid] */
+  int *value_line[GS_MAX_AXES]; /* the line of each value of each axis ('+=' lines add values) */
   load_error *errs;
   int nerrs, errcap;
 } loader;
@@ -955,6 +956,49 @@ static void free_values(char **values, int n) {
   free(values);
 }
 
+/* The values of each axis are distinct, and stay distinct in run ids (which keep letters and
+ * digits only): sorted once the whole file is read, so that a long list over many '+=' lines
+ * costs n log n, not a comparison of every line's values with all before them. */
+typedef struct { const char *key; int i; } vsort;
+static int vsort_cmp(const void *a, const void *b) {
+  const vsort *x = a, *y = b;
+  int c = strcmp(x->key, y->key);
+  return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+static void sanitise(const char *v, char *out, size_t n);
+static void check_axis_values(loader *L, int a) {
+  const gs_axis *ax = &L->sw->axes[a];
+  int n = ax->nvalues;
+  if (n < 2) return;
+  vsort *o = gs_malloc(sizeof *o * (size_t)n);
+  char (*san)[VALUE_BUF] = gs_malloc(sizeof *san * (size_t)n);
+  for (int pass = 0; pass < 2; pass++) {
+    for (int i = 0; i < n; i++) {
+      if (pass == 1) sanitise(ax->values[i], san[i], sizeof san[i]);
+      o[i] = (vsort){pass == 0 ? ax->values[i] : san[i], i};
+    }
+    qsort(o, (size_t)n, sizeof *o, vsort_cmp);
+    for (int j = 1; j < n; j++) {
+      if (strcmp(o[j - 1].key, o[j].key) != 0) continue;
+      int first = o[j - 1].i, second = o[j].i;
+      int l1 = L->value_line[a][first], l2 = L->value_line[a][second];
+      if (pass == 0 && l1 == l2)
+        add_error(L, l2, "%s: duplicate value %s in the list (items %d and %d)", ax->fullname,
+                  ax->values[first], first + 1, second + 1);
+      else if (pass == 0)
+        add_error(L, l2, "%s: duplicate value %s (already in the list of line %d)", ax->fullname, ax->values[first], l1);
+      else
+        add_error(L, l2, "%s: values '%s' and '%s' both become '%s' in run ids; make them differ in letters or digits",
+                  ax->fullname, ax->values[first], ax->values[second], o[j].key);
+      free(san);
+      free(o);
+      return; /* one message per axis */
+    }
+  }
+  free(san);
+  free(o);
+}
+
 /* "section.key = v1, v2, ..." in [grid]: a new axis. "section.key += v3, v4" on a later line
  * appends values to that axis (long lists over several lines: inih's line buffer is short). */
 static void grid_key(loader *L, const char *name0, const char *value, int line) {
@@ -1039,60 +1083,25 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
     }
     char canon[VALUE_BUF];
     gs_config_format(&scratch, k, canon, sizeof canon);
-    for (int j = 0; ex && j < ex->nvalues && ok; j++) {
-      if (strcmp(ex->values[j], canon) == 0) {
-        add_error(L, line, "%s: duplicate value %s (already in the list of line %d)", name, canon, ex->line);
-        ok = 0;
-      }
-    }
-    for (int j = 0; j < nv && ok; j++) {
-      if (strcmp(values[j], canon) == 0) {
-        add_error(L, line, "%s: duplicate value %s in the list (items %d and %d)", name, canon, j + 1, nv + 1);
-        ok = 0;
-      }
-    }
-    if (!ok) break;
+    /* duplicates, here and with earlier '+=' lines: check_axis_values, once the file is read */
     if (nv == cap) values = gs_realloc(values, (size_t)(cap = cap ? 2 * cap : 8) * sizeof *values);
     values[nv++] = gs_strdup(canon);
     item = comma ? comma + 1 : NULL;
   }
   free(list);
-  /* values must stay distinct in run ids (with those of the axis a '+=' line continues) */
-  int merged = 0;
-  if (ok && ex) {
-    merged = 1;
-    char **all = gs_malloc(sizeof *all * (size_t)(ex->nvalues + nv));
-    memcpy(all, ex->values, sizeof *all * (size_t)ex->nvalues);
-    memcpy(all + ex->nvalues, values, sizeof *all * (size_t)nv);
-    free(values);
-    values = all;
-    nv += ex->nvalues;
-  }
-  for (int i = 0; ok && i < nv; i++) {
-    char a[VALUE_BUF], b[VALUE_BUF];
-    sanitise(values[i], a, sizeof a);
-    for (int j = i + 1; ok && j < nv; j++) {
-      sanitise(values[j], b, sizeof b);
-      if (strcmp(a, b) == 0) {
-        add_error(L, line, "%s: values '%s' and '%s' both become '%s' in run ids; make them differ in letters or digits",
-                  name, values[i], values[j], a);
-        ok = 0;
-      }
-    }
-  }
   if (!ok) {
-    if (merged) { /* the merged list: free only this line's strings */
-      for (int i = ex->nvalues; i < nv; i++) free(values[i]);
-      free(values);
-    } else {
-      free_values(values, nv);
-    }
+    free_values(values, nv);
     return;
   }
+  gs_axis *into = ex ? ex : &sw->axes[sw->naxes];
+  int a_idx = (int)(into - sw->axes), n0 = ex ? ex->nvalues : 0;
+  L->value_line[a_idx] = gs_realloc(L->value_line[a_idx], sizeof(int) * (size_t)(n0 + nv));
+  for (int i = 0; i < nv; i++) L->value_line[a_idx][n0 + i] = line;
   if (ex) {
-    free(ex->values);
-    ex->values = values;
-    ex->nvalues = nv;
+    ex->values = gs_realloc(ex->values, sizeof *values * (size_t)(n0 + nv));
+    memcpy(ex->values + n0, values, sizeof *values * (size_t)nv);
+    ex->nvalues = n0 + nv;
+    free(values);
     return;
   }
   gs_axis *ax = &sw->axes[sw->naxes++];
@@ -1347,6 +1356,16 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
     add_error(L, line, "NUL byte in the file (not a text file?)");
   }
 
+  /* a file without any [section] (empty, only comments, or not an experiment file at all)
+   * would silently run the full default sweep */
+  int has_section = 0;
+  for (const char *q = text; q && *q && !has_section;) {
+    while (*q == ' ' || *q == '\t') q++;
+    has_section = *q == '[';
+    q = strchr(q, '\n');
+    if (q) q++;
+  }
+
   int r = ini_parse_stream(line_reader, L, on_key, L);
   if (r > 0) {
     const char *s = find_line(text, len, r);
@@ -1359,6 +1378,10 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
     add_error(L, 1, "the INI parser failed (error %d)", r);
   }
 
+  if (!has_section && L->nerrs == 0)
+    add_error(L, 1, "no [section] in the file: an experiment file needs at least one (for example [sweep] with "
+                    "name = ...); an empty file would run the whole default sweep");
+  for (int a = 0; a < sw->naxes; a++) check_axis_values(L, a);
   /* a key both fixed and swept */
   for (int i = 0; i < v->nkeys; i++) {
     if (!L->key_line[i] || !L->grid_line[i]) continue;
@@ -1390,6 +1413,7 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
   }
   for (int i = 0; i < L->nerrs; i++) free(L->errs[i].msg);
   free(L->errs);
+  for (int a = 0; a < GS_MAX_AXES; a++) free(L->value_line[a]);
   free(L);
   if (rc) gs_sweep_free(sw);
   return rc;
@@ -1398,7 +1422,7 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
 int gs_sweep_load(const char *path, const gs_vocabulary *v, gs_sweep *sw, gs_error *err) {
   memset(sw, 0, sizeof *sw);
   size_t len = 0;
-  char *text = gs_read_file(path, &len, err);
+  char *text = gs_read_file_max(path, GS_CONFIG_MAX_BYTES, &len, err);
   if (!text) return -1;
   return load(path, v, text, len, sw, err);
 }

@@ -129,9 +129,22 @@ void gs_unlock_dir(int fd) {
 }
 
 char *gs_read_file(const char *path, size_t *len, gs_error *err) {
+  return gs_read_file_max(path, (size_t)-1, len, err);
+}
+
+char *gs_read_file_max(const char *path, size_t max, size_t *len, gs_error *err) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     gs_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  /* a regular file, or a pipe (`gensweep run <(...)`); not a directory or a device such as
+   * /dev/zero, which would be read until memory runs out */
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    fclose(f);
+    gs_fail(err, "%s: not a regular file (%s)", path,
+            S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device" : "a special file");
     return NULL;
   }
   size_t cap = 4096, n = 0;
@@ -141,12 +154,19 @@ char *gs_read_file(const char *path, size_t *len, gs_error *err) {
     size_t r = fread(buf + n, 1, cap - n - 1, f);
     n += r;
     if (r == 0) break;
+    if (n > max) {
+      fclose(f);
+      free(buf);
+      gs_fail(err, "%s: larger than %zu bytes, the limit for this kind of file", path, max);
+      return NULL;
+    }
   }
   int bad = ferror(f);
+  int e = errno;
   fclose(f);
   if (bad) {
     free(buf);
-    gs_fail(err, "%s: read error", path);
+    gs_fail(err, "%s: read error: %s", path, strerror(e));
     return NULL;
   }
   buf[n] = 0;

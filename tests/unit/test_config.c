@@ -205,16 +205,19 @@ Test(config, defaults) {
   cr_assert_eq(c.eval_every, 1);
   gs_error err = {0};
   cr_assert_eq(gs_config_validate(&c, &err), 0, "%s", err.msg);
-  /* an empty experiment is the defaults, one run called "run" */
+  /* an experiment with one empty section is the defaults, one run called "run" */
   gs_sweep sw;
-  load_ok("", &sw);
+  load_ok("[sweep]\n", &sw);
   cr_assert_eq(sw.nruns, 1);
   cr_assert_eq(sw.naxes, 0);
   cr_assert_str_eq(sw.runs[0].id, "run");
   cr_assert_eq(sw.runs[0].hash, gs_config_hash(&c));
   cr_assert_str_eq(sw.path, "exp.ini");
-  cr_assert_str_eq(sw.text, "");
+  cr_assert_str_eq(sw.text, "[sweep]\n");
   gs_sweep_free(&sw);
+  /* a file without any section is refused: it would run the whole default sweep */
+  expect_error("", "exp.ini:1: ", "no [section] in the file", NULL);
+  expect_error("; only a comment\n\n# and another\n", "exp.ini:1: ", "no [section] in the file", NULL);
 }
 
 /* ------------------------------------------------------------------ value parsing */
@@ -1099,4 +1102,44 @@ Test(config, probe_lists_parse_and_bad_ones_name_the_key) {
   expect_error("[probe]\nfeatures = none, model\n", "exp.ini", "'none' goes alone", NULL);
   expect_error("[probe]\nfeatures = model, untrained, pooled, untrained_pooled\nbudgets = all, 1000, 500, 100\n",
                "exp.ini", "ask for 32 tables", "at most 24 fit in a run file");
+}
+
+/* Unbounded input: devices and directories are refused by name, files over the size limit with
+ * the limit; a pipe is read (bounded by the same limit). */
+Test(load, files_that_are_not_experiment_files) {
+  gs_sweep sw;
+  gs_error err = {0};
+  cr_assert_neq(gs_sweep_load("/dev/zero", gs_models_vocabulary(), &sw, &err), 0);
+  cr_assert(strstr(err.msg, "/dev/zero: not a regular file (a device)"), "%s", err.msg);
+  memset(&err, 0, sizeof err);
+  cr_assert_neq(gs_sweep_load("/tmp", gs_models_vocabulary(), &sw, &err), 0);
+  cr_assert(strstr(err.msg, "/tmp: not a regular file (a directory)"), "%s", err.msg);
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gs-big-%ld.ini", (long)getpid());
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("[sweep]\n", f);
+  for (long i = 0; i < (GS_CONFIG_MAX_BYTES / 64) + 10; i++) fputs("; a comment line of sixty-four bytes ..........................\n", f);
+  fclose(f);
+  memset(&err, 0, sizeof err);
+  cr_assert_neq(gs_sweep_load(path, gs_models_vocabulary(), &sw, &err), 0);
+  cr_assert(strstr(err.msg, "larger than 4194304 bytes"), "%s", err.msg);
+  unlink(path);
+}
+
+/* A 10,000-value axis over 10,000 '+=' lines loads (the checks for duplicates sort once per
+ * axis), and a duplicate far apart is still found, naming both lines. */
+Test(grid, ten_thousand_values_over_continuation_lines) {
+  size_t cap = 400000;
+  char *text = malloc(cap);
+  int n = snprintf(text, cap, "[grid]\ntrain.seed = 0\n");
+  for (int v = 1; v < 10000; v++) n += snprintf(text + n, cap - (size_t)n, "train.seed += %d\n", v);
+  gs_sweep sw;
+  load_ok(text, &sw);
+  cr_assert_eq(sw.nruns, 10000);
+  cr_assert_str_eq(sw.axes[0].values[9999], "9999");
+  gs_sweep_free(&sw);
+  n += snprintf(text + n, cap - (size_t)n, "train.seed += 5\n"); /* line 10,002; 5 is on line 7 */
+  expect_error(text, "exp.ini:10002: ", "duplicate value 5 (already in the list of line 7)", NULL);
+  free(text);
 }

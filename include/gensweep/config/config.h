@@ -276,6 +276,9 @@ int gs_sweep_load_mem(const char *path, const gs_vocabulary *v, const void *data
                       gs_error *err);
 void gs_sweep_free(gs_sweep *sw);
 
+/* Largest experiment file gs_sweep_load reads (a 10,000-value axis is about 100 KB). */
+#define GS_CONFIG_MAX_BYTES (4L << 20)
+
 /* Largest grid a load accepts (default 1,000,000 runs); the fuzzer lowers it so that a short
  * input cannot ask for minutes of expansion. */
 extern long gs_config_max_runs;

@@ -43,6 +43,9 @@ int gs_lock_dir(const char *dir, const char *name);
 void gs_unlock_dir(int fd);
 /* Read a whole file into a NUL-terminated malloc'd buffer. */
 char *gs_read_file(const char *path, size_t *len, gs_error *err);
+/* The same, refusing directories and devices (regular files and pipes only) and files of more
+ * than max bytes, each with a message naming the file. */
+char *gs_read_file_max(const char *path, size_t max, size_t *len, gs_error *err);
 
 /* Long computations call gs_poll() now and then so that rank 0 can serve the other worker
  * groups while it trains (the coordinator installs the hook). */
