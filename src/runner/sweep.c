@@ -29,7 +29,7 @@
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
 /* how a group's run ended, sent with its next request */
-enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3 };
+enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3, END_DONE_ELSEWHERE = 4 };
 
 volatile int gs_stop_requested;
 
@@ -190,6 +190,16 @@ static void coord_index(coord *c, int force) {
   c->t_index = gs_now();
 }
 
+/* The run's file is there, of this run's parameters, and final (done, or diverged, which is
+ * deterministic): nothing left to train. */
+static int finished_on_disk(const char *path, const gs_run *run) {
+  if (access(path, F_OK) != 0) return 0;
+  gs_run_summary s;
+  gs_error e = {0};
+  if (gs_runfile_read_summary(path, &s, &e) != 0 || s.config_hash != run->hash) return 0;
+  return strcmp(s.status, "done") == 0 || strcmp(s.status, "diverged") == 0;
+}
+
 /* a run has ended: its leader wrote the run file (or checkpointed it on a stop request) */
 static void coord_finished(coord *c, int idx, int how) {
   const gs_run *run = &c->sw->runs[idx];
@@ -203,6 +213,14 @@ static void coord_finished(coord *c, int idx, int how) {
     c->out->busy++;
     fprintf(c->log, "%s: skipped: another process is training it right now (its lock is held)\n", tag);
     coord_log(c, "busy", idx, -1, "locked by another process");
+    fflush(c->log);
+    return;
+  }
+  if (how == END_DONE_ELSEWHERE) {
+    r->state = GS_RUN_DONE;
+    c->out->skipped++;
+    fprintf(c->log, "%s: finished by another job meanwhile, skipped\n", tag);
+    coord_log(c, "done", idx, gs_model_epochs(&run->cfg), "finished by another job (run file)");
     fflush(c->log);
     return;
   }
@@ -557,11 +575,17 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     sweepdir_run_path(dir, run, path, sizeof path);
     sweepdir_ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
     int lockfd = leader ? sweepdir_lock_run(dir, run) : 0;
-    int busy = lockfd == -1;
+    int busy = lockfd == -1 ? END_BUSY : 0;
+    /* The queue was made when this job started: another job (a relaunch while this one runs, an
+     * overlapping requeue, a shard) may have finished the run since, and released its lock. */
+    if (leader && !busy && finished_on_disk(path, run)) {
+      if (lockfd >= 0) close(lockfd);
+      busy = END_DONE_ELSEWHERE;
+    }
     MPI_Bcast(&busy, 1, MPI_INT, 0, group);
     if (busy) {
       finished = idx;
-      how = END_BUSY;
+      how = busy;
       continue;
     }
     gs_record rec;

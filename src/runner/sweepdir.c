@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gensweep/core/atomic.h"
@@ -27,13 +28,23 @@ void sweepdir_ckpt_file(const char *dir, const gs_run *run, const char *ext, cha
 int sweepdir_lock_run(const char *dir, const gs_run *run) {
   char path[1400];
   sweepdir_ckpt_file(dir, run, "lock", path, sizeof path);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return -2; /* cannot lock (odd file system): train anyway */
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return -1;
+  /* The lock file is removed once the run file is written, so the file locked may no longer
+   * be the one at the path: a process that opened it before the removal and locks it after
+   * would share "the" lock with a process that creates the path anew. A lock counts only when
+   * its file is still the one at the path; otherwise it is taken again on the new file. */
+  for (int attempt = 0; attempt < 100; attempt++) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -2; /* cannot lock (odd file system): train anyway */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      close(fd);
+      return -1;
+    }
+    struct stat held, now;
+    if (fstat(fd, &held) != 0) return fd;
+    if (stat(path, &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev) return fd;
+    close(fd); /* removed or replaced meanwhile */
   }
-  return fd;
+  return -1;
 }
 
 /* Fail early, before any run, when the results directory cannot be written (read-only, full). */
