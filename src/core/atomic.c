@@ -108,7 +108,10 @@ int gs_atomic_write(const char *path, const void *data, size_t len, gs_error *er
   if (fclose(f) != 0 && ok) ok = 0, e = errno;
   if (!ok) {
     gs_atomic_abort(&a);
-    return gs_fail(err, "%s: cannot write: %s", path, strerror(e));
+    return gs_fail(err, "%s: cannot write: %s%s", path, strerror(e),
+                   e == ENOSPC || e == EDQUOT ? " (the device is full: free space or move the results, then run again)"
+                   : e == EFBIG               ? " (the process's file-size limit, ulimit -f, is reached)"
+                                              : "");
   }
   return gs_atomic_commit(&a, err);
 }

@@ -16,6 +16,7 @@
 #include "gensweep/core/atomic.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,42 +150,104 @@ hid_t gs_h5_open_readonly(const char *path, gs_error *err) {
   return f;
 }
 
-/* The temporary file, fsync, rename and directory fsync are core/atomic.h's; this adds HDF5. */
+/* The file is built in memory (HDF5's core driver, no backing store) and its image written by
+ * gs_atomic_write (temporary file, fsync, rename, directory fsync). HDF5 therefore never writes
+ * to the disk itself: a full disk or a file-size limit is an ordinary write error, reported with
+ * the file's name and the reason, instead of a failure inside HDF5 that leaves the file open in
+ * the library (which then crashed when MPI_Finalize shut HDF5 down). */
+/* Bob Jenkins' lookup3 hash (hashlittle, byte by byte), initial value 0: the checksum of HDF5's
+ * checksummed metadata (the file format specification, "Superblock Checksum"). */
+static uint32_t rot32(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+uint32_t gs_h5_lookup3(const uint8_t *k, size_t n) {
+  uint32_t a, b, c;
+  a = b = c = 0xdeadbeefu + (uint32_t)n;
+  while (n > 12) {
+    a += k[0] + ((uint32_t)k[1] << 8) + ((uint32_t)k[2] << 16) + ((uint32_t)k[3] << 24);
+    b += k[4] + ((uint32_t)k[5] << 8) + ((uint32_t)k[6] << 16) + ((uint32_t)k[7] << 24);
+    c += k[8] + ((uint32_t)k[9] << 8) + ((uint32_t)k[10] << 16) + ((uint32_t)k[11] << 24);
+    a -= c; a ^= rot32(c, 4);  c += b;
+    b -= a; b ^= rot32(a, 6);  a += c;
+    c -= b; c ^= rot32(b, 8);  b += a;
+    a -= c; a ^= rot32(c, 16); c += b;
+    b -= a; b ^= rot32(a, 19); a += c;
+    c -= b; c ^= rot32(b, 4);  b += a;
+    n -= 12;
+    k += 12;
+  }
+  if (n == 0) return c;
+  uint8_t t[12] = {0};
+  memcpy(t, k, n);
+  a += t[0] + ((uint32_t)t[1] << 8) + ((uint32_t)t[2] << 16) + ((uint32_t)t[3] << 24);
+  b += t[4] + ((uint32_t)t[5] << 8) + ((uint32_t)t[6] << 16) + ((uint32_t)t[7] << 24);
+  c += t[8] + ((uint32_t)t[9] << 8) + ((uint32_t)t[10] << 16) + ((uint32_t)t[11] << 24);
+  c ^= b; c -= rot32(b, 14);
+  a ^= c; a -= rot32(c, 11);
+  b ^= a; b -= rot32(a, 25);
+  c ^= b; c -= rot32(b, 16);
+  a ^= c; a -= rot32(c, 4);
+  b ^= a; b -= rot32(a, 14);
+  c ^= b; c -= rot32(b, 24);
+  return c;
+}
+
+/* HDF5 1.10's H5Fget_file_image of a file still open for writing clears the superblock's
+ * "open for write" flag in the copy but leaves the checksum computed with it set, so a file
+ * of the 1.8 format (superblock v2) written from the image would not open ("incorrect metadata
+ * checksum"). The superblock (at offset 0: no user block) is its signature, version, sizes of
+ * offsets and lengths, flags, four addresses, then lookup3 of all of that. */
+static int fix_superblock_checksum(uint8_t *img, size_t size) {
+  static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (size < 12 || memcmp(img, sig, 8) != 0) return -1;
+  if (img[8] < 2) return 0; /* versions 0 and 1 have no checksum */
+  size_t n = 12 + 4 * (size_t)img[9];
+  if (img[9] < 2 || img[9] > 8 || size < n + 4) return -1;
+  uint32_t c = gs_h5_lookup3(img, n);
+  for (int i = 0; i < 4; i++) img[n + (size_t)i] = (uint8_t)(c >> (8 * i));
+  return 0;
+}
+
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
-  gs_atomic a;
   int rc = -1;
   hid_t fapl = -1, f = -1;
-  /* the empty temporary file is created with open(2) first: the errno of a missing or read-only
-   * directory makes a clearer message than HDF5's */
-  if (gs_atomic_begin(&a, path, err) < 0) {
-    gs_h5_quiet_end(&q);
-    return -1;
-  }
+  void *image = NULL;
+  ssize_t size = -1;
   fapl = gs_h5_fapl(1);
-  if (fapl < 0) {
+  if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
     gs_h5_fail(err, path, "cannot set up HDF5 file access");
     goto out;
   }
-  f = H5Fcreate(a.tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (f < 0) {
-    gs_h5_fail(err, path, "cannot create %s", a.tmp);
+    gs_h5_fail(err, path, "cannot create the file in memory");
     goto out;
   }
   if (fill(f, path, ctx, err) < 0) goto out;
+  if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (size = H5Fget_file_image(f, NULL, 0)) <= 0) {
+    gs_h5_fail(err, path, "cannot complete the file in memory");
+    goto out;
+  }
+  image = gs_malloc((size_t)size);
+  if (H5Fget_file_image(f, image, (size_t)size) != size) {
+    gs_h5_fail(err, path, "cannot copy the file's image");
+    goto out;
+  }
+  if (fix_superblock_checksum(image, (size_t)size) != 0) {
+    gs_fail(err, "%s: the file built in memory has no HDF5 superblock where expected", path);
+    goto out;
+  }
   herr_t cr = H5Fclose(f);
   f = -1;
   if (cr < 0) {
-    gs_h5_fail(err, path, "closing %s", a.tmp);
+    gs_h5_fail(err, path, "closing the file in memory");
     goto out;
   }
-  rc = 0;
+  rc = gs_atomic_write(path, image, (size_t)size, err);
 out:
   if (f >= 0) H5Fclose(f);
   if (fapl >= 0) H5Pclose(fapl);
-  if (rc == 0) rc = gs_atomic_commit(&a, err); /* removes the temporary file if it fails */
-  else gs_atomic_abort(&a);
+  free(image);
   gs_h5_quiet_end(&q);
   return rc;
 }

@@ -16,6 +16,7 @@
 #include "gensweep/models/model.h"
 #include "gensweep/io/ledger.h"
 #include "gensweep/io/record.h"
+#include "gensweep/io/h5util.h"
 
 /* ------------------------------------------------------------------ helpers */
 #define TEST_TMP_NAME "gs_runfile"
@@ -1033,4 +1034,31 @@ Test(sweepfile, status_of_runs_without_files_from_the_ledger) {
   H5Fclose(f);
   gs_sweep_free(&sw);
   rm_rf(dir);
+}
+
+/* Files are built in memory and written from their image; the image's superblock checksum is
+ * recomputed with lookup3, which must agree with what HDF5 itself writes to a file on disk. */
+Test(h5util, lookup3_is_hdf5s_superblock_checksum) {
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/gs-sb-%ld.h5", (long)getpid());
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18);
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  cr_assert_geq(f, 0);
+  H5Fclose(f);
+  H5Pclose(fapl);
+  uint8_t sb[48];
+  FILE *fp = fopen(path, "rb");
+  cr_assert(fp);
+  cr_assert_eq(fread(sb, 1, sizeof sb, fp), sizeof sb);
+  fclose(fp);
+  unlink(path);
+  cr_assert_eq(sb[8], 2, "superblock version %d, expected 2", sb[8]);
+  uint32_t stored = sb[44] | (uint32_t)sb[45] << 8 | (uint32_t)sb[46] << 16 | (uint32_t)sb[47] << 24;
+  cr_assert_eq(gs_h5_lookup3(sb, 44), stored);
+  /* the hash's reference values (lookup3's own self-test): "" -> 0xdeadbeef, and
+   * "Four score and seven years ago" -> 0x17770551 */
+  cr_assert_eq(gs_h5_lookup3((const uint8_t *)"", 0), 0xdeadbeefu);
+  const char *fs = "Four score and seven years ago";
+  cr_assert_eq(gs_h5_lookup3((const uint8_t *)fs, strlen(fs)), 0x17770551u);
 }

@@ -5,8 +5,10 @@
  * - Every public function of src/io that calls HDF5 wraps its work in gs_h5_quiet_begin/end:
  *   HDF5's automatic error printing is off inside, and a failure is summarised from the error
  *   stack into the gs_error message by gs_h5_fail, which always names the file.
- * - Files are written whole to <path>.tmp with the serial sec2 driver and the 1.8 file format
- *   (checksummed metadata), closed, fsync'd and renamed over <path> (gs_h5_write_atomic).
+ * - Files are built whole in memory (the core driver) in the 1.8 file format (checksummed
+ *   metadata), and their image written to <path>.tmp, fsync'd and renamed over <path>
+ *   (gs_h5_write_atomic): HDF5 itself never writes to the disk, so a full disk is a plain
+ *   write error naming the file.
  * - Readers open read-only with file locking off (gs_h5_open_readonly).
  * - The small helpers return -1 on failure and leave the HDF5 error stack for gs_h5_fail. */
 #ifndef GENSWEEP_IO_H5UTIL_H
@@ -54,6 +56,8 @@ hid_t gs_h5_open_readonly(const char *path, gs_error *err);
  * untouched. Calls gs_h5_quiet_begin/end itself. */
 typedef int (*gs_h5_fill_fn)(hid_t f, const char *path, void *ctx, gs_error *err);
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err);
+/* Jenkins' lookup3 (hashlittle, initial value 0): HDF5's metadata checksum. */
+uint32_t gs_h5_lookup3(const uint8_t *data, size_t n);
 
 /* ------------------------------------------------------------------ writing */
 /* Fixed-length, null-terminated UTF-8 string type of `size` bytes (>= 1). */
