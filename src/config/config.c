@@ -99,6 +99,10 @@ const gs_key gs_runner_keys[] = {
     N_FLOAT("probe", "tol", probe_tol, 0, 1, 1, 0, "0.01", "liblinear's stopping tolerance (its -e)"),
     N_INT("probe", "seed", probe_seed, 0, SEED_MAX, "0",
                     "seed of the labelled subsets (the same subsets for every run, so rows compare)"),
+    N_STR("probe", "c_grid", probe_c_grid, 0, "",
+          "choose C for each labelled subset by stratified k-fold cross-validation among these values (e.g. "
+          "0.01, 0.1, 1, 10; the best mean held-out accuracy, the smaller C on a tie); empty: probe.c"),
+    N_INT("probe", "cv_folds", probe_cv_folds, 2, 20, "5", "folds of the cross-validation of probe.c_grid"),
     N_INT("probe", "every", probe_every, 0, 1000000000, "0",
           "also probe during training, at evaluations every N iterations (GANs) or epochs (0 = at the end "
           "only): series probe_<classifier>_<budget> against training time"),
@@ -488,6 +492,27 @@ static const char *skip_space(const char *s) {
 }
 
 /* '#' only starts a comment at the beginning of a line; say so when it breaks a value */
+/* The offset of the first byte that is not part of well-formed UTF-8 (no overlong forms,
+ * surrogates or code points above U+10FFFF), or n when all of s[0..n) is UTF-8. */
+static size_t utf8_invalid_at(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = u[i];
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (!len || i + (size_t)len > n) return i;
+    unsigned cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (int k = 1; k < len; k++) {
+      if ((u[i + (size_t)k] & 0xC0) != 0x80) return i;
+      cp = cp << 6 | (u[i + (size_t)k] & 0x3F);
+    }
+    static const unsigned min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += (size_t)len;
+  }
+  return n;
+}
+
 static const char *comment_hint(const char *v, size_t len) {
   return memchr(v, '#', len) ? " (an inline comment must start with ';' after a space)" : "";
 }
@@ -521,6 +546,12 @@ static int set_at(gs_config *c, int i, const char *value, gs_error *err) {
     if (!len) return gs_fail(err, "%s.%s: missing value (expected a number)", sec, nm);
     char *end;
     errno = 0;
+    /* one rule for numbers: decimal, for integers and floats alike (strtod would also take
+     * hexadecimal floats, which strtol(..., 10) refuses for integers) */
+    const char *d = v + (v[0] == '+' || v[0] == '-');
+    if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+      return gs_fail(err, "%s.%s = %.*s: not a decimal number (numbers are written in decimal, e.g. 0.001 or 1e-3)",
+                     sec, nm, vl, v);
     double x = strtod(v, &end);
     if (end == v || *skip_space(end))
       return gs_fail(err, "%s.%s = %.*s: not a number%s", sec, nm, vl, v, comment_hint(v, len));
@@ -538,6 +569,10 @@ static int set_at(gs_config *c, int i, const char *value, gs_error *err) {
     for (size_t i = 0; i < len; i++)
       if ((unsigned char)v[i] < 0x20 && v[i] != '\t')
         return gs_fail(err, "%s.%s: value contains a control character", sec, nm);
+    size_t bad = utf8_invalid_at(v, len);
+    if (bad < len)
+      return gs_fail(err, "%s.%s: not UTF-8 text (byte 0x%02x at character %zu): experiment files are UTF-8, and "
+                          "the value is stored as UTF-8 in HDF5 attributes", sec, nm, (unsigned char)v[bad], bad + 1);
     if (is_sweep_name(k)) {
       /* not '.' first (hidden, "." and ".."), nor '-' (read as an option by shell commands) */
       int ok = v[0] != '.' && v[0] != '-';
@@ -798,12 +833,33 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
     out->classifiers[out->nclassifiers++] = k;
   }
   if (out->nclassifiers == 0) return gs_fail(err, "probe.classifiers is empty");
-  /* a run file holds a fixed number of figures (io/record.h): 4 arrays and 2 scalars each */
+  for (const char *p = c->probe_c_grid; next_item(&p, tok, sizeof tok);) {
+    char *end;
+    errno = 0;
+    double v = strtod(tok, &end);
+    if (!tok[0] || *end || errno || !(v > 0) || !isfinite(v) || (tok[0] == '0' && (tok[1] == 'x' || tok[1] == 'X')))
+      return gs_fail(err, "probe.c_grid = %s: '%s' is not a positive decimal number", c->probe_c_grid, tok);
+    if (out->ncs == GS_PROBE_MAX_CS)
+      return gs_fail(err, "probe.c_grid = %s: more than %d values", c->probe_c_grid, GS_PROBE_MAX_CS);
+    int at = out->ncs;
+    for (int i = 0; i < out->ncs; i++) {
+      if (out->cs[i] == v) return gs_fail(err, "probe.c_grid = %s: '%s' twice", c->probe_c_grid, tok);
+      if (out->cs[i] > v && at == out->ncs) at = i;
+    }
+    memmove(out->cs + at + 1, out->cs + at, sizeof(double) * (size_t)(out->ncs - at));
+    out->cs[at] = v;
+    out->ncs++;
+  }
+  if (out->ncs == 1)
+    return gs_fail(err, "probe.c_grid = %s: one value chooses nothing (set probe.c instead)", c->probe_c_grid);
+  /* a run file holds a fixed number of figures (io/record.h): 4 arrays and 2 scalars each, one
+   * array more (the chosen Cs) with a cross-validated C */
   int sources = out->model_features + out->untrained_features + out->pooled_features + out->untrained_pooled_features;
-  if (sources * out->nclassifiers * out->nbudgets > GS_PROBE_MAX_FIGURES)
+  int tables = sources * out->nclassifiers * out->nbudgets, room = GS_PROBE_MAX_FIGURES * 4 / (out->ncs ? 5 : 4);
+  if (tables > room)
     return gs_fail(err, "probe.features, probe.classifiers and probe.budgets ask for %d tables (sources x classifiers x "
-                   "budgets); at most %d fit in a run file: use fewer budgets or sources",
-                   sources * out->nclassifiers * out->nbudgets, GS_PROBE_MAX_FIGURES);
+                   "budgets); at most %d fit in a run file%s: use fewer budgets or sources", tables, room,
+                   out->ncs ? " with probe.c_grid" : "");
   return 0;
 }
 

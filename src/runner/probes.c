@@ -58,6 +58,33 @@ static float *features_of(const gs_model_def *def, gs_model *m, const char *kind
   return X;
 }
 
+/* Every class of rows idx[0..m) of X, with the solver the probe stage uses for such a problem:
+ * the own solver for a large one, liblinear class by class otherwise. W: classes x (d + 1). */
+static int fit_subset(const float *X, const int *y, int F, int C, const long *idx, long m, const gs_probe_params *par,
+                      double *W, gs_error *err) {
+  if (gs_probe_large(m, F)) return gs_probe_fit_all(X, y, F, C, idx, m, par, W, NULL, err);
+  gs_probe_problem *pb = gs_probe_problem_new(X, y, F, C, idx, m);
+  int rc = 0;
+  for (int k = 0; k < C && rc == 0; k++) rc = gs_probe_fit_class(pb, k, par, W + (long)k * (F + 1), err);
+  gs_probe_problem_free(pb);
+  return rc;
+}
+
+/* probe.c_grid: C for each problem by stratified k-fold cross-validation on its labelled subset
+ * (fold of an example: its place among the subset's examples of its class, modulo k). The
+ * (problem, candidate, fold) fits are farmed over the group's ranks, longest first; the held-out
+ * hits are summed over the group, so every rank chooses the same C: the best mean held-out
+ * accuracy, the smaller C on a tie (candidates ascend). A subset with fewer than 2 examples of a
+ * class keeps probe.c. */
+typedef struct { int p, ci, f, rank; double cost; } cv_unit;
+static int cv_by_cost(const void *a, const void *b) {
+  const cv_unit *x = a, *y = b;
+  if (x->cost != y->cost) return x->cost < y->cost ? 1 : -1;
+  return (x->p * 1000 + x->ci * 32 + x->f) - (y->p * 1000 + y->ci * 32 + y->f);
+}
+static int choose_c(const gs_config *c, const gs_probe_lists *pl, const void *prv, int np, const float *X,
+                    const int *y, long n, int F, int C, int P, int rank, MPI_Comm comm, double *chosen, gs_error *err);
+
 static int all_finite(const float *x, long n) {
   for (long i = 0; i < n; i++)
     if (!isfinite(x[i])) return 0;
@@ -114,6 +141,14 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
         pr[np++] = (problem){.clf = pl.classifiers[k], .budget = b, .repeat = r, .m = B ? B : n, .usable = ok};
   }
 
+  /* C of each problem: probe.c, or chosen by cross-validation (probe.c_grid) */
+  double *chosen = gs_malloc(sizeof(double) * (size_t)(np ? np : 1));
+  for (int p = 0; p < np; p++) chosen[p] = c->probe_c;
+  if (pl.ncs && choose_c(c, &pl, pr, np, X, y, n, F, C, P, rank, comm, chosen, err) != 0) {
+    free(chosen), free(sub), free(pr), free(X), free(T), free(y), free(yt);
+    return -1;
+  }
+
   /* the units, longest first, each to the least-loaded rank (the same on every rank) */
   int nu = 0;
   unit *u = gs_malloc(sizeof(unit) * (size_t)(np ? np : 1) * C);
@@ -145,7 +180,8 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   for (int i = 0; i < nu && rc == 0; i++) {
     if (u[i].rank != rank) continue;
     const problem *q = &pr[u[i].problem];
-    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = c->probe_c, .eps = c->probe_tol};
+    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = chosen[u[i].problem],
+                           .eps = c->probe_tol};
     if (u[i].k < 0) {
       gs_probe_balanced_subset(y, n, C, pl.budgets[q->budget], (uint64_t)c->probe_seed, q->repeat, sub, err);
       rc = gs_probe_fit_all(X, y, F, C, sub, q->m, &par, W + u[i].problem * stride, NULL, err);
@@ -215,6 +251,13 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
       gs_record_array(rec, path, 2, s2, prec);
       snprintf(path, sizeof path, "probe/%s/%s/%s/recall", source, cn, bn);
       gs_record_array(rec, path, 2, s2, recall);
+      if (pl.ncs) { /* the cross-validated C of each subset */
+        double *cs = gs_malloc(sizeof(double) * R);
+        for (long r = 0; r < R; r++) cs[r] = chosen[p0 + r];
+        snprintf(path, sizeof path, "probe/%s/%s/%s/c", source, cn, bn);
+        gs_record_array(rec, path, 1, s1, cs);
+        free(cs);
+      }
       free(acc), free(cf), free(prec), free(recall);
     }
   }
@@ -225,7 +268,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
     gs_record_scalar(rec, "probe_all_labels", (double)n); /* the budget "all" */
     *nskipped += skipped;
   }
-  free(mean), free(scale), free(conf), free(W), free(load), free(u), free(sub), free(pr);
+  free(mean), free(scale), free(conf), free(W), free(load), free(u), free(sub), free(pr), free(chosen);
   free(X), free(T), free(y), free(yt);
   return rc;
 }
@@ -361,4 +404,80 @@ int gs_run_probes_during(const gs_config *c, const gs_model_def *def, gs_model *
     return 0;
   }
   return run_probes(c, def, m, ds, rec, comm, RECORD_SERIES, err);
+}
+
+static int choose_c(const gs_config *c, const gs_probe_lists *pl, const void *prv, int np, const float *X,
+                    const int *y, long n, int F, int C, int P, int rank, MPI_Comm comm, double *chosen, gs_error *err) {
+  const problem *pr = prv;
+  int K = (int)c->probe_cv_folds, nc = pl->ncs;
+  cv_unit *u = gs_malloc(sizeof(cv_unit) * (size_t)(np ? np : 1) * nc * K);
+  int nu = 0;
+  for (int p = 0; p < np; p++) {
+    if (!pr[p].usable || pr[p].m / C < 2) continue;
+    double cost = (gs_probe_large(pr[p].m, F) ? 0.1 : 1.0) * (double)pr[p].m * F * C;
+    for (int ci = 0; ci < nc; ci++)
+      for (int f = 0; f < K; f++) u[nu++] = (cv_unit){.p = p, .ci = ci, .f = f, .cost = cost};
+  }
+  qsort(u, (size_t)nu, sizeof *u, cv_by_cost);
+  double *load = gs_calloc((size_t)P, sizeof(double));
+  for (int i = 0; i < nu; i++) {
+    int best = 0;
+    for (int q = 1; q < P; q++)
+      if (load[q] < load[best]) best = q;
+    u[i].rank = best;
+    load[best] += u[i].cost;
+  }
+  double *hits = gs_calloc((size_t)(np ? np : 1) * nc, sizeof(double));
+  long *sub = gs_malloc(sizeof(long) * n), *tr = gs_malloc(sizeof(long) * n);
+  long *seen = gs_malloc(sizeof(long) * C), *conf = gs_malloc(sizeof(long) * C * C);
+  double *W = gs_malloc(sizeof(double) * C * (F + 1)), *mean = gs_malloc(sizeof(double) * F),
+         *scale = gs_malloc(sizeof(double) * F);
+  int rc = 0;
+  for (int i = 0; i < nu && rc == 0; i++) {
+    if (u[i].rank != rank) continue;
+    const problem *q = &pr[u[i].p];
+    long B = pl->budgets[q->budget];
+    gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, q->repeat, sub, err);
+    /* the fold: training rows first, held-out rows after them */
+    long ntr = 0, nva = 0;
+    memset(seen, 0, sizeof(long) * C);
+    for (long j = 0; j < q->m; j++)
+      if ((seen[y[sub[j]]]++ % K) != u[i].f) tr[ntr++] = sub[j];
+    long *va = gs_malloc(sizeof(long) * (size_t)(q->m - ntr + 1));
+    memset(seen, 0, sizeof(long) * C);
+    for (long j = 0; j < q->m; j++)
+      if ((seen[y[sub[j]]]++ % K) == u[i].f) va[nva++] = sub[j];
+    gs_probe_params par = {.classifier = q->clf ? GS_PROBE_LR : GS_PROBE_SVM, .C = pl->cs[u[i].ci],
+                           .eps = c->probe_tol};
+    rc = fit_subset(X, y, F, C, tr, ntr, &par, W, err);
+    if (rc == 0 && nva > 0) {
+      float *V = gs_malloc(sizeof(float) * (size_t)nva * F);
+      int *yv = gs_malloc(sizeof(int) * (size_t)nva);
+      for (long j = 0; j < nva; j++) {
+        memcpy(V + j * F, X + va[j] * F, sizeof(float) * F);
+        yv[j] = y[va[j]];
+      }
+      gs_probe_standardisation(X, F, tr, ntr, mean, scale);
+      gs_probe_score_standardised(mean, scale, F, C, W, V, yv, nva, conf);
+      for (int k = 0; k < C; k++) hits[u[i].p * nc + u[i].ci] += (double)conf[k * C + k];
+      free(V), free(yv);
+    }
+    free(va);
+    gs_poll();
+  }
+  if (P > 1) {
+    int failed = rc != 0, any;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && !failed) rc = gs_fail(err, "a probe cross-validation fit failed on another rank of the group");
+    else if (!any) MPI_Allreduce(MPI_IN_PLACE, hits, np * nc, MPI_DOUBLE, MPI_SUM, comm);
+  }
+  for (int p = 0; rc == 0 && p < np; p++) {
+    if (!pr[p].usable || pr[p].m / C < 2) continue;
+    int best = 0;
+    for (int ci = 1; ci < nc; ci++)
+      if (hits[p * nc + ci] > hits[p * nc + best]) best = ci;
+    chosen[p] = pl->cs[best];
+  }
+  free(u), free(load), free(hits), free(sub), free(tr), free(seen), free(conf), free(W), free(mean), free(scale);
+  return rc;
 }

@@ -141,8 +141,10 @@ static void print_run(FILE *out, int idw, const char *id, gs_run_state rs, const
 
 /* Read every run file, the checkpoint of every run not done, and sweep.h5 whole, checksums
  * included; one line per corrupt file. Returns how many are corrupt. */
-static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_view *v, FILE *out) {
+static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_view *v, FILE *out,
+                        long *corrupt_done) {
   long nrun = 0, nckpt = 0, nchecked = 0;
+  *corrupt_done = 0;
   size_t pl = strlen(dir) + GS_MAX_RUN_ID + 32;
   char *path = gs_malloc(pl);
   for (long r = 0; r < sw->nruns; r++) {
@@ -155,6 +157,7 @@ static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_vie
       gs_run_summary s;
       if (gs_runfile_read_summary(path, &s, &e) != 0) {
         nrun++;
+        if (gs_ledger_run_state(v, run->id, run->hash, NULL, NULL) == GS_RUN_DONE) (*corrupt_done)++;
         fprintf(out, "  %-12s %s  run file: %s (left out of sweep.h5; the next run of the sweep trains it again)\n",
                 "corrupt", run->id, e.msg);
       } else {
@@ -193,7 +196,6 @@ static long check_files(const char *dir, const gs_sweep *sw, const gs_ledger_vie
     }
   }
   free(path);
-  (void)v;
   long n = nrun + nckpt + bad_index;
   if (n)
     fprintf(out, "files:    %ld of %ld checked file%s corrupt: %ld run file%s, %ld checkpoint%s%s\n", n, nchecked,
@@ -210,6 +212,17 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   if (!S_ISDIR(dst.st_mode)) return gs_fail(err, "%s: not a directory (expected results/<sweep name>)", dir);
 
   char exp_path[1100], note[1400] = "";
+  /* a directory with none of a sweep's files is not one (a typo, or results/ instead of
+   * results/<sweep name>): saying "0 total" would read as an empty sweep */
+  static const char *const marks[] = {"experiment.ini", "ledger.log", "sweep.h5", "runs"};
+  int marked = 0;
+  for (size_t i = 0; i < sizeof marks / sizeof *marks && !marked; i++) {
+    snprintf(exp_path, sizeof exp_path, "%s/%s", dir, marks[i]);
+    marked = access(exp_path, F_OK) == 0;
+  }
+  if (!marked)
+    return gs_fail(err, "%s: not a sweep directory (no experiment.ini, ledger.log, sweep.h5 or runs/ in it); give "
+                        "results/<sweep name>", dir);
   snprintf(exp_path, sizeof exp_path, "%s/experiment.ini", dir);
   gs_sweep sw;
   memset(&sw, 0, sizeof sw);
@@ -318,8 +331,15 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   if (st.orphans)
     fprintf(out, "note:     %ld run%s in the ledger %s not in the experiment (removed from the grid)\n", st.orphans,
             st.orphans == 1 ? "" : "s", st.orphans == 1 ? "is" : "are");
-  fprintf(out, "done:     %ld of %ld runs\n", st.done, st.total);
-  long ncorrupt = have_sw ? check_files(dir, &sw, &v, out) : 0;
+  /* a run the ledger calls done whose file is damaged is not done: the next run of the sweep
+   * trains it again */
+  long corrupt_done = 0;
+  long ncorrupt = have_sw ? check_files(dir, &sw, &v, out, &corrupt_done) : 0;
+  if (corrupt_done)
+    fprintf(out, "done:     %ld of %ld runs (%ld more done in the ledger, but %s damaged: see above)\n",
+            st.done - corrupt_done, st.total, corrupt_done, corrupt_done == 1 ? "its run file is" : "their run files are");
+  else
+    fprintf(out, "done:     %ld of %ld runs\n", st.done, st.total);
   gs_ledger_view_free(&v);
   if (have_sw) gs_sweep_free(&sw);
   return ncorrupt ? 1 : 0;

@@ -378,6 +378,18 @@ static void note_remote(void *ctx, const gs_run *run, const char *event, long ep
 static int coord_setup(coord *c, gs_error *err) {
   const gs_sweep *sw = c->sw;
   char sub[1100];
+  /* A new sweep: its data is checked before anything is created, so that a wrong data path
+   * leaves no results directory and ledger behind (an existing sweep's runs may all be done:
+   * its data is checked below, only when some run is left to train). */
+  if (access(c->dir, F_OK) != 0 && sw->nruns > 0) {
+    const gs_run *first = &sw->runs[0];
+    if (!gs_dataset_cached(&first->cfg, err)) {
+      char msg[sizeof err->msg];
+      GS_STRCPY(msg, err->msg);
+      gs_fail(err, "run %s: %s (nothing was created)", first->id, msg);
+      return -1;
+    }
+  }
   if (gs_mkdirs(c->dir, err) != 0) return -1;
   snprintf(sub, sizeof sub, "%s/runs", c->dir);
   if (gs_mkdirs(sub, err) != 0) return -1;

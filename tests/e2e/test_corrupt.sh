@@ -84,6 +84,9 @@ grep -q "corrupt .*$A  run file: $D/runs/$A.h5: checksum mismatch" "$T/st.txt" |
 grep -q "corrupt .*$B  run file: $D/runs/$B.h5: .*truncated or corrupt" "$T/st.txt" || fail "status: no line for the truncated run file"
 grep -q "corrupt .*sweep.h5: $D/sweep.h5" "$T/st.txt" || fail "status: no line for sweep.h5"
 grep -q "files:    3 of 4 checked files corrupt" "$T/st.txt" || fail "status: no files summary"
+# the two damaged runs are not counted done (the ledger says done; their files say otherwise)
+grep -q "done:     1 of 3 runs (2 more done in the ledger, but their run files are damaged" "$T/st.txt" ||
+  fail "status counts runs with damaged files as done"
 "$GS" rebuild "$D" > "$T/rb.txt" 2>&1; rc=$?
 cat "$T/rb.txt"
 [ $rc = 1 ] || fail "rebuild: exit $rc, want 1"

@@ -145,4 +145,33 @@ assert h.attrs["status"] in ("done", b"done")
 assert h["final/probe_skipped"][()] == 2 and "probe_svm_all" in h["final"] and "probe_svm_105" not in h["final"]
 print("skipped budgets recorded, the rest probed")
 PY
+echo "== C chosen by cross-validation (probe.c_grid), 1 rank and a group of 2 alike"
+cat > "$T/cv.ini" <<INI
+[sweep]
+name = cv
+[data]
+train_size = 1000
+test_size = 300
+[model]
+name = pixels
+[probe]
+features = model
+budgets = 100
+repeats = 2
+classifiers = svm
+c_grid = 0.001, 1
+cv_folds = 2
+INI
+"$GS" run --quiet --results "$T/cv1" "$T/cv.ini" > "$T/cv1.txt" 2>&1 || { cat "$T/cv1.txt"; fail "cv, 1 rank"; }
+mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/cv2" "$T/cv.ini" > "$T/cv2.txt" 2>&1 ||
+  { cat "$T/cv2.txt"; fail "cv, 2 ranks"; }
+"$PY" - "$T/cv1/cv" "$T/cv2/cv" <<'PY' || fail "cross-validated C"
+import glob, sys, h5py, numpy as np
+a, b = (h5py.File(glob.glob(d + "/runs/*.h5")[0]) for d in sys.argv[1:3])
+ca, cb = a["probe/model/svm/100/c"][:], b["probe/model/svm/100/c"][:]
+assert len(ca) == 2 and set(ca) <= {0.001, 1.0}, ca
+assert np.array_equal(ca, cb), (ca, cb)
+assert np.array_equal(a["probe/model/svm/100/accuracy"][:], b["probe/model/svm/100/accuracy"][:])
+print("chosen C per subset", ca, "the same on 1 rank and a group of 2")
+PY
 echo PASS

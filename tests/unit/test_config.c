@@ -73,7 +73,7 @@ static void load_ok(const char *text, gs_sweep *sw) {
 
 Test(config, key_table_is_consistent) {
   const gs_vocabulary *v = gs_models_vocabulary();
-  cr_assert_eq(v->nkeys, 77);
+  cr_assert_eq(v->nkeys, 79);
   const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"}; /* then probe, gan, ... */
   int sec = 0;
   for (int i = 0; i < v->nkeys; i++) {
@@ -1102,6 +1102,25 @@ Test(config, probe_lists_parse_and_bad_ones_name_the_key) {
   expect_error("[probe]\nfeatures = none, model\n", "exp.ini", "'none' goes alone", NULL);
   expect_error("[probe]\nfeatures = model, untrained, pooled, untrained_pooled\nbudgets = all, 1000, 500, 100\n",
                "exp.ini", "ask for 32 tables", "at most 24 fit in a run file");
+  /* probe.c_grid: ascending, distinct, positive; the cross-validated C leaves room for fewer tables */
+  gs_config_set_text(&c, "probe.c_grid", "1, 0.01, 0.1", &err);
+  cr_assert_eq(gs_config_probe_lists(&c, &pl, &err), 0, "%s", err.msg);
+  cr_assert(pl.ncs == 3 && pl.cs[0] == 0.01 && pl.cs[1] == 0.1 && pl.cs[2] == 1);
+  expect_error("[probe]\nc_grid = 0.1, 0\n", "exp.ini", "probe.c_grid = 0.1, 0: '0' is not a positive decimal", NULL);
+  expect_error("[probe]\nc_grid = 0.1, 0.10\n", "exp.ini", "probe.c_grid", "twice");
+  expect_error("[probe]\nc_grid = 0.5\n", "exp.ini", "one value chooses nothing", NULL);
+  expect_error("[probe]\nc_grid = 0.1, 0x1\n", "exp.ini", "'0x1' is not a positive decimal", NULL);
+  expect_error("[probe]\nfeatures = model, untrained, pooled, untrained_pooled\nbudgets = all, 1000, 100\nc_grid = 0.1, 1\n",
+               "exp.ini", "ask for 24 tables", "at most 19 fit in a run file with probe.c_grid");
+  /* neutral at their defaults: runs from before keep their hashes */
+  gs_config d;
+  gs_config_defaults(&d, gs_models_vocabulary());
+  uint64_t h = gs_config_hash(&d);
+  gs_config_set_text(&d, "probe.cv_folds", "5", &err);
+  gs_config_set_text(&d, "probe.c_grid", "", &err);
+  cr_assert_eq(gs_config_hash(&d), h);
+  gs_config_set_text(&d, "probe.c_grid", "0.1, 1", &err);
+  cr_assert_neq(gs_config_hash(&d), h);
 }
 
 /* Unbounded input: devices and directories are refused by name, files over the size limit with
@@ -1142,4 +1161,20 @@ Test(grid, ten_thousand_values_over_continuation_lines) {
   n += snprintf(text + n, cap - (size_t)n, "train.seed += 5\n"); /* line 10,002; 5 is on line 7 */
   expect_error(text, "exp.ini:10002: ", "duplicate value 5 (already in the list of line 7)", NULL);
   free(text);
+}
+
+/* Text values: one rule for numbers (decimal), and UTF-8 only (values are stored in HDF5
+ * attributes marked UTF-8). */
+Test(load, numbers_are_decimal_and_text_is_utf8) {
+  expect_error("[train]\nlr = 0x1p-10\n", "exp.ini:2: ", "train.lr = 0x1p-10: not a decimal number", NULL);
+  expect_error("[train]\nlr = -0X1\n", "exp.ini:2: ", "not a decimal number", NULL);
+  expect_error("[train]\nepochs = 0x2\n", "exp.ini:2: ", "train.epochs = 0x2: not an integer", NULL);
+  expect_error("[sweep]\nname = s\ndescription = caf\xe9 latin-1\n", "exp.ini:3: ",
+               "sweep.description: not UTF-8 text (byte 0xe9 at character 4)", NULL);
+  expect_error("[sweep]\ndescription = overlong \xc0\xaf\n", "exp.ini:2: ", "not UTF-8 text (byte 0xc0", NULL);
+  expect_error("[sweep]\ndescription = surrogate \xed\xa0\x80\n", "exp.ini:2: ", "not UTF-8 text (byte 0xed", NULL);
+  gs_sweep sw;
+  load_ok("[sweep]\ndescription = Gr\xc3\xb6\xc3\x9f" "e \xe2\x9c\x93 \xf0\x9f\x98\x80\n[train]\nlr = 1e-3\n", &sw);
+  cr_assert_str_eq(sw.base.description, "Gr\xc3\xb6\xc3\x9f" "e \xe2\x9c\x93 \xf0\x9f\x98\x80");
+  gs_sweep_free(&sw);
 }

@@ -175,6 +175,8 @@ struct gs_config {
   double probe_tol;           /* liblinear's stopping tolerance */
   long probe_seed;            /* seed of the labelled subsets (the same for every run) */
   long probe_every;           /* also probe during training, every N iterations / epochs (0: no) */
+  char probe_c_grid[128];     /* "" or candidate Cs, chosen per subset by cross-validation */
+  long probe_cv_folds;        /* folds of that cross-validation */
   /* the models' keys, vocab->slot[i] for key i */
   gs_value values[GS_MAX_MODEL_VALUES];
 };
@@ -184,6 +186,7 @@ struct gs_config {
  * when a list is malformed (gs_config_validate checks this for every run). */
 #define GS_PROBE_MAX_BUDGETS 16
 #define GS_PROBE_MAX_FIGURES 24 /* sources x classifiers x budgets: what a run file has room for */
+#define GS_PROBE_MAX_CS 16      /* candidates of probe.c_grid */
 typedef struct gs_probe_lists {
   int model_features;     /* probe.features has `model` */
   int untrained_features; /* and/or `untrained` (the run's initial weights) */
@@ -194,6 +197,8 @@ typedef struct gs_probe_lists {
   long budgets[GS_PROBE_MAX_BUDGETS];
   int nclassifiers;
   int classifiers[2];
+  int ncs;                /* probe.c_grid: 0 (C = probe.c), or candidates, ascending */
+  double cs[GS_PROBE_MAX_CS];
 } gs_probe_lists;
 int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err);
 
