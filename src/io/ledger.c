@@ -229,6 +229,7 @@ static int check_existing(int fd, const char *path, gs_error *err) {
 int gs_ledger_open(const char *dir, gs_ledger *l, gs_error *err) {
   l->fd = -1;
   l->path[0] = 0;
+  l->recreated = 0;
   if (!dir || !*dir) return gs_fail(err, "ledger: no directory given");
   if ((size_t)snprintf(l->path, sizeof l->path, "%s/%s", dir, GS_LEDGER_FILE) >= sizeof l->path)
     return gs_fail(err, "ledger: directory name too long: %s", dir);
@@ -267,6 +268,25 @@ int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64
   o += (size_t)snprintf(buf + o, sizeof buf - o, "\t%016" PRIx64 "\t%ld\t%ld\t", hash, epoch, (long)getpid());
   o += escape_into(buf + o, sizeof buf - 1 - o, msg ? msg : "");
   buf[o++] = '\n';
+  /* The file removed (or replaced) while the sweep runs: lines written to the removed file would
+   * be lost without a word. It is created again, when its directory is still there (a removed
+   * results directory is not recreated here: the runner stops at its next write), and counted
+   * in l->recreated for the caller to say so. */
+  struct stat held, now;
+  if (fstat(l->fd, &held) == 0 && (stat(l->path, &now) != 0 || now.st_ino != held.st_ino || now.st_dev != held.st_dev)) {
+    char dir[sizeof l->path];
+    GS_STRCPY(dir, l->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    struct stat ds;
+    gs_ledger fresh;
+    gs_error e2 = {0};
+    if (slash && stat(dir, &ds) == 0 && S_ISDIR(ds.st_mode) && gs_ledger_open(dir, &fresh, &e2) == 0) {
+      close(l->fd);
+      l->fd = fresh.fd;
+      l->recreated++;
+    }
+  }
   lock(l->fd, LOCK_SH); /* shared among appenders: only excludes the repair in gs_ledger_open */
   ssize_t w = write_once(l->fd, buf, o);
   int e = errno;

@@ -245,6 +245,22 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
   double now = unix_now();
   gs_status st;
   gs_status_compute(have_sw ? &sw : NULL, &v, now, &st);
+  /* Runs the ledger does not know (it was removed, or they were done before it existed) but
+   * whose run files say done, for these parameters: counted done from their files. */
+  long from_files = 0;
+  for (long r = 0; have_sw && r < sw.nruns; r++) {
+    if (gs_ledger_run_state(&v, sw.runs[r].id, sw.runs[r].hash, NULL, NULL) != GS_RUN_PENDING) continue;
+    char rf[1400];
+    snprintf(rf, sizeof rf, "%s/runs/%s.h5", dir, sw.runs[r].id);
+    gs_run_summary rsum;
+    gs_error e3 = {0};
+    if (access(rf, F_OK) == 0 && gs_runfile_read_summary(rf, &rsum, &e3) == 0 && rsum.config_hash == sw.runs[r].hash &&
+        strcmp(rsum.status, "done") == 0) {
+      from_files++;
+      st.done++;
+      st.pending--;
+    }
+  }
 
   char d1[32], d2[32];
   const char *name = have_sw ? sw.base.sweep_name : NULL;
@@ -324,10 +340,15 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
               "stale", idw, id, e->state, e->hash, sw.runs[r].hash);
     }
   }
-  if (unlogged)
-    fprintf(out, "note:     %ld pending run%s a run file in %s/runs but no ledger line for %s parameters (running "
-                 "the sweep again skips those that are done)\n",
-            unlogged, unlogged == 1 ? " has" : "s have", dir, unlogged == 1 ? "its" : "their");
+  if (from_files)
+    fprintf(out, "note:     %ld run%s counted done from %s run file%s: the ledger has no line for %s (it was removed "
+                 "or recreated, or the run%s finished before it existed)\n",
+            from_files, from_files == 1 ? "" : "s", from_files == 1 ? "its" : "their", from_files == 1 ? "" : "s",
+            from_files == 1 ? "it" : "them", from_files == 1 ? "" : "s");
+  if (unlogged > from_files)
+    fprintf(out, "note:     %ld pending run%s a run file in %s/runs that is not done, or not of %s parameters\n",
+            unlogged - from_files, unlogged - from_files == 1 ? " has" : "s have", dir,
+            unlogged - from_files == 1 ? "its" : "their");
   if (st.orphans)
     fprintf(out, "note:     %ld run%s in the ledger %s not in the experiment (removed from the grid)\n", st.orphans,
             st.orphans == 1 ? "" : "s", st.orphans == 1 ? "is" : "are");

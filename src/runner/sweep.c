@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gensweep/core/atomic.h"
@@ -53,6 +54,7 @@ typedef struct coord {
   gs_ledger ledger;
   int have_ledger;
   int stopping;          /* a stop was requested: hand out no more runs */
+  int dir_gone;          /* the results directory was removed while the sweep ran: stopping */
   /* progress display */
   int ranks_per_group;   /* source rank / ranks_per_group = group */
   struct gstate { int run; double loss; } *groups; /* the run each group trains (-1: none), its last loss */
@@ -155,9 +157,13 @@ static void coord_log(coord *c, const char *state, int idx, long epoch, const ch
   if (!c->have_ledger) return;
   const gs_run *run = &c->sw->runs[idx];
   gs_error e = {0};
+  int before = c->ledger.recreated;
   if (gs_ledger_append(&c->ledger, state, run->id, run->hash, epoch, msg ? msg : "", &e) != 0) {
     fprintf(c->log, "warning: %s (ledger writing stopped)\n", e.msg);
     c->have_ledger = 0;
+  } else if (c->ledger.recreated != before) {
+    fprintf(c->log, "warning: %s was removed while the sweep ran: created again (its earlier lines are lost; "
+                    "`gensweep status` also counts runs from their run files)\n", c->ledger.path);
   }
 }
 
@@ -234,6 +240,18 @@ static void coord_finished(coord *c, int idx, int how) {
   }
   gs_run_summary s;
   gs_error e = {0};
+  struct stat dst;
+  if (!c->dir_gone && stat(c->dir, &dst) != 0) {
+    /* every later run would fail the same way, one message each: stop at the first */
+    c->dir_gone = c->stopping = 1;
+    fprintf(c->log, "error: the results directory %s was removed while the sweep ran: no more runs are started; "
+                    "runs in progress end without results\n", c->dir);
+  }
+  if (c->dir_gone) {
+    c->out->failed++;
+    fflush(c->log);
+    return;
+  }
   if (gs_runfile_read_summary(path, &s, &e) != 0) {
     fprintf(c->log, "%s: failed: no readable run file (%s)\n", tag, e.msg);
     coord_log(c, "failed", idx, -1, e.msg);
@@ -655,25 +673,27 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     gs_poll_hook = NULL;
     the_coord = NULL;
     coord_line(&c);
-    coord_index(&c, 1);
+    if (!c.dir_gone) coord_index(&c, 1);
     if (c.have_ledger) gs_ledger_close(&c.ledger);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     fprintf(log,
-            "sweep %s: %ld done, %ld skipped (already done), %ld failed in %.1f s (peak memory of rank 0: %.0f MB)\n"
-            "results: %s/sweep.h5 (runs/, png/)\n",
-            sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - c.t_sweep, ru.ru_maxrss / 1024.0,
-            dir);
+            "sweep %s: %ld done, %ld skipped (already done), %ld failed in %.1f s (peak memory of rank 0: %.0f MB)\n",
+            sw->base.sweep_name, out->done, out->skipped, out->failed, gs_now() - c.t_sweep, ru.ru_maxrss / 1024.0);
+    if (c.dir_gone)
+      fprintf(log, "results: none kept: %s was removed while the sweep ran (run the sweep again to train it)\n", dir);
+    else
+      fprintf(log, "results: %s/sweep.h5 (runs/, png/)\n", dir);
     if (out->busy)
       fprintf(log, "%ld run%s skipped: being trained by another process; run again when it is done\n", out->busy,
               out->busy == 1 ? "" : "s");
-    if (out->interrupted || c.stopping)
+    if (!c.dir_gone && (out->interrupted || c.stopping))
       fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",
               out->interrupted, out->interrupted == 1 ? "" : "s", c.nqueue - c.next);
     fflush(log);
   }
   MPI_Comm_free(&group);
-  long counts[5] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping), out->busy};
+  long counts[5] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone), out->busy};
   MPI_Bcast(counts, 5, MPI_LONG, 0, MPI_COMM_WORLD);
   out->busy = counts[4];
   out->done = counts[0];

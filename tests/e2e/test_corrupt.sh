@@ -156,4 +156,47 @@ grep -q "corrupt .*$id0  checkpoint: ${CK[0]}: checksum mismatch.*starts this ru
 grep -q "$id0: ckpt-rejected: checkpoint not used, trying the previous one: ${CK[0]}: checksum mismatch" "$T/j2.txt" || { cat "$T/j2.txt"; fail "resume: corrupt checkpoint not reported"; }
 grep -q "$id0: ckpt-rejected: checkpoint not used, starting from scratch: $P0: not a readable HDF5 file" "$T/j2.txt" || { cat "$T/j2.txt"; fail "resume: truncated previous checkpoint not reported"; }
 compare "$T/j" || fail "restart from scratch after damaged checkpoints changed the numbers"
+
+echo "== ledger.log removed while the sweep runs: said, created again; status counts the runs from their files"
+"$GS" run --results "$T/l" "$T/c.ini" > "$T/l.txt" 2>&1 &
+pid=$!
+t0=$SECONDS
+until grep -q $'\tdone\t' "$T/l/c/ledger.log" 2>/dev/null; do
+  kill -0 "$pid" 2>/dev/null || { cat "$T/l.txt"; fail "the sweep ended before a run was done"; }
+  [ $((SECONDS - t0)) -lt 300 ] || fail "no run done within 300 s"
+  sleep 0.02
+done
+rm "$T/l/c/ledger.log"
+wait "$pid" || { cat "$T/l.txt"; fail "sweep with its ledger removed"; }
+grep -q "ledger.log was removed while the sweep ran: created again" "$T/l.txt" || { cat "$T/l.txt"; fail "no warning"; }
+[ -f "$T/l/c/ledger.log" ] || fail "ledger.log not created again"
+"$GS" status "$T/l/c" > "$T/lst.txt" 2>&1 || { cat "$T/lst.txt"; fail "status after the ledger was removed"; }
+grep -q "3 total: 3 done" "$T/lst.txt" || { cat "$T/lst.txt"; fail "status does not count the runs done from their files"; }
+grep -q "counted done from" "$T/lst.txt" || { cat "$T/lst.txt"; fail "status does not say which runs it counted from files"; }
+
+echo "== the results directory removed while the sweep runs: one message, stop, exit 1"
+"$GS" run --results "$T/g" "$T/c.ini" > "$T/g.txt" 2>&1 &
+pid=$!
+t0=$SECONDS
+until grep -q $'\tcheckpointed\t' "$T/g/c/ledger.log" 2>/dev/null; do
+  kill -0 "$pid" 2>/dev/null || { cat "$T/g.txt"; fail "the sweep ended before a checkpoint"; }
+  [ $((SECONDS - t0)) -lt 300 ] || fail "no checkpoint within 300 s"
+  sleep 0.02
+done
+rm -rf "$T/g"
+wait "$pid"; rc=$?
+[ $rc = 1 ] || { cat "$T/g.txt"; fail "results directory removed: exit $rc, want 1"; }
+[ "$(grep -c "was removed while the sweep ran" "$T/g.txt")" -ge 1 ] || { cat "$T/g.txt"; fail "no message"; }
+[ "$(grep -c "failed: no readable run file" "$T/g.txt")" = 0 ] || { cat "$T/g.txt"; fail "a message per run"; }
+grep -q "results: none kept" "$T/g.txt" || { cat "$T/g.txt"; fail "the summary names a sweep.h5 that is gone"; }
+[ ! -e "$T/g" ] || fail "the removed results directory was created again"
+
+echo "== not a sweep; data missing: nothing created"
+mkdir -p "$T/empty"
+"$GS" status "$T/empty" > "$T/ns.txt" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "not a sweep directory" "$T/ns.txt" || { cat "$T/ns.txt"; fail "status of a non-sweep directory: exit $rc"; }
+sed -e 's|^\[data\]|[data]\ndataset = '"$T"'/no-such-data|' "$T/c.ini" > "$T/nodata.ini"
+"$GS" run --results "$T/nd" "$T/nodata.ini" > "$T/nd.txt" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "no-such-data: no such directory" "$T/nd.txt" || { cat "$T/nd.txt"; fail "missing data: exit $rc"; }
+[ ! -e "$T/nd" ] || fail "a missing data set left $(ls -R "$T/nd" | head -5)"
 echo PASS

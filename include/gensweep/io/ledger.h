@@ -48,6 +48,7 @@
 typedef struct gs_ledger {
   int fd;            /* O_WRONLY | O_APPEND; -1 when closed */
   char path[1100];   /* dir/ledger.log */
+  int recreated;     /* times the file was found removed (or replaced) and created again */
 } gs_ledger;
 
 /* Open dir/ledger.log for appending, creating dir and the file (with its header) if needed.
