@@ -85,6 +85,16 @@ static int cv_by_cost(const void *a, const void *b) {
 static int choose_c(const gs_config *c, const gs_probe_lists *pl, const void *prv, int np, const float *X,
                     const int *y, long n, int F, int C, int P, int rank, MPI_Comm comm, double *chosen, gs_error *err);
 
+/* The rank of the P with the least work so far (the first on a tie), given cost more: the
+ * longest-processing-time-first farming of the probe fits, the same on every rank. */
+static int least_loaded(double *load, int P, double cost) {
+  int best = 0;
+  for (int q = 1; q < P; q++)
+    if (load[q] < load[best]) best = q;
+  load[best] += cost;
+  return best;
+}
+
 static int all_finite(const float *x, long n) {
   for (long i = 0; i < n; i++)
     if (!isfinite(x[i])) return 0;
@@ -161,13 +171,7 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
   }
   qsort(u, (size_t)nu, sizeof(unit), by_cost);
   double *load = gs_calloc((size_t)P, sizeof(double));
-  for (int i = 0; i < nu; i++) {
-    int best = 0;
-    for (int q = 1; q < P; q++)
-      if (load[q] < load[best]) best = q;
-    u[i].rank = best;
-    load[best] += u[i].cost;
-  }
+  for (int i = 0; i < nu; i++) u[i].rank = least_loaded(load, P, u[i].cost);
   qsort(u, (size_t)nu, sizeof(unit), by_position);
 
   /* this rank's fits: each problem's subset and standardisation built once */
@@ -420,13 +424,7 @@ static int choose_c(const gs_config *c, const gs_probe_lists *pl, const void *pr
   }
   qsort(u, (size_t)nu, sizeof *u, cv_by_cost);
   double *load = gs_calloc((size_t)P, sizeof(double));
-  for (int i = 0; i < nu; i++) {
-    int best = 0;
-    for (int q = 1; q < P; q++)
-      if (load[q] < load[best]) best = q;
-    u[i].rank = best;
-    load[best] += u[i].cost;
-  }
+  for (int i = 0; i < nu; i++) u[i].rank = least_loaded(load, P, u[i].cost);
   double *hits = gs_calloc((size_t)(np ? np : 1) * nc, sizeof(double));
   long *sub = gs_malloc(sizeof(long) * n), *tr = gs_malloc(sizeof(long) * n);
   long *seen = gs_malloc(sizeof(long) * C), *conf = gs_malloc(sizeof(long) * C * C);

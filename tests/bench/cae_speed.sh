@@ -24,30 +24,12 @@ export OPENBLAS_NUM_THREADS=1
 LOG=$(mktemp -d "${TMPDIR:-/tmp}/cae_speed.XXXXXX")
 echo "host: $(lscpu | sed -n 's/^Model name: *//p'), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; logs in $LOG"
 
-# Can the reference run? why stays empty when it can.
-why=""
-if [ "${GS_BENCH_NO_TORCH:-0}" != 0 ]; then
-  why="reference not run: GS_BENCH_NO_TORCH=$GS_BENCH_NO_TORCH"
-elif [ ! -f "$REF/bench.py" ]; then
-  why="$REF/bench.py not found (set GS_TORCH_REF)"
-elif ! "$PY" -c "import torch" 2> "$LOG/import.log"; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "python3-torch missing: installing it with apt-get (log $LOG/apt.log)"
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch ||
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; }; } \
-      > "$LOG/apt.log" 2>&1 || echo "apt-get install python3-torch failed (see $LOG/apt.log)"
-  fi
-  if ! "$PY" -c "import torch" 2> "$LOG/import.log"; then
-    why="python3-torch not importable by $PY"
-    [ "$(id -u)" = 0 ] || why="$why (not root, so not installed)"
-    echo "$PY -c 'import torch' failed:"
-    tail -n 5 "$LOG/import.log" | sed 's/^/    /'
-  fi
-fi
+# Can the reference run? why_not stays empty when it can.
+. "$(dirname "$0")/torch_ref.sh"
 
 # The reference: RW = img/s wall, RC = img/s per CPU second of its process.
 RW="" RC=""
-if [ -z "$why" ]; then
+if [ -z "$why_not" ]; then
   rc=0
   out=$(cd "$REF" && "$PY" bench.py --model cae --threads 1 --blas-threads 1 --windows 5 \
           --window-s 2 --out /dev/null 2> "$LOG/torch_cae.log") || rc=$?
@@ -59,7 +41,7 @@ print(round(d['median']), round(d['per_cpu_second_median']))" 2>> "$LOG/torch_ca
   if [ "$rc" != 0 ] || [ -z "$RW" ] || [ -z "$RC" ]; then
     echo "PyTorch reference failed (bench.py --model cae, exit $rc); its stderr ($LOG/torch_cae.log):"
     tail -n 20 "$LOG/torch_cae.log" | sed 's/^/    /'
-    why="the reference failed (error above)"
+    why_not="the reference failed (error above)"
   else
     echo "PyTorch (bench.py, measured now) CAE z=6: $RW img/s wall, $RC img/s per CPU second"
   fi
@@ -69,10 +51,10 @@ fi
 read -r GW GC < <(sed -n 's/^CAE z=6.*: \([0-9.]*\) img\/s wall, \([0-9.]*\) img\/s per CPU second.*/\1 \2/p' \
                     "$LOG/gensweep_cae.txt") || { echo "cae_speed.sh: no figures in bench_cae's output" >&2; exit 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-if [ -z "$why" ]; then
+if [ -z "$why_not" ]; then
   echo "ratio gensweep / PyTorch CAE z=6, both measured in this run: $(ratio "$GC" "$RC")x per CPU second" \
        "($GC / $RC), $(ratio "$GW" "$RW")x wall ($GW / $RW) (target >= 1.5x)"
 else
-  echo "ratio gensweep / PyTorch CAE z=6: NOT MEASURED ($why); stored figure, not measured in this run:" \
+  echo "ratio gensweep / PyTorch CAE z=6: NOT MEASURED ($why_not); stored figure, not measured in this run:" \
        "PyTorch 3,398 img/s wall on an idle machine, no per-CPU-second figure stored ($ANCHORS)"
 fi

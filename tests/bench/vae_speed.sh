@@ -23,25 +23,7 @@ LOG=$(mktemp -d "${TMPDIR:-/tmp}/vae_speed.XXXXXX")
 echo "host: $(lscpu | sed -n 's/^Model name: *//p'), OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; logs in $LOG"
 
 # Can the reference run? why_not stays empty when it can.
-why_not=""
-if [ "${GS_BENCH_NO_TORCH:-0}" != 0 ]; then
-  why_not="reference not run: GS_BENCH_NO_TORCH=$GS_BENCH_NO_TORCH"
-elif [ ! -f "$REF/bench.py" ]; then
-  why_not="$REF/bench.py not found (set GS_TORCH_REF)"
-elif ! "$PY" -c "import torch" 2> "$LOG/import.log"; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "python3-torch missing: installing it with apt-get (log $LOG/apt.log)"
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch ||
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch; }; } \
-      > "$LOG/apt.log" 2>&1 || echo "apt-get install python3-torch failed (see $LOG/apt.log)"
-  fi
-  if ! "$PY" -c "import torch" 2> "$LOG/import.log"; then
-    why_not="python3-torch not importable by $PY"
-    [ "$(id -u)" = 0 ] || why_not="$why_not (not root, so not installed)"
-    echo "$PY -c 'import torch' failed:"
-    tail -n 5 "$LOG/import.log" | sed 's/^/    /'
-  fi
-fi
+. "$(dirname "$0")/torch_ref.sh"
 
 # torch_measure MODEL: runs the reference, sets RW (img/s wall) and RC (img/s per CPU second);
 # returns 1 and shows the reference's stderr when it fails.

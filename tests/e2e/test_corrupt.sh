@@ -157,15 +157,20 @@ grep -q "$id0: ckpt-rejected: checkpoint not used, trying the previous one: ${CK
 grep -q "$id0: ckpt-rejected: checkpoint not used, starting from scratch: $P0: not a readable HDF5 file" "$T/j2.txt" || { cat "$T/j2.txt"; fail "resume: truncated previous checkpoint not reported"; }
 compare "$T/j" || fail "restart from scratch after damaged checkpoints changed the numbers"
 
+# until the ledger has a line of this state, while the job runs (its log shown if it ends first)
+wait_for_line() { # state ledger pid log
+  local t0=$SECONDS
+  until grep -q $'\t'"$1"$'\t' "$2" 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || { cat "$4"; fail "the sweep ended before a '$1' line"; }
+    [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no '$1' line within the time limit"
+    sleep 0.02
+  done
+}
+
 echo "== ledger.log removed while the sweep runs: said, created again; status counts the runs from their files"
 "$GS" run --results "$T/l" "$T/c.ini" > "$T/l.txt" 2>&1 &
 pid=$!
-t0=$SECONDS
-until grep -q $'\tdone\t' "$T/l/c/ledger.log" 2>/dev/null; do
-  kill -0 "$pid" 2>/dev/null || { cat "$T/l.txt"; fail "the sweep ended before a run was done"; }
-  [ $((SECONDS - t0)) -lt 300 ] || fail "no run done within 300 s"
-  sleep 0.02
-done
+wait_for_line done "$T/l/c/ledger.log" "$pid" "$T/l.txt"
 rm "$T/l/c/ledger.log"
 wait "$pid" || { cat "$T/l.txt"; fail "sweep with its ledger removed"; }
 grep -q "ledger.log was removed while the sweep ran: created again" "$T/l.txt" || { cat "$T/l.txt"; fail "no warning"; }
@@ -177,12 +182,7 @@ grep -q "counted done from" "$T/lst.txt" || { cat "$T/lst.txt"; fail "status doe
 echo "== the results directory removed while the sweep runs: one message, stop, exit 1"
 "$GS" run --results "$T/g" "$T/c.ini" > "$T/g.txt" 2>&1 &
 pid=$!
-t0=$SECONDS
-until grep -q $'\tcheckpointed\t' "$T/g/c/ledger.log" 2>/dev/null; do
-  kill -0 "$pid" 2>/dev/null || { cat "$T/g.txt"; fail "the sweep ended before a checkpoint"; }
-  [ $((SECONDS - t0)) -lt 300 ] || fail "no checkpoint within 300 s"
-  sleep 0.02
-done
+wait_for_line checkpointed "$T/g/c/ledger.log" "$pid" "$T/g.txt"
 rm -rf "$T/g"
 wait "$pid"; rc=$?
 [ $rc = 1 ] || { cat "$T/g.txt"; fail "results directory removed: exit $rc, want 1"; }
