@@ -214,7 +214,8 @@ int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error
   void *image = NULL;
   ssize_t size = -1;
   fapl = gs_h5_fapl(1);
-  if (fapl < 0 || H5Pset_fapl_core(fapl, 1 << 20, 0) < 0) {
+  /* grown 4 MB at a time: a checkpoint of a few tens of MB is built with few reallocations */
+  if (fapl < 0 || H5Pset_fapl_core(fapl, 4 << 20, 0) < 0) {
     gs_h5_fail(err, path, "cannot set up HDF5 file access");
     goto out;
   }
