@@ -5,19 +5,24 @@
 # process, one thread: build/bench_probe) side by side with scikit-learn (probe_speed.py) in the
 # same run, on the same standardised features: accuracy (mean ± std over the subsets) and fit
 # time per classifier and label budget, with the time ratio scikit-learn / gensweep.
-#   tests/bench/probe_speed.sh [--full] [--repeats R]
+#   tests/bench/probe_speed.sh [--full] [--repeats R] [--converged]
 # Default budgets 1000 and 100 (10 repeats); --full adds all 60,000 labels (scikit-learn takes
 # minutes there: ANCHORS.md measured LinearSVC 97-478 s, logistic regression 213-844 s).
+# --converged then also runs probe_speed.py --converged on bench_probe's own subsets: scikit-learn
+# at 0.01, gensweep's liblinear call (through ctypes) and scikit-learn at tol 1e-6, with each fit's
+# primal objective, so as to see which fit stops short of the optimum (labelled budgets only; the
+# tight primal SVM fit takes minutes per 1,000-label subset).
 # Needs python3-sklearn (Debian); installs it with apt-get when it can, else says NOT MEASURED
 # and prints gensweep's figures alone.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BUDGETS=1000,100 REPEATS=10
+BUDGETS=1000,100 REPEATS=10 CONVERGED=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) BUDGETS=0,1000,100 ;;
     --repeats) REPEATS=$2; shift ;;
-    *) echo "usage: $0 [--full] [--repeats R]"; exit 2 ;;
+    --converged) CONVERGED=1 ;;
+    *) echo "usage: $0 [--full] [--repeats R] [--converged]"; exit 2 ;;
   esac
   shift
 done
@@ -36,6 +41,9 @@ if /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
     for (i = 1; i <= NF; i++) { if ($i == "fit") { if (!g) g = $(i + 1); else k = $(i + 1) } if ($i == "acc") { if (!ga) ga = $(i + 1); else ka = $(i + 1) } }
     b = $4; sub(":", "", b)
     printf "  %s %s labels: time ratio %.2f (scikit-learn / gensweep), accuracy %+.2f points (gensweep - scikit-learn)\n", $2, b, k / g, ga - ka; g = k = ga = ka = 0 }'
+  if [ "$CONVERGED" = 1 ]; then
+    /usr/bin/python3 tests/bench/probe_speed.py --converged --subsets gensweep --budgets "$BUDGETS" --repeats "$REPEATS" --tol 0.01
+  fi
 else
   echo "scikit-learn: NOT MEASURED (python3-sklearn missing and could not be installed)"
 fi
