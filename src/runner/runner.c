@@ -399,7 +399,11 @@ static int resume(run_state *rs, const gs_run *run, const gs_model_def *def, con
               cand[k], ck.threads, ck.threads == 1 ? "" : "s", ck.group_ranks, ck.group_ranks == 1 ? "" : "s", threads,
               granks, ck.threads, ck.group_ranks);
       free(ck.perm);
+      /* the record held the checkpoint's series and pointed at the model's parameters: the
+       * failed run's file gets neither */
       drop_model(rs, def);
+      gs_record_free(rec);
+      gs_record_init(rec, run->id, run->cfg.model, run->hash);
       return -1;
     }
     if (ok) {

@@ -56,10 +56,14 @@ source "$SLURM_LOCAL_DIR/env.sh"
 export GENSWEEP=$GS OMPI_MCA_orte_tmpdir_base=$T GENSWEEP_SIGNAL_DELAY=2
 echo "cluster up in $(($(date +%s) - t_start)) s (ports $port/$((port + 1)))"
 
+# Time limits are for a hang, not a busy machine: they scale with GS_TEST_SLOWDOWN (4 under the
+# sanitizers, where a requeued sweep ran past a fixed 90 s on a loaded machine).
+SLOW=${GS_TEST_SLOWDOWN:-1}
 wait_gone() { # jobid timeout-seconds: until the job (every array task) has left the queue
-  local end=$(($(date +%s) + $2))
+  local lim=$(($2 * SLOW))
+  local end=$(($(date +%s) + lim))
   while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do
-    [ "$(date +%s)" -lt "$end" ] || fail "job $1 still queued after $2 s: $(squeue -h -j "$1")"
+    [ "$(date +%s)" -lt "$end" ] || fail "job $1 still in the queue (pending or running) after $lim s: $(squeue -h -j "$1")"
     sleep 0.2
   done
 }
@@ -184,9 +188,9 @@ compare s "$T/r2gen" "generated array script (results path with a space)" || fai
 echo "== preemption: SIGUSR1 -> checkpoint -> requeue -> resume"
 jp=$(sbatch --parsable --ntasks=2 --time=30 -o "$T/pre-%j.out" "$SRC/slurm/sweep.sbatch" "$T/k.ini" --results "$T/r3") \
   || fail "sbatch (preemption)"
-end=$(($(date +%s) + 60))
+end=$(($(date +%s) + 60 * SLOW))
 until grep -q "checkpointed" "$T/r3/k/ledger.log" 2>/dev/null; do
-  [ "$(date +%s)" -lt "$end" ] || fail "no checkpoint within 60 s"
+  [ "$(date +%s)" -lt "$end" ] || fail "no checkpoint within $((60 * SLOW)) s"
   sleep 0.1
 done
 [ "$(squeue -h -j "$jp" -o %T)" = RUNNING ] || fail "job $jp finished before it could be preempted"
@@ -194,15 +198,15 @@ scancel --batch --signal=USR1 "$jp" || fail "scancel --signal=USR1"
 # Requeued, it waits cred_expire + 1 s (BeginTime). Skip that with StartTime=now once the
 # previous batch script has ended. (--time must stay well above the template's 300 s signal
 # margin: with --time=5 Slurm sends the time-limit USR1 at once, on every start.)
-end=$(($(date +%s) + 60))
+end=$(($(date +%s) + 60 * SLOW))
 until [ "$(squeue -h -j "$jp" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/k.ini" > /dev/null; do
-  [ "$(date +%s)" -lt "$end" ] || fail "job $jp did not requeue within 60 s ($(squeue -h -j "$jp" -o %T))"
+  [ "$(date +%s)" -lt "$end" ] || fail "job $jp did not requeue within $((60 * SLOW)) s ($(squeue -h -j "$jp" -o %T))"
   sleep 0.1
 done
 scontrol update jobid="$jp" StartTime=now || fail "scontrol update StartTime=now"
-end=$(($(date +%s) + 90))
+end=$(($(date +%s) + 90 * SLOW))
 while [ -n "$(squeue -h -j "$jp" 2>/dev/null)" ]; do
-  [ "$(date +%s)" -lt "$end" ] || fail "job $jp still queued after 90 s"
+  [ "$(date +%s)" -lt "$end" ] || fail "job $jp still in the queue (pending or running) after $((90 * SLOW)) s"
   if [ "$(squeue -h -j "$jp" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/k.ini" > /dev/null; then
     scontrol update jobid="$jp" StartTime=now 2> /dev/null
   fi
