@@ -115,7 +115,7 @@ PY
 }
 
 # the judge is trained once (by the reference sweep) and reused from its cache
-for d in stop dp z v; do mkdir -p "$T/$d"; cp -r "$T/ref/.judge" "$T/$d/"; done
+for d in dp z v; do mkdir -p "$T/$d"; cp -r "$T/ref/.judge" "$T/$d/"; done
 
 echo "== SIGTERM at chosen places around the IGMN stage, then resume"
 # Each run: 2 CAE epochs, the IGMN pass at the end of epoch 2 (its mixture goes into that
@@ -124,30 +124,46 @@ echo "== SIGTERM at chosen places around the IGMN stage, then resume"
 # that run: before the pass (mu-0, E = 1), just after it (mu-0, E = 2), after the pass of the
 # regularised run (mu-0.0001, E = 2) and in its regularised retraining (mu-0.0001, E = 3). Every
 # stop is checked to have landed there, and every stopped job to exit 3.
-R="$T/stop"
-for target in mu-0:1 mu-0:2 mu-0.0001:2 mu-0.0001:3; do
-  [ -d "$T" ] || fail "this test's directory $T vanished (removed by another process)"
-  run=${target%:*} ep=${target#*:}
-  "$GS" run --quiet --results "$R" "$T/c.ini" >> "$T/stop.txt" 2>&1 &
-  pid=$!
-  t0=$SECONDS
-  # a new line of this job (an earlier stop may have left one for the same epoch)
-  pat=$'\tcheckpointed\t'"$run"$'\t[0-9a-f]+\t'"$ep"$'\t'
-  base=$(grep -cE "$pat" "$R/c/ledger.log" 2>/dev/null); base=${base:-0}
-  while n=$(grep -cE "$pat" "$R/c/ledger.log" 2>/dev/null); [ "${n:-0}" -le "$base" ]; do
-    kill -0 "$pid" 2>/dev/null || { tail -20 "$T/stop.txt"; fail "the job ended before $run checkpointed epoch $ep"; }
-    [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint of $run epoch $ep within the time limit"
-    sleep 0.05
+# A stop lands in the step after the signal; on a loaded machine the poll below can see the
+# checkpoint line so late that the job has finished the next epoch too. Such an overshoot is not
+# a failure of gensweep but leaves that place untested, so the whole sequence starts again (at
+# most 3 attempts); a stop that lands anywhere else, a wrong exit status or changed numbers fail.
+stop_sequence() {  # returns 0 on success, 2 when a stop landed late; fails otherwise
+  R="$T/stop"; rm -rf "$R"; mkdir -p "$R"; cp -r "$T/ref/.judge" "$R/"
+  local target run ep pid t0 pat base n rc last
+  for target in mu-0:1 mu-0:2 mu-0.0001:2 mu-0.0001:3; do
+    [ -d "$T" ] || fail "this test's directory $T vanished (removed by another process)"
+    run=${target%:*} ep=${target#*:}
+    "$GS" run --quiet --results "$R" "$T/c.ini" >> "$T/stop.txt" 2>&1 &
+    pid=$!
+    t0=$SECONDS
+    # a new line of this job (an earlier stop may have left one for the same epoch)
+    pat=$'\tcheckpointed\t'"$run"$'\t[0-9a-f]+\t'"$ep"$'\t'
+    base=$(grep -cE "$pat" "$R/c/ledger.log" 2>/dev/null); base=${base:-0}
+    while n=$(grep -cE "$pat" "$R/c/ledger.log" 2>/dev/null); [ "${n:-0}" -le "$base" ]; do
+      kill -0 "$pid" 2>/dev/null || { tail -20 "$T/stop.txt"; fail "the job ended before $run checkpointed epoch $ep"; }
+      [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint of $run epoch $ep within the time limit"
+      sleep 0.02
+    done
+    kill -TERM "$pid"
+    wait "$pid"; rc=$?
+    [ $rc = 3 ] || { tail -20 "$T/stop.txt"; fail "stopped job ($target): exit $rc, want 3"; }
+    last=$(grep -E $'\t(checkpointed|interrupted)\t' "$R/c/ledger.log" | tail -2 | cut -f2,3,5 | tr '\t\n' ' ')
+    [[ "$last" =~ ^checkpointed\ $run\ ([0-9]+)\ interrupted\ $run\ -1\ $ ]] && [ "${BASH_REMATCH[1]}" -ge "$ep" ] ||
+      fail "stop $target did not land in run $run after epoch $ep: the ledger ends with '$last'"
+    # landed in a later epoch than ep + 1: the signal came late (machine load), try again
+    [ "${BASH_REMATCH[1]}" -eq "$ep" ] || { echo "stop $target landed after epoch ${BASH_REMATCH[1]} (signal late)"; return 2; }
   done
-  kill -TERM "$pid"
-  wait "$pid"; rc=$?
-  [ $rc = 3 ] || { tail -20 "$T/stop.txt"; fail "stopped job ($target): exit $rc, want 3"; }
-  last=$(grep -E $'\t(checkpointed|interrupted)\t' "$R/c/ledger.log" | tail -2 | cut -f2,3,5 | tr '\t\n' ' ')
-  [[ "$last" =~ ^checkpointed\ $run\ ([0-9]+)\ interrupted\ $run\ -1\ $ ]] && [ "${BASH_REMATCH[1]}" -ge "$ep" ] ||
-    fail "stop $target did not land in run $run after epoch $ep: the ledger ends with '$last'"
+  "$GS" run --quiet --results "$R" "$T/c.ini" >> "$T/stop.txt" 2>&1 || { tail -20 "$T/stop.txt"; fail "resume"; }
+  [ "$(grep -c $'\tresumed\t' "$R/c/ledger.log")" -ge 4 ] || fail "fewer than 4 resumes from a checkpoint"
+  return 0
+}
+for attempt in 1 2 3; do
+  stop_sequence; rc=$?
+  [ $rc = 0 ] && break
+  [ $attempt = 3 ] && fail "every stop sequence overshot a target (3 attempts): the machine is too loaded for this test"
+  echo "stop sequence attempt $attempt: a stop came late; starting the sequence again"
 done
-"$GS" run --quiet --results "$R" "$T/c.ini" >> "$T/stop.txt" 2>&1 || { tail -20 "$T/stop.txt"; fail "resume"; }
-[ "$(grep -c $'\tresumed\t' "$R/c/ledger.log")" -ge 4 ] || fail "fewer than 4 resumes from a checkpoint"
 compare "$R" || fail "stop/resume changed the numbers"
 
 # Data-parallel: every parameter, metric, final figure and IGMN array of 2 ranks per run against
