@@ -89,7 +89,8 @@ const gs_key gs_runner_keys[] = {
                     "posterior mean, a CAE's code, a GAN discriminator's last layer, pixels' pixels) and/or "
                     "untrained (the same from the run's initial weights, batch norm re-estimated: RND), pooled "
                     "(a DCGAN discriminator's conv layers max-pooled to 2x2, 960), untrained_pooled, class_head (an "
-                    "AC-GAN's class head used directly)"),
+                    "AC-GAN's class head used directly), finetuned (a GAN's discriminator trained further as a "
+                    "classifier on each labelled subset, with a new class head: the write-up's discriminator row)"),
     N_STR("probe", "budgets", probe_budgets, 1, "all, 1000, 100",
                     "label budgets: class-balanced labelled subsets of the training set (all = every image)"),
     N_STR("probe", "classifiers", probe_classifiers, 1, "svm, lr",
@@ -103,6 +104,10 @@ const gs_key gs_runner_keys[] = {
           "choose C for each labelled subset by stratified k-fold cross-validation among these values (e.g. "
           "0.01, 0.1, 1, 10; the best mean held-out accuracy, the smaller C on a tie); empty: probe.c"),
     N_INT("probe", "cv_folds", probe_cv_folds, 2, 20, "5", "folds of the cross-validation of probe.c_grid"),
+    N_INT("probe", "finetune_epochs", probe_finetune_epochs, 1, 100000, "10",
+          "probe.features = finetuned: passes over each labelled subset"),
+    N_INT("probe", "finetune_min_steps", probe_finetune_min_steps, 0, 100000000, "500",
+          "probe.features = finetuned: at least this many batches (train.batch_size) per subset"),
     N_INT("probe", "every", probe_every, 0, 1000000000, "0",
           "also probe during training, at evaluations every N iterations (GANs) or epochs (0 = at the end "
           "only): series probe_<classifier>_<budget> against training time"),
@@ -803,9 +808,10 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
     else if (strcmp(tok, "pooled") == 0) out->pooled_features = 1;
     else if (strcmp(tok, "untrained_pooled") == 0) out->untrained_pooled_features = 1;
     else if (strcmp(tok, "class_head") == 0) out->class_head = 1;
+    else if (strcmp(tok, "finetuned") == 0) out->finetuned = 1;
     else
       return gs_fail(err, "probe.features = %s: '%s' is not a feature source (none, model, untrained, pooled, "
-                     "untrained_pooled, class_head)", c->probe_features, tok);
+                     "untrained_pooled, class_head, finetuned)", c->probe_features, tok);
   }
   if (none && items > 1) return gs_fail(err, "probe.features = %s: 'none' goes alone", c->probe_features);
   for (const char *p = c->probe_budgets; next_item(&p, tok, sizeof tok);) {
@@ -855,7 +861,7 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
   /* a run file holds a fixed number of figures (io/record.h): 4 arrays and 2 scalars each, one
    * array more (the chosen Cs) with a cross-validated C */
   int sources = out->model_features + out->untrained_features + out->pooled_features + out->untrained_pooled_features;
-  int tables = sources * out->nclassifiers * out->nbudgets, room = GS_PROBE_MAX_FIGURES * 4 / (out->ncs ? 5 : 4);
+  int tables = sources * out->nclassifiers * out->nbudgets + out->finetuned * out->nbudgets, room = GS_PROBE_MAX_FIGURES * 4 / (out->ncs ? 5 : 4);
   if (tables > room)
     return gs_fail(err, "probe.features, probe.classifiers and probe.budgets ask for %d tables (sources x classifiers x "
                    "budgets); at most %d fit in a run file%s: use fewer budgets or sources", tables, room,

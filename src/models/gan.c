@@ -186,9 +186,10 @@ static void declare_bn(gs_model *m, const char *prefix, int C) {
 static void destroy(gs_model *m);
 extern const gs_model_def gs_model_gan, gs_model_dcgan1, gs_model_dcgan4;
 
-static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, arch a, gs_error *err) {
-  gan_settings s;
-  gs_config_read(cfg, gan_keys, NKEYS, &s);
+/* the model of settings s (the run's keys, or a variant of them: finetune's classifier) */
+static gs_model *create_s(const gs_config *cfg, const gan_settings *sp, const gs_dataset *ds, gs_rng *init, arch a,
+                          gs_error *err) {
+  const gan_settings s = *sp;
   int cond = strcmp(s.conditioning, "cgan") == 0 ? COND_CGAN : strcmp(s.conditioning, "acgan") == 0 ? COND_ACGAN : COND_NONE;
   int C = ds->train.n_classes;
   if (cond != COND_NONE && (C < 2 || !ds->train.labels)) {
@@ -363,6 +364,12 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
   }
   gs_graph_init(&m->g, a == ARCH_MLP ? 8u << 20 : 64u << 20);
   return m;
+}
+
+static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, arch a, gs_error *err) {
+  gan_settings s;
+  gs_config_read(cfg, gan_keys, NKEYS, &s);
+  return create_s(cfg, &s, ds, init, a, err);
 }
 
 static gs_model *create_gan(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, ARCH_MLP, e); }
@@ -667,6 +674,91 @@ static void refresh_statistics(gs_model *m, const gs_imageset *set) {
   free(idx);
 }
 
+/* ------------------------------------------------------------------ fine-tuned as a classifier */
+
+/* The contract's finetune: the write-up's "discriminator" row (SCIENCE.md §2), D itself trained
+ * further as a classifier. A copy of D (every discriminator weight and batch-norm statistic of m)
+ * gets a new C-way class head, the AC-GAN's d_cls initialised as create() initialises it (from
+ * rng); then cross-entropy on the labelled examples, body and head together, with D's own
+ * optimiser (gan.d_optimizer, d_lr, d_beta1: the settings D was trained with), batch norm on
+ * batch statistics, batches of train.batch_size from shuffled passes over the examples, for
+ * ft->epochs passes or ft->min_steps steps, whichever is more (100 labels are two batches: a few
+ * epochs would train nothing). Then the argmax of the head on every test image, running
+ * statistics. m is not changed. A cGAN's D takes the class as an input, so it has none to give. */
+static int finetune(gs_model *m, const gs_dataset *ds, const int32_t *idx, long n, const gs_finetune *ft, gs_rng *rng,
+                    int *pred, gs_error *err) {
+  if (m->cond == COND_CGAN)
+    return gs_fail(err, "a cGAN's discriminator takes the class as an input: it cannot be fine-tuned as a classifier");
+  if (n < 1) return 0; /* n = 0 asks whether it can */
+  gan_settings s = m->s;
+  GS_STRCPY(s.conditioning, "acgan");
+  s.labelled = 0;
+  gs_model *f = create_s(m->cfg, &s, ds, rng, m->a, err);
+  if (!f) return -1;
+  /* D's trained weights by name; the new head (d_cls) keeps its initial values, d_src is unused */
+  const gs_param_group *dg = &m->p.group[m->gd];
+  for (int i = dg->first; i < dg->first + dg->count; i++)
+    if (strncmp(m->p.info[i].name, "d_cls.", 6) != 0)
+      memcpy(gs_params_get(&f->p, m->p.info[i].name)->x, m->p.t[i].x, sizeof(float) * (size_t)m->p.info[i].n);
+  for (int l = 0; l < 3 && m->a != ARCH_MLP; l++) { /* D's batch-norm layers come first */
+    memcpy(f->bn[l].mean, m->bn[l].mean, sizeof(float) * (size_t)m->bn[l].C);
+    memcpy(f->bn[l].var, m->bn[l].var, sizeof(float) * (size_t)m->bn[l].C);
+  }
+  gs_params_freeze(&f->p, f->gg, 1);
+  const gs_param_group *fd = &f->p.group[f->gd];
+  gs_optim_settings os = {.lr = (float)s.d_lr, .beta1 = (float)s.d_beta1, .beta2 = (float)m->cfg->beta2,
+                          .eps = (float)m->cfg->eps, .rho = (float)m->cfg->rho, .momentum = (float)m->cfg->momentum};
+  gs_optim_kind(s.d_optimizer, &os.kind);
+  float *mom = gs_calloc((size_t)fd->n, sizeof(float)), *vel = gs_calloc((size_t)fd->n, sizeof(float));
+  gs_optim opt;
+  gs_optim_init_view(&opt, &os, fd->offset, fd->n, mom, vel);
+
+  int B = (int)(m->cfg->batch_size < n ? m->cfg->batch_size : n);
+  long per_pass = n / B, steps = ft->epochs * per_pass;
+  if (steps < ft->min_steps) steps = ft->min_steps;
+  enum { CHUNK = 500 };
+  ensure_buffers(f, B > CHUNK ? B : CHUNK);
+  int32_t *order = gs_malloc(sizeof(int32_t) * (size_t)n);
+  memcpy(order, idx, sizeof(int32_t) * (size_t)n);
+  gs_graph *g = &f->g;
+  long at = n; /* position in the current pass: a new pass (shuffled) when fewer than B are left */
+  for (long t = 0; t < steps; t++) {
+    if (at + B > n) {
+      gs_rng_shuffle(rng, order, n);
+      at = 0;
+    }
+    gs_graph_begin(g, &f->p, 1);
+    gs_imageset_batch(&ds->train, order + at, B, f->xbuf, f->ybuf);
+    at += B;
+    gs_tensor *logits = NULL;
+    disc(f, gs_wrap2(g, f->xbuf, B, f->D), NULL, 1, &logits, NULL);
+    gs_backward(g, gs_sum(g, gs_softmax_ce(g, logits, gs_wrap2(g, f->ybuf, B, f->C))), 1.0f / (float)B);
+    gs_optim_step(&opt, f->p.data, f->p.grad);
+    if (t % 16 == 15) gs_poll();
+  }
+  const gs_imageset *te = &ds->test;
+  int32_t *rows = gs_malloc(sizeof(int32_t) * CHUNK);
+  for (long start = 0; start < te->n; start += CHUNK) {
+    int b = te->n - start < CHUNK ? (int)(te->n - start) : CHUNK;
+    for (int i = 0; i < b; i++) rows[i] = (int32_t)(start + i);
+    gs_imageset_batch(te, rows, b, f->xbuf, NULL);
+    gs_graph_begin(g, NULL, 0);
+    gs_tensor *logits = NULL;
+    disc(f, gs_wrap2(g, f->xbuf, b, f->D), NULL, 0, &logits, NULL);
+    for (int i = 0; i < b; i++) {
+      const float *l = logits->x + (long)i * f->C;
+      int best = 0;
+      for (int k = 1; k < f->C; k++)
+        if (l[k] > l[best]) best = k;
+      pred[start + i] = best;
+    }
+  }
+  free(rows), free(order), free(mom), free(vel);
+  gs_optim_free(&opt);
+  destroy(f);
+  return 0;
+}
+
 /* ------------------------------------------------------------------ evaluation */
 
 /* G's images (evaluation mode) for noise z and classes cls (NULL: unconditional) -> uint8 */
@@ -890,7 +982,7 @@ static const gs_metric_label done_metrics[] = {
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
   .features = features, .feature_dim_kind = feature_dim_kind, .features_kind = features_kind,                  \
-  .refresh_statistics = refresh_statistics, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
+  .refresh_statistics = refresh_statistics, .finetune = finetune, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
   .destroy = destroy
 
 const gs_model_def gs_model_gan = {

@@ -27,11 +27,11 @@ static int budget_order(long a, long b) { /* all (0) first, then larger budgets 
 
 int rp_probes_find(const rp *r, rp_probes *pt) {
   memset(pt, 0, sizeof *pt);
-  static const char *const clf[2] = {"svm", "lr"};
-  static const char *const src[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_"};
-  int src_seen[RP_PROBE_SOURCES] = {0}, clf_seen[2] = {0, 0};
+  static const char *const clf[RP_PROBE_CLASSIFIERS] = {"svm", "lr", "net"};
+  static const char *const src[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_", "finetuned_"};
+  int src_seen[RP_PROBE_SOURCES] = {0}, clf_seen[RP_PROBE_CLASSIFIERS] = {0};
   for (int sc = 0; sc < RP_PROBE_SOURCES; sc++)
-  for (int c = 0; c < 2; c++) {
+  for (int c = 0; c < RP_PROBE_CLASSIFIERS; c++) {
     int any = 0;
     for (int m = 0; m < r->nmet; m++) {
       char pre[40];
@@ -60,7 +60,7 @@ int rp_probes_find(const rp *r, rp_probes *pt) {
   }
   for (int sc = 0; sc < RP_PROBE_SOURCES; sc++)
     if (src_seen[sc]) GS_STRCPY(pt->src[pt->nsrc++], src[sc]);
-  for (int c = 0; c < 2; c++)
+  for (int c = 0; c < RP_PROBE_CLASSIFIERS; c++)
     if (clf_seen[c]) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
   /* budgets in order: insertion sort */
   for (int i = 1; i < pt->nbudgets; i++)
@@ -127,16 +127,18 @@ static void row_label(const rp *r, int g, const char *src, char *out, size_t n) 
 }
 
 static const char *clf_title(const char *c) {
-  return strcmp(c, "svm") == 0 ? "linear SVM (L2, squared hinge, one-vs-rest; liblinear)"
-                               : "logistic regression (L2, one-vs-rest; liblinear)";
+  return strcmp(c, "svm") == 0  ? "linear SVM (L2, squared hinge, one-vs-rest; liblinear)"
+         : strcmp(c, "lr") == 0 ? "logistic regression (L2, one-vs-rest; liblinear)"
+                                : "the network fine-tuned as a classifier (its body and a new softmax head, trained "
+                                  "on the labelled subset)";
 }
 
 /* Per-class precision and recall at all labels (from the run files: /probe/<source>/<clf>/all/,
  * averaged over the row's runs), one table per classifier: a row per (row, source), a column per
  * class, cells "precision / recall" in %. */
 static void per_class_md(const rp *r, const rp_probes *pt, FILE *f) {
-  static const char *const srcs[RP_PROBE_SOURCES] = {"model", "untrained", "pooled", "untrained_pooled"};
-  static const char *const pre[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_"};
+  static const char *const srcs[RP_PROBE_SOURCES] = {"model", "untrained", "pooled", "untrained_pooled", "finetuned"};
+  static const char *const pre[RP_PROBE_SOURCES] = {"", "untrained_", "pooled_", "untrained_pooled_", "finetuned_"};
   for (int c = 0; c < pt->nclf; c++) {
     int header = 0, C = 0;
     for (int g = 0; g < r->ngroups; g++)

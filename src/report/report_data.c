@@ -360,10 +360,11 @@ int rp_read_run_series(const char *path, rp_run *u, gs_error *err) {
   }
   /* the probes' per-class precision and recall at all labels, averaged over the repeats: kept as
    * series named probe/<source>/<clf>/all/<precision|recall> (one value per class) */
-  static const char *const srcs[] = {"model", "untrained", "pooled", "untrained_pooled"}, *const clfs[] = {"svm", "lr"};
+  static const char *const srcs[] = {"model", "untrained", "pooled", "untrained_pooled", "finetuned"},
+                           *const clfs[] = {"svm", "lr", "net"};
   static const char *const what[] = {"precision", "recall"};
-  for (int a = 0; a < 4; a++)
-    for (int b = 0; b < 2; b++)
+  for (int a = 0; a < 5; a++)
+    for (int b = 0; b < 3; b++)
       for (int w = 0; w < 2; w++) {
         char name[GS_NAME_LEN];
         snprintf(name, sizeof name, "probe/%s/%s/all/%s", srcs[a], clfs[b], what[w]);

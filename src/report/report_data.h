@@ -83,12 +83,14 @@ int rp_plot_out(rp *r, const char *file, const struct gs_plot *p, const char *no
 
 /* the linear-probe tables (probe_table.c) */
 #define RP_PROBE_MAX_BUDGETS 16
-#define RP_PROBE_SOURCES 4
+#define RP_PROBE_SOURCES 5
+#define RP_PROBE_CLASSIFIERS 3
 typedef struct rp_probes {
   int nsrc;
-  char src[RP_PROBE_SOURCES][24]; /* "" (the trained model's features), "untrained_", "pooled_", ... */
+  char src[RP_PROBE_SOURCES][24]; /* "" (the trained model's features), "untrained_", "pooled_", ...,
+                                     "finetuned_" (the network itself, classifier "net") */
   int nclf;
-  char clf[2][8];      /* "svm", "lr" */
+  char clf[RP_PROBE_CLASSIFIERS][8]; /* "svm", "lr", "net" */
   int nbudgets;
   long budget[RP_PROBE_MAX_BUDGETS]; /* 0 = all, then larger first */
   int all_labels;      /* metric index of probe_all_labels, or -1 */

@@ -313,15 +313,123 @@ static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *d
   free(cf), free(prec), free(recall), free(conf), free(L);
 }
 
+/* probe.features = finetuned: the model's feature network trained further as a classifier on
+ * each labelled subset (the same subsets as the linear probes). One unit of work per (budget,
+ * repeat), costing the steps it trains, farmed over the group's ranks longest first; each unit
+ * gives its test predictions' confusion matrix, summed over the group, so every rank records
+ * the same. Its randomness (new head, batch order): train.seed, stream (budget, repeat). Recorded
+ * as source "finetuned", classifier "net" (the network's own softmax head): probe_finetuned_net_<b>
+ * and _std, /probe/finetuned/net/<b>/{accuracy,confusion,precision,recall}. */
+static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const gs_model_def *def, gs_model *m,
+                            const gs_dataset *ds, gs_record *rec, int P, int rank, MPI_Comm comm, int *nskipped,
+                            gs_error *err) {
+  gs_error why = {0};
+  if (!def->finetune || def->finetune(m, ds, NULL, 0, NULL, NULL, NULL, &why) != 0) {
+    if (rank == 0)
+      fprintf(stderr, "gensweep: probes of the fine-tuned network skipped: %s\n",
+              def->finetune ? why.msg : "the model has no network to fine-tune");
+    (*nskipped)++;
+    return 0;
+  }
+  long n = ds->train.n, nt = ds->test.n;
+  int C = ds->train.n_classes;
+  int *y = gs_malloc(sizeof(int) * n);
+  for (long i = 0; i < n; i++) y[i] = ds->train.labels[i];
+  long *sub = gs_malloc(sizeof(long) * n);
+  int32_t *idx = gs_malloc(sizeof(int32_t) * n);
+  int *pred = gs_malloc(sizeof(int) * (nt ? nt : 1));
+  gs_finetune ft = {.epochs = c->probe_finetune_epochs, .min_steps = c->probe_finetune_min_steps};
+  long bs = c->batch_size;
+
+  /* the units: (budget, repeat), a budget the training set cannot fill skipped */
+  typedef struct { int b; long r, m; double cost; int rank; } ft_unit;
+  ft_unit *u = gs_malloc(sizeof(ft_unit) * (size_t)pl->nbudgets * (c->probe_repeats + 1));
+  int nu = 0;
+  for (int b = 0; b < pl->nbudgets; b++) {
+    long B = pl->budgets[b], R = B == 0 ? 1 : c->probe_repeats;
+    if (B > n || gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, 0, sub, NULL) != 0) continue;
+    long mm = B ? B : n, per = mm / (bs < mm ? bs : mm), steps = ft.epochs * per;
+    if (steps < ft.min_steps) steps = ft.min_steps;
+    for (long r = 0; r < R; r++)
+      u[nu++] = (ft_unit){.b = b, .r = r, .m = mm, .cost = (double)steps * (double)(bs < mm ? bs : mm)};
+  }
+  /* longest first to the least-loaded rank: a stable order, the same on every rank */
+  for (int i = 1; i < nu; i++)
+    for (int j = i; j > 0 && u[j].cost > u[j - 1].cost; j--) {
+      ft_unit t = u[j];
+      u[j] = u[j - 1];
+      u[j - 1] = t;
+    }
+  double *load = gs_calloc((size_t)P, sizeof(double));
+  for (int i = 0; i < nu; i++) u[i].rank = least_loaded(load, P, u[i].cost);
+  double *conf = gs_calloc((size_t)(nu ? nu : 1) * C * C, sizeof(double));
+  int rc = 0;
+  for (int i = 0; i < nu && rc == 0; i++) {
+    if (u[i].rank != rank) continue;
+    long B = pl->budgets[u[i].b];
+    gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, u[i].r, sub, err);
+    for (long j = 0; j < u[i].m; j++) idx[j] = (int32_t)sub[j];
+    gs_rng rng;
+    gs_rng_seed(&rng, (uint64_t)c->seed, ((uint64_t)B << 20) + (uint64_t)u[i].r, GS_RNG_FINETUNE);
+    rc = def->finetune(m, ds, idx, u[i].m, &ft, &rng, pred, err);
+    for (long j = 0; rc == 0 && j < nt; j++)
+      if (ds->test.labels[j] < C) conf[((long)i * C + ds->test.labels[j]) * C + pred[j]] += 1;
+    gs_poll();
+  }
+  if (P > 1) {
+    int failed = rc != 0, any;
+    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && !failed) rc = gs_fail(err, "a fine-tuning failed on another rank of the group");
+    else if (!any) MPI_Allreduce(MPI_IN_PLACE, conf, nu * C * C, MPI_DOUBLE, MPI_SUM, comm);
+  }
+  long *cm = gs_malloc(sizeof(long) * C * C);
+  for (int b = 0; rc == 0 && b < pl->nbudgets; b++) {
+    long B = pl->budgets[b], R = 0;
+    for (int i = 0; i < nu; i++) R += u[i].b == b;
+    if (!R) continue;
+    double *acc = gs_malloc(sizeof(double) * R), *cf = gs_malloc(sizeof(double) * R * C * C);
+    double *prec = gs_malloc(sizeof(double) * R * C), *recall = gs_malloc(sizeof(double) * R * C);
+    double sum = 0, sum2 = 0;
+    for (int i = 0; i < nu; i++) {
+      if (u[i].b != b) continue;
+      long r = u[i].r;
+      for (int q = 0; q < C * C; q++) cm[q] = (long)conf[(long)i * C * C + q], cf[r * C * C + q] = conf[(long)i * C * C + q];
+      acc[r] = gs_probe_accuracy(cm, C);
+      gs_probe_precision_recall(cm, C, prec + r * C, recall + r * C);
+    }
+    for (long r = 0; r < R; r++) sum += acc[r], sum2 += acc[r] * acc[r];
+    char bn[12], name[GS_NAME_LEN], path[128];
+    budget_name(B, bn, sizeof bn);
+    double mu = sum / R, sd = sqrt(fmax(sum2 / R - mu * mu, 0.0));
+    snprintf(name, sizeof name, "probe_finetuned_net_%s", bn);
+    gs_record_scalar(rec, name, mu);
+    snprintf(name, sizeof name, "probe_finetuned_net_%s_std", bn);
+    gs_record_scalar(rec, name, sd);
+    long s1[1] = {R}, s2[2] = {R, C}, s3[3] = {R, C, C};
+    snprintf(path, sizeof path, "probe/finetuned/net/%s/accuracy", bn);
+    gs_record_array(rec, path, 1, s1, acc);
+    snprintf(path, sizeof path, "probe/finetuned/net/%s/confusion", bn);
+    gs_record_array(rec, path, 3, s3, cf);
+    snprintf(path, sizeof path, "probe/finetuned/net/%s/precision", bn);
+    gs_record_array(rec, path, 2, s2, prec);
+    snprintf(path, sizeof path, "probe/finetuned/net/%s/recall", bn);
+    gs_record_array(rec, path, 2, s2, recall);
+    free(acc), free(cf), free(prec), free(recall);
+  }
+  if (rc == 0) gs_record_scalar(rec, "probe_all_labels", (double)n);
+  free(cm), free(conf), free(load), free(u), free(pred), free(idx), free(sub), free(y);
+  return rc;
+}
+
 /* One probe time: what = RECORD_FINAL (| RECORD_SERIES) at the end, RECORD_SERIES during training
  * (the trained model's sources only: the untrained ones do not change). */
 static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,
                       MPI_Comm comm, int what, gs_error *err) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
-  if (!(what & RECORD_FINAL)) pl.untrained_features = pl.untrained_pooled_features = 0;
+  if (!(what & RECORD_FINAL)) pl.untrained_features = pl.untrained_pooled_features = pl.finetuned = 0;
   if (!pl.model_features && !pl.untrained_features && !pl.pooled_features && !pl.untrained_pooled_features &&
-      !pl.class_head)
+      !pl.class_head && !pl.finetuned)
     return 0;
   double t0 = gs_now();
   int P = 1, rank = 0;
@@ -343,6 +451,13 @@ static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, 
   if (pl.class_head) class_head(def, m, ds, rec, rank, &skipped, what);
   if (rc == 0 && pl.pooled_features)
     rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, what, err);
+  /* a model without weights (pixels): its untrained features are its features, a duplicate row */
+  if ((pl.untrained_features || pl.untrained_pooled_features) && def->params(m)->count == 0) {
+    if (rank == 0 && (what & RECORD_FINAL))
+      fprintf(stderr, "gensweep: probes of the untrained features skipped: model %s has no weights (they are its "
+                      "features)\n", def->name);
+    pl.untrained_features = pl.untrained_pooled_features = 0;
+  }
   if (rc == 0 && (pl.untrained_features || pl.untrained_pooled_features)) {
     /* the run's initial weights (the same seed and stream as its start), batch-norm statistics
      * re-estimated on the training images */
@@ -358,6 +473,7 @@ static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, 
       rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &skipped, once, err);
     def->destroy(m0);
   }
+  if (rc == 0 && pl.finetuned) rc = finetuned_source(c, &pl, def, m, ds, rec, P, rank, comm, &skipped, err);
   if (rc == 0 && (what & RECORD_FINAL)) {
     if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
     gs_record_scalar(rec, "probe_seconds", gs_now() - t0);

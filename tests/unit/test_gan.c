@@ -389,3 +389,68 @@ Test(gan, bad_labelled_sizes_and_unlabelled_data_are_refused) {
   cr_assert(strstr(err.msg, "gan.conditioning = cgan needs class labels"), "%s", err.msg);
   free_data(&ds);
 }
+
+/* The fine-tuned classifier (probe.features = finetuned): it learns the tiny set's three classes
+ * (told apart by bright rows) from its labelled examples, gives the same predictions twice, leaves
+ * the model it copies unchanged bit for bit, starts from the model's trained discriminator (other
+ * weights, other predictions), and a cGAN's discriminator, which takes the class as an input, is
+ * refused with the reason. */
+Test(gan, finetuned_classifier_learns_repeats_and_leaves_the_model_alone, .timeout = 120) {
+  gs_dataset ds;
+  tiny_data(&ds, 30);
+  gs_config c;
+  gan_config(&c, "dcgan1", "none");
+  const gs_model_def *d = gs_model_find("dcgan1");
+  gs_rng init;
+  gs_rng_seed(&init, 3, 0, GS_RNG_INIT);
+  gs_error err = {0};
+  gs_model *m = d->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s", err.msg);
+  cr_assert_not_null(d->finetune);
+  cr_assert_eq(d->finetune(m, &ds, NULL, 0, NULL, NULL, NULL, &err), 0, "n = 0: can it? %s", err.msg);
+  gs_params *p = d->params(m);
+  float *before = malloc(sizeof(float) * p->total);
+  memcpy(before, p->data, sizeof(float) * p->total);
+  int32_t idx[12];
+  for (int i = 0; i < 12; i++) idx[i] = i; /* 4 of each class */
+  gs_finetune ft = {.epochs = 1, .min_steps = 60};
+  int pred[30], again[30];
+  gs_rng r;
+  gs_rng_seed(&r, 5, 0, GS_RNG_FINETUNE);
+  cr_assert_eq(d->finetune(m, &ds, idx, 12, &ft, &r, pred, &err), 0, "%s", err.msg);
+  cr_assert_eq(memcmp(before, p->data, sizeof(float) * p->total), 0, "fine-tuning changed the model it copies");
+  gs_rng_seed(&r, 5, 0, GS_RNG_FINETUNE);
+  cr_assert_eq(d->finetune(m, &ds, idx, 12, &ft, &r, again, &err), 0, "%s", err.msg);
+  cr_assert_eq(memcmp(pred, again, sizeof pred), 0, "the same call gave other predictions");
+  int hits = 0;
+  for (int i = 0; i < 30; i++) hits += pred[i] == ds.test.labels[i];
+  cr_assert_geq(hits, 27, "fine-tuned on 12 labels of an easy 3-class set: %d of 30 right", hits);
+  /* other discriminator weights (the generator's do not enter): other predictions or logits;
+   * with the discriminator's weights scaled down the easy set may still be right, so compare the
+   * copies' predictions after one step only, where the starting point shows */
+  gs_finetune one = {.epochs = 1, .min_steps = 1};
+  int p1[30], p2[30];
+  gs_rng_seed(&r, 5, 0, GS_RNG_FINETUNE);
+  d->finetune(m, &ds, idx, 12, &one, &r, p1, &err);
+  const gs_param_group *dg = NULL;
+  for (int g = 0; g < p->ngroups; g++)
+    if (strcmp(p->group[g].name, "disc") == 0) dg = &p->group[g];
+  cr_assert_not_null(dg);
+  gs_rng w;
+  gs_rng_seed(&w, 9, 0, GS_RNG_INIT);
+  for (long k = dg->offset; k < dg->offset + dg->n; k++) p->data[k] += 0.5f * gs_rng_normal(&w);
+  gs_rng_seed(&r, 5, 0, GS_RNG_FINETUNE);
+  d->finetune(m, &ds, idx, 12, &one, &r, p2, &err);
+  cr_assert_neq(memcmp(p1, p2, sizeof p1), 0, "the fine-tuned copy does not start from the model's discriminator");
+  free(before);
+  d->destroy(m);
+  /* a cGAN: refused, with the reason */
+  gan_config(&c, "dcgan1", "cgan");
+  gs_rng_seed(&init, 3, 0, GS_RNG_INIT);
+  m = d->create(&c, &ds, &init, &err);
+  cr_assert_not_null(m, "%s", err.msg);
+  cr_assert_eq(d->finetune(m, &ds, NULL, 0, NULL, NULL, NULL, &err), -1);
+  cr_assert(strstr(err.msg, "takes the class as an input"), "%s", err.msg);
+  d->destroy(m);
+  free_data(&ds);
+}

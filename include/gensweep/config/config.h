@@ -167,7 +167,7 @@ struct gs_config {
   long eval_every;         /* evaluate the test set every N epochs (and always after the last) */
   /* [probe] linear probes of a run's features after its last epoch (probe/probe.h) */
   char probe_features[128];   /* "none" or a list of feature sources: model, untrained, pooled,
-                                 untrained_pooled, class_head */
+                                 untrained_pooled, class_head, finetuned */
   char probe_budgets[128];    /* a list of label budgets: all, 1000, 100 */
   char probe_classifiers[32]; /* a list: svm, lr */
   long probe_repeats;         /* subsets drawn per budget below all */
@@ -177,6 +177,8 @@ struct gs_config {
   long probe_every;           /* also probe during training, every N iterations / epochs (0: no) */
   char probe_c_grid[128];     /* "" or candidate Cs, chosen per subset by cross-validation */
   long probe_cv_folds;        /* folds of that cross-validation */
+  long probe_finetune_epochs; /* probe.features = finetuned: passes over the labelled subset */
+  long probe_finetune_min_steps; /* and at least this many batches */
   /* the models' keys, vocab->slot[i] for key i */
   gs_value values[GS_MAX_MODEL_VALUES];
 };
@@ -193,6 +195,7 @@ typedef struct gs_probe_lists {
   int pooled_features;    /* `pooled`: the model's "pooled" features (features_kind) */
   int untrained_pooled_features; /* `untrained_pooled`: the same of the initial weights */
   int class_head;         /* `class_head`: an AC-GAN's class head, used directly */
+  int finetuned;          /* `finetuned`: the model's feature network fine-tuned as a classifier */
   int nbudgets;
   long budgets[GS_PROBE_MAX_BUDGETS];
   int nclassifiers;

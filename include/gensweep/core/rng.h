@@ -20,6 +20,7 @@ enum {
   GS_RNG_SAMPLE = 5,   /* sample images */
   GS_RNG_DATA = 6,     /* training subset / validation split */
   GS_RNG_PROBE = 7,    /* linear probes' labelled subsets */
+  GS_RNG_FINETUNE = 8, /* a fine-tuned classifier's new head and batch order */
 };
 
 void gs_rng_seed(gs_rng *r, uint64_t seed, uint64_t stream, uint64_t purpose);

@@ -77,6 +77,12 @@ typedef struct gs_schedule {
                        per epoch (eval.eval_every) */
 } gs_schedule;
 
+/* How long a fine-tuned classifier trains (probe.finetune_epochs, probe.finetune_min_steps). */
+typedef struct gs_finetune {
+  long epochs;     /* passes over the labelled examples */
+  long min_steps;  /* at least this many batches (a small labelled set is a few batches a pass) */
+} gs_finetune;
+
 typedef struct gs_metric_label {
   const char *metric; /* a name in the run file, e.g. "test_neg_elbo" */
   const char *label;  /* how a log line calls it, e.g. "test -ELBO" */
@@ -144,6 +150,14 @@ typedef struct gs_model_def {
    * discriminator, "RND") needs it: initial running statistics 0 / 1 leave random features at
    * the bias level. Deterministic, and no collective: every rank may call it alone. */
   void (*refresh_statistics)(gs_model *m, const gs_imageset *set);
+  /* Optional: the model's feature network fine-tuned as a classifier (the "discriminator" row of
+   * SCIENCE.md §2): a copy of its body with a new C-way softmax head, trained by cross-entropy on
+   * the labelled examples idx[0..n) of ds->train (randomness from rng), then the predicted class
+   * of every test image into pred (ds->test.n). m itself is not changed; one rank alone, and the
+   * same call gives the same bits. 0, or -1 with err when the model cannot classify (n = 0 asks
+   * only that: idx, ft, rng and pred may be NULL). */
+  int (*finetune)(gs_model *m, const gs_dataset *ds, const int32_t *idx, long n, const gs_finetune *ft, gs_rng *rng,
+                  int *pred, gs_error *err);
   /* Optional, generative models: n images (uint8, the data set's h x w each) drawn from the
    * model with the randomness of rng, in evaluation mode. A conditional model generates the
    * classes in turn (image i of class i mod C), writes them into cls (n) and returns 1; an
