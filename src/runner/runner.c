@@ -674,6 +674,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       break;
     }
     long it = (ep - 1) * nb + steps;
+    /* Training is over: a checkpoint before the final evaluation and the probes (minutes on a
+     * full data set), so that a run killed there resumes here rather than training again. A
+     * checkpoint of the last epoch always means "evaluation pending" (the others are written
+     * after their epoch's evaluation): the resume below evaluates. */
+    if (last && c->checkpoint_every > 0)
+      save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, carry.n ? &carry : NULL);
     int eval_now = last || (pl.sched.eval_every > 0 ? 0 : ep % c->eval_every == 0);
     if (eval_now && run_evaluate(&run->cfg, def, rs.m, ds, ep, it, last, rec, gv.comm, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
@@ -688,6 +694,12 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
     }
+  }
+  /* resumed from the checkpoint of the last epoch: trained, the final evaluation pending */
+  if (!failed && E > 0 && rs.epoch0 > E &&
+      run_evaluate(&run->cfg, def, rs.m, ds, E, (E - 1) * nb + steps_in(&pl, E), 1, rec, gv.comm, &err) != 0) {
+    set_failed(rec, "diverged", err.msg);
+    failed = 1;
   }
   /* a model that trains nothing (pixels) still gets its final evaluation */
   if (!failed && E == 0 && run_evaluate(&run->cfg, def, rs.m, ds, 0, 0, 1, rec, gv.comm, &err) != 0) {

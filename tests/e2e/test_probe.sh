@@ -37,10 +37,12 @@ judge = 0
 n_recon = 4
 sample_every = 10
 [probe]
-features = model, untrained
+features = model, untrained, finetuned
 budgets = all, 100, 30
 repeats = 3
 every = 10
+finetune_epochs = 2
+finetune_min_steps = 20
 [grid]
 model.name = pixels, vae, cae, dcgan1
 INI
@@ -57,9 +59,14 @@ for f in runs:
     fin = h["final"]
     F = fin["probe_features"][()]
     assert F == (784 if "pixels" in f else 512 if "dcgan1" in f else 8), (f, F)
-    assert fin["probe_untrained_features"][()] == F
+    # no weights (pixels): the untrained features would be the same pixels, a duplicate row
+    srcs = (("model", "probe_"),) if "pixels" in f else (("model", "probe_"), ("untrained", "probe_untrained_"))
+    if "pixels" in f:
+        assert "probe_untrained_features" not in fin and "untrained" not in h["probe"], list(h["probe"])
+    else:
+        assert fin["probe_untrained_features"][()] == F
     test_counts = None
-    for src, pre in (("model", "probe_"), ("untrained", "probe_untrained_")):
+    for src, pre in srcs:
       for c in ("svm", "lr"):
         for b, R in (("all", 1), ("100", 3), ("30", 3)):
             g = h[f"probe/{src}/{c}/{b}"]
@@ -82,8 +89,20 @@ for f in runs:
         for c in ("svm", "lr"):
             a_all, a30 = fin[f"probe_{c}_all"][()], fin[f"probe_{c}_30"][()]
             assert a_all > 0.65 and a_all > a30 + 0.03, (c, a_all, a30)
-            # no model: the untrained features are the same pixels
-            assert fin[f"probe_untrained_{c}_all"][()] == a_all
+    # the discriminator fine-tuned as a classifier on each subset (only the GAN has one)
+    if "dcgan1" in f:
+        for b, R in (("all", 1), ("100", 3), ("30", 3)):
+            g = h[f"probe/finetuned/net/{b}"]
+            acc, conf = g["accuracy"][:], g["confusion"][:]
+            assert acc.shape == (R,) and conf.shape == (R, 10, 10), (b, acc.shape, conf.shape)
+            assert np.all(conf.sum(axis=(1, 2)) == 300) and np.allclose(acc, np.trace(conf, axis1=1, axis2=2) / 300), b
+            assert np.all(conf.sum(axis=2) == test_counts), b
+            assert np.all((acc > 0.3) & (acc <= 1)), (b, acc)
+            assert np.isclose(fin[f"probe_finetuned_net_{b}"][()], acc.mean()), b
+            if R > 1:
+                assert len(set(acc.tolist())) > 1, (b, acc)
+    else:
+        assert "finetuned" not in h["probe"] and "probe_finetuned_net_all" not in fin, f
     if "dcgan1" in f:  # a random discriminator's features, batch norm re-estimated: far above chance
         assert fin["probe_untrained_lr_all"][()] > 0.5, fin["probe_untrained_lr_all"][()]
         # probe.every = 10 over 20 iterations, evaluated every 10: a probe at each evaluation
@@ -92,6 +111,8 @@ for f in runs:
         assert ser[-1] == fin["probe_svm_all"][()] and "probe_untrained_svm_all" not in h["metrics"]
 print("probe arrays, confusion matrices, precision/recall and finals consistent; pixels learn")
 PY
+[ "$(grep -c "probes of the fine-tuned network skipped: the model has no network to fine-tune" "$T/one.txt")" = 3 ] ||
+  { cat "$T/one.txt"; fail "pixels, vae and cae: no message that the fine-tuned source was skipped"; }
 
 echo "== report: the probe tables"
 "$GS" report "$T/one/p" > "$T/report.txt" 2>&1 || { cat "$T/report.txt"; fail "report"; }
@@ -102,7 +123,10 @@ md = open(d + "/report/summary.md").read()
 assert "## Linear probes" in md and "### linear SVM" in md and "### logistic regression" in md, md
 assert "### Per class, all labels: linear SVM" in md and "| name=dcgan1 (untrained) |" in md, md
 rows = list(csv.DictReader(open(d + "/report/probes.csv")))
-assert len(rows) == 4 * 2 * 2 * 3, len(rows)  # rows x sources x classifiers x budgets
+# (rows x sources, less pixels' untrained) x classifiers x budgets, and dcgan1's fine-tuned network
+assert len(rows) == (4 * 2 - 1) * 2 * 3 + 3, len(rows)
+assert sum(r["row"] == "name=dcgan1 (finetuned)" and r["classifier"] == "net" for r in rows) == 3
+assert not any(r["row"] == "name=pixels (untrained)" for r in rows)
 assert any(r["row"] == "name=dcgan1 (untrained)" for r in rows)
 h = h5py.File(glob.glob(d + "/runs/name-pixels.h5")[0])
 for r in rows:
@@ -121,7 +145,7 @@ mpirun -np 2 "$GS" run --quiet --ranks-per-run 2 --results "$T/two" "$T/p.ini" >
 import glob, os, sys, h5py, numpy as np
 for fa in sorted(glob.glob(sys.argv[1] + "/runs/*.h5")):
     a, b = h5py.File(fa), h5py.File(os.path.join(sys.argv[2], "runs", os.path.basename(fa)))
-    for src in ("model", "untrained"):
+    for src in ("model",) if "pixels" in fa else ("model", "untrained"):
       for c in ("svm", "lr"):
         for bud in ("all", "100", "30"):
             ca, cb = a[f"probe/{src}/{c}/{bud}/confusion"][:], b[f"probe/{src}/{c}/{bud}/confusion"][:]
@@ -130,6 +154,9 @@ for fa in sorted(glob.glob(sys.argv[1] + "/runs/*.h5")):
             else:  # features from data-parallel training: a few test images may change side
                 d = np.abs(a[f"probe/{src}/{c}/{bud}/accuracy"][:] - b[f"probe/{src}/{c}/{bud}/accuracy"][:]).max()
                 assert d <= 6 / 300, (fa, c, bud, d)
+    if "dcgan1" in fa:  # fine-tuning farmed over the group's 2 ranks: every repeat's matrix complete, once
+        for bud in ("all", "100", "30"):
+            assert np.all(b[f"probe/finetuned/net/{bud}/confusion"][:].sum(axis=(1, 2)) == 300), bud
 print("2 ranks per run: pixels' and untrained probes bit-identical, the trained models' within float tolerance")
 PY
 
@@ -173,5 +200,76 @@ assert len(ca) == 2 and set(ca) <= {0.001, 1.0}, ca
 assert np.array_equal(ca, cb), (ca, cb)
 assert np.array_equal(a["probe/model/svm/100/accuracy"][:], b["probe/model/svm/100/accuracy"][:])
 print("chosen C per subset", ca, "the same on 1 rank and a group of 2")
+PY
+echo "== kill -9 during the probes: the resume starts from the checkpoint after training, not epoch 1"
+# 2 epochs, then the final evaluation and the probes (C by 5-fold cross-validation over 4
+# candidates, 10 repeats: a few seconds); killed once the ledger shows the last epoch's
+# checkpoint, the job's next start evaluates and probes from it, and the run file equals an
+# uninterrupted run's. If the probes finish before the kill lands (a fast machine), try again.
+cat > "$T/k.ini" <<INI
+[sweep]
+name = k
+[data]
+train_size = 1000
+test_size = 300
+[model]
+name = vae
+latent_dim = 8
+[train]
+epochs = 2
+batch_size = 50
+[eval]
+iw_samples = 0
+judge = 0
+n_samples = 4
+[probe]
+features = model, untrained
+budgets = all, 100
+repeats = 10
+c_grid = 0.01, 0.1, 1, 10
+cv_folds = 5
+INI
+"$GS" run --quiet --results "$T/kref" "$T/k.ini" > "$T/kref.txt" 2>&1 || { cat "$T/kref.txt"; fail "uninterrupted probe sweep"; }
+killed=0
+for attempt in 1 2 3; do
+  rm -rf "$T/kk"
+  "$GS" run --quiet --results "$T/kk" "$T/k.ini" > "$T/kk.txt" 2>&1 &
+  pid=$!
+  t0=$SECONDS
+  until grep -qE $'\tcheckpointed\t[^\t]+\t[0-9a-f]+\t2\t' "$T/kk/k/ledger.log" 2>/dev/null; do
+    kill -0 "$pid" 2>/dev/null || { cat "$T/kk.txt"; fail "the job ended before checkpointing its last epoch"; }
+    [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint of epoch 2 within the time limit"
+    sleep 0.02
+  done
+  kill -9 "$pid"; wait "$pid" 2>/dev/null
+  grep -q $'\tdone\t' "$T/kk/k/ledger.log" || { killed=1; break; }
+  echo "attempt $attempt: the probes finished before the kill; again"
+done
+[ $killed = 1 ] || fail "3 attempts, the probes always finished before the kill landed"
+"$GS" run --quiet --results "$T/kk" "$T/k.ini" > "$T/kk2.txt" 2>&1 || { cat "$T/kk2.txt"; fail "resume after kill -9 in the probes"; }
+grep -qE $'\tresumed\t[^\t]+\t[0-9a-f]+\t2\t' "$T/kk/k/ledger.log" || { cat "$T/kk/k/ledger.log"; fail "not resumed from the checkpoint of epoch 2"; }
+[ "$(grep -c $'\tstarted\t' "$T/kk/k/ledger.log")" = 2 ] || { cat "$T/kk/k/ledger.log"; fail "expected two starts (the killed one and the resume)"; }
+"$PY" - "$T/kref/k" "$T/kk/k" <<'PY' || fail "resumed in the probes: other numbers"
+import glob, os, sys, h5py, numpy as np
+fa = glob.glob(sys.argv[1] + "/runs/*.h5")[0]
+a, b = h5py.File(fa), h5py.File(os.path.join(sys.argv[2], "runs", os.path.basename(fa)))
+assert b.attrs["status"] in ("done", b"done"), b.attrs["message"]
+for k in a["params"]:
+    assert np.array_equal(a["params"][k][:], b["params"][k][:]), k
+for k in a["metrics"]:
+    if "seconds" in k or "per_s" in k: continue
+    assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:], equal_nan=True), k
+n = 0
+def same(name, obj):
+    global n
+    if isinstance(obj, h5py.Dataset):
+        assert np.array_equal(obj[()], b["probe"][name][()]), name
+        n += 1
+a["probe"].visititems(same)
+for k in a["final"]:
+    if "seconds" in k or "per_s" in k: continue
+    x, y = a["final"][k][()], b["final"][k][()]
+    assert x == y or (np.isnan(x) and np.isnan(y)), (k, x, y)
+print(f"resumed after the last epoch: parameters, series, finals and {n} probe arrays identical")
 PY
 echo PASS
