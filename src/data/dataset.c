@@ -84,8 +84,18 @@ static int load_pair(const char *dir, const char *img, const char *lab, gs_image
 
 static void set_free(gs_imageset *s) {
   free(s->pix);
+  free(s->points);
   free(s->labels);
+  free(s->subcats);
   memset(s, 0, sizeof *s);
+}
+
+/* bytes of one sample: a byte per value for images, a float for point sets */
+static size_t sample_bytes(const gs_imageset *s) { return (size_t)s->dim * (s->points ? sizeof(float) : 1); }
+static uint8_t *sample_data(const gs_imageset *s) { return s->points ? (uint8_t *)s->points : s->pix; }
+static void set_sample_data(gs_imageset *s, uint8_t *p) {
+  if (s->points) s->points = (float *)p;
+  else s->pix = p;
 }
 
 static int max_label(const gs_imageset *s) {
@@ -104,25 +114,34 @@ static int cmp_i32(const void *a, const void *b) {
 static void gather(const gs_imageset *src, const int32_t *idx, long k, gs_imageset *dst) {
   *dst = *src;
   dst->n = k;
-  dst->pix = gs_malloc((size_t)(k > 0 ? k : 1) * (size_t)src->dim);
+  size_t b = sample_bytes(src);
+  uint8_t *d = gs_malloc((size_t)(k > 0 ? k : 1) * b);
+  const uint8_t *from = sample_data(src);
+  set_sample_data(dst, d);
   dst->labels = gs_malloc((size_t)(k > 0 ? k : 1));
+  dst->subcats = src->subcats ? gs_malloc((size_t)(k > 0 ? k : 1)) : NULL;
   for (long i = 0; i < k; i++) {
-    memcpy(dst->pix + (size_t)i * src->dim, src->pix + (size_t)idx[i] * src->dim, (size_t)src->dim);
+    memcpy(d + (size_t)i * b, from + (size_t)idx[i] * b, b);
     dst->labels[i] = src->labels[idx[i]];
+    if (src->subcats) dst->subcats[i] = src->subcats[idx[i]];
   }
 }
 
 /* Keep rows idx[0..k) (strictly ascending) of s, in place, and shrink the buffers. */
 static void compact(gs_imageset *s, const int32_t *idx, long k) {
+  size_t b = sample_bytes(s);
+  uint8_t *d = sample_data(s);
   for (long i = 0; i < k; i++) {
     if (idx[i] != i) {
-      memmove(s->pix + (size_t)i * s->dim, s->pix + (size_t)idx[i] * s->dim, (size_t)s->dim);
+      memmove(d + (size_t)i * b, d + (size_t)idx[i] * b, b);
       s->labels[i] = s->labels[idx[i]];
+      if (s->subcats) s->subcats[i] = s->subcats[idx[i]];
     }
   }
   s->n = k;
-  s->pix = gs_realloc(s->pix, (size_t)(k > 0 ? k : 1) * (size_t)s->dim);
+  set_sample_data(s, gs_realloc(d, (size_t)(k > 0 ? k : 1) * b));
   s->labels = gs_realloc(s->labels, (size_t)(k > 0 ? k : 1));
+  if (s->subcats) s->subcats = gs_realloc(s->subcats, (size_t)(k > 0 ? k : 1));
 }
 
 static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const char *train_file, gs_error *err) {
@@ -162,6 +181,7 @@ static int subset_and_split(gs_dataset *ds, const gs_data_options *opt, const ch
 gs_sample_shape gs_imageset_shape(const gs_imageset *s) {
   gs_sample_shape sh = {.kind = GS_SAMPLES_IMAGES, .dims = {1, s->h, s->w}, .size = s->dim,
                         .n_classes = s->labels ? s->n_classes : 0};
+  if (s->points) sh.kind = GS_SAMPLES_POINTS, sh.dims[0] = s->h, sh.dims[1] = s->w, sh.dims[2] = 1;
   return sh;
 }
 
@@ -275,7 +295,9 @@ void gs_dataset_free(gs_dataset *ds) {
 
 void gs_imageset_batch(const gs_imageset *s, const int32_t *idx, int rows, float *x, float *onehot) {
   const long dim = s->dim;
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < rows && s->points; r++)
+    memcpy(x + (size_t)r * (size_t)dim, s->points + (size_t)idx[r] * (size_t)dim, sizeof(float) * (size_t)dim);
+  for (int r = 0; r < rows && !s->points; r++) {
     const uint8_t *p = s->pix + (size_t)idx[r] * (size_t)dim;
     float *o = x + (size_t)r * (size_t)dim;
     for (long j = 0; j < dim; j++) o[j] = (float)p[j] / 255.0f;
@@ -310,4 +332,53 @@ const gs_data_sizes *gs_dataset_sizes_cached(const char *name) {
 long gs_train_count(long available, long train_size, double val_split) {
   long want = train_size > 0 && train_size < available ? train_size : available;
   return want - (long)floor(val_split * (double)want + 0.5);
+}
+
+int gs_dataset_from_points(const char *name, int N, gs_pointsets_in train, gs_pointsets_in test,
+                           const gs_data_options *opt, gs_dataset *ds, gs_error *err) {
+  static const gs_data_options defaults = {0};
+  if (!opt) opt = &defaults;
+  memset(ds, 0, sizeof *ds);
+  GS_STRCPY(ds->name, name);
+  GS_STRCPY(ds->dir, name);
+  gs_imageset *sets[2] = {&ds->train, &ds->test};
+  gs_pointsets_in in[2] = {train, test};
+  for (int k = 0; k < 2; k++) {
+    gs_imageset *s = sets[k];
+    s->n = in[k].n;
+    s->h = N;
+    s->w = 3;
+    s->dim = 3L * N;
+    s->points = in[k].points;
+    s->labels = in[k].labels;
+    s->subcats = in[k].subcats;
+  }
+  if (N < 1 || train.n < 1 || test.n < 1 || !train.points || !test.points || !train.labels || !test.labels) {
+    gs_fail(err, "%s: an empty point-set data set (%ld training and %ld test sets of %d points)", name, train.n,
+            test.n, N);
+    goto fail;
+  }
+  if (opt->train_size < 0 || opt->test_size < 0 || !(opt->val_split >= 0.0 && opt->val_split < 1.0)) {
+    gs_fail(err, "%s: train_size and test_size must be >= 0 and val_split in [0, 1)", name);
+    goto fail;
+  }
+  int mt = max_label(&ds->train), ms = max_label(&ds->test), n_classes = (mt > ms ? mt : ms) + 1;
+  if (opt->test_size > 0) {
+    if (opt->test_size > ds->test.n) {
+      gs_fail(err, "test_size %ld is larger than the %ld test sets of %s", opt->test_size, ds->test.n, name);
+      goto fail;
+    }
+    ds->test.n = opt->test_size;
+  }
+  if (subset_and_split(ds, opt, name, err) != 0) goto fail;
+  ds->train.n_classes = ds->val.n_classes = ds->test.n_classes = n_classes;
+  if (ds->val.n == 0) { /* empty but shaped like the others */
+    ds->val.h = ds->train.h;
+    ds->val.w = ds->train.w;
+    ds->val.dim = ds->train.dim;
+  }
+  return 0;
+fail:
+  gs_dataset_free(ds);
+  return -1;
 }

@@ -50,13 +50,16 @@ void gs_sample_shape_text(const gs_sample_shape *s, char *buf, size_t n);
  * saying what the model needs and what the data set has. */
 int gs_data_check(const gs_sample_shape *have, const gs_data_needs *need, const char *who, gs_error *err);
 
-/* A labelled image set. */
+/* A labelled sample set: images (pix) or point sets (points). The name is the images' from
+ * before point sets existed; every sample of a set has the same shape. */
 typedef struct gs_imageset {
   long n;
-  int h, w;          /* 28 x 28 */
-  long dim;          /* h * w */
-  uint8_t *pix;      /* n * dim, row-major, 0..255 */
+  int h, w;          /* images: 28 x 28; point sets: h = N points, w = 3 coordinates */
+  long dim;          /* h * w: values per sample */
+  uint8_t *pix;      /* images: n * dim, row-major, 0..255; NULL for point sets */
+  float *points;     /* point sets: n * dim (N x 3 each, x y z), NULL for images */
   uint8_t *labels;   /* n */
+  uint8_t *subcats;  /* n, a finer label (the shapes' sub-categories), or NULL */
   int n_classes;     /* max label + 1 */
 } gs_imageset;
 
@@ -103,8 +106,21 @@ long gs_train_count(long available, long train_size, double val_split);
 int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err);
 void gs_dataset_free(gs_dataset *ds);
 
-/* Fill a float batch (rows x dim) scaled to [0, 1] from images idx[0..rows). labels_onehot may
- * be NULL; otherwise filled (rows x n_classes). */
+/* Fill a float batch (rows x dim) from samples idx[0..rows): images scaled to [0, 1], point
+ * sets as they are (x y z of each point in turn). labels_onehot may be NULL; otherwise filled
+ * (rows x n_classes). */
 void gs_imageset_batch(const gs_imageset *s, const int32_t *idx, int rows, float *x, float *onehot);
+
+/* A data set of point sets from memory (a generated or read set): ownership of every array
+ * passes to ds (freed by gs_dataset_free, also on failure). points: n x N x 3; subcats may be
+ * NULL. Then opt's subset, split and test size, as gs_dataset_load does for files (the errors
+ * name `name`). */
+typedef struct gs_pointsets_in {
+  long n;
+  float *points;
+  uint8_t *labels, *subcats;
+} gs_pointsets_in;
+int gs_dataset_from_points(const char *name, int N, gs_pointsets_in train, gs_pointsets_in test,
+                           const gs_data_options *opt, gs_dataset *ds, gs_error *err);
 
 #endif
