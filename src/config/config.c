@@ -17,6 +17,8 @@
  * The handler never fails (it returns 1) and collects errors in a list; inih's return value
  * is then the line of its first syntax error. The first error by line is reported. */
 #include "gensweep/config/config.h"
+#include "gensweep/data/data.h"
+#include "gensweep/data/shapes.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -60,7 +62,20 @@ const gs_key gs_runner_keys[] = {
     KEY_INT("data", "test_size", test_size, 0, SIZE_MAX_IMAGES, "0", "test images used (the first N; 0 = all)"),
     KEY_FLOAT("data", "val_split", val_split, 0, 0, 0.9, 0, "0",
               "fraction of the training images held out for validation"),
-    KEY_INT("data", "seed", data_seed, 0, SEED_MAX, "1", "seed of the data subset / validation split"),
+    KEY_INT("data", "seed", data_seed, 0, SEED_MAX, "1",
+            "seed of the data subset / validation split (and of the generated shapes)"),
+    /* data.dataset = shapes: added after runs existed, so hashed only away from their defaults */
+    N_INT("data", "shapes_train", shapes_train, 1, 10000000, "9600",
+          "data.dataset = shapes: point clouds generated for training (8 classes in turn)"),
+    N_INT("data", "shapes_test", shapes_test, 1, 10000000, "1920",
+          "data.dataset = shapes: point clouds generated for testing (other clouds than the training ones)"),
+    N_INT("data", "points", points, 1, 1048576, "2048", "point sets: points per cloud"),
+    N_STR("data", "rotation", rotation, 1, "none",
+          "data.dataset = shapes: random rotation of each cloud: none, z (about the vertical axis) or any"),
+    N_FLOAT("data", "noise", noise, 0, 0, 0.2, 0, "0.005",
+            "data.dataset = shapes: Gaussian noise on each point, in units of the cloud's radius"),
+    N_FLOAT("data", "anisotropy", anisotropy, 0, 0, 0.5, 0, "0.1",
+            "data.dataset = shapes: each axis stretched by exp(U(-a, a))"),
 
     /* choices, default and help: the registry's models (gs_vocabulary_init fills them in) */
     KEY_ENUM("model", "name", model, NULL, "", "model: "),
@@ -869,9 +884,38 @@ int gs_config_probe_lists(const gs_config *c, gs_probe_lists *out, gs_error *err
   return 0;
 }
 
+int gs_config_shapes_options(const gs_config *c, gs_shapes_options *o, gs_error *err) {
+  gs_shapes_defaults(o);
+  o->seed = (uint64_t)c->data_seed;
+  o->points = (int)c->points;
+  o->noise = c->noise;
+  o->anisotropy = c->anisotropy;
+  if (gs_shapes_rotation_parse(c->rotation, &o->rotation) != 0)
+    return gs_fail(err, "data.rotation = %s: not none, z or any", c->rotation);
+  return gs_shapes_check(o, err);
+}
+
+const gs_data_sizes *gs_config_data_sizes(const gs_config *c) {
+  if (strcmp(c->dataset, "shapes") != 0) return gs_dataset_sizes_cached(c->dataset);
+  static gs_data_sizes s[4];
+  static int next;
+  gs_data_sizes want;
+  memset(&want, 0, sizeof want); /* compared with memcmp below: no stray padding bytes */
+  want.train = c->shapes_train, want.test = c->shapes_test, want.h = (int)c->points, want.w = 3;
+  want.dim = 3 * c->points;
+  for (int i = 0; i < 4; i++)
+    if (memcmp(&s[i], &want, sizeof want) == 0) return &s[i];
+  s[next] = want;
+  const gs_data_sizes *r = &s[next];
+  next = (next + 1) % 4;
+  return r;
+}
+
 int gs_config_validate(const gs_config *c, gs_error *err) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, err) != 0) return -1;
+  gs_shapes_options so;
+  if (strcmp(c->dataset, "shapes") == 0 && gs_config_shapes_options(c, &so, err) != 0) return -1;
   if (c->batch_size < c->ranks_per_run)
     return gs_fail(err,
                    "train.batch_size = %ld is smaller than train.ranks_per_run = %ld (each rank needs at "

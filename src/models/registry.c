@@ -70,7 +70,7 @@ long gs_model_epochs(const gs_config *cfg) {
   gs_model_schedule(cfg, &s);
   long train = 0;
   if (s.iterations > 0) { /* the training set's size from its files' headers */
-    const gs_data_sizes *sizes = gs_dataset_sizes_cached(cfg->dataset);
+    const gs_data_sizes *sizes = gs_config_data_sizes(cfg);
     if (sizes) train = gs_train_count(sizes->train, cfg->train_size, cfg->val_split);
   }
   return gs_model_epochs_of(cfg, train);

@@ -49,7 +49,7 @@ static double probe_cost(const gs_config *c, const gs_data_sizes *d) {
 
 double gs_run_cost(const gs_run *run) {
   const gs_model_def *def = gs_model_find(run->cfg.model);
-  const gs_data_sizes *sizes = gs_dataset_sizes_cached(run->cfg.dataset);
+  const gs_data_sizes *sizes = gs_config_data_sizes(&run->cfg);
   double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) + probe_cost(&run->cfg, sizes) : 0.0;
   return isfinite(c) && c > 0 ? c : 0.0;
 }

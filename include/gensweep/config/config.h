@@ -148,6 +148,11 @@ struct gs_config {
   long test_size;          /* 0 = all */
   double val_split;        /* [0, 0.9] */
   long data_seed;
+  /* data.dataset = shapes (data/shapes.h): the generated point sets */
+  long shapes_train, shapes_test; /* clouds generated for training and test */
+  long points;                    /* N per cloud (also: the first N of each cloud of a release file) */
+  char rotation[8];               /* none | z | any */
+  double noise, anisotropy;
   /* [model] */
   char model[32];          /* one of the registry's models */
   /* [train] */
@@ -182,6 +187,15 @@ struct gs_config {
   /* the models' keys, vocab->slot[i] for key i */
   gs_value values[GS_MAX_MODEL_VALUES];
 };
+
+/* data.dataset = shapes: the generator's options from c (data.seed, points, rotation, noise,
+ * anisotropy). -1 with err naming the key when one is out of range. */
+struct gs_shapes_options;
+int gs_config_shapes_options(const gs_config *c, struct gs_shapes_options *o, gs_error *err);
+/* The data set's sizes as a run of c sees them (a generated set's from its keys, files' from
+ * their headers), or NULL when they cannot be read. */
+struct gs_data_sizes;
+const struct gs_data_sizes *gs_config_data_sizes(const gs_config *c);
 
 /* The probe lists of c, parsed: budgets (0 = all; at most GS_PROBE_MAX_BUDGETS), classifiers
  * (0 = svm, 1 = lr), and whether the model's own features are probed. -1 with err naming the key
