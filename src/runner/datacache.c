@@ -6,9 +6,14 @@
  * test clouds from index 2^40 on (other clouds, the same whatever the sizes), each set cached
  * as HDF5 (io/pointcloud_h5.h: the ModelNet layout plus sub-categories and the generator's
  * options) under <results>/.data/, shared by every sweep and rank of that results root: made
- * once (under a lock), then read and checked. */
+ * once (under a lock), then read and checked.
+ *
+ * data.dataset = a directory of point-cloud release files (ModelNet40, ShapeNet: `data` (n, N, 3)
+ * and `label`), see release_files: the user's own data in the same layout. */
+#include <dirent.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gensweep/core/atomic.h"
@@ -17,6 +22,8 @@
 #include "gensweep/runner/runner.h"
 
 #define SHAPES_TEST_FIRST (1L << 40)
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int load_shapes(const gs_config *c, const gs_data_options *o, gs_dataset *ds, gs_error *err) {
   gs_shapes_options so;
@@ -50,6 +57,72 @@ static gs_dataset cache_ds;
 static char cache_key[1200];
 static int cache_ok;
 
+/* A directory of point-cloud release files (ModelNet40's ply_data_train0.h5 ..., ShapeNet's
+ * *_train*.h5 / *_test*.h5): every .h5 file whose name holds "train" is training data and every
+ * one with "test" test data, read in name order and concatenated, the first data.points points
+ * of each cloud. 1 if dir holds such files (the lists filled), 0 if not. */
+static int release_files(const char *dir, char ***train, int *ntrain, char ***test, int *ntest) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  struct dirent *e;
+  *train = *test = NULL;
+  *ntrain = *ntest = 0;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 4 || strcmp(e->d_name + l - 3, ".h5") != 0) continue;
+    char ***list = strstr(e->d_name, "train") ? train : strstr(e->d_name, "test") ? test : NULL;
+    int *cnt = list == train ? ntrain : ntest;
+    if (!list) continue;
+    *list = gs_realloc(*list, sizeof(char *) * (size_t)(*cnt + 1));
+    size_t pl = strlen(dir) + l + 2;
+    (*list)[*cnt] = gs_malloc(pl);
+    snprintf((*list)[*cnt], pl, "%s/%s", dir, e->d_name);
+    (*cnt)++;
+  }
+  closedir(d);
+  qsort(*train, (size_t)*ntrain, sizeof(char *), by_name);
+  qsort(*test, (size_t)*ntest, sizeof(char *), by_name);
+  return *ntrain > 0 || *ntest > 0;
+}
+
+static void free_list(char **l, int n) {
+  for (int i = 0; i < n; i++) free(l[i]);
+  free(l);
+}
+
+/* The files of list, concatenated into one set of N points per cloud. */
+static int read_release(char **list, int n, int N, gs_pointsets_in *out, gs_error *err) {
+  memset(out, 0, sizeof *out);
+  for (int f = 0; f < n; f++) {
+    gs_pointcloud_set s = {0};
+    if (gs_pointcloud_read(list[f], N, 0, &s, err) != 0) {
+      free(out->points), free(out->labels);
+      return -1;
+    }
+    out->points = gs_realloc(out->points, sizeof(float) * (size_t)(out->n + s.n) * N * 3);
+    out->labels = gs_realloc(out->labels, (size_t)(out->n + s.n));
+    memcpy(out->points + (size_t)out->n * N * 3, s.xyz, sizeof(float) * (size_t)s.n * N * 3);
+    memcpy(out->labels + out->n, s.label, (size_t)s.n);
+    out->n += s.n;
+    gs_pointcloud_free(&s);
+  }
+  return 0;
+}
+
+static int load_release(const gs_config *c, const gs_data_options *o, char **tr, int ntr, char **te, int nte,
+                        gs_dataset *ds, gs_error *err) {
+  if (!ntr || !nte)
+    return gs_fail(err, "%s: point-cloud release files need both training (*train*.h5) and test (*test*.h5) files; "
+                   "found %d and %d", c->dataset, ntr, nte);
+  gs_pointsets_in a, b;
+  if (read_release(tr, ntr, (int)c->points, &a, err) != 0) return -1;
+  if (read_release(te, nte, (int)c->points, &b, err) != 0) {
+    free(a.points), free(a.labels);
+    return -1;
+  }
+  return gs_dataset_from_points(c->dataset, (int)c->points, a, b, o, ds, err);
+}
+
 static void data_key(const gs_config *c, char *buf, size_t n) {
   snprintf(buf, n, "%s|%ld|%ld|%.17g|%ld|%ld|%ld|%ld|%s|%.17g|%.17g|%s", c->dataset, c->train_size, c->test_size,
            c->val_split, c->data_seed, c->shapes_train, c->shapes_test, c->points, c->rotation, c->noise,
@@ -63,9 +136,15 @@ const gs_dataset *gs_dataset_cached(const gs_config *cfg, gs_error *err) {
   gs_dataset_cache_clear();
   gs_data_options o = {.train_size = cfg->train_size, .test_size = cfg->test_size,
                        .val_split = cfg->val_split, .seed = (uint64_t)cfg->data_seed};
-  if (strcmp(cfg->dataset, "shapes") == 0 ? load_shapes(cfg, &o, &cache_ds, err) != 0
-                                           : gs_dataset_load(cfg->dataset, &o, &cache_ds, err) != 0)
-    return NULL;
+  char **tr = NULL, **te = NULL;
+  int ntr = 0, nte = 0, rc;
+  if (strcmp(cfg->dataset, "shapes") == 0) rc = load_shapes(cfg, &o, &cache_ds, err);
+  else if (release_files(cfg->dataset, &tr, &ntr, &te, &nte))
+    rc = load_release(cfg, &o, tr, ntr, te, nte, &cache_ds, err);
+  else rc = gs_dataset_load(cfg->dataset, &o, &cache_ds, err);
+  free_list(tr, ntr);
+  free_list(te, nte);
+  if (rc != 0) return NULL;
   GS_STRCPY(cache_key, key);
   cache_ok = 1;
   return &cache_ds;
