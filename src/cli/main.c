@@ -39,7 +39,8 @@ static const char *usage_main =
     "data-parallel; rank 0 is itself a worker, so every rank trains.\n";
 
 static const char *usage_run =
-    "usage: gensweep run FILE [--results DIR] [--ranks-per-run N] [--threads N] [--shard I/N] [--quiet]\n"
+    "usage: gensweep run FILE [section.key=value ...] [--results DIR] [--ranks-per-run N] [--threads N]\n"
+    "                    [--shard I/N] [--quiet]\n"
     "       mpirun -np N gensweep run FILE ...\n"
     "       srun --mpi=pmix gensweep run FILE ...      (inside a Slurm allocation; see slurm/README.md)\n"
     "\n"
@@ -59,6 +60,13 @@ static const char *usage_run =
     "command resumes: done runs are skipped, interrupted runs continue from their checkpoint and\n"
     "end with the numbers of an uninterrupted run. Every state change is appended to\n"
     "DIR/<sweep>/ledger.log.\n"
+    "\n"
+    "Overrides: section.key=value after FILE sets a key as if the file said so (its own line for\n"
+    "that key is set aside); a comma list makes a grid axis (model.latent_dim=2,4,8), except for\n"
+    "keys that hold text (probe.features=model,untrained is one value). Messages name the argument.\n"
+    "The results directory keeps the effective experiment (DIR/<sweep>/experiment.ini), so status,\n"
+    "rebuild and report need no overrides; other overrides on the same sweep are other runs by\n"
+    "their hashes, as an edited file is.\n"
     "\n"
     "Exit status: 0 every run done; 1 some run failed or diverged; 2 the sweep could not run (bad\n"
     "file, data, disk, MPI world); 3 interrupted, or some run was being trained by another process\n"
@@ -80,11 +88,12 @@ static const char *usage_run =
     "  -h, --help      this text\n";
 
 static const char *usage_plan =
-    "usage: gensweep plan FILE [--shards N]\n"
+    "usage: gensweep plan FILE [section.key=value ...] [--shards N]\n"
     "\n"
     "Load and check FILE, expand its [grid] (cartesian product, first axis slowest) and print one\n"
     "line per run: index, run id and the swept values. Nothing is trained or written. Errors in the\n"
-    "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys.\n"
+    "file are reported as FILE:LINE: message, with a did-you-mean for misspelt keys; overrides as\n"
+    "`gensweep run` takes them.\n"
     "\n"
     "  --shards N   also show which of N shards (gensweep run --shard I/N, a job array) trains each\n"
     "               run, and each shard's runs and share of the estimated cost\n";
@@ -130,7 +139,7 @@ static const char *usage_report =
     "  --no-plots      tables only\n";
 
 static const char *usage_slurm =
-    "usage: gensweep slurm FILE [--ntasks N] [--nodes N] [--time T] [--partition P] [--account A]\n"
+    "usage: gensweep slurm FILE [section.key=value ...] [--ntasks N] [--nodes N] [--time T] [--partition P] [--account A]\n"
     "                      [--array N] [--results DIR] [--ranks-per-run N] [--margin S] [-o SCRIPT]\n"
     "\n"
     "Print an sbatch script that runs FILE's sweep (the body of slurm/sweep.sbatch, or with --array\n"
@@ -265,13 +274,22 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
       default: return die(2, "%s", usage_run);
     }
   }
-  if (optind != argc - 1) return die(2, "gensweep run: expected one experiment file\n\n%s", usage_run);
+  if (optind >= argc) return die(2, "gensweep run: expected one experiment file\n\n%s", usage_run);
+  for (int i = optind + 1; i < argc; i++)
+    if (!strchr(argv[i], '='))
+    {
+      if (rank0) fprintf(stderr, "gensweep run: unexpected argument '%s' (one experiment file, then section.key=value "
+                                 "overrides)\n\n%s", argv[i], usage_run);
+      return 2;
+    }
   gs_sweep sw;
   gs_error err = {0};
   /* Every rank reads the file; they must all have read it, and the same text (a node-local path,
    * NFS lag or a file saved while the job started would otherwise leave some ranks waiting for
    * the others forever, or running a different grid). */
-  int ok = gs_sweep_load(argv[optind], gs_models_vocabulary(), &sw, &err) == 0, all_ok = 0;
+  int ok = gs_sweep_load_overrides(argv[optind], gs_models_vocabulary(), argc - optind - 1, argv + optind + 1, &sw,
+                                   &err) == 0,
+      all_ok = 0;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   if (!all_ok) {
     if (!ok && rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
@@ -317,6 +335,8 @@ static int cmd_plan(int argc, char **argv) {
   }
   long nshards = 0;
   const char *file = NULL;
+  char **ovr = gs_calloc((size_t)argc, sizeof(char *));
+  int novr = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--shards") == 0 || strncmp(argv[i], "--shards=", 9) == 0) {
       const char *v = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : "");
@@ -326,15 +346,20 @@ static int cmd_plan(int argc, char **argv) {
         return die(2, "gensweep plan: --shards must be an integer in 1..100000, got '%s'\n", v);
     } else if (!file && argv[i][0] != '-') {
       file = argv[i];
+    } else if (file && argv[i][0] != '-' && strchr(argv[i], '=')) {
+      ovr[novr++] = argv[i];
     } else {
+      free(ovr);
       fprintf(stderr, "gensweep plan: unexpected argument '%s'\n\n", argv[i]);
       return die(2, "%s", usage_plan);
     }
   }
-  if (!file) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(file, gs_models_vocabulary(), &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  int loaded = file ? gs_sweep_load_overrides(file, gs_models_vocabulary(), novr, ovr, &sw, &err) : -1;
+  free(ovr);
+  if (!file) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
+  if (loaded != 0) return die(2, "gensweep: %s\n", err.msg);
   int *owner = nshards ? gs_shard_owners(&sw, (int)nshards) : NULL;
   gs_sweep_print_plan(&sw, owner, stdout);
   /* the models' cost estimates are the arithmetic of their layers (2 x multiply-adds, forward
@@ -493,10 +518,20 @@ static int cmd_slurm(int argc, char **argv) {
       default: return die(2, "%s", usage_slurm);
     }
   }
-  if (optind != argc - 1) return die(2, "gensweep slurm: expected one experiment file\n\n%s", usage_slurm);
+  if (optind >= argc) return die(2, "gensweep slurm: expected one experiment file\n\n%s", usage_slurm);
+  for (int i = optind + 1; i < argc; i++)
+    if (!strchr(argv[i], '='))
+    {
+      if (rank0) fprintf(stderr, "gensweep slurm: unexpected argument '%s' (one experiment file, then section.key=value "
+                                 "overrides)\n\n%s", argv[i], usage_slurm);
+      return 2;
+    }
   gs_sweep sw;
   gs_error err = {0};
-  if (gs_sweep_load(argv[optind], gs_models_vocabulary(), &sw, &err) != 0) return die(2, "gensweep: %s\n", err.msg);
+  o.noverrides = argc - optind - 1;
+  o.overrides = argv + optind + 1;
+  if (gs_sweep_load_overrides(argv[optind], gs_models_vocabulary(), o.noverrides, o.overrides, &sw, &err) != 0)
+    return die(2, "gensweep: %s\n", err.msg);
   o.ntasks = ntasks ? ntasks : (o.array ? 1 : 2);
   char *exp = realpath(argv[optind], NULL);
   char self[4096];

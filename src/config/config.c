@@ -1545,6 +1545,150 @@ int gs_sweep_load_mem(const char *path, const gs_vocabulary *v, const void *data
   return load(path, v, text, len, sw, err);
 }
 
+/* ------------------------------------------------------------------ command-line overrides */
+
+/* "section.name=value": 0 and the parts, or -1 when arg has another form */
+static int split_override(const char *arg, char *sec, size_t ns, char *name, size_t nn, const char **value) {
+  const char *eq = strchr(arg, '='), *dot = strchr(arg, '.');
+  if (!eq || !dot || dot > eq || dot == arg || dot + 1 == eq) return -1;
+  if ((size_t)(dot - arg) >= ns || (size_t)(eq - dot - 1) >= nn) return -1;
+  for (const char *p = arg; p < eq; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_' || *p == '.')) return -1;
+  memcpy(sec, arg, (size_t)(dot - arg));
+  sec[dot - arg] = 0;
+  memcpy(name, dot + 1, (size_t)(eq - dot - 1));
+  name[eq - dot - 1] = 0;
+  if (strchr(name, '.')) return -1;
+  *value = eq + 1;
+  return 0;
+}
+
+/* the key of an INI line ("name = ...", "name += ..."), trimmed, '+' dropped; 0 if none */
+static int line_key(const char *s, size_t len, char *key, size_t n) {
+  while (len && (*s == ' ' || *s == '\t')) s++, len--;
+  if (!len || *s == ';' || *s == '#' || *s == '[') return 0;
+  const char *eq = memchr(s, '=', len);
+  if (!eq) return 0;
+  const char *e = eq;
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '+')) e--;
+  if ((size_t)(e - s) >= n) return 0;
+  memcpy(key, s, (size_t)(e - s));
+  key[e - s] = 0;
+  return 1;
+}
+
+char *gs_overrides_apply(const char *text, int n, char *const *args, const gs_vocabulary *v, int *first_line,
+                         gs_error *err) {
+  char (*sec)[32] = gs_calloc((size_t)(n ? n : 1), sizeof *sec), (*name)[64] = gs_calloc((size_t)(n ? n : 1), sizeof *name);
+  const char **val = gs_calloc((size_t)(n ? n : 1), sizeof *val);
+  char *out = NULL;
+  int bad = 1;
+  for (int i = 0; i < n; i++) {
+    if (split_override(args[i], sec[i], sizeof sec[i], name[i], sizeof name[i], &val[i]) != 0) {
+      gs_fail(err, "argument '%s': expected section.key=value (for example train.epochs=2, or "
+                   "model.latent_dim=2,4 for a grid axis)", args[i]);
+      goto out;
+    }
+    if (!val[i][0]) {
+      gs_fail(err, "argument '%s': no value after '='", args[i]);
+      goto out;
+    }
+    if (strchr(val[i], '\n') || strchr(val[i], '\r')) {
+      gs_fail(err, "argument '%s': a line break in the value", args[i]);
+      goto out;
+    }
+    for (int j = 0; j < i; j++)
+      if (strcmp(sec[i], sec[j]) == 0 && strcmp(name[i], name[j]) == 0) {
+        gs_fail(err, "argument '%s': %s.%s is already set by argument '%s'", args[i], sec[i], name[i], args[j]);
+        goto out;
+      }
+  }
+  /* the file, its lines that set an overridden key commented out (line numbers kept) */
+  size_t tl = strlen(text), cap = tl + 64 * (size_t)n + 256, o = 0;
+  for (int i = 0; i < n; i++) cap += strlen(args[i]) + 64;
+  int lines = 0;
+  for (const char *p = text; *p; p++) lines += *p == '\n';
+  cap += (size_t)lines * 40;
+  out = gs_malloc(cap);
+  char section[64] = "", key[160];
+  int line = 0;
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    line++;
+    const char *q = p;
+    while (q < p + len && (*q == ' ' || *q == '\t')) q++;
+    if (q < p + len && *q == '[') {
+      const char *e = memchr(q, ']', len - (size_t)(q - p));
+      size_t sl = e ? (size_t)(e - q - 1) : 0;
+      if (sl >= sizeof section) sl = sizeof section - 1;
+      memcpy(section, q + 1, sl);
+      section[sl] = 0;
+    }
+    int hit = 0;
+    if (line_key(p, len, key, sizeof key))
+      for (int i = 0; i < n && !hit; i++) {
+        char full[100];
+        snprintf(full, sizeof full, "%s.%s", sec[i], name[i]);
+        hit = strcmp(section, "grid") == 0 ? strcmp(key, full) == 0
+                                           : strcmp(section, sec[i]) == 0 && strcmp(key, name[i]) == 0;
+      }
+    if (hit) o += (size_t)snprintf(out + o, cap - o, "; overridden on the command line: ");
+    memcpy(out + o, p, len);
+    o += len;
+    out[o++] = '\n';
+    p = nl ? nl + 1 : p + len;
+  }
+  /* the overrides, each in a section of its own: a comma list is a grid axis unless the key
+   * holds text (probe.features = model, untrained is one value) */
+  *first_line = line + 2;
+  o += (size_t)snprintf(out + o, cap - o, "; the command line's overrides\n");
+  for (int i = 0; i < n; i++) {
+    const gs_key *k = gs_config_find_key(v, sec[i], name[i]);
+    int axis = strchr(val[i], ',') && (!k || k->type != GS_KEY_STRING) && strcmp(sec[i], "sweep") != 0;
+    if (axis) o += (size_t)snprintf(out + o, cap - o, "[grid]\n%s.%s = %s\n", sec[i], name[i], val[i]);
+    else o += (size_t)snprintf(out + o, cap - o, "[%s]\n%s = %s\n", sec[i], name[i], val[i]);
+  }
+  out[o] = 0;
+  bad = 0;
+out:
+  free(sec), free(name), free(val);
+  if (bad) free(out);
+  return bad ? NULL : out;
+}
+
+int gs_sweep_load_overrides(const char *path, const gs_vocabulary *v, int n, char *const *args, gs_sweep *sw,
+                            gs_error *err) {
+  if (n == 0) return gs_sweep_load(path, v, sw, err);
+  memset(sw, 0, sizeof *sw);
+  gs_error_clear(err);
+  size_t len = 0;
+  char *text = gs_read_file_max(path, GS_CONFIG_MAX_BYTES, &len, err);
+  if (!text) return -1;
+  if (strlen(text) != len) { /* a NUL byte: the file's own message */
+    free(text);
+    return gs_sweep_load(path, v, sw, err);
+  }
+  int first = 0;
+  char *eff = gs_overrides_apply(text, n, args, v, &first, err);
+  free(text);
+  if (!eff) return -1;
+  int rc = load(path, v, eff, strlen(eff), sw, err);
+  /* a message about an override's line names the argument, not a line past the file's end */
+  size_t pl = strlen(path);
+  if (rc != 0 && strncmp(err->msg, path, pl) == 0 && err->msg[pl] == ':') {
+    int line = atoi(err->msg + pl + 1);
+    if (line >= first) {
+      int i = (line - first) / 2;
+      const char *rest = strchr(err->msg + pl + 1, ':');
+      char msg[sizeof err->msg];
+      snprintf(msg, sizeof msg, "argument '%.200s': %.700s", i < n ? args[i] : "?", rest ? rest + 2 : err->msg);
+      GS_STRCPY(err->msg, msg);
+    }
+  }
+  return rc;
+}
+
 void gs_sweep_free(gs_sweep *sw) {
   if (!sw) return;
   for (int a = 0; a < sw->naxes && a < GS_MAX_AXES; a++) free_values(sw->axes[a].values, sw->axes[a].nvalues);

@@ -163,6 +163,11 @@ int gs_slurm_script(const gs_sweep *sw, const gs_slurm_options *o, FILE *out, gs
           "MAX_RESTARTS=${GENSWEEP_MAX_RESTARTS:-50}\n",
           tag, qbin);
   fprintf(out, "set -- %s", qexp);
+  for (int i = 0; i < o->noverrides; i++) {
+    char q[4200];
+    if (quote_into("override", o->overrides[i], q, sizeof q, err) != 0) return -1;
+    fprintf(out, " %s", q);
+  }
   if (o->results) fprintf(out, " --results %s", qres);
   if (o->ranks_per_run > 0) {
     snprintf(arg, sizeof arg, "%ld", o->ranks_per_run);

@@ -298,6 +298,21 @@ int gs_sweep_load_mem(const char *path, const gs_vocabulary *v, const void *data
                       gs_error *err);
 void gs_sweep_free(gs_sweep *sw);
 
+/* Command-line overrides: args "section.key=value" applied to an experiment file's text. Every
+ * line of the file that sets an overridden key (in its section, or in [grid] with its '+='
+ * lines) is commented out, line numbers kept, and the overrides are appended, each in a section
+ * of its own: a comma list becomes a grid axis ([grid] section.key = a, b) unless the key holds
+ * text (probe.features = model, untrained is one value), anything else a fixed value. The
+ * result (malloc'd) is the effective experiment, which the results directory keeps;
+ * *first_line is the line of the first override (argument i is on first_line + 2 i + 1). NULL
+ * with err naming the argument when one is malformed or repeats a key. */
+char *gs_overrides_apply(const char *text, int n, char *const *args, const gs_vocabulary *v, int *first_line,
+                         gs_error *err);
+/* gs_sweep_load with overrides (n = 0: the file as it is); an error about an override names the
+ * argument instead of a line. */
+int gs_sweep_load_overrides(const char *path, const gs_vocabulary *v, int n, char *const *args, gs_sweep *sw,
+                            gs_error *err);
+
 /* Largest experiment file gs_sweep_load reads (a 10,000-value axis is about 100 KB). */
 #define GS_CONFIG_MAX_BYTES (4L << 20)
 

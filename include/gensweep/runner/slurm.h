@@ -19,6 +19,8 @@ typedef struct gs_slurm_options {
   long array;              /* 0: one allocation; N: a job array of N shards */
   long margin;             /* seconds before the limit for USR1 */
   long ranks_per_run;      /* 0: from the file */
+  int noverrides;          /* section.key=value arguments passed on to gensweep run */
+  char *const *overrides;
 } gs_slurm_options;
 
 /* Write the script to out. Values on #SBATCH lines (read by sbatch, not by a shell) are checked
