@@ -1178,3 +1178,34 @@ Test(load, numbers_are_decimal_and_text_is_utf8) {
   cr_assert_str_eq(sw.base.description, "Gr\xc3\xb6\xc3\x9f" "e \xe2\x9c\x93 \xf0\x9f\x98\x80");
   gs_sweep_free(&sw);
 }
+
+/* Command-line overrides: the file's lines for an overridden key are set aside (in its section,
+ * in [grid] with its '+=' lines, whatever the spacing), other lines and the line count kept; a
+ * comma list becomes an axis except for a text key; the argument's line is where the override
+ * says. */
+Test(config, overrides_set_aside_the_file_lines_and_append_their_own) {
+  const gs_vocabulary *v = gs_models_vocabulary();
+  const char *text = "[sweep]\nname = x\n[train]\n  epochs=7\nlr = 0.1\n[grid]\nmodel.latent_dim = 1, 2\n"
+                     "model.latent_dim += 3\ntrain.seed = 1, 2\n";
+  char *args[] = {"train.epochs=2", "model.latent_dim=4,5", "probe.features=model,untrained"};
+  int first = 0;
+  gs_error err = {0};
+  char *out = gs_overrides_apply(text, 3, args, v, &first, &err);
+  cr_assert_not_null(out, "%s", err.msg);
+  cr_assert(strstr(out, "; overridden on the command line:   epochs=7\n"), "%s", out);
+  cr_assert(strstr(out, "; overridden on the command line: model.latent_dim = 1, 2\n"), "%s", out);
+  cr_assert(strstr(out, "; overridden on the command line: model.latent_dim += 3\n"), "%s", out);
+  cr_assert(strstr(out, "\nlr = 0.1\n") && strstr(out, "\ntrain.seed = 1, 2\n"), "%s", out);
+  cr_assert(strstr(out, "[train]\nepochs = 2\n[grid]\nmodel.latent_dim = 4,5\n[probe]\nfeatures = model,untrained\n"),
+            "%s", out);
+  cr_assert_eq(first, 11, "9 file lines, a comment, then the overrides");
+  gs_sweep sw;
+  cr_assert_eq(gs_sweep_load_text("x.ini", v, out, &sw, &err), 0, "%s", err.msg);
+  cr_assert_eq(sw.nruns, 4, "latent_dim 4, 5 x seed 1, 2");
+  cr_assert_eq(sw.runs[0].cfg.epochs, 2);
+  gs_sweep_free(&sw);
+  free(out);
+  char *bad[] = {"train.epochs"};
+  cr_assert_null(gs_overrides_apply(text, 1, bad, v, &first, &err));
+  cr_assert(strstr(err.msg, "argument 'train.epochs': expected section.key=value"), "%s", err.msg);
+}
