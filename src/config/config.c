@@ -19,6 +19,7 @@
 #include "gensweep/config/config.h"
 #include "gensweep/data/data.h"
 #include "gensweep/data/shapes.h"
+#include "gensweep/core/rng.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -302,10 +303,11 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
     int known = 0;
     for (int j = 0; j < v->nsections; j++) known |= strcmp(v->sections[j], v->keys[i]->section) == 0;
     if (known) continue;
-    if (v->nsections == GS_MAX_SECTIONS - 1) return gs_fail(err, "vocabulary: too many sections");
+    if (v->nsections == GS_MAX_SECTIONS - 2) return gs_fail(err, "vocabulary: too many sections");
     v->sections[v->nsections++] = v->keys[i]->section;
   }
   v->sections[v->nsections++] = "grid";
+  v->sections[v->nsections++] = "search";
   /* the models' own defaults: each names a key, and its value is one the key takes */
   for (int m = 0; m < nmodels; m++) {
     for (const char *const *d = models[m].defaults; d && d[0]; d += 2) {
@@ -933,6 +935,77 @@ typedef struct load_error {
   char *msg;
 } load_error;
 
+/* ------------------------------------------------------------------ [search]: sampled spaces */
+
+/* One key of [search]: section.key = loguniform(a, b) | uniform(a, b) | int(a, b) | choice(x, y, ...) */
+enum { DIST_UNIFORM, DIST_LOGUNIFORM, DIST_INT, DIST_CHOICE };
+
+static int parse_dist(const char *value, int *kind, double *a, double *b, char **choices, char *why, size_t wn) {
+  static const struct { const char *name; int kind; } names[] = {
+      {"loguniform", DIST_LOGUNIFORM}, {"uniform", DIST_UNIFORM}, {"int", DIST_INT}, {"choice", DIST_CHOICE}};
+  const char *v = skip_space((char *)value);
+  const char *open = strchr(v, '('), *close = strrchr(v, ')');
+  *kind = -1;
+  if (open && close && close > open && !*skip_space((char *)close + 1)) {
+    size_t nl = (size_t)(open - v);
+    while (nl && (v[nl - 1] == ' ' || v[nl - 1] == '\t')) nl--;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+      if (strlen(names[i].name) == nl && strncmp(v, names[i].name, nl) == 0) *kind = names[i].kind;
+  }
+  if (*kind < 0) {
+    snprintf(why, wn, "expected loguniform(a, b), uniform(a, b), int(a, b) or choice(x, y, ...)");
+    return -1;
+  }
+  char inner[VALUE_BUF];
+  size_t il = (size_t)(close - open - 1);
+  if (il >= sizeof inner) {
+    snprintf(why, wn, "the list is too long");
+    return -1;
+  }
+  memcpy(inner, open + 1, il);
+  inner[il] = 0;
+  if (*kind == DIST_CHOICE) {
+    if (!*skip_space(inner)) {
+      snprintf(why, wn, "choice() needs at least one value");
+      return -1;
+    }
+    *choices = gs_strdup(inner);
+    return 0;
+  }
+  char *comma = strchr(inner, ','), *e1, *e2;
+  if (!comma || strchr(comma + 1, ',')) {
+    snprintf(why, wn, "expected two numbers: (low, high)");
+    return -1;
+  }
+  *comma = 0;
+  errno = 0;
+  *a = strtod(inner, &e1);
+  *b = strtod(comma + 1, &e2);
+  if (errno || !*skip_space(inner) || *skip_space(e1) || !*skip_space(comma + 1) || *skip_space(e2) || !isfinite(*a) ||
+      !isfinite(*b) || strpbrk(inner, "xX") || strpbrk(comma + 1, "xX")) {
+    snprintf(why, wn, "expected two decimal numbers: (low, high)");
+    return -1;
+  }
+  if (*kind == DIST_INT ? !(*a <= *b) || *a != floor(*a) || *b != floor(*b) : !(*a < *b)) {
+    snprintf(why, wn, *kind == DIST_INT ? "int(a, b) needs integers a <= b" : "needs low < high");
+    return -1;
+  }
+  if (*kind == DIST_LOGUNIFORM && !(*a > 0)) {
+    snprintf(why, wn, "loguniform(a, b) needs 0 < a");
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct search_key {
+  const gs_key *key;
+  int kind;
+  double a, b;
+  char *choices;
+  char spec[96];
+  int line;
+} search_key;
+
 typedef struct loader {
   gs_sweep *sw;
   const gs_vocabulary *v;
@@ -944,6 +1017,12 @@ typedef struct loader {
   int key_line[GS_MAX_KEYS];   /* line where each key was set in its own section (0 = not set) */
   int grid_line[GS_MAX_KEYS];  /* line where each key was swept in [grid] */
   int *value_line[GS_MAX_AXES]; /* the line of each value of each axis ('+=' lines add values) */
+  /* [search] */
+  search_key search[GS_MAX_AXES];
+  int nsearch;
+  int search_line[GS_MAX_KEYS]; /* line where each key is sampled in [search] */
+  long search_n, search_seed;
+  int search_n_line, search_section_line;
   load_error *errs;
   int nerrs, errcap;
 } loader;
@@ -1075,7 +1154,7 @@ static void sanitise(const char *v, char *out, size_t n);
 static void check_axis_values(loader *L, int a) {
   const gs_axis *ax = &L->sw->axes[a];
   int n = ax->nvalues;
-  if (n < 2) return;
+  if (n < 2 || ax->sampled) return; /* a sampled key may draw a value twice */
   vsort *o = gs_malloc(sizeof *o * (size_t)n);
   char (*san)[VALUE_BUF] = gs_malloc(sizeof *san * (size_t)n);
   for (int pass = 0; pass < 2; pass++) {
@@ -1219,6 +1298,154 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
   ax->line = line;
 }
 
+/* A line of [search]: n = samples, seed = their seed, or section.key = a distribution. */
+static void search_line(loader *L, const char *name, const char *value, int line) {
+  char sug[128], sec[64], why[200];
+  if (!L->search_section_line) L->search_section_line = line;
+  if (strcmp(name, "n") == 0 || strcmp(name, "seed") == 0) {
+    int is_n = name[0] == 'n';
+    char *end;
+    errno = 0;
+    long x = strtol(value, &end, 10);
+    if (errno || end == value || *skip_space(end) || x < (is_n ? 1 : 0) || x > (is_n ? 1000000 : 2147483647))
+      add_error(L, line, "[search] %s = %s: %s", name, value,
+                is_n ? "the number of samples, an integer in [1, 1000000]" : "an integer in [0, 2147483647]");
+    else if (is_n ? L->search_n_line : 0)
+      add_error(L, line, "duplicate key n in [search] (first set on line %d)", L->search_n_line);
+    else if (is_n) L->search_n = x, L->search_n_line = line;
+    else L->search_seed = x;
+    return;
+  }
+  const char *dot = strchr(name, '.');
+  if (!dot) {
+    add_error(L, line, "[search] key '%s': n, seed, or a key to sample written section.key (e.g. train.lr)", name);
+    return;
+  }
+  size_t sl = (size_t)(dot - name);
+  if (sl >= sizeof sec) sl = sizeof sec - 1;
+  memcpy(sec, name, sl);
+  sec[sl] = 0;
+  const gs_key *k = gs_config_find_key(L->v, sec, dot + 1);
+  if (!k) {
+    if (gs_config_suggest(L->v, sec, dot + 1, sug, sizeof sug))
+      add_error(L, line, "unknown key '%s' in [search]; did you mean '%s'?", name, sug);
+    else
+      add_error(L, line, "unknown key '%s' in [search]", name);
+    return;
+  }
+  if (strcmp(k->section, "sweep") == 0) {
+    add_error(L, line, "%s cannot be sampled: the [sweep] keys are fixed for the whole sweep", name);
+    return;
+  }
+  int idx = key_index(L->v, k);
+  if (L->search_line[idx]) {
+    add_error(L, line, "duplicate key %s in [search] (first set on line %d)", name, L->search_line[idx]);
+    return;
+  }
+  if (L->nsearch + L->sw->naxes >= GS_MAX_AXES) {
+    add_error(L, line, "too many grid and search axes (at most %d)", GS_MAX_AXES);
+    return;
+  }
+  search_key *q = &L->search[L->nsearch];
+  memset(q, 0, sizeof *q);
+  if (parse_dist(value, &q->kind, &q->a, &q->b, &q->choices, why, sizeof why) != 0) {
+    add_error(L, line, "%s = %s: %s", name, value, why);
+    return;
+  }
+  L->search_line[idx] = line;
+  q->key = k;
+  q->line = line;
+  snprintf(q->spec, sizeof q->spec, "%.90s", skip_space(value));
+  L->nsearch++;
+}
+
+/* The sampled axes: sample i of key k draws from its own stream (seed, i, the key's name), so a
+ * sample does not change when keys are added or removed, nor when n grows (the first n stay).
+ * Every value is checked and written as the key writes it; a sample whose values repeat an
+ * earlier sample's is left out (the same configuration twice), and the axes say so. */
+static void build_search_axes(loader *L) {
+  gs_sweep *sw = L->sw;
+  if (!L->nsearch) {
+    if (L->search_n_line) add_error(L, L->search_n_line, "[search] has n but no key to sample (section.key = ...)");
+    return;
+  }
+  if (!L->search_n_line) {
+    add_error(L, L->search_section_line, "[search] needs n = the number of samples to draw");
+    return;
+  }
+  long n = L->search_n;
+  int k0 = sw->naxes, nk = L->nsearch;
+  char ***vals = gs_calloc((size_t)nk, sizeof(char **));
+  for (int j = 0; j < nk; j++) vals[j] = gs_calloc((size_t)n, sizeof(char *));
+  gs_config scratch;
+  memset(&scratch, 0, sizeof scratch);
+  scratch.vocab = L->v;
+  long kept = 0, bad = 0;
+  for (long i = 0; i < n && !bad; i++) {
+    for (int j = 0; j < nk && !bad; j++) {
+      search_key *q = &L->search[j];
+      char full[100], text[VALUE_BUF];
+      snprintf(full, sizeof full, "%s.%s", q->key->section, q->key->name);
+      gs_rng r;
+      gs_rng_seed(&r, (uint64_t)L->search_seed, (uint64_t)i, gs_hash64(full, strlen(full), GS_HASH_INIT));
+      double u = gs_rng_uniform(&r);
+      if (q->kind == DIST_UNIFORM) snprintf(text, sizeof text, "%.4g", q->a + u * (q->b - q->a));
+      else if (q->kind == DIST_LOGUNIFORM) snprintf(text, sizeof text, "%.4g", exp(log(q->a) + u * (log(q->b) - log(q->a))));
+      else if (q->kind == DIST_INT) snprintf(text, sizeof text, "%.0f", q->a + floor(u * (q->b - q->a + 1)));
+      else {
+        int count = 1;
+        for (const char *c = q->choices; *c; c++) count += *c == ',';
+        int pick = (int)floor(u * count);
+        const char *item = q->choices;
+        for (int c = 0; c < pick; c++) item = strchr(item, ',') + 1;
+        const char *end = strchr(item, ',');
+        size_t len = end ? (size_t)(end - item) : strlen(item);
+        if (len >= sizeof text) len = sizeof text - 1;
+        memcpy(text, item, len);
+        text[len] = 0;
+      }
+      gs_error e;
+      if (gs_config_set(&scratch, q->key, text, &e) != 0) {
+        add_error(L, q->line, "%s = %s: sample %ld drew %s: %s", full, q->spec, i + 1, skip_space(text), e.msg);
+        bad = 1;
+        break;
+      }
+      char canon[VALUE_BUF];
+      gs_config_format(&scratch, q->key, canon, sizeof canon);
+      vals[j][kept] = gs_strdup(canon);
+    }
+    if (bad) break;
+    int repeat = 0; /* the same values as an earlier kept sample */
+    for (long e = 0; e < kept && !repeat; e++) {
+      int same = 1;
+      for (int j = 0; j < nk && same; j++) same = strcmp(vals[j][e], vals[j][kept]) == 0;
+      repeat = same;
+    }
+    if (repeat)
+      for (int j = 0; j < nk; j++) free(vals[j][kept]), vals[j][kept] = NULL;
+    else kept++;
+  }
+  for (int j = 0; j < nk; j++) {
+    if (bad) {
+      free_values(vals[j], (int)n);
+      continue;
+    }
+    gs_axis *ax = &sw->axes[k0 + j];
+    memset(ax, 0, sizeof *ax);
+    ax->key = L->search[j].key;
+    snprintf(ax->fullname, sizeof ax->fullname, "%s.%s", ax->key->section, ax->key->name);
+    ax->nvalues = (int)kept;
+    ax->values = vals[j];
+    ax->line = L->search[j].line;
+    ax->sampled = 1;
+    if (kept < n)
+      snprintf(ax->spec, sizeof ax->spec, "%.60s: %ld distinct of %ld samples", L->search[j].spec, kept, n);
+    else snprintf(ax->spec, sizeof ax->spec, "%.60s: %ld samples", L->search[j].spec, n);
+  }
+  if (!bad) sw->naxes += nk;
+  free(vals);
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value) {
   loader *L = user;
   int line = L->lineno;
@@ -1236,6 +1463,10 @@ static int on_key(void *user, const char *section, const char *name, const char 
   }
   if (strcmp(section, "grid") == 0) {
     grid_key(L, name, value, line);
+    return 1;
+  }
+  if (strcmp(section, "search") == 0) {
+    search_line(L, name, value, line);
     return 1;
   }
   if (!known_section(L->v, section)) { /* normally caught by the reader already */
@@ -1402,9 +1633,26 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
       if (counts_at(&run->cfg, i, model)) h = hash_line(h, v->keys[i], text);
     }
     run->hash = h;
-    for (int a = na - 1; a >= 0; a--) { /* row-major: the last axis varies fastest */
-      if (++vi[a] < sw->axes[a].nvalues) break;
+    /* row-major: the last axis varies fastest; the sampled axes (last) advance together */
+    int lead = -1;
+    for (int a = na - 1; a >= 0; a--) {
+      if (sw->axes[a].sampled) {
+        lead = a;
+        continue;
+      }
+    }
+    for (int a = na - 1; a >= 0; a--) {
+      if (sw->axes[a].sampled && a != lead) continue;
+      if (++vi[a] < sw->axes[a].nvalues) {
+        if (a == lead)
+          for (int b = 0; b < na; b++)
+            if (sw->axes[b].sampled) vi[b] = vi[a];
+        break;
+      }
       vi[a] = 0;
+      if (a == lead)
+        for (int b = 0; b < na; b++)
+          if (sw->axes[b].sampled) vi[b] = 0;
     }
   }
   for (int i = 0; i < v->nkeys; i++) free(base_text[i]);
@@ -1488,17 +1736,27 @@ static int load(const char *path, const gs_vocabulary *v, char *text, size_t len
     add_error(L, 1, "no [section] in the file: an experiment file needs at least one (for example [sweep] with "
                     "name = ...); an empty file would run the whole default sweep");
   for (int a = 0; a < sw->naxes; a++) check_axis_values(L, a);
-  /* a key both fixed and swept */
+  /* a key both fixed and swept, or sampled too */
   for (int i = 0; i < v->nkeys; i++) {
-    if (!L->key_line[i] || !L->grid_line[i]) continue;
     const gs_key *k = v->keys[i];
-    int later = L->key_line[i] > L->grid_line[i] ? L->key_line[i] : L->grid_line[i];
-    add_error(L, later, "%s.%s is set in [%s] on line %d and swept in [grid] on line %d", k->section, k->name,
-              k->section, L->key_line[i], L->grid_line[i]);
+    if (L->key_line[i] && L->grid_line[i]) {
+      int later = L->key_line[i] > L->grid_line[i] ? L->key_line[i] : L->grid_line[i];
+      add_error(L, later, "%s.%s is set in [%s] on line %d and swept in [grid] on line %d", k->section, k->name,
+                k->section, L->key_line[i], L->grid_line[i]);
+    }
+    if (L->search_line[i] && (L->key_line[i] || L->grid_line[i])) {
+      int other = L->key_line[i] ? L->key_line[i] : L->grid_line[i];
+      add_error(L, L->search_line[i], "%s.%s is sampled in [search] on line %d and %s on line %d", k->section,
+                k->name, L->search_line[i], L->key_line[i] ? "set in its section" : "swept in [grid]", other);
+    }
   }
-  /* number of runs */
+  if (L->nerrs == 0) build_search_axes(L);
+  for (int j = 0; j < L->nsearch; j++) free(L->search[j].choices);
+  /* number of runs: the grid's product, times the samples (the sampled axes advance together) */
   sw->nruns = 1;
+  int sampled = 0;
   for (int a = 0; a < sw->naxes; a++) {
+    if (sw->axes[a].sampled && sampled++) continue;
     sw->nruns *= sw->axes[a].nvalues;
     if (sw->nruns > gs_config_max_runs) {
       add_error(L, sw->axes[a].line, "the grid has too many runs (more than %ld)", gs_config_max_runs);
@@ -1558,7 +1816,7 @@ static int split_override(const char *arg, char *sec, size_t ns, char *name, siz
   sec[dot - arg] = 0;
   memcpy(name, dot + 1, (size_t)(eq - dot - 1));
   name[eq - dot - 1] = 0;
-  if (strchr(name, '.')) return -1;
+  if (strchr(name, '.') && strcmp(sec, "search") != 0) return -1; /* search.train.lr=loguniform(...) */
   *value = eq + 1;
   return 0;
 }
@@ -1645,7 +1903,8 @@ char *gs_overrides_apply(const char *text, int n, char *const *args, const gs_vo
   o += (size_t)snprintf(out + o, cap - o, "; the command line's overrides\n");
   for (int i = 0; i < n; i++) {
     const gs_key *k = gs_config_find_key(v, sec[i], name[i]);
-    int axis = strchr(val[i], ',') && (!k || k->type != GS_KEY_STRING) && strcmp(sec[i], "sweep") != 0;
+    int axis = strchr(val[i], ',') && (!k || k->type != GS_KEY_STRING) && strcmp(sec[i], "sweep") != 0 &&
+               strcmp(sec[i], "search") != 0;
     if (axis) o += (size_t)snprintf(out + o, cap - o, "[grid]\n%s.%s = %s\n", sec[i], name[i], val[i]);
     else o += (size_t)snprintf(out + o, cap - o, "[%s]\n%s = %s\n", sec[i], name[i], val[i]);
   }
@@ -1730,6 +1989,10 @@ void gs_sweep_print_plan(const gs_sweep *sw, const int *owner, FILE *out) {
   for (int a = 0; a < sw->naxes; a++) {
     const gs_axis *ax = &sw->axes[a];
     fprintf(out, "  %-*s = ", w, ax->fullname);
+    if (ax->sampled) {
+      fprintf(out, "%s   ([search], one value per sample)\n", ax->spec);
+      continue;
+    }
     for (int v = 0; v < ax->nvalues; v++) fprintf(out, "%s%s", v ? ", " : "", ax->values[v]);
     fprintf(out, "   (%d value%s)\n", ax->nvalues, ax->nvalues == 1 ? "" : "s");
   }

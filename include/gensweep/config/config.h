@@ -104,7 +104,7 @@ typedef struct gs_vocabulary {
   int nmodels;
   gs_model_keys models[GS_MAX_MODELS];
   int nsections;
-  const char *sections[GS_MAX_SECTIONS]; /* every key's section, then "grid" */
+  const char *sections[GS_MAX_SECTIONS]; /* every key's section, then "grid" and "search" */
   /* the models' own defaults (gs_model_keys.defaults), resolved: key index and text */
   int ndefaults;
   struct {
@@ -263,6 +263,8 @@ typedef struct gs_axis {
   int nvalues;
   char **values;           /* canonical text of each value */
   int line;
+  int sampled;             /* 1: a [search] key: value i is sample i's, the sampled axes advance together */
+  char spec[128];          /* sampled: its distribution, e.g. "loguniform(1e-4, 1e-2): 27 samples" */
 } gs_axis;
 
 typedef struct gs_run {
