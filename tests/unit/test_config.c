@@ -138,7 +138,8 @@ Test(config, vocabulary_checks_the_models_declarations) {
   cr_assert_eq(gs_vocabulary_init(&v, ok, 3, &err), 0, "%s", err.msg);
   cr_assert_eq(v.nkeys, gs_runner_nkeys + 2);
   cr_assert_str_eq(v.model_choices, "a|b|c");
-  cr_assert_str_eq(v.sections[v.nsections - 2], "toy", "a model's own section");
+  cr_assert_str_eq(v.sections[v.nsections - 3], "toy", "a model's own section, then grid and search");
+  cr_assert_str_eq(v.sections[v.nsections - 1], "search");
   gs_config c;
   gs_config_defaults(&c, &v);
   cr_assert_eq(cfg_get(&c, "model.width"), 3);
