@@ -10,6 +10,7 @@
 
 #include "gensweep/config/config.h"
 #include "gensweep/io/ledger.h"
+#include "gensweep/io/pcrender.h"
 #include "gensweep/runner/status.h"
 #include "gensweep/report/report.h"
 #include "gensweep/runner/runner.h"
@@ -29,6 +30,7 @@ static const char *usage_main =
     "  rebuild DIR   rebuild DIR/sweep.h5 from the run files (DIR = results/<sweep>)\n"
     "  keys          list every experiment-file key with its type, range and default\n"
     "  slurm FILE    print a ready sbatch script for the sweep (one allocation or a job array)\n"
+    "  ply RUNFILE   write a point-cloud run's clouds as PLY files for a 3-D viewer\n"
     "\n"
     "`gensweep COMMAND --help` describes a command. Results go to <sweep.results>/<sweep.name>/:\n"
     "sweep.h5 (index: experiment text, grid table, external links to every run), runs/<run-id>.h5,\n"
@@ -165,6 +167,15 @@ static const char *usage_keys =
     "\n"
     "List every key an experiment file may set, per section, with type, valid range or choices,\n"
     "default, and meaning. Any key may also be a [grid] axis: `section.key = v1, v2, ...`.\n";
+
+static const char *usage_ply =
+    "usage: gensweep ply RUNFILE [--array NAME] [--clouds I,J,...] [-o DIR]\n"
+    "\n"
+    "Write point clouds of a point-cloud model's run file (DIR/<sweep>/runs/<run-id>.h5) as PLY files\n"
+    "a 3-D viewer opens (MeshLab, CloudCompare, Blender): /pointclouds/NAME (default recon_output;\n"
+    "also recon_input, prior, interp, halves) clouds I, J, ... (default all) to\n"
+    "DIR/<run-id>_<NAME>_<i>.ply (DIR default: the current directory), binary little-endian float\n"
+    "x y z, the header naming the run and the cloud.\n";
 
 static int wants_help(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
@@ -597,6 +608,58 @@ static int cmd_keys(int argc, char **argv) {
   return 0;
 }
 
+static int cmd_ply(int argc, char **argv) {
+  const char *array = "recon_output", *dir = ".", *clouds = NULL, *file = NULL;
+  for (int i = 1; i < argc; i++) {
+    if ((strcmp(argv[i], "--array") == 0 || strcmp(argv[i], "--clouds") == 0 || strcmp(argv[i], "-o") == 0) &&
+        i + 1 < argc) {
+      const char **to = argv[i][2] == 'a' ? &array : argv[i][2] == 'c' ? &clouds : &dir;
+      *to = argv[++i];
+    } else if (!file && argv[i][0] != '-') {
+      file = argv[i];
+    } else {
+      fprintf(stderr, "gensweep ply: unexpected argument '%s'\n\n%s", argv[i], usage_ply);
+      return 2;
+    }
+  }
+  if (!file) return die(2, "gensweep ply: expected one run file\n\n%s", usage_ply);
+  gs_error err = {0};
+  float *xyz = NULL;
+  long n = 0, N = 0;
+  if (gs_runfile_clouds(file, array, &xyz, &n, &N, &err) != 0) return die(2, "gensweep ply: %s\n", err.msg);
+  long *which = gs_malloc(sizeof(long) * (size_t)(n + 1));
+  int nw = 0, rc = 0;
+  if (!clouds)
+    for (long i = 0; i < n; i++) which[nw++] = i;
+  for (const char *p = clouds; p && *p && rc == 0;) {
+    char *end;
+    long k = strtol(p, &end, 10);
+    if (end == p || (*end && *end != ',') || k < 0 || k >= n || nw > n) {
+      fprintf(stderr, "gensweep ply: --clouds %s: expected indices 0..%ld separated by ','\n", clouds, n - 1);
+      rc = 2;
+      break;
+    }
+    which[nw++] = k;
+    p = *end ? end + 1 : end;
+  }
+  /* the run's id: the file's name without .h5 */
+  char run[GS_MAX_RUN_ID + 8];
+  const char *base = strrchr(file, '/');
+  GS_STRCPY(run, base ? base + 1 : file);
+  size_t rl = strlen(run);
+  if (rl > 3 && strcmp(run + rl - 3, ".h5") == 0) run[rl - 3] = 0;
+  char name[GS_MAX_RUN_ID + 80];
+  snprintf(name, sizeof name, "%s_%s", run, array);
+  if (rc == 0 && gs_ply_export(dir, run, name, xyz, n, N, which, nw, &err) != 0) {
+    fprintf(stderr, "gensweep ply: %s\n", err.msg);
+    rc = 2;
+  }
+  if (rc == 0) printf("wrote %d cloud%s of %ld points to %s/%s_<i>.ply\n", nw, nw == 1 ? "" : "s", N, dir, name);
+  free(which);
+  free(xyz);
+  return rc;
+}
+
 static const command commands[] = {
     {"run", &usage_run, NULL},
     {"plan", &usage_plan, cmd_plan},
@@ -605,6 +668,7 @@ static const command commands[] = {
     {"report", &usage_report, cmd_report},
     {"keys", &usage_keys, cmd_keys},
     {"slurm", &usage_slurm, cmd_slurm},
+    {"ply", &usage_ply, cmd_ply},
 };
 
 int main(int argc, char **argv) {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gensweep/core/atomic.h"
+#include "gensweep/io/h5util.h"
 #include "gensweep/io/png.h"
 
 #define BACKGROUND 255
@@ -558,5 +559,49 @@ int gs_ply_read(const char *path, float **xyz, long *points, gs_error *err) {
 out:
   free(out);
   free(buf);
+  return rc;
+}
+
+/* ------------------------------------------------------------------ clouds of a run file */
+
+int gs_runfile_clouds(const char *path, const char *name, float **xyz, long *n, long *points, gs_error *err) {
+  *xyz = NULL;
+  *n = *points = 0;
+  hid_t f = gs_h5_open_readonly(path, err);
+  if (f < 0) return -1;
+  char dset[256];
+  snprintf(dset, sizeof dset, "pointclouds/%s", name);
+  int rc = -1;
+  hsize_t dims[3] = {0, 0, 0}, np = 0;
+  hid_t d = -1;
+  if (H5Lexists(f, "pointclouds", H5P_DEFAULT) <= 0 || H5Lexists(f, dset, H5P_DEFAULT) <= 0) {
+    gs_fail(err, "%s: no /%s (point-cloud arrays are in /pointclouds of a point-cloud model's run file)", path, dset);
+    goto out;
+  }
+  d = gs_h5_dataset_open(f, dset, 3, dims, &np);
+  if (d < 0 || dims[2] != 3 || dims[0] < 1 || dims[1] < 1 || np > (hsize_t)1 << 31) {
+    gs_fail(err, "%s: /%s is not an array of clouds (n, N, 3)", path, dset);
+    goto out;
+  }
+  double *v = malloc(sizeof(double) * (size_t)np);
+  if (!v) {
+    gs_fail(err, "%s: /%s: out of memory", path, dset);
+    goto out;
+  }
+  if (H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+    free(v);
+    gs_fail(err, "%s: cannot read /%s", path, dset);
+    goto out;
+  }
+  *xyz = gs_malloc(sizeof(float) * (size_t)np);
+  for (hsize_t i = 0; i < np; i++) (*xyz)[i] = (float)v[i];
+  free(v);
+  *n = (long)dims[0];
+  *points = (long)dims[1];
+  rc = 0;
+out:
+  if (d >= 0) H5Dclose(d);
+  H5Fclose(f);
+  if (rc) H5Eclear2(H5E_DEFAULT);
   return rc;
 }

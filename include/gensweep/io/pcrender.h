@@ -117,4 +117,8 @@ int gs_ply_export(const char *dir, const char *run, const char *name, const floa
 /* Read a PLY's vertices: *xyz (points x 3, malloc'd) and *points. On error -1, *xyz NULL. */
 int gs_ply_read(const char *path, float **xyz, long *points, gs_error *err);
 
+/* The clouds of a run file's /pointclouds/<name> (n, N, 3), as floats (*xyz malloc'd): what
+ * `gensweep ply` exports. -1 with err naming the file when it has no such array. */
+int gs_runfile_clouds(const char *path, const char *name, float **xyz, long *n, long *points, gs_error *err);
+
 #endif
