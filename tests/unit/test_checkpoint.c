@@ -1003,10 +1003,11 @@ Test(checkpoint, write_speed_large_params) {
               best, first, rt, file_size(path) / 1e6);
   fprintf(stderr, "[timing] checkpoint of %ld float params + Adam m/v + 60000 order + 2x100 series: write %.1f ms (best of 5; first %.1f ms), read+verify %.1f ms, %.2f MB\n",
           p.total, best * 1e3, first * 1e3, rt * 1e3, file_size(path) / 1e6);
-  /* generous: other jobs share the machine; the sanitizer builds (scripts/test-sanitize sets
-   * GS_TEST_SLOWDOWN=4) instrument every copy of the 13 MB image */
+  /* a bound for pathological regressions only (the figure above is the measurement): 184 ms on an
+   * idle machine, 584 ms seen with the other core and this one shared by four jobs; the sanitizer
+   * builds (scripts/test-sanitize sets GS_TEST_SLOWDOWN=4) instrument every copy of the image */
   const char *slow = getenv("GS_TEST_SLOWDOWN");
-  double limit = 0.5 * (slow && atof(slow) >= 1 ? atof(slow) : 1);
+  double limit = 2.0 * (slow && atof(slow) >= 1 ? atof(slow) : 1);
   cr_expect_lt(best, limit, "writing took %.3f s (limit %.1f s)", best, limit);
   free(r.perm);
   free(perm);

@@ -92,7 +92,8 @@ Test(config, key_table_is_consistent) {
     /* a model key is read by at least one model; a runner key by none */
     cr_assert_eq(v->slot[i] >= 0, v->readers[i] != 0, "%s.%s", k->section, k->name);
   }
-  cr_assert_str_eq(v->sections[v->nsections - 1], "grid");
+  cr_assert_str_eq(v->sections[v->nsections - 2], "grid");
+  cr_assert_str_eq(v->sections[v->nsections - 1], "search");
   cr_assert_null(gs_config_find_key(v, "model", "nope"));
   cr_assert_null(gs_config_find_key(v, "nope", "name"));
 }
