@@ -15,7 +15,9 @@
   X(gs_model_gan)      \
   X(gs_model_dcgan1)   \
   X(gs_model_dcgan4)   \
-  X(gs_model_pixels)
+  X(gs_model_pixels)   \
+  X(gs_model_pc_ae)    \
+  X(gs_model_pc_vae)
 
 #define DECLARE(def) extern const gs_model_def def;
 #define ENTRY(def) &def,

@@ -1,0 +1,574 @@
+/* Point-cloud autoencoders (SCIENCE.md §3, issue 12 point 3; Achlioptas et al. 2018, "Learning
+ * Representations and Generative Models for 3D Point Clouds").
+ *
+ * A cloud x is N points (x y z); B clouds are one (B*N, 3) tensor, cloud b in rows [b*N, (b+1)*N)
+ * (nn/pointcloud.h). Shape letters: B clouds, N points, E1..E4 encoder widths, D1, D2 decoder
+ * widths, Z code.
+ *
+ *   encoder  per point, the same weights for every point (one sgemm over B*N rows):
+ *              3 -> dense E1 -> ReLU -> E2 -> ReLU -> E3 -> ReLU -> E4 -> ReLU        (pc.enc1..4:
+ *              64-128-128-256), then a head: dense E4 -> Z, linear, and the max over the cloud's
+ *              points (gs_max_points): the encoder is a symmetric function of the points.
+ *            pc_ae:  one head -> the code z (Z = model.latent_dim, 128)
+ *            pc_vae: two heads -> mu and logvar of q(z|x) = N(mu, diag exp(logvar))
+ *            No ReLU before the max (the paper's has one): max_i relu(.) = relu(max_i .), so it
+ *            would only clip the code at 0, and a code unit that is negative on every cloud
+ *            would get no gradient again; the max over points is already the nonlinearity.
+ *   decoder  z -> dense D1 -> ReLU -> dense D2 -> ReLU -> dense N*3 (pc.dec1, dec2: 256, 256)
+ *   pc_ae    loss per cloud = CD(x, decoder(z)), the Chamfer distance (gs_chamfer: squared
+ *            distances, each direction a mean over its points)
+ *   pc_vae   z = mu + exp(logvar/2) * eps, eps ~ N(0, I);
+ *            loss per cloud = CD(x, decoder(z)) + beta * KL(q(z|x) || N(0, I)),  beta = pc.kl_weight
+ * Xavier (Glorot uniform) weights, zero biases.
+ *
+ * How the Chamfer term is weighed against the KL. The Chamfer distance is not a log-likelihood,
+ * so the ELBO needs a scale for it. Read loss / beta = CD / beta + KL: a negative ELBO in nats
+ * for the pseudo-likelihood p(x|z) ∝ exp(-CD(x, decoder(z)) / beta), beta a temperature in the
+ * Chamfer distance's units (squared lengths; the clouds fit the unit sphere). Were every point
+ * Gaussian with variance s^2 per coordinate about its nearest reconstructed point, one direction
+ * of the Chamfer sum would give -log p = N * CD_one_way / (2 s^2), i.e. beta ~ 2 s^2 / N: beta
+ * says how many nats of code one unit of Chamfer distance is worth, and because CD is a mean over
+ * points it does not change with N (CD's sampling floor does: the mean squared nearest-neighbour
+ * distance of N points on a surface falls like 1/N, so at smaller N one beta weighs the KL less).
+ * Default 1e-5, measured on the shapes (1,920 training and 384 test clouds, Z = 128, batch 32,
+ * Adam 5e-4; test CD of the reconstruction from mu / from one z ~ q, KL in nats):
+ *   N = 2048, 12 epochs:  beta 1e-5: 0.0032 / 0.0040, KL 145;  3e-5: 0.0094 / 0.0051, KL 64
+ *   N = 512, 20 epochs:   1e-5: 0.0061 / 0.0066, KL 169;  3e-5: 0.0081 / 0.0078, KL 72;
+ *                         1e-4: 0.020 / 0.0097, KL 25;    1e-3: 0.098 / 0.015, KL 5
+ *   (pc_ae: 0.0022 at N = 2048 after 12 epochs, 0.0055 at N = 512 after 15)
+ * A larger beta made the prior samples no closer to the test shapes (mean CD of 64 samples to their
+ * nearest test cloud: 0.0061 at 1e-5, 0.0069 at 3e-5 (N = 2048); 0.0127 to 0.0136 at every beta
+ * from 1e-5 to 1e-3 (N = 512)), while reconstructions got worse, and from mu worse than from a sample: a code
+ * unit left at the prior feeds the decoder N(0, 1) noise in training, so z = mu, 0 in that unit,
+ * is off the decoder's training distribution (at 1e-3 most units are). In the Gaussian reading,
+ * 1e-5 at N = 2048 is s = 0.10, about the spacing of 2048 points on the unit sphere
+ * (sqrt(4 pi / 2048) = 0.08): errors below the sampling resolution cost little.
+ *
+ * Evaluation (every epoch, test set; val_ too when there is a validation split):
+ *   test_chamfer   mean CD of the reconstruction from the code (pc_ae) or from z = mu (pc_vae)
+ *   pc_vae also    test_rec (the ELBO's CD term: one z ~ q(z|x), the same evaluation noise every
+ *                  epoch), test_kl (nats), test_loss = test_rec + beta * test_kl (the trained
+ *                  objective: the "ELBO-like total", beta times the pseudo-likelihood's -ELBO)
+ * Final evaluation, besides those as scalars:
+ *   test_emd       mean exact EMD (gs_emd_exact: the optimal assignment, mean squared distance
+ *                  moved, Chamfer units) between the first pc.emd_clouds test clouds and their
+ *                  reconstructions. Exact rather than the Sinkhorn estimate (1-3 % off): it took
+ *                  1-3.4 s per 2048-point reconstruction here (loaded machine), under a minute for
+ *                  the default 16 once per run. EMD sees what Chamfer does not, how evenly the
+ *                  points spread: pc_ae at N = 2048 (12 epochs) had CD 0.0022 but EMD 0.033 on 8
+ *                  clouds, pc_vae (beta 1e-5) CD 0.0032, EMD 0.0099. emd_seconds: its time.
+ *   arrays (float64, what the renderer draws; clouds are [n, N, 3]):
+ *     per_class/test_chamfer     [C]  mean test_chamfer of each class (labelled data)
+ *     pointclouds/recon_input    [n, N, 3]  the first eval.n_recon test clouds
+ *     pointclouds/recon_output   [n, N, 3]  their reconstructions (from the code / mu)
+ *     pointclouds/recon_label    [n]        their classes
+ *     pointclouds/prior          [eval.n_samples, N, 3]  pc_vae: decoded z ~ N(0, I)
+ *     pointclouds/interp         [pc.interp_steps, N, 3]  decoded (1 - t) z_a + t z_b,
+ *                                t = k / (steps - 1): row 0 reconstructs a, the last row b
+ *     pointclouds/interp_index   [2]  the test clouds a, b: test cloud 0 and the first test
+ *                                cloud of another class
+ *     pointclouds/halves         [4 * pc.halves, N, 3]  pair p of test clouds (a, b) =
+ *                                (2p, 2p+1): rows 4p, 4p+1 decode z_a, z_b; 4p+2 decodes
+ *                                (first half of z_a | second half of z_b), 4p+3 (first half of
+ *                                z_b | second half of z_a); the first half is floor(Z/2) units
+ *     pointclouds/halves_index   [pc.halves, 2]  (a, b) of each pair
+ *   (codes are the AE's code or the VAE's posterior mean)
+ * features(): the code (pc_ae) or the posterior mean (pc_vae).
+ *
+ * Speed (Release, one OpenBLAS thread, N = 2048, batch 32, CPU time on the loaded 2-core
+ * development machine): pc_ae 47-55 clouds/s, pc_vae 35-45 (its second head adds a third to the
+ * per-point work). A cloud is ~1.1 GFLOP forward and backward (per point 3-64-128-128-256-128:
+ * 90k multiply-adds; the decoder and Chamfer's N x N distances a few per cent), so ~60 GFLOP/s;
+ * a step's activations and gradients are ~370 MB (peak RSS 434 MB for pc_ae, 505 MB pc_vae). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gensweep/models/model.h"
+#include "gensweep/nn/ops.h"
+#include "gensweep/nn/optim.h"
+#include "gensweep/nn/pointcloud.h"
+
+/* Points per evaluation chunk (clouds = this / N, at least 1): the per-point activations of the
+ * encoder stay about 55 MB whatever N is. */
+#define EVAL_POINTS 16384
+
+/* ------------------------------------------------------------------ keys */
+
+typedef enum { PC_AE, PC_VAE } pc_kind;
+
+typedef struct pc_settings {
+  long latent_dim;              /* Z */
+  long enc[4];                  /* per-point MLP widths E1..E4 */
+  long dec[2];                  /* decoder widths D1, D2 */
+  double kl_weight;             /* pc_vae: beta */
+  long n_recon, n_samples;      /* eval.n_recon, eval.n_samples */
+  long interp_steps, halves, emd_clouds;
+} pc_settings;
+
+#define KEY_INT(sec, nm, f, lo, hi, d, h) GS_KEY_INT(pc_settings, sec, nm, f, lo, hi, d, h)
+/* declared as the VAE declares them (the same spec, or the registry refuses the key) */
+#define KEY_INT_EVERY(sec, nm, f, lo, hi, d, h) \
+  { .section = sec, .name = nm, .type = GS_KEY_INT, GS_KEY_FIELD(pc_settings, f), .min = lo, .max = hi, \
+    .def = d, .help = h, .in_every_hash = 1 }
+#define PC_KEYS                                                                                                \
+  KEY_INT("model", "latent_dim", latent_dim, 1, 4096, "25", "dimension of the latent code z"),                \
+  KEY_INT("pc", "enc1", enc[0], 1, 65536, "64", "point-cloud encoder: width of the 1st per-point layer"),      \
+  KEY_INT("pc", "enc2", enc[1], 1, 65536, "128", "point-cloud encoder: width of the 2nd per-point layer"),     \
+  KEY_INT("pc", "enc3", enc[2], 1, 65536, "128", "point-cloud encoder: width of the 3rd per-point layer"),     \
+  KEY_INT("pc", "enc4", enc[3], 1, 65536, "256",                                                               \
+          "point-cloud encoder: width of the 4th per-point layer (then a linear head to the code, max over points)"), \
+  KEY_INT("pc", "dec1", dec[0], 1, 65536, "256", "point-cloud decoder: width of the 1st hidden layer"),        \
+  KEY_INT("pc", "dec2", dec[1], 1, 65536, "256", "point-cloud decoder: width of the 2nd hidden layer (then N x 3)"), \
+  KEY_INT_EVERY("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"), \
+  KEY_INT("pc", "interp_steps", interp_steps, 0, 1000, "8",                                                    \
+          "point clouds decoded along the line between two test shapes' codes (0 = none; else at least 2)"),    \
+  KEY_INT("pc", "halves", halves, 0, 1000, "8",                                                                \
+          "pairs of test shapes whose codes are combined half and half (first half of one, second of the other)"), \
+  KEY_INT("pc", "emd_clouds", emd_clouds, 0, 100000000, "16",                                                  \
+          "test clouds whose exact earth mover's distance to their reconstruction is measured at the end (0 = none)")
+
+static const gs_key pc_ae_keys[] = {PC_KEYS};
+static const gs_key pc_vae_keys[] = {
+    PC_KEYS,
+    GS_KEY_FLOAT(pc_settings, "pc", "kl_weight", kl_weight, 0, 0, 1e6, 0, "1e-5",
+                 "pc_vae: beta, the KL term's weight against the Chamfer distance (a temperature in squared "
+                 "lengths: loss = CD + beta * KL)"),
+    KEY_INT_EVERY("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG"),
+};
+#define NKEYS_AE ((int)(sizeof pc_ae_keys / sizeof pc_ae_keys[0]))
+#define NKEYS_VAE ((int)(sizeof pc_vae_keys / sizeof pc_vae_keys[0]))
+
+/* The write-up's code size, the paper's optimiser (Adam, lr 5e-4; its batch of 50 made 32 here:
+ * a step's per-point activations and their gradients are ~370 MB at N = 2048), 16 prior samples. */
+static const char *const pc_ae_defaults[] = {"model.latent_dim", "128", "train.batch_size", "32",
+                                             "train.optimizer", "adam", "train.lr", "0.0005", NULL};
+static const char *const pc_vae_defaults[] = {"model.latent_dim", "128", "train.batch_size", "32",
+                                              "train.optimizer", "adam", "train.lr", "0.0005",
+                                              "eval.n_samples", "16", NULL};
+
+static int validate(const gs_config *c, gs_error *err) {
+  pc_settings s;
+  gs_config_read(c, pc_ae_keys, NKEYS_AE, &s);
+  if (s.interp_steps == 1) return gs_fail(err, "pc.interp_steps = 1: an interpolation needs 0 (none) or at least 2 steps");
+  return 0;
+}
+
+/* ------------------------------------------------------------------ model */
+
+struct gs_model {
+  pc_kind kind;
+  const gs_config *cfg;
+  pc_settings s;
+  int N, Z;
+  gs_params p;
+  gs_graph g;
+  gs_tensor *enc_w[4], *enc_b[4];   /* (3|E_{k-1}, E_k), (E_k) */
+  gs_tensor *code_w, *code_b;       /* (E4, Z): pc_ae's code, pc_vae's mu */
+  gs_tensor *logvar_w, *logvar_b;   /* (E4, Z): pc_vae */
+  gs_tensor *dec_w[3], *dec_b[3];   /* Z -> D1 -> D2 -> 3N */
+  float *xbuf, *ebuf;               /* a batch of clouds (rows x 3N), its noise (rows x Z) */
+  int bufrows;
+};
+
+static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, pc_kind kind, gs_error *err) {
+  const char *name = kind == PC_AE ? "pc_ae" : "pc_vae";
+  if (!ds->train.points || ds->train.w != 3 || ds->train.h < 1) {
+    gs_fail(err, "%s needs point sets (N x 3); the data set %s holds images", name, ds->name);
+    return NULL;
+  }
+  gs_model *m = gs_calloc(1, sizeof *m);
+  m->kind = kind;
+  m->cfg = cfg;
+  gs_config_read(cfg, kind == PC_AE ? pc_ae_keys : pc_vae_keys, kind == PC_AE ? NKEYS_AE : NKEYS_VAE, &m->s);
+  m->N = ds->train.h;
+  m->Z = (int)m->s.latent_dim;
+  int E[5] = {3, (int)m->s.enc[0], (int)m->s.enc[1], (int)m->s.enc[2], (int)m->s.enc[3]};
+  int D[4] = {m->Z, (int)m->s.dec[0], (int)m->s.dec[1], 3 * m->N};
+  /* every parameter, in block order: where the model keeps it and its shape (a bias: 0 rows);
+   * weights Xavier-uniform over (rows, cols), biases zero */
+  const struct {
+    gs_tensor **t;
+    const char *name;
+    int rows, cols, use;
+  } layout[] = {
+      {&m->enc_w[0], "enc1.w", E[0], E[1], 1}, {&m->enc_b[0], "enc1.b", 0, E[1], 1},
+      {&m->enc_w[1], "enc2.w", E[1], E[2], 1}, {&m->enc_b[1], "enc2.b", 0, E[2], 1},
+      {&m->enc_w[2], "enc3.w", E[2], E[3], 1}, {&m->enc_b[2], "enc3.b", 0, E[3], 1},
+      {&m->enc_w[3], "enc4.w", E[3], E[4], 1}, {&m->enc_b[3], "enc4.b", 0, E[4], 1},
+      {&m->code_w, kind == PC_AE ? "enc_code.w" : "enc_mu.w", E[4], m->Z, 1},
+      {&m->code_b, kind == PC_AE ? "enc_code.b" : "enc_mu.b", 0, m->Z, 1},
+      {&m->logvar_w, "enc_logvar.w", E[4], m->Z, kind == PC_VAE},
+      {&m->logvar_b, "enc_logvar.b", 0, m->Z, kind == PC_VAE},
+      {&m->dec_w[0], "dec1.w", D[0], D[1], 1}, {&m->dec_b[0], "dec1.b", 0, D[1], 1},
+      {&m->dec_w[1], "dec2.w", D[1], D[2], 1}, {&m->dec_b[1], "dec2.b", 0, D[2], 1},
+      {&m->dec_w[2], "dec3.w", D[2], D[3], 1}, {&m->dec_b[2], "dec3.b", 0, D[3], 1},
+  };
+  const int nlayout = (int)(sizeof layout / sizeof layout[0]);
+  for (int i = 0; i < nlayout; i++) {
+    if (!layout[i].use) continue;
+    int shape[2] = {layout[i].rows, layout[i].cols};
+    if (layout[i].rows) gs_params_declare(&m->p, layout[i].name, 2, shape);
+    else gs_params_declare(&m->p, layout[i].name, 1, &shape[1]);
+  }
+  gs_params_alloc(&m->p);
+  for (int i = 0, k = 0; i < nlayout; i++) {
+    if (!layout[i].use) continue;
+    gs_tensor *t = *layout[i].t = &m->p.t[k++];
+    if (layout[i].rows) gs_init_xavier_uniform(t, t->shape[0], t->shape[1], init);
+    else gs_init_constant(t, 0.0f);
+  }
+  gs_graph_init(&m->g, 16u << 20);
+  return m;
+}
+
+static gs_model *create_ae(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_AE, e); }
+static gs_model *create_vae(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_VAE, e); }
+
+static gs_params *params(gs_model *m) { return &m->p; }
+
+static void ensure_buffers(gs_model *m, int rows) {
+  if (rows <= m->bufrows) return;
+  free(m->xbuf);
+  free(m->ebuf);
+  m->xbuf = gs_aligned_alloc(sizeof(float) * (size_t)rows * 3 * m->N);
+  m->ebuf = gs_aligned_alloc(sizeof(float) * (size_t)rows * m->Z);
+  m->bufrows = rows;
+}
+
+/* clouds per evaluation chunk */
+static int eval_chunk(const gs_model *m) { return m->N >= EVAL_POINTS ? 1 : EVAL_POINTS / m->N; }
+
+/* ------------------------------------------------------------------ graph pieces */
+/* The shared per-point MLP: (b*N, 3) -> (b*N, E4), ReLU after every layer. */
+static gs_tensor *point_features(gs_model *m, gs_tensor *x) {
+  gs_tensor *h = x;
+  for (int k = 0; k < 4; k++) h = gs_dense_relu(&m->g, h, m->enc_w[k], m->enc_b[k]);
+  return h;
+}
+
+/* A head: a per-point linear layer, then the max over each cloud's points. (b*N, E4) -> (b, Z) */
+static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor *bias, int b) {
+  return gs_max_points(&m->g, gs_dense(&m->g, h, w, bias), b, m->N);
+}
+
+/* x (b*N, 3) -> the code / mu (b, Z), and when lv is not NULL pc_vae's logvar (b, Z) */
+static void encode(gs_model *m, gs_tensor *x, int b, gs_tensor **mu, gs_tensor **lv) {
+  gs_tensor *h = point_features(m, x);
+  *mu = pooled_head(m, h, m->code_w, m->code_b, b);
+  if (lv) *lv = m->kind == PC_VAE ? pooled_head(m, h, m->logvar_w, m->logvar_b, b) : NULL;
+}
+
+/* z (b, Z) -> clouds (b*N, 3) */
+static gs_tensor *decode(gs_model *m, gs_tensor *z) {
+  gs_graph *g = &m->g;
+  gs_tensor *h = gs_dense_relu(g, z, m->dec_w[0], m->dec_b[0]);  /* (b, D1) */
+  h = gs_dense_relu(g, h, m->dec_w[1], m->dec_b[1]);              /* (b, D2) */
+  gs_tensor *out = gs_dense(g, h, m->dec_w[2], m->dec_b[2]);      /* (b, 3N) */
+  int shape[2] = {z->shape[0] * m->N, 3};
+  return gs_reshape(g, out, 2, shape);
+}
+
+/* ------------------------------------------------------------------ features */
+/* The code (pc_ae) or the posterior mean (pc_vae) of each example. */
+static int feature_dim(gs_model *m) { return m->Z; }
+
+static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out) {
+  int chunk = eval_chunk(m);
+  ensure_buffers(m, chunk);
+  for (int start = 0; start < n; start += chunk) {
+    gs_poll();
+    int b = n - start < chunk ? n - start : chunk;
+    gs_imageset_batch(set, idx + start, b, m->xbuf, NULL);
+    gs_graph_begin(&m->g, NULL, 0);
+    gs_tensor *mu;
+    encode(m, gs_wrap2(&m->g, m->xbuf, b * m->N, 3), b, &mu, NULL);
+    memcpy(out + (long)start * m->Z, mu->x, sizeof(float) * (size_t)b * m->Z);
+  }
+}
+
+/* ------------------------------------------------------------------ training step */
+static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses) {
+  (void)phase;
+  int B = batch->B, lo = batch->lo, b = batch->hi - batch->lo;
+  ensure_buffers(m, B);
+  if (m->kind == PC_VAE) gs_rng_normal_fill(noise, m->ebuf, (long)B * m->Z); /* the whole batch's, on every rank */
+  gs_imageset_batch(batch->set, batch->idx + lo, b, m->xbuf, NULL);
+  gs_graph *g = &m->g;
+  gs_graph_begin(g, &m->p, 1);
+  gs_tensor *x = gs_wrap2(g, m->xbuf, b * m->N, 3);
+  gs_tensor *mu, *lv;
+  encode(m, x, b, &mu, &lv);
+  gs_tensor *z = m->kind == PC_VAE ? gs_gauss_sample_eps(g, mu, lv, m->ebuf + (long)lo * m->Z) : mu;
+  gs_tensor *rec = gs_chamfer(g, x, decode(m, z), b, m->N, m->N); /* (b) */
+  gs_tensor *per_cloud = rec;
+  if (m->kind == PC_VAE) {
+    gs_tensor *kl = gs_kl_std_normal(g, mu, lv); /* (b) */
+    per_cloud = gs_add(g, rec, gs_scale(g, kl, (float)m->s.kl_weight));
+    double sr = 0, sk = 0;
+    for (int i = 0; i < b; i++) sr += rec->x[i], sk += kl->x[i];
+    gs_losses_add(losses, "chamfer", sr);
+    gs_losses_add(losses, "kl", sk);
+  }
+  gs_tensor *loss = gs_sum(g, per_cloud);
+  gs_backward(g, loss, 1.0f / (float)B);
+  return loss->x[0];
+}
+
+/* ------------------------------------------------------------------ evaluation */
+typedef struct {
+  double chamfer, rec, kl; /* sums over the clouds */
+  long n;
+} pc_sums;
+
+/* Over a whole set, in chunks: CD of the reconstruction from the code / mu, and for pc_vae the
+ * ELBO's terms with z ~ q(z|x) (noise from rng). per_class (C sums) and class_n may be NULL. */
+static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, double *per_class, long *class_n) {
+  pc_sums s = {0};
+  int chunk = eval_chunk(m), N = m->N, Z = m->Z;
+  ensure_buffers(m, chunk);
+  int32_t *idx = gs_malloc(sizeof(int32_t) * chunk);
+  for (long start = 0; start < set->n; start += chunk) {
+    gs_poll();
+    int b = (int)(set->n - start < chunk ? set->n - start : chunk);
+    for (int i = 0; i < b; i++) idx[i] = (int32_t)(start + i);
+    gs_imageset_batch(set, idx, b, m->xbuf, NULL);
+    gs_graph *g = &m->g;
+    gs_graph_begin(g, NULL, 0);
+    gs_tensor *x = gs_wrap2(g, m->xbuf, b * N, 3);
+    gs_tensor *mu, *lv;
+    encode(m, x, b, &mu, &lv);
+    gs_tensor *cd = gs_chamfer(g, x, decode(m, mu), b, N, N);
+    for (int i = 0; i < b; i++) {
+      s.chamfer += cd->x[i];
+      if (per_class && set->labels) per_class[set->labels[start + i]] += cd->x[i], class_n[set->labels[start + i]]++;
+    }
+    if (m->kind == PC_VAE) {
+      gs_rng_normal_fill(rng, m->ebuf, (long)b * Z);
+      gs_tensor *rec = gs_chamfer(g, x, decode(m, gs_gauss_sample_eps(g, mu, lv, m->ebuf)), b, N, N);
+      gs_tensor *kl = gs_kl_std_normal(g, mu, lv);
+      for (int i = 0; i < b; i++) s.rec += rec->x[i], s.kl += kl->x[i];
+    }
+    s.n += b;
+  }
+  free(idx);
+  return s;
+}
+
+/* codes (rows x Z) -> clouds (rows x 3N), evaluation mode */
+static void decode_codes(gs_model *m, const float *z, int rows, float *out) {
+  gs_graph_begin(&m->g, NULL, 0);
+  gs_tensor *x = decode(m, gs_wrap2(&m->g, (float *)z, rows, m->Z));
+  memcpy(out, x->x, sizeof(float) * (size_t)rows * 3 * m->N);
+}
+
+/* codes (the code / mu) of test clouds idx[0..n) */
+static float *codes_of(gs_model *m, const gs_imageset *set, const int32_t *idx, int n) {
+  float *z = gs_malloc(sizeof(float) * (size_t)n * m->Z);
+  features(m, set, idx, n, z);
+  return z;
+}
+
+/* clouds (n x 3N floats) as the float64 array name [n, N, 3] */
+static void record_clouds(gs_model *m, gs_record *rec, const char *name, const float *x, int n) {
+  long count = (long)n * 3 * m->N, shape[3] = {n, m->N, 3};
+  double *v = gs_malloc(sizeof(double) * (size_t)count);
+  for (long i = 0; i < count; i++) v[i] = x[i];
+  gs_record_array(rec, name, 3, shape, v);
+  free(v);
+}
+
+static void record_indices(gs_record *rec, const char *name, const int32_t *idx, int n, int ndim) {
+  long shape[2] = {ndim == 1 ? n : n / 2, 2};
+  double *v = gs_malloc(sizeof(double) * (size_t)n);
+  for (int i = 0; i < n; i++) v[i] = idx[i];
+  gs_record_array(rec, name, ndim, shape, v);
+  free(v);
+}
+
+/* the mean exact EMD between the first n test clouds and their reconstructions */
+static double test_emd(gs_model *m, const gs_imageset *set, int n) {
+  int32_t *idx = gs_malloc(sizeof(int32_t) * n);
+  for (int i = 0; i < n; i++) idx[i] = i;
+  float *x = gs_malloc(sizeof(float) * 3 * m->N), *z = codes_of(m, set, idx, n), *y = gs_malloc(sizeof(float) * 3 * m->N);
+  double sum = 0;
+  for (int i = 0; i < n; i++) {
+    gs_poll();
+    gs_imageset_batch(set, idx + i, 1, x, NULL);
+    decode_codes(m, z + (long)i * m->Z, 1, y);
+    sum += gs_emd_exact(x, y, m->N, NULL);
+  }
+  free(idx), free(x), free(z), free(y);
+  return sum / n;
+}
+
+/* The point arrays of the file comment: reconstructions, prior samples, interpolation, halves. */
+static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record *rec) {
+  int N3 = 3 * m->N, Z = m->Z;
+  long ntest = test->n;
+  int nr = (int)(m->s.n_recon < ntest ? m->s.n_recon : ntest);
+  if (nr > 0) {
+    int32_t *idx = gs_malloc(sizeof(int32_t) * nr);
+    for (int i = 0; i < nr; i++) idx[i] = i;
+    float *x = gs_malloc(sizeof(float) * (size_t)nr * N3), *y = gs_malloc(sizeof(float) * (size_t)nr * N3);
+    gs_imageset_batch(test, idx, nr, x, NULL);
+    float *z = codes_of(m, test, idx, nr);
+    decode_codes(m, z, nr, y);
+    record_clouds(m, rec, "pointclouds/recon_input", x, nr);
+    record_clouds(m, rec, "pointclouds/recon_output", y, nr);
+    if (test->labels) {
+      int32_t *lab = gs_malloc(sizeof(int32_t) * nr);
+      for (int i = 0; i < nr; i++) lab[i] = test->labels[i];
+      record_indices(rec, "pointclouds/recon_label", lab, nr, 1);
+      free(lab);
+    }
+    free(idx), free(x), free(y), free(z);
+  }
+  int ns = m->kind == PC_VAE ? (int)m->s.n_samples : 0;
+  if (ns > 0) {
+    gs_rng rng;
+    gs_rng_seed(&rng, (uint64_t)m->cfg->seed, 0, GS_RNG_SAMPLE);
+    float *z = gs_malloc(sizeof(float) * (size_t)ns * Z), *y = gs_malloc(sizeof(float) * (size_t)ns * N3);
+    gs_rng_normal_fill(&rng, z, (long)ns * Z);
+    decode_codes(m, z, ns, y);
+    record_clouds(m, rec, "pointclouds/prior", y, ns);
+    free(z), free(y);
+  }
+  int steps = (int)m->s.interp_steps;
+  if (steps >= 2 && ntest >= 2) {
+    int32_t ab[2] = {0, 1};
+    for (long i = 1; i < ntest && test->labels; i++)
+      if (test->labels[i] != test->labels[0]) {
+        ab[1] = (int32_t)i;
+        break;
+      }
+    float *zab = codes_of(m, test, ab, 2);
+    float *z = gs_malloc(sizeof(float) * (size_t)steps * Z), *y = gs_malloc(sizeof(float) * (size_t)steps * N3);
+    for (int k = 0; k < steps; k++) {
+      float t = (float)k / (float)(steps - 1);
+      for (int j = 0; j < Z; j++) z[(long)k * Z + j] = (1.0f - t) * zab[j] + t * zab[Z + j];
+    }
+    decode_codes(m, z, steps, y);
+    record_clouds(m, rec, "pointclouds/interp", y, steps);
+    record_indices(rec, "pointclouds/interp_index", ab, 2, 1);
+    free(zab), free(z), free(y);
+  }
+  int pairs = (int)(m->s.halves < ntest / 2 ? m->s.halves : ntest / 2);
+  if (pairs > 0) {
+    int32_t *idx = gs_malloc(sizeof(int32_t) * 2 * pairs);
+    for (int i = 0; i < 2 * pairs; i++) idx[i] = i;
+    float *zp = codes_of(m, test, idx, 2 * pairs);
+    float *z = gs_malloc(sizeof(float) * (size_t)4 * pairs * Z), *y = gs_malloc(sizeof(float) * (size_t)4 * pairs * N3);
+    int half = Z / 2;
+    for (int p = 0; p < pairs; p++) {
+      const float *za = zp + (long)2 * p * Z, *zb = za + Z;
+      float *r = z + (long)4 * p * Z;
+      memcpy(r, za, sizeof(float) * Z);                          /* a */
+      memcpy(r + Z, zb, sizeof(float) * Z);                      /* b */
+      memcpy(r + 2 * Z, za, sizeof(float) * half);               /* a's first half | b's second */
+      memcpy(r + 2 * Z + half, zb + half, sizeof(float) * (Z - half));
+      memcpy(r + 3 * Z, zb, sizeof(float) * half);               /* b's first half | a's second */
+      memcpy(r + 3 * Z + half, za + half, sizeof(float) * (Z - half));
+    }
+    decode_codes(m, z, 4 * pairs, y);
+    record_clouds(m, rec, "pointclouds/halves", y, 4 * pairs);
+    record_indices(rec, "pointclouds/halves_index", idx, 2 * pairs, 2);
+    free(idx), free(zp), free(z), free(y);
+  }
+}
+
+static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
+  const gs_imageset *test = &ds->test;
+  int vae = m->kind == PC_VAE, C = test->labels ? test->n_classes : 0;
+  gs_rng rng;
+  /* the same evaluation noise every epoch: curves compare the model, not the noise */
+  gs_rng_seed(&rng, (uint64_t)m->cfg->seed, 0, GS_RNG_EVAL);
+  double *class_sum = when->final && C > 0 ? gs_calloc((size_t)C, sizeof(double)) : NULL;
+  long *class_n = class_sum ? gs_calloc((size_t)C, sizeof(long)) : NULL;
+  pc_sums t = evaluate_set(m, test, &rng, class_sum, class_n);
+  double n = (double)t.n, cd = t.chamfer / n, rec_cd = t.rec / n, kl = t.kl / n, beta = m->s.kl_weight;
+  gs_record_push(rec, "test_chamfer", cd);
+  if (vae) {
+    gs_record_push(rec, "test_rec", rec_cd);
+    gs_record_push(rec, "test_kl", kl);
+    gs_record_push(rec, "test_loss", rec_cd + beta * kl);
+  }
+  double val = NAN;
+  if (ds->val.n > 0) {
+    pc_sums v = evaluate_set(m, &ds->val, &rng, NULL, NULL);
+    val = v.chamfer / (double)v.n;
+    gs_record_push(rec, "val_chamfer", val);
+  }
+  if (!isfinite(cd) || (vae && !isfinite(rec_cd + beta * kl))) {
+    free(class_sum), free(class_n);
+    return gs_fail(err, "test Chamfer distance%s is not finite at epoch %d", vae ? " or KL" : "", when->epoch);
+  }
+  if (!when->final) return 0;
+  gs_record_scalar(rec, "test_chamfer", cd);
+  if (vae) {
+    gs_record_scalar(rec, "test_rec", rec_cd);
+    gs_record_scalar(rec, "test_kl", kl);
+    gs_record_scalar(rec, "test_loss", rec_cd + beta * kl);
+  }
+  if (ds->val.n > 0) gs_record_scalar(rec, "val_chamfer", val);
+  if (class_sum) {
+    for (int k = 0; k < C; k++) class_sum[k] = class_n[k] ? class_sum[k] / class_n[k] : NAN;
+    long shape[1] = {C};
+    gs_record_array(rec, "per_class/test_chamfer", 1, shape, class_sum);
+    free(class_sum), free(class_n);
+  }
+  int ne = (int)(m->s.emd_clouds < test->n ? m->s.emd_clouds : test->n);
+  if (ne > 0) {
+    double t0 = gs_now();
+    gs_record_scalar(rec, "test_emd", test_emd(m, test, ne));
+    gs_record_scalar(rec, "emd_seconds", gs_now() - t0);
+  }
+  record_point_arrays(m, test, rec);
+  return 0;
+}
+
+/* Multiply-adds per cloud (the per-point MLP and heads over N points, the decoder, Chamfer's
+ * N x N distances through a K = 5 sgemm), x3 for forward + backward in training; the test set's
+ * forward every evaluation; the final exact EMD counted as ~100 N^2 per cloud. */
+static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
+  pc_settings s;
+  gs_config_read(c, kind == PC_AE ? pc_ae_keys : pc_vae_keys, kind == PC_AE ? NKEYS_AE : NKEYS_VAE, &s);
+  double N = d->dim >= 3 ? (double)(d->dim / 3) : 1, Z = (double)s.latent_dim;
+  double heads = kind == PC_VAE ? 2 : 1;
+  double per_point = 3.0 * s.enc[0] + (double)s.enc[0] * s.enc[1] + (double)s.enc[1] * s.enc[2] +
+                     (double)s.enc[2] * s.enc[3] + heads * s.enc[3] * Z;
+  double dec = Z * s.dec[0] + (double)s.dec[0] * s.dec[1] + (double)s.dec[1] * 3 * N;
+  double per_cloud = 2.0 * (N * per_point + dec + 5.0 * N * N);
+  double n = c->train_size > 0 ? c->train_size : d->train;
+  long every = c->eval_every > 0 ? c->eval_every : 1;
+  double evaluations = (double)(c->epochs / every + (c->epochs % every != 0));
+  double emd = (double)(s.emd_clouds < d->test ? s.emd_clouds : d->test) * 100.0 * N * N;
+  return 3.0 * per_cloud * n * c->epochs + per_cloud * heads * d->test * evaluations + emd;
+}
+static double cost_ae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_AE); }
+static double cost_vae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_VAE); }
+
+static void destroy(gs_model *m) {
+  if (!m) return;
+  gs_params_free(&m->p);
+  gs_graph_free(&m->g);
+  free(m->xbuf);
+  free(m->ebuf);
+  free(m);
+}
+
+static const gs_metric_label done_metrics[] = {{"test_chamfer", "test Chamfer"}, {"test_emd", "test EMD"}, {NULL, NULL}};
+
+#define PC_COMMON                                                                                            \
+  .validate = validate, .headline = "test_chamfer", .done_metrics = done_metrics,                             \
+  .data = {.kind = GS_SAMPLES_POINTS, .min_dims = {1, 3}}, .params = params, .train_step = train_step,        \
+  .evaluate = evaluate, .feature_dim = feature_dim, .features = features, .destroy = destroy
+
+const gs_model_def gs_model_pc_ae = {
+    .name = "pc_ae", .description = "point-cloud autoencoder: PointNet encoder (per-point MLP, max over points), MLP decoder, Chamfer loss",
+    .about = "point clouds, Chamfer loss", .keys = pc_ae_keys, .nkeys = NKEYS_AE, .defaults = pc_ae_defaults,
+    .cost = cost_ae, .create = create_ae, PC_COMMON};
+const gs_model_def gs_model_pc_vae = {
+    .name = "pc_vae", .description = "point-cloud VAE: the pc_ae networks, N(0, I) prior, loss Chamfer + beta * KL",
+    .about = "point clouds, N(0, I) prior", .keys = pc_vae_keys, .nkeys = NKEYS_VAE, .defaults = pc_vae_defaults,
+    .cost = cost_vae, .create = create_vae, PC_COMMON};
