@@ -84,6 +84,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gensweep/io/pcrender.h"
 #include "gensweep/models/model.h"
 #include "gensweep/nn/ops.h"
 #include "gensweep/nn/optim.h"
@@ -402,7 +403,28 @@ static double test_emd(gs_model *m, const gs_imageset *set, int n) {
   return sum / n;
 }
 
-/* The point arrays of the file comment: reconstructions, prior samples, interpolation, halves. */
+/* n clouds (3N floats each, in clouds[k]) rendered in the oblique view as a picture of the run
+ * file (and png/<run-id>_<name>.png), cols tiles a row (io/pcrender.h) */
+static void record_render(gs_model *m, gs_record *rec, const char *name, const float *const *clouds, int n, int cols) {
+  gs_pc_style st = gs_pc_style_default();
+  int w = gs_pc_tile_width(GS_PC_VIEW_OBLIQUE, st.size);
+  uint8_t *tiles = gs_malloc((size_t)n * st.size * w);
+  gs_error err;
+  if (gs_pc_render_tiles(clouds, n, m->N, GS_PC_VIEW_OBLIQUE, &st, tiles, &err) == 0)
+    gs_record_image_grid(rec, name, n, st.size, w, tiles, cols);
+  free(tiles);
+}
+
+static void render_rows(gs_model *m, gs_record *rec, const char *name, const float *x, int n, int cols) {
+  const float **c = gs_malloc(sizeof(float *) * (size_t)n);
+  for (int i = 0; i < n; i++) c[i] = x + (long)i * 3 * m->N;
+  record_render(m, rec, name, c, n, cols);
+  free(c);
+}
+
+/* The point arrays of the file comment: reconstructions, prior samples, interpolation, halves;
+ * and their pictures: clouds_recon (input | reconstruction pairs, 4 pairs a row), clouds_prior,
+ * clouds_interp (one row), clouds_halves (a row per pair: a, b, a|b, b|a). */
 static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record *rec) {
   int N3 = 3 * m->N, Z = m->Z;
   long ntest = test->n;
@@ -416,6 +438,10 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
     decode_codes(m, z, nr, y);
     record_clouds(m, rec, "pointclouds/recon_input", x, nr);
     record_clouds(m, rec, "pointclouds/recon_output", y, nr);
+    const float **pair = gs_malloc(sizeof(float *) * 2 * (size_t)nr);
+    for (int i = 0; i < nr; i++) pair[2 * i] = x + (long)i * N3, pair[2 * i + 1] = y + (long)i * N3;
+    record_render(m, rec, "clouds_recon", pair, 2 * nr, nr < 4 ? 2 * nr : 8);
+    free(pair);
     if (test->labels) {
       int32_t *lab = gs_malloc(sizeof(int32_t) * nr);
       for (int i = 0; i < nr; i++) lab[i] = test->labels[i];
@@ -432,6 +458,7 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
     gs_rng_normal_fill(&rng, z, (long)ns * Z);
     decode_codes(m, z, ns, y);
     record_clouds(m, rec, "pointclouds/prior", y, ns);
+    render_rows(m, rec, "clouds_prior", y, ns, ns < 8 ? ns : 8);
     free(z), free(y);
   }
   int steps = (int)m->s.interp_steps;
@@ -450,6 +477,7 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
     }
     decode_codes(m, z, steps, y);
     record_clouds(m, rec, "pointclouds/interp", y, steps);
+    render_rows(m, rec, "clouds_interp", y, steps, steps);
     record_indices(rec, "pointclouds/interp_index", ab, 2, 1);
     free(zab), free(z), free(y);
   }
@@ -472,6 +500,7 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
     }
     decode_codes(m, z, 4 * pairs, y);
     record_clouds(m, rec, "pointclouds/halves", y, 4 * pairs);
+    render_rows(m, rec, "clouds_halves", y, 4 * pairs, 4);
     record_indices(rec, "pointclouds/halves_index", idx, 2 * pairs, 2);
     free(idx), free(zp), free(z), free(y);
   }
