@@ -80,8 +80,8 @@ static int release_files(const char *dir, char ***train, int *ntrain, char ***te
     (*cnt)++;
   }
   closedir(d);
-  qsort(*train, (size_t)*ntrain, sizeof(char *), by_name);
-  qsort(*test, (size_t)*ntest, sizeof(char *), by_name);
+  if (*ntrain > 1) qsort(*train, (size_t)*ntrain, sizeof(char *), by_name);
+  if (*ntest > 1) qsort(*test, (size_t)*ntest, sizeof(char *), by_name);
   return *ntrain > 0 || *ntest > 0;
 }
 
