@@ -55,6 +55,18 @@ const gs_key gs_runner_keys[] = {
             "sweep name; results go to <results>/<name>/ (letters, digits, '.', '_', '-')"),
     KEY_STR("sweep", "description", description, 0, "", "free text describing the sweep"),
     KEY_STR("sweep", "results", results, 1, "results", "results root directory"),
+    /* early stopping (runner/scheduler.h): which runs train how far; never part of a run's identity */
+    KEY_ENUM("sweep", "scheduler", scheduler, "none|sha|asha", "none",
+             "early stopping: none, sha (synchronous successive halving) or asha (asynchronous); runs train "
+             "to rungs of min_resource * reduction^k epochs and only the best go on"),
+    KEY_STR("sweep", "metric", sched_metric, 0, "",
+            "the per-epoch series the scheduler ranks runs by (e.g. test_nelbo); empty: the model's headline"),
+    KEY_ENUM("sweep", "mode", sched_mode, "min|max", "min", "min: a smaller metric is better; max: larger"),
+    KEY_INT("sweep", "min_resource", sched_min_resource, 1, 100000, "1", "epochs of the first rung"),
+    KEY_INT("sweep", "reduction", sched_reduction, 2, 1000, "3",
+            "eta: each rung keeps the best 1/eta of its runs and trains them eta times longer"),
+    KEY_INT("sweep", "max_resource", sched_max_resource, 0, 100000, "0",
+            "epochs of the last rung; 0: the runs' train.epochs (it must equal them)"),
 
     KEY_STR("data", "dataset", dataset, 1, "fashion-mnist",
             "\"fashion-mnist\" or a directory holding MNIST-format IDX files"),

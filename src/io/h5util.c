@@ -206,7 +206,17 @@ static int fix_superblock_checksum(uint8_t *img, size_t size) {
   return 0;
 }
 
+static int write_or_rewrite(const char *path, int rewrite, gs_h5_fill_fn fill, void *ctx, gs_error *err);
+
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
+  return write_or_rewrite(path, 0, fill, ctx, err);
+}
+
+int gs_h5_rewrite_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
+  return write_or_rewrite(path, 1, fill, ctx, err);
+}
+
+static int write_or_rewrite(const char *path, int rewrite, gs_h5_fill_fn fill, void *ctx, gs_error *err) {
   gs_h5_quiet q;
   gs_h5_quiet_begin(&q);
   int rc = -1;
@@ -219,9 +229,11 @@ int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error
     gs_h5_fail(err, path, "cannot set up HDF5 file access");
     goto out;
   }
-  f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  /* rewrite: the existing file read into memory (the core driver without a backing store), then
+   * changed and written whole like a new one */
+  f = rewrite ? H5Fopen(path, H5F_ACC_RDWR, fapl) : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (f < 0) {
-    gs_h5_fail(err, path, "cannot create the file in memory");
+    gs_h5_fail(err, path, rewrite ? "cannot read the file" : "cannot create the file in memory");
     goto out;
   }
   if (fill(f, path, ctx, err) < 0) goto out;

@@ -35,6 +35,9 @@ gs_lstate gs_ledger_state_class(const char *s) {
       {"queued", GS_LSTATE_QUEUED},   {"started", GS_LSTATE_RUNNING},      {"checkpointed", GS_LSTATE_RUNNING},
       {"resumed", GS_LSTATE_RUNNING}, {"done", GS_LSTATE_DONE},            {"failed", GS_LSTATE_FAILED},
       {"diverged", GS_LSTATE_FAILED}, {"interrupted", GS_LSTATE_INTERRUPTED},
+      /* early stopping: a run paused at its rung (resumable: its checkpoint is kept), a run the
+       * scheduler stopped (finished for the sweep) */
+      {"paused", GS_LSTATE_INTERRUPTED}, {"stopped", GS_LSTATE_DONE},
   };
   if (!s) return GS_LSTATE_NOTE;
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
@@ -480,7 +483,17 @@ static int parse_entry(const char *p, size_t n, gs_ledger_entry *e) {
   return 0;
 }
 
+static int parse_lines(const char *text, size_t len, gs_ledger_view *v, int (*fn)(const gs_ledger_entry *, void *),
+                       void *ctx, gs_error *err);
+
 int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *err) {
+  return parse_lines(text, len, v, NULL, NULL, err);
+}
+
+/* Every well-formed line, in file order, to fn (when fn is set; else into the view v). fn returns
+ * non-zero to stop: parse_lines then returns that value. */
+static int parse_lines(const char *text, size_t len, gs_ledger_view *v, int (*fn)(const gs_ledger_entry *, void *),
+                       void *ctx, gs_error *err) {
   memset(v, 0, sizeof *v);
   const char *p = text, *end = text + len;
   long lineno = 0;
@@ -510,7 +523,12 @@ int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *e
     } else {
       if (parse_entry(p, n, &e) == 0) { /* (sets every field: no memset of 800 bytes a line) */
         e.line = lineno;
-        view_add(v, &e);
+        if (!fn) {
+          view_add(v, &e);
+        } else {
+          int rc = fn(&e, ctx);
+          if (rc) return rc;
+        }
       } else {
         v->nbad++;
       }
@@ -520,10 +538,42 @@ int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *e
   return 0;
 }
 
+static int read_all(const char *dir, char **text, size_t *len, char *path, size_t pathcap, gs_error *err);
+
 int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err) {
   memset(v, 0, sizeof *v);
   char path[1100];
-  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, GS_LEDGER_FILE) >= sizeof path)
+  char *buf = NULL;
+  size_t n = 0;
+  if (read_all(dir, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (!buf) return 0; /* no ledger yet: nothing happened */
+  int rc = gs_ledger_parse(buf, n, v, err);
+  free(buf);
+  if (rc != 0) {
+    char m[sizeof err->msg];
+    GS_STRCPY(m, err ? err->msg : "");
+    return gs_fail(err, "%s: %s", path, m);
+  }
+  return 0;
+}
+
+int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ctx), void *ctx, gs_error *err) {
+  char path[1100];
+  char *buf = NULL;
+  size_t n = 0;
+  if (read_all(dir, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (!buf) return 0;
+  gs_ledger_view v;
+  int rc = parse_lines(buf, n, &v, fn, ctx, err);
+  free(buf);
+  return rc;
+}
+
+/* The whole file into *text (gs_malloc'd; NULL when there is no ledger yet). */
+static int read_all(const char *dir, char **text, size_t *len, char *path, size_t pathcap, gs_error *err) {
+  *text = NULL;
+  *len = 0;
+  if ((size_t)snprintf(path, pathcap, "%s/%s", dir, GS_LEDGER_FILE) >= pathcap)
     return gs_fail(err, "ledger: directory name too long: %s", dir);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -552,13 +602,8 @@ int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err) {
     n += (size_t)r;
   }
   close(fd);
-  int rc = gs_ledger_parse(buf, n, v, err);
-  free(buf);
-  if (rc != 0) {
-    char m[sizeof err->msg];
-    GS_STRCPY(m, err ? err->msg : "");
-    return gs_fail(err, "%s: %s", path, m);
-  }
+  *text = buf;
+  *len = n;
   return 0;
 }
 

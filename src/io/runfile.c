@@ -778,6 +778,32 @@ static int sweepfile_write_log(const char *dir, const gs_sweep *sw, FILE *log, l
   return rc;
 }
 
+/* ------------------------------------------------------------------ a run file's status, changed */
+
+typedef struct status_change {
+  const char *status, *message;
+} status_change;
+
+static int fill_status(hid_t f, const char *path, void *ctx, gs_error *err) {
+  const status_change *x = ctx;
+  gs_run_summary s;
+  if (read_summary_open(f, path, &s, err) != 0 || runfile_verify(f, path, err) != 0) return -1;
+  if (H5Adelete(f, "status") < 0 || gs_h5_attr_str(f, "status", x->status) < 0)
+    return gs_h5_fail(err, path, "rewriting attribute status");
+  if (H5Adelete(f, "message") < 0 || gs_h5_attr_str(f, "message", x->message) < 0)
+    return gs_h5_fail(err, path, "rewriting attribute message");
+  /* the checksum covers the root attributes: sealed again over the new ones */
+  if (H5Adelete(f, "crc32") < 0) return gs_h5_fail(err, path, "removing the old checksum");
+  rgroups rg;
+  run_groups_of(f, &rg);
+  return gs_h5_content_seal(f, path, rg.ptr, rg.n, NULL, 0, err);
+}
+
+int gs_runfile_set_status(const char *path, const char *status, const char *message, gs_error *err) {
+  status_change x = {status, message ? message : ""};
+  return gs_h5_rewrite_atomic(path, fill_status, &x, err);
+}
+
 /* Several processes may rebuild one sweep.h5 (the shards of a job array, `gensweep rebuild`
  * while a sweep runs): they take turns on DIR/sweep.lock. Each rebuild reads the run files
  * after the previous one has been renamed into place, so the last to finish has seen every run

@@ -680,7 +680,10 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
      * after their epoch's evaluation): the resume below evaluates. */
     if (last && c->checkpoint_every > 0)
       save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, carry.n ? &carry : NULL);
-    int eval_now = last || (pl.sched.eval_every > 0 ? 0 : ep % c->eval_every == 0);
+    /* a scheduled run stops at its rung: evaluated there (the metric it is ranked by), checkpointed
+     * so that a promotion continues it bit for bit */
+    int pause = !last && h->until > 0 && ep >= h->until;
+    int eval_now = last || pause || (pl.sched.eval_every > 0 ? 0 : ep % c->eval_every == 0);
     if (eval_now && run_evaluate(&run->cfg, def, rs.m, ds, ep, it, last, rec, gv.comm, &err) != 0) {
       set_failed(rec, "diverged", err.msg);
       failed = 1;
@@ -688,9 +691,14 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     }
     const gs_series *te = gs_record_find_series(rec, def->headline);
     if (h->epoch) h->epoch(h->ctx, run, ep, E, loss, te && te->n ? te->v[te->n - 1] : NAN, dt, images_per_s);
-    if (!last && (stop || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
+    if (!last && (stop || pause || (c->checkpoint_every > 0 && ep % c->checkpoint_every == 0)))
       save_checkpoint(h, run, def, &rs, &gv.sh, gv.comm, rec, ep, 0, carry.n ? &carry : NULL);
-    if (stop && !last) {
+    if (pause) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "paused after epoch %ld of %ld (early stopping: its rung)", ep, E);
+      set_failed(rec, "paused", msg);
+      failed = 1;
+    } else if (stop && !last) {
       set_failed(rec, "interrupted", "stopped by a signal; checkpointed");
       failed = 1;
     }

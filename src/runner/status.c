@@ -361,6 +361,25 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
             st.done - corrupt_done, st.total, corrupt_done, corrupt_done == 1 ? "its run file is" : "their run files are");
   else
     fprintf(out, "done:     %ld of %ld runs\n", st.done, st.total);
+  if (have_sw && gs_sweep_has_scheduler(&sw)) {
+    /* early stopping: the rungs, from the scheduler's decisions in the ledger */
+    gs_sweep_sched ss;
+    gs_error e4 = {0};
+    if (gs_sweep_sched_open(&sw, dir, &ss, &e4) == 0) {
+      long stopped = 0, finished = 0;
+      for (long r = 0; r < sw.nruns; r++) {
+        gs_sched_run_info ri;
+        gs_sched_run_info_get(ss.s, r, &ri);
+        stopped += ri.state == GS_SCHED_RUN_STOPPED;
+        finished += ri.state == GS_SCHED_RUN_FINISHED;
+      }
+      fprintf(out, "          (%ld trained to the last epoch, %ld stopped early by the scheduler)\n", finished, stopped);
+      gs_sweep_sched_print(&sw, &ss, out);
+      gs_sweep_sched_close(&ss);
+    } else {
+      fprintf(out, "warning:  early stopping: %s\n", e4.msg);
+    }
+  }
   gs_ledger_view_free(&v);
   if (have_sw) gs_sweep_free(&sw);
   return ncorrupt ? 1 : 0;

@@ -26,6 +26,7 @@
 #include "gensweep/io/png.h"
 #include "gensweep/runner/eta.h"
 #include "gensweep/runner/runner.h"
+#include "gensweep/runner/scheduler.h"
 #include "sweepdir.h"
 
 enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
@@ -67,6 +68,14 @@ typedef struct coord {
   int status_shown;
   double t_status, status_every;
   double *cost;          /* gs_run_cost of every run (index in the grid) */
+  /* early stopping (sweep.scheduler = sha | asha): the scheduler decides what a free group trains
+   * and how far; every decision is a "sched" line of the ledger, replayed by the next job */
+  gs_sched *sched;
+  long sched_E;          /* the last rung: the runs' epochs */
+  char metric[64];       /* the series runs are ranked by */
+  int sched_lock;        /* DIR/scheduler.lock, held for the job: one scheduler per sweep */
+  long *sent_to;         /* [nruns] the epoch each running run was sent to */
+  int *waiting;          /* [nleaders] the group asked for work while the scheduler said wait */
 } coord;
 
 /* Before printing a line on a terminal, clear the live status line (it is redrawn after). */
@@ -99,11 +108,14 @@ static void coord_status(coord *c, int force) {
   char el[32], eta[32] = "?";
   fmt_duration(now - c->t_sweep, el, sizeof el);
   /* the groups are the slots: each trains one run at a time */
-  double e = gs_eta_estimate(c->eta, c->nqueue, c->nleaders, now, NULL);
+  /* (under early stopping how far each run goes is not known in advance: no estimate) */
+  double e = c->sched ? -1 : gs_eta_estimate(c->eta, c->nqueue, c->nleaders, now, NULL);
   if (e >= 0) fmt_duration(e, eta, sizeof eta);
   char line[2048];
-  int o = snprintf(line, sizeof line, "runs %ld done, %ld running, %ld failed, %ld skipped / %ld | %s elapsed, ETA %s",
-                   c->out->done, running, c->out->failed, c->out->skipped, total, el, eta);
+  int o = snprintf(line, sizeof line, "runs %ld done, %ld running, %ld failed, %ld skipped", c->out->done, running,
+                   c->out->failed, c->out->skipped);
+  if (c->sched) o += snprintf(line + o, sizeof line - o, ", %ld stopped early", c->out->stopped);
+  o += snprintf(line + o, sizeof line - o, " / %ld | %s elapsed, ETA %s", total, el, eta);
   (void)finished;
   for (int g = 0; g < c->nleaders && o < (int)sizeof line - 80; g++) {
     const struct gstate *gs = &c->groups[g];
@@ -167,15 +179,22 @@ static void coord_log(coord *c, const char *state, int idx, long epoch, const ch
   }
 }
 
-static int coord_next(coord *c, int group) {
+static int sched_next(coord *c, int group, int *until);
+
+/* The next run for a group: its index (and *until, the epoch to stop after: 0 = its last), -1
+ * when there is no more work for it, -2 (early stopping only) when it must wait for a result. */
+static int coord_next(coord *c, int group, int *until) {
   c->groups[group].run = -1;
+  *until = 0;
   if (!c->stopping && gs_stop_requested) {
     c->stopping = 1;
     coord_line(c);
     fprintf(c->log, "stop requested: no new runs; running runs checkpoint at their next step\n");
     fflush(c->log);
   }
-  if (c->stopping || c->next >= c->nqueue) return -1;
+  if (c->stopping) return -1;
+  if (c->sched) return sched_next(c, group, until);
+  if (c->next >= c->nqueue) return -1;
   int idx = c->queue[c->next++];
   c->started_as[idx] = (int)++c->nstarted;
   coord_log(c, "started", idx, 0, NULL);
@@ -206,8 +225,24 @@ static int finished_on_disk(const char *path, const gs_run *run) {
   return strcmp(s.status, "done") == 0 || strcmp(s.status, "diverged") == 0;
 }
 
-/* a run has ended: its leader wrote the run file (or checkpointed it on a stop request) */
-static void coord_finished(coord *c, int idx, int how) {
+static void sched_reported(coord *c, int idx, int how, double metric, const char *status);
+static void coord_finished_file(coord *c, int idx, int how, char *status);
+
+/* a run has ended: its leader wrote the run file (or checkpointed it on a stop request); metric:
+ * under early stopping, the value of the scheduler's metric where it stopped */
+static void coord_finished(coord *c, int idx, int how, double metric) {
+  if (c->sched) {
+    char status[16] = "";
+    coord_finished_file(c, idx, how, status);
+    sched_reported(c, idx, how, metric, status);
+    return;
+  }
+  coord_finished_file(c, idx, how, NULL);
+}
+
+/* The run's end, from its run file: counts, messages, the ledger. status (may be NULL): the run
+ * file's status, "" when there is none. */
+static void coord_finished_file(coord *c, int idx, int how, char *status) {
   const gs_run *run = &c->sw->runs[idx];
   char path[1400], tag[300];
   sweepdir_run_path(c->dir, run, path, sizeof path);
@@ -256,6 +291,14 @@ static void coord_finished(coord *c, int idx, int how) {
     fprintf(c->log, "%s: failed: no readable run file (%s)\n", tag, e.msg);
     coord_log(c, "failed", idx, -1, e.msg);
     c->out->failed++;
+    fflush(c->log);
+    return;
+  }
+  if (status) gs_strlcpy(status, s.status, 16);
+  if (strcmp(s.status, "paused") == 0) {
+    /* early stopping: trained to its rung, checkpointed; the scheduler says what comes next */
+    r->state = GS_RUN_INTERRUPTED;
+    coord_log(c, "paused", idx, c->sent_to ? c->sent_to[idx] : -1, s.message);
   } else if (strcmp(s.status, "done") == 0) {
     c->out->done++;
     /* the time this job took for epochs epoch0..epochs; untimed when it began with a partial
@@ -320,6 +363,192 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
   fflush(c->log);
 }
 
+/* ------------------------------------------------------------------ early stopping (rank 0)
+ *
+ * With sweep.scheduler = sha | asha the scheduler (runner/scheduler.h) replaces the queue: a free
+ * group gets the run and the epoch it decides (a run starts at rung 0, or continues from its
+ * checkpoint to the next rung), or waits (sha: a rung not complete yet). A run that reaches its
+ * rung is evaluated, checkpointed and paused (run file status "paused"); its metric goes to the
+ * scheduler, whose decisions (start, promote, report, stop) are written to the ledger as "sched"
+ * notes before anything acts on them. The next job replays those lines and so makes the same
+ * decisions; runs that were training when a job died are sent again, to the same rung. A stopped
+ * run's file says "stopped" and why; its checkpoint is kept, so a later promotion (or the same
+ * sweep with scheduler = none) continues it. */
+
+static void sched_write_events(coord *c);
+
+static int sched_next(coord *c, int group, int *until) {
+  gs_sched_action a;
+  gs_sched_action_kind k = gs_sched_next(c->sched, &a);
+  if (k == GS_SCHED_WAIT) return -2;
+  if (k == GS_SCHED_DONE) return -1;
+  sched_write_events(c);
+  int idx = (int)a.run;
+  c->sent_to[idx] = a.resource;
+  *until = a.resource >= c->sched_E ? 0 : (int)a.resource;
+  if (!c->started_as[idx]) c->started_as[idx] = (int)++c->nstarted;
+  char msg[160];
+  snprintf(msg, sizeof msg, "rung %d: epochs %ld to %ld%s", a.rung, a.from_resource + 1, a.resource,
+           a.resent ? " (sent again: its group stopped with the last job)" : "");
+  coord_log(c, "started", idx, a.from_resource, msg);
+  if (a.rung > 0 && !c->opt->quiet) {
+    char tag[300];
+    coord_tag(c, idx, tag, sizeof tag);
+    coord_line(c);
+    fprintf(c->log, "%s: promoted to rung %d: trains epochs %ld-%ld\n", tag, a.rung, a.from_resource + 1, a.resource);
+    fflush(c->log);
+  }
+  c->groups[group].run = idx;
+  c->groups[group].loss = NAN;
+  gs_eta_run *r = eta_of(c, idx);
+  r->state = GS_RUN_RUNNING;
+  r->epoch = r->epoch0 = a.from_resource;
+  r->t0 = r->t_epoch = gs_now();
+  return idx;
+}
+
+/* The scheduler's new events into the ledger, in order; a stop also into the run's file. */
+static void sched_write_events(coord *c) {
+  gs_sched_event ev;
+  while (gs_sched_take(c->sched, &ev)) {
+    char line[GS_SCHED_LINE_MAX];
+    gs_sched_format(c->sched, &ev, line, sizeof line);
+    coord_log(c, "sched", (int)ev.run, ev.resource, line);
+    if (ev.kind != GS_SCHED_EV_STOP) continue;
+    const gs_run *run = &c->sw->runs[ev.run];
+    char why[400], path[1400], tag[300];
+    gs_sched_describe(c->sched, ev.run, why, sizeof why);
+    sweepdir_run_path(c->dir, run, path, sizeof path);
+    gs_run_summary s;
+    gs_error e = {0};
+    /* a run file that says done (finished by an earlier job) stays done */
+    if (gs_runfile_read_summary(path, &s, &e) == 0 && strcmp(s.status, "paused") == 0 &&
+        gs_runfile_set_status(path, "stopped", why, &e) != 0)
+      fprintf(c->log, "warning: %s: %s\n", run->id, e.msg);
+    c->out->stopped++;
+    coord_log(c, "stopped", (int)ev.run, ev.resource, why);
+    if (!c->opt->quiet) {
+      coord_tag(c, (int)ev.run, tag, sizeof tag);
+      coord_line(c);
+      fprintf(c->log, "%s: %s\n", c->started_as[ev.run] ? tag : run->id, why);
+    }
+  }
+  fflush(c->log);
+}
+
+/* The metric of a run file at an epoch: the series' value at that epoch when it has one value per
+ * epoch, else its last value; NaN without the series. */
+static double sched_metric_in_file(const coord *c, const char *path, long epoch) {
+  gs_record rec;
+  gs_error e = {0};
+  double v = NAN;
+  if (gs_runfile_read(path, &rec, NULL, &e) != 0) return NAN;
+  const gs_series *m = gs_record_find_series(&rec, c->metric), *ep = gs_record_find_series(&rec, "epoch");
+  if (m && m->n) v = m->v[m->n - 1];
+  if (m && ep && m->n == ep->n)
+    for (int i = 0; i < ep->n; i++)
+      if ((long)ep->v[i] == epoch) v = m->v[i];
+  gs_record_free(&rec);
+  return v;
+}
+
+/* Give the groups that wait for work what the scheduler now has for them. */
+static void sched_serve_waiting(coord *c) {
+  for (int g = 1; g < c->nleaders; g++) {
+    if (!c->waiting[g]) continue;
+    int asg[2];
+    asg[0] = coord_next(c, g, &asg[1]);
+    if (asg[0] == -2) continue;
+    c->waiting[g] = 0;
+    if (asg[0] < 0) c->active--;
+    MPI_Send(asg, 2, MPI_INT, g * c->ranks_per_group, TAG_ASSIGN, MPI_COMM_WORLD);
+  }
+}
+
+/* A run sent by the scheduler has ended: tell the scheduler where it got (unless it was
+ * interrupted: the next job sends it again). A run that failed or diverged counts as the worst. */
+static void sched_reported(coord *c, int idx, int how, double metric, const char *status) {
+  const gs_run *run = &c->sw->runs[idx];
+  long resource = c->sent_to[idx];
+  if (how == END_INTERRUPTED) return;
+  if (how == END_DONE_ELSEWHERE) {
+    char path[1400];
+    sweepdir_run_path(c->dir, run, path, sizeof path);
+    gs_run_summary s;
+    gs_error e0 = {0};
+    int done = gs_runfile_read_summary(path, &s, &e0) == 0 && strcmp(s.status, "done") == 0;
+    metric = done ? sched_metric_in_file(c, path, resource) : NAN;
+    status = done ? "done" : "diverged";
+  } else if (strcmp(status, "paused") != 0 && strcmp(status, "done") != 0) {
+    metric = NAN;
+  }
+  if (!isfinite(metric) && (!strcmp(status, "paused") || !strcmp(status, "done")))
+    fprintf(c->log, "warning: %s: no value of sweep.metric = %s at epoch %ld: ranked last\n", run->id, c->metric,
+            resource);
+  if (!strcmp(status, "paused") && !c->opt->quiet) {
+    char tag[300];
+    coord_tag(c, idx, tag, sizeof tag);
+    coord_line(c);
+    fprintf(c->log, "%s: reached epoch %ld, %s %.6g\n", tag, resource, c->metric, metric);
+  }
+  gs_error e = {0};
+  if (gs_sched_report(c->sched, idx, resource, metric, &e) != 0)
+    fprintf(c->log, "warning: %s: scheduler: %s\n", run->id, e.msg);
+  sched_write_events(c);
+  sched_serve_waiting(c);
+}
+
+static void sched_free(coord *c) {
+  if (c->sched) gs_sched_free(c->sched);
+  c->sched = NULL;
+  if (c->sched_lock > 0) close(c->sched_lock);
+  c->sched_lock = 0;
+  free(c->sent_to);
+  free(c->waiting);
+  c->sent_to = NULL;
+  c->waiting = NULL;
+}
+
+/* Rank 0, at set-up: the scheduler of this sweep, its earlier decisions replayed from the
+ * ledger. */
+static int sched_setup(coord *c, gs_error *err) {
+  const gs_sweep *sw = c->sw;
+  const gs_config *b = &sw->base;
+  if (c->opt->nshards > 1)
+    return gs_fail(err, "sweep.scheduler = %s cannot run in shards (--shard %d/%d): the scheduler ranks every run "
+                   "of the sweep against the others, so the sweep runs as one job; give that job more ranks "
+                   "(mpirun -np N, or one Slurm job of N tasks)", b->scheduler, c->opt->shard, c->opt->nshards);
+  /* one scheduler per sweep directory: a second job on it would decide on its own */
+  char lk[1200];
+  snprintf(lk, sizeof lk, "%s/scheduler.lock", c->dir);
+  c->sched_lock = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (c->sched_lock < 0 || flock(c->sched_lock, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno, busy = c->sched_lock >= 0 && e == EWOULDBLOCK;
+    if (c->sched_lock >= 0) close(c->sched_lock);
+    c->sched_lock = 0;
+    if (busy)
+      return gs_fail(err, "%s: another job is running this sweep's scheduler (its lock %s is held): wait for it to "
+                     "end, or stop it first; two schedulers would make different decisions", c->dir, lk);
+    return gs_fail(err, "%s: cannot open: %s", lk, strerror(e));
+  }
+  gs_sweep_sched ss;
+  if (gs_sweep_sched_open(sw, c->dir, &ss, err) != 0) return -1;
+  c->sched = ss.s;
+  c->sched_E = ss.E;
+  GS_STRCPY(c->metric, ss.metric);
+  long rungs[GS_SCHED_MAX_RUNGS];
+  int K = gs_sched_rungs(gs_sched_resource(c->sched, 0), c->sched_E, b->sched_reduction, rungs, GS_SCHED_MAX_RUNGS);
+  char rs[256];
+  int o = 0;
+  for (int k = 0; k < K && k < GS_SCHED_MAX_RUNGS && o < (int)sizeof rs - 16; k++)
+    o += snprintf(rs + o, sizeof rs - o, "%s%ld", k ? " " : "", rungs[k]);
+  fprintf(c->log, "early stopping: %s on %s (%s), eta %ld, rungs at epochs %s\n", b->scheduler, c->metric,
+          b->sched_mode, b->sched_reduction, rs);
+  if (ss.replayed) fprintf(c->log, "early stopping: %ld earlier decisions replayed from the ledger\n", ss.replayed);
+  sched_write_events(c); /* the stops a killed job had not written yet */
+  return 0;
+}
+
 /* serve every pending message from the other group leaders */
 static void coord_poll(void) {
   coord *c = the_coord;
@@ -329,16 +558,24 @@ static void coord_poll(void) {
     MPI_Status st;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
     if (!flag) {
+      /* a stop request releases the groups that wait for the scheduler */
+      if (c->sched && (c->stopping || gs_stop_requested)) sched_serve_waiting(c);
       coord_status(c, 0);
       return;
     }
     if (st.MPI_TAG == TAG_REQ) {
-      int fin[2];
-      MPI_Recv(fin, 2, MPI_INT, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      if (fin[0] >= 0) coord_finished(c, fin[0], fin[1]);
-      int idx = coord_next(c, st.MPI_SOURCE / c->ranks_per_group);
-      if (idx < 0) c->active--;
-      MPI_Send(&idx, 1, MPI_INT, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD);
+      double fin[3]; /* the run the group finished (-1: none), how, its metric */
+      MPI_Recv(fin, 3, MPI_DOUBLE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      int g = st.MPI_SOURCE / c->ranks_per_group;
+      if (fin[0] >= 0) coord_finished(c, (int)fin[0], (int)fin[1], fin[2]);
+      int asg[2];
+      asg[0] = coord_next(c, g, &asg[1]);
+      if (asg[0] == -2) { /* the scheduler waits for a result: answered when one comes */
+        c->waiting[g] = 1;
+        continue;
+      }
+      if (asg[0] < 0) c->active--;
+      MPI_Send(asg, 2, MPI_INT, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD);
     } else if (st.MPI_TAG == TAG_NOTE) {
       char buf[1024];
       MPI_Recv(buf, sizeof buf, MPI_CHAR, st.MPI_SOURCE, TAG_NOTE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -419,6 +656,26 @@ static int coord_setup(coord *c, gs_error *err) {
   if (sweepdir_write_experiment_copy(c->dir, sw, err) != 0) return -1;
   if (gs_ledger_open(c->dir, &c->ledger, err) != 0) return -1;
   c->have_ledger = 1;
+  if (gs_sweep_has_scheduler(sw)) {
+    /* early stopping: every run is the scheduler's; it decides the order */
+    c->queue = gs_malloc(sizeof(int) * (size_t)(sw->nruns ? sw->nruns : 1));
+    c->eta = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof *c->eta);
+    for (long i = 0; i < sw->nruns; i++) {
+      c->queue[i] = (int)i;
+      c->eta[i] = (gs_eta_run){.state = GS_RUN_PENDING, .cost = c->cost[i], .epochs = gs_model_epochs(&sw->runs[i].cfg),
+                               .busy = -1};
+    }
+    c->nqueue = sw->nruns;
+    c->sent_to = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(long));
+    c->waiting = gs_calloc((size_t)c->nleaders, sizeof(int));
+    if (sched_setup(c, err) != 0) return -1;
+    if (sw->nruns > 0 && !gs_dataset_cached(&sw->runs[0].cfg, err)) {
+      char msg[sizeof err->msg];
+      GS_STRCPY(msg, err->msg);
+      return gs_fail(err, "run %s: %s", sw->runs[0].id, msg);
+    }
+    return 0;
+  }
   /* what the ledger already knows, so that runs found done on disk are recorded once */
   gs_ledger_view view;
   gs_error verr = {0};
@@ -566,6 +823,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
   if (!ok) {
     MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
+    sched_free(&c);
     free(c.queue);
     free(c.owner);
     free(c.cost);
@@ -585,20 +843,27 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   int leader = grank == 0;
 
   int finished = -1, how = END_FILE;
+  double metric = NAN; /* early stopping: the finished run's metric */
   for (;;) {
-    int idx = -1;
+    int asg[2] = {-1, 0}; /* the run, the epoch to stop after (0: its last) */
     if (leader) {
       if (R == 0) {
-        if (finished >= 0) coord_finished(&c, finished, how);
+        if (finished >= 0) coord_finished(&c, finished, how, metric);
         finished = -1;
-        idx = coord_next(&c, 0);
+        /* the scheduler may have to wait for another group's result */
+        while ((asg[0] = coord_next(&c, 0, &asg[1])) == -2) {
+          coord_poll();
+          usleep(2000);
+        }
       } else {
-        int fin[2] = {finished, how};
-        MPI_Send(fin, 2, MPI_INT, 0, TAG_REQ, MPI_COMM_WORLD);
-        MPI_Recv(&idx, 1, MPI_INT, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        double fin[3] = {finished, how, metric};
+        MPI_Send(fin, 3, MPI_DOUBLE, 0, TAG_REQ, MPI_COMM_WORLD);
+        MPI_Recv(asg, 2, MPI_INT, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       }
     }
-    MPI_Bcast(&idx, 1, MPI_INT, 0, group);
+    MPI_Bcast(asg, 2, MPI_INT, 0, group);
+    int idx = asg[0];
+    metric = NAN;
     if (idx < 0) break;
     const gs_run *run = &sw->runs[idx];
     char path[1400], ckpt[1400];
@@ -606,6 +871,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     sweepdir_ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
     int lockfd = leader ? sweepdir_lock_run(dir, run) : 0;
     int busy = lockfd == -1 ? END_BUSY : 0;
+    /* (under early stopping a run file that says "done" stays: its metric is read from it) */
     /* The queue was made when this job started: another job (a relaunch while this one runs, an
      * overlapping requeue, a shard) may have finished the run since, and released its lock. */
     if (leader && !busy && finished_on_disk(path, run)) {
@@ -633,7 +899,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
                           .epoch = leader ? (R == 0 ? epoch_local : epoch_remote) : NULL,
                           .note = leader ? (R == 0 ? note_local : note_remote) : NULL,
                           .ckpt_path = ckpt,
-                          .stop = &gs_stop_requested};
+                          .stop = &gs_stop_requested,
+                          .until = asg[1]};
       m = gs_train_run(run, ds, &rec, &h, &def);
     }
     how = END_FILE;
@@ -645,17 +912,24 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         fprintf(stderr, "gensweep: rank %d: cannot write the results of run %s: %s\n", R, run->id, werr.msg);
         how = END_WRITE_FAILED;
       } else {
-        sweepdir_write_pngs(dir, &rec, stderr);
+        int paused = strcmp(rec.status, "paused") == 0;
+        if (!paused) sweepdir_write_pngs(dir, &rec, stderr);
         /* the run file is complete: the checkpoints have served, unless the run failed (it is
          * tried again next time: from its checkpoint, which a failure after training or a resume
-         * refused for its thread count or group size leaves usable) */
-        if (strcmp(rec.status, "failed") != 0) gs_checkpoint_remove(ckpt);
+         * refused for its thread count or group size leaves usable) or paused at its rung (a
+         * promotion continues it) */
+        if (strcmp(rec.status, "failed") != 0 && !paused) gs_checkpoint_remove(ckpt);
         char lk[1400];
         sweepdir_ckpt_file(dir, run, "lock", lk, sizeof lk);
         unlink(lk);
       }
     }
     if (lockfd >= 0 && leader) close(lockfd);
+    if (leader && gs_sweep_has_scheduler(sw)) {
+      const char *name = sw->base.sched_metric[0] ? sw->base.sched_metric : def && def->headline ? def->headline : "";
+      const gs_series *ms = gs_record_find_series(&rec, name);
+      if (ms && ms->n) metric = ms->v[ms->n - 1];
+    }
     if (m) def->destroy(m);
     gs_record_free(&rec);
     /* a long sweep in one process must not grow: give HDF5's free lists and the heap back */
@@ -687,15 +961,29 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     if (out->busy)
       fprintf(log, "%ld run%s skipped: being trained by another process; run again when it is done\n", out->busy,
               out->busy == 1 ? "" : "s");
+    long unstarted = c.nqueue - c.next;
+    if (c.sched) {
+      unstarted = 0;
+      for (long i = 0; i < sw->nruns; i++) {
+        gs_sched_run_info ri;
+        if (gs_sched_run_info_get(c.sched, i, &ri) == 0 && ri.state == GS_SCHED_RUN_PENDING) unstarted++;
+      }
+      if (out->stopped)
+        fprintf(log, "early stopping: %ld run%s stopped before their last epoch (`gensweep status` shows the rungs)\n",
+                out->stopped, out->stopped == 1 ? "" : "s");
+    }
     if (!c.dir_gone && (out->interrupted || c.stopping))
       fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",
-              out->interrupted, out->interrupted == 1 ? "" : "s", c.nqueue - c.next);
+              out->interrupted, out->interrupted == 1 ? "" : "s", unstarted);
     fflush(log);
   }
   MPI_Comm_free(&group);
-  long counts[5] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone), out->busy};
-  MPI_Bcast(counts, 5, MPI_LONG, 0, MPI_COMM_WORLD);
+  sched_free(&c);
+  long counts[6] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone), out->busy,
+                    out->stopped};
+  MPI_Bcast(counts, 6, MPI_LONG, 0, MPI_COMM_WORLD);
   out->busy = counts[4];
+  out->stopped = counts[5];
   out->done = counts[0];
   out->skipped = counts[1];
   out->failed = counts[2];

@@ -142,6 +142,10 @@ struct gs_config {
                               anything else is refused at load, naming sweep.name */
   char description[256];
   char results[512];       /* results root directory, default "results" */
+  char scheduler[8];       /* none | sha | asha (runner/scheduler.h) */
+  char sched_metric[64];   /* the series runs are ranked by; "": the model's headline */
+  char sched_mode[4];      /* min | max */
+  long sched_min_resource, sched_reduction, sched_max_resource; /* epochs; max 0: train.epochs */
   /* [data] */
   char dataset[512];       /* "fashion-mnist" or a directory of MNIST-format IDX files */
   long train_size;         /* 0 = all */

@@ -56,6 +56,9 @@ hid_t gs_h5_open_readonly(const char *path, gs_error *err);
  * untouched. Calls gs_h5_quiet_begin/end itself. */
 typedef int (*gs_h5_fill_fn)(hid_t f, const char *path, void *ctx, gs_error *err);
 int gs_h5_write_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err);
+/* Change an existing file atomically: read it whole into memory, call fill on it (open
+ * read-write), write it back as above. */
+int gs_h5_rewrite_atomic(const char *path, gs_h5_fill_fn fill, void *ctx, gs_error *err);
 /* Jenkins' lookup3 (hashlittle, initial value 0): HDF5's metadata checksum. */
 uint32_t gs_h5_lookup3(const uint8_t *data, size_t n);
 

@@ -10,7 +10,10 @@
  * backslash are written as \t \n \r \\ . Epoch -1 means "not known / not applicable".
  *
  * States. The run states are queued, started, checkpointed, done, failed, diverged, interrupted
- * (and resumed: a started run continued from its checkpoint). Any other lower-case word
+ * (and resumed: a started run continued from its checkpoint), and under early stopping paused
+ * (trained to its rung, checkpointed; counted as interrupted) and stopped (the scheduler ended it;
+ * counted as done). The scheduler's own decisions are notes "sched" whose message is the line of
+ * runner/scheduler.h. Any other lower-case word
  * ([a-z][a-z0-9_-]*, at most 31 characters; e.g. "checkpoint-failed") is a note: it is logged and
  * shown, but does not change what state the run is in.
  *
@@ -110,6 +113,9 @@ typedef struct gs_ledger_view {
 /* Read dir/ledger.log. A missing file is an empty view, not an error; an unreadable one, or one
  * written by a newer gensweep, is. Safe while other processes append. */
 int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err);
+/* Every well-formed line of dir/ledger.log, in file order (the order of the appends), to fn;
+ * fn returns 0 to go on, anything else to stop (returned). A missing ledger has no lines. */
+int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ctx), void *ctx, gs_error *err);
 /* Same from a buffer (tests, tools). */
 int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *err);
 /* Index of (run_id, hash) in v->last / v->sum, or -1. O(1). */

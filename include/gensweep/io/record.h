@@ -96,6 +96,9 @@ typedef struct gs_run_summary {
 } gs_run_summary;
 /* Read the summary; an unreadable or incomplete file is an error naming the file. */
 int gs_runfile_read_summary(const char *path, gs_run_summary *s, gs_error *err);
+/* Change a complete run file's status and message (e.g. a paused run stopped by the early-stopping
+ * scheduler), atomically: the file is the old one or the new one, whole. The rest is untouched. */
+int gs_runfile_set_status(const char *path, const char *status, const char *message, gs_error *err);
 /* Read back a full record (series, scalars, images) and, if params != NULL and already
  * declared+allocated with the same names and shapes, the parameter values. For tests/tools. */
 int gs_runfile_read(const char *path, gs_record *r, gs_params *params, gs_error *err);

@@ -37,6 +37,7 @@ typedef struct gs_sweep_outcome {
   long done, skipped, failed;
   long interrupted;      /* runs checkpointed on a stop request (plus 1 when runs were left unstarted) */
   long busy;             /* runs skipped because another process held their lock */
+  long stopped;          /* runs the early-stopping scheduler ended before their last epoch */
   char dir[1024];        /* results/<sweep> */
 } gs_sweep_outcome;
 
@@ -55,10 +56,12 @@ typedef struct gs_train_hooks {
   const char *ckpt_path;        /* the run's checkpoint file; NULL: no checkpoints, no resume */
   volatile int *stop;           /* set by a signal handler: checkpoint at the next step and return */
   const struct gs_model_def *model; /* train this model instead of the registry's model.name (tests) */
+  long until;                   /* > 0: stop after this epoch (early stopping's rung): evaluate,
+                                   checkpoint, status "paused"; 0 (or >= the run's epochs): train on */
 } gs_train_hooks;
 
-/* Train one run and fill rec: status "done", "failed", "diverged" or "interrupted" (checkpointed
- * after a stop request; no run file should be written) with a message. With a checkpoint path,
+/* Train one run and fill rec: status "done", "failed", "diverged", "interrupted" (checkpointed
+ * after a stop request; no run file should be written) or "paused" (at h->until) with a message. With a checkpoint path,
  * a good checkpoint is resumed from (bit-identical continuation), one is written every
  * train.checkpoint_every epochs and on a stop request. Every rank of
  * the group calls it; each computes its share of every batch, gradients are summed over the group.
@@ -80,6 +83,23 @@ extern volatile int gs_stop_requested;
 
 /* Load the copy of the experiment file a sweep keeps in its results directory (DIR/experiment.ini). */
 int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err);
+
+/* Early stopping (sweep.scheduler, runner/scheduler.h): 1 when the sweep has a scheduler. */
+int gs_sweep_has_scheduler(const gs_sweep *sw);
+/* The sweep's scheduler with its settings checked against the runs (one length for every run:
+ * the last rung; a metric) and every decision in DIR's ledger replayed. -1 with err naming the
+ * key or the ledger line that does not fit. */
+#include "gensweep/runner/scheduler.h"
+typedef struct gs_sweep_sched {
+  gs_sched *s;
+  long E;              /* the last rung: the runs' epochs */
+  char metric[64];     /* the series the runs are ranked by */
+  long replayed;       /* ledger lines replayed */
+} gs_sweep_sched;
+int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, gs_sweep_sched *out, gs_error *err);
+void gs_sweep_sched_close(gs_sweep_sched *s);
+/* The rungs as a table: epochs, runs reached, training, promoted, stopped, waiting, the best. */
+void gs_sweep_sched_print(const gs_sweep *sw, const gs_sweep_sched *s, FILE *out);
 
 /* Data-set cache: the last loaded set is kept while the data keys stay the same. */
 const gs_dataset *gs_dataset_cached(const gs_config *cfg, gs_error *err);
