@@ -2,6 +2,7 @@
  * Fast variant: precision matrices with one-step Sherman-Morrison / determinant-lemma updates.
  * Classic variant: covariance matrices, Cholesky per point (the naive reference). */
 #include "gensweep/cluster/igmn.h"
+#include "gensweep/nn/pointcloud.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -1029,6 +1030,27 @@ double gs_cluster_purity(const int *assign, const int *labels, long n) {
   }
   free(t);
   return (double)sum / (double)n;
+}
+
+/* One-to-one: the clusters and labels matched so that the most examples agree (the Hungarian
+ * method on the negated contingency table, the smaller side as rows), the share that agree.
+ * With more clusters than labels the unmatched clusters count as wrong, and the other way round. */
+double gs_cluster_accuracy(const int *assign, const int *labels, long n) {
+  if (n <= 0) return 0.0;
+  int ka, kb;
+  long *t = contingency(assign, labels, n, &ka, &kb);
+  int rows = ka <= kb ? ka : kb, cols = ka <= kb ? kb : ka;
+  double *cost = gs_malloc(sizeof(double) * (size_t)rows * cols);
+  for (int a = 0; a < ka; a++)
+    for (int b = 0; b < kb; b++) {
+      double c = -(double)t[(long)a * kb + b];
+      if (ka <= kb) cost[(long)a * cols + b] = c;
+      else cost[(long)b * cols + a] = c;
+    }
+  double agree = -gs_assignment_min(cost, rows, cols, NULL);
+  free(cost);
+  free(t);
+  return agree / (double)n;
 }
 
 static double comb2(double x) { return 0.5 * x * (x - 1.0); }

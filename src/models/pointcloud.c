@@ -1,4 +1,4 @@
-/* Point-cloud autoencoders (SCIENCE.md §3, issue 12 point 3; Achlioptas et al. 2018, "Learning
+/* Point-cloud autoencoders and VAEs (SCIENCE.md §3, issue 12 point 3; Achlioptas et al. 2018, "Learning
  * Representations and Generative Models for 3D Point Clouds").
  *
  * A cloud x is N points (x y z); B clouds are one (B*N, 3) tensor, cloud b in rows [b*N, (b+1)*N)
@@ -19,6 +19,42 @@
  *            distances, each direction a mean over its points)
  *   pc_vae   z = mu + exp(logvar/2) * eps, eps ~ N(0, I);
  *            loss per cloud = CD(x, decoder(z)) + beta * KL(q(z|x) || N(0, I)),  beta = pc.kl_weight
+ *   pc_vaegm the pc_vae networks and a third pooled head, q(y|x) = softmax(dense E4 -> C on the
+ *            max over points of the E4 features) (pc.components C, default 8);
+ *            prior p(y) = 1/C, p(z|y) = N(mu_y, I);  q(z|x, y) = N(mu_y + mu(x), diag exp(logvar(x)));
+ *            o = mu + exp(logvar/2) * eps, one eps per cloud, z_y = mu_y + o for every y;
+ *            loss per cloud = sum_y q(y|x) CD(x, decoder(z_y))
+ *                             + beta * [ KL(N(mu, sigma^2) || N(0, I)) + KL(q(y|x) || Uniform(C)) ]
+ *            the ELBO summed over y exactly (C decodes per cloud); sum_y q(y|x) KL(q(z|x,y) || p(z|y))
+ *            is the first KL for every y, because q(z|x, y) is p(z|y)'s mean shifted by mu(x).
+ *            Choices. The means mu_y are fixed, +-pc.component_spread (3) along the code's axes
+ *            (y < Z: +3 e_y, then -3 e_(y-Z); so C <= 2Z): learned means in an equal-weight mixture
+ *            have nothing holding them apart (the KL pulls each mean to the codes it explains, the
+ *            Chamfer term does not care where they sit), and fixed ones at distance 3 sqrt 2 from
+ *            each other keep the components separate under unit variances. q(z|x, y) as a shift of
+ *            the component's mean by one encoder output: a head conditioned on a one-hot y through a
+ *            linear layer before the max would be the same thing (a per-y constant commutes with the
+ *            max over points); sharing mu(x) across y means a cloud's position within its component
+ *            is one code, and the components compete only through the decoder's reconstructions,
+ *            on common noise. C = 8 = the shapes' classes: the one-to-one matching against the
+ *            classes is then a plain accuracy, and the cost is C decodes and Chamfer distances per
+ *            cloud (a few per cent of pc_vae's per-cloud multiply-adds each, so an estimated
+ *            1.2-1.4x pc_vae's step at C = 8, not measured); pc.components = 19 asks the
+ *            sub-category question directly.
+ *   pc_beta  two heads -> a, b of q(z|x) = prod_j Kumaraswamy(a_j, b_j), a = exp(5 tanh(head/5))
+ *            (smooth, in [0.0067, 148], 1 at a zero head: q starts uniform);
+ *            z = (1 - u^(1/b))^(1/a), u ~ U(0, 1];  prior z_j ~ Beta(pc.beta_a, pc.beta_b) (0.01, 0.01);
+ *            loss per cloud = CD(x, decoder(z)) + beta * KL(q(z|x) || prior)   (nn/latent.h)
+ *            Why Kumaraswamy and not a Beta posterior with implicit reparameterisation: its inverse
+ *            CDF is closed-form, so the sample and its gradient are two lines and exact, where a
+ *            Beta sample's gradient needs the derivative of the incomplete beta function in its
+ *            parameters; and its KL to a Beta prior is closed-form too (Nalisnick & Smyth 2017)
+ *            but for one term, -E[log(1 - z)] = sum_m (b/m) B(1 + m/a, b). Its terms fall like
+ *            m^-(1+b): the paper's 10 terms lose most of it when b is small, the codes near 1
+ *            that a Beta(0.01, 0.01) prior asks for, so the series is summed to M >= 2a(1 + b)
+ *            terms and an expansion of the rest (unit_latent checks it against closed forms and
+ *            a Monte Carlo KL).
+ *            Binary code: the posterior mean b B(1 + 1/a, b) rounded to {0, 1} at 0.5.
  * Xavier (Glorot uniform) weights, zero biases.
  *
  * How the Chamfer term is weighed against the KL. The Chamfer distance is not a log-likelihood,
@@ -45,10 +81,18 @@
  * (sqrt(4 pi / 2048) = 0.08): errors below the sampling resolution cost little.
  *
  * Evaluation (every epoch, test set; val_ too when there is a validation split):
- *   test_chamfer   mean CD of the reconstruction from the code (pc_ae) or from z = mu (pc_vae)
+ *   test_chamfer   mean CD of the reconstruction from the code (pc_ae), from z = mu (pc_vae),
+ *                  mu_y + mu with y = argmax q(y|x) (pc_vaegm), the posterior mean (pc_beta)
  *   pc_vae also    test_rec (the ELBO's CD term: one z ~ q(z|x), the same evaluation noise every
  *                  epoch), test_kl (nats), test_loss = test_rec + beta * test_kl (the trained
- *                  objective: the "ELBO-like total", beta times the pseudo-likelihood's -ELBO)
+ *                  objective: the "ELBO-like total", beta times the pseudo-likelihood's -ELBO);
+ *                  the same for pc_vaegm and pc_beta with their own terms
+ *   pc_vaegm also  test_cluster_acc_class: argmax q(y|x) against the classes, one-to-one
+ *   pc_beta also   test_chamfer_binary: the CD from the binary code
+ * Final evaluation, pc_vaegm: test_cluster_acc_subcat, test_cluster_purity_class / _subcat,
+ *   test_ari_class / _subcat, test_clusters_used, clusters/counts_class [C, classes]
+ *   (record_clusters says how clusters are matched); pc_beta: test_binary_gap =
+ *   (test_chamfer_binary - test_chamfer) / test_chamfer.
  * Final evaluation, besides those as scalars:
  *   test_emd       mean exact EMD (gs_emd_exact: the optimal assignment, mean squared distance
  *                  moved, Chamfer units) between the first pc.emd_clouds test clouds and their
@@ -62,7 +106,9 @@
  *     pointclouds/recon_input    [n, N, 3]  the first eval.n_recon test clouds
  *     pointclouds/recon_output   [n, N, 3]  their reconstructions (from the code / mu)
  *     pointclouds/recon_label    [n]        their classes
- *     pointclouds/prior          [eval.n_samples, N, 3]  pc_vae: decoded z ~ N(0, I)
+ *     pointclouds/prior          [eval.n_samples, N, 3]  pc_vae: decoded z ~ N(0, I); pc_vaegm:
+ *                                sample i from component i mod C (pointclouds/prior_component);
+ *                                pc_beta: z ~ Beta
  *     pointclouds/interp         [pc.interp_steps, N, 3]  decoded (1 - t) z_a + t z_b,
  *                                t = k / (steps - 1): row 0 reconstructs a, the last row b
  *     pointclouds/interp_index   [2]  the test clouds a, b: test cloud 0 and the first test
@@ -86,6 +132,8 @@
 
 #include "gensweep/io/pcrender.h"
 #include "gensweep/models/model.h"
+#include "gensweep/cluster/igmn.h"
+#include "gensweep/nn/latent.h"
 #include "gensweep/nn/ops.h"
 #include "gensweep/nn/optim.h"
 #include "gensweep/nn/pointcloud.h"
@@ -96,13 +144,16 @@
 
 /* ------------------------------------------------------------------ keys */
 
-typedef enum { PC_AE, PC_VAE } pc_kind;
+typedef enum { PC_AE, PC_VAE, PC_VAEGM, PC_BETA } pc_kind;
 
 typedef struct pc_settings {
   long latent_dim;              /* Z */
   long enc[4];                  /* per-point MLP widths E1..E4 */
   long dec[2];                  /* decoder widths D1, D2 */
-  double kl_weight;             /* pc_vae: beta */
+  double kl_weight;             /* pc_vae, pc_vaegm, pc_beta: beta */
+  long components;              /* pc_vaegm: C */
+  double component_spread;      /* pc_vaegm: |mu_y| */
+  double beta_a, beta_b;        /* pc_beta: the prior Beta(a, b) */
   long n_recon, n_samples;      /* eval.n_recon, eval.n_samples */
   long interp_steps, halves, emd_clouds;
 } pc_settings;
@@ -130,15 +181,36 @@ typedef struct pc_settings {
           "test clouds whose exact earth mover's distance to their reconstruction is measured at the end (0 = none)")
 
 static const gs_key pc_ae_keys[] = {PC_KEYS};
-static const gs_key pc_vae_keys[] = {
-    PC_KEYS,
-    GS_KEY_FLOAT(pc_settings, "pc", "kl_weight", kl_weight, 0, 0, 1e6, 0, "1e-5",
-                 "pc_vae: beta, the KL term's weight against the Chamfer distance (a temperature in squared "
-                 "lengths: loss = CD + beta * KL)"),
-    KEY_INT_EVERY("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG"),
+#define PC_VAE_KEYS                                                                                            \
+  PC_KEYS,                                                                                                     \
+  GS_KEY_FLOAT(pc_settings, "pc", "kl_weight", kl_weight, 0, 0, 1e6, 0, "1e-5",                                \
+               "pc_vae: beta, the KL term's weight against the Chamfer distance (a temperature in squared "    \
+               "lengths: loss = CD + beta * KL)"),                                                             \
+  KEY_INT_EVERY("eval", "n_samples", n_samples, 0, 10000, "64", "images sampled from the prior for the run file / PNG")
+static const gs_key pc_vae_keys[] = {PC_VAE_KEYS};
+/* Keys of the two later models only: pc_ae and pc_vae do not declare them, so their runs' hashes
+ * do not see them (tests/unit/test_pointcloud_models.c, keys_leave_earlier_hashes_alone). */
+static const gs_key pc_vaegm_keys[] = {
+    PC_VAE_KEYS,
+    KEY_INT("pc", "components", components, 2, 256, "8",
+            "pc_vaegm: C, the mixture prior's components N(mu_y, I), equal weights (at most 2 model.latent_dim)"),
+    GS_KEY_FLOAT(pc_settings, "pc", "component_spread", component_spread, 0, 1, 1e3, 0, "3",
+                 "pc_vaegm: the distance of each component mean mu_y from the origin (fixed means: +-spread along "
+                 "the code's axes)"),
+};
+static const gs_key pc_beta_keys[] = {
+    PC_VAE_KEYS,
+    GS_KEY_FLOAT(pc_settings, "pc", "beta_a", beta_a, 0, 1, 1e3, 0, "0.01",
+                 "pc_beta: a of the Beta(a, b) prior of every code unit"),
+    GS_KEY_FLOAT(pc_settings, "pc", "beta_b", beta_b, 0, 1, 1e3, 0, "0.01",
+                 "pc_beta: b of the Beta(a, b) prior of every code unit"),
 };
 #define NKEYS_AE ((int)(sizeof pc_ae_keys / sizeof pc_ae_keys[0]))
 #define NKEYS_VAE ((int)(sizeof pc_vae_keys / sizeof pc_vae_keys[0]))
+#define NKEYS_VAEGM ((int)(sizeof pc_vaegm_keys / sizeof pc_vaegm_keys[0]))
+#define NKEYS_BETA ((int)(sizeof pc_beta_keys / sizeof pc_beta_keys[0]))
+static const gs_key *const keys_of[] = {pc_ae_keys, pc_vae_keys, pc_vaegm_keys, pc_beta_keys};
+static const int nkeys_of[] = {NKEYS_AE, NKEYS_VAE, NKEYS_VAEGM, NKEYS_BETA};
 
 /* The write-up's code size, the paper's optimiser (Adam, lr 5e-4; its batch of 50 made 32 here:
  * a step's per-point activations and their gradients are ~370 MB at N = 2048), 16 prior samples. */
@@ -155,37 +227,55 @@ static int validate(const gs_config *c, gs_error *err) {
   return 0;
 }
 
+static int validate_gm(const gs_config *c, gs_error *err) {
+  pc_settings s;
+  gs_config_read(c, pc_vaegm_keys, NKEYS_VAEGM, &s);
+  if (s.components > 2 * s.latent_dim)
+    return gs_fail(err, "pc.components = %ld: the component means lie at +-pc.component_spread along the code's axes, "
+                        "so at most 2 model.latent_dim = %ld", s.components, 2 * s.latent_dim);
+  return validate(c, err);
+}
+
 /* ------------------------------------------------------------------ model */
 
 struct gs_model {
   pc_kind kind;
   const gs_config *cfg;
   pc_settings s;
-  int N, Z;
+  int N, Z, C;                      /* C: pc_vaegm's components (0 otherwise) */
   gs_params p;
   gs_graph g;
   gs_tensor *enc_w[4], *enc_b[4];   /* (3|E_{k-1}, E_k), (E_k) */
-  gs_tensor *code_w, *code_b;       /* (E4, Z): pc_ae's code, pc_vae's mu */
-  gs_tensor *logvar_w, *logvar_b;   /* (E4, Z): pc_vae */
+  gs_tensor *code_w, *code_b;       /* (E4, Z): pc_ae's code, the VAEs' mu, pc_beta's log a */
+  gs_tensor *logvar_w, *logvar_b;   /* (E4, Z): the VAEs' logvar, pc_beta's log b */
+  gs_tensor *class_w, *class_b;     /* (E4, C): pc_vaegm's q(y|x) logits from the pooled features */
   gs_tensor *dec_w[3], *dec_b[3];   /* Z -> D1 -> D2 -> 3N */
+  float *means;                     /* pc_vaegm: the fixed component means mu_y (C, Z) */
   float *xbuf, *ebuf;               /* a batch of clouds (rows x 3N), its noise (rows x Z) */
   int bufrows;
 };
 
 static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init, pc_kind kind, gs_error *err) {
-  const char *name = kind == PC_AE ? "pc_ae" : "pc_vae";
+  static const char *const names[] = {"pc_ae", "pc_vae", "pc_vaegm", "pc_beta"};
   if (!ds->train.points || ds->train.w != 3 || ds->train.h < 1) {
-    gs_fail(err, "%s needs point sets (N x 3); the data set %s holds images", name, ds->name);
+    gs_fail(err, "%s needs point sets (N x 3); the data set %s holds images", names[kind], ds->name);
     return NULL;
   }
   gs_model *m = gs_calloc(1, sizeof *m);
   m->kind = kind;
   m->cfg = cfg;
-  gs_config_read(cfg, kind == PC_AE ? pc_ae_keys : pc_vae_keys, kind == PC_AE ? NKEYS_AE : NKEYS_VAE, &m->s);
+  gs_config_read(cfg, keys_of[kind], nkeys_of[kind], &m->s);
   m->N = ds->train.h;
   m->Z = (int)m->s.latent_dim;
+  m->C = kind == PC_VAEGM ? (int)m->s.components : 0;
   int E[5] = {3, (int)m->s.enc[0], (int)m->s.enc[1], (int)m->s.enc[2], (int)m->s.enc[3]};
   int D[4] = {m->Z, (int)m->s.dec[0], (int)m->s.dec[1], 3 * m->N};
+  int two_heads = kind != PC_AE;
+  const char *head1 = kind == PC_AE ? "enc_code" : kind == PC_BETA ? "enc_loga" : "enc_mu";
+  const char *head2 = kind == PC_BETA ? "enc_logb" : "enc_logvar";
+  char h1w[32], h1b[32], h2w[32], h2b[32];
+  snprintf(h1w, sizeof h1w, "%s.w", head1), snprintf(h1b, sizeof h1b, "%s.b", head1);
+  snprintf(h2w, sizeof h2w, "%s.w", head2), snprintf(h2b, sizeof h2b, "%s.b", head2);
   /* every parameter, in block order: where the model keeps it and its shape (a bias: 0 rows);
    * weights Xavier-uniform over (rows, cols), biases zero */
   const struct {
@@ -197,10 +287,9 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
       {&m->enc_w[1], "enc2.w", E[1], E[2], 1}, {&m->enc_b[1], "enc2.b", 0, E[2], 1},
       {&m->enc_w[2], "enc3.w", E[2], E[3], 1}, {&m->enc_b[2], "enc3.b", 0, E[3], 1},
       {&m->enc_w[3], "enc4.w", E[3], E[4], 1}, {&m->enc_b[3], "enc4.b", 0, E[4], 1},
-      {&m->code_w, kind == PC_AE ? "enc_code.w" : "enc_mu.w", E[4], m->Z, 1},
-      {&m->code_b, kind == PC_AE ? "enc_code.b" : "enc_mu.b", 0, m->Z, 1},
-      {&m->logvar_w, "enc_logvar.w", E[4], m->Z, kind == PC_VAE},
-      {&m->logvar_b, "enc_logvar.b", 0, m->Z, kind == PC_VAE},
+      {&m->code_w, h1w, E[4], m->Z, 1}, {&m->code_b, h1b, 0, m->Z, 1},
+      {&m->logvar_w, h2w, E[4], m->Z, two_heads}, {&m->logvar_b, h2b, 0, m->Z, two_heads},
+      {&m->class_w, "enc_class.w", E[4], m->C, kind == PC_VAEGM}, {&m->class_b, "enc_class.b", 0, m->C, kind == PC_VAEGM},
       {&m->dec_w[0], "dec1.w", D[0], D[1], 1}, {&m->dec_b[0], "dec1.b", 0, D[1], 1},
       {&m->dec_w[1], "dec2.w", D[1], D[2], 1}, {&m->dec_b[1], "dec2.b", 0, D[2], 1},
       {&m->dec_w[2], "dec3.w", D[2], D[3], 1}, {&m->dec_b[2], "dec3.b", 0, D[3], 1},
@@ -219,12 +308,18 @@ static gs_model *create(const gs_config *cfg, const gs_dataset *ds, gs_rng *init
     if (layout[i].rows) gs_init_xavier_uniform(t, t->shape[0], t->shape[1], init);
     else gs_init_constant(t, 0.0f);
   }
+  if (kind == PC_VAEGM) { /* mu_y = +-spread e_(y mod Z): + for y < Z, - after */
+    m->means = gs_calloc((size_t)m->C * m->Z, sizeof(float));
+    for (int y = 0; y < m->C; y++) m->means[(long)y * m->Z + y % m->Z] = (float)(y < m->Z ? 1 : -1) * (float)m->s.component_spread;
+  }
   gs_graph_init(&m->g, 16u << 20);
   return m;
 }
 
 static gs_model *create_ae(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_AE, e); }
 static gs_model *create_vae(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_VAE, e); }
+static gs_model *create_vaegm(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_VAEGM, e); }
+static gs_model *create_beta(const gs_config *c, const gs_dataset *d, gs_rng *r, gs_error *e) { return create(c, d, r, PC_BETA, e); }
 
 static gs_params *params(gs_model *m) { return &m->p; }
 
@@ -237,8 +332,20 @@ static void ensure_buffers(gs_model *m, int rows) {
   m->bufrows = rows;
 }
 
-/* clouds per evaluation chunk */
-static int eval_chunk(const gs_model *m) { return m->N >= EVAL_POINTS ? 1 : EVAL_POINTS / m->N; }
+/* clouds per evaluation chunk (pc_vaegm decodes every cloud C times) */
+static int eval_chunk(const gs_model *m) {
+  long points = (long)m->N * (m->C > 0 ? m->C : 1);
+  return points >= EVAL_POINTS ? 1 : (int)(EVAL_POINTS / points);
+}
+
+/* the batch's noise, the whole batch's on every rank: N(0, 1) for the Gaussian posteriors,
+ * u in (0, 1] for the Kumaraswamy's inverse CDF */
+static void draw_noise(gs_model *m, gs_rng *rng, int rows) {
+  long n = (long)rows * m->Z;
+  if (m->kind == PC_BETA)
+    for (long k = 0; k < n; k++) m->ebuf[k] = 1.0f - gs_rng_uniformf(rng);
+  else gs_rng_normal_fill(rng, m->ebuf, n);
+}
 
 /* ------------------------------------------------------------------ graph pieces */
 /* The shared per-point MLP: (b*N, 3) -> (b*N, E4), ReLU after every layer. */
@@ -253,11 +360,33 @@ static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor
   return gs_max_points(&m->g, gs_dense(&m->g, h, w, bias), b, m->N);
 }
 
-/* x (b*N, 3) -> the code / mu (b, Z), and when lv is not NULL pc_vae's logvar (b, Z) */
-static void encode(gs_model *m, gs_tensor *x, int b, gs_tensor **mu, gs_tensor **lv) {
+/* What the encoder gives, by model (each (b, Z) unless said):
+ *   pc_ae     code
+ *   pc_vae    mu, logvar of q(z|x)
+ *   pc_vaegm  mu, logvar of the offset z - mu_y (the same for every y), log_qy (b, C) = log q(y|x)
+ *   pc_beta   a, b of q(z|x) = prod Kumaraswamy(a, b), each exp(5 tanh(head / 5)): in
+ *             [0.0067, 148], smooth, never a dead gradient; starts at a = b = 1 (uniform) */
+typedef struct {
+  gs_tensor *code, *logvar, *log_qy, *a, *b;
+} pc_posterior;
+
+static gs_tensor *soft_exp(gs_graph *g, gs_tensor *h) { return gs_exp(g, gs_scale(g, gs_tanh(g, gs_scale(g, h, 0.2f)), 5.0f)); }
+
+static pc_posterior encode(gs_model *m, gs_tensor *x, int b) {
+  gs_graph *g = &m->g;
+  pc_posterior q = {0};
   gs_tensor *h = point_features(m, x);
-  *mu = pooled_head(m, h, m->code_w, m->code_b, b);
-  if (lv) *lv = m->kind == PC_VAE ? pooled_head(m, h, m->logvar_w, m->logvar_b, b) : NULL;
+  gs_tensor *h1 = pooled_head(m, h, m->code_w, m->code_b, b);
+  gs_tensor *h2 = m->kind != PC_AE ? pooled_head(m, h, m->logvar_w, m->logvar_b, b) : NULL;
+  if (m->kind == PC_BETA) {
+    q.a = soft_exp(g, h1);
+    q.b = soft_exp(g, h2);
+    return q;
+  }
+  q.code = h1, q.logvar = h2;
+  if (m->kind == PC_VAEGM) /* q(y|x): a linear layer on the max-pooled point features */
+    q.log_qy = gs_log_softmax(g, gs_dense(g, gs_max_points(g, h, b, m->N), m->class_w, m->class_b));
+  return q;
 }
 
 /* z (b, Z) -> clouds (b*N, 3) */
@@ -270,8 +399,104 @@ static gs_tensor *decode(gs_model *m, gs_tensor *z) {
   return gs_reshape(g, out, 2, shape);
 }
 
+/* pc_vaegm: the offset o (b, Z) placed at every component, z_(i,y) = mu_y + o_i in row i*C + y:
+ * (b*C, b) 0/1 rows times o, plus the means (no gradient). (b, Z) -> (b*C, Z) */
+static gs_tensor *at_every_component(gs_model *m, gs_tensor *o) {
+  gs_graph *g = &m->g;
+  int b = o->shape[0], C = m->C, Z = m->Z;
+  float *pick = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)b * C * b);
+  float *mean = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)b * C * Z);
+  memset(pick, 0, sizeof(float) * (size_t)b * C * b);
+  for (int i = 0; i < b; i++)
+    for (int y = 0; y < C; y++) {
+      pick[((long)i * C + y) * b + i] = 1.0f;
+      memcpy(mean + ((long)i * C + y) * Z, m->means + (long)y * Z, sizeof(float) * Z);
+    }
+  return gs_add(g, gs_matmul(g, gs_wrap2(g, pick, b * C, b), o), gs_wrap2(g, mean, b * C, Z));
+}
+
+/* pc_vaegm: CD(x_i, decoder(z_(i,y))) for every cloud and component, x (b*N, 3) -> (b, C) */
+static gs_tensor *chamfer_per_component(gs_model *m, gs_tensor *x, gs_tensor *offset) {
+  gs_graph *g = &m->g;
+  int b = offset->shape[0], C = m->C, N3 = 3 * m->N;
+  float *xs = gs_arena_alloc(&g->arena, sizeof(float) * (size_t)b * C * N3); /* cloud i C times */
+  for (int i = 0; i < b; i++)
+    for (int y = 0; y < C; y++) memcpy(xs + ((long)i * C + y) * N3, x->x + (long)i * N3, sizeof(float) * N3);
+  gs_tensor *cd = gs_chamfer(g, gs_wrap2(g, xs, b * C * m->N, 3), decode(m, at_every_component(m, offset)), b * C, m->N, m->N);
+  int shape[2] = {b, C};
+  return gs_reshape(g, cd, 2, shape);
+}
+
+/* pc_vaegm: KL(q(y|x) || Uniform(C)) = sum_y q_y log q_y + log C per cloud. (b, C) -> (b) */
+static gs_tensor *kl_categorical_uniform(gs_model *m, gs_tensor *log_qy) {
+  gs_graph *g = &m->g;
+  int b = log_qy->shape[0];
+  float *logc = gs_arena_alloc(&g->arena, sizeof(float) * b);
+  for (int i = 0; i < b; i++) logc[i] = logf((float)m->C);
+  return gs_add(g, gs_sum_rows(g, gs_mul(g, gs_exp(g, log_qy), log_qy)), gs_wrap(g, logc, 1, &b));
+}
+
+/* The per-cloud loss of the file comment, from the posterior and the noise eps (b*Z floats):
+ * the Chamfer term into *rec, the KL (nats) into *kl, both (b). */
+static void loss_terms(gs_model *m, gs_tensor *x, const pc_posterior *q, const float *eps, gs_tensor **rec, gs_tensor **kl) {
+  gs_graph *g = &m->g;
+  int N = m->N;
+  switch (m->kind) {
+  case PC_AE:
+    *rec = gs_chamfer(g, x, decode(m, q->code), q->code->shape[0], N, N);
+    *kl = NULL;
+    break;
+  case PC_VAE:
+    *rec = gs_chamfer(g, x, decode(m, gs_gauss_sample_eps(g, q->code, q->logvar, eps)), q->code->shape[0], N, N);
+    *kl = gs_kl_std_normal(g, q->code, q->logvar);
+    break;
+  case PC_VAEGM: {
+    /* one offset o = mu + sigma eps per cloud, shared by the C components: they differ only in
+     * their mean, so q(y|x) compares them on the same noise */
+    gs_tensor *cd = chamfer_per_component(m, x, gs_gauss_sample_eps(g, q->code, q->logvar, eps)); /* (b, C) */
+    *rec = gs_sum_rows(g, gs_mul(g, gs_exp(g, q->log_qy), cd));
+    /* sum_y q_y KL(N(mu_y + mu, sigma^2) || N(mu_y, I)) = KL(N(mu, sigma^2) || N(0, I)) for every y */
+    *kl = gs_add(g, gs_kl_std_normal(g, q->code, q->logvar), kl_categorical_uniform(m, q->log_qy));
+    break;
+  }
+  case PC_BETA:
+    *rec = gs_chamfer(g, x, decode(m, gs_kumaraswamy_sample(g, q->a, q->b, eps)), q->a->shape[0], N, N);
+    *kl = gs_kl_kumaraswamy_beta(g, q->a, q->b, m->s.beta_a, m->s.beta_b);
+    break;
+  }
+}
+
+/* argmax_y q(y|x) of each of the b clouds */
+static void clusters_of(const pc_posterior *q, int b, int C, int *out) {
+  for (int i = 0; i < b; i++) {
+    const float *l = q->log_qy->x + (long)i * C;
+    int best = 0;
+    for (int y = 1; y < C; y++)
+      if (l[y] > l[best]) best = y;
+    out[i] = best;
+  }
+}
+
+/* The code a cloud is reconstructed from without noise (b x Z floats into out): pc_ae's code,
+ * pc_vae's posterior mean, pc_vaegm's mu_y + mu of its most probable component y, pc_beta's
+ * posterior mean b B(1 + 1/a, b). */
+static void point_code(gs_model *m, const pc_posterior *q, int b, float *out) {
+  int Z = m->Z;
+  if (m->kind == PC_BETA) {
+    for (long k = 0; k < (long)b * Z; k++) out[k] = (float)gs_kumaraswamy_mean(q->a->x[k], q->b->x[k]);
+    return;
+  }
+  memcpy(out, q->code->x, sizeof(float) * (size_t)b * Z);
+  if (m->kind != PC_VAEGM) return;
+  int *y = gs_malloc(sizeof(int) * b);
+  clusters_of(q, b, m->C, y);
+  for (int i = 0; i < b; i++)
+    for (int j = 0; j < Z; j++) out[(long)i * Z + j] += m->means[(long)y[i] * Z + j];
+  free(y);
+}
+
 /* ------------------------------------------------------------------ features */
-/* The code (pc_ae) or the posterior mean (pc_vae) of each example. */
+/* The noise-free code of each example (point_code). */
 static int feature_dim(gs_model *m) { return m->Z; }
 
 static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, int n, float *out) {
@@ -282,9 +507,8 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
     int b = n - start < chunk ? n - start : chunk;
     gs_imageset_batch(set, idx + start, b, m->xbuf, NULL);
     gs_graph_begin(&m->g, NULL, 0);
-    gs_tensor *mu;
-    encode(m, gs_wrap2(&m->g, m->xbuf, b * m->N, 3), b, &mu, NULL);
-    memcpy(out + (long)start * m->Z, mu->x, sizeof(float) * (size_t)b * m->Z);
+    pc_posterior q = encode(m, gs_wrap2(&m->g, m->xbuf, b * m->N, 3), b);
+    point_code(m, &q, b, out + (long)start * m->Z);
   }
 }
 
@@ -293,19 +517,16 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
   (void)phase;
   int B = batch->B, lo = batch->lo, b = batch->hi - batch->lo;
   ensure_buffers(m, B);
-  if (m->kind == PC_VAE) gs_rng_normal_fill(noise, m->ebuf, (long)B * m->Z); /* the whole batch's, on every rank */
+  if (m->kind != PC_AE) draw_noise(m, noise, B); /* the whole batch's, on every rank */
   gs_imageset_batch(batch->set, batch->idx + lo, b, m->xbuf, NULL);
   gs_graph *g = &m->g;
   gs_graph_begin(g, &m->p, 1);
   gs_tensor *x = gs_wrap2(g, m->xbuf, b * m->N, 3);
-  gs_tensor *mu, *lv;
-  encode(m, x, b, &mu, &lv);
-  gs_tensor *z = m->kind == PC_VAE ? gs_gauss_sample_eps(g, mu, lv, m->ebuf + (long)lo * m->Z) : mu;
-  gs_tensor *rec = gs_chamfer(g, x, decode(m, z), b, m->N, m->N); /* (b) */
-  gs_tensor *per_cloud = rec;
-  if (m->kind == PC_VAE) {
-    gs_tensor *kl = gs_kl_std_normal(g, mu, lv); /* (b) */
-    per_cloud = gs_add(g, rec, gs_scale(g, kl, (float)m->s.kl_weight));
+  pc_posterior q = encode(m, x, b);
+  gs_tensor *rec, *kl;
+  loss_terms(m, x, &q, m->ebuf + (long)lo * m->Z, &rec, &kl);
+  gs_tensor *per_cloud = kl ? gs_add(g, rec, gs_scale(g, kl, (float)m->s.kl_weight)) : rec; /* (b) */
+  if (kl) {
     double sr = 0, sk = 0;
     for (int i = 0; i < b; i++) sr += rec->x[i], sk += kl->x[i];
     gs_losses_add(losses, "chamfer", sr);
@@ -319,16 +540,20 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
 /* ------------------------------------------------------------------ evaluation */
 typedef struct {
   double chamfer, rec, kl; /* sums over the clouds */
+  double binary;           /* pc_beta: CD of the reconstruction from the rounded code */
   long n;
 } pc_sums;
 
-/* Over a whole set, in chunks: CD of the reconstruction from the code / mu, and for pc_vae the
- * ELBO's terms with z ~ q(z|x) (noise from rng). per_class (C sums) and class_n may be NULL. */
-static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, double *per_class, long *class_n) {
+/* Over a whole set, in chunks: CD of the reconstruction from the noise-free code (point_code),
+ * and for the VAEs the loss's terms with the posterior's noise (from rng); pc_beta's CD from the
+ * binary code; pc_vaegm's clusters argmax q(y|x) into assign (set->n, may be NULL). per_class
+ * (C sums) and class_n may be NULL. */
+static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, double *per_class, long *class_n, int *assign) {
   pc_sums s = {0};
   int chunk = eval_chunk(m), N = m->N, Z = m->Z;
   ensure_buffers(m, chunk);
   int32_t *idx = gs_malloc(sizeof(int32_t) * chunk);
+  float *code = gs_malloc(sizeof(float) * (size_t)chunk * Z);
   for (long start = 0; start < set->n; start += chunk) {
     gs_poll();
     int b = (int)(set->n - start < chunk ? set->n - start : chunk);
@@ -337,25 +562,31 @@ static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, do
     gs_graph *g = &m->g;
     gs_graph_begin(g, NULL, 0);
     gs_tensor *x = gs_wrap2(g, m->xbuf, b * N, 3);
-    gs_tensor *mu, *lv;
-    encode(m, x, b, &mu, &lv);
-    gs_tensor *cd = gs_chamfer(g, x, decode(m, mu), b, N, N);
+    pc_posterior q = encode(m, x, b);
+    point_code(m, &q, b, code);
+    gs_tensor *cd = gs_chamfer(g, x, decode(m, gs_wrap2(g, code, b, Z)), b, N, N);
     for (int i = 0; i < b; i++) {
       s.chamfer += cd->x[i];
       if (per_class && set->labels) per_class[set->labels[start + i]] += cd->x[i], class_n[set->labels[start + i]]++;
     }
-    if (m->kind == PC_VAE) {
-      gs_rng_normal_fill(rng, m->ebuf, (long)b * Z);
-      gs_tensor *rec = gs_chamfer(g, x, decode(m, gs_gauss_sample_eps(g, mu, lv, m->ebuf)), b, N, N);
-      gs_tensor *kl = gs_kl_std_normal(g, mu, lv);
+    if (m->kind == PC_BETA) { /* the binary code: the posterior mean rounded to {0, 1} */
+      for (long k = 0; k < (long)b * Z; k++) code[k] = code[k] >= 0.5f ? 1.0f : 0.0f;
+      gs_tensor *cdb = gs_chamfer(g, x, decode(m, gs_wrap2(g, code, b, Z)), b, N, N);
+      for (int i = 0; i < b; i++) s.binary += cdb->x[i];
+    }
+    if (m->kind == PC_VAEGM && assign) clusters_of(&q, b, m->C, assign + start);
+    if (m->kind != PC_AE) {
+      draw_noise(m, rng, b);
+      gs_tensor *rec, *kl;
+      loss_terms(m, x, &q, m->ebuf, &rec, &kl);
       for (int i = 0; i < b; i++) s.rec += rec->x[i], s.kl += kl->x[i];
     }
     s.n += b;
   }
   free(idx);
+  free(code);
   return s;
 }
-
 /* codes (rows x Z) -> clouds (rows x 3N), evaluation mode */
 static void decode_codes(gs_model *m, const float *z, int rows, float *out) {
   gs_graph_begin(&m->g, NULL, 0);
@@ -450,15 +681,28 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
     }
     free(idx), free(x), free(y), free(z);
   }
-  int ns = m->kind == PC_VAE ? (int)m->s.n_samples : 0;
-  if (ns > 0) {
+  int ns = m->kind != PC_AE ? (int)m->s.n_samples : 0;
+  if (ns > 0) { /* z ~ N(0, I); pc_vaegm: sample i from component i mod C, z = mu_y + N(0, I); pc_beta: Beta */
     gs_rng rng;
     gs_rng_seed(&rng, (uint64_t)m->cfg->seed, 0, GS_RNG_SAMPLE);
     float *z = gs_malloc(sizeof(float) * (size_t)ns * Z), *y = gs_malloc(sizeof(float) * (size_t)ns * N3);
-    gs_rng_normal_fill(&rng, z, (long)ns * Z);
+    int cols = ns < 8 ? ns : 8;
+    if (m->kind == PC_BETA)
+      for (long k = 0; k < (long)ns * Z; k++) z[k] = (float)gs_rng_beta(&rng, m->s.beta_a, m->s.beta_b);
+    else gs_rng_normal_fill(&rng, z, (long)ns * Z);
+    if (m->kind == PC_VAEGM) {
+      int32_t *comp = gs_malloc(sizeof(int32_t) * ns);
+      for (int i = 0; i < ns; i++) {
+        comp[i] = i % m->C;
+        for (int j = 0; j < Z; j++) z[(long)i * Z + j] += m->means[(long)comp[i] * Z + j];
+      }
+      record_indices(rec, "pointclouds/prior_component", comp, ns, 1);
+      free(comp);
+      cols = ns < m->C ? ns : m->C; /* a column per component */
+    }
     decode_codes(m, z, ns, y);
     record_clouds(m, rec, "pointclouds/prior", y, ns);
-    render_rows(m, rec, "clouds_prior", y, ns, ns < 8 ? ns : 8);
+    render_rows(m, rec, "clouds_prior", y, ns, cols);
     free(z), free(y);
   }
   int steps = (int)m->s.interp_steps;
@@ -506,25 +750,69 @@ static void record_point_arrays(gs_model *m, const gs_imageset *test, gs_record 
   }
 }
 
+/* pc_vaegm: the clusters argmax q(y|x) of the test set against its classes and, where the data
+ * set has them, its sub-categories (the pairs (class, sub-category)): one-to-one accuracy (the
+ * Hungarian matching of clusters to labels: with C clusters and K labels, min(C, K) of them are
+ * matched and the rest count as wrong), many-to-one purity (each cluster its majority label:
+ * what C > K clusters can reach), adjusted Rand index. The class accuracy every evaluation
+ * (series), the rest at the end, with the C x K count table of the classes. */
+static void record_clusters(gs_model *m, const gs_imageset *test, const int *assign, const gs_when *when, gs_record *rec) {
+  long n = test->n;
+  if (!test->labels || n == 0) return;
+  int *lab = gs_malloc(sizeof(int) * n);
+  for (long i = 0; i < n; i++) lab[i] = test->labels[i];
+  double acc = gs_cluster_accuracy(assign, lab, n);
+  gs_record_push(rec, "test_cluster_acc_class", acc);
+  if (when->final) {
+    gs_record_scalar(rec, "test_cluster_acc_class", acc);
+    gs_record_scalar(rec, "test_cluster_purity_class", gs_cluster_purity(assign, lab, n));
+    gs_record_scalar(rec, "test_ari_class", gs_adjusted_rand_index(assign, lab, n));
+    int K = test->n_classes, C = m->C, used = 0;
+    double *counts = gs_calloc((size_t)C * K, sizeof(double));
+    for (long i = 0; i < n; i++) counts[(long)assign[i] * K + lab[i]] += 1;
+    for (int y = 0; y < C; y++) {
+      double row = 0;
+      for (int k = 0; k < K; k++) row += counts[(long)y * K + k];
+      used += row > 0;
+    }
+    long shape[2] = {C, K};
+    gs_record_array(rec, "clusters/counts_class", 2, shape, counts);
+    gs_record_scalar(rec, "test_clusters_used", used);
+    free(counts);
+    if (test->subcats) {
+      for (long i = 0; i < n; i++) lab[i] = test->labels[i] * 256 + test->subcats[i];
+      gs_record_scalar(rec, "test_cluster_acc_subcat", gs_cluster_accuracy(assign, lab, n));
+      gs_record_scalar(rec, "test_cluster_purity_subcat", gs_cluster_purity(assign, lab, n));
+      gs_record_scalar(rec, "test_ari_subcat", gs_adjusted_rand_index(assign, lab, n));
+    }
+  }
+  free(lab);
+}
+
 static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_record *rec, gs_error *err) {
   const gs_imageset *test = &ds->test;
-  int vae = m->kind == PC_VAE, C = test->labels ? test->n_classes : 0;
+  int vae = m->kind != PC_AE, C = test->labels ? test->n_classes : 0;
   gs_rng rng;
   /* the same evaluation noise every epoch: curves compare the model, not the noise */
   gs_rng_seed(&rng, (uint64_t)m->cfg->seed, 0, GS_RNG_EVAL);
   double *class_sum = when->final && C > 0 ? gs_calloc((size_t)C, sizeof(double)) : NULL;
   long *class_n = class_sum ? gs_calloc((size_t)C, sizeof(long)) : NULL;
-  pc_sums t = evaluate_set(m, test, &rng, class_sum, class_n);
+  int *assign = m->kind == PC_VAEGM ? gs_malloc(sizeof(int) * (test->n ? test->n : 1)) : NULL;
+  pc_sums t = evaluate_set(m, test, &rng, class_sum, class_n, assign);
   double n = (double)t.n, cd = t.chamfer / n, rec_cd = t.rec / n, kl = t.kl / n, beta = m->s.kl_weight;
+  double binary = t.binary / n, gap = (binary - cd) / cd;
   gs_record_push(rec, "test_chamfer", cd);
   if (vae) {
     gs_record_push(rec, "test_rec", rec_cd);
     gs_record_push(rec, "test_kl", kl);
     gs_record_push(rec, "test_loss", rec_cd + beta * kl);
   }
+  if (m->kind == PC_BETA) gs_record_push(rec, "test_chamfer_binary", binary);
+  if (assign) record_clusters(m, test, assign, when, rec);
+  free(assign);
   double val = NAN;
   if (ds->val.n > 0) {
-    pc_sums v = evaluate_set(m, &ds->val, &rng, NULL, NULL);
+    pc_sums v = evaluate_set(m, &ds->val, &rng, NULL, NULL, NULL);
     val = v.chamfer / (double)v.n;
     gs_record_push(rec, "val_chamfer", val);
   }
@@ -538,6 +826,10 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_scalar(rec, "test_rec", rec_cd);
     gs_record_scalar(rec, "test_kl", kl);
     gs_record_scalar(rec, "test_loss", rec_cd + beta * kl);
+  }
+  if (m->kind == PC_BETA) {
+    gs_record_scalar(rec, "test_chamfer_binary", binary);
+    gs_record_scalar(rec, "test_binary_gap", gap);
   }
   if (ds->val.n > 0) gs_record_scalar(rec, "val_chamfer", val);
   if (class_sum) {
@@ -561,13 +853,13 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
  * forward every evaluation; the final exact EMD counted as ~100 N^2 per cloud. */
 static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
   pc_settings s;
-  gs_config_read(c, kind == PC_AE ? pc_ae_keys : pc_vae_keys, kind == PC_AE ? NKEYS_AE : NKEYS_VAE, &s);
+  gs_config_read(c, keys_of[kind], nkeys_of[kind], &s);
   double N = d->dim >= 3 ? (double)(d->dim / 3) : 1, Z = (double)s.latent_dim;
-  double heads = kind == PC_VAE ? 2 : 1;
+  double heads = kind != PC_AE ? 2 : 1, decodes = kind == PC_VAEGM ? (double)s.components : 1;
   double per_point = 3.0 * s.enc[0] + (double)s.enc[0] * s.enc[1] + (double)s.enc[1] * s.enc[2] +
                      (double)s.enc[2] * s.enc[3] + heads * s.enc[3] * Z;
   double dec = Z * s.dec[0] + (double)s.dec[0] * s.dec[1] + (double)s.dec[1] * 3 * N;
-  double per_cloud = 2.0 * (N * per_point + dec + 5.0 * N * N);
+  double per_cloud = 2.0 * (N * per_point + decodes * (dec + 5.0 * N * N)); /* pc_vaegm: C decodes */
   double n = c->train_size > 0 ? c->train_size : d->train;
   long every = c->eval_every > 0 ? c->eval_every : 1;
   double evaluations = (double)(c->epochs / every + (c->epochs % every != 0));
@@ -576,6 +868,8 @@ static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
 }
 static double cost_ae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_AE); }
 static double cost_vae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_VAE); }
+static double cost_vaegm(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_VAEGM); }
+static double cost_beta(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_BETA); }
 
 static void destroy(gs_model *m) {
   if (!m) return;
@@ -583,21 +877,34 @@ static void destroy(gs_model *m) {
   gs_graph_free(&m->g);
   free(m->xbuf);
   free(m->ebuf);
+  free(m->means);
   free(m);
 }
 
 static const gs_metric_label done_metrics[] = {{"test_chamfer", "test Chamfer"}, {"test_emd", "test EMD"}, {NULL, NULL}};
 
 #define PC_COMMON                                                                                            \
-  .validate = validate, .headline = "test_chamfer", .done_metrics = done_metrics,                             \
+  .headline = "test_chamfer", .done_metrics = done_metrics,                             \
   .data = {.kind = GS_SAMPLES_POINTS, .min_dims = {1, 3}}, .params = params, .train_step = train_step,        \
   .evaluate = evaluate, .feature_dim = feature_dim, .features = features, .destroy = destroy
 
 const gs_model_def gs_model_pc_ae = {
     .name = "pc_ae", .description = "point-cloud autoencoder: PointNet encoder (per-point MLP, max over points), MLP decoder, Chamfer loss",
     .about = "point clouds, Chamfer loss", .keys = pc_ae_keys, .nkeys = NKEYS_AE, .defaults = pc_ae_defaults,
-    .cost = cost_ae, .create = create_ae, PC_COMMON};
+    .cost = cost_ae, .create = create_ae, .validate = validate, PC_COMMON};
 const gs_model_def gs_model_pc_vae = {
     .name = "pc_vae", .description = "point-cloud VAE: the pc_ae networks, N(0, I) prior, loss Chamfer + beta * KL",
     .about = "point clouds, N(0, I) prior", .keys = pc_vae_keys, .nkeys = NKEYS_VAE, .defaults = pc_vae_defaults,
-    .cost = cost_vae, .create = create_vae, PC_COMMON};
+    .cost = cost_vae, .create = create_vae, .validate = validate, PC_COMMON};
+const gs_model_def gs_model_pc_vaegm = {
+    .name = "pc_vaegm",
+    .description = "point-cloud VAE with a mixture prior: the pc_vae networks, C components N(mu_y, I), q(y|x) and "
+                   "q(z|x, y), the ELBO summed over y; records clusters argmax q(y|x) against classes and sub-categories",
+    .about = "point clouds, mixture-of-Gaussians prior", .keys = pc_vaegm_keys, .nkeys = NKEYS_VAEGM,
+    .defaults = pc_vae_defaults, .cost = cost_vaegm, .create = create_vaegm, .validate = validate_gm, PC_COMMON};
+const gs_model_def gs_model_pc_beta = {
+    .name = "pc_beta",
+    .description = "point-cloud VAE with codes in (0, 1): Beta(a, b) prior, Kumaraswamy posterior; records the test "
+                   "Chamfer distance from the continuous and from the rounded, binary code",
+    .about = "point clouds, Beta prior, binary codes", .keys = pc_beta_keys, .nkeys = NKEYS_BETA,
+    .defaults = pc_vae_defaults, .cost = cost_beta, .create = create_beta, .validate = validate, PC_COMMON};

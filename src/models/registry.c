@@ -17,7 +17,9 @@
   X(gs_model_dcgan4)   \
   X(gs_model_pixels)   \
   X(gs_model_pc_ae)    \
-  X(gs_model_pc_vae)
+  X(gs_model_pc_vae)   \
+  X(gs_model_pc_vaegm) \
+  X(gs_model_pc_beta)
 
 #define DECLARE(def) extern const gs_model_def def;
 #define ENTRY(def) &def,

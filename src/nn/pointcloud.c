@@ -538,34 +538,32 @@ gs_tensor *gs_emd_sinkhorn(gs_graph *g, gs_tensor *ta, gs_tensor *tb, int B, int
 }
 
 /* ================================================================ exact assignment */
-/* Hungarian method with row and column potentials (Kuhn-Munkres in the O(N^3) shortest
+/* Hungarian method with row and column potentials (Kuhn-Munkres in the O(n^2 m) shortest
  * augmenting path form): row i is added with a Dijkstra-like search over reduced costs
  * C_ij - u_i - v_j >= 0, which stay non-negative as the potentials move. 1-based, column 0 is the
  * virtual start of each search. */
-double gs_emd_exact(const float *a, const float *b, int N, int *match) {
-  double *u = gs_calloc(N + 1, sizeof(double)), *v = gs_calloc(N + 1, sizeof(double));
-  double *minv = gs_malloc(sizeof(double) * (N + 1));
-  int *p = gs_calloc(N + 1, sizeof(int)), *way = gs_calloc(N + 1, sizeof(int));
-  char *used = gs_malloc(N + 1);
-  for (int i = 1; i <= N; i++) {
+double gs_assignment_min(const double *cost, int n, int m, int *match) {
+  double *u = gs_calloc(n + 1, sizeof(double)), *v = gs_calloc(m + 1, sizeof(double));
+  double *minv = gs_malloc(sizeof(double) * (m + 1));
+  int *p = gs_calloc(m + 1, sizeof(int)), *way = gs_calloc(m + 1, sizeof(int));
+  char *used = gs_malloc(m + 1);
+  for (int i = 1; i <= n; i++) {
     p[0] = i;
     int j0 = 0;
-    for (int j = 0; j <= N; j++) minv[j] = INFINITY, used[j] = 0;
+    for (int j = 0; j <= m; j++) minv[j] = INFINITY, used[j] = 0;
     do {
       used[j0] = 1;
       int i0 = p[j0], j1 = 0;
       double delta = INFINITY;
-      const float *ai = a + 3L * (i0 - 1);
-      for (int j = 1; j <= N; j++) {
+      const double *row = cost + (long)(i0 - 1) * m - 1; /* row[j], j = 1..m */
+      for (int j = 1; j <= m; j++) {
         if (used[j]) continue;
-        const float *bj = b + 3L * (j - 1);
-        double dx = (double)ai[0] - bj[0], dy = (double)ai[1] - bj[1], dz = (double)ai[2] - bj[2];
-        double cur = dx * dx + dy * dy + dz * dz - u[i0] - v[j];
+        double cur = row[j] - u[i0] - v[j];
         if (cur < minv[j]) minv[j] = cur, way[j] = j0;
         if (minv[j] < delta) delta = minv[j], j1 = j;
       }
       if (j1 == 0) break; /* only with NaN costs: nothing to augment along */
-      for (int j = 0; j <= N; j++) {
+      for (int j = 0; j <= m; j++) {
         if (used[j]) u[p[j]] += delta, v[j] -= delta;
         else minv[j] -= delta;
       }
@@ -577,14 +575,14 @@ double gs_emd_exact(const float *a, const float *b, int N, int *match) {
       j0 = j1;
     } while (j0);
   }
-  double cost = 0.0;
-  for (int j = 1; j <= N; j++) {
+  double total = 0.0;
+  int assigned = 0;
+  for (int j = 1; j <= m; j++) {
     int i = p[j];
-    if (i == 0) { cost = NAN; continue; }
-    const float *ai = a + 3L * (i - 1), *bj = b + 3L * (j - 1);
-    double dx = (double)ai[0] - bj[0], dy = (double)ai[1] - bj[1], dz = (double)ai[2] - bj[2];
-    cost += dx * dx + dy * dy + dz * dz;
+    if (i == 0) continue;
+    total += cost[(long)(i - 1) * m + j - 1];
     if (match) match[i - 1] = j - 1;
+    assigned++;
   }
   free(u);
   free(v);
@@ -592,5 +590,19 @@ double gs_emd_exact(const float *a, const float *b, int N, int *match) {
   free(p);
   free(way);
   free(used);
-  return cost / N;
+  return assigned == n ? total : NAN;
+}
+
+/* The EMD as an assignment over the N x N squared distances (in double: 32 MB at N = 2048). */
+double gs_emd_exact(const float *a, const float *b, int N, int *match) {
+  double *cost = gs_malloc(sizeof(double) * (size_t)N * N);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) {
+      const float *ai = a + 3L * i, *bj = b + 3L * j;
+      double dx = (double)ai[0] - bj[0], dy = (double)ai[1] - bj[1], dz = (double)ai[2] - bj[2];
+      cost[(long)i * N + j] = dx * dx + dy * dy + dz * dz;
+    }
+  double total = gs_assignment_min(cost, N, N, match);
+  free(cost);
+  return total / N;
 }

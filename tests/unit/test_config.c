@@ -73,7 +73,7 @@ static void load_ok(const char *text, gs_sweep *sw) {
 
 Test(config, key_table_is_consistent) {
   const gs_vocabulary *v = gs_models_vocabulary();
-  cr_assert_eq(v->nkeys, 103);
+  cr_assert_eq(v->nkeys, 107);
   const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"}; /* then probe, gan, ... */
   int sec = 0;
   for (int i = 0; i < v->nkeys; i++) {
@@ -283,7 +283,7 @@ Test(config, set_strings_and_enums) {
   cr_assert_str_eq(c.model, "cvae");
   cr_assert_eq(gs_config_set(&c, key("train.optimizer"), "adam", &err), 0, "%s", err.msg);
   cr_assert_str_eq(c.optimizer, "adam");
-  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4, pixels, pc_ae, pc_vae", 1);
+  expect_set_error("model.name", "VAE", "model.name = VAE: must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4, pixels, pc_ae, pc_vae, pc_vaegm, pc_beta", 1);
   expect_set_error("model.name", "va", "must be one of vae, cvae, cae, cae_igmn, gan, dcgan1, dcgan4", 0);
   expect_set_error("train.optimizer", "lbfgs", "train.optimizer = lbfgs: must be one of rmsprop, adam, sgd", 1);
   expect_set_error("train.optimizer", "", "missing value", 0);

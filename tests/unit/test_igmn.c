@@ -521,6 +521,33 @@ Test(igmn, purity_and_ari_small_cases) {
   cr_assert(fabs(gs_cluster_purity(a4, l4, 4) - 0.5) < 1e-15);
 }
 
+/* One-to-one accuracy (Hungarian on the count table), hand-computed. */
+Test(igmn, cluster_accuracy_small_cases) {
+  int a1[] = {0, 0, 0, 1, 1, 1}, l1[] = {0, 0, 1, 1, 1, 1}; /* counts {2,1 | 0,3}: 0->0, 1->1: 5 of 6 */
+  cr_assert(fabs(gs_cluster_accuracy(a1, l1, 6) - 5.0 / 6.0) < 1e-15);
+  int a3[] = {7, 7, -1, -1, 42}, l3[] = {1, 1, 0, 0, 5}; /* relabelled identical partition */
+  cr_assert(fabs(gs_cluster_accuracy(a3, l3, 5) - 1.0) < 1e-15);
+  /* counts {3,2,0 | 3,0,0 | 0,0,1}: greedy takes (0,0) = 3 and leaves cluster 1 nothing (4 of 9);
+   * the matching 0->1, 1->0, 2->2 agrees on 2 + 3 + 1 = 6 of 9 */
+  int a5[] = {0, 0, 0, 0, 0, 1, 1, 1, 2}, l5[] = {0, 0, 0, 1, 1, 0, 0, 0, 2};
+  cr_assert(fabs(gs_cluster_accuracy(a5, l5, 9) - 6.0 / 9.0) < 1e-15, "%g", gs_cluster_accuracy(a5, l5, 9));
+  cr_assert(fabs(gs_cluster_purity(a5, l5, 9) - 7.0 / 9.0) < 1e-15);
+  /* more clusters than labels: 4 singletons on 2 labels, two of them matched (purity 1); and
+   * the other way round: 2 clusters on 4 labels */
+  int a6[] = {0, 1, 2, 3}, l6[] = {0, 0, 1, 1};
+  cr_assert(fabs(gs_cluster_accuracy(a6, l6, 4) - 0.5) < 1e-15);
+  cr_assert(fabs(gs_cluster_accuracy(l6, a6, 4) - 0.5) < 1e-15);
+  cr_assert(fabs(gs_cluster_purity(a6, l6, 4) - 1.0) < 1e-15);
+  /* independent: 0.5; one cluster: the largest label's share */
+  int a4[] = {0, 0, 1, 1}, l4[] = {0, 1, 0, 1}, one[] = {3, 3, 3, 3}, l7[] = {0, 1, 1, 1};
+  cr_assert(fabs(gs_cluster_accuracy(a4, l4, 4) - 0.5) < 1e-15);
+  cr_assert(fabs(gs_cluster_accuracy(one, l7, 4) - 0.75) < 1e-15);
+  /* ARI, Hubert & Arabie's textbook form by hand: a5's table, sum C(n_ij, 2) = 3 + 1 + 3 = 7; rows
+   * {5, 3, 1}: 10 + 3 = 13; columns {6, 2, 1}: 15 + 1 = 16; expected 13 * 16 / 36; max 14.5 */
+  double e = 13.0 * 16.0 / 36.0;
+  cr_assert(fabs(gs_adjusted_rand_index(a5, l5, 9) - (7 - e) / (14.5 - e)) < 1e-14);
+}
+
 /* ---------------------------------------------------------------- sampling, assignment */
 Test(igmn, sampling_matches_component) {
   float *Z = load_f32("igmn_synth.f32", G_N_SYNTH);

@@ -1,12 +1,14 @@
-/* The point-cloud autoencoders (src/models/pointcloud.c: pc_ae, pc_vae) through the model
- * contract, on generated shapes (data/shapes.h):
+/* The point-cloud autoencoders (src/models/pointcloud.c: pc_ae, pc_vae, pc_vaegm, pc_beta) through
+ * the model contract, on generated shapes (data/shapes.h):
  *   - the training loss's gradient against finite differences (train_step, fixed noise), per
  *     tensor along its gradient and element by element;
  *   - a step split over rows [lo, hi) gives the whole batch's loss and gradient (data parallel);
  *   - a few hundred steps lower the test Chamfer distance clearly, and the final evaluation
  *     records the EMD and the point arrays a renderer reads;
  *   - features: deterministic, split-invariant, invariant to the order of a cloud's points;
- *   - the data check refuses images, create() too; pc.interp_steps = 1 is refused. */
+ *   - the data check refuses images, create() too; pc.interp_steps = 1 is refused;
+ *   - pc_vaegm records its clusters (accuracy, ARI against classes and sub-categories), pc_beta
+ *     its binary codes' Chamfer distance; their keys leave pc_ae's and pc_vae's hashes alone. */
 #include <criterion/criterion.h>
 #include <math.h>
 
@@ -16,7 +18,9 @@
 #include "gensweep/nn/pointcloud.h"
 #include "tinydata.h"
 
-static const char *const models[] = {"pc_ae", "pc_vae"};
+static const char *const models[] = {"pc_ae", "pc_vae", "pc_vaegm", "pc_beta"};
+#define NMODELS 4
+static int is_vae(const char *model) { return strcmp(model, "pc_ae") != 0; }
 
 /* ntrain + ntest generated clouds of N points (test clouds after the training ones) */
 static void shapes_data(gs_dataset *ds, int N, long ntrain, long ntest) {
@@ -70,7 +74,8 @@ static void check_gradients(const char *model) {
   shapes_data(&ds, N, 24, 8);
   gs_config c;
   small_config(&c, model, 5);
-  if (strcmp(model, "pc_vae") == 0) cfg_set(&c, "pc.kl_weight", 0.01); /* the KL's gradient well above rounding */
+  if (is_vae(model)) cfg_set(&c, "pc.kl_weight", 0.01); /* the KL's gradient well above rounding */
+  if (strcmp(model, "pc_vaegm") == 0) cfg_set(&c, "pc.components", 3);
   const gs_model_def *d = gs_model_find(model);
   gs_model *m = make(d, &c, &ds, 3);
   gs_params *p = d->params(m);
@@ -106,7 +111,12 @@ static void check_gradients(const char *model) {
     memcpy(pt->x, keep, sizeof(float) * pt->n);
     free(keep);
     double fd = (4 * fdh[1] - fdh[0]) / 3;
-    cr_assert(fabs(fd - norm) <= 0.03 * norm, "%s, %s: along its gradient the loss changes at %g, the gradient's norm is %g",
+    /* pc_beta: the gradients of its first encoder layers are small (the loss moves little through
+     * the Kumaraswamy code), so the step that moves the loss by 1e-4 of itself carries ReLUs and
+     * maxima over points across their kinks: measured 2-6 % off there (with the KL weight 0 too),
+     * its heads and decoder within 0.2 %; the element-wise check below is the sharper test */
+    double tol = strcmp(model, "pc_beta") == 0 && t < 8 ? 0.08 : 0.03;
+    cr_assert(fabs(fd - norm) <= tol * norm, "%s, %s: along its gradient the loss changes at %g, the gradient's norm is %g",
               model, p->info[t].name, fd, norm);
     tensors++;
   }
@@ -134,7 +144,8 @@ static void check_gradients(const char *model) {
   /* a step of h may move a nearest neighbour, a max over points or a ReLU across its kink: a few
    * may disagree, not many */
   cr_assert_gt(checked, 100);
-  cr_assert_leq(bad, checked / 20, "%s: %d of %d gradients off (worst relative %.3g)", model, bad, checked, worst);
+  /* pc_vaegm decodes each cloud C times: C times the nearest-neighbour choices that may flip */
+  cr_assert_leq(bad, checked / (strcmp(model, "pc_vaegm") == 0 ? 10 : 20), "%s: %d of %d gradients off (worst relative %.3g)", model, bad, checked, worst);
   free(grad);
   d->destroy(m);
   gs_dataset_free(&ds);
@@ -142,6 +153,8 @@ static void check_gradients(const char *model) {
 
 Test(pc_models, pc_ae_gradient_matches_finite_differences) { check_gradients("pc_ae"); }
 Test(pc_models, pc_vae_gradient_matches_finite_differences) { check_gradients("pc_vae"); }
+Test(pc_models, pc_vaegm_gradient_matches_finite_differences) { check_gradients("pc_vaegm"); }
+Test(pc_models, pc_beta_gradient_matches_finite_differences) { check_gradients("pc_beta"); }
 
 /* Rows [0, 3) and [3, 7) of a batch of 7: the losses add up to the whole batch's, and so do the
  * gradients (each is d(sum over its rows)/d(params) / B), to float rounding. */
@@ -149,7 +162,7 @@ Test(pc_models, rows_split_like_the_whole_batch) {
   enum { N = 16, B = 7 };
   gs_dataset ds;
   shapes_data(&ds, N, 16, 8);
-  for (int mi = 0; mi < 2; mi++) {
+  for (int mi = 0; mi < NMODELS; mi++) {
     gs_config c;
     small_config(&c, models[mi], 5);
     const gs_model_def *d = gs_model_find(models[mi]);
@@ -211,7 +224,8 @@ static void train_and_check(const char *model) {
   const double widths[] = {32, 32, 64, 64, 64, 64};
   for (int i = 0; i < 6; i++) cfg_set(&c, keys[i], widths[i]);
   cfg_set(&c, "pc.emd_clouds", 6);
-  int vae = strcmp(model, "pc_vae") == 0;
+  if (strcmp(model, "pc_vaegm") == 0) cfg_set(&c, "pc.components", 3);
+  int vae = is_vae(model), gm = strcmp(model, "pc_vaegm") == 0, beta_latent = strcmp(model, "pc_beta") == 0;
   double beta = vae ? cfg_get(&c, "pc.kl_weight") : 0;
   const gs_model_def *d = gs_model_find(model);
   gs_model *m = make(d, &c, &ds, 1);
@@ -246,13 +260,36 @@ static void train_and_check(const char *model) {
   cr_assert_lt(late, 0.5 * first, "%s: training loss %g -> %g", model, first / 12 / B, late / 12 / B);
   cr_assert_eq(d->evaluate(m, &ds, &(gs_when){1, STEPS, 1}, &rec, &err), 0, "%s", err.msg);
   double after = last(&rec, "test_chamfer");
-  cr_assert_lt(after, 0.4 * before, "%s: test Chamfer %g -> %g", model, before, after);
+  cr_assert_lt(after, (gm ? 0.5 : 0.4) * before, "%s: test Chamfer %g -> %g", model, before, after);
   cr_assert_float_eq(*gs_record_find_scalar(&rec, "test_chamfer"), after, 0);
   if (vae) {
     double rc = last(&rec, "test_rec"), kl = last(&rec, "test_kl");
     cr_assert(kl > 0 && isfinite(kl), "test KL %g", kl);
     cr_assert_float_eq(last(&rec, "test_loss"), rc + beta * kl, 1e-9);
-    cr_assert_geq(rc, 0.9 * after, "a sampled z reconstructs better (%g) than the mean (%g)", rc, after);
+    if (!gm && !beta_latent) cr_assert_geq(rc, 0.9 * after, "a sampled z reconstructs better (%g) than the mean (%g)", rc, after);
+  }
+  if (gm) { /* 8 classes, 3 components: scores in range, the class accuracy a series */
+    const char *sc[] = {"test_cluster_acc_class", "test_cluster_acc_subcat", "test_cluster_purity_class",
+                        "test_cluster_purity_subcat", "test_ari_class", "test_ari_subcat", "test_clusters_used"};
+    for (int k = 0; k < 7; k++) {
+      const double *v = gs_record_find_scalar(&rec, sc[k]);
+      cr_assert_not_null(v, "no %s", sc[k]);
+      cr_assert(isfinite(*v) && *v >= -1 && (k == 6 ? *v >= 1 && *v <= 3 : *v <= 1), "%s = %g", sc[k], *v);
+    }
+    cr_assert_float_eq(last(&rec, "test_cluster_acc_class"), *gs_record_find_scalar(&rec, "test_cluster_acc_class"), 0);
+    /* at most 3 of the 8 classes matched one-to-one */
+    cr_assert_leq(*gs_record_find_scalar(&rec, "test_cluster_acc_class"), 3.0 / 8 + 1e-12);
+    const gs_array *counts = array(&rec, "clusters/counts_class", 2, 3, 8, 0);
+    double total = 0;
+    for (int k = 0; k < 24; k++) total += counts->v[k];
+    cr_assert_eq(total, 48);
+    const gs_array *comp = array(&rec, "pointclouds/prior_component", 1, (long)cfg_get(&c, "eval.n_samples"), 0, 0);
+    for (long k = 0; k < comp->shape[0]; k++) cr_assert_eq(comp->v[k], k % 3);
+  }
+  if (beta_latent) { /* the binary code reconstructs, worse than the continuous one */
+    double bin = last(&rec, "test_chamfer_binary"), gap = *gs_record_find_scalar(&rec, "test_binary_gap");
+    cr_assert(isfinite(bin) && bin > 0 && bin < before, "binary-code Chamfer %g (initial %g)", bin, before);
+    cr_assert_float_eq(gap, (bin - after) / after, 1e-9);
   }
   /* the exact EMD: at least half the Chamfer sum of its clouds (each direction's mean squared
    * nearest distance is a lower bound), and of the same order */
@@ -284,7 +321,10 @@ static void train_and_check(const char *model) {
   const gs_array *hi = array(&rec, "pointclouds/halves_index", 2, 8, 2, 0);
   cr_assert(hi->v[0] == 0 && hi->v[1] == 1 && hi->v[14] == 14 && hi->v[15] == 15);
   for (long k = 0; k < 2L * N * 3; k++) cr_assert_float_eq(hv->v[k], out->v[k], 1e-5, "halves rows 0-1 at %ld", k);
-  if (vae) array(&rec, "pointclouds/prior", 3, (long)cfg_get(&c, "eval.n_samples"), N, 3);
+  if (vae) {
+    const gs_array *pr = array(&rec, "pointclouds/prior", 3, (long)cfg_get(&c, "eval.n_samples"), N, 3);
+    (void)pr;
+  }
   else
     for (int i = 0; i < rec.narrays; i++) cr_assert_str_neq(rec.arrays[i].name, "pointclouds/prior");
   gs_record_free(&rec);
@@ -295,6 +335,8 @@ static void train_and_check(const char *model) {
 
 Test(pc_models, pc_ae_training_lowers_the_test_chamfer) { train_and_check("pc_ae"); }
 Test(pc_models, pc_vae_training_lowers_the_test_chamfer) { train_and_check("pc_vae"); }
+Test(pc_models, pc_vaegm_training_lowers_the_test_chamfer) { train_and_check("pc_vaegm"); }
+Test(pc_models, pc_beta_training_lowers_the_test_chamfer) { train_and_check("pc_beta"); }
 
 /* ------------------------------------------------------------------ features */
 
@@ -305,7 +347,7 @@ Test(pc_models, features_are_deterministic_and_symmetric) {
   enum { N = 32, n = 20, Z = 6 };
   gs_dataset ds;
   shapes_data(&ds, N, 24, 8);
-  for (int mi = 0; mi < 2; mi++) {
+  for (int mi = 0; mi < NMODELS; mi++) {
     gs_config c;
     small_config(&c, models[mi], Z);
     const gs_model_def *d = gs_model_find(models[mi]);
@@ -354,7 +396,7 @@ Test(pc_models, images_are_refused) {
   unlabelled.n_classes = 0;
   gs_dataset img;
   tiny_data(&img, 12);
-  for (int mi = 0; mi < 2; mi++) {
+  for (int mi = 0; mi < NMODELS; mi++) {
     const gs_model_def *d = gs_model_find(models[mi]);
     cr_assert_not_null(d, "%s is not registered", models[mi]);
     gs_error err = {0};
@@ -377,7 +419,7 @@ Test(pc_models, images_are_refused) {
 
 Test(pc_models, keys_defaults_and_cost) {
   const gs_vocabulary *v = gs_models_vocabulary();
-  for (int mi = 0; mi < 2; mi++) {
+  for (int mi = 0; mi < NMODELS; mi++) {
     const gs_model_def *d = gs_model_find(models[mi]);
     gs_config c;
     gs_config_defaults(&c, v);
@@ -405,5 +447,31 @@ Test(pc_models, keys_defaults_and_cost) {
     cr_assert(a > 0 && isfinite(a));
     cr_assert_gt(d->cost(&c, &big), 1.8 * a);
     cr_assert_gt(d->cost(&c, &more), 1.5 * a);
+  }
+}
+
+/* pc_vaegm: C at most 2 Z (the means lie at +-spread on the axes). The later models' keys leave the
+ * hashes of pc_ae and pc_vae runs alone: those of a default run on the shapes (pc_vae with
+ * pc.kl_weight 3e-5) as computed before pc_vaegm and pc_beta existed. */
+Test(pc_models, later_keys_leave_earlier_hashes_alone) {
+  const gs_vocabulary *v = gs_models_vocabulary();
+  gs_config c;
+  gs_config_defaults(&c, v);
+  GS_STRCPY(c.model, "pc_vaegm");
+  gs_error err = {0};
+  cfg_set(&c, "model.latent_dim", 4);
+  cfg_set(&c, "pc.components", 8);
+  cr_assert_eq(gs_model_find("pc_vaegm")->validate(&c, &err), 0, "%s", err.msg);
+  cfg_set(&c, "pc.components", 9);
+  cr_assert_neq(gs_model_find("pc_vaegm")->validate(&c, &err), 0);
+  cr_assert(strstr(err.msg, "pc.components = 9"), "%s", err.msg);
+  const char *names[] = {"pc_ae", "pc_vae"};
+  const uint64_t want[] = {0x49462e9de8d16ab1ull, 0x5076cd4160cc23cdull};
+  for (int i = 0; i < 2; i++) {
+    gs_config_defaults(&c, v);
+    GS_STRCPY(c.model, names[i]);
+    cr_assert_eq(gs_config_set_text(&c, "data.dataset", "shapes", &err), 0, "%s", err.msg);
+    cr_assert_eq(gs_config_set_text(&c, "pc.kl_weight", "3e-5", &err), 0, "%s", err.msg);
+    cr_assert_eq(gs_config_hash(&c), want[i], "%s: hash %016llx", names[i], (unsigned long long)gs_config_hash(&c));
   }
 }

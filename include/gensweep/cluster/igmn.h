@@ -96,7 +96,8 @@ void gs_igmn_state_pack(const gs_igmn *m, double *out);
 int gs_igmn_state_unpack(gs_igmn *m, const double *in, long n, gs_error *err);
 
 /* Cluster quality vs labels (any int values). */
-double gs_cluster_purity(const int *assign, const int *labels, long n);
+double gs_cluster_purity(const int *assign, const int *labels, long n);  /* many-to-one: each cluster its majority label */
+double gs_cluster_accuracy(const int *assign, const int *labels, long n); /* one-to-one, Hungarian */
 double gs_adjusted_rand_index(const int *assign, const int *labels, long n);
 
 #endif

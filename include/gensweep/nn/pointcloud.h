@@ -81,4 +81,10 @@ double gs_emd_sinkhorn_cloud(const float *a, const float *b, int N, float eps, i
  * --emd), no slower than the Sinkhorn estimate, so an evaluation can afford the exact value. */
 double gs_emd_exact(const float *a, const float *b, int N, int *match);
 
+/* The assignment behind it, for any cost matrix (n x m, row-major, n <= m): each row i gets its
+ * own column match[i] (match may be NULL) so that the sum of cost[i][match[i]] is least; returns
+ * that sum (NaN when a cost is NaN). Clustering accuracy uses it on a negated count table
+ * (cluster/igmn.h, gs_cluster_accuracy). */
+double gs_assignment_min(const double *cost, int n, int m, int *match);
+
 #endif

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The mixture-prior and Beta-latent point-cloud models end to end (SCIENCE.md §3): pc_vaegm and
+# pc_beta train on a small generated shapes set (the test Chamfer distance falls), pc_vaegm
+# records its clusters against the classes and sub-categories (in range; not better than chance
+# at this size, see below), pc_beta its
+# binary-code Chamfer distance and the gap to the continuous code, both render their clouds
+# (reconstructions, prior samples: per component, from the Beta prior), and a SIGTERM-stopped run
+# of each resumes bit for bit.
+set -uo pipefail
+GS=${GS:-build/gensweep}
+T=$(mktemp -d "${GS_BINARY_DIR:-${TMPDIR:-/tmp}}/e2e_pointcloud_gm.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+PY=/usr/bin/python3
+cat > "$T/p.ini" <<INI
+[sweep]
+name = p
+[data]
+dataset = shapes
+shapes_train = 768
+shapes_test = 96
+points = 128
+[model]
+latent_dim = 16
+[pc]
+enc1 = 16
+enc2 = 32
+enc3 = 32
+enc4 = 64
+dec1 = 64
+dec2 = 64
+interp_steps = 4
+halves = 1
+emd_clouds = 2
+components = 8
+kl_weight = 1e-4
+[train]
+epochs = 15
+batch_size = 32
+optimizer = adam
+lr = 0.001
+[eval]
+n_recon = 4
+n_samples = 8
+[grid]
+model.name = pc_vaegm, pc_beta
+INI
+
+echo "== train and evaluate"
+"$GS" run --quiet --results "$T/r" "$T/p.ini" > "$T/r.txt" 2>&1 || { cat "$T/r.txt"; fail "sweep"; }
+"$PY" - "$T/r/p" <<'PY' || fail "run files"
+import glob, sys, h5py, numpy as np
+runs = sorted(glob.glob(sys.argv[1] + "/runs/*.h5"))
+assert len(runs) == 2, runs
+for f in runs:
+    h = h5py.File(f)
+    assert h.attrs["status"] in ("done", b"done"), (f, h.attrs["message"])
+    cd = h["metrics/test_chamfer"][:]
+    assert len(cd) == 15 and np.all(np.isfinite(cd)) and cd[-1] < 0.8 * cd[0], (f, cd)
+    pc = h["pointclouds"]
+    assert pc["recon_output"].shape == (4, 128, 3) and pc["prior"].shape == (8, 128, 3), f
+    fin = h["final"]
+    if "pc_vaegm" in f:
+        acc = h["metrics/test_cluster_acc_class"][:]
+        assert len(acc) == 15 and np.all((acc >= 0) & (acc <= 1)), acc
+        s = {k: float(fin[k][()]) for k in ("test_cluster_acc_class", "test_cluster_acc_subcat", "test_ari_class",
+                                            "test_ari_subcat", "test_cluster_purity_class", "test_clusters_used")}
+        # Only present and in range: at this size the model is NOT better than chance. Measured
+        # here (15 epochs, 768 clouds of 128 points, kl_weight 1e-4): q(y|x) collapses onto one
+        # component (test_clusters_used 1, class accuracy 0.125 = 1/8, ARI 0): beta * KL(q(y|x) ||
+        # uniform) is at most 2e-4 against a Chamfer term of ~0.03, and the decoder serves every
+        # cloud from one component. An open problem of the model, not of the measurement.
+        assert 0 <= s["test_cluster_acc_class"] <= 1 and -1 <= s["test_ari_class"] <= 1, s
+        assert 1 <= s["test_clusters_used"] <= 8, s
+        assert list(pc["prior_component"][:]) == [0, 1, 2, 3, 4, 5, 6, 7]
+        assert h["clusters/counts_class"].shape == (8, 8) and h["clusters/counts_class"][:].sum() == 96
+        print("pc_vaegm test Chamfer", np.round(cd, 4), "class accuracy", np.round(acc, 3), {k: round(v, 3) for k, v in s.items()})
+    else:
+        cont, binary, gap = (float(fin[k][()]) for k in ("test_chamfer", "test_chamfer_binary", "test_binary_gap"))
+        assert np.isfinite(gap) and abs(gap - (binary - cont) / cont) < 1e-9 and binary > 0, (cont, binary, gap)
+        assert len(h["metrics/test_chamfer_binary"][:]) == 15
+        print("pc_beta test Chamfer", np.round(cd, 4), "binary", round(binary, 4), "gap", round(gap, 3))
+PY
+for r in name-pc_vaegm name-pc_beta; do
+  for k in clouds_recon clouds_prior; do
+    [ -s "$T/r/p/png/${r}_$k.png" ] || { ls "$T/r/p/png"; fail "no $k PNG of $r"; }
+  done
+done
+
+echo "== SIGTERM mid-run, resume: the numbers of the uninterrupted run"
+for model in pc_vaegm pc_beta; do
+  sed -e "s/^name = p\$/name = q_$model/" -e "s/^model.name = .*/model.name = $model/" "$T/p.ini" > "$T/q.ini"
+  "$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q.txt" 2>&1 &
+  pid=$!
+  t0=$SECONDS
+  until grep -q $'\tcheckpointed\t' "$T/r/q_$model/ledger.log" 2>/dev/null; do
+    kill -0 $pid 2>/dev/null || { cat "$T/q.txt"; fail "$model: the run ended before a checkpoint"; }
+    [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint"
+    sleep 0.02
+  done
+  kill -TERM $pid
+  wait $pid; rc=$?
+  [ $rc = 3 ] || [ $rc = 0 ] || { cat "$T/q.txt"; fail "$model: SIGTERM: exit $rc"; }
+  "$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q2.txt" 2>&1 || { cat "$T/q2.txt"; fail "$model: resume"; }
+  "$PY" - "$T/r/p/runs/name-$model.h5" "$T/r/q_$model/runs/name-$model.h5" <<'PY' || fail "$model stopped and resumed: other numbers"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+for k in a["params"]:
+    assert np.array_equal(a["params"][k][:], b["params"][k][:]), k
+for k in a["metrics"]:
+    if "seconds" in k or "per_s" in k:
+        continue
+    assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:]), k
+for k in a["final"]:
+    if "seconds" in k or "per_s" in k:
+        continue
+    assert np.array_equal(a["final"][k][()], b["final"][k][()]), k
+print(sys.argv[1].split("/")[-1], "stopped and resumed: identical parameters, series and final scalars")
+PY
+done
+echo PASS
