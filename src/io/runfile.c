@@ -529,6 +529,14 @@ static int fill_sweepfile(hid_t f, const char *path, void *vctx, gs_error *err) 
       gs_h5_fail(err, path, "writing root attributes");
       goto fail;
     }
+    /* early stopping: what `gensweep report` ranks the runs by (metric "": the model's headline) */
+    if (sw->base.scheduler[0] && strcmp(sw->base.scheduler, "none") != 0 &&
+        (gs_h5_attr_str(f, "scheduler", sw->base.scheduler) < 0 ||
+         gs_h5_attr_str(f, "scheduler_metric", sw->base.sched_metric) < 0 ||
+         gs_h5_attr_str(f, "scheduler_mode", sw->base.sched_mode) < 0)) {
+      gs_h5_fail(err, path, "writing root attributes");
+      goto fail;
+    }
   }
   {
     const char *text = sw->text ? sw->text : "";

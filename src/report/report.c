@@ -329,6 +329,130 @@ static void samples_section(const rp *r, FILE *f) {
 }
 
 /* summary.md without (plots = 0) or with its Plots section */
+/* ------------------------------------------------------------------ early stopping */
+
+/* The metric the scheduler ranked by: sweep.metric, else the headline. -1 if not known. */
+static const char *es_metric(const rp *r) {
+  if (!r->scheduler[0]) return NULL;
+  if (r->sched_metric[0]) return r->sched_metric;
+  return r->headline >= 0 ? r->met[r->headline] : NULL;
+}
+
+typedef struct es_row {
+  long run;
+  double epochs, value; /* where the run got: its last epoch with a value, and that value */
+} es_row;
+
+static int es_max; /* the ranking's direction (mode = max) for es_cmp */
+static int es_cmp(const void *a, const void *b) {
+  const es_row *x = a, *y = b;
+  if (x->epochs != y->epochs) return x->epochs > y->epochs ? -1 : 1; /* further first */
+  int fx = isfinite(x->value), fy = isfinite(y->value);
+  if (fx != fy) return fx ? -1 : 1;
+  if (fx && x->value != y->value) return (es_max ? x->value > y->value : x->value < y->value) ? -1 : 1;
+  return x->run < y->run ? -1 : x->run > y->run;
+}
+
+/* Every done or stopped run with its series of the metric, ranked: the further it trained the
+ * better, then by its value there. *n rows, malloc'd. */
+static es_row *es_rank(const rp *r, const char *metric, long *n) {
+  es_row *rows = gs_malloc(sizeof *rows * (size_t)(r->nruns ? r->nruns : 1));
+  *n = 0;
+  for (long i = 0; i < r->nruns; i++) {
+    const rp_run *u = &r->runs[i];
+    if (!u->done && !u->stopped) continue;
+    const rp_series *s = rp_run_series(u, metric);
+    es_row row = {i, 0, NAN};
+    if (s && s->n) {
+      double *x = rp_series_epochs(u, s);
+      row.epochs = x[s->n - 1];
+      row.value = s->v[s->n - 1];
+      free(x);
+    }
+    rows[(*n)++] = row;
+  }
+  es_max = strcmp(r->sched_mode, "max") == 0;
+  qsort(rows, (size_t)*n, sizeof *rows, es_cmp);
+  return rows;
+}
+
+/* The metric against epochs for every run: the ones trained to the end in colour, each named;
+ * the stopped ones grey-blue, a dot where each stopped. */
+static int plot_early_stopping(rp *r, gs_error *err) {
+  const char *metric = es_metric(r);
+  if (!metric) return 0;
+  long n;
+  es_row *rows = es_rank(r, metric, &n);
+  gs_plot_line *lines = gs_calloc((size_t)(2 * n + 1), sizeof *lines);
+  double **xs = gs_calloc((size_t)(n + 1), sizeof *xs);
+  int nl = 0, slot = 0, stopped_labelled = 0;
+  for (long k = 0; k < n; k++) {
+    const rp_run *u = &r->runs[rows[k].run];
+    const rp_series *s = rp_run_series(u, metric);
+    if (!s || s->n == 0) continue;
+    double *x = xs[k] = rp_series_epochs(u, s);
+    gs_plot_line *L = &lines[nl++];
+    L->n = s->n;
+    L->x = x;
+    L->y = s->v;
+    if (u->stopped) {
+      L->color = 9;
+      gs_plot_line *M = &lines[nl++]; /* where it stopped */
+      M->n = 1;
+      M->x = x + s->n - 1;
+      M->y = s->v + s->n - 1;
+      M->color = 9;
+      M->marker = 1;
+      if (!stopped_labelled) M->label = "stopped early (dot: where)";
+      stopped_labelled = 1;
+    } else {
+      L->color = slot++ % 9;
+      L->label = u->id;
+      L->marker = s->n <= 2;
+    }
+  }
+  int rc = 0;
+  if (nl > 0) {
+    char *title = rp_asprintf("%s: early stopping (%s), %s per epoch", r->sweep_name, r->scheduler, metric);
+    gs_plot p = {.title = title, .xlabel = "epoch", .ylabel = metric, .xscale = GS_XSCALE_LINEAR, .nlines = nl,
+                 .lines = lines};
+    char *note = rp_asprintf("%s per epoch of every run: the runs trained to their last epoch in colour, the runs the "
+                             "%s scheduler stopped in one colour, a dot where each stopped.", metric, r->scheduler);
+    rc = rp_plot_out(r, "early_stopping.png", &p, note, err);
+    free(note);
+    free(title);
+  }
+  for (long k = 0; k < n; k++) free(xs[k]);
+  free(xs);
+  free(lines);
+  free(rows);
+  return rc;
+}
+
+/* The ranking: the runs that trained furthest first, by their metric there. */
+static void es_md(const rp *r, FILE *f) {
+  const char *metric = es_metric(r);
+  if (!metric) return;
+  long n;
+  es_row *rows = es_rank(r, metric, &n);
+  int nstop = count_status(r, "stopped");
+  fprintf(f, "\n## Early stopping (%s)\n\n", r->scheduler);
+  fprintf(f, "%d of %ld runs stopped early. Ranked by how far each trained, then by %s at its last epoch "
+             "(%s is better).\n\n", nstop, r->nruns, metric, strcmp(r->sched_mode, "max") == 0 ? "larger" : "smaller");
+  fprintf(f, "| rank | run | status | epochs | %s | why it stopped |\n| --- | --- | --- | --- | --- | --- |\n", metric);
+  for (long k = 0; k < n; k++) {
+    const rp_run *u = &r->runs[rows[k].run];
+    char v[64] = "–", e[32] = "–";
+    if (isfinite(rows[k].value)) fmt_exact(rows[k].value, v, sizeof v);
+    if (rows[k].epochs > 0) snprintf(e, sizeof e, "%g", rows[k].epochs);
+    char *a = md_cell(u->id), *c = md_cell(u->stopped ? u->message : "");
+    fprintf(f, "| %ld | %s | %s | %s | %s | %s |\n", k + 1, a, u->status, e, v, c);
+    free(a);
+    free(c);
+  }
+  free(rows);
+}
+
 static char *md_text(const rp *r, int plots, size_t *len) {
   char *buf = NULL;
   size_t n = 0;
@@ -412,6 +536,7 @@ static char *md_text(const rp *r, int plots, size_t *len) {
     fprintf(f, "\n## Warnings\n\n");
     for (int i = 0; i < r->nwarn; i++) fprintf(f, "- %s\n", r->warn[i]);
   }
+  es_md(r, f);
   rp_probes pt;
   if (rp_probes_find(r, &pt)) rp_probe_md(r, &pt, f);
   samples_section(r, f);
@@ -563,9 +688,9 @@ static int plot_curves(rp *r, gs_error *err) {
   for (int g = 0; g < r->ngroups; g++) {
     gslot[g] = -1;
     for (long i = 0; i < r->nruns && gslot[g] < 0; i++)
-      if (r->runs[i].group == g && r->runs[i].nser > 0) gslot[g] = ng++;
+      if (r->runs[i].group == g && r->runs[i].nser > 0 && r->runs[i].done) gslot[g] = ng++;
   }
-  for (long i = 0; i < r->nruns; i++) nrun += r->runs[i].nser > 0;
+  for (long i = 0; i < r->nruns; i++) nrun += r->runs[i].nser > 0 && r->runs[i].done;
   int by_group = ng > 1;
   int rc = 0;
   for (int k = 0; k < nnames && rc == 0; k++) {
@@ -575,7 +700,7 @@ static int plot_curves(rp *r, gs_error *err) {
     int *labelled = gs_calloc((size_t)r->ngroups + 1, sizeof *labelled);
     for (long i = 0; i < r->nruns; i++) {
       const rp_run *u = &r->runs[i];
-      if (u->nser == 0) continue;
+      if (u->nser == 0 || !u->done) continue; /* (runs stopped early: plot_early_stopping) */
       int slot = run_slot++;
       const rp_series *s = rp_run_series(u, names[k]);
       if (!s || s->n == 0) continue;
@@ -878,7 +1003,7 @@ static void classify_axes(rp *r) {
 static void load_run_files(rp *r) {
   for (long i = 0; i < r->nruns; i++) {
     rp_run *u = &r->runs[i];
-    if (!u->done) continue;
+    if (!u->done && !u->stopped) continue;
     char *path = rp_asprintf("%s/runs/%s.h5", r->dir, u->id);
     gs_error e = {0};
     if (rp_read_run_series(path, u, &e) != 0)
@@ -971,6 +1096,7 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
     } else if (r.headline < 0) rp_warn(&r, "no final metrics in %s: no metric-vs-axis plot", r.h5path);
     else rp_warn(&r, "no non-seed axis to plot %s against", r.met[r.headline]);
     if (plot_rc == 0) plot_rc = plot_curves(&r, &plot_err);
+    if (plot_rc == 0) plot_rc = plot_early_stopping(&r, &plot_err);
     rp_probes pt;
     if (plot_rc == 0 && rp_probes_find(&r, &pt)) plot_rc = rp_probe_plots(&r, &pt, &plot_err);
     if (plot_rc != 0) rp_warn(&r, "plotting stopped: %s", plot_err.msg);

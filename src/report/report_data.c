@@ -185,6 +185,14 @@ int rp_read_sweep(rp *r, gs_error *err) {
     GS_STRCPY(r->sweep_name, b && b[1] ? b + 1 : r->dir);
   }
 
+  if (H5Aexists(f, "scheduler") > 0) {
+    if (gs_h5_attr_read_str(f, "scheduler", r->scheduler, sizeof r->scheduler) < 0 ||
+        gs_h5_attr_read_str(f, "scheduler_metric", r->sched_metric, sizeof r->sched_metric) < 0 ||
+        gs_h5_attr_read_str(f, "scheduler_mode", r->sched_mode, sizeof r->sched_mode) < 0)
+      r->scheduler[0] = 0;
+    H5Eclear2(H5E_DEFAULT);
+  }
+
   d = H5Dopen2(f, "grid", H5P_DEFAULT);
   if (d < 0) {
     gs_h5_fail(err, path, "no /grid table (not a gensweep sweep index?)");
@@ -286,6 +294,7 @@ int rp_read_sweep(rp *r, gs_error *err) {
     u->message = cols[2][i];
     cols[0][i] = cols[1][i] = cols[2][i] = NULL;
     u->done = strcmp(u->status, "done") == 0;
+    u->stopped = strcmp(u->status, "stopped") == 0;
     u->val = gs_calloc((size_t)r->naxes + 1, sizeof(char *));
     for (int x = 0; x < r->naxes; x++) {
       u->val[x] = axv[x][i];

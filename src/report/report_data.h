@@ -21,7 +21,9 @@ typedef struct rp_run {
   double *met;       /* [nmet] final metrics (NaN when absent) */
   int done;
   int group;
-  int nser;          /* per-epoch series from the run file (done runs, with plots) */
+  int nser;          /* per-epoch series from the run file (done runs, and runs stopped early,
+                        with plots) */
+  int stopped;       /* status "stopped": ended by the early-stopping scheduler */
   rp_series *ser;
   double eval_every; /* eval.eval_every of the run (0: unknown) */
 } rp_run;
@@ -54,6 +56,8 @@ typedef struct rp {
   int nplots;
   char **plots;      /* file names (in dir/report) */
   char **plot_notes; /* one line of explanation each (may be "") */
+  /* early stopping (sweep.h5's scheduler attributes): "" when the sweep had none */
+  char scheduler[8], sched_metric[64], sched_mode[8];
 } rp;
 
 char *rp_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

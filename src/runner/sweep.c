@@ -407,6 +407,20 @@ static int sched_next(coord *c, int group, int *until) {
   return idx;
 }
 
+/* A stopped run's file says so and why (a run file that says done, finished by an earlier job,
+ * stays done). */
+static void sched_mark_stopped(coord *c, long run) {
+  const gs_run *r = &c->sw->runs[run];
+  char why[400], path[1400];
+  gs_sched_describe(c->sched, run, why, sizeof why);
+  sweepdir_run_path(c->dir, r, path, sizeof path);
+  gs_run_summary s;
+  gs_error e = {0};
+  if (gs_runfile_read_summary(path, &s, &e) == 0 && strcmp(s.status, "paused") == 0 &&
+      gs_runfile_set_status(path, "stopped", why, &e) != 0)
+    fprintf(c->log, "warning: %s: %s\n", r->id, e.msg);
+}
+
 /* The scheduler's new events into the ledger, in order; a stop also into the run's file. */
 static void sched_write_events(coord *c) {
   gs_sched_event ev;
@@ -416,15 +430,9 @@ static void sched_write_events(coord *c) {
     coord_log(c, "sched", (int)ev.run, ev.resource, line);
     if (ev.kind != GS_SCHED_EV_STOP) continue;
     const gs_run *run = &c->sw->runs[ev.run];
-    char why[400], path[1400], tag[300];
+    char why[400], tag[300];
     gs_sched_describe(c->sched, ev.run, why, sizeof why);
-    sweepdir_run_path(c->dir, run, path, sizeof path);
-    gs_run_summary s;
-    gs_error e = {0};
-    /* a run file that says done (finished by an earlier job) stays done */
-    if (gs_runfile_read_summary(path, &s, &e) == 0 && strcmp(s.status, "paused") == 0 &&
-        gs_runfile_set_status(path, "stopped", why, &e) != 0)
-      fprintf(c->log, "warning: %s: %s\n", run->id, e.msg);
+    sched_mark_stopped(c, ev.run);
     c->out->stopped++;
     coord_log(c, "stopped", (int)ev.run, ev.resource, why);
     if (!c->opt->quiet) {
@@ -546,6 +554,22 @@ static int sched_setup(coord *c, gs_error *err) {
           b->sched_mode, b->sched_reduction, rs);
   if (ss.replayed) fprintf(c->log, "early stopping: %ld earlier decisions replayed from the ledger\n", ss.replayed);
   sched_write_events(c); /* the stops a killed job had not written yet */
+  /* and a stop whose decision was written but not (yet) its run file's new status or its run's
+   * "stopped" line (a job killed in between) */
+  gs_ledger_view view;
+  gs_error verr = {0};
+  int have_view = gs_ledger_read(c->dir, &view, &verr) == 0;
+  for (long i = 0; i < sw->nruns; i++) {
+    gs_sched_run_info ri;
+    if (gs_sched_run_info_get(c->sched, i, &ri) != 0 || ri.state != GS_SCHED_RUN_STOPPED) continue;
+    sched_mark_stopped(c, i);
+    if (have_view && gs_ledger_run_state(&view, sw->runs[i].id, sw->runs[i].hash, NULL, NULL) != GS_RUN_DONE) {
+      char why[400];
+      gs_sched_describe(c->sched, i, why, sizeof why);
+      coord_log(c, "stopped", (int)i, ri.resource, why);
+    }
+  }
+  if (have_view) gs_ledger_view_free(&view);
   return 0;
 }
 

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Early stopping (issue 13 point 3): sweep.scheduler = asha | sha on a 9-run VAE grid.
+#  - asha trains some runs to the last epoch and stops the others at their rungs; every decision
+#    is a "sched" line of the ledger; the stopped runs' files say "stopped" and why; status shows
+#    the rungs;
+#  - a survivor's numbers are bit for bit those of the same run trained without a scheduler (its
+#    pauses at the rungs are checkpoints, resumed exactly);
+#  - kill -9 in the middle of an asha sweep, several times, and a SIGTERM (a Slurm preemption),
+#    then resumed: the same decisions in the same order and the same numbers as uninterrupted;
+#  - sha makes the same decisions at 3 ranks as at 1;
+#  - a second job on the sweep is refused while the first runs; shards and a max_resource that
+#    does not match the runs are refused with messages naming them;
+#  - the same sweep with scheduler = none afterwards continues the stopped runs from their
+#    checkpoints.
+set -uo pipefail
+GS=${GS:-build/gensweep}
+T=$(mktemp -d "${GS_BINARY_DIR:-${TMPDIR:-/tmp}}/e2e_sched.XXXXXX")
+trap 'kill -9 $(jobs -p) 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+PY=/usr/bin/python3
+SLOW=${GS_TEST_SLOWDOWN:-1}
+cat > "$T/a.ini" <<INI
+[sweep]
+name = a
+scheduler = asha
+min_resource = 1
+reduction = 3
+[data]
+train_size = 600
+test_size = 200
+[model]
+name = vae
+hidden1 = 64
+hidden2 = 32
+[train]
+epochs = 9
+batch_size = 50
+[eval]
+iw_samples = 0
+judge = 0
+n_samples = 4
+[grid]
+train.lr = 0.0003, 0.001, 0.003
+model.latent_dim = 2, 4, 8
+INI
+
+# the scheduler's decisions of a sweep, in ledger order, without time stamps and pids
+# (the ledger writes the line's tabs as \t)
+decisions() { grep -P '^[0-9.]+\tsched\t' "$1/ledger.log" | cut -f7 | sed 's/\\t/\t/g'; }
+
+echo "== asha, uninterrupted (the reference)"
+"$GS" run "$T/a.ini" --results "$T/r" > "$T/ref.log" 2>&1 || { cat "$T/ref.log"; fail "reference run"; }
+R="$T/r/a"
+grep -q "early stopping: asha on test_neg_elbo (min), eta 3, rungs at epochs 1 3 9" "$T/ref.log" || { cat "$T/ref.log"; fail "the rungs line"; }
+decisions "$R" > "$T/ref.dec"
+nstop=$(grep -c '^stop' "$T/ref.dec"); nfin=$(grep -c $'^report\t[0-9]*\t[0-9]*\t2\t' "$T/ref.dec")
+[ "$nstop" -ge 5 ] && [ "$nfin" -ge 1 ] && [ $((nstop + nfin)) -eq 9 ] || { cat "$T/ref.dec"; fail "asha: $nstop stopped, $nfin finished (want every run one or the other, most stopped)"; }
+"$GS" status "$R" > "$T/st.txt" 2>&1 || { cat "$T/st.txt"; fail status; }
+grep -q "($nfin trained to the last epoch, $nstop stopped early by the scheduler)" "$T/st.txt" || { cat "$T/st.txt"; fail "status counts"; }
+grep -qE '^  0     1       9 ' "$T/st.txt" || { cat "$T/st.txt"; fail "status: rung 0 reached by 9"; }
+$PY - "$R" "$T/ref.dec" <<'PY' || fail "run files and sweep.h5 under early stopping"
+import sys, h5py, glob, os
+d, dec = sys.argv[1], sys.argv[2]
+stopped = {l.split("\t")[6] for l in open(dec) if l.startswith("stop\t")}
+for f in sorted(glob.glob(os.path.join(d, "runs", "*.h5"))):
+    rid = os.path.basename(f)[:-3]
+    with h5py.File(f, "r") as h:
+        st, msg = h.attrs["status"], h.attrs["message"]
+        st = st.decode() if isinstance(st, bytes) else st
+        msg = msg.decode() if isinstance(msg, bytes) else msg
+        n = len(h["metrics/test_neg_elbo"])
+    if rid in stopped:
+        assert st == "stopped" and msg.startswith("stopped at rung"), (rid, st, msg)
+        assert n in (1, 3), (rid, n)
+        assert os.path.exists(os.path.join(d, "ckpt", rid + ".h5")), rid + ": a stopped run keeps its checkpoint"
+    else:
+        assert st == "done" and n == 9, (rid, st, n)
+with h5py.File(os.path.join(d, "sweep.h5"), "r") as h:
+    g = h["grid"][:]
+    sts = sorted(x.decode() for x in g["status"])
+    assert sts.count("stopped") == len(stopped) and sts.count("done") == 9 - len(stopped), sts
+print("run files: %d stopped (with their reason and checkpoint), %d done; sweep.h5 agrees" % (len(stopped), 9 - len(stopped)))
+PY
+
+echo "== report: the metric per epoch of every run, stops marked, the survivors ranked first"
+"$GS" report "$R" > "$T/rep.log" 2>&1 || { cat "$T/rep.log"; fail report; }
+[ -s "$R/report/early_stopping.png" ] || fail "no early_stopping.png"
+grep -q "^## Early stopping (asha)" "$R/report/summary.md" || fail "no early-stopping section"
+grep -q "^$nstop of 9 runs stopped early" "$R/report/summary.md" || fail "report: stopped count"
+first=$(grep -m1 '^| 1 | ' "$R/report/summary.md")
+case "$first" in *"| done | 9 |"*) ;; *) fail "rank 1 is not a run trained to epoch 9: $first";; esac
+[ "$(grep -c '| stopped | [13] | ' "$R/report/summary.md")" -eq "$nstop" ] || fail "report: the stopped rows"
+
+echo "== a survivor is bit for bit the same run trained without a scheduler"
+best=$(grep $'^report\t[0-9]*\t[0-9]*\t2\t' "$T/ref.dec" | head -1 | cut -f7)
+lr=${best#lr-}; lr=${lr%%_*}; z=${best##*latent_dim-}
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=full sweep.scheduler=none train.lr=$lr model.latent_dim=$z > "$T/full.log" 2>&1 || { cat "$T/full.log"; fail "the survivor alone"; }
+alone=$(ls "$T"/r/full/runs/*.h5)
+[ "$(echo "$alone" | wc -l)" -eq 1 ] || fail "the survivor alone: $alone"
+$PY - "$R/runs/$best.h5" "$alone" <<'PY' || fail "survivor differs from the unscheduled run"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+n = 0
+for g in ("final", "params"):
+    def visit(name, o):
+        global n
+        if isinstance(o, h5py.Dataset) and "seconds" not in name and "per_s" not in name:
+            x, y = np.asarray(o[()]), np.asarray(b[g][name][()])
+            assert x.shape == y.shape and np.array_equal(x, y), (g, name)
+            n += 1
+    a[g].visititems(visit)
+for s in ("test_neg_elbo", "train_loss", "test_kl"):
+    assert np.array_equal(a["metrics"][s][()], b["metrics"][s][()]), s
+print("survivor %s: %d final values and parameter arrays identical to the unscheduled run" % (sys.argv[1].split("/")[-1], n))
+PY
+
+# Start a sweep, kill it (signal $2) once the ledger holds at least $3 scheduler lines, repeat
+# with the next count, then finish it; each round must leave it resumable.
+interrupt_and_finish() {
+  local name=$1 sig=$2; shift 2
+  local k=0
+  for at in "$@"; do
+    "$GS" run "$T/a.ini" --results "$T/r" sweep.name=$name > "$T/$name.$k.log" 2>&1 &
+    local pid=$!
+    local waited=0
+    while kill -0 $pid 2>/dev/null; do
+      local n=0
+      [ -f "$T/r/$name/ledger.log" ] && n=$(grep -cP '\tsched\t' "$T/r/$name/ledger.log")
+      if [ "$n" -ge "$at" ]; then kill -$sig $pid; break; fi
+      sleep 0.05
+      waited=$((waited + 1))
+      [ $waited -gt $((2400 * SLOW)) ] && fail "$name: no $at scheduler lines after 120 s"
+    done
+    wait $pid; local rc=$?
+    if [ "$sig" = TERM ] && ! grep -q "sweep $name: .* in " "$T/$name.$k.log"; then :; fi
+    [ "$sig" = TERM ] && [ $rc -ne 3 ] && [ $rc -ne 0 ] && { cat "$T/$name.$k.log"; fail "$name: SIGTERM exit $rc (want 3)"; }
+    [ "$sig" = KILL ] && [ $rc -ne 137 ] && [ $rc -ne 0 ] && { cat "$T/$name.$k.log"; fail "$name: kill -9 exit $rc"; }
+    k=$((k + 1))
+  done
+  "$GS" run "$T/a.ini" --results "$T/r" sweep.name=$name > "$T/$name.end.log" 2>&1 || { cat "$T/$name.end.log"; fail "$name: the last resume"; }
+  grep -q "earlier decisions replayed from the ledger" "$T/$name.end.log" || { cat "$T/$name.end.log"; fail "$name: nothing replayed"; }
+}
+
+same_as_reference() {
+  local name=$1
+  decisions "$T/r/$name" > "$T/$name.dec"
+  cmp -s "$T/ref.dec" "$T/$name.dec" || { diff "$T/ref.dec" "$T/$name.dec" | head -20; fail "$name: other decisions than the uninterrupted sweep"; }
+  $PY - "$R" "$T/r/$name" <<'PY' || fail "$name: other numbers than the uninterrupted sweep"
+import sys, h5py, glob, os, numpy as np
+a, b = sys.argv[1:3]
+runs = sorted(os.path.basename(f) for f in glob.glob(os.path.join(a, "runs", "*.h5")))
+assert runs == sorted(os.path.basename(f) for f in glob.glob(os.path.join(b, "runs", "*.h5")))
+for r in runs:
+    with h5py.File(os.path.join(a, "runs", r), "r") as x, h5py.File(os.path.join(b, "runs", r), "r") as y:
+        assert x.attrs["status"] == y.attrs["status"] and x.attrs["message"] == y.attrs["message"], r
+        for s in ("test_neg_elbo", "train_loss"):
+            assert np.array_equal(x["metrics"][s][()], y["metrics"][s][()]), (r, s)
+        for k in x["params"]:
+            assert np.array_equal(x["params"][k][()], y["params"][k][()]), (r, k)
+print("%d run files: the same status, reason, metrics and parameters" % len(runs))
+PY
+}
+
+echo "== asha killed (-9) three times in the middle, then resumed"
+interrupt_and_finish k KILL 6 17 30
+same_as_reference k
+echo "== asha stopped by SIGTERM (a preemption) in the middle, then resumed"
+interrupt_and_finish p TERM 12
+same_as_reference p
+
+echo "== sha: the same decisions at 3 ranks as at 1"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha1 sweep.scheduler=sha > "$T/sha1.log" 2>&1 || { cat "$T/sha1.log"; fail "sha, 1 rank"; }
+mpirun --oversubscribe -np 3 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha3 sweep.scheduler=sha > "$T/sha3.log" 2>&1 || { cat "$T/sha3.log"; fail "sha, 3 ranks"; }
+for s in sha1 sha3; do decisions "$T/r/$s" | grep -v '^start' | cut -f1,3- | sort > "$T/$s.set"; done
+cmp -s "$T/sha1.set" "$T/sha3.set" || { diff "$T/sha1.set" "$T/sha3.set" | head; fail "sha decided otherwise at 3 ranks"; }
+echo "sha: $(grep -c '^stop' "$T/sha1.set") stops, the same at 1 and 3 ranks"
+
+echo "== one scheduler per sweep: a second job is refused while the first runs"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=two > "$T/two1.log" 2>&1 &
+p1=$!
+for i in $(seq 1 $((400 * SLOW))); do [ -f "$T/r/two/ledger.log" ] && grep -qP '\tsched\t' "$T/r/two/ledger.log" && break; sleep 0.05; done
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=two > "$T/two2.log" 2>&1; rc=$?
+wait $p1 || { cat "$T/two1.log"; fail "the first job"; }
+[ $rc -ne 0 ] && grep -q "another job is running this sweep's scheduler" "$T/two2.log" || { cat "$T/two2.log"; fail "second job: exit $rc"; }
+[ "$(grep -cP '\tstarted\t.*\trung 0' "$T/r/two/ledger.log")" -eq 9 ] || fail "a run started twice at rung 0"
+
+echo "== bad settings"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad sweep.max_resource=5 > "$T/bad1.log" 2>&1 && fail "max_resource 5 accepted"
+grep -q "sweep.max_resource = 5 but the runs train 9 epochs" "$T/bad1.log" || { cat "$T/bad1.log"; fail "max_resource message"; }
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad --shard 0/2 > "$T/bad2.log" 2>&1 && fail "shards accepted"
+grep -q "cannot run in shards" "$T/bad2.log" || { cat "$T/bad2.log"; fail "shard message"; }
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad sweep.scheduler=fast > "$T/bad3.log" 2>&1 && fail "scheduler fast accepted"
+grep -q "sweep.scheduler" "$T/bad3.log" || { cat "$T/bad3.log"; fail "scheduler message"; }
+
+echo "== the same sweep with scheduler = none continues the stopped runs from their checkpoints"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=k sweep.scheduler=none > "$T/none.log" 2>&1 || { cat "$T/none.log"; fail "scheduler = none afterwards"; }
+nres=$(grep -c "resumed from its checkpoint" "$T/none.log")
+[ "$nres" -eq "$nstop" ] || { cat "$T/none.log"; fail "$nres runs resumed, want $nstop"; }
+"$GS" status "$T/r/k" | grep -q "^done:     9 of 9 runs" || fail "not all done after scheduler = none"
+echo "PASS"
