@@ -387,6 +387,24 @@ static int cmd_plan(int argc, char **argv) {
     printf("\nestimated training work: %.3g TFLOP (largest run %.3g TFLOP): about %.2g core-hours at %.0f GFLOP/s per "
            "core (sample quality and linear probes estimated roughly; other evaluation not counted)\n", work / 1e12, largest / 1e12, work / rate / 3600, rate / 1e9);
   }
+  if (gs_sweep_has_scheduler(&sw) && sw.nruns > 0) {
+    /* early stopping: the rungs, and what synchronous successive halving trains at most */
+    const gs_config *b = &sw.base;
+    long E = gs_model_epochs(&sw.runs[0].cfg), rungs[GS_SCHED_MAX_RUNGS];
+    int K = gs_sched_rungs(b->sched_min_resource < E ? b->sched_min_resource : E, E, b->sched_reduction, rungs,
+                           GS_SCHED_MAX_RUNGS);
+    printf("\nearly stopping: %s on %s (%s), eta %ld, rungs at epochs", b->scheduler,
+           b->sched_metric[0] ? b->sched_metric : "the model's headline metric", b->sched_mode, b->sched_reduction);
+    for (int k = 0; k < K && k < GS_SCHED_MAX_RUNGS; k++) printf(" %ld", rungs[k]);
+    long n = sw.nruns, epochs = 0, prev = 0;
+    for (int k = 0; k < K && k < GS_SCHED_MAX_RUNGS && n > 0; k++) {
+      epochs += n * (rungs[k] - prev);
+      prev = rungs[k];
+      n = n / b->sched_reduction > 0 ? n / b->sched_reduction : 1;
+    }
+    printf("\n  sha trains %ld run-epochs of the full sweep's %ld (%.0f %%); asha about as many\n", epochs,
+           sw.nruns * E, 100.0 * (double)epochs / (double)(sw.nruns * E));
+  }
   if (owner) {
     /* what each shard of `--shard i/N` gets: runs and share of the estimated cost */
     double total = 0, *cost = gs_malloc(sizeof(double) * nshards);

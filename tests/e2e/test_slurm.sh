@@ -6,6 +6,7 @@
 #      sweep.h5 grid equal the single allocation's; so does a script from `gensweep slurm --array 2`;
 #   3. a running sweep preempted with SIGUSR1 checkpoints, requeues itself, resumes from its
 #      checkpoints and ends with the numbers of an uninterrupted sweep;
+#      So does an asha sweep (early stopping): the same decisions, in the same order;
 #   4. srun tasks that do not form one MPI world (--mpi=none) are refused with a clear message.
 # Exit 77 (ctest: skipped) when the Slurm daemons are not installed or cannot start here.
 set -uo pipefail
@@ -225,6 +226,48 @@ grep -q "resumed from its checkpoint" "$out" || fail "no run resumed from its ch
 grep -q "gensweep exited with status 0" "$out" || fail "the resumed sweep did not finish"
 compare k "$T/r3" "preempted + requeued sweep" || fail "preempted sweep numbers"
 ls "$T/r3/k/ckpt/"*.h5 > /dev/null 2>&1 && fail "checkpoints left after the sweep finished"
+
+# ---------------------------------------------------------------- 3b. an asha sweep preempted
+# Early stopping (issue 13): the scheduler's decisions are in the ledger, so a preempted and
+# requeued asha sweep makes the same decisions in the same order (one task: results arrive in a
+# fixed order) and ends with the numbers of an uninterrupted one.
+echo "== preemption of an asha sweep: the same decisions and numbers"
+ASHA=(sweep.name=q sweep.scheduler=asha sweep.min_resource=1 sweep.reduction=3 train.epochs=9 model.name=vae \
+      model.latent_dim=2,3,4 train.lr=0.0003,0.001,0.003)
+"$GS" run --quiet --results "$T/ref" "$T/k.ini" "${ASHA[@]}" > "$T/refq.txt" 2>&1 || { cat "$T/refq.txt"; fail "reference q"; }
+jq=$(sbatch --parsable --ntasks=1 --time=30 -o "$T/preq-%j.out" "$SRC/slurm/sweep.sbatch" "$T/k.ini" --results "$T/r5" \
+     "${ASHA[@]}") || fail "sbatch (asha preemption)"
+end=$(($(date +%s) + 60 * SLOW))
+until [ "$(grep -c "	sched	" "$T/r5/q/ledger.log" 2>/dev/null)" -ge 6 ]; do
+  [ "$(date +%s)" -lt "$end" ] || fail "asha: no 6 scheduler lines within $((60 * SLOW)) s"
+  sleep 0.1
+done
+[ "$(squeue -h -j "$jq" -o %T)" = RUNNING ] || fail "job $jq finished before it could be preempted"
+scancel --batch --signal=USR1 "$jq" || fail "scancel --signal=USR1 (asha)"
+end=$(($(date +%s) + 90 * SLOW))
+while [ -n "$(squeue -h -j "$jq" 2>/dev/null)" ]; do
+  [ "$(date +%s)" -lt "$end" ] || fail "asha job $jq still in the queue after $((90 * SLOW)) s"
+  if [ "$(squeue -h -j "$jq" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/r5" > /dev/null; then
+    scontrol update jobid="$jq" StartTime=now 2> /dev/null
+  fi
+  sleep 0.2
+done
+all_completed "$jq"
+[ "$(job_field "$jq" Restarts)" -ge 1 ] || fail "asha job $jq was not requeued"
+grep -q "earlier decisions replayed from the ledger" "$T/preq-$jq.out" || fail "asha: the requeued job replayed nothing"
+for d in "$T/ref/q" "$T/r5/q"; do grep -P '^[0-9.]+\tsched\t' "$d/ledger.log" | cut -f7 > "$d.dec"; done
+cmp -s "$T/ref/q.dec" "$T/r5/q.dec" || { diff "$T/ref/q.dec" "$T/r5/q.dec" | head; fail "asha: other decisions after the preemption"; }
+/usr/bin/python3 - "$T/ref/q" "$T/r5/q" <<'PY' || fail "asha: other numbers after the preemption"
+import sys, os, glob, h5py, numpy as np
+a, b = sys.argv[1:3]
+runs = sorted(os.path.basename(f) for f in glob.glob(a + "/runs/*.h5"))
+assert len(runs) == 9 and runs == sorted(os.path.basename(f) for f in glob.glob(b + "/runs/*.h5"))
+for r in runs:
+    with h5py.File(f"{a}/runs/{r}", "r") as x, h5py.File(f"{b}/runs/{r}", "r") as y:
+        assert x.attrs["status"] == y.attrs["status"], r
+        assert np.array_equal(x["metrics/test_neg_elbo"][()], y["metrics/test_neg_elbo"][()]), r
+print("asha after a preemption: %d decisions and 9 run files as uninterrupted" % sum(1 for _ in open(a + ".dec")))
+PY
 
 # ---------------------------------------------------------------- 4. tasks that are not one MPI world
 echo "== srun --mpi=none: refused"

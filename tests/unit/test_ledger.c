@@ -340,6 +340,9 @@ Test(ledger, state_classes) {
   cr_assert_eq(gs_ledger_state_class("failed"), GS_LSTATE_FAILED);
   cr_assert_eq(gs_ledger_state_class("diverged"), GS_LSTATE_FAILED);
   cr_assert_eq(gs_ledger_state_class("interrupted"), GS_LSTATE_INTERRUPTED);
+  cr_assert_eq(gs_ledger_state_class("paused"), GS_LSTATE_INTERRUPTED);
+  cr_assert_eq(gs_ledger_state_class("stopped"), GS_LSTATE_DONE);
+  cr_assert_eq(gs_ledger_state_class("sched"), GS_LSTATE_NOTE);
   cr_assert_eq(gs_ledger_state_class("checkpoint-rejected"), GS_LSTATE_NOTE);
   cr_assert_eq(gs_ledger_state_class(NULL), GS_LSTATE_NOTE);
   cr_assert(gs_ledger_state_valid("checkpoint_failed2"));
@@ -1148,6 +1151,52 @@ Test(status, while_a_writer_appends, .timeout = 60) {
   cr_assert_eq(v.nbad, 0);
   gs_ledger_view_free(&v);
   gs_sweep_free(&sw);
+  rmtree(dir);
+  free(dir);
+}
+
+/* gs_ledger_each: every well-formed line in file order (the scheduler's replay reads its lines
+ * so), torn and garbage lines skipped, a non-zero return stops the walk. */
+typedef struct each_ctx {
+  int n, stop_at;
+  char msgs[8][64];
+  long lines[8];
+} each_ctx;
+static int each_fn(const gs_ledger_entry *e, void *ctx) {
+  each_ctx *x = ctx;
+  if (x->n < 8) {
+    GS_STRCPY(x->msgs[x->n], e->message);
+    x->lines[x->n] = e->line;
+  }
+  x->n++;
+  return x->stop_at && x->n == x->stop_at ? 7 : 0;
+}
+
+Test(ledger, each_line_in_order) {
+  char *dir = tmpdir();
+  gs_error err = {0};
+  each_ctx x = {0};
+  cr_assert_eq(gs_ledger_each(dir, each_fn, &x, &err), 0, "%s", err.msg); /* no ledger: no lines */
+  cr_assert_eq(x.n, 0);
+  gs_ledger l;
+  cr_assert_eq(gs_ledger_open(dir, &l, &err), 0, "%s", err.msg);
+  append_ok(&l, "sched", "a", 1, 1, "start\t0\t0\t0\t1\t-\ta");
+  append_ok(&l, "started", "a", 1, 0, NULL);
+  gs_ledger_close(&l);
+  append_raw(dir, "garbage line\n");
+  cr_assert_eq(gs_ledger_open(dir, &l, &err), 0, "%s", err.msg);
+  append_ok(&l, "sched", "a", 1, 1, "report\t1\t0\t0\t1\t2.5\ta");
+  gs_ledger_close(&l);
+  append_raw(dir, "1.0\tsched\ta\t0000000000000001\t1\t1\ttorn");
+  cr_assert_eq(gs_ledger_each(dir, each_fn, &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.n, 3, "3 well-formed lines, got %d", x.n);
+  cr_assert_str_eq(x.msgs[0], "start\t0\t0\t0\t1\t-\ta"); /* the message unescaped */
+  cr_assert_str_eq(x.msgs[1], "");
+  cr_assert_str_eq(x.msgs[2], "report\t1\t0\t0\t1\t2.5\ta");
+  cr_assert(x.lines[0] < x.lines[1] && x.lines[1] < x.lines[2]);
+  each_ctx y = {.stop_at = 2};
+  cr_assert_eq(gs_ledger_each(dir, each_fn, &y, &err), 7);
+  cr_assert_eq(y.n, 2);
   rmtree(dir);
   free(dir);
 }

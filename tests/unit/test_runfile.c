@@ -1062,3 +1062,59 @@ Test(h5util, lookup3_is_hdf5s_superblock_checksum) {
   const char *fs = "Four score and seven years ago";
   cr_assert_eq(gs_h5_lookup3((const uint8_t *)fs, strlen(fs)), 0x17770551u);
 }
+
+/* gs_runfile_set_status: the status and message change, the rest (metrics, params, checksum)
+ * stays; a corrupt file is refused and left as it was. */
+Test(runfile, set_status_round_trip_and_corrupt_input) {
+  char dir[64], path[128];
+  make_tmpdir(dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/a.h5", dir);
+  gs_params p, q;
+  fill_params(&p);
+  gs_record r;
+  fill_record(&r, "lr-0.001", 0x77, &p);
+  GS_STRCPY(r.status, "paused");
+  gs_error err = {0};
+  cr_assert_eq(gs_runfile_write(path, &r, NULL, &err), 0, "%s", err.msg);
+  const char *why = "stopped at rung 1 (resource 3 of 9): metric 351.25 ranked 5th of 9, not in the top 3";
+  cr_assert_eq(gs_runfile_set_status(path, "stopped", why, &err), 0, "%s", err.msg);
+  gs_run_summary s;
+  cr_assert_eq(gs_runfile_read_summary(path, &s, &err), 0, "%s", err.msg); /* (verifies the checksum) */
+  cr_assert_str_eq(s.status, "stopped");
+  cr_assert_str_eq(s.message, why);
+  cr_assert_eq(s.config_hash, 0x77);
+  cr_assert_eq(s.nscalars, 3);
+  memset(&q, 0, sizeof q);
+  for (int i = 0; i < p.count; i++) gs_params_declare(&q, p.info[i].name, p.info[i].ndim, p.info[i].shape);
+  gs_params_alloc(&q);
+  gs_record b;
+  cr_assert_eq(gs_runfile_read(path, &b, &q, &err), 0, "%s", err.msg);
+  cr_assert(params_equal(&p, &q), "the parameters changed");
+  cr_assert_eq(b.nseries, r.nseries);
+  gs_record_free(&b);
+  char tmp[140];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  cr_assert(!exists(tmp), "temporary file left behind");
+
+  /* a flipped byte in the parameters: refused, the file untouched */
+  size_t n;
+  char *bytes = slurp(path, &n);
+  char *bad = malloc(n);
+  memcpy(bad, bytes, n);
+  size_t at = n - 64; /* in the raw data near the end of the file */
+  bad[at] ^= 0x5a;
+  FILE *f = fopen(path, "wb");
+  fwrite(bad, 1, n, f);
+  fclose(f);
+  gs_error e2 = {0};
+  cr_assert_neq(gs_runfile_set_status(path, "done", "", &e2), 0, "a corrupt file was rewritten");
+  cr_assert(strstr(e2.msg, path), "the message names the file: %s", e2.msg);
+  size_t n2;
+  char *after = slurp(path, &n2);
+  cr_assert(n2 == n && memcmp(after, bad, n) == 0, "the corrupt file was changed");
+  gs_error e3 = {0};
+  cr_assert_neq(gs_runfile_set_status("/nonexistent/x.h5", "done", "", &e3), 0);
+  free(after), free(bad), free(bytes);
+  gs_record_free(&r);
+  gs_params_free(&p), gs_params_free(&q);
+}
