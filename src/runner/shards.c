@@ -34,9 +34,25 @@ int gs_parse_shard(const char *s, int *shard, int *nshards, gs_error *err) {
  * classes) in ~7 s on one core (about 1,200), liblinear's dual solvers 100 images in ~0.06 s
  * (about 6,000). Features counted as the data set's dimension (a VAE's 25 are overestimated: the
  * order of runs is what matters). */
-static double probe_cost(const gs_config *c, const gs_data_sizes *d) {
+static double probe_cost(const gs_config *c, const gs_data_sizes *d, double train_cost) {
   gs_probe_lists pl;
   if (gs_config_probe_lists(c, &pl, NULL) != 0) return 0.0;
+  /* probe.features = finetuned: the feature network trained further on each labelled subset,
+   * max(finetune_epochs passes, finetune_min_steps batches), at about half the training's cost
+   * per example (the discriminator's share of a GAN step) */
+  double ft = 0;
+  long epochs = gs_model_epochs(c);
+  double n_all = (double)gs_train_count(d->train, c->train_size, c->val_split);
+  if (pl.finetuned && epochs > 0 && n_all > 0) {
+    double per_example = train_cost / ((double)epochs * n_all);
+    for (int b = 0; b < pl.nbudgets; b++) {
+      double m = pl.budgets[b] == 0 ? n_all : (double)pl.budgets[b];
+      double fits = pl.budgets[b] == 0 ? 1 : (double)c->probe_repeats;
+      double steps = fmax((double)c->probe_finetune_epochs * ceil(m / (double)c->batch_size),
+                          (double)c->probe_finetune_min_steps);
+      ft += fits * steps * (double)c->batch_size * 0.5 * per_example;
+    }
+  }
   int sources = pl.model_features + pl.untrained_features + pl.pooled_features + pl.untrained_pooled_features;
   double n = (double)gs_train_count(d->train, c->train_size, c->val_split), work = 0;
   for (int b = 0; b < pl.nbudgets; b++) {
@@ -44,13 +60,14 @@ static double probe_cost(const gs_config *c, const gs_data_sizes *d) {
     double fits = pl.budgets[b] == 0 ? 1 : (double)c->probe_repeats;
     work += fits * m * (m < (double)d->dim + 1 ? 6000.0 : 1200.0);
   }
-  return sources * pl.nclassifiers * work * (double)d->dim * 10.0;
+  return sources * pl.nclassifiers * work * (double)d->dim * 10.0 + ft;
 }
 
 double gs_run_cost(const gs_run *run) {
   const gs_model_def *def = gs_model_find(run->cfg.model);
   const gs_data_sizes *sizes = gs_config_data_sizes(&run->cfg);
-  double c = def && def->cost && sizes ? def->cost(&run->cfg, sizes) + probe_cost(&run->cfg, sizes) : 0.0;
+  double train = def && def->cost && sizes ? def->cost(&run->cfg, sizes) : 0.0;
+  double c = def && def->cost && sizes ? train + probe_cost(&run->cfg, sizes, train) : 0.0;
   return isfinite(c) && c > 0 ? c : 0.0;
 }
 
