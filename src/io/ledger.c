@@ -233,6 +233,8 @@ int gs_ledger_open(const char *dir, gs_ledger *l, gs_error *err) {
   l->fd = -1;
   l->path[0] = 0;
   l->recreated = 0;
+  l->hold = 0;
+  l->npend = 0;
   if (!dir || !*dir) return gs_fail(err, "ledger: no directory given");
   if ((size_t)snprintf(l->path, sizeof l->path, "%s/%s", dir, GS_LEDGER_FILE) >= sizeof l->path)
     return gs_fail(err, "ledger: directory name too long: %s", dir);
@@ -254,6 +256,8 @@ int gs_ledger_open(const char *dir, gs_ledger *l, gs_error *err) {
   return gs_fail(err, "%s: cannot open: it keeps disappearing", l->path);
 }
 
+static int write_lines(gs_ledger *l, const char *buf, size_t o, gs_error *err);
+
 int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64_t hash, long epoch,
                      const char *msg, gs_error *err) {
   if (!l || l->fd < 0) return gs_fail(err, "ledger %s: not open", l ? l->path : "");
@@ -271,6 +275,32 @@ int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64
   o += (size_t)snprintf(buf + o, sizeof buf - o, "\t%016" PRIx64 "\t%ld\t%ld\t", hash, epoch, (long)getpid());
   o += escape_into(buf + o, sizeof buf - 1 - o, msg ? msg : "");
   buf[o++] = '\n';
+  if (l->hold) { /* gs_ledger_hold: kept for one write with the lines around it */
+    if (l->npend + o > sizeof l->pend && gs_ledger_release(l, err) != 0) return -1;
+    l->hold = 1;
+    memcpy(l->pend + l->npend, buf, o);
+    l->npend += o;
+    return 0;
+  }
+  return write_lines(l, buf, o, err);
+}
+
+void gs_ledger_hold(gs_ledger *l) {
+  if (l && l->fd >= 0) l->hold = 1;
+}
+
+int gs_ledger_release(gs_ledger *l, gs_error *err) {
+  if (!l) return 0;
+  l->hold = 0;
+  if (l->fd < 0 || l->npend == 0) return 0;
+  size_t n = l->npend;
+  l->npend = 0;
+  return write_lines(l, l->pend, n, err);
+}
+
+/* Whole lines buf[0..o) by one write(2) (o < PIPE_BUF, so concurrent appends do not interleave),
+ * then fsync. */
+static int write_lines(gs_ledger *l, const char *buf, size_t o, gs_error *err) {
   /* The file removed (or replaced) while the sweep runs: lines written to the removed file would
    * be lost without a word. It is created again, when its directory is still there (a removed
    * results directory is not recreated here: the runner stops at its next write), and counted
@@ -302,6 +332,10 @@ int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64
 }
 
 void gs_ledger_close(gs_ledger *l) {
+  if (l && l->fd >= 0 && l->npend) {
+    gs_error e = {0};
+    (void)gs_ledger_release(l, &e);
+  }
   if (l && l->fd >= 0) {
     close(l->fd);
     l->fd = -1;

@@ -76,6 +76,10 @@ typedef struct coord {
   int sched_lock;        /* DIR/scheduler.lock, held for the job: one scheduler per sweep */
   long *sent_to;         /* [nruns] the epoch each running run was sent to */
   int *waiting;          /* [nleaders] the group asked for work while the scheduler said wait */
+  long *stops, nstops;   /* stopped runs whose files still say "paused": rewritten when rank 0 is
+                            free (after the groups have their answers) */
+  double sched_s;        /* seconds spent deciding (the scheduler and its ledger lines) */
+  long sched_calls;      /* decisions asked for and results reported */
 } coord;
 
 /* Before printing a line on a terminal, clear the live status line (it is redrawn after). */
@@ -376,12 +380,15 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
  * sweep with scheduler = none) continues it. */
 
 static void sched_write_events(coord *c);
+static void sched_release(coord *c);
 
 static int sched_next(coord *c, int group, int *until) {
+  double t0 = gs_now();
   gs_sched_action a;
   gs_sched_action_kind k = gs_sched_next(c->sched, &a);
   if (k == GS_SCHED_WAIT) return -2;
   if (k == GS_SCHED_DONE) return -1;
+  if (c->have_ledger) gs_ledger_hold(&c->ledger);
   sched_write_events(c);
   int idx = (int)a.run;
   c->sent_to[idx] = a.resource;
@@ -391,6 +398,9 @@ static int sched_next(coord *c, int group, int *until) {
   snprintf(msg, sizeof msg, "rung %d: epochs %ld to %ld%s", a.rung, a.from_resource + 1, a.resource,
            a.resent ? " (sent again: its group stopped with the last job)" : "");
   coord_log(c, "started", idx, a.from_resource, msg);
+  sched_release(c);
+  c->sched_s += gs_now() - t0;
+  c->sched_calls++;
   if (a.rung > 0 && !c->opt->quiet) {
     char tag[300];
     coord_tag(c, idx, tag, sizeof tag);
@@ -432,7 +442,7 @@ static void sched_write_events(coord *c) {
     const gs_run *run = &c->sw->runs[ev.run];
     char why[400], tag[300];
     gs_sched_describe(c->sched, ev.run, why, sizeof why);
-    sched_mark_stopped(c, ev.run);
+    c->stops[c->nstops++] = ev.run; /* (each run stops once) */
     c->out->stopped++;
     coord_log(c, "stopped", (int)ev.run, ev.resource, why);
     if (!c->opt->quiet) {
@@ -442,6 +452,22 @@ static void sched_write_events(coord *c) {
     }
   }
   fflush(c->log);
+}
+
+/* The run files of the stops decided so far say "stopped" (a file rewrite each: done when the
+ * groups waiting for an answer have it, so that it does not delay them). */
+static void sched_flush_stops(coord *c) {
+  for (long i = 0; i < c->nstops; i++) sched_mark_stopped(c, c->stops[i]);
+  c->nstops = 0;
+}
+
+/* The ledger lines held since gs_ledger_hold, in one write and one fsync. */
+static void sched_release(coord *c) {
+  gs_error e = {0};
+  if (c->have_ledger && gs_ledger_release(&c->ledger, &e) != 0) {
+    fprintf(c->log, "warning: %s (ledger writing stopped)\n", e.msg);
+    c->have_ledger = 0;
+  }
 }
 
 /* The metric of a run file at an epoch: the series' value at that epoch when it has one value per
@@ -500,13 +526,20 @@ static void sched_reported(coord *c, int idx, int how, double metric, const char
     fprintf(c->log, "%s: reached epoch %ld, %s %.6g\n", tag, resource, c->metric, metric);
   }
   gs_error e = {0};
+  double t0 = gs_now();
+  if (c->have_ledger) gs_ledger_hold(&c->ledger);
   if (gs_sched_report(c->sched, idx, resource, metric, &e) != 0)
     fprintf(c->log, "warning: %s: scheduler: %s\n", run->id, e.msg);
   sched_write_events(c);
+  sched_release(c);
+  c->sched_s += gs_now() - t0;
+  c->sched_calls++;
   sched_serve_waiting(c);
 }
 
 static void sched_free(coord *c) {
+  free(c->stops);
+  c->stops = NULL;
   if (c->sched) gs_sched_free(c->sched);
   c->sched = NULL;
   if (c->sched_lock > 0) close(c->sched_lock);
@@ -584,6 +617,7 @@ static void coord_poll(void) {
     if (!flag) {
       /* a stop request releases the groups that wait for the scheduler */
       if (c->sched && (c->stopping || gs_stop_requested)) sched_serve_waiting(c);
+      if (c->sched && c->nstops) sched_flush_stops(c);
       coord_status(c, 0);
       return;
     }
@@ -692,6 +726,7 @@ static int coord_setup(coord *c, gs_error *err) {
     c->nqueue = sw->nruns;
     c->sent_to = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(long));
     c->waiting = gs_calloc((size_t)c->nleaders, sizeof(int));
+    c->stops = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(long));
     if (sched_setup(c, err) != 0) return -1;
     if (sw->nruns > 0 && !gs_dataset_cached(&sw->runs[0].cfg, err)) {
       char msg[sizeof err->msg];
@@ -970,6 +1005,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     }
     gs_poll_hook = NULL;
     the_coord = NULL;
+    if (c.sched) sched_flush_stops(&c);
     coord_line(&c);
     if (!c.dir_gone) coord_index(&c, 1);
     if (c.have_ledger) gs_ledger_close(&c.ledger);
@@ -995,6 +1031,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
       if (out->stopped)
         fprintf(log, "early stopping: %ld run%s stopped before their last epoch (`gensweep status` shows the rungs)\n",
                 out->stopped, out->stopped == 1 ? "" : "s");
+      if (c.sched_calls)
+        fprintf(log, "early stopping: %ld decisions and results, %.3f ms each on average (the scheduler and its "
+                "ledger lines, written and fsync'd)\n", c.sched_calls, 1e3 * c.sched_s / c.sched_calls);
     }
     if (!c.dir_gone && (out->interrupted || c.stopping))
       fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",

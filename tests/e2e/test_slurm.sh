@@ -76,6 +76,20 @@ all_completed() { # jobid: every job/array task COMPLETED with exit code 0:0
   [ "$states" = "COMPLETED " ] && [ "$codes" = "0:0 " ] || fail "job $1: states '$states', exit codes '$codes'"
 }
 
+# jobid pattern: wait until a requeued job has run to its end, starting it as soon as its previous
+# batch script (a process whose command line has pattern) is gone; every task COMPLETED 0:0
+until_requeued_done() {
+  local end=$(($(date +%s) + 90 * SLOW))
+  while [ -n "$(squeue -h -j "$1" 2>/dev/null)" ]; do
+    [ "$(date +%s)" -lt "$end" ] || fail "job $1 still in the queue (pending or running) after $((90 * SLOW)) s"
+    if [ "$(squeue -h -j "$1" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$2" > /dev/null; then
+      scontrol update jobid="$1" StartTime=now 2> /dev/null
+    fi
+    sleep 0.2
+  done
+  all_completed "$1"
+}
+
 cat > "$T/s.ini" <<INI
 [sweep]
 name = s
@@ -205,15 +219,7 @@ until [ "$(squeue -h -j "$jp" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "
   sleep 0.1
 done
 scontrol update jobid="$jp" StartTime=now || fail "scontrol update StartTime=now"
-end=$(($(date +%s) + 90 * SLOW))
-while [ -n "$(squeue -h -j "$jp" 2>/dev/null)" ]; do
-  [ "$(date +%s)" -lt "$end" ] || fail "job $jp still in the queue (pending or running) after $((90 * SLOW)) s"
-  if [ "$(squeue -h -j "$jp" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/k.ini" > /dev/null; then
-    scontrol update jobid="$jp" StartTime=now 2> /dev/null
-  fi
-  sleep 0.2
-done
-all_completed "$jp"
+until_requeued_done "$jp" "$T/k.ini"
 restarts=$(job_field "$jp" Restarts)
 [ "$restarts" -ge 1 ] || fail "job $jp: Restarts=$restarts, want 1"
 [ "$restarts" = 1 ] || echo "note: job $jp restarted $restarts times"
@@ -244,15 +250,7 @@ until [ "$(grep -c "	sched	" "$T/r5/q/ledger.log" 2>/dev/null)" -ge 6 ]; do
 done
 [ "$(squeue -h -j "$jq" -o %T)" = RUNNING ] || fail "job $jq finished before it could be preempted"
 scancel --batch --signal=USR1 "$jq" || fail "scancel --signal=USR1 (asha)"
-end=$(($(date +%s) + 90 * SLOW))
-while [ -n "$(squeue -h -j "$jq" 2>/dev/null)" ]; do
-  [ "$(date +%s)" -lt "$end" ] || fail "asha job $jq still in the queue after $((90 * SLOW)) s"
-  if [ "$(squeue -h -j "$jq" -o %T 2>/dev/null)" = PENDING ] && ! pgrep -f -- "$T/r5" > /dev/null; then
-    scontrol update jobid="$jq" StartTime=now 2> /dev/null
-  fi
-  sleep 0.2
-done
-all_completed "$jq"
+until_requeued_done "$jq" "$T/r5"
 [ "$(job_field "$jq" Restarts)" -ge 1 ] || fail "asha job $jq was not requeued"
 grep -q "earlier decisions replayed from the ledger" "$T/preq-$jq.out" || fail "asha: the requeued job replayed nothing"
 for d in "$T/ref/q" "$T/r5/q"; do grep -P '^[0-9.]+\tsched\t' "$d/ledger.log" | cut -f7 > "$d.dec"; done

@@ -52,6 +52,9 @@ typedef struct gs_ledger {
   int fd;            /* O_WRONLY | O_APPEND; -1 when closed */
   char path[1100];   /* dir/ledger.log */
   int recreated;     /* times the file was found removed (or replaced) and created again */
+  int hold;          /* gs_ledger_hold: lines wait in pend for gs_ledger_release */
+  size_t npend;
+  char pend[GS_LEDGER_MAX_LINE];
 } gs_ledger;
 
 /* Open dir/ledger.log for appending, creating dir and the file (with its header) if needed.
@@ -61,6 +64,12 @@ int gs_ledger_open(const char *dir, gs_ledger *l, gs_error *err);
  * than GS_MAX_RUN_ID; msg may be NULL. The time stamp and pid are the caller's. */
 int gs_ledger_append(gs_ledger *l, const char *state, const char *run_id, uint64_t hash, long epoch,
                      const char *msg, gs_error *err);
+/* Group the next appends into one write(2) and one fsync(2) (a decision's several lines): after
+ * gs_ledger_hold, gs_ledger_append keeps its lines until gs_ledger_release writes them (or until
+ * they would pass GS_LEDGER_MAX_LINE bytes: then the earlier ones are written first). Every
+ * write is still of whole lines shorter than PIPE_BUF. gs_ledger_close releases what is held. */
+void gs_ledger_hold(gs_ledger *l);
+int gs_ledger_release(gs_ledger *l, gs_error *err);
 /* Safe to call twice, or on a ledger whose open failed after being zeroed. */
 void gs_ledger_close(gs_ledger *l);
 
