@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The mixture-prior and Beta-latent point-cloud models end to end (SCIENCE.md §3): pc_vaegm and
 # pc_beta train on a small generated shapes set (the test Chamfer distance falls), pc_vaegm
-# records its clusters against the classes and sub-categories (in range; not better than chance
-# at this size, see below), pc_beta its
+# clusters the clouds (most components in use, class accuracy and ARI well above chance; see
+# below) and records its clusters against the classes and sub-categories, pc_beta its
 # binary-code Chamfer distance and the gap to the continuous code, both render their clouds
 # (reconstructions, prior samples: per component, from the Beta prior), and a SIGTERM-stopped run
 # of each resumes bit for bit.
@@ -65,16 +65,21 @@ for f in runs:
         assert len(acc) == 15 and np.all((acc >= 0) & (acc <= 1)), acc
         s = {k: float(fin[k][()]) for k in ("test_cluster_acc_class", "test_cluster_acc_subcat", "test_ari_class",
                                             "test_ari_subcat", "test_cluster_purity_class", "test_clusters_used")}
-        # Only present and in range: at this size the model is NOT better than chance. Measured
-        # here (15 epochs, 768 clouds of 128 points, kl_weight 1e-4): q(y|x) collapses onto one
-        # component (test_clusters_used 1, class accuracy 0.125 = 1/8, ARI 0): beta * KL(q(y|x) ||
-        # uniform) is at most 2e-4 against a Chamfer term of ~0.03, and the decoder serves every
-        # cloud from one component. An open problem of the model, not of the measurement.
+        used = h["metrics/test_clusters_used"][:]
+        assert len(used) == 15 and np.all((used >= 1) & (used <= 8)), used
+        # The clusters are real, not a collapse onto one component. Measured here (15 epochs, 768
+        # clouds of 128 points, kl_weight 1e-4, pc.balance_weight 0.1 by default; train.seed 1):
+        # final class accuracy 0.41 (chance 1/8), ARI 0.14 against the classes, 7 of 8 components
+        # used; seeds 2 and 3: 0.375 and 0.365, 7 and 6 used. Without the balance term
+        # (pc.balance_weight = 0, the plain ELBO) q(y|x) collapsed: 1 component, 0.125, ARI 0.
+        assert s["test_clusters_used"] >= 4 and used[-5:].min() >= 4, (s, used)
+        assert s["test_cluster_acc_class"] >= 0.25 and acc[-5:].min() >= 0.25, (s, acc)
+        assert s["test_ari_class"] >= 0.05 and s["test_ari_subcat"] >= 0.05, s
         assert 0 <= s["test_cluster_acc_class"] <= 1 and -1 <= s["test_ari_class"] <= 1, s
-        assert 1 <= s["test_clusters_used"] <= 8, s
+        assert s["test_cluster_purity_class"] >= s["test_cluster_acc_class"] - 1e-12, s
         assert list(pc["prior_component"][:]) == [0, 1, 2, 3, 4, 5, 6, 7]
         assert h["clusters/counts_class"].shape == (8, 8) and h["clusters/counts_class"][:].sum() == 96
-        print("pc_vaegm test Chamfer", np.round(cd, 4), "class accuracy", np.round(acc, 3), {k: round(v, 3) for k, v in s.items()})
+        print("pc_vaegm test Chamfer", np.round(cd, 4), "class accuracy", np.round(acc, 3), "clusters used", used, {k: round(v, 3) for k, v in s.items()})
     else:
         cont, binary, gap = (float(fin[k][()]) for k in ("test_chamfer", "test_chamfer_binary", "test_binary_gap"))
         assert np.isfinite(gap) and abs(gap - (binary - cont) / cont) < 1e-9 and binary > 0, (cont, binary, gap)

@@ -156,8 +156,110 @@ Test(pc_models, pc_vae_gradient_matches_finite_differences) { check_gradients("p
 Test(pc_models, pc_vaegm_gradient_matches_finite_differences) { check_gradients("pc_vaegm"); }
 Test(pc_models, pc_beta_gradient_matches_finite_differences) { check_gradients("pc_beta"); }
 
+/* pc_vaegm's balance term lambda KL(qbar || 1/C) alone: the loss at lambda = 1 minus the loss at
+ * lambda = 0 is B times the KL it reports (train_balance_kl's sum), the KL is in [0, log C], and
+ * the difference of the two gradients (the term's own, exact through a qbar held constant:
+ * balance_term) matches finite differences of the difference of the losses, along it and
+ * element by element in the q(y|x) head, which gets no other gradient as large. */
+static double step_losses(const gs_model_def *d, gs_model *m, const gs_batch *b, gs_losses *l) {
+  gs_rng noise;
+  gs_rng_seed(&noise, 7, 0, GS_RNG_NOISE);
+  *l = (gs_losses){0};
+  return d->train_step(m, b, 0, &noise, l);
+}
+static double loss_sum(const gs_losses *l, const char *name) {
+  for (int i = 0; i < l->n; i++)
+    if (strcmp(l->name[i], name) == 0) return l->sum[i];
+  return NAN;
+}
+
+Test(pc_models, pc_vaegm_balance_term_matches_finite_differences) {
+  enum { N = 16, B = 6, C = 3 };
+  gs_dataset ds;
+  shapes_data(&ds, N, 24, 8);
+  gs_config c[2];
+  for (int k = 0; k < 2; k++) {
+    small_config(&c[k], "pc_vaegm", 5);
+    cfg_set(&c[k], "pc.components", C);
+    cfg_set(&c[k], "pc.balance_weight", k); /* c[0]: the plain ELBO, c[1]: lambda = 1 */
+  }
+  const gs_model_def *d = gs_model_find("pc_vaegm");
+  gs_model *m0 = make(d, &c[0], &ds, 3), *m1 = make(d, &c[1], &ds, 3);
+  gs_params *p0 = d->params(m0), *p1 = d->params(m1);
+  int32_t idx[B] = {0, 5, 10, 19, 2, 7};
+  gs_batch b = {&ds.train, idx, B, 0, B, NULL};
+  gs_losses l;
+  double base = step_loss(d, m0, &b), with = step_losses(d, m1, &b, &l), kl = loss_sum(&l, "balance_kl") / B;
+  cr_assert(isfinite(kl) && kl >= 0 && kl <= log(C), "KL(qbar || 1/C) = %g", kl);
+  cr_assert_float_eq(with - base, B * kl, 1e-5 * fabs(with), "the term adds %g, B KL = %g", with - base, B * kl);
+  cr_assert(isnan(loss_sum(&(gs_losses){0}, "balance_kl")));
+  step_losses(d, m0, &b, &l);
+  cr_assert(isnan(loss_sum(&l, "balance_kl")), "lambda = 0 reports a balance term");
+  float *gt = malloc(sizeof(float) * p1->total); /* the term's gradient */
+  for (long k = 0; k < p1->total; k++) gt[k] = p1->grad[k] - p0->grad[k];
+  double norm = 0;
+  for (long k = 0; k < p1->total; k++) norm += (double)gt[k] * gt[k];
+  norm = sqrt(norm);
+  cr_assert_gt(norm, 1e-6, "the balance term has no gradient");
+  /* f(p) = (L_1(p) - L_0(p)) / B, evaluated with both models set to p */
+#define TERM() ((step_loss(d, m1, &b) - step_loss(d, m0, &b)) / B)
+  double h = 1e-3 / norm, fdh[2];
+  float *keep = malloc(sizeof(float) * p1->total);
+  memcpy(keep, p1->data, sizeof(float) * p1->total);
+  for (int r = 0; r < 2; r++, h /= 2) {
+    for (long k = 0; k < p1->total; k++) p0->data[k] = p1->data[k] = (float)(keep[k] + h * gt[k] / norm);
+    double fp = TERM();
+    for (long k = 0; k < p1->total; k++) p0->data[k] = p1->data[k] = (float)(keep[k] - h * gt[k] / norm);
+    double fm = TERM();
+    fdh[r] = (fp - fm) / (2 * h);
+  }
+  double fd = (4 * fdh[1] - fdh[0]) / 3;
+  cr_assert(fabs(fd - norm) <= 0.03 * norm, "along its gradient the balance term changes at %g, its gradient's norm is %g", fd, norm);
+  /* the q(y|x) head, element by element */
+  int head = -1;
+  for (int t = 0; t < p1->count; t++)
+    if (strcmp(p1->info[t].name, "enc_class.w") == 0) head = t;
+  cr_assert_geq(head, 0);
+  long off = p1->t[head].x - p1->data;
+  int bad = 0;
+  for (long k = off; k < off + p1->t[head].n; k++) {
+    memcpy(p0->data, keep, sizeof(float) * p1->total);
+    memcpy(p1->data, keep, sizeof(float) * p1->total);
+    double e = 1e-2;
+    p0->data[k] = p1->data[k] = (float)(keep[k] + e);
+    double fp = TERM();
+    p0->data[k] = p1->data[k] = (float)(keep[k] - e);
+    double fm = TERM();
+    double fde = (fp - fm) / (2 * e), an = gt[k];
+    bad += fabs(fde - an) > 0.02 * (fabs(fde) + fabs(an)) + 1e-6 * norm;
+  }
+#undef TERM
+  cr_assert_leq(bad, p1->t[head].n / 20, "%d of %d head gradients of the balance term off", bad, p1->t[head].n);
+  free(gt), free(keep);
+  d->destroy(m0), d->destroy(m1);
+  gs_dataset_free(&ds);
+}
+
+/* A worker group of two ranks, run one after the other: sum() adds the other rank's sums of the
+ * same call (captured in a first pass) to this rank's. */
+typedef struct {
+  double other[2][16], mine[2][16]; /* by rank */
+  int rank, calls[2], pass;
+} fake_group;
+static void fake_sum(void *ctx, double *v, int n) {
+  fake_group *f = ctx;
+  int r = f->rank;
+  f->calls[r]++;
+  cr_assert_leq(n, 16);
+  if (f->pass == 0) memcpy(f->mine[r], v, sizeof(double) * n);
+  else
+    for (int i = 0; i < n; i++) v[i] += f->other[r][i];
+}
+
 /* Rows [0, 3) and [3, 7) of a batch of 7: the losses add up to the whole batch's, and so do the
- * gradients (each is d(sum over its rows)/d(params) / B), to float rounding. */
+ * gradients (each is d(sum over its rows)/d(params) / B), to float rounding. pc_vaegm's balance
+ * term is a statistic of the whole batch: its two parts get the batch's qbar from a (fake)
+ * worker group. */
 Test(pc_models, rows_split_like_the_whole_batch) {
   enum { N = 16, B = 7 };
   gs_dataset ds;
@@ -172,10 +274,22 @@ Test(pc_models, rows_split_like_the_whole_batch) {
     double whole = step_loss(d, m, &(gs_batch){&ds.train, idx, B, 0, B, NULL});
     float *g = malloc(sizeof(float) * p->total);
     memcpy(g, p->grad, sizeof(float) * p->total);
-    double part = step_loss(d, m, &(gs_batch){&ds.train, idx, B, 0, 3, NULL});
+    fake_group f = {0};
+    gs_reducer red = {fake_sum, &f};
+    const gs_reducer *group = strcmp(d->name, "pc_vaegm") == 0 ? &red : NULL;
+    if (group) { /* pass 0: each part's own sums */
+      for (f.rank = 0; f.rank < 2; f.rank++)
+        step_loss(d, m, &(gs_batch){&ds.train, idx, B, f.rank ? 3 : 0, f.rank ? B : 3, group});
+      cr_assert(f.calls[0] == 1 && f.calls[1] == 1, "pc_vaegm sums over the group %d and %d times", f.calls[0], f.calls[1]);
+      memcpy(f.other[0], f.mine[1], sizeof f.other[0]), memcpy(f.other[1], f.mine[0], sizeof f.other[1]);
+      f.pass = 1, f.calls[0] = f.calls[1] = 0;
+    }
+    f.rank = 0;
+    double part = step_loss(d, m, &(gs_batch){&ds.train, idx, B, 0, 3, group});
     float *g1 = malloc(sizeof(float) * p->total);
     memcpy(g1, p->grad, sizeof(float) * p->total);
-    part += step_loss(d, m, &(gs_batch){&ds.train, idx, B, 3, B, NULL});
+    f.rank = 1;
+    part += step_loss(d, m, &(gs_batch){&ds.train, idx, B, 3, B, group});
     cr_assert_float_eq(part, whole, 1e-5 * whole, "%s: %g against %g", d->name, part, whole);
     double gmax = 0, dmax = 0;
     for (long k = 0; k < p->total; k++) {
@@ -250,9 +364,11 @@ static void train_and_check(const char *model) {
     double l = d->train_step(m, &(gs_batch){&ds.train, idx + at, B, 0, B, NULL}, 0, &noise, &losses);
     gs_optim_step(&opt, p->data, p->grad);
     if (vae) { /* the named parts add up to the loss */
-      cr_assert_eq(losses.n, 2);
+      cr_assert_eq(losses.n, gm ? 3 : 2);
       cr_assert_str_eq(losses.name[0], "chamfer");
-      cr_assert_float_eq(losses.sum[0] + beta * losses.sum[1], l, 1e-4 * l);
+      double balance = gm ? cfg_get(&c, "pc.balance_weight") * losses.sum[2] : 0;
+      if (gm) cr_assert_str_eq(losses.name[2], "balance_kl");
+      cr_assert_float_eq(losses.sum[0] + beta * losses.sum[1] + balance, l, 1e-4 * l);
     }
     if (s < 12) first += l;
     if (s >= STEPS - 12) late += l;
