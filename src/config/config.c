@@ -1196,11 +1196,36 @@ static void check_axis_values(loader *L, int a) {
   free(o);
 }
 
+/* The key "section.key" (dot: its '.') of a [grid] or [search] line: NULL, with an error naming
+ * the line (and a suggestion), for an unknown key or a [sweep] key, which `what` ("swept",
+ * "sampled") the whole sweep's keys cannot be. */
+static const gs_key *axis_key(loader *L, const char *name, const char *dot, const char *section, const char *what,
+                              int line) {
+  char sug[128], sec[64];
+  size_t sl = (size_t)(dot - name);
+  if (sl >= sizeof sec) sl = sizeof sec - 1;
+  memcpy(sec, name, sl);
+  sec[sl] = 0;
+  const gs_key *k = gs_config_find_key(L->v, sec, dot + 1);
+  if (!k) {
+    if (gs_config_suggest(L->v, sec, dot + 1, sug, sizeof sug))
+      add_error(L, line, "unknown key '%s' in [%s]; did you mean '%s'?", name, section, sug);
+    else
+      add_error(L, line, "unknown key '%s' in [%s]", name, section);
+    return NULL;
+  }
+  if (strcmp(k->section, "sweep") == 0) {
+    add_error(L, line, "%s cannot be %s: the [sweep] keys are fixed for the whole sweep", name, what);
+    return NULL;
+  }
+  return k;
+}
+
 /* "section.key = v1, v2, ..." in [grid]: a new axis. "section.key += v3, v4" on a later line
  * appends values to that axis (long lists over several lines: inih's line buffer is short). */
 static void grid_key(loader *L, const char *name0, const char *value, int line) {
   gs_sweep *sw = L->sw;
-  char sug[128], sec[64], name[128];
+  char sug[128], name[128];
   GS_STRCPY(name, name0);
   int append = 0;
   size_t nl = strlen(name);
@@ -1217,22 +1242,8 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
       add_error(L, line, "grid key '%s' must be written section.key (e.g. model.latent_dim)", name);
     return;
   }
-  size_t sl = (size_t)(dot - name);
-  if (sl >= sizeof sec) sl = sizeof sec - 1;
-  memcpy(sec, name, sl);
-  sec[sl] = 0;
-  const gs_key *k = gs_config_find_key(L->v, sec, dot + 1);
-  if (!k) {
-    if (gs_config_suggest(L->v, sec, dot + 1, sug, sizeof sug))
-      add_error(L, line, "unknown key '%s' in [grid]; did you mean '%s'?", name, sug);
-    else
-      add_error(L, line, "unknown key '%s' in [grid]", name);
-    return;
-  }
-  if (strcmp(k->section, "sweep") == 0) {
-    add_error(L, line, "%s cannot be swept: the [sweep] keys are fixed for the whole sweep", name);
-    return;
-  }
+  const gs_key *k = axis_key(L, name, dot, "grid", "swept", line);
+  if (!k) return;
   int idx = key_index(L->v, k);
   gs_axis *ex = NULL; /* the axis a '+=' line continues */
   if (append) {
@@ -1312,7 +1323,7 @@ static void grid_key(loader *L, const char *name0, const char *value, int line) 
 
 /* A line of [search]: n = samples, seed = their seed, or section.key = a distribution. */
 static void search_line(loader *L, const char *name, const char *value, int line) {
-  char sug[128], sec[64], why[200];
+  char why[200];
   if (!L->search_section_line) L->search_section_line = line;
   if (strcmp(name, "n") == 0 || strcmp(name, "seed") == 0) {
     int is_n = name[0] == 'n';
@@ -1333,22 +1344,8 @@ static void search_line(loader *L, const char *name, const char *value, int line
     add_error(L, line, "[search] key '%s': n, seed, or a key to sample written section.key (e.g. train.lr)", name);
     return;
   }
-  size_t sl = (size_t)(dot - name);
-  if (sl >= sizeof sec) sl = sizeof sec - 1;
-  memcpy(sec, name, sl);
-  sec[sl] = 0;
-  const gs_key *k = gs_config_find_key(L->v, sec, dot + 1);
-  if (!k) {
-    if (gs_config_suggest(L->v, sec, dot + 1, sug, sizeof sug))
-      add_error(L, line, "unknown key '%s' in [search]; did you mean '%s'?", name, sug);
-    else
-      add_error(L, line, "unknown key '%s' in [search]", name);
-    return;
-  }
-  if (strcmp(k->section, "sweep") == 0) {
-    add_error(L, line, "%s cannot be sampled: the [sweep] keys are fixed for the whole sweep", name);
-    return;
-  }
+  const gs_key *k = axis_key(L, name, dot, "search", "sampled", line);
+  if (!k) return;
   int idx = key_index(L->v, k);
   if (L->search_line[idx]) {
     add_error(L, line, "duplicate key %s in [search] (first set on line %d)", name, L->search_line[idx]);
