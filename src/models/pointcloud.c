@@ -41,7 +41,11 @@
  *            early gets every cloud's gradient, improves, and takes every cloud. Measured on
  *            tests/e2e/test_pointcloud_gm.sh's set (768 clouds of 128 points, Z = 16, 15 epochs,
  *            beta 1e-4): without the term test_clusters_used is 1 from the first epoch, class
- *            accuracy 1/8, ARI 0. Weighing KL(qbar || 1/C) apart, on the Chamfer term's scale
+ *            accuracy 1/8, ARI 0; the batch's largest qbar(y) goes 0.14, 0.19 (epoch 4), 0.56 (6),
+ *            0.98 (9), 1.00, and the gradient norm reaching the q(y|x) head's weights falls with it,
+ *            1.7e-3 at the first step to 4e-5 (a saturated softmax: the collapse is absorbing); with
+ *            the term the largest qbar(y) stays at 0.13-0.15 and that gradient grows to 0.6-2.5e-2 in
+ *            the last epochs. Weighing KL(qbar || 1/C) apart, on the Chamfer term's scale
  *            (lambda log C = 0.2 against a CD of 0.03-0.1), makes unbalanced use of the components
  *            expensive and leaves each q(y|x) free to be confident; which clouds share a component
  *            is then up to the decoder, to which mu_y + o gives each component its own first-layer
