@@ -234,6 +234,9 @@ int gs_dataset_sizes(const char *name, gs_data_sizes *out, gs_error *err) {
   return 0;
 }
 
+static int finish_sets(gs_dataset *ds, const gs_data_options *opt, const char *name, const char *what,
+                       gs_error *err);
+
 int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds, gs_error *err) {
   static const gs_data_options defaults = {0};
   if (!opt) opt = &defaults;
@@ -258,21 +261,35 @@ int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds
             ds->train.h, ds->train.w, ntrain);
     goto fail;
   }
-  int mt = max_label(&ds->train), ms = max_label(&ds->test);
-  int n_classes = (mt > ms ? mt : ms) + 1; /* labels are bytes: always < 256 */
+  char what[1400];
+  snprintf(what, sizeof what, "test images in %s", ntest);
+  if (finish_sets(ds, opt, ntrain, what, err) != 0) goto fail;
+  return 0;
 
+fail:
+  gs_dataset_free(ds);
+  return -1;
+}
+
+/* Loaded train and test sets: the classes (labels are bytes: always < 256), data.test_size's
+ * first test items (`what` names them in the message: "test images in <file>"), the training
+ * subset and validation split (subset_and_split; name: the training data's), an empty validation
+ * set shaped like the others. */
+static int finish_sets(gs_dataset *ds, const gs_data_options *opt, const char *name, const char *what,
+                       gs_error *err) {
+  int mt = max_label(&ds->train), ms = max_label(&ds->test), n_classes = (mt > ms ? mt : ms) + 1;
   if (opt->test_size > 0) {
-    if (opt->test_size > ds->test.n) {
-      gs_fail(err, "test_size %ld is larger than the %ld test images in %s", opt->test_size, ds->test.n, ntest);
-      goto fail;
-    }
+    if (opt->test_size > ds->test.n)
+      return gs_fail(err, "test_size %ld is larger than the %ld %s", opt->test_size, ds->test.n, what);
     if (opt->test_size < ds->test.n) {
       ds->test.n = opt->test_size;
-      ds->test.pix = gs_realloc(ds->test.pix, (size_t)ds->test.n * (size_t)ds->test.dim);
-      ds->test.labels = gs_realloc(ds->test.labels, (size_t)ds->test.n);
+      if (ds->test.pix) { /* (a point set keeps its arrays: only n counts) */
+        ds->test.pix = gs_realloc(ds->test.pix, (size_t)ds->test.n * (size_t)ds->test.dim);
+        ds->test.labels = gs_realloc(ds->test.labels, (size_t)ds->test.n);
+      }
     }
   }
-  if (subset_and_split(ds, opt, ntrain, err) != 0) goto fail;
+  if (subset_and_split(ds, opt, name, err) != 0) return -1;
   ds->train.n_classes = ds->val.n_classes = ds->test.n_classes = n_classes;
   if (ds->val.n == 0) { /* empty but shaped like the others */
     ds->val.h = ds->train.h;
@@ -280,10 +297,6 @@ int gs_dataset_load(const char *name, const gs_data_options *opt, gs_dataset *ds
     ds->val.dim = ds->train.dim;
   }
   return 0;
-
-fail:
-  gs_dataset_free(ds);
-  return -1;
 }
 
 void gs_dataset_free(gs_dataset *ds) {
@@ -362,21 +375,9 @@ int gs_dataset_from_points(const char *name, int N, gs_pointsets_in train, gs_po
     gs_fail(err, "%s: train_size and test_size must be >= 0 and val_split in [0, 1)", name);
     goto fail;
   }
-  int mt = max_label(&ds->train), ms = max_label(&ds->test), n_classes = (mt > ms ? mt : ms) + 1;
-  if (opt->test_size > 0) {
-    if (opt->test_size > ds->test.n) {
-      gs_fail(err, "test_size %ld is larger than the %ld test sets of %s", opt->test_size, ds->test.n, name);
-      goto fail;
-    }
-    ds->test.n = opt->test_size;
-  }
-  if (subset_and_split(ds, opt, name, err) != 0) goto fail;
-  ds->train.n_classes = ds->val.n_classes = ds->test.n_classes = n_classes;
-  if (ds->val.n == 0) { /* empty but shaped like the others */
-    ds->val.h = ds->train.h;
-    ds->val.w = ds->train.w;
-    ds->val.dim = ds->train.dim;
-  }
+  char what[1400];
+  snprintf(what, sizeof what, "test sets of %s", name);
+  if (finish_sets(ds, opt, name, what, err) != 0) goto fail;
   return 0;
 fail:
   gs_dataset_free(ds);
