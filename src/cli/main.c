@@ -329,6 +329,8 @@ static int cmd_run(int argc, char **argv, int rank, int size) {
   if (gs_sweep_run(&sw, &opt, &out, &err) != 0) {
     if (rank == 0) fprintf(stderr, "gensweep: %s\n", err.msg);
     rc = 2;
+  } else if (out.config_error) {
+    rc = 2;
   } else if (out.interrupted || out.busy) {
     rc = 3;
   } else if (out.failed) {

@@ -97,6 +97,10 @@ static const char *const dcgan_defaults[] = {
 static int validate(const gs_config *c, gs_error *err) {
   gan_settings s;
   gs_config_read(c, gan_keys, NKEYS, &s);
+  /* the networks have their own optimisers: a train.lr grid would train the same run again */
+  if (c->lr != 0.001)
+    return gs_fail(err, "train.lr = %g: the GAN models do not read train.lr; set gan.d_lr and gan.g_lr (the two "
+                   "networks' learning rates)", c->lr);
   if (s.labelled > 0 && strcmp(s.conditioning, "acgan") != 0)
     return gs_fail(err, "gan.labelled = %ld: only an AC-GAN (gan.conditioning = acgan) has a class term", s.labelled);
   if (s.labelled > 0) {

@@ -642,6 +642,14 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   pl.epochs = pl.iterations > 0 ? (pl.iterations + nb - 1) / nb : def->epochs ? def->epochs(c) : c->epochs;
   const long E = pl.epochs;
   int failed = 0;
+  /* Sent to a rung its checkpoint has already reached (a job stopped after the pause was written
+   * but before the scheduler heard of it): paused again at once, its series as they are. */
+  if (h->until > 0 && rs.epoch0 - 1 >= h->until && rs.epoch0 <= E) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "paused after epoch %ld of %ld (early stopping: its rung; already reached)", rs.epoch0 - 1, E);
+    set_failed(rec, "paused", msg);
+    failed = 1;
+  }
   loss_sums carry = {0}; /* a window of iterations may span epochs: its sums go on */
   for (long ep = rs.epoch0; ep <= E && !failed; ep++) {
     long s_begin = ep == rs.epoch0 ? rs.step0 : 0, steps = steps_in(&pl, ep);

@@ -78,6 +78,7 @@ typedef struct coord {
   int *waiting;          /* [nleaders] the group asked for work while the scheduler said wait */
   long *stops, nstops;   /* stopped runs whose files still say "paused": rewritten when rank 0 is
                             free (after the groups have their answers) */
+  int sched_error;       /* the runs do not record sweep.metric: stopping, exit 2 */
   double sched_s;        /* seconds spent deciding (the scheduler and its ledger lines) */
   long sched_calls;      /* decisions asked for and results reported */
 } coord;
@@ -229,16 +230,17 @@ static int finished_on_disk(const char *path, const gs_run *run) {
   return strcmp(s.status, "done") == 0 || strcmp(s.status, "diverged") == 0;
 }
 
-static void sched_reported(coord *c, int idx, int how, double metric, const char *status);
+static void sched_reported(coord *c, int idx, int how, double metric, int has_metric, const char *status);
 static void coord_finished_file(coord *c, int idx, int how, char *status);
 
 /* a run has ended: its leader wrote the run file (or checkpointed it on a stop request); metric:
- * under early stopping, the value of the scheduler's metric where it stopped */
-static void coord_finished(coord *c, int idx, int how, double metric) {
+ * under early stopping, the value of the scheduler's metric where it stopped (has_metric: the run
+ * records that series at all) */
+static void coord_finished(coord *c, int idx, int how, double metric, int has_metric) {
   if (c->sched) {
     char status[16] = "";
     coord_finished_file(c, idx, how, status);
-    sched_reported(c, idx, how, metric, status);
+    sched_reported(c, idx, how, metric, has_metric, status);
     return;
   }
   coord_finished_file(c, idx, how, NULL);
@@ -501,10 +503,25 @@ static void sched_serve_waiting(coord *c) {
 
 /* A run sent by the scheduler has ended: tell the scheduler where it got (unless it was
  * interrupted: the next job sends it again). A run that failed or diverged counts as the worst. */
-static void sched_reported(coord *c, int idx, int how, double metric, const char *status) {
+static void sched_reported(coord *c, int idx, int how, double metric, int has_metric, const char *status) {
   const gs_run *run = &c->sw->runs[idx];
   long resource = c->sent_to[idx];
   if (how == END_INTERRUPTED) return;
+  if (how == END_FILE && !has_metric && (!strcmp(status, "paused") || !strcmp(status, "done"))) {
+    /* a metric no run records: every decision would be by run index. The sweep stops (the run
+     * stays sent: the next job, with a metric that exists, continues it from its checkpoint) */
+    if (!c->sched_error) {
+      char path[1400];
+      sweepdir_run_path(c->dir, run, path, sizeof path);
+      coord_line(c);
+      fprintf(c->log, "error: sweep.metric = %s: run %s records no such per-epoch series (its series: `h5ls %s/metrics`); "
+              "set sweep.metric to one of them. No more runs start; the runs in progress end at their rung\n",
+              c->metric, run->id, path);
+      fflush(c->log);
+    }
+    c->sched_error = c->stopping = 1;
+    return;
+  }
   if (how == END_DONE_ELSEWHERE) {
     char path[1400];
     sweepdir_run_path(c->dir, run, path, sizeof path);
@@ -622,10 +639,10 @@ static void coord_poll(void) {
       return;
     }
     if (st.MPI_TAG == TAG_REQ) {
-      double fin[3]; /* the run the group finished (-1: none), how, its metric */
-      MPI_Recv(fin, 3, MPI_DOUBLE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      double fin[4]; /* the run the group finished (-1: none), how, its metric, whether it has one */
+      MPI_Recv(fin, 4, MPI_DOUBLE, st.MPI_SOURCE, TAG_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       int g = st.MPI_SOURCE / c->ranks_per_group;
-      if (fin[0] >= 0) coord_finished(c, (int)fin[0], (int)fin[1], fin[2]);
+      if (fin[0] >= 0) coord_finished(c, (int)fin[0], (int)fin[1], fin[2], fin[3] != 0);
       int asg[2];
       asg[0] = coord_next(c, g, &asg[1]);
       if (asg[0] == -2) { /* the scheduler waits for a result: answered when one comes */
@@ -903,11 +920,12 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
 
   int finished = -1, how = END_FILE;
   double metric = NAN; /* early stopping: the finished run's metric */
+  int has_metric = 0;   /* and whether the run records that series */
   for (;;) {
     int asg[2] = {-1, 0}; /* the run, the epoch to stop after (0: its last) */
     if (leader) {
       if (R == 0) {
-        if (finished >= 0) coord_finished(&c, finished, how, metric);
+        if (finished >= 0) coord_finished(&c, finished, how, metric, has_metric);
         finished = -1;
         /* the scheduler may have to wait for another group's result */
         while ((asg[0] = coord_next(&c, 0, &asg[1])) == -2) {
@@ -915,14 +933,15 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
           usleep(2000);
         }
       } else {
-        double fin[3] = {finished, how, metric};
-        MPI_Send(fin, 3, MPI_DOUBLE, 0, TAG_REQ, MPI_COMM_WORLD);
+        double fin[4] = {finished, how, metric, has_metric};
+        MPI_Send(fin, 4, MPI_DOUBLE, 0, TAG_REQ, MPI_COMM_WORLD);
         MPI_Recv(asg, 2, MPI_INT, 0, TAG_ASSIGN, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       }
     }
     MPI_Bcast(asg, 2, MPI_INT, 0, group);
     int idx = asg[0];
     metric = NAN;
+    has_metric = 0;
     if (idx < 0) break;
     const gs_run *run = &sw->runs[idx];
     char path[1400], ckpt[1400];
@@ -988,6 +1007,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
       const char *name = sw->base.sched_metric[0] ? sw->base.sched_metric : def && def->headline ? def->headline : "";
       const gs_series *ms = gs_record_find_series(&rec, name);
       if (ms && ms->n) metric = ms->v[ms->n - 1];
+      has_metric = ms != NULL;
     }
     if (m) def->destroy(m);
     gs_record_free(&rec);
@@ -1035,16 +1055,21 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         fprintf(log, "early stopping: %ld decisions and results, %.3f ms each on average (the scheduler and its "
                 "ledger lines, written and fsync'd)\n", c.sched_calls, 1e3 * c.sched_s / c.sched_calls);
     }
-    if (!c.dir_gone && (out->interrupted || c.stopping))
+    if (c.sched_error)
+      fprintf(log, "stopped: set sweep.metric to a series the runs record and run again: they continue from their "
+                   "checkpoints\n");
+    else if (!c.dir_gone && (out->interrupted || c.stopping))
       fprintf(log, "interrupted: %ld run%s checkpointed, %ld not started; run the same command again to resume\n",
               out->interrupted, out->interrupted == 1 ? "" : "s", unstarted);
     fflush(log);
   }
   MPI_Comm_free(&group);
   sched_free(&c);
-  long counts[6] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone), out->busy,
-                    out->stopped};
-  MPI_Bcast(counts, 6, MPI_LONG, 0, MPI_COMM_WORLD);
+  out->config_error = R == 0 && c.sched_error;
+  long counts[7] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone && !c.sched_error),
+                    out->busy, out->stopped, out->config_error};
+  MPI_Bcast(counts, 7, MPI_LONG, 0, MPI_COMM_WORLD);
+  out->config_error = (int)counts[6];
   out->busy = counts[4];
   out->stopped = counts[5];
   out->done = counts[0];

@@ -192,6 +192,17 @@ grep -q "cannot run in shards" "$T/bad2.log" || { cat "$T/bad2.log"; fail "shard
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad sweep.scheduler=fast > "$T/bad3.log" 2>&1 && fail "scheduler fast accepted"
 grep -q "sweep.scheduler" "$T/bad3.log" || { cat "$T/bad3.log"; fail "scheduler message"; }
 
+"$GS" plan "$T/a.ini" model.name=gan > "$T/bad4.log" 2>&1 && fail "a train.lr grid accepted for a GAN"
+grep -q "train.lr = 0.0003: the GAN models do not read train.lr; set gan.d_lr and gan.g_lr" "$T/bad4.log" || { cat "$T/bad4.log"; fail "GAN train.lr message"; }
+
+echo "== a metric no run records: exit 2; with one that exists the sweep goes on, as if uninterrupted"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=met sweep.metric=no_such > "$T/met1.log" 2>&1; rc=$?
+[ $rc -eq 2 ] || { cat "$T/met1.log"; fail "an unknown metric: exit $rc, want 2"; }
+grep -q "error: sweep.metric = no_such: run lr-0.0003_latent_dim-2 records no such per-epoch series" "$T/met1.log" || { cat "$T/met1.log"; fail "unknown metric message"; }
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=met > "$T/met2.log" 2>&1 || { cat "$T/met2.log"; fail "the sweep with its metric"; }
+decisions "$T/r/met" > "$T/met.dec"
+cmp -s "$T/ref.dec" "$T/met.dec" || { diff "$T/ref.dec" "$T/met.dec" | head; fail "after the metric was fixed: other decisions"; }
+
 echo "== the same sweep with scheduler = none continues the stopped runs from their checkpoints"
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=k sweep.scheduler=none > "$T/none.log" 2>&1 || { cat "$T/none.log"; fail "scheduler = none afterwards"; }
 nres=$(grep -c "resumed from its checkpoint" "$T/none.log")

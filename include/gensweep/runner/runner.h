@@ -38,6 +38,8 @@ typedef struct gs_sweep_outcome {
   long interrupted;      /* runs checkpointed on a stop request (plus 1 when runs were left unstarted) */
   long busy;             /* runs skipped because another process held their lock */
   long stopped;          /* runs the early-stopping scheduler ended before their last epoch */
+  int config_error;      /* the sweep stopped on a setting it cannot run with (sweep.metric that no
+                            run records): exit 2 */
   char dir[1024];        /* results/<sweep> */
 } gs_sweep_outcome;
 
