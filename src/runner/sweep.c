@@ -433,7 +433,8 @@ static void sched_mark_stopped(coord *c, long run) {
     fprintf(c->log, "warning: %s: %s\n", r->id, e.msg);
 }
 
-/* The scheduler's new events into the ledger, in order; a stop also into the run's file. */
+/* The scheduler's new events into the ledger, in order; a stop also queued for its run file
+ * (sched_flush_stops). */
 static void sched_write_events(coord *c) {
   gs_sched_event ev;
   while (gs_sched_take(c->sched, &ev)) {
