@@ -83,7 +83,9 @@ static const char *usage_run =
     "                  (slurm/sweep-array.sbatch). The grid is split by estimated cost, costliest\n"
     "                  run first to the least loaded shard (`gensweep plan FILE --shards N`). Shards may\n"
     "                  run at once on one results directory; each rebuilds sweep.h5 with every run\n"
-    "                  file there, so the last to finish leaves the whole sweep in it\n"
+    "                  file there, so the last to finish leaves the whole sweep in it. Under\n"
+    "                  sweep.scheduler the shards share the one scheduler instead of splitting\n"
+    "                  the grid: each takes the next decision when a group is free\n"
     "  --quiet         no per-epoch lines, no live status\n"
     "  --progress-every S  without a terminal (a Slurm log): a progress line every S seconds\n"
     "                  (default 60); on a terminal a live status line is redrawn instead\n"
@@ -373,7 +375,8 @@ static int cmd_plan(int argc, char **argv) {
   free(ovr);
   if (!file) return die(2, "gensweep plan: expected one experiment file\n\n%s", usage_plan);
   if (loaded != 0) return die(2, "gensweep: %s\n", err.msg);
-  int *owner = nshards ? gs_shard_owners(&sw, (int)nshards) : NULL;
+  /* under a scheduler shards do not split the grid: they share the scheduler */
+  int *owner = nshards && !gs_sweep_has_scheduler(&sw) ? gs_shard_owners(&sw, (int)nshards) : NULL;
   gs_sweep_print_plan(&sw, owner, stdout);
   /* the models' cost estimates are the arithmetic of their layers (2 x multiply-adds, forward
    * and backward) over the run's images: in core-hours at the pace measured on this project's
@@ -406,6 +409,9 @@ static int cmd_plan(int argc, char **argv) {
     }
     printf("\n  sha trains %ld run-epochs of the full sweep's %ld (%.0f %%); asha about as many\n", epochs,
            sw.nruns * E, 100.0 * (double)epochs / (double)(sw.nruns * E));
+    if (nshards > 1)
+      printf("  %ld shards share the scheduler: the grid is not split; each shard takes the next decision when one "
+             "of its groups is free\n", nshards);
   }
   if (owner) {
     /* what each shard of `--shard i/N` gets: runs and share of the estimated cost */

@@ -517,20 +517,20 @@ static int parse_entry(const char *p, size_t n, gs_ledger_entry *e) {
   return 0;
 }
 
-static int parse_lines(const char *text, size_t len, gs_ledger_view *v, int (*fn)(const gs_ledger_entry *, void *),
-                       void *ctx, gs_error *err);
+static int parse_lines(const char *text, size_t len, long line0, gs_ledger_view *v,
+                       int (*fn)(const gs_ledger_entry *, void *), void *ctx, gs_error *err);
 
 int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *err) {
-  return parse_lines(text, len, v, NULL, NULL, err);
+  return parse_lines(text, len, 0, v, NULL, NULL, err);
 }
 
-/* Every well-formed line, in file order, to fn (when fn is set; else into the view v). fn returns
- * non-zero to stop: parse_lines then returns that value. */
-static int parse_lines(const char *text, size_t len, gs_ledger_view *v, int (*fn)(const gs_ledger_entry *, void *),
-                       void *ctx, gs_error *err) {
+/* Every well-formed line, in file order, to fn (when fn is set; else into the view v); the first
+ * is line line0 + 1 of the file. fn returns non-zero to stop: parse_lines then returns that value. */
+static int parse_lines(const char *text, size_t len, long line0, gs_ledger_view *v,
+                       int (*fn)(const gs_ledger_entry *, void *), void *ctx, gs_error *err) {
   memset(v, 0, sizeof *v);
   const char *p = text, *end = text + len;
-  long lineno = 0;
+  long lineno = line0;
   gs_ledger_entry e;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -598,8 +598,59 @@ int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ct
   if (read_all(dir, &buf, &n, path, sizeof path, err) != 0) return -1;
   if (!buf) return 0;
   gs_ledger_view v;
-  int rc = parse_lines(buf, n, &v, fn, ctx, err);
+  int rc = parse_lines(buf, n, 0, &v, fn, ctx, err);
   free(buf);
+  return rc;
+}
+
+int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const gs_ledger_entry *e, void *ctx),
+                       void *ctx, gs_error *err) {
+  char path[1100];
+  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, GS_LEDGER_FILE) >= sizeof path)
+    return gs_fail(err, "ledger: directory name too long: %s", dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT && cur->offset == 0) return 0;
+    return gs_fail(err, "%s: cannot open: %s", path, strerror(errno));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return gs_fail(err, "%s: not a regular file", path);
+  }
+  if ((long long)st.st_size < cur->offset) {
+    close(fd);
+    return gs_fail(err, "%s: the file is shorter (%lld bytes) than what was read of it (%lld): it was replaced", path,
+                   (long long)st.st_size, cur->offset);
+  }
+  size_t cap = (size_t)((long long)st.st_size - cur->offset) + 4096, n = 0;
+  char *buf = gs_malloc(cap);
+  for (;;) {
+    if (n == cap) buf = gs_realloc(buf, cap *= 2);
+    ssize_t r = pread(fd, buf + n, cap - n, (off_t)(cur->offset + (long long)n));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int e = errno;
+      free(buf);
+      close(fd);
+      return gs_fail(err, "%s: read error: %s", path, strerror(e));
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  /* complete lines only: a line being written is read whole next time */
+  size_t whole = n;
+  while (whole > 0 && buf[whole - 1] != '\n') whole--;
+  long lines = 0;
+  for (size_t i = 0; i < whole; i++) lines += buf[i] == '\n';
+  gs_ledger_view v;
+  int rc = parse_lines(buf, whole, cur->line, &v, fn, ctx, err);
+  free(buf);
+  if (rc == 0) {
+    cur->offset += (long long)whole;
+    cur->line += lines;
+  }
   return rc;
 }
 

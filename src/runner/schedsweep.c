@@ -15,24 +15,51 @@ int gs_sweep_has_scheduler(const gs_sweep *sw) {
 }
 
 typedef struct replay_ctx {
-  gs_sched *s;
+  gs_sweep_sched *ss;
   const char *dir;
+  int live;             /* following other jobs' lines: every send is theirs */
   long n;
   gs_error *err;
 } replay_ctx;
 
+int gs_sweep_sched_tag(const char *line) {
+  const char *t = strstr(line, "\tshard ");
+  if (!t) return -1;
+  char *end;
+  long i = strtol(t + 7, &end, 10);
+  return end != t + 7 && *end == '/' && i >= 0 && i < 100000 ? (int)i : -1;
+}
+
 static int replay_line(const gs_ledger_entry *e, void *ctx) {
   replay_ctx *x = ctx;
   if (strcmp(e->state, "sched") != 0) return 0;
+  /* a line this job wrote itself, or read before: its event is known */
+  long seq = -1;
+  const char *t = strchr(e->message, '\t');
+  if (t) seq = strtol(t + 1, NULL, 10);
+  if (x->live && seq >= 0 && seq < gs_sched_ntaken(x->ss->s)) return 0;
   char where[1200];
   snprintf(where, sizeof where, "%s/%s:%ld", x->dir, GS_LEDGER_FILE, e->line);
-  if (gs_sched_replay(x->s, e->message, where, x->err) != 0) return -1;
+  int remote = x->live;
+  if (!x->live && x->ss->shard >= 0) {
+    int tag = gs_sweep_sched_tag(e->message);
+    remote = (tag < 0 ? 0 : tag) != x->ss->shard;
+  }
+  if (gs_sched_follow(x->ss->s, e->message, remote, where, x->err) != 0) return -1;
   x->n++;
   return 0;
 }
 
-int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, gs_sweep_sched *out, gs_error *err) {
+long gs_sweep_sched_follow(gs_sweep_sched *ss, const char *dir, gs_error *err) {
+  replay_ctx x = {ss, dir, 1, 0, err};
+  if (gs_ledger_each_new(dir, &ss->cur, replay_line, &x, err) != 0) return -1;
+  ss->replayed += x.n;
+  return x.n;
+}
+
+int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep_sched *out, gs_error *err) {
   memset(out, 0, sizeof *out);
+  out->shard = shard;
   const gs_config *b = &sw->base;
   gs_sched_config sc = {.reduction = b->sched_reduction, .min_resource = b->sched_min_resource, .nruns = sw->nruns};
   if (gs_sched_kind_parse(b->scheduler, &sc.kind) != 0 || gs_sched_mode_parse(b->sched_mode, &sc.mode) != 0)
@@ -71,8 +98,8 @@ int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, gs_sweep_sched *out
   free(labels);
   if (!out->s) return -1;
   out->E = sc.max_resource;
-  replay_ctx x = {out->s, dir, 0, err};
-  if (gs_ledger_each(dir, replay_line, &x, err) != 0) {
+  replay_ctx x = {out, dir, 0, 0, err};
+  if (gs_ledger_each_new(dir, &out->cur, replay_line, &x, err) != 0) {
     char m[sizeof err->msg];
     GS_STRCPY(m, err->msg);
     gs_sched_free(out->s);

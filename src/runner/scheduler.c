@@ -33,7 +33,8 @@ typedef struct rung_t {
 
 typedef struct run_t {
   unsigned char state;      /* gs_sched_run_state */
-  unsigned char dispatched; /* RUNNING: handed to a worker by this process (not only replayed) */
+  unsigned char dispatched; /* RUNNING: 1 handed to a worker by this process; 0 replayed, to hand out
+                               again; 2 another job's (a shard's), never handed out here */
   signed char rung;         /* RUNNING: the rung it trains to; else its last reported rung, -1 */
   unsigned char why;        /* STOPPED: gs_sched_why */
   double metric;            /* at its last reported rung; NaN */
@@ -228,6 +229,7 @@ int gs_sched_take(gs_sched *s, gs_sched_event *ev) {
 }
 
 long gs_sched_nevents(const gs_sched *s) { return s->nev; }
+long gs_sched_ntaken(const gs_sched *s) { return s->ntaken; }
 
 const gs_sched_event *gs_sched_event_at(const gs_sched *s, long i) {
   return i >= 0 && i < s->nev ? &s->ev[i] : NULL;
@@ -304,6 +306,28 @@ static void apply_send(gs_sched *s, gs_sched_action *a, int dispatched) {
   r->sent_seq = a->seq = e->seq;
   a->resent = 0;
   if (s->kind == GS_SCHED_ASHA && a->kind == GS_SCHED_CONTINUE) settle_asha(s);
+}
+
+int gs_sched_disown(gs_sched *s, long run) {
+  if (run < 0 || run >= s->n) return -1;
+  run_t *r = &s->runs[run];
+  if (r->state != GS_SCHED_RUN_RUNNING) return -1;
+  if (r->dispatched == 0) s->undispatched--;
+  r->dispatched = 2;
+  return 0;
+}
+
+int gs_sched_adopt(gs_sched *s, long run) {
+  if (run < 0 || run >= s->n) return -1;
+  run_t *r = &s->runs[run];
+  if (r->state != GS_SCHED_RUN_RUNNING || r->dispatched != 2) return -1;
+  r->dispatched = 0;
+  s->undispatched++;
+  return 0;
+}
+
+int gs_sched_is_remote(const gs_sched *s, long run) {
+  return run >= 0 && run < s->n && s->runs[run].state == GS_SCHED_RUN_RUNNING && s->runs[run].dispatched == 2;
 }
 
 gs_sched_action_kind gs_sched_next(gs_sched *s, gs_sched_action *a) {
@@ -521,9 +545,9 @@ int gs_sched_parse(const char *line, gs_sched_event *ev, char *label, const char
   if (kind < 0)
     return gs_fail(err, "%s: '%.*s' is not a scheduler event (start, promote, report, stop)", where,
                    (int)(fl[0] > 20 ? 20 : fl[0]), f[0]);
-  if (nf < 7 || nf > (kind == GS_SCHED_EV_STOP ? 8 : 7))
-    return gs_fail(err, "%s: %s line with %d fields; it has 7 (event, seq, run, rung, resource, metric, label)%s",
-                   where, event_names[kind], nf, kind == GS_SCHED_EV_STOP ? " and an optional note" : "");
+  if (nf < 7 || nf > 8)
+    return gs_fail(err, "%s: %s line with %d fields; it has 7 (event, seq, run, rung, resource, metric, label) and "
+                   "an optional note", where, event_names[kind], nf);
   *ev = (gs_sched_event){.kind = (gs_sched_event_kind)kind, .metric = NAN};
   long rung;
   static const char *names[] = {"", "seq", "run", "rung", "resource"};
@@ -568,10 +592,14 @@ static void decision_text(const gs_sched *s, const gs_sched_action *a, char *b, 
 }
 
 int gs_sched_replay(gs_sched *s, const char *line, const char *where, gs_error *err) {
+  if (s->live) return gs_fail(err, "%s: replay after this job made decisions of its own", where ? where : "scheduler line");
+  return gs_sched_follow(s, line, 0, where, err);
+}
+
+int gs_sched_follow(gs_sched *s, const char *line, int remote, const char *where, gs_error *err) {
   if (!where) where = "scheduler line";
   gs_sched_event ev;
   char label[GS_SCHED_LABEL_MAX + 1], what[160], st[300];
-  if (s->live) return gs_fail(err, "%s: replay after this job made decisions of its own", where);
   if (gs_sched_parse(line, &ev, label, where, err) != 0) return -1;
   event_text(&ev, what, sizeof what);
   if (ev.seq != s->ntaken)
@@ -613,7 +641,7 @@ int gs_sched_replay(gs_sched *s, const char *line, const char *where, gs_error *
         return gs_fail(err, "%s: %s contradicts the state: run %ld is %s, and the decision here is %s", where, what,
                        ev.run, st, dec);
       }
-      apply_send(s, &a, 0);
+      apply_send(s, &a, remote ? 2 : 0);
       break;
     case GS_SCHED_EV_REPORT:
       if (check_report(s, ev.run, ev.resource, where, err) != 0) return -1;

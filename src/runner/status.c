@@ -365,7 +365,7 @@ int gs_status_print(const char *dir, FILE *out, gs_error *err) {
     /* early stopping: the rungs, from the scheduler's decisions in the ledger */
     gs_sweep_sched ss;
     gs_error e4 = {0};
-    if (gs_sweep_sched_open(&sw, dir, &ss, &e4) == 0) {
+    if (gs_sweep_sched_open(&sw, dir, -1, &ss, &e4) == 0) {
       long stopped = 0, finished = 0;
       for (long r = 0; r < sw.nruns; r++) {
         gs_sched_run_info ri;

@@ -73,7 +73,13 @@ typedef struct coord {
   gs_sched *sched;
   long sched_E;          /* the last rung: the runs' epochs */
   char metric[64];       /* the series runs are ranked by */
-  int sched_lock;        /* DIR/scheduler.lock, held for the job: one scheduler per sweep */
+  int sched_lock;        /* DIR/scheduler.lock, held for the job: exclusive, one scheduler per
+                            sweep; shared by the shards of a sharded job */
+  gs_sweep_sched ss;     /* the scheduler with its ledger cursor (shards follow the others' lines) */
+  int shared;            /* --shard under a scheduler: the shards share one scheduler */
+  int turn_lock;         /* shared: DIR/scheduler.turn, held while deciding (one shard at a time) */
+  double t_follow;       /* shared: when the others' lines were last read for the waiting groups */
+  double t_wait_note;    /* shared: when the runs other shards train were last listed */
   long *sent_to;         /* [nruns] the epoch each running run was sent to */
   int *waiting;          /* [nleaders] the group asked for work while the scheduler said wait */
   long *stops, nstops;   /* stopped runs whose files still say "paused": rewritten when rank 0 is
@@ -383,13 +389,42 @@ static void coord_progress(coord *c, int group, int idx, long ep, long epochs, d
 
 static void sched_write_events(coord *c);
 static void sched_release(coord *c);
+static int sched_setup_locked(coord *c, gs_error *err);
+
+static int sched_turn_begin(coord *c);
+static void sched_turn_end(coord *c);
+
+/* Shards: what the groups wait for, after a minute without a decision here (a shard that is gone
+ * for good holds its runs until it is started again). */
+static void sched_wait_note(coord *c) {
+  c->t_wait_note = gs_now();
+  char list[600] = "";
+  long n = 0;
+  size_t o = 0;
+  for (long i = 0; i < c->sw->nruns; i++)
+    if (gs_sched_is_remote(c->sched, i)) {
+      if (n++ < 6 && o < sizeof list - 220)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "", c->sw->runs[i].id);
+    }
+  if (!n) return;
+  coord_line(c);
+  fprintf(c->log, "shard %d/%d: waiting for %ld run%s other shards train (%s%s); a shard that was stopped must be "
+          "started again (the same --shard) for them to go on\n", c->opt->shard, c->opt->nshards, n,
+          n == 1 ? "" : "s", list, n > 6 ? ", ..." : "");
+  fflush(c->log);
+}
 
 static int sched_next(coord *c, int group, int *until) {
   double t0 = gs_now();
   gs_sched_action a;
+  if (sched_turn_begin(c) != 0) return -1;
   gs_sched_action_kind k = gs_sched_next(c->sched, &a);
-  if (k == GS_SCHED_WAIT) return -2;
-  if (k == GS_SCHED_DONE) return -1;
+  if (k == GS_SCHED_WAIT || k == GS_SCHED_DONE) {
+    sched_turn_end(c);
+    if (k == GS_SCHED_WAIT && c->shared && gs_now() - c->t_wait_note > 60) sched_wait_note(c);
+    return k == GS_SCHED_WAIT ? -2 : -1;
+  }
+  c->t_wait_note = gs_now();
   if (c->have_ledger) gs_ledger_hold(&c->ledger);
   sched_write_events(c);
   int idx = (int)a.run;
@@ -401,6 +436,7 @@ static int sched_next(coord *c, int group, int *until) {
            a.resent ? " (sent again: its group stopped with the last job)" : "");
   coord_log(c, "started", idx, a.from_resource, msg);
   sched_release(c);
+  sched_turn_end(c);
   c->sched_s += gs_now() - t0;
   c->sched_calls++;
   if (a.rung > 0 && !c->opt->quiet) {
@@ -428,9 +464,14 @@ static void sched_mark_stopped(coord *c, long run) {
   sweepdir_run_path(c->dir, r, path, sizeof path);
   gs_run_summary s;
   gs_error e = {0};
+  /* under the run's lock: a shard starting up may mark the same stop (another process holding
+   * the lock is doing it) */
+  int fd = sweepdir_lock_run(c->dir, r);
+  if (fd == -1) return;
   if (gs_runfile_read_summary(path, &s, &e) == 0 && strcmp(s.status, "paused") == 0 &&
       gs_runfile_set_status(path, "stopped", why, &e) != 0)
     fprintf(c->log, "warning: %s: %s\n", r->id, e.msg);
+  if (fd >= 0) close(fd);
 }
 
 /* The scheduler's new events into the ledger, in order; a stop also queued for its run file
@@ -438,8 +479,11 @@ static void sched_mark_stopped(coord *c, long run) {
 static void sched_write_events(coord *c) {
   gs_sched_event ev;
   while (gs_sched_take(c->sched, &ev)) {
-    char line[GS_SCHED_LINE_MAX];
-    gs_sched_format(c->sched, &ev, line, sizeof line);
+    char line[GS_SCHED_LINE_MAX + 32];
+    int n = gs_sched_format(c->sched, &ev, line, GS_SCHED_LINE_MAX);
+    /* a shard's sends carry its number: when it starts again it sends them again, the others not */
+    if (c->shared && n > 0 && (ev.kind == GS_SCHED_EV_START || ev.kind == GS_SCHED_EV_PROMOTE))
+      snprintf(line + n, sizeof line - (size_t)n, "\tshard %d/%d", c->opt->shard, c->opt->nshards);
     coord_log(c, "sched", (int)ev.run, ev.resource, line);
     if (ev.kind != GS_SCHED_EV_STOP) continue;
     const gs_run *run = &c->sw->runs[ev.run];
@@ -508,6 +552,12 @@ static void sched_reported(coord *c, int idx, int how, double metric, int has_me
   const gs_run *run = &c->sw->runs[idx];
   long resource = c->sent_to[idx];
   if (how == END_INTERRUPTED) return;
+  if (how == END_BUSY && c->shared) {
+    /* another process trains it: a shard that sent it and was thought gone, or a second copy of
+     * this shard. Its result comes through the ledger */
+    gs_sched_disown(c->sched, idx);
+    return;
+  }
   if (how == END_FILE && !has_metric && (!strcmp(status, "paused") || !strcmp(status, "done"))) {
     /* a metric no run records: every decision would be by run index. The sweep stops (the run
      * stays sent: the next job, with a metric that exists, continues it from its checkpoint) */
@@ -545,11 +595,13 @@ static void sched_reported(coord *c, int idx, int how, double metric, int has_me
   }
   gs_error e = {0};
   double t0 = gs_now();
+  if (sched_turn_begin(c) != 0) return;
   if (c->have_ledger) gs_ledger_hold(&c->ledger);
   if (gs_sched_report(c->sched, idx, resource, metric, &e) != 0)
     fprintf(c->log, "warning: %s: scheduler: %s\n", run->id, e.msg);
   sched_write_events(c);
   sched_release(c);
+  sched_turn_end(c);
   c->sched_s += gs_now() - t0;
   c->sched_calls++;
   sched_serve_waiting(c);
@@ -558,40 +610,90 @@ static void sched_reported(coord *c, int idx, int how, double metric, int has_me
 static void sched_free(coord *c) {
   free(c->stops);
   c->stops = NULL;
-  if (c->sched) gs_sched_free(c->sched);
+  gs_sweep_sched_close(&c->ss);
   c->sched = NULL;
   if (c->sched_lock > 0) close(c->sched_lock);
   c->sched_lock = 0;
+  if (c->turn_lock > 0) close(c->turn_lock);
+  c->turn_lock = 0;
   free(c->sent_to);
   free(c->waiting);
   c->sent_to = NULL;
   c->waiting = NULL;
 }
 
+/* Shards share one scheduler: one of them decides at a time (DIR/scheduler.turn), on the state
+ * that every shard's ledger lines give, and writes its decision's lines before the next one
+ * decides; so the ledger stays the history of one scheduler (runner/scheduler.h, Shards). */
+static int sched_turn_begin(coord *c) {
+  if (!c->shared) return 0;
+  while (flock(c->turn_lock, LOCK_EX) != 0)
+    if (errno != EINTR) {
+      fprintf(c->log, "warning: %s/scheduler.turn: cannot lock: %s\n", c->dir, strerror(errno));
+      break;
+    }
+  gs_error e = {0};
+  if (gs_sweep_sched_follow(&c->ss, c->dir, &e) < 0) {
+    flock(c->turn_lock, LOCK_UN);
+    if (!c->sched_error) {
+      coord_line(c);
+      fprintf(c->log, "error: %s: another shard's early-stopping decisions do not fit this one's: are the shards "
+              "running different experiment files or overrides? No more runs start here\n", e.msg);
+      fflush(c->log);
+    }
+    c->sched_error = 2;
+    c->stopping = 1;
+    return -1;
+  }
+  c->t_follow = gs_now();
+  return 0;
+}
+
+static void sched_turn_end(coord *c) {
+  if (c->shared) flock(c->turn_lock, LOCK_UN);
+}
+
 /* Rank 0, at set-up: the scheduler of this sweep, its earlier decisions replayed from the
  * ledger. */
 static int sched_setup(coord *c, gs_error *err) {
-  const gs_sweep *sw = c->sw;
-  const gs_config *b = &sw->base;
-  if (c->opt->nshards > 1)
-    return gs_fail(err, "sweep.scheduler = %s cannot run in shards (--shard %d/%d): the scheduler ranks every run "
-                   "of the sweep against the others, so the sweep runs as one job; give that job more ranks "
-                   "(mpirun -np N, or one Slurm job of N tasks)", b->scheduler, c->opt->shard, c->opt->nshards);
-  /* one scheduler per sweep directory: a second job on it would decide on its own */
+  c->shared = c->opt->nshards > 1;
+  c->t_wait_note = gs_now();
+  /* one scheduler per sweep directory: a second job on it would decide on its own; the shards
+   * of one job share it */
   char lk[1200];
   snprintf(lk, sizeof lk, "%s/scheduler.lock", c->dir);
   c->sched_lock = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (c->sched_lock < 0 || flock(c->sched_lock, LOCK_EX | LOCK_NB) != 0) {
+  if (c->sched_lock < 0 || flock(c->sched_lock, (c->shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
     int e = errno, busy = c->sched_lock >= 0 && e == EWOULDBLOCK;
     if (c->sched_lock >= 0) close(c->sched_lock);
     c->sched_lock = 0;
+    if (busy && c->shared)
+      return gs_fail(err, "%s: a job that is not a shard is running this sweep's scheduler (its lock %s is held): "
+                     "wait for it to end, or stop it first; shards can only share the scheduler with each other",
+                     c->dir, lk);
     if (busy)
       return gs_fail(err, "%s: another job is running this sweep's scheduler (its lock %s is held): wait for it to "
-                     "end, or stop it first; two schedulers would make different decisions", c->dir, lk);
+                     "end, or stop it first; two schedulers would make different decisions (shards of one job, "
+                     "--shard i/n, share one)", c->dir, lk);
     return gs_fail(err, "%s: cannot open: %s", lk, strerror(e));
   }
-  gs_sweep_sched ss;
-  if (gs_sweep_sched_open(sw, c->dir, &ss, err) != 0) return -1;
+  if (c->shared) {
+    snprintf(lk, sizeof lk, "%s/scheduler.turn", c->dir);
+    c->turn_lock = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->turn_lock < 0) return gs_fail(err, "%s: cannot open: %s", lk, strerror(errno));
+    while (flock(c->turn_lock, LOCK_EX) != 0)
+      if (errno != EINTR) return gs_fail(err, "%s: cannot lock: %s", lk, strerror(errno));
+  }
+  int rc = sched_setup_locked(c, err);
+  if (c->shared) flock(c->turn_lock, LOCK_UN);
+  return rc;
+}
+
+static int sched_setup_locked(coord *c, gs_error *err) {
+  const gs_sweep *sw = c->sw;
+  const gs_config *b = &sw->base;
+  if (gs_sweep_sched_open(sw, c->dir, c->shared ? c->opt->shard : -1, &c->ss, err) != 0) return -1;
+  gs_sweep_sched ss = c->ss;
   c->sched = ss.s;
   c->sched_E = ss.E;
   GS_STRCPY(c->metric, ss.metric);
@@ -635,6 +737,11 @@ static void coord_poll(void) {
     if (!flag) {
       /* a stop request releases the groups that wait for the scheduler */
       if (c->sched && (c->stopping || gs_stop_requested)) sched_serve_waiting(c);
+      /* shards: a result that ends a wait may come from another shard, through the ledger */
+      if (c->shared && gs_now() - c->t_follow > 0.25) {
+        c->t_follow = gs_now();
+        sched_serve_waiting(c);
+      }
       if (c->sched && c->nstops) sched_flush_stops(c);
       coord_status(c, 0);
       return;
@@ -882,14 +989,17 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     c.active = c.nleaders - 1;
     c.t_sweep = gs_now();
     c.ntotal = sw->nruns;
-    if (opt->nshards > 1) {
+    if (opt->nshards > 1 && !gs_sweep_has_scheduler(sw)) {
       c.ntotal = 0;
       c.owner = gs_shard_owners(sw, opt->nshards);
       for (long i = 0; i < sw->nruns; i++) c.ntotal += c.owner[i] == opt->shard;
     }
     fprintf(log, "sweep %s: %ld run%s from %s, results in %s\n", sw->base.sweep_name, sw->nruns,
             sw->nruns == 1 ? "" : "s", sw->path, dir);
-    if (opt->nshards > 1)
+    if (opt->nshards > 1 && gs_sweep_has_scheduler(sw))
+      fprintf(log, "shard %d/%d: shares the sweep's early-stopping scheduler with the other shards: each takes "
+              "the next decision when one of its groups is free\n", opt->shard, opt->nshards);
+    else if (opt->nshards > 1)
       fprintf(log, "shard %d/%d: %ld run%s of %ld (shards split the grid by estimated cost; `gensweep plan --shards %d` "
               "lists them)\n", opt->shard, opt->nshards, c.ntotal, c.ntotal == 1 ? "" : "s", sw->nruns, opt->nshards);
     if (N > 1) fprintf(log, "%d ranks: %d worker group%s of %d rank%s (rank 0 coordinates and trains)\n", N,
@@ -1056,7 +1166,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
         fprintf(log, "early stopping: %ld decisions and results, %.3f ms each on average (the scheduler and its "
                 "ledger lines, written and fsync'd)\n", c.sched_calls, 1e3 * c.sched_s / c.sched_calls);
     }
-    if (c.sched_error)
+    if (c.sched_error == 2)
+      fprintf(log, "stopped: the shards' early-stopping decisions disagree (see the error above)\n");
+    else if (c.sched_error)
       fprintf(log, "stopped: set sweep.metric to a series the runs record and run again: they continue from their "
                    "checkpoints\n");
     else if (!c.dir_gone && (out->interrupted || c.stopping))

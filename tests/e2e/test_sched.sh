@@ -8,8 +8,11 @@
 #  - kill -9 in the middle of an asha sweep, several times, and a SIGTERM (a Slurm preemption),
 #    then resumed: the same decisions in the same order and the same numbers as uninterrupted;
 #  - sha makes the same decisions at 3 ranks as at 1;
-#  - a second job on the sweep is refused while the first runs; shards and a max_resource that
-#    does not match the runs are refused with messages naming them;
+#  - shards share one scheduler through the ledger: sha in two shards (one of 2 ranks) makes the
+#    decisions of one job; asha in two shards, one killed (-9) and started again, reports every
+#    run's metric bit for bit as one job does;
+#  - a second job on the sweep is refused while the first runs (and shards beside a job that is
+#    not a shard); a max_resource that does not match the runs is refused with a message;
 #  - the same sweep with scheduler = none afterwards continues the stopped runs from their
 #    checkpoints.
 set -uo pipefail
@@ -175,6 +178,56 @@ for s in sha1 sha3; do decisions "$T/r/$s" | grep -v '^start' | cut -f1,3- | sor
 cmp -s "$T/sha1.set" "$T/sha3.set" || { diff "$T/sha1.set" "$T/sha3.set" | head; fail "sha decided otherwise at 3 ranks"; }
 echo "sha: $(grep -c '^stop' "$T/sha1.set") stops, the same at 1 and 3 ranks"
 
+echo "== shards share one scheduler: sha in two shards (one of 2 ranks) decides as one job"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=shs sweep.scheduler=sha --shard 0/2 > "$T/shs0.log" 2>&1 &
+p0=$!
+mpirun --oversubscribe -np 2 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=shs sweep.scheduler=sha --shard 1/2 > "$T/shs1.log" 2>&1 || { cat "$T/shs1.log"; fail "sha shard 1/2"; }
+wait $p0 || { cat "$T/shs0.log"; fail "sha shard 0/2"; }
+grep -q "shard 0/2: shares the sweep's early-stopping scheduler" "$T/shs0.log" || { cat "$T/shs0.log"; fail "shard line"; }
+decisions "$T/r/shs" | grep -v '^start' | sed 's/\tshard [0-9]*\/2$//' | cut -f1,3- | sort > "$T/shs.set"
+cmp -s "$T/sha1.set" "$T/shs.set" || { diff "$T/sha1.set" "$T/shs.set" | head; fail "sha decided otherwise in shards"; }
+for i in 0 1; do grep -qP '^(start|promote)\t.*\tshard '$i'/2$' <(decisions "$T/r/shs") || fail "shard $i/2 made no decision"; done
+"$GS" status "$T/r/shs" > "$T/shs.st" 2>&1 && grep -q "^done:     9 of 9 runs" "$T/shs.st" || { cat "$T/shs.st"; fail "sha shards: status"; }
+
+echo "== asha in two shards, one killed (-9) in the middle and started again: every result as in one job"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha_k --shard 1/2 > "$T/shk1.log" 2>&1 &
+p1=$!
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha_k --shard 0/2 > "$T/shk0.log" 2>&1 &
+p0=$!
+for i in $(seq 1 $((2400 * SLOW))); do
+  [ -f "$T/r/sha_k/ledger.log" ] && [ "$(grep -cP '\tsched\t' "$T/r/sha_k/ledger.log")" -ge 10 ] && break
+  kill -0 $p0 2>/dev/null || break
+  sleep 0.05
+done
+kill -9 $p0 2>/dev/null; wait $p0
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha_k --shard 0/2 > "$T/shk0b.log" 2>&1 || { cat "$T/shk0b.log"; fail "asha shard 0/2, started again"; }
+wait $p1 || { cat "$T/shk1.log"; fail "asha shard 1/2"; }
+"$GS" status "$T/r/sha_k" > "$T/shk.st" 2>&1 && grep -q "^done:     9 of 9 runs" "$T/shk.st" && grep -q "early stopping: asha" "$T/shk.st" || { cat "$T/shk.st"; fail "asha shards: status"; }
+$PY - "$T/ref.dec" <(decisions "$T/r/sha_k") <<'PY' || fail "asha shards: results differ from one job's"
+import sys
+def reports(p):
+    r = {}
+    for l in open(p):
+        f = l.rstrip("\n").split("\t")
+        if f[0] == "report": r[(f[2], f[3])] = f[5]
+    return r
+a, b = reports(sys.argv[1]), reports(sys.argv[2])
+common = set(a) & set(b)
+assert len(b) >= 9 and len(common) >= 9, (len(a), len(b), len(common))
+bad = [k for k in common if a[k] != b[k]]
+assert not bad, bad
+print("asha shards: %d results, %d also in the one-job sweep, bit for bit the same" % (len(b), len(common)))
+PY
+
+echo "== shards and a job that is not a shard exclude each other"
+mkdir -p "$T/r/ex" && touch "$T/r/ex/scheduler.lock"
+flock -x "$T/r/ex/scheduler.lock" sleep $((10 * SLOW)) &
+pl=$!
+sleep 0.3
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=ex --shard 0/2 > "$T/ex.log" 2>&1 && fail "a shard ran beside another job"
+grep -q "a job that is not a shard is running this sweep's scheduler" "$T/ex.log" || { cat "$T/ex.log"; fail "shard beside a job: message"; }
+kill $pl 2>/dev/null; wait $pl 2>/dev/null
+
 echo "== one scheduler per sweep: a second job is refused while the first runs"
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=two > "$T/two1.log" 2>&1 &
 p1=$!
@@ -184,11 +237,15 @@ wait $p1 || { cat "$T/two1.log"; fail "the first job"; }
 [ $rc -ne 0 ] && grep -q "another job is running this sweep's scheduler" "$T/two2.log" || { cat "$T/two2.log"; fail "second job: exit $rc"; }
 [ "$(grep -cP '\tstarted\t.*\trung 0' "$T/r/two/ledger.log")" -eq 9 ] || fail "a run started twice at rung 0"
 
+echo "== plan shows the rungs, sha's run-epochs, and that shards share the scheduler"
+"$GS" plan "$T/a.ini" --shards 2 > "$T/plan.txt" 2>&1 || { cat "$T/plan.txt"; fail plan; }
+grep -q "early stopping: asha on the model's headline metric (min), eta 3, rungs at epochs 1 3 9" "$T/plan.txt" &&
+  grep -q "sha trains 21 run-epochs of the full sweep's 81 (26 %)" "$T/plan.txt" &&
+  grep -q "2 shards share the scheduler: the grid is not split" "$T/plan.txt" || { cat "$T/plan.txt"; fail "plan under a scheduler"; }
+
 echo "== bad settings"
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad sweep.max_resource=5 > "$T/bad1.log" 2>&1 && fail "max_resource 5 accepted"
 grep -q "sweep.max_resource = 5 but the runs train 9 epochs" "$T/bad1.log" || { cat "$T/bad1.log"; fail "max_resource message"; }
-"$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad --shard 0/2 > "$T/bad2.log" 2>&1 && fail "shards accepted"
-grep -q "cannot run in shards" "$T/bad2.log" || { cat "$T/bad2.log"; fail "shard message"; }
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=bad sweep.scheduler=fast > "$T/bad3.log" 2>&1 && fail "scheduler fast accepted"
 grep -q "sweep.scheduler" "$T/bad3.log" || { cat "$T/bad3.log"; fail "scheduler message"; }
 

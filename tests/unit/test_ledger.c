@@ -1201,6 +1201,52 @@ Test(ledger, each_line_in_order) {
   free(dir);
 }
 
+/* gs_ledger_each_new: only what was appended since the cursor, a line being written read whole
+ * the next time, line numbers as in the file; a file shorter than the cursor is refused. */
+Test(ledger, each_new_reads_what_was_appended) {
+  char *dir = tmpdir();
+  gs_error err = {0};
+  gs_ledger_cursor cur = {0};
+  each_ctx x = {0};
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), 0, "%s", err.msg); /* no ledger yet */
+  cr_assert_eq(x.n, 0);
+  gs_ledger l;
+  cr_assert_eq(gs_ledger_open(dir, &l, &err), 0, "%s", err.msg);
+  append_ok(&l, "sched", "a", 1, 1, "one");
+  append_ok(&l, "sched", "a", 1, 1, "two");
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.n, 2);
+  cr_assert_str_eq(x.msgs[1], "two");
+  cr_assert_eq(x.lines[1], 3, "the header is line 1: %ld", x.lines[1]);
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.n, 2, "nothing new");
+  append_ok(&l, "sched", "a", 1, 1, "three");
+  gs_ledger_close(&l);
+  append_raw(dir, "1.0\tsched\ta\t0000000000000001\t1\t1\tfou");
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.n, 3, "the line being written is not read yet");
+  cr_assert_str_eq(x.msgs[2], "three");
+  append_raw(dir, "r\n");
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), 0, "%s", err.msg);
+  cr_assert_eq(x.n, 4);
+  cr_assert_str_eq(x.msgs[3], "four");
+  cr_assert_eq(x.lines[3], 5);
+  /* a stop leaves the cursor where it was */
+  append_raw(dir, "2.0\tsched\ta\t0000000000000001\t1\t1\tfive\n");
+  gs_ledger_cursor before = cur;
+  each_ctx y = {.stop_at = 1};
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &y, &err), 7);
+  cr_assert(cur.offset == before.offset && cur.line == before.line);
+  /* the ledger replaced by a shorter one */
+  FILE *f = fopen(ledger_path(dir), "wb");
+  fputs("#gensweep-ledger v1\n", f);
+  fclose(f);
+  cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), -1);
+  cr_assert_not_null(strstr(err.msg, "it was replaced"), "%s", err.msg);
+  rmtree(dir);
+  free(dir);
+}
+
 /* gs_ledger_hold / release: the held lines reach the file together, in order, only on release
  * (or close); without a hold every append is in the file at once. */
 Test(ledger, held_lines_are_written_together) {

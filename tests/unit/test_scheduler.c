@@ -701,6 +701,152 @@ Test(scheduler, replay_resends_what_was_training) {
   gs_sched_free(r);
 }
 
+/* ------------------------------------------------------------------ shards */
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* One shard's turn: follow the lines the others wrote since its cursor (theirs: remote), then act,
+ * then write its own events to the shared log (what runner/sweep.c does under scheduler.turn). */
+static void follow(gs_sched *s, const lines *log, long *cur) {
+  gs_error err = {0};
+  for (; *cur < log->n; (*cur)++) {
+    long seq = strtol(strchr(log->v[*cur], '\t') + 1, NULL, 10);
+    if (seq < gs_sched_ntaken(s)) continue; /* its own line */
+    cr_assert_eq(gs_sched_follow(s, log->v[*cur], 1, "shared", &err), 0, "%s", err.msg);
+  }
+}
+
+/* S shards of W workers each, sharing one log; jobs finish in the order of a key (as in drive). */
+static void drive_shards(gs_sched_kind kind, long n, long eta, long min, long max, int S, int W, const world *w,
+                         lines *log) {
+  gs_sched *sh[4];
+  long cur[4] = {0};
+  cr_assert_leq(S, 4);
+  for (int i = 0; i < S; i++) sh[i] = mk(kind, GS_SCHED_MIN, eta, min, max, n);
+  job *fl = calloc((size_t)(S * W), sizeof *fl);
+  int *who = calloc((size_t)(S * W), sizeof *who), nin = 0;
+  int done = 0;
+  for (long steps = 0; !done; steps++) {
+    cr_assert_lt(steps, 1000000, "no end");
+    /* every shard fills its free workers */
+    int busy[4] = {0};
+    for (int i = 0; i < nin; i++) busy[who[i]]++;
+    for (int sI = 0; sI < S; sI++)
+      while (busy[sI] < W) {
+        follow(sh[sI], log, &cur[sI]);
+        gs_sched_action a;
+        gs_sched_action_kind k = gs_sched_next(sh[sI], &a);
+        drain(sh[sI], log);
+        cur[sI] = log->n;
+        if (k == GS_SCHED_WAIT || k == GS_SCHED_DONE) break;
+        cr_assert(!a.resent);
+        for (int i = 0; i < nin; i++) cr_assert_neq(fl[i].run, a.run, "run %ld sent twice", a.run);
+        fl[nin] = (job){a.run, a.resource, a.rung, (double)a.seq + world_duration(w, a.run, a.from_resource, a.resource)};
+        who[nin++] = sI;
+        busy[sI]++;
+      }
+    if (nin == 0) {
+      for (int sI = 0; sI < S; sI++) {
+        follow(sh[sI], log, &cur[sI]);
+        gs_sched_action a;
+        cr_assert_eq(gs_sched_next(sh[sI], &a), GS_SCHED_DONE, "shard %d: nothing training, yet not done", sI);
+        check_end(sh[sI]);
+      }
+      done = 1;
+      break;
+    }
+    int b = 0;
+    for (int i = 1; i < nin; i++)
+      if (fl[i].key < fl[b].key || (fl[i].key == fl[b].key && fl[i].run < fl[b].run)) b = i;
+    job j = fl[b];
+    int sI = who[b];
+    fl[b] = fl[nin - 1];
+    who[b] = who[--nin];
+    gs_error err = {0};
+    follow(sh[sI], log, &cur[sI]);
+    cr_assert_eq(gs_sched_report(sh[sI], j.run, j.resource, world_metric(w, j.run, j.resource), &err), 0, "%s",
+                 err.msg);
+    drain(sh[sI], log);
+    cur[sI] = log->n;
+  }
+  free(fl);
+  free(who);
+  for (int i = 0; i < S; i++) gs_sched_free(sh[i]);
+}
+
+/* The log of shards is the history of one scheduler: it replays whole; sha's decisions are those of
+ * one job; every run ends finished or stopped in every shard's view. */
+Test(scheduler, shards_share_one_scheduler_through_the_log) {
+  for (int kind = 0; kind < 2; kind++)
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+      world w = {seed, 0.05};
+      lines one = {0}, shared = {0};
+      gs_sched *s = mk((gs_sched_kind)kind, GS_SCHED_MIN, 3, 1, 27, 40);
+      drive(s, 4, &w, &one, 0);
+      gs_sched_free(s);
+      drive_shards((gs_sched_kind)kind, 40, 3, 1, 27, 3, 2, &w, &shared);
+      gs_sched *r = mk((gs_sched_kind)kind, GS_SCHED_MIN, 3, 1, 27, 40);
+      gs_error err = {0};
+      for (long i = 0; i < shared.n; i++)
+        cr_assert_eq(gs_sched_replay(r, shared.v[i], "shared", &err), 0, "%s", err.msg);
+      check_end(r);
+      gs_sched_free(r);
+      if (kind == GS_SCHED_SHA) { /* the same reports and stops, whatever the order */
+        lines a = {0}, b = {0};
+        for (long i = 0; i < one.n; i++)
+          if (!strncmp(one.v[i], "report", 6) || !strncmp(one.v[i], "stop", 4)) lines_add(&a, strchr(strchr(one.v[i], '\t') + 1, '\t'));
+        for (long i = 0; i < shared.n; i++)
+          if (!strncmp(shared.v[i], "report", 6) || !strncmp(shared.v[i], "stop", 4)) lines_add(&b, strchr(strchr(shared.v[i], '\t') + 1, '\t'));
+        cr_assert_eq(a.n, b.n);
+        qsort(a.v, (size_t)a.n, sizeof *a.v, cmp_str);
+        qsort(b.v, (size_t)b.n, sizeof *b.v, cmp_str);
+        for (long i = 0; i < a.n; i++) cr_assert_str_eq(a.v[i], b.v[i], "seed %d", (int)seed);
+        lines_free(&a);
+        lines_free(&b);
+      }
+      lines_free(&one);
+      lines_free(&shared);
+    }
+}
+
+/* A shard that starts again hands out its own runs that were training, not the others' (remote);
+ * adopt makes another shard's run its own, disown the reverse. */
+Test(scheduler, follow_remote_runs_are_not_resent) {
+  gs_sched *s = mk(GS_SCHED_ASHA, GS_SCHED_MIN, 3, 1, 9, 6);
+  gs_error err = {0};
+  gs_sched_action a;
+  lines log = {0};
+  for (int i = 0; i < 4; i++) gs_sched_next(s, &a); /* runs 0..3 */
+  drain(s, &log);
+  gs_sched *r = mk(GS_SCHED_ASHA, GS_SCHED_MIN, 3, 1, 9, 6);
+  /* runs 0 and 2 were this shard's; 1 and 3 another's */
+  for (long i = 0; i < log.n; i++) cr_assert_eq(gs_sched_follow(r, log.v[i], i % 2, "l", &err), 0, "%s", err.msg);
+  cr_assert(!gs_sched_is_remote(r, 0) && gs_sched_is_remote(r, 1) && gs_sched_is_remote(r, 3));
+  cr_assert_eq(gs_sched_next(r, &a), GS_SCHED_START);
+  cr_assert(a.resent && a.run == 0);
+  cr_assert_eq(gs_sched_next(r, &a), GS_SCHED_START);
+  cr_assert(a.resent && a.run == 2);
+  cr_assert_eq(gs_sched_next(r, &a), GS_SCHED_START);
+  cr_assert(!a.resent && a.run == 4, "then new work, not the others' runs: run %ld", a.run);
+  cr_assert_eq(gs_sched_adopt(r, 3), 0);
+  cr_assert_eq(gs_sched_adopt(r, 3), -1, "adopted twice");
+  cr_assert_eq(gs_sched_next(r, &a), GS_SCHED_START);
+  cr_assert(a.resent && a.run == 3);
+  cr_assert_eq(gs_sched_disown(r, 3), 0);
+  cr_assert(gs_sched_is_remote(r, 3));
+  cr_assert_eq(gs_sched_disown(r, 5), -1, "not training");
+  /* follow also works after this job's own decisions (replay does not) */
+  drain(r, NULL);
+  cr_assert_eq(gs_sched_report(s, 1, 1, 5.0, &err), 0);
+  lines more = {0};
+  drain(s, &more);
+  cr_assert_eq(gs_sched_follow(r, more.v[0], 1, "l", &err), -1, "r made a decision s did not: seq differs");
+  lines_free(&more);
+  lines_free(&log);
+  gs_sched_free(s);
+  gs_sched_free(r);
+}
+
 Test(scheduler, line_format_round_trip) {
   const char *lab[] = {"vae-lr-0.001", "vae-lr-0.01"};
   gs_sched_config c = {.kind = GS_SCHED_SHA, .reduction = 2, .min_resource = 1, .max_resource = 2, .nruns = 2,
@@ -803,7 +949,7 @@ Test(scheduler, replay_refuses_contradictions_and_garbage) {
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t3.5\tr0", "a start line has metric '-'");
   expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\tfast\tr0", "metric 'fast' is not a number");
   expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5x\tr0", "metric '1.5x' is not a number");
-  expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5\tr0\tnote", "report line with 8 fields");
+  expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5\tr0\tnote\tmore", "report line with 9 fields");
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t-\t", "the label is empty");
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t-\tr0\nstart\t1\t1\t0\t1\t-\tr1", "a line break inside");
   gs_sched_free(s);

@@ -125,6 +125,18 @@ int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err);
 /* Every well-formed line of dir/ledger.log, in file order (the order of the appends), to fn;
  * fn returns 0 to go on, anything else to stop (returned). A missing ledger has no lines. */
 int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ctx), void *ctx, gs_error *err);
+/* What was appended since the last call (a shard following the lines of the others): every
+ * complete, well-formed line after the cursor to fn, as gs_ledger_each; the cursor (zeroed: the
+ * start of the file) then moves past the last complete line, so a line still being written is
+ * read whole next time. If fn stops the walk (non-zero, returned) the cursor does not move (fn
+ * may see the lines before the one it stopped at again).
+ * A file shorter than what was read of it (removed and created again) is an error. */
+typedef struct gs_ledger_cursor {
+  long long offset;  /* bytes read */
+  long line;         /* lines read */
+} gs_ledger_cursor;
+int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const gs_ledger_entry *e, void *ctx),
+                       void *ctx, gs_error *err);
 /* Same from a buffer (tests, tools). */
 int gs_ledger_parse(const char *text, size_t len, gs_ledger_view *v, gs_error *err);
 /* Index of (run_id, hash) in v->last / v->sum, or -1. O(1). */

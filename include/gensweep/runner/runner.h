@@ -90,15 +90,28 @@ int gs_sweep_load_copy(const char *dir, gs_sweep *sw, gs_error *err);
 int gs_sweep_has_scheduler(const gs_sweep *sw);
 /* The sweep's scheduler with its settings checked against the runs (one length for every run:
  * the last rung; a metric) and every decision in DIR's ledger replayed. -1 with err naming the
- * key or the ledger line that does not fit. */
+ * key or the ledger line that does not fit.
+ *
+ * shard: -1 for a job that is the sweep's only scheduler: every run the ledger says was training
+ * is handed out again. Shard i of a sharded job hands out again only the runs its own lines sent
+ * (start and promote lines carry "shard i/n" in their note: gs_sweep_sched_tag; a line without
+ * one counts as shard 0's); the others' runs are training in their jobs (gs_sched_follow). */
+#include "gensweep/io/ledger.h"
 #include "gensweep/runner/scheduler.h"
 typedef struct gs_sweep_sched {
   gs_sched *s;
   long E;              /* the last rung: the runs' epochs */
   char metric[64];     /* the series the runs are ranked by */
   long replayed;       /* ledger lines replayed */
+  gs_ledger_cursor cur; /* how far the ledger was read */
+  int shard;
 } gs_sweep_sched;
-int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, gs_sweep_sched *out, gs_error *err);
+int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep_sched *out, gs_error *err);
+/* The scheduler lines other jobs (shards) appended since the last open or follow, applied as
+ * theirs (gs_sched_follow, remote); returns how many, or -1 with err naming the line. */
+long gs_sweep_sched_follow(gs_sweep_sched *ss, const char *dir, gs_error *err);
+/* The shard a start or promote line names in its note ("shard 2/3": 2), -1 if none. */
+int gs_sweep_sched_tag(const char *line);
 void gs_sweep_sched_close(gs_sweep_sched *s);
 /* The rungs as a table: epochs, runs reached, training, promoted, stopped, waiting, the best. */
 void gs_sweep_sched_print(const gs_sweep *sw, const gs_sweep_sched *s, FILE *out);

@@ -51,7 +51,8 @@
  *   metric    report and stop: the run's metric at that rung, written so that it reads back to
  *             the same double ("nan", "inf", "-inf" as such); start, promote: "-"
  *   label     the run's label given at create (its id), "-" without labels
- *   note      stop only: why, in words ("ranked 5th of 9, not in the top 3"); not read back
+ *   note      optional, not read back: a stop's reason in words ("ranked 5th of 9, not in the top
+ *             3"); the job that sent a start or promote ("shard 1/3", runner/sweep.c)
  *
  * e.g. "report\t41\t7\t1\t3\t351.25\tlr-0.001\n" without the newline. Fields hold no tab or
  * newline (labels with either are refused at create); a line is shorter than GS_SCHED_LINE_MAX,
@@ -182,6 +183,8 @@ typedef struct gs_sched_event {
 int gs_sched_take(gs_sched *s, gs_sched_event *ev);
 /* All events so far: count, and the i-th (0 <= i < count). */
 long gs_sched_nevents(const gs_sched *s);
+/* Events taken or replayed: the next line of the ledger is event number gs_sched_ntaken. */
+long gs_sched_ntaken(const gs_sched *s);
 const gs_sched_event *gs_sched_event_at(const gs_sched *s, long i);
 
 /* The event as one line (format above, no newline) into buf[cap]; returns its length, or -1 if cap
@@ -194,6 +197,23 @@ int gs_sched_parse(const char *line, gs_sched_event *ev, char *label, const char
 /* Apply one line written by an earlier job (see Replay). Refused, and nothing applied, for a line
  * that is malformed or contradicts the state; err begins with `where`. */
 int gs_sched_replay(gs_sched *s, const char *line, const char *where, gs_error *err);
+
+/* Shards (runner/sweep.c): several jobs share one scheduler through the ledger. Each holds its
+ * own gs_sched; before deciding, under a lock, it follows the lines the others appended since it
+ * last looked, then takes and writes its own events before releasing the lock, so the ledger
+ * stays the line-by-line history of one scheduler. gs_sched_follow applies such a line as
+ * gs_sched_replay does, also after this job's own decisions; with remote = 1 a start or promote
+ * it makes is another job's: gs_sched_next never hands that run out here (it waits for its
+ * report line), unlike a replayed send, which is handed out again. The job must have taken all
+ * its own events first. */
+int gs_sched_follow(gs_sched *s, const char *line, int remote, const char *where, gs_error *err);
+/* A run training here becomes another job's (disown: another process holds its lock), or another
+ * job's run training becomes this job's to hand out again (adopt: that job is gone). 0, or -1
+ * for a run not in that state. */
+int gs_sched_disown(gs_sched *s, long run);
+int gs_sched_adopt(gs_sched *s, long run);
+/* 1: the run is training in another job. */
+int gs_sched_is_remote(const gs_sched *s, long run);
 
 /* ------------------------------------------------------------------ status */
 
