@@ -595,3 +595,25 @@ static int choose_c(const gs_config *c, const gs_probe_lists *pl, const void *pr
   free(u), free(load), free(hits), free(sub), free(tr), free(seen), free(conf), free(W), free(mean), free(scale);
   return rc;
 }
+
+int gs_run_wants_probes(const gs_config *c) {
+  gs_probe_lists pl;
+  if (gs_config_probe_lists(c, &pl, NULL) != 0) return 0;
+  return pl.model_features || pl.untrained_features || pl.pooled_features || pl.untrained_pooled_features ||
+         pl.class_head || pl.finetuned;
+}
+
+MPI_Comm gs_probe_join(const int *members, int ok, int tag) {
+  if (members[0] < 2) return MPI_COMM_NULL;
+  MPI_Group world, g;
+  MPI_Comm big = MPI_COMM_NULL;
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  MPI_Group_incl(world, members[0], members + 1, &g);
+  MPI_Comm_create_group(MPI_COMM_WORLD, g, tag, &big);
+  MPI_Group_free(&g);
+  MPI_Group_free(&world);
+  int all = ok;
+  MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, big);
+  if (!all) MPI_Comm_free(&big);
+  return all ? big : MPI_COMM_NULL;
+}

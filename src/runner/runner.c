@@ -621,7 +621,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   }
   /* Resumed from the previous checkpoint: the damaged latest one goes (once every rank of the
    * group has read), so that the next checkpoint does not rotate it over the good previous one. */
-  if (used_prev) {
+  if (used_prev && !h->probe_members) {
     int grank = 0;
     if (gv.comm != MPI_COMM_NULL) MPI_Comm_rank(gv.comm, &grank);
     if (grank == 0) unlink(h->ckpt_path);
@@ -642,6 +642,22 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   pl.epochs = pl.iterations > 0 ? (pl.iterations + nb - 1) / nb : def->epochs ? def->epochs(c) : c->epochs;
   const long E = pl.epochs;
   int failed = 0;
+  if (h->probe_members) {
+    /* helping another group's probe stage: the trained model is this run's last checkpoint */
+    int ok = E > 0 && rs.epoch0 > E;
+    MPI_Comm pc = gs_probe_join(h->probe_members, ok, run->index % 30000 + 1);
+    if (h->probe_joined) *h->probe_joined = 1;
+    if (pc != MPI_COMM_NULL) {
+      if (gs_run_probes(&run->cfg, def, rs.m, ds, rec, pc, &err) != 0)
+        fprintf(stderr, "gensweep: helping with the probes of run %s: %s\n", run->id, err.msg);
+      MPI_Comm_free(&pc);
+    }
+    set_failed(rec, "helped", "");
+    free(rs.perm);
+    shard_free(&gv.sh, rs.p);
+    optimisers_free(&rs.opt);
+    return rs.m;
+  }
   /* Sent to a rung its checkpoint has already reached (a job stopped after the pause was written
    * but before the scheduler heard of it): paused again at once, its series as they are. */
   if (h->until > 0 && rs.epoch0 - 1 >= h->until && rs.epoch0 <= E) {
@@ -722,10 +738,17 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
     set_failed(rec, "failed", err.msg);
     failed = 1;
   }
-  if (!failed && gs_run_probes(&run->cfg, def, rs.m, ds, rec, gv.comm, &err) != 0) {
+  /* the probe stage, with the job's idle groups when the coordinator has some (they load the
+   * trained model from the last epoch's checkpoint) */
+  MPI_Comm probe_comm = MPI_COMM_NULL;
+  if (!failed && h->probe_comm && E > 0 && c->checkpoint_every > 0 && h->ckpt_path && gs_run_wants_probes(c))
+    probe_comm = h->probe_comm(h->ctx, run, gv.comm);
+  if (!failed && gs_run_probes(&run->cfg, def, rs.m, ds, rec, probe_comm != MPI_COMM_NULL ? probe_comm : gv.comm,
+                               &err) != 0) {
     set_failed(rec, "failed", err.msg);
     failed = 1;
   }
+  if (probe_comm != MPI_COMM_NULL) MPI_Comm_free(&probe_comm);
   if (!failed) set_failed(rec, "done", "");
   gs_record_scalar(rec, "train_seconds", rs.train_s);
   /* how it was computed: both decide the rounding of its numbers (a resume must match them) */

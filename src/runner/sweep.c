@@ -25,11 +25,12 @@
 #include "gensweep/models/model.h"
 #include "gensweep/io/png.h"
 #include "gensweep/runner/eta.h"
+#include "gensweep/runner/probes.h"
 #include "gensweep/runner/runner.h"
 #include "gensweep/runner/scheduler.h"
 #include "sweepdir.h"
 
-enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104 };
+enum { TAG_REQ = 101, TAG_ASSIGN = 102, TAG_PROGRESS = 103, TAG_NOTE = 104, TAG_PROBE_REQ = 105, TAG_HELP = 106 };
 /* how a group's run ended, sent with its next request */
 enum { END_FILE = 0, END_INTERRUPTED = 1, END_WRITE_FAILED = 2, END_BUSY = 3, END_DONE_ELSEWHERE = 4 };
 
@@ -87,6 +88,14 @@ typedef struct coord {
   int sched_error;       /* the runs do not record sweep.metric: stopping, exit 2 */
   double sched_s;        /* seconds spent deciding (the scheduler and its ledger lines) */
   long sched_calls;      /* decisions asked for and results reported */
+  /* probe farming (runner/probes.h, gs_probe_join): a group with no run left waits (parked:
+   * waiting[g], rank 0's own self_parked) while others train; a group whose run reaches its probe
+   * stage gets the parked groups as helpers */
+  int can_help;          /* some run has probes and checkpoints, and there are 2+ groups */
+  int self_parked;       /* rank 0's group is parked */
+  int self_help;         /* rank 0's group is to help with the probes of this run (-1: none) */
+  int *self_members;     /* [world size + 1] its members list (gs_probe_join) */
+  int world;             /* MPI_COMM_WORLD's size */
 } coord;
 
 /* Before printing a line on a terminal, clear the live status line (it is redrawn after). */
@@ -193,10 +202,19 @@ static void coord_log(coord *c, const char *state, int idx, long epoch, const ch
 static int sched_next(coord *c, int group, int *until);
 
 /* The next run for a group: its index (and *until, the epoch to stop after: 0 = its last), -1
- * when there is no more work for it, -2 (early stopping only) when it must wait for a result. */
+ * when there is no more work for it, -2 when it must wait (early stopping: for a result; else
+ * parked, for another group's probe stage), -3 (rank 0's group only) when it is to help with the
+ * probes of run *until. */
+static int coord_park(coord *c, int group);
+
 static int coord_next(coord *c, int group, int *until) {
   c->groups[group].run = -1;
   *until = 0;
+  if (group == 0 && c->self_help >= 0) { /* rank 0's parked group was asked to help (coord_helpers) */
+    *until = c->self_help;
+    c->self_help = -1;
+    return -3;
+  }
   if (!c->stopping && gs_stop_requested) {
     c->stopping = 1;
     coord_line(c);
@@ -205,7 +223,7 @@ static int coord_next(coord *c, int group, int *until) {
   }
   if (c->stopping) return -1;
   if (c->sched) return sched_next(c, group, until);
-  if (c->next >= c->nqueue) return -1;
+  if (c->next >= c->nqueue) return coord_park(c, group);
   int idx = c->queue[c->next++];
   c->started_as[idx] = (int)++c->nstarted;
   coord_log(c, "started", idx, 0, NULL);
@@ -216,6 +234,52 @@ static int coord_next(coord *c, int group, int *until) {
   r->epoch = r->epoch0 = 0;
   r->t0 = r->t_epoch = gs_now();
   return idx;
+}
+
+/* No run left for this group: while another group still trains (its probe stage may want help),
+ * it is parked (-2); else it is done (-1). */
+static int coord_park(coord *c, int group) {
+  if (!c->can_help || c->stopping) return -1;
+  for (int g = 0; g < c->nleaders; g++)
+    if (g != group && c->groups[g].run >= 0) {
+      if (group == 0) c->self_parked = 1;
+      return -2;
+    }
+  if (group == 0) c->self_parked = 0;
+  return -1;
+}
+
+/* Group g's run idx reaches its probe stage: the parked groups become its helpers. mem: the
+ * members list of gs_probe_join ([0] = 0: no helpers). A remote helper gets (-3, idx) and the
+ * list; rank 0's group finds them in self_help / self_members. */
+static void coord_helpers(coord *c, int g, int idx, int *mem) {
+  int rpg = c->ranks_per_group, n = 0, nh = 0;
+  for (int r = 0; r < rpg; r++) mem[1 + n++] = g * rpg + r;
+  for (int h = 0; h < c->nleaders && c->can_help && !c->stopping && !gs_stop_requested; h++) {
+    if (h == g || !(h == 0 ? c->self_parked : c->waiting[h])) continue;
+    for (int r = 0; r < rpg; r++) mem[1 + n++] = h * rpg + r;
+    nh++;
+  }
+  mem[0] = nh ? n : 0;
+  if (!nh) return;
+  for (int h = 0; h < c->nleaders; h++) {
+    if (h == g || !(h == 0 ? c->self_parked : c->waiting[h])) continue;
+    if (h == 0) {
+      c->self_parked = 0;
+      c->self_help = idx;
+      memcpy(c->self_members, mem, sizeof(int) * (size_t)(c->world + 1));
+    } else {
+      c->waiting[h] = 0;
+      int asg[2] = {-3, idx};
+      MPI_Send(asg, 2, MPI_INT, h * rpg, TAG_ASSIGN, MPI_COMM_WORLD);
+      MPI_Send(mem, c->world + 1, MPI_INT, h * rpg, TAG_HELP, MPI_COMM_WORLD);
+    }
+  }
+  char tag[300];
+  coord_tag(c, idx, tag, sizeof tag);
+  coord_line(c);
+  fprintf(c->log, "%s: probes fitted by %d ranks (%d idle group%s helping)\n", tag, n, nh, nh == 1 ? "" : "s");
+  fflush(c->log);
 }
 
 static void coord_index(coord *c, int force) {
@@ -618,6 +682,8 @@ static void sched_free(coord *c) {
   c->turn_lock = 0;
   free(c->sent_to);
   free(c->waiting);
+  free(c->self_members);
+  c->self_members = NULL;
   c->sent_to = NULL;
   c->waiting = NULL;
 }
@@ -737,6 +803,8 @@ static void coord_poll(void) {
     if (!flag) {
       /* a stop request releases the groups that wait for the scheduler */
       if (c->sched && (c->stopping || gs_stop_requested)) sched_serve_waiting(c);
+      /* parked groups: done once no group trains (or a stop was requested) */
+      if (!c->sched && c->can_help) sched_serve_waiting(c);
       /* shards: a result that ends a wait may come from another shard, through the ledger */
       if (c->shared && gs_now() - c->t_follow > 0.25) {
         c->t_follow = gs_now();
@@ -759,6 +827,13 @@ static void coord_poll(void) {
       }
       if (asg[0] < 0) c->active--;
       MPI_Send(asg, 2, MPI_INT, st.MPI_SOURCE, TAG_ASSIGN, MPI_COMM_WORLD);
+    } else if (st.MPI_TAG == TAG_PROBE_REQ) {
+      int idx;
+      MPI_Recv(&idx, 1, MPI_INT, st.MPI_SOURCE, TAG_PROBE_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      int *mem = gs_calloc((size_t)c->world + 1, sizeof(int));
+      coord_helpers(c, st.MPI_SOURCE / c->ranks_per_group, idx, mem);
+      MPI_Send(mem, c->world + 1, MPI_INT, st.MPI_SOURCE, TAG_HELP, MPI_COMM_WORLD);
+      free(mem);
     } else if (st.MPI_TAG == TAG_NOTE) {
       char buf[1024];
       MPI_Recv(buf, sizeof buf, MPI_CHAR, st.MPI_SOURCE, TAG_NOTE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
@@ -812,6 +887,54 @@ static void note_remote(void *ctx, const gs_run *run, const char *event, long ep
   MPI_Send(buf, sizeof buf, MPI_CHAR, 0, TAG_NOTE, MPI_COMM_WORLD);
 }
 
+/* Every rank of a group whose run reaches its probe stage: the coordinator's helpers joined into
+ * one communicator (MPI_COMM_NULL: none). */
+static MPI_Comm probe_comm_hook(void *ctx, const gs_run *run, MPI_Comm group) {
+  int N, R, grank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &N);
+  MPI_Comm_rank(MPI_COMM_WORLD, &R);
+  if (group != MPI_COMM_NULL) MPI_Comm_rank(group, &grank);
+  int *mem = gs_calloc((size_t)N + 1, sizeof(int));
+  if (grank == 0 && R == 0) {
+    coord_helpers(the_coord, 0, run->index, mem);
+  } else if (grank == 0) {
+    int q = run->index;
+    MPI_Send(&q, 1, MPI_INT, 0, TAG_PROBE_REQ, MPI_COMM_WORLD);
+    MPI_Recv(mem, N + 1, MPI_INT, 0, TAG_HELP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  }
+  if (group != MPI_COMM_NULL) MPI_Bcast(mem, N + 1, MPI_INT, 0, group);
+  MPI_Comm big = gs_probe_join(mem, 1, run->index % 30000 + 1);
+  free(mem);
+  return big;
+}
+
+/* Every rank of a helper group: load run idx's trained model from its last checkpoint, join the
+ * members' communicator and fit its share of that run's probes (gs_train_run with probe_members).
+ * Whatever fails, it joins (with ok = 0), or the run's group would wait for it. */
+static void probe_help(const gs_sweep *sw, const char *dir, int idx, const int *mem, MPI_Comm group, int R) {
+  const gs_run *run = &sw->runs[idx];
+  char ckpt[1400];
+  sweepdir_ckpt_file(dir, run, "h5", ckpt, sizeof ckpt);
+  gs_error derr = {0};
+  const gs_dataset *ds = gs_dataset_cached(&run->cfg, &derr);
+  int joined = 0;
+  if (ds) {
+    gs_record rec;
+    const gs_model_def *def = NULL;
+    gs_train_hooks h = {.comm = group, .ckpt_path = ckpt, .stop = &gs_stop_requested, .probe_members = mem,
+                        .probe_joined = &joined};
+    gs_model *m = gs_train_run(run, ds, &rec, &h, &def);
+    if (m) def->destroy(m);
+    gs_record_free(&rec);
+  }
+  if (!joined) {
+    if (R == 0 || !ds) fprintf(stderr, "gensweep: rank %d: cannot help with the probes of run %s%s%s\n", R, run->id,
+                               ds ? "" : ": ", ds ? "" : derr.msg);
+    MPI_Comm pc = gs_probe_join(mem, 0, idx % 30000 + 1);
+    if (pc != MPI_COMM_NULL) MPI_Comm_free(&pc);
+  }
+}
+
 /* Set-up on rank 0: directories, disk check, the data of the first run, and the queue. */
 static int coord_setup(coord *c, gs_error *err) {
   const gs_sweep *sw = c->sw;
@@ -839,6 +962,14 @@ static int coord_setup(coord *c, gs_error *err) {
   if (sweepdir_write_experiment_copy(c->dir, sw, err) != 0) return -1;
   if (gs_ledger_open(c->dir, &c->ledger, err) != 0) return -1;
   c->have_ledger = 1;
+  c->waiting = gs_calloc((size_t)c->nleaders, sizeof(int));
+  c->self_help = -1;
+  MPI_Comm_size(MPI_COMM_WORLD, &c->world);
+  c->self_members = gs_calloc((size_t)c->world + 1, sizeof(int));
+  /* probe farming: idle groups help when a run's probe stage comes (its model from its last
+   * checkpoint) */
+  for (long i = 0; i < sw->nruns && c->nleaders > 1 && !gs_sweep_has_scheduler(sw); i++)
+    if (sw->runs[i].cfg.checkpoint_every > 0 && gs_run_wants_probes(&sw->runs[i].cfg)) c->can_help = 1;
   if (gs_sweep_has_scheduler(sw)) {
     /* early stopping: every run is the scheduler's; it decides the order */
     c->queue = gs_malloc(sizeof(int) * (size_t)(sw->nruns ? sw->nruns : 1));
@@ -850,7 +981,6 @@ static int coord_setup(coord *c, gs_error *err) {
     }
     c->nqueue = sw->nruns;
     c->sent_to = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(long));
-    c->waiting = gs_calloc((size_t)c->nleaders, sizeof(int));
     c->stops = gs_calloc(sw->nruns ? sw->nruns : 1, sizeof(long));
     if (sched_setup(c, err) != 0) return -1;
     if (sw->nruns > 0 && !gs_dataset_cached(&sw->runs[0].cfg, err)) {
@@ -1053,6 +1183,16 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     int idx = asg[0];
     metric = NAN;
     has_metric = 0;
+    if (idx == -3) { /* help with the probes of run asg[1] (another group's): then ask again */
+      int *mem = gs_calloc((size_t)N + 1, sizeof(int));
+      if (leader && R == 0) memcpy(mem, c.self_members, sizeof(int) * ((size_t)N + 1));
+      else if (leader) MPI_Recv(mem, N + 1, MPI_INT, 0, TAG_HELP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Bcast(mem, N + 1, MPI_INT, 0, group);
+      probe_help(sw, dir, asg[1], mem, ranks_per_group > 1 ? group : MPI_COMM_NULL, R);
+      free(mem);
+      finished = -1;
+      continue;
+    }
     if (idx < 0) break;
     const gs_run *run = &sw->runs[idx];
     char path[1400], ckpt[1400];
@@ -1089,7 +1229,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
                           .note = leader ? (R == 0 ? note_local : note_remote) : NULL,
                           .ckpt_path = ckpt,
                           .stop = &gs_stop_requested,
-                          .until = asg[1]};
+                          .until = asg[1],
+                          .probe_comm = probe_comm_hook};
       m = gs_train_run(run, ds, &rec, &h, &def);
     }
     how = END_FILE;

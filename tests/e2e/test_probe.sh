@@ -8,6 +8,8 @@
 #  - the pixels' probe learns (all labels: well above chance), fewer labels do worse;
 #  - the fits farmed over 2 ranks of a group give the same numbers as one rank (pixels: the same
 #    bits; the VAE and CAE train data-parallel, so their features differ by float rounding);
+#  - with 2 groups and one run the idle group helps with its probe stage (the model loaded from
+#    the run's last checkpoint), and every probe number is the one-rank run's, bit for bit;
 #  - a budget the training set cannot fill is skipped with its reason, the run still done;
 #  - probe.every: the DCGAN is probed at each evaluation too (series against iterations).
 set -uo pipefail
@@ -158,6 +160,25 @@ for fa in sorted(glob.glob(sys.argv[1] + "/runs/*.h5")):
         for bud in ("all", "100", "30"):
             assert np.all(b[f"probe/finetuned/net/{bud}/confusion"][:].sum(axis=(1, 2)) == 300), bud
 print("2 ranks per run: pixels' and untrained probes bit-identical, the trained models' within float tolerance")
+PY
+
+echo "== 2 groups of 1 rank, one run: the idle group helps with its probes, the numbers of one rank"
+mpirun -np 2 "$GS" run --quiet --results "$T/help" "$T/p.ini" model.name=dcgan1 > "$T/help.txt" 2>&1 || { cat "$T/help.txt"; fail "helped sweep"; }
+grep -q "run: probes fitted by 2 ranks (1 idle group helping)" "$T/help.txt" || { cat "$T/help.txt"; fail "no group helped"; }
+"$PY" - "$T/one/p/runs/name-dcgan1.h5" "$T/help/p/runs/run.h5" <<'PY' || fail "helped probes differ from one rank's"
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+n = []
+def visit(name, o):
+    if isinstance(o, h5py.Dataset):
+        assert np.array_equal(o[()], b["probe"][name][()], equal_nan=True), name
+        n.append(name)
+a["probe"].visititems(visit)
+assert len(n) >= 50 and any(x.startswith("finetuned/") for x in n), n
+for k in a["final"]:
+    if k.startswith("probe_") and k != "probe_seconds":
+        assert np.array_equal(a["final"][k][()], b["final"][k][()], equal_nan=True), k
+print("probes farmed over 2 groups: %d arrays bit-identical to one rank's" % len(n))
 PY
 
 echo "== budgets the training set cannot fill"

@@ -34,4 +34,17 @@ int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, cons
 int gs_run_probes_during(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds,
                          gs_record *rec, MPI_Comm comm, long t, gs_error *err);
 
+/* 1 when the run's probe.* keys ask for any probe (the probe stage has work). */
+int gs_run_wants_probes(const gs_config *c);
+
+/* Job-level farming (runner/sweep.c): groups with no run left help a group whose run reaches its
+ * probe stage. members: [0] the count n (0: no helpers), [1..n] the world ranks of the new
+ * communicator, the run's own group first, then the helpers' groups. Every member calls it (the
+ * run's group with ok = 1, a helper with ok = 1 when it loaded the trained model from the run's
+ * last checkpoint); collective over the members only (MPI_Comm_create_group on MPI_COMM_WORLD,
+ * tag). Returns the communicator to pass to gs_run_probes (free it after), or MPI_COMM_NULL when
+ * there are no helpers or a member could not load the model: the run's group then probes alone
+ * and the helpers do nothing. The probe numbers do not depend on the communicator's size. */
+MPI_Comm gs_probe_join(const int *members, int ok, int tag);
+
 #endif

@@ -60,6 +60,16 @@ typedef struct gs_train_hooks {
   const struct gs_model_def *model; /* train this model instead of the registry's model.name (tests) */
   long until;                   /* > 0: stop after this epoch (early stopping's rung): evaluate,
                                    checkpoint, status "paused"; 0 (or >= the run's epochs): train on */
+  /* Job-level probe farming (runner/probes.h, gs_probe_join). probe_comm: called by every rank of
+   * the group when the run reaches its probe stage with its last epoch checkpointed; returns a
+   * larger communicator (idle groups helping) or MPI_COMM_NULL. probe_members: this call only
+   * helps: the trained model is loaded from ckpt_path (the run's last checkpoint, which is not
+   * changed), the group joins the members' communicator, fits its share of the probes and
+   * returns (status "helped", nothing to write); *probe_joined is set once it has joined (a
+   * caller whose call returned earlier must still join, with ok = 0). */
+  MPI_Comm (*probe_comm)(void *ctx, const gs_run *run, MPI_Comm group);
+  const int *probe_members;
+  int *probe_joined;
 } gs_train_hooks;
 
 /* Train one run and fill rec: status "done", "failed", "diverged", "interrupted" (checkpointed
