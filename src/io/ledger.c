@@ -572,14 +572,15 @@ static int parse_lines(const char *text, size_t len, long line0, gs_ledger_view 
   return 0;
 }
 
-static int read_all(const char *dir, char **text, size_t *len, char *path, size_t pathcap, gs_error *err);
+static int read_from(const char *dir, long long offset, char **text, size_t *len, char *path, size_t pathcap,
+                     gs_error *err);
 
 int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err) {
   memset(v, 0, sizeof *v);
   char path[1100];
   char *buf = NULL;
   size_t n = 0;
-  if (read_all(dir, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (read_from(dir, 0, &buf, &n, path, sizeof path, err) != 0) return -1;
   if (!buf) return 0; /* no ledger yet: nothing happened */
   int rc = gs_ledger_parse(buf, n, v, err);
   free(buf);
@@ -595,7 +596,7 @@ int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ct
   char path[1100];
   char *buf = NULL;
   size_t n = 0;
-  if (read_all(dir, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (read_from(dir, 0, &buf, &n, path, sizeof path, err) != 0) return -1;
   if (!buf) return 0;
   gs_ledger_view v;
   int rc = parse_lines(buf, n, 0, &v, fn, ctx, err);
@@ -606,39 +607,10 @@ int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ct
 int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const gs_ledger_entry *e, void *ctx),
                        void *ctx, gs_error *err) {
   char path[1100];
-  if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, GS_LEDGER_FILE) >= sizeof path)
-    return gs_fail(err, "ledger: directory name too long: %s", dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT && cur->offset == 0) return 0;
-    return gs_fail(err, "%s: cannot open: %s", path, strerror(errno));
-  }
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return gs_fail(err, "%s: not a regular file", path);
-  }
-  if ((long long)st.st_size < cur->offset) {
-    close(fd);
-    return gs_fail(err, "%s: the file is shorter (%lld bytes) than what was read of it (%lld): it was replaced", path,
-                   (long long)st.st_size, cur->offset);
-  }
-  size_t cap = (size_t)((long long)st.st_size - cur->offset) + 4096, n = 0;
-  char *buf = gs_malloc(cap);
-  for (;;) {
-    if (n == cap) buf = gs_realloc(buf, cap *= 2);
-    ssize_t r = pread(fd, buf + n, cap - n, (off_t)(cur->offset + (long long)n));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      int e = errno;
-      free(buf);
-      close(fd);
-      return gs_fail(err, "%s: read error: %s", path, strerror(e));
-    }
-    if (r == 0) break;
-    n += (size_t)r;
-  }
-  close(fd);
+  char *buf = NULL;
+  size_t n = 0;
+  if (read_from(dir, cur->offset, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (!buf) return 0;
   /* complete lines only: a line being written is read whole next time */
   size_t whole = n;
   while (whole > 0 && buf[whole - 1] != '\n') whole--;
@@ -654,15 +626,17 @@ int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const g
   return rc;
 }
 
-/* The whole file into *text (gs_malloc'd; NULL when there is no ledger yet). */
-static int read_all(const char *dir, char **text, size_t *len, char *path, size_t pathcap, gs_error *err) {
+/* The file from byte `offset` to its end into *text (gs_malloc'd; NULL when there is no ledger
+ * yet and offset is 0). A file shorter than offset was replaced: an error. */
+static int read_from(const char *dir, long long offset, char **text, size_t *len, char *path, size_t pathcap,
+                     gs_error *err) {
   *text = NULL;
   *len = 0;
   if ((size_t)snprintf(path, pathcap, "%s/%s", dir, GS_LEDGER_FILE) >= pathcap)
     return gs_fail(err, "ledger: directory name too long: %s", dir);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return 0; /* no ledger yet: nothing happened */
+    if (errno == ENOENT && offset == 0) return 0; /* no ledger yet: nothing happened */
     return gs_fail(err, "%s: cannot open: %s", path, strerror(errno));
   }
   struct stat st;
@@ -670,12 +644,17 @@ static int read_all(const char *dir, char **text, size_t *len, char *path, size_
     close(fd);
     return gs_fail(err, "%s: not a regular file", path);
   }
+  if ((long long)st.st_size < offset) {
+    close(fd);
+    return gs_fail(err, "%s: the file is shorter (%lld bytes) than what was read of it (%lld): it was replaced", path,
+                   (long long)st.st_size, offset);
+  }
   /* read what is there now; lines appended meanwhile are read if they arrive before EOF */
-  size_t cap = (size_t)st.st_size + 4096, n = 0;
+  size_t cap = (size_t)((long long)st.st_size - offset) + 4096, n = 0;
   char *buf = gs_malloc(cap);
   for (;;) {
     if (n == cap) buf = gs_realloc(buf, cap *= 2);
-    ssize_t r = read(fd, buf + n, cap - n);
+    ssize_t r = pread(fd, buf + n, cap - n, (off_t)(offset + (long long)n));
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       int e = errno;
