@@ -123,7 +123,9 @@
  * Final evaluation, pc_vaegm: test_cluster_acc_subcat, test_cluster_purity_class / _subcat,
  *   test_ari_class / _subcat, test_clusters_used, clusters/counts_class [C, classes]
  *   (record_clusters says how clusters are matched); pc_beta: test_binary_gap =
- *   (test_chamfer_binary - test_chamfer) / test_chamfer.
+ *   (test_chamfer_binary - test_chamfer) / test_chamfer, and test_code_near_binary: the fraction
+ *   of code units (posterior means) within 0.1 of 0 or 1; pc_vaegm: test_qy_confidence, the mean
+ *   over the test clouds of max_y q(y|x) (1/C: no preference; 1: certain).
  * Final evaluation, besides those as scalars:
  *   test_emd       mean exact EMD (gs_emd_exact: the optimal assignment, mean squared distance
  *                  moved, Chamfer units) between the first pc.emd_clouds test clouds and their
@@ -605,6 +607,8 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
 typedef struct {
   double chamfer, rec, kl; /* sums over the clouds */
   double binary;           /* pc_beta: CD of the reconstruction from the rounded code */
+  double near01;           /* pc_beta: code units (posterior means) within 0.1 of 0 or 1 */
+  double qy_max;           /* pc_vaegm: max_y q(y|x), summed over the clouds */
   long n;
 } pc_sums;
 
@@ -634,11 +638,19 @@ static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, do
       if (per_class && set->labels) per_class[set->labels[start + i]] += cd->x[i], class_n[set->labels[start + i]]++;
     }
     if (m->kind == PC_BETA) { /* the binary code: the posterior mean rounded to {0, 1} */
+      for (long k = 0; k < (long)b * Z; k++) s.near01 += code[k] <= 0.1f || code[k] >= 0.9f;
       for (long k = 0; k < (long)b * Z; k++) code[k] = code[k] >= 0.5f ? 1.0f : 0.0f;
       gs_tensor *cdb = gs_chamfer(g, x, decode(m, gs_wrap2(g, code, b, Z)), b, N, N);
       for (int i = 0; i < b; i++) s.binary += cdb->x[i];
     }
     if (m->kind == PC_VAEGM && assign) clusters_of(&q, b, m->C, assign + start);
+    if (m->kind == PC_VAEGM) /* how sure q(y|x) is of its cluster: 1/C (no idea) to 1 */
+      for (int i = 0; i < b; i++) {
+        const float *l = q.log_qy->x + (long)i * m->C;
+        float best = l[0];
+        for (int y = 1; y < m->C; y++) best = l[y] > best ? l[y] : best;
+        s.qy_max += exp((double)best);
+      }
     if (m->kind != PC_AE) {
       draw_noise(m, rng, b);
       gs_tensor *rec, *kl;
@@ -894,7 +906,9 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
   if (m->kind == PC_BETA) {
     gs_record_scalar(rec, "test_chamfer_binary", binary);
     gs_record_scalar(rec, "test_binary_gap", gap);
+    gs_record_scalar(rec, "test_code_near_binary", t.near01 / (n * m->Z));
   }
+  if (m->kind == PC_VAEGM) gs_record_scalar(rec, "test_qy_confidence", t.qy_max / n);
   if (ds->val.n > 0) gs_record_scalar(rec, "val_chamfer", val);
   if (class_sum) {
     for (int k = 0; k < C; k++) class_sum[k] = class_n[k] ? class_sum[k] / class_n[k] : NAN;

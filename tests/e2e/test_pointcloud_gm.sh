@@ -77,6 +77,9 @@ for f in runs:
         assert s["test_ari_class"] >= 0.05 and s["test_ari_subcat"] >= 0.05, s
         assert 0 <= s["test_cluster_acc_class"] <= 1 and -1 <= s["test_ari_class"] <= 1, s
         assert s["test_cluster_purity_class"] >= s["test_cluster_acc_class"] - 1e-12, s
+        conf = float(fin["test_qy_confidence"][()])  # mean max_y q(y|x): 1/8 (no preference) to 1
+        assert 1 / 8 - 1e-9 <= conf <= 1 + 1e-9, conf
+        s["test_qy_confidence"] = conf
         assert list(pc["prior_component"][:]) == [0, 1, 2, 3, 4, 5, 6, 7]
         assert h["clusters/counts_class"].shape == (8, 8) and h["clusters/counts_class"][:].sum() == 96
         print("pc_vaegm test Chamfer", np.round(cd, 4), "class accuracy", np.round(acc, 3), "clusters used", used, {k: round(v, 3) for k, v in s.items()})
@@ -84,7 +87,9 @@ for f in runs:
         cont, binary, gap = (float(fin[k][()]) for k in ("test_chamfer", "test_chamfer_binary", "test_binary_gap"))
         assert np.isfinite(gap) and abs(gap - (binary - cont) / cont) < 1e-9 and binary > 0, (cont, binary, gap)
         assert len(h["metrics/test_chamfer_binary"][:]) == 15
-        print("pc_beta test Chamfer", np.round(cd, 4), "binary", round(binary, 4), "gap", round(gap, 3))
+        near = float(fin["test_code_near_binary"][()])  # code units within 0.1 of 0 or 1
+        assert 0 <= near <= 1, near
+        print("pc_beta test Chamfer", np.round(cd, 4), "binary", round(binary, 4), "gap", round(gap, 3), "code near 0/1", round(near, 3))
 PY
 for r in name-pc_vaegm name-pc_beta; do
   for k in clouds_recon clouds_prior; do
