@@ -77,6 +77,10 @@ for f in runs:
         assert s["test_ari_class"] >= 0.05 and s["test_ari_subcat"] >= 0.05, s
         assert 0 <= s["test_cluster_acc_class"] <= 1 and -1 <= s["test_ari_class"] <= 1, s
         assert s["test_cluster_purity_class"] >= s["test_cluster_acc_class"] - 1e-12, s
+        # coverage and MMD of prior samples against the 96 test clouds
+        cov, mmd = float(fin["test_coverage"][()]), float(fin["test_mmd"][()])
+        assert 1 / 96 - 1e-9 <= cov <= 1 and 0 < mmd < 1, (cov, mmd)
+        s["test_coverage"], s["test_mmd"] = cov, mmd
         conf = float(fin["test_qy_confidence"][()])  # mean max_y q(y|x): 1/8 (no preference) to 1
         assert 1 / 8 - 1e-9 <= conf <= 1 + 1e-9, conf
         s["test_qy_confidence"] = conf
@@ -88,6 +92,8 @@ for f in runs:
         assert np.isfinite(gap) and abs(gap - (binary - cont) / cont) < 1e-9 and binary > 0, (cont, binary, gap)
         assert len(h["metrics/test_chamfer_binary"][:]) == 15
         near = float(fin["test_code_near_binary"][()])  # code units within 0.1 of 0 or 1
+        cov, mmd = float(fin["test_coverage"][()]), float(fin["test_mmd"][()])
+        assert 1 / 96 - 1e-9 <= cov <= 1 and 0 < mmd < 1, (cov, mmd)
         assert 0 <= near <= 1, near
         print("pc_beta test Chamfer", np.round(cd, 4), "binary", round(binary, 4), "gap", round(gap, 3), "code near 0/1", round(near, 3))
 PY
