@@ -573,14 +573,14 @@ static int parse_lines(const char *text, size_t len, long line0, gs_ledger_view 
 }
 
 static int read_from(const char *dir, long long offset, char **text, size_t *len, char *path, size_t pathcap,
-                     gs_error *err);
+                     struct stat *out, gs_error *err);
 
 int gs_ledger_read(const char *dir, gs_ledger_view *v, gs_error *err) {
   memset(v, 0, sizeof *v);
   char path[1100];
   char *buf = NULL;
   size_t n = 0;
-  if (read_from(dir, 0, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (read_from(dir, 0, &buf, &n, path, sizeof path, NULL, err) != 0) return -1;
   if (!buf) return 0; /* no ledger yet: nothing happened */
   int rc = gs_ledger_parse(buf, n, v, err);
   free(buf);
@@ -596,7 +596,7 @@ int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ct
   char path[1100];
   char *buf = NULL;
   size_t n = 0;
-  if (read_from(dir, 0, &buf, &n, path, sizeof path, err) != 0) return -1;
+  if (read_from(dir, 0, &buf, &n, path, sizeof path, NULL, err) != 0) return -1;
   if (!buf) return 0;
   gs_ledger_view v;
   int rc = parse_lines(buf, n, 0, &v, fn, ctx, err);
@@ -609,8 +609,15 @@ int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const g
   char path[1100];
   char *buf = NULL;
   size_t n = 0;
-  if (read_from(dir, cur->offset, &buf, &n, path, sizeof path, err) != 0) return -1;
+  struct stat st;
+  if (read_from(dir, cur->offset, &buf, &n, path, sizeof path, &st, err) != 0) return -1;
   if (!buf) return 0;
+  if (cur->ino && (cur->ino != (unsigned long long)st.st_ino || cur->dev != (unsigned long long)st.st_dev)) {
+    free(buf);
+    return gs_fail(err, "%s: another file than the one read so far: the ledger was replaced", path);
+  }
+  cur->dev = (unsigned long long)st.st_dev;
+  cur->ino = (unsigned long long)st.st_ino;
   /* complete lines only: a line being written is read whole next time */
   size_t whole = n;
   while (whole > 0 && buf[whole - 1] != '\n') whole--;
@@ -629,7 +636,7 @@ int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const g
 /* The file from byte `offset` to its end into *text (gs_malloc'd; NULL when there is no ledger
  * yet and offset is 0). A file shorter than offset was replaced: an error. */
 static int read_from(const char *dir, long long offset, char **text, size_t *len, char *path, size_t pathcap,
-                     gs_error *err) {
+                     struct stat *out, gs_error *err) {
   *text = NULL;
   *len = 0;
   if ((size_t)snprintf(path, pathcap, "%s/%s", dir, GS_LEDGER_FILE) >= pathcap)
@@ -644,6 +651,7 @@ static int read_from(const char *dir, long long offset, char **text, size_t *len
     close(fd);
     return gs_fail(err, "%s: not a regular file", path);
   }
+  if (out) *out = st;
   if ((long long)st.st_size < offset) {
     close(fd);
     return gs_fail(err, "%s: the file is shorter (%lld bytes) than what was read of it (%lld): it was replaced", path,

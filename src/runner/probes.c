@@ -603,13 +603,13 @@ int gs_run_wants_probes(const gs_config *c) {
          pl.class_head || pl.finetuned;
 }
 
-MPI_Comm gs_probe_join(const int *members, int ok, int tag) {
+MPI_Comm gs_probe_join(MPI_Comm parent, const int *members, int ok, int tag) {
   if (members[0] < 2) return MPI_COMM_NULL;
   MPI_Group world, g;
   MPI_Comm big = MPI_COMM_NULL;
-  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  MPI_Comm_group(parent, &world);
   MPI_Group_incl(world, members[0], members + 1, &g);
-  MPI_Comm_create_group(MPI_COMM_WORLD, g, tag, &big);
+  MPI_Comm_create_group(parent, g, tag, &big);
   MPI_Group_free(&g);
   MPI_Group_free(&world);
   int all = ok;

@@ -645,7 +645,7 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   if (h->probe_members) {
     /* helping another group's probe stage: the trained model is this run's last checkpoint */
     int ok = E > 0 && rs.epoch0 > E;
-    MPI_Comm pc = gs_probe_join(h->probe_members, ok, run->index % 30000 + 1);
+    MPI_Comm pc = gs_probe_join(h->probe_parent, h->probe_members, ok, run->index % 30000 + 1);
     if (h->probe_joined) *h->probe_joined = 1;
     if (pc != MPI_COMM_NULL) {
       if (gs_run_probes(&run->cfg, def, rs.m, ds, rec, pc, &err) != 0)

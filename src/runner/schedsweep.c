@@ -33,19 +33,26 @@ int gs_sweep_sched_tag(const char *line) {
 static int replay_line(const gs_ledger_entry *e, void *ctx) {
   replay_ctx *x = ctx;
   if (strcmp(e->state, "sched") != 0) return 0;
-  /* a line this job wrote itself, or read before: its event is known */
-  long seq = -1;
-  const char *t = strchr(e->message, '\t');
-  if (t) seq = strtol(t + 1, NULL, 10);
-  if (x->live && seq >= 0 && seq < gs_sched_ntaken(x->ss->s)) return 0;
   char where[1200];
   snprintf(where, sizeof where, "%s/%s:%ld", x->dir, GS_LEDGER_FILE, e->line);
-  int remote = x->live;
-  if (!x->live && x->ss->shard >= 0) {
-    int tag = gs_sweep_sched_tag(e->message);
-    remote = (tag < 0 ? 0 : tag) != x->ss->shard;
+  gs_sched_event ev;
+  if (gs_sched_parse(e->message, &ev, NULL, where, x->err) != 0) return -1;
+  if (x->live && ev.seq < gs_sched_ntaken(x->ss->s)) {
+    /* a line this job wrote itself, or read before: its event is known, and must be that one (two
+     * shards that decided at once would each skip the other's line and go on apart) */
+    const gs_sched_event *k = gs_sched_event_at(x->ss->s, ev.seq);
+    if (k && k->kind == ev.kind && k->run == ev.run && k->rung == ev.rung &&
+        (k->metric == ev.metric || (isnan(k->metric) && isnan(ev.metric))))
+      return 0;
+    gs_fail(x->err, "%s: event %ld of the scheduler is not the one this shard has (two shards decided at once? "
+            "scheduler.turn's lock must work on this file system)", where, ev.seq);
+    return -1;
   }
+  int remote = x->live, tag = gs_sweep_sched_tag(e->message);
+  if (!x->live && x->ss->shard >= 0) remote = (tag < 0 ? 0 : tag) != x->ss->shard;
   if (gs_sched_follow(x->ss->s, e->message, remote, where, x->err) != 0) return -1;
+  if (x->ss->sent_by && (ev.kind == GS_SCHED_EV_START || ev.kind == GS_SCHED_EV_PROMOTE))
+    x->ss->sent_by[ev.run] = tag < 0 ? 0 : tag;
   x->n++;
   return 0;
 }
@@ -97,6 +104,7 @@ int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep
   out->s = gs_sched_create(&sc, err);
   free(labels);
   if (!out->s) return -1;
+  out->sent_by = gs_calloc((size_t)(sw->nruns ? sw->nruns : 1), sizeof(int));
   out->E = sc.max_resource;
   replay_ctx x = {out, dir, 0, 0, err};
   if (gs_ledger_each_new(dir, &out->cur, replay_line, &x, err) != 0) {
@@ -104,6 +112,8 @@ int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep
     GS_STRCPY(m, err->msg);
     gs_sched_free(out->s);
     out->s = NULL;
+    free(out->sent_by);
+    out->sent_by = NULL;
     return gs_fail(err, "%s (the ledger's early-stopping decisions do not fit this sweep: were its runs or sweep.* "
                    "settings changed? Start a new sweep (sweep.name) to use new settings)", m);
   }
@@ -114,6 +124,8 @@ int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep
 void gs_sweep_sched_close(gs_sweep_sched *s) {
   if (s->s) gs_sched_free(s->s);
   s->s = NULL;
+  free(s->sent_by);
+  s->sent_by = NULL;
 }
 
 void gs_sweep_sched_print(const gs_sweep *sw, const gs_sweep_sched *s, FILE *out) {

@@ -81,6 +81,8 @@ typedef struct coord {
   int turn_lock;         /* shared: DIR/scheduler.turn, held while deciding (one shard at a time) */
   double t_follow;       /* shared: when the others' lines were last read for the waiting groups */
   double t_wait_note;    /* shared: when the runs other shards train were last listed */
+  int wait_cached;       /* shared: the last decision was "wait" and nothing was reported here since:
+                            asked again within 0.25 s of the last reading, it still is (no lock) */
   long *sent_to;         /* [nruns] the epoch each running run was sent to */
   int *waiting;          /* [nleaders] the group asked for work while the scheduler said wait */
   long *stops, nstops;   /* stopped runs whose files still say "paused": rewritten when rank 0 is
@@ -158,6 +160,9 @@ static void coord_status(coord *c, int force) {
 }
 
 static coord *the_coord;
+/* probe farming's parent communicator (gs_probe_join): a duplicate of the world, so that what
+ * MPI_Comm_create_group sends on it is never taken by coord_poll */
+static MPI_Comm probe_world = MPI_COMM_NULL;
 
 /* Is this stream a terminal a person watches? mpirun gives every rank a pseudo-terminal for its
  * stdout even when mpirun's own output goes to a file or a pipe (`mpirun ... > sweep.log`), so
@@ -185,6 +190,18 @@ static void coord_tag(coord *c, int idx, char *tag, size_t n) {
 
 /* One ledger line. A ledger that cannot be written is reported once and the sweep goes on: the
  * run files are the results; the ledger is the log that status and resume read. */
+/* Shards share the scheduler through the ledger: a shard that cannot write its decisions there
+ * would decide alone, so it stops (the others go on; its runs continue when it is started again). */
+static void sched_ledger_lost(coord *c) {
+  if (!c->shared || c->sched_error) return;
+  coord_line(c);
+  fprintf(c->log, "error: shard %d/%d cannot write its early-stopping decisions to the ledger, which the shards "
+          "share them through: no more runs start here\n", c->opt->shard, c->opt->nshards);
+  fflush(c->log);
+  c->sched_error = 2;
+  c->stopping = 1;
+}
+
 static void coord_log(coord *c, const char *state, int idx, long epoch, const char *msg) {
   if (!c->have_ledger) return;
   const gs_run *run = &c->sw->runs[idx];
@@ -193,6 +210,7 @@ static void coord_log(coord *c, const char *state, int idx, long epoch, const ch
   if (gs_ledger_append(&c->ledger, state, run->id, run->hash, epoch, msg ? msg : "", &e) != 0) {
     fprintf(c->log, "warning: %s (ledger writing stopped)\n", e.msg);
     c->have_ledger = 0;
+    sched_ledger_lost(c);
   } else if (c->ledger.recreated != before) {
     fprintf(c->log, "warning: %s was removed while the sweep ran: created again (its earlier lines are lost; "
                     "`gensweep status` also counts runs from their run files)\n", c->ledger.path);
@@ -215,6 +233,7 @@ static int coord_next(coord *c, int group, int *until) {
     c->self_help = -1;
     return -3;
   }
+  if (group == 0) c->self_parked = 0; /* parked again below if it still has nothing */
   if (!c->stopping && gs_stop_requested) {
     c->stopping = 1;
     coord_line(c);
@@ -262,6 +281,7 @@ static void coord_helpers(coord *c, int g, int idx, int *mem) {
   }
   mem[0] = nh ? n : 0;
   if (!nh) return;
+  /* (the run's group says how it went once they have joined: probe_comm_hook) */
   for (int h = 0; h < c->nleaders; h++) {
     if (h == g || !(h == 0 ? c->self_parked : c->waiting[h])) continue;
     if (h == 0) {
@@ -275,11 +295,6 @@ static void coord_helpers(coord *c, int g, int idx, int *mem) {
       MPI_Send(mem, c->world + 1, MPI_INT, h * rpg, TAG_HELP, MPI_COMM_WORLD);
     }
   }
-  char tag[300];
-  coord_tag(c, idx, tag, sizeof tag);
-  coord_line(c);
-  fprintf(c->log, "%s: probes fitted by %d ranks (%d idle group%s helping)\n", tag, n, nh, nh == 1 ? "" : "s");
-  fflush(c->log);
 }
 
 static void coord_index(coord *c, int force) {
@@ -326,6 +341,13 @@ static void coord_finished_file(coord *c, int idx, int how, char *status) {
   coord_line(c);
   gs_eta_run *r = eta_of(c, idx);
   r->state = GS_RUN_FAILED; /* for the ETA, unless done below: not left for this job, nothing timed */
+  if (how == END_BUSY && c->shared) { /* sched_reported leaves it to that process */
+    fprintf(c->log, "%s: another process is training it right now (its lock is held): its result will come "
+            "through the ledger\n", tag);
+    coord_log(c, "busy", idx, -1, "locked by another process");
+    fflush(c->log);
+    return;
+  }
   if (how == END_BUSY) {
     c->out->busy++;
     fprintf(c->log, "%s: skipped: another process is training it right now (its lock is held)\n", tag);
@@ -465,6 +487,19 @@ static void sched_wait_note(coord *c) {
   char list[600] = "";
   long n = 0;
   size_t o = 0;
+  /* a run this shard sent that another process had taken (a copy of this shard still running when
+   * it started again): when nobody holds its lock any more, it is this shard's to send again */
+  for (long i = 0; i < c->sw->nruns; i++) {
+    if (!gs_sched_is_remote(c->sched, i) || c->ss.sent_by[i] != c->opt->shard) continue;
+    int fd = sweepdir_lock_run(c->dir, &c->sw->runs[i]);
+    if (fd < 0) continue; /* held; or no locks on this file system: cannot tell */
+    close(fd);
+    gs_sched_adopt(c->sched, i);
+    c->wait_cached = 0;
+    coord_line(c);
+    fprintf(c->log, "%s: sent by this shard, trained by another process that is gone now: sent again\n",
+            c->sw->runs[i].id);
+  }
   for (long i = 0; i < c->sw->nruns; i++)
     if (gs_sched_is_remote(c->sched, i)) {
       if (n++ < 6 && o < sizeof list - 220)
@@ -481,8 +516,10 @@ static void sched_wait_note(coord *c) {
 static int sched_next(coord *c, int group, int *until) {
   double t0 = gs_now();
   gs_sched_action a;
+  if (c->shared && c->wait_cached && gs_now() - c->t_follow < 0.25) return -2;
   if (sched_turn_begin(c) != 0) return -1;
   gs_sched_action_kind k = gs_sched_next(c->sched, &a);
+  c->wait_cached = k == GS_SCHED_WAIT;
   if (k == GS_SCHED_WAIT || k == GS_SCHED_DONE) {
     sched_turn_end(c);
     if (k == GS_SCHED_WAIT && c->shared && gs_now() - c->t_wait_note > 60) sched_wait_note(c);
@@ -501,6 +538,7 @@ static int sched_next(coord *c, int group, int *until) {
   coord_log(c, "started", idx, a.from_resource, msg);
   sched_release(c);
   sched_turn_end(c);
+  if (c->shared && !c->have_ledger) return -1; /* not recorded: the other shards cannot know it */
   c->sched_s += gs_now() - t0;
   c->sched_calls++;
   if (a.rung > 0 && !c->opt->quiet) {
@@ -535,7 +573,12 @@ static void sched_mark_stopped(coord *c, long run) {
   if (gs_runfile_read_summary(path, &s, &e) == 0 && strcmp(s.status, "paused") == 0 &&
       gs_runfile_set_status(path, "stopped", why, &e) != 0)
     fprintf(c->log, "warning: %s: %s\n", r->id, e.msg);
-  if (fd >= 0) close(fd);
+  if (fd >= 0) {
+    char lk[1400];
+    sweepdir_ckpt_file(c->dir, r, "lock", lk, sizeof lk);
+    unlink(lk); /* (as after a run file is written) */
+    close(fd);
+  }
 }
 
 /* The scheduler's new events into the ledger, in order; a stop also queued for its run file
@@ -546,8 +589,10 @@ static void sched_write_events(coord *c) {
     char line[GS_SCHED_LINE_MAX + 32];
     int n = gs_sched_format(c->sched, &ev, line, GS_SCHED_LINE_MAX);
     /* a shard's sends carry its number: when it starts again it sends them again, the others not */
-    if (c->shared && n > 0 && (ev.kind == GS_SCHED_EV_START || ev.kind == GS_SCHED_EV_PROMOTE))
+    if (c->shared && n > 0 && (ev.kind == GS_SCHED_EV_START || ev.kind == GS_SCHED_EV_PROMOTE)) {
       snprintf(line + n, sizeof line - (size_t)n, "\tshard %d/%d", c->opt->shard, c->opt->nshards);
+      c->ss.sent_by[ev.run] = c->opt->shard;
+    }
     coord_log(c, "sched", (int)ev.run, ev.resource, line);
     if (ev.kind != GS_SCHED_EV_STOP) continue;
     const gs_run *run = &c->sw->runs[ev.run];
@@ -578,6 +623,7 @@ static void sched_release(coord *c) {
   if (c->have_ledger && gs_ledger_release(&c->ledger, &e) != 0) {
     fprintf(c->log, "warning: %s (ledger writing stopped)\n", e.msg);
     c->have_ledger = 0;
+    sched_ledger_lost(c);
   }
 }
 
@@ -660,6 +706,7 @@ static void sched_reported(coord *c, int idx, int how, double metric, int has_me
   gs_error e = {0};
   double t0 = gs_now();
   if (sched_turn_begin(c) != 0) return;
+  c->wait_cached = 0;
   if (c->have_ledger) gs_ledger_hold(&c->ledger);
   if (gs_sched_report(c->sched, idx, resource, metric, &e) != 0)
     fprintf(c->log, "warning: %s: scheduler: %s\n", run->id, e.msg);
@@ -693,30 +740,51 @@ static void sched_free(coord *c) {
  * decides; so the ledger stays the history of one scheduler (runner/scheduler.h, Shards). */
 static int sched_turn_begin(coord *c) {
   if (!c->shared) return 0;
+  if (c->sched_error) return -1;
+  gs_error e = {0};
   while (flock(c->turn_lock, LOCK_EX) != 0)
     if (errno != EINTR) {
-      fprintf(c->log, "warning: %s/scheduler.turn: cannot lock: %s\n", c->dir, strerror(errno));
-      break;
+      gs_fail(&e, "%s/scheduler.turn: cannot lock: %s (the shards take turns through it)", c->dir, strerror(errno));
+      goto fail;
     }
-  gs_error e = {0};
   if (gs_sweep_sched_follow(&c->ss, c->dir, &e) < 0) {
     flock(c->turn_lock, LOCK_UN);
-    if (!c->sched_error) {
-      coord_line(c);
-      fprintf(c->log, "error: %s: another shard's early-stopping decisions do not fit this one's: are the shards "
-              "running different experiment files or overrides? No more runs start here\n", e.msg);
-      fflush(c->log);
-    }
-    c->sched_error = 2;
-    c->stopping = 1;
-    return -1;
+    goto fail;
   }
   c->t_follow = gs_now();
   return 0;
+fail:
+  coord_line(c);
+  fprintf(c->log, "error: %s. No more runs start in this shard\n", e.msg);
+  fflush(c->log);
+  c->sched_error = 2;
+  c->stopping = 1;
+  return -1;
 }
 
 static void sched_turn_end(coord *c) {
   if (c->shared) flock(c->turn_lock, LOCK_UN);
+}
+
+/* A stop whose decision was written but not (yet) its run file's new status or its run's
+ * "stopped" line (a job killed in between). Outside the turn (shards): each file under its run's
+ * lock. */
+static void sched_repair_stops(coord *c) {
+  const gs_sweep *sw = c->sw;
+  gs_ledger_view view;
+  gs_error verr = {0};
+  int have_view = gs_ledger_read(c->dir, &view, &verr) == 0;
+  for (long i = 0; i < sw->nruns; i++) {
+    gs_sched_run_info ri;
+    if (gs_sched_run_info_get(c->sched, i, &ri) != 0 || ri.state != GS_SCHED_RUN_STOPPED) continue;
+    sched_mark_stopped(c, i);
+    if (have_view && gs_ledger_run_state(&view, sw->runs[i].id, sw->runs[i].hash, NULL, NULL) != GS_RUN_DONE) {
+      char why[400];
+      gs_sched_describe(c->sched, i, why, sizeof why);
+      coord_log(c, "stopped", (int)i, ri.resource, why);
+    }
+  }
+  if (have_view) gs_ledger_view_free(&view);
 }
 
 /* Rank 0, at set-up: the scheduler of this sweep, its earlier decisions replayed from the
@@ -752,6 +820,7 @@ static int sched_setup(coord *c, gs_error *err) {
   }
   int rc = sched_setup_locked(c, err);
   if (c->shared) flock(c->turn_lock, LOCK_UN);
+  if (rc == 0) sched_repair_stops(c);
   return rc;
 }
 
@@ -773,22 +842,6 @@ static int sched_setup_locked(coord *c, gs_error *err) {
           b->sched_mode, b->sched_reduction, rs);
   if (ss.replayed) fprintf(c->log, "early stopping: %ld earlier decisions replayed from the ledger\n", ss.replayed);
   sched_write_events(c); /* the stops a killed job had not written yet */
-  /* and a stop whose decision was written but not (yet) its run file's new status or its run's
-   * "stopped" line (a job killed in between) */
-  gs_ledger_view view;
-  gs_error verr = {0};
-  int have_view = gs_ledger_read(c->dir, &view, &verr) == 0;
-  for (long i = 0; i < sw->nruns; i++) {
-    gs_sched_run_info ri;
-    if (gs_sched_run_info_get(c->sched, i, &ri) != 0 || ri.state != GS_SCHED_RUN_STOPPED) continue;
-    sched_mark_stopped(c, i);
-    if (have_view && gs_ledger_run_state(&view, sw->runs[i].id, sw->runs[i].hash, NULL, NULL) != GS_RUN_DONE) {
-      char why[400];
-      gs_sched_describe(c->sched, i, why, sizeof why);
-      coord_log(c, "stopped", (int)i, ri.resource, why);
-    }
-  }
-  if (have_view) gs_ledger_view_free(&view);
   return 0;
 }
 
@@ -806,10 +859,7 @@ static void coord_poll(void) {
       /* parked groups: done once no group trains (or a stop was requested) */
       if (!c->sched && c->can_help) sched_serve_waiting(c);
       /* shards: a result that ends a wait may come from another shard, through the ledger */
-      if (c->shared && gs_now() - c->t_follow > 0.25) {
-        c->t_follow = gs_now();
-        sched_serve_waiting(c);
-      }
+      if (c->shared && gs_now() - c->t_follow > 0.25) sched_serve_waiting(c);
       if (c->sched && c->nstops) sched_flush_stops(c);
       coord_status(c, 0);
       return;
@@ -903,7 +953,21 @@ static MPI_Comm probe_comm_hook(void *ctx, const gs_run *run, MPI_Comm group) {
     MPI_Recv(mem, N + 1, MPI_INT, 0, TAG_HELP, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   }
   if (group != MPI_COMM_NULL) MPI_Bcast(mem, N + 1, MPI_INT, 0, group);
-  MPI_Comm big = gs_probe_join(mem, 1, run->index % 30000 + 1);
+  MPI_Comm big = gs_probe_join(probe_world, mem, 1, run->index % 30000 + 1);
+  if (grank == 0 && mem[0] > 0) { /* what came of it, in the job's log and the ledger */
+    int gsize = 1, bsize = 0;
+    if (group != MPI_COMM_NULL) MPI_Comm_size(group, &gsize);
+    if (big != MPI_COMM_NULL) MPI_Comm_size(big, &bsize);
+    int nh = (mem[0] - gsize) / gsize;
+    char msg[200];
+    if (big != MPI_COMM_NULL)
+      snprintf(msg, sizeof msg, "fitted by %d ranks (%d idle group%s helping)", bsize, nh, nh == 1 ? "" : "s");
+    else
+      snprintf(msg, sizeof msg, "fitted by the run's group alone: %d idle group%s could not load its model (their "
+               "messages say why)", nh, nh == 1 ? "" : "s");
+    if (R == 0) note_local(NULL, run, "probes", -1, 0, msg);
+    else note_remote(NULL, run, "probes", -1, 0, msg);
+  }
   free(mem);
   return big;
 }
@@ -922,15 +986,15 @@ static void probe_help(const gs_sweep *sw, const char *dir, int idx, const int *
     gs_record rec;
     const gs_model_def *def = NULL;
     gs_train_hooks h = {.comm = group, .ckpt_path = ckpt, .stop = &gs_stop_requested, .probe_members = mem,
-                        .probe_joined = &joined};
+                        .probe_parent = probe_world, .probe_joined = &joined};
     gs_model *m = gs_train_run(run, ds, &rec, &h, &def);
     if (m) def->destroy(m);
     gs_record_free(&rec);
   }
   if (!joined) {
-    if (R == 0 || !ds) fprintf(stderr, "gensweep: rank %d: cannot help with the probes of run %s%s%s\n", R, run->id,
-                               ds ? "" : ": ", ds ? "" : derr.msg);
-    MPI_Comm pc = gs_probe_join(mem, 0, idx % 30000 + 1);
+    fprintf(stderr, "gensweep: rank %d: cannot help with the probes of run %s%s%s\n", R, run->id, ds ? "" : ": ",
+            ds ? "" : derr.msg);
+    MPI_Comm pc = gs_probe_join(probe_world, mem, 0, idx % 30000 + 1);
     if (pc != MPI_COMM_NULL) MPI_Comm_free(&pc);
   }
 }
@@ -1138,6 +1202,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     if (coord_setup(&c, err) != 0) ok = 0;
   }
   MPI_Bcast(&ok, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int can_help = c.can_help; /* probe farming: only then does a probe stage ask rank 0 for helpers */
+  MPI_Bcast(&can_help, 1, MPI_INT, 0, MPI_COMM_WORLD);
   if (!ok) {
     MPI_Bcast(err->msg, sizeof err->msg, MPI_CHAR, 0, MPI_COMM_WORLD);
     sched_free(&c);
@@ -1155,6 +1221,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
   }
   MPI_Comm group;
   MPI_Comm_split(MPI_COMM_WORLD, R / ranks_per_group, R, &group);
+  MPI_Comm_dup(MPI_COMM_WORLD, &probe_world);
   int grank;
   MPI_Comm_rank(group, &grank);
   int leader = grank == 0;
@@ -1230,7 +1297,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
                           .ckpt_path = ckpt,
                           .stop = &gs_stop_requested,
                           .until = asg[1],
-                          .probe_comm = probe_comm_hook};
+                          .probe_comm = can_help ? probe_comm_hook : NULL};
       m = gs_train_run(run, ds, &rec, &h, &def);
     }
     how = END_FILE;
@@ -1308,7 +1375,8 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
                 "ledger lines, written and fsync'd)\n", c.sched_calls, 1e3 * c.sched_s / c.sched_calls);
     }
     if (c.sched_error == 2)
-      fprintf(log, "stopped: the shards' early-stopping decisions disagree (see the error above)\n");
+      fprintf(log, "stopped: this shard could not follow or record the shards' early-stopping decisions (see the "
+              "error above); start it again once that is fixed\n");
     else if (c.sched_error)
       fprintf(log, "stopped: set sweep.metric to a series the runs record and run again: they continue from their "
                    "checkpoints\n");
@@ -1318,6 +1386,7 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     fflush(log);
   }
   MPI_Comm_free(&group);
+  MPI_Comm_free(&probe_world);
   sched_free(&c);
   out->config_error = R == 0 && c.sched_error;
   long counts[7] = {out->done, out->skipped, out->failed, out->interrupted + (R == 0 && c.stopping && !c.dir_gone && !c.sched_error),

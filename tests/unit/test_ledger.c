@@ -1243,6 +1243,19 @@ Test(ledger, each_new_reads_what_was_appended) {
   fclose(f);
   cr_assert_eq(gs_ledger_each_new(dir, &cur, each_fn, &x, &err), -1);
   cr_assert_not_null(strstr(err.msg, "it was replaced"), "%s", err.msg);
+  /* and by another file, longer than what was read */
+  gs_ledger_cursor c2 = {0};
+  each_ctx z = {0};
+  cr_assert_eq(gs_ledger_each_new(dir, &c2, each_fn, &z, &err), 0, "%s", err.msg);
+  char other[1200];
+  snprintf(other, sizeof other, "%s/other.log", dir);
+  f = fopen(other, "wb");
+  fputs("#gensweep-ledger v1\n", f);
+  for (int i = 0; i < 20; i++) fputs("3.0\tsched\ta\t0000000000000001\t1\t1\tsix\n", f);
+  fclose(f);
+  cr_assert_eq(rename(other, ledger_path(dir)), 0);
+  cr_assert_eq(gs_ledger_each_new(dir, &c2, each_fn, &z, &err), -1);
+  cr_assert_not_null(strstr(err.msg, "the ledger was replaced"), "%s", err.msg);
   rmtree(dir);
   free(dir);
 }

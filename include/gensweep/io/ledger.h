@@ -130,10 +130,12 @@ int gs_ledger_each(const char *dir, int (*fn)(const gs_ledger_entry *e, void *ct
  * start of the file) then moves past the last complete line, so a line still being written is
  * read whole next time. If fn stops the walk (non-zero, returned) the cursor does not move (fn
  * may see the lines before the one it stopped at again).
- * A file shorter than what was read of it (removed and created again) is an error. */
+ * Another file at the path than the one read so far, or one shorter than what was read of it
+ * (removed and created again), is an error. */
 typedef struct gs_ledger_cursor {
   long long offset;  /* bytes read */
   long line;         /* lines read */
+  unsigned long long dev, ino; /* the file read (0: none yet): another one at the path is refused */
 } gs_ledger_cursor;
 int gs_ledger_each_new(const char *dir, gs_ledger_cursor *cur, int (*fn)(const gs_ledger_entry *e, void *ctx),
                        void *ctx, gs_error *err);

@@ -38,13 +38,15 @@ int gs_run_probes_during(const gs_config *c, const gs_model_def *def, gs_model *
 int gs_run_wants_probes(const gs_config *c);
 
 /* Job-level farming (runner/sweep.c): groups with no run left help a group whose run reaches its
- * probe stage. members: [0] the count n (0: no helpers), [1..n] the world ranks of the new
- * communicator, the run's own group first, then the helpers' groups. Every member calls it (the
- * run's group with ok = 1, a helper with ok = 1 when it loaded the trained model from the run's
- * last checkpoint); collective over the members only (MPI_Comm_create_group on MPI_COMM_WORLD,
- * tag). Returns the communicator to pass to gs_run_probes (free it after), or MPI_COMM_NULL when
- * there are no helpers or a member could not load the model: the run's group then probes alone
- * and the helpers do nothing. The probe numbers do not depend on the communicator's size. */
-MPI_Comm gs_probe_join(const int *members, int ok, int tag);
+ * probe stage. members: [0] the count n (0: no helpers), [1..n] the ranks in parent (a duplicate
+ * of MPI_COMM_WORLD, so that the messages MPI_Comm_create_group exchanges on it are not seen by
+ * the coordinator's MPI_Iprobe(MPI_ANY_TAG) on the world) of the new communicator, the run's own
+ * group first, then the helpers' groups. Every member calls it (the run's group with ok = 1, a
+ * helper with ok = 1 when it loaded the trained model from the run's last checkpoint); collective
+ * over the members only (MPI_Comm_create_group, tag). Returns the communicator to pass to
+ * gs_run_probes (free it after), or MPI_COMM_NULL when there are no helpers or a member could not
+ * load the model: the run's group then probes alone and the helpers do nothing. The probe
+ * numbers do not depend on the communicator's size. */
+MPI_Comm gs_probe_join(MPI_Comm parent, const int *members, int ok, int tag);
 
 #endif

@@ -69,6 +69,7 @@ typedef struct gs_train_hooks {
    * caller whose call returned earlier must still join, with ok = 0). */
   MPI_Comm (*probe_comm)(void *ctx, const gs_run *run, MPI_Comm group);
   const int *probe_members;
+  MPI_Comm probe_parent;        /* with probe_members: gs_probe_join's parent communicator */
   int *probe_joined;
 } gs_train_hooks;
 
@@ -115,6 +116,7 @@ typedef struct gs_sweep_sched {
   long replayed;       /* ledger lines replayed */
   gs_ledger_cursor cur; /* how far the ledger was read */
   int shard;
+  int *sent_by;        /* [nruns] the shard that sent each run last (its start or promote line) */
 } gs_sweep_sched;
 int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep_sched *out, gs_error *err);
 /* The scheduler lines other jobs (shards) appended since the last open or follow, applied as
