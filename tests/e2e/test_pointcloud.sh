@@ -99,28 +99,9 @@ PY
 grep -q "no /pointclouds/nope" "$T/ply2.txt" || { cat "$T/ply2.txt"; fail "missing array message"; }
 
 echo "== SIGTERM mid-run, resume: the numbers of the uninterrupted run"
+. "$(dirname "$0")/pc_resume.sh"
 sed -e 's/^name = p$/name = q/' -e 's/^model.name = .*/model.name = pc_vae/' "$T/p.ini" > "$T/q.ini"
-"$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q.txt" 2>&1 &
-pid=$!
-t0=$SECONDS
-until grep -q $'\tcheckpointed\t' "$T/r/q/ledger.log" 2>/dev/null; do
-  kill -0 $pid 2>/dev/null || { cat "$T/q.txt"; fail "the run ended before a checkpoint"; }
-  [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint"
-  sleep 0.02
-done
-kill -TERM $pid
-wait $pid; rc=$?
-[ $rc = 3 ] || [ $rc = 0 ] || { cat "$T/q.txt"; fail "SIGTERM: exit $rc"; }
-"$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q2.txt" 2>&1 || { cat "$T/q2.txt"; fail "resume"; }
-"$PY" - "$T/r/p/runs/name-pc_vae.h5" "$T/r/q/runs/name-pc_vae.h5" <<'PY' || fail "stopped and resumed: other numbers"
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-for k in a["params"]:
-    assert np.array_equal(a["params"][k][:], b["params"][k][:]), k
-for k in ("test_chamfer", "test_kl", "train_loss"):
-    assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:]), k
-print("pc_vae stopped and resumed: identical parameters and series")
-PY
+pc_term_and_resume "$T/q.ini" q "$T/r/p/runs/name-pc_vae.h5" "$T/r/q/runs/name-pc_vae.h5"
 
 echo "== a directory in the ModelNet/ShapeNet release layout"
 mkdir -p "$T/rel"

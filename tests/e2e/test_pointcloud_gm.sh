@@ -104,34 +104,9 @@ for r in name-pc_vaegm name-pc_beta; do
 done
 
 echo "== SIGTERM mid-run, resume: the numbers of the uninterrupted run"
+. "$(dirname "$0")/pc_resume.sh"
 for model in pc_vaegm pc_beta; do
   sed -e "s/^name = p\$/name = q_$model/" -e "s/^model.name = .*/model.name = $model/" "$T/p.ini" > "$T/q.ini"
-  "$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q.txt" 2>&1 &
-  pid=$!
-  t0=$SECONDS
-  until grep -q $'\tcheckpointed\t' "$T/r/q_$model/ledger.log" 2>/dev/null; do
-    kill -0 $pid 2>/dev/null || { cat "$T/q.txt"; fail "$model: the run ended before a checkpoint"; }
-    [ $((SECONDS - t0)) -lt $((300 * ${GS_TEST_SLOWDOWN:-1})) ] || fail "no checkpoint"
-    sleep 0.02
-  done
-  kill -TERM $pid
-  wait $pid; rc=$?
-  [ $rc = 3 ] || [ $rc = 0 ] || { cat "$T/q.txt"; fail "$model: SIGTERM: exit $rc"; }
-  "$GS" run --quiet --results "$T/r" "$T/q.ini" > "$T/q2.txt" 2>&1 || { cat "$T/q2.txt"; fail "$model: resume"; }
-  "$PY" - "$T/r/p/runs/name-$model.h5" "$T/r/q_$model/runs/name-$model.h5" <<'PY' || fail "$model stopped and resumed: other numbers"
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
-for k in a["params"]:
-    assert np.array_equal(a["params"][k][:], b["params"][k][:]), k
-for k in a["metrics"]:
-    if "seconds" in k or "per_s" in k:
-        continue
-    assert np.array_equal(a["metrics"][k][:], b["metrics"][k][:]), k
-for k in a["final"]:
-    if "seconds" in k or "per_s" in k:
-        continue
-    assert np.array_equal(a["final"][k][()], b["final"][k][()]), k
-print(sys.argv[1].split("/")[-1], "stopped and resumed: identical parameters, series and final scalars")
-PY
+  pc_term_and_resume "$T/q.ini" "q_$model" "$T/r/p/runs/name-$model.h5" "$T/r/q_$model/runs/name-$model.h5"
 done
 echo PASS
