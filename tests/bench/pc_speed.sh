@@ -83,23 +83,8 @@ GS=$LOG/gensweep
 RES=$LOG/results
 
 # Can the reference run? why_not stays empty when it can.
-why_not=""
-if [ "${GS_BENCH_NO_TORCH:-0}" != 0 ]; then
-  why_not="reference not run: GS_BENCH_NO_TORCH=$GS_BENCH_NO_TORCH"
-elif ! "$PY" -c "import torch, h5py, numpy" 2> "$LOG/import.log"; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
-    echo "python3-torch missing: installing it with apt-get (log $LOG/apt.log)"
-    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-h5py ||
-      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch python3-h5py; }; } \
-      > "$LOG/apt.log" 2>&1 || echo "apt-get install python3-torch failed (see $LOG/apt.log)"
-  fi
-  if ! "$PY" -c "import torch, h5py, numpy" 2> "$LOG/import.log"; then
-    why_not="python3-torch missing"
-    [ "$(id -u)" = 0 ] || why_not="$why_not (not root, so not installed)"
-    echo "$PY -c 'import torch, h5py, numpy' failed:"
-    tail -n 5 "$LOG/import.log" | sed 's/^/    /'
-  fi
-fi
+TORCH_IMPORTS="torch, h5py, numpy" TORCH_PKGS="python3-torch python3-h5py"
+. "$(dirname "$0")/torch_ref.sh"
 [ -z "$why_not" ] || echo "NOT MEASURED: $why_not (gensweep's figures follow alone)"
 # The reference's allocator (see the header): TORCH_ENV holds the variables its process gets.
 TORCH_ENV=() malloc_note="glibc malloc"
