@@ -30,6 +30,7 @@ name = dcgan1
 iterations = 100
 [eval]
 sample_every = 100
+judge = 0
 [probe]
 features = model, untrained, finetuned
 budgets = all, 1000, 100
@@ -43,7 +44,7 @@ for r in $(seq 1 "$ROUNDS"); do
   rm -rf "$T/one" "$T/two"
   mpirun -np 1 "$GS" run --quiet --results "$T/one" "$T/f.ini" > "$T/one.log" 2>&1 || { cat "$T/one.log"; exit 1; }
   mpirun -np 2 "$GS" run --quiet --results "$T/two" "$T/f.ini" > "$T/two.log" 2>&1 || { cat "$T/two.log"; exit 1; }
-  grep -q "probes fitted by 2 ranks" "$T/two.log" || { cat "$T/two.log"; echo "no group helped"; exit 1; }
+  grep -q "probes: fitted by 2 ranks" "$T/two.log" || { cat "$T/two.log"; echo "no group helped"; exit 1; }
   a=$(seconds "$T/one/f/runs/run.h5") b=$(seconds "$T/two/f/runs/run.h5")
   same=$(/usr/bin/python3 - "$T/one/f/runs/run.h5" "$T/two/f/runs/run.h5" <<'PY'
 import sys, h5py, numpy as np
