@@ -273,17 +273,17 @@ static int coord_park(coord *c, int group) {
  * list; rank 0's group finds them in self_help / self_members. */
 static void coord_helpers(coord *c, int g, int idx, int *mem) {
   int rpg = c->ranks_per_group, n = 0, nh = 0;
+  int *helpers = gs_malloc(sizeof(int) * (size_t)c->nleaders);
   for (int r = 0; r < rpg; r++) mem[1 + n++] = g * rpg + r;
   for (int h = 0; h < c->nleaders && c->can_help && !c->stopping && !gs_stop_requested; h++) {
     if (h == g || !(h == 0 ? c->self_parked : c->waiting[h])) continue;
     for (int r = 0; r < rpg; r++) mem[1 + n++] = h * rpg + r;
-    nh++;
+    helpers[nh++] = h;
   }
   mem[0] = nh ? n : 0;
-  if (!nh) return;
   /* (the run's group says how it went once they have joined: probe_comm_hook) */
-  for (int h = 0; h < c->nleaders; h++) {
-    if (h == g || !(h == 0 ? c->self_parked : c->waiting[h])) continue;
+  for (int i = 0; i < nh; i++) {
+    int h = helpers[i];
     if (h == 0) {
       c->self_parked = 0;
       c->self_help = idx;
@@ -295,6 +295,7 @@ static void coord_helpers(coord *c, int g, int idx, int *mem) {
       MPI_Send(mem, c->world + 1, MPI_INT, h * rpg, TAG_HELP, MPI_COMM_WORLD);
     }
   }
+  free(helpers);
 }
 
 static void coord_index(coord *c, int force) {
