@@ -190,6 +190,10 @@ grep -q "shard 0/2: shares the sweep's early-stopping scheduler" "$T/shs0.log" |
 decisions "$T/r/shs" | grep -v '^start' | sed 's/\tshard [0-9]*\/2$//' | cut -f1,3- | sort > "$T/shs.set"
 cmp -s "$T/sha1.set" "$T/shs.set" || { diff "$T/sha1.set" "$T/shs.set" | head; fail "sha decided otherwise in shards"; }
 for i in 0 1; do grep -qP '^(start|promote)\t.*\tshard '$i'/2$' <(decisions "$T/r/shs") || fail "shard $i/2 made no decision"; done
+# each decision carried out once: no run sent to a rung twice, none found busy (a shard that took
+# the other's sends for its own would send them again)
+twice=$(grep -P '\tstarted\t' "$T/r/shs/ledger.log" | awk -F'\t' '{print $3 "\t" $7}' | sort | uniq -d)
+[ -z "$twice" ] && ! grep -qP '\tbusy\t' "$T/r/shs/ledger.log" || { echo "$twice"; grep -P '\tbusy\t' "$T/r/shs/ledger.log"; fail "sha shards: a decision carried out twice"; }
 "$GS" status "$T/r/shs" > "$T/shs.st" 2>&1 && grep -q "^done:     9 of 9 runs" "$T/shs.st" || { cat "$T/shs.st"; fail "sha shards: status"; }
 
 echo "== asha in two shards, one killed (-9) in the middle and started again: every result as in one job"
