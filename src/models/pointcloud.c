@@ -134,6 +134,9 @@
  *                  the default 16 once per run. EMD sees what Chamfer does not, how evenly the
  *                  points spread: pc_ae at N = 2048 (12 epochs) had CD 0.0022 but EMD 0.033 on 8
  *                  clouds, pc_vae (beta 1e-5) CD 0.0032, EMD 0.0099. emd_seconds: its time.
+ *   test_critical_points  the mean number of critical points per test cloud (of pc.points): the
+ *                  points at which some max over points of the encoder is attained, the only ones
+ *                  a training step's encoder sees under pc.sparse_backward (below)
  *   test_coverage, test_mmd  (the VAEs) the point-cloud GAN literature's measures of a sample
  *                  (Achlioptas et al. 2018), by Chamfer distance, between 128 clouds decoded from
  *                  prior samples (pc_vaegm: components in turn) and the first 128 test clouds
@@ -162,11 +165,24 @@
  *   (codes are the AE's code or the VAE's posterior mean)
  * features(): the code (pc_ae) or the posterior mean (pc_vae).
  *
- * Speed (Release, one OpenBLAS thread, N = 2048, batch 32, CPU time on the loaded 2-core
- * development machine): pc_ae 47-55 clouds/s, pc_vae 35-45 (its second head adds a third to the
- * per-point work). A cloud is ~1.1 GFLOP forward and backward (per point 3-64-128-128-256-128:
- * 90k multiply-adds; the decoder and Chamfer's N x N distances a few per cent), so ~60 GFLOP/s;
- * a step's activations and gradients are ~370 MB (peak RSS 434 MB for pc_ae, 505 MB pc_vae). */
+ * Critical points (pc.sparse_backward = 1, the default). The encoder pools every feature with a
+ * max over the cloud's points, so the loss depends on a point only through the features it holds
+ * a max of; every other point's gradient is exactly zero, through every per-point layer. A step
+ * first runs the encoder forward without the tape, a few clouds at a time in cache, to find each
+ * cloud's critical points (gs_critical_points: the argmax of every pooled feature, first on
+ * ties), then runs the taped encoder on those points only (gs_max_segments pools them) and the
+ * backward on them: the dense step's loss and gradient, up to float rounding
+ * (tests/unit/test_pointcloud_models.c, sparse_backward_gives_the_dense_gradient), for one dense
+ * forward plus a forward and backward of a fraction of the points: 68.6 of 512 per pc_ae test
+ * cloud after 3 epochs (test_critical_points; at most Z per head plus, for pc_vaegm, E4, whatever
+ * N is). pc.sparse_backward = 0 is the dense reference (tape and backward over every point).
+ * Speed (Release, one OpenBLAS thread, batch 32, pc_ae, 640 clouds, the same machine and load,
+ * side by side): N = 512, 567-659 clouds/s sparse against 237-274 dense.
+ * Dense, N = 2048 (CPU time on the loaded 2-core development machine): pc_ae 47-55 clouds/s,
+ * pc_vae 35-45 (its second head adds a third to the per-point work). A cloud is ~1.1 GFLOP
+ * forward and backward (per point 3-64-128-128-256-128: 90k multiply-adds; the decoder and
+ * Chamfer's N x N distances a few per cent), so ~60 GFLOP/s; a step's activations and gradients
+ * are ~370 MB (peak RSS 434 MB for pc_ae, 505 MB pc_vae). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +207,7 @@ typedef struct pc_settings {
   long latent_dim;              /* Z */
   long enc[4];                  /* per-point MLP widths E1..E4 */
   long dec[2];                  /* decoder widths D1, D2 */
+  long sparse_backward;         /* 1: train the encoder on the critical points (the same gradient) */
   double kl_weight;             /* pc_vae, pc_vaegm, pc_beta: beta */
   long components;              /* pc_vaegm: C */
   double component_spread;      /* pc_vaegm: |mu_y| */
@@ -214,6 +231,11 @@ typedef struct pc_settings {
           "point-cloud encoder: width of the 4th per-point layer (then a linear head to the code, max over points)"), \
   KEY_INT("pc", "dec1", dec[0], 1, 65536, "256", "point-cloud decoder: width of the 1st hidden layer"),        \
   KEY_INT("pc", "dec2", dec[1], 1, 65536, "256", "point-cloud decoder: width of the 2nd hidden layer (then N x 3)"), \
+  { .section = "pc", .name = "sparse_backward", .type = GS_KEY_INT, GS_KEY_FIELD(pc_settings, sparse_backward),   \
+    .min = 0, .max = 1, .def = "1", .neutral_at_default = 1,                                                   \
+    .help = "1: each training step runs the taped encoder on the critical points only (the points some max "  \
+            "over points picks, found by a forward without the tape): the dense backward's gradient, up to "   \
+            "float rounding, for less work; 0: the dense backward over every point (the reference)" },         \
   KEY_INT_EVERY("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"), \
   KEY_INT("pc", "interp_steps", interp_steps, 0, 1000, "8",                                                    \
           "point clouds decoded along the line between two test shapes' codes (0 = none; else at least 2)"),    \
@@ -400,9 +422,35 @@ static gs_tensor *point_features(gs_model *m, gs_tensor *x) {
   return h;
 }
 
+/* The max over each cloud's points: all N (start NULL), or the critical points gathered
+ * (critical_points below: cloud i in rows [start[i], start[i+1])). (rows, F) -> (b, F) */
+static gs_tensor *pool(gs_model *m, gs_tensor *h, int b, const int32_t *start) {
+  return start ? gs_max_segments(&m->g, h, b, start) : gs_max_points(&m->g, h, b, m->N);
+}
+
 /* A head: a per-point linear layer, then the max over each cloud's points. (b*N, E4) -> (b, Z) */
-static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor *bias, int b) {
-  return gs_max_points(&m->g, gs_dense(&m->g, h, w, bias), b, m->N);
+static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor *bias, int b, const int32_t *start) {
+  return pool(m, gs_dense(&m->g, h, w, bias), b, start);
+}
+
+/* Training's encoder input: only the points at which some max of the encoder is attained (the
+ * critical points, nn/pointcloud.h), found by a forward without the tape. Every other point's
+ * gradient is zero, so the taped encoder on these rows gives the dense encoder's loss and
+ * gradient for a fraction of the work (pc.sparse_backward = 0: the dense reference). x (b*N, 3)
+ * -> (rows, 3); *start (b+1) where each cloud's rows begin. */
+static long find_critical(gs_model *m, const float *x, int b, int32_t **rows, int32_t **start) {
+  gs_tensor *heads[2] = {m->code_w, m->logvar_w}, *hbias[2] = {m->code_b, m->logvar_b};
+  gs_point_net net = {.layers = 4, .w = m->enc_w, .b = m->enc_b, .heads = m->kind == PC_AE ? 1 : 2,
+                      .hw = heads, .hb = hbias, .pool_last = m->kind == PC_VAEGM};
+  return gs_critical_points(&m->g, &net, x, b, m->N, rows, start);
+}
+
+static gs_tensor *critical_points(gs_model *m, gs_tensor *x, int b, int32_t **start) {
+  int32_t *rows;
+  long n = find_critical(m, x->x, b, &rows, start);
+  float *sub = gs_arena_alloc(&m->g.arena, sizeof(float) * 3 * (size_t)n);
+  for (long i = 0; i < n; i++) memcpy(sub + 3 * i, x->x + 3L * rows[i], sizeof(float) * 3);
+  return gs_wrap2(&m->g, sub, (int)n, 3);
 }
 
 /* What the encoder gives, by model (each (b, Z) unless said):
@@ -417,12 +465,13 @@ typedef struct {
 
 static gs_tensor *soft_exp(gs_graph *g, gs_tensor *h) { return gs_exp(g, gs_scale(g, gs_tanh(g, gs_scale(g, h, 0.2f)), 5.0f)); }
 
-static pc_posterior encode(gs_model *m, gs_tensor *x, int b) {
+/* x: every point of the b clouds (start NULL), or the gathered critical points */
+static pc_posterior encode(gs_model *m, gs_tensor *x, int b, const int32_t *start) {
   gs_graph *g = &m->g;
   pc_posterior q = {0};
   gs_tensor *h = point_features(m, x);
-  gs_tensor *h1 = pooled_head(m, h, m->code_w, m->code_b, b);
-  gs_tensor *h2 = m->kind != PC_AE ? pooled_head(m, h, m->logvar_w, m->logvar_b, b) : NULL;
+  gs_tensor *h1 = pooled_head(m, h, m->code_w, m->code_b, b, start);
+  gs_tensor *h2 = m->kind != PC_AE ? pooled_head(m, h, m->logvar_w, m->logvar_b, b, start) : NULL;
   if (m->kind == PC_BETA) {
     q.a = soft_exp(g, h1);
     q.b = soft_exp(g, h2);
@@ -430,7 +479,7 @@ static pc_posterior encode(gs_model *m, gs_tensor *x, int b) {
   }
   q.code = h1, q.logvar = h2;
   if (m->kind == PC_VAEGM) /* q(y|x): a linear layer on the max-pooled point features */
-    q.log_qy = gs_log_softmax(g, gs_dense(g, gs_max_points(g, h, b, m->N), m->class_w, m->class_b));
+    q.log_qy = gs_log_softmax(g, gs_dense(g, pool(m, h, b, start), m->class_w, m->class_b));
   return q;
 }
 
@@ -574,7 +623,7 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
     int b = n - start < chunk ? n - start : chunk;
     gs_imageset_batch(set, idx + start, b, m->xbuf, NULL);
     gs_graph_begin(&m->g, NULL, 0);
-    pc_posterior q = encode(m, gs_wrap2(&m->g, m->xbuf, b * m->N, 3), b);
+    pc_posterior q = encode(m, gs_wrap2(&m->g, m->xbuf, b * m->N, 3), b, NULL);
     point_code(m, &q, b, out + (long)start * m->Z);
   }
 }
@@ -588,8 +637,10 @@ static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *
   gs_imageset_batch(batch->set, batch->idx + lo, b, m->xbuf, NULL);
   gs_graph *g = &m->g;
   gs_graph_begin(g, &m->p, 1);
-  gs_tensor *x = gs_wrap2(g, m->xbuf, b * m->N, 3);
-  pc_posterior q = encode(m, x, b);
+  gs_tensor *x = gs_wrap2(g, m->xbuf, b * m->N, 3); /* the clouds, the Chamfer term's target */
+  int32_t *start = NULL;
+  gs_tensor *in = m->s.sparse_backward ? critical_points(m, x, b, &start) : x;
+  pc_posterior q = encode(m, in, b, start);
   gs_tensor *rec, *kl;
   loss_terms(m, x, &q, m->ebuf + (long)lo * m->Z, &rec, &kl);
   gs_tensor *per_cloud = kl ? gs_add(g, rec, gs_scale(g, kl, (float)m->s.kl_weight)) : rec; /* (b) */
@@ -617,14 +668,16 @@ typedef struct {
   double binary;           /* pc_beta: CD of the reconstruction from the rounded code */
   double near01;           /* pc_beta: code units (posterior means) within 0.1 of 0 or 1 */
   double qy_max;           /* pc_vaegm: max_y q(y|x), summed over the clouds */
+  long critical;           /* the clouds' critical points (when asked) */
   long n;
 } pc_sums;
 
 /* Over a whole set, in chunks: CD of the reconstruction from the noise-free code (point_code),
  * and for the VAEs the loss's terms with the posterior's noise (from rng); pc_beta's CD from the
- * binary code; pc_vaegm's clusters argmax q(y|x) into assign (set->n, may be NULL). per_class
- * (C sums) and class_n may be NULL. */
-static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, double *per_class, long *class_n, int *assign) {
+ * binary code; pc_vaegm's clusters argmax q(y|x) into assign (set->n, may be NULL); with
+ * critical, the number of critical points. per_class (C sums) and class_n may be NULL. */
+static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, double *per_class, long *class_n, int *assign,
+                            int critical) {
   pc_sums s = {0};
   int chunk = eval_chunk(m), N = m->N, Z = m->Z;
   ensure_buffers(m, chunk);
@@ -638,7 +691,11 @@ static pc_sums evaluate_set(gs_model *m, const gs_imageset *set, gs_rng *rng, do
     gs_graph *g = &m->g;
     gs_graph_begin(g, NULL, 0);
     gs_tensor *x = gs_wrap2(g, m->xbuf, b * N, 3);
-    pc_posterior q = encode(m, x, b);
+    if (critical) {
+      int32_t *rows, *starts;
+      s.critical += find_critical(m, m->xbuf, b, &rows, &starts);
+    }
+    pc_posterior q = encode(m, x, b, NULL);
     point_code(m, &q, b, code);
     gs_tensor *cd = gs_chamfer(g, x, decode(m, gs_wrap2(g, code, b, Z)), b, N, N);
     for (int i = 0; i < b; i++) {
@@ -937,7 +994,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
   double *class_sum = when->final && C > 0 ? gs_calloc((size_t)C, sizeof(double)) : NULL;
   long *class_n = class_sum ? gs_calloc((size_t)C, sizeof(long)) : NULL;
   int *assign = m->kind == PC_VAEGM ? gs_malloc(sizeof(int) * (test->n ? test->n : 1)) : NULL;
-  pc_sums t = evaluate_set(m, test, &rng, class_sum, class_n, assign);
+  pc_sums t = evaluate_set(m, test, &rng, class_sum, class_n, assign, when->final);
   double n = (double)t.n, cd = t.chamfer / n, rec_cd = t.rec / n, kl = t.kl / n, beta = m->s.kl_weight;
   double binary = t.binary / n, gap = (binary - cd) / cd;
   gs_record_push(rec, "test_chamfer", cd);
@@ -951,7 +1008,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
   free(assign);
   double val = NAN;
   if (ds->val.n > 0) {
-    pc_sums v = evaluate_set(m, &ds->val, &rng, NULL, NULL, NULL);
+    pc_sums v = evaluate_set(m, &ds->val, &rng, NULL, NULL, NULL, 0);
     val = v.chamfer / (double)v.n;
     gs_record_push(rec, "val_chamfer", val);
   }
@@ -972,6 +1029,7 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
     gs_record_scalar(rec, "test_code_near_binary", t.near01 / (n * m->Z));
   }
   if (m->kind == PC_VAEGM) gs_record_scalar(rec, "test_qy_confidence", t.qy_max / n);
+  gs_record_scalar(rec, "test_critical_points", (double)t.critical / n); /* per cloud, of pc.points */
   if (ds->val.n > 0) gs_record_scalar(rec, "val_chamfer", val);
   if (class_sum) {
     for (int k = 0; k < C; k++) class_sum[k] = class_n[k] ? class_sum[k] / class_n[k] : NAN;

@@ -168,6 +168,125 @@ gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N) {
   return y;
 }
 
+/* ctx: the row of x holding each (cloud, feature)'s max, (B, F) */
+static void max_segments_backward(gs_node *nd) {
+  gs_tensor *x = nd->in[0], *y = nd->out;
+  long BF = (long)nd->i[0] * nd->i[1];
+  int F = (int)nd->i[1];
+  const int32_t *arg = nd->ctx;
+  float *dx = scatter_target(x);
+  for (long k = 0; k < BF; k++) dx[(long)arg[k] * F + k % F] += y->g[k];
+}
+
+gs_tensor *gs_max_segments(gs_graph *g, gs_tensor *x, int B, const int32_t *start) {
+  if (B <= 0 || start[0] != 0 || start[B] <= 0 || x->n % start[B]) die("max_segments", x, B > 0 ? start[B] : 0, 1);
+  int F = (int)(x->n / start[B]);
+  check_rows("max_segments", x, start[B], F);
+  int needs = gs_wants_grad(g, x);
+  gs_tensor *y = gs_new2(g, B, F, needs);
+  int32_t *arg = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)B * F);
+  for (int b = 0; b < B; b++) {
+    if (start[b + 1] <= start[b]) die("max_segments (an empty segment)", x, start[B], F);
+    float *restrict m = y->x + (long)b * F;
+    int32_t *restrict a = arg + (long)b * F;
+    memcpy(m, x->x + (long)start[b] * F, sizeof(float) * F);
+    for (int f = 0; f < F; f++) a[f] = start[b];
+    for (int32_t n = start[b] + 1; n < start[b + 1]; n++) { /* as gs_max_points: strict > keeps the first */
+      const float *restrict r = x->x + (long)n * F;
+      for (int f = 0; f < F; f++) {
+        int gt = r[f] > m[f];
+        m[f] = gt ? r[f] : m[f];
+        a[f] = gt ? n : a[f];
+      }
+    }
+  }
+  if (needs) {
+    gs_node *nd = gs_tape_push(g, max_segments_backward, y);
+    nd->in[0] = x;
+    nd->i[0] = B;
+    nd->i[1] = F;
+    nd->ctx = arg;
+  }
+  return y;
+}
+
+/* ================================================================ critical points */
+/* Rows per chunk of the tape-free forward: whole clouds, at least one; 2048 rows of the widest
+ * layer (256) are 2 MB a buffer. */
+enum { CRIT_ROWS = 2048 };
+
+/* out (R, M) = in (R, K) w + b, the bias put first and sgemm adding to it (gs_dense's bits) */
+static void dense_rows(const float *in, long R, int K, const gs_tensor *w, const gs_tensor *b, float *out, int relu) {
+  int M = w->shape[1];
+  for (long i = 0; i < R; i++) memcpy(out + i * M, b->x, sizeof(float) * M);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, M, K, 1.0f, in, K, w->x, M, 1.0f, out, M);
+  if (relu)
+    for (long i = 0; i < R * M; i++) out[i] = out[i] > 0.0f ? out[i] : 0.0f;
+}
+
+/* mark[p] = 1 for each point p of each of nb clouds that holds the first max of some feature */
+static void mark_argmax(const float *h, int nb, int N, int F, float *m, int32_t *a, uint8_t *mark) {
+  for (int c = 0; c < nb; c++) {
+    const float *x = h + (long)c * N * F;
+    memcpy(m, x, sizeof(float) * F);
+    memset(a, 0, sizeof(int32_t) * F);
+    for (int n = 1; n < N; n++) {
+      const float *restrict r = x + (long)n * F;
+      for (int f = 0; f < F; f++) {
+        int gt = r[f] > m[f];
+        m[f] = gt ? r[f] : m[f];
+        a[f] = gt ? n : a[f];
+      }
+    }
+    for (int f = 0; f < F; f++) mark[(long)c * N + a[f]] = 1;
+  }
+}
+
+long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, int B, int N, int32_t **rows_out,
+                        int32_t **start_out) {
+  int wide = 3, hwide = net->pool_last ? 0 : 1;
+  for (int k = 0; k < net->layers; k++) wide = net->w[k]->shape[1] > wide ? net->w[k]->shape[1] : wide;
+  int last = net->layers ? net->w[net->layers - 1]->shape[1] : 3;
+  if (net->pool_last) hwide = last;
+  for (int h = 0; h < net->heads; h++) hwide = net->hw[h]->shape[1] > hwide ? net->hw[h]->shape[1] : hwide;
+  int per = N >= CRIT_ROWS ? 1 : CRIT_ROWS / N;
+  if (per > B) per = B;
+  long cr = (long)per * N;
+  float *buf[2] = {gs_arena_alloc(&g->arena, sizeof(float) * cr * wide), gs_arena_alloc(&g->arena, sizeof(float) * cr * wide)};
+  float *hbuf = gs_arena_alloc(&g->arena, sizeof(float) * cr * hwide);
+  float *m = gs_arena_alloc(&g->arena, sizeof(float) * hwide);
+  int32_t *a = gs_arena_alloc(&g->arena, sizeof(int32_t) * hwide);
+  uint8_t *mark = gs_arena_alloc(&g->arena, cr);
+  int32_t *rows = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)B * N);
+  int32_t *start = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B + 1));
+  long total = 0;
+  start[0] = 0;
+  for (int b0 = 0; b0 < B; b0 += per) {
+    int nb = B - b0 < per ? B - b0 : per;
+    long R = (long)nb * N;
+    const float *in = x + (long)b0 * N * 3;
+    int K = 3;
+    for (int k = 0; k < net->layers; k++) {
+      dense_rows(in, R, K, net->w[k], net->b[k], buf[k & 1], 1);
+      in = buf[k & 1], K = net->w[k]->shape[1];
+    }
+    memset(mark, 0, (size_t)R);
+    if (net->pool_last) mark_argmax(in, nb, N, K, m, a, mark);
+    for (int h = 0; h < net->heads; h++) {
+      dense_rows(in, R, K, net->hw[h], net->hb[h], hbuf, 0);
+      mark_argmax(hbuf, nb, N, net->hw[h]->shape[1], m, a, mark);
+    }
+    for (int c = 0; c < nb; c++) {
+      for (int n = 0; n < N; n++)
+        if (mark[(long)c * N + n]) rows[total++] = (int32_t)((long)(b0 + c) * N + n);
+      start[b0 + c + 1] = (int32_t)total;
+    }
+  }
+  *rows_out = rows;
+  *start_out = start;
+  return total;
+}
+
 /* ================================================================ Chamfer */
 /* Tile of the distance matrix one sgemm fills: 64 x 1024 floats = 256 KB, within a core's L2 (the
  * scan reads it back from cache), and the op's memory bound at any N, M. 32 to 256 rows and 512 to

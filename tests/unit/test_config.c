@@ -73,7 +73,7 @@ static void load_ok(const char *text, gs_sweep *sw) {
 
 Test(config, key_table_is_consistent) {
   const gs_vocabulary *v = gs_models_vocabulary();
-  cr_assert_eq(v->nkeys, 108);
+  cr_assert_eq(v->nkeys, 109);
   const char *order[] = {"sweep", "data", "model", "train", "eval", "igmn"}; /* then probe, gan, ... */
   int sec = 0;
   for (int i = 0; i < v->nkeys; i++) {

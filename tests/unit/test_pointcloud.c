@@ -159,8 +159,19 @@ static gs_tensor *b_dense_rows(gs_graph *g, gs_tensor **in, const void *c) {
   return gs_dense(g, gs_reshape(g, in[0], 2, rows), in[1], in[2]);
 }
 
+/* 3 clouds of 2, 5 and 1 rows (ragged, one of a single row) */
+static const int32_t seg_start[4] = {0, 2, 7, 8};
+static gs_tensor *b_max_segments(gs_graph *g, gs_tensor **in, const void *c) {
+  (void)c;
+  return gs_max_segments(g, in[0], 3, seg_start);
+}
+
 /* h = 1e-3 against values 1/(6*4) apart on average; the loss is a sum of 8 maxima, so float
  * rounding over 2h gives ~1e-4 */
+Test(grad, max_segments) {
+  in_spec s[] = {S2(8, 4, -1, 1)};
+  gradcheck("max_segments", 1, s, b_max_segments, NULL, 1e-3f, 2e-3f);
+}
 Test(grad, max_points) {
   pc_ctx c = {2, 6, 0, 0, 0};
   in_spec s[] = {S2(12, 4, -1, 1)};
@@ -537,4 +548,134 @@ Test(pointcloud, same_bits_twice) {
   run_both(a, b, B, N, M, o2, g2);
   cr_expect(memcmp(o1, o2, sizeof o1) == 0, "values differ between two runs");
   cr_expect(memcmp(g1, g2, sizeof(float) * n) == 0, "gradients differ between two runs");
+}
+
+/* ---------------------------------------------------------------- critical points */
+/* gs_max_segments with start = b*N is gs_max_points: values, argmax and gradient, bit for bit */
+Test(max_segments, equals_max_points_on_whole_clouds) {
+  enum { B = 3, N = 40, F = 7 };
+  gs_params p = {0};
+  int sh[2] = {B * N, F};
+  gs_params_declare(&p, "x", 2, sh);
+  gs_params_alloc(&p);
+  gs_rng r;
+  gs_rng_seed(&r, 5, 0, 0);
+  uniform(&r, p.data, B * N * F, -1, 1);
+  for (int k = 0; k < F; k++) p.data[5 * F + k] = p.data[9 * F + k] = 2.0f; /* a tie in cloud 0 */
+  int32_t start[B + 1];
+  for (int b = 0; b <= B; b++) start[b] = b * N;
+  float val[2][B * F], grad[2][B * N * F];
+  gs_graph g;
+  gs_graph_init(&g, 1 << 16);
+  for (int pass = 0; pass < 2; pass++) {
+    gs_graph_begin(&g, &p, 1);
+    gs_tensor *y = pass ? gs_max_segments(&g, &p.t[0], B, start) : gs_max_points(&g, &p.t[0], B, N);
+    memcpy(val[pass], y->x, sizeof val[pass]);
+    float w[B * F];
+    for (int k = 0; k < B * F; k++) w[k] = (float)(k + 1);
+    gs_backward(&g, gs_sum(&g, gs_mul(&g, y, gs_wrap2(&g, w, B, F))), 1.0f);
+    memcpy(grad[pass], p.grad, sizeof grad[pass]);
+  }
+  cr_expect(memcmp(val[0], val[1], sizeof val[0]) == 0, "values differ");
+  cr_expect(memcmp(grad[0], grad[1], sizeof grad[0]) == 0, "gradients differ");
+  cr_expect(grad[1][5 * F] != 0.0f && grad[1][9 * F] == 0.0f, "the tie goes to the first row");
+  gs_graph_free(&g);
+  gs_params_free(&p);
+}
+
+/* The critical points of a small PointNet (3-8-12 ReLU, heads 12 -> 5 and 12 -> 4, the last layer
+ * pooled too) are the rows holding a max of the dense taped forward (gs_dense_relu, gs_dense,
+ * gs_max_points' first-on-ties argmax, found here by brute force); over chunks (N = 300: 6 clouds
+ * a chunk, so 9 clouds take two) and with each cloud's rows in order. Then the encoder run on
+ * those rows alone (gs_max_segments) gives the same pooled values, and the same weight gradient
+ * to float rounding, as the dense one. */
+Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
+  enum { B = 9, N = 300, E1 = 8, E2 = 12, Z1 = 5, Z2 = 4 };
+  gs_params p = {0};
+  int s1[2] = {3, E1}, s2[2] = {E1, E2}, s3[2] = {E2, Z1}, s4[2] = {E2, Z2};
+  int b1 = E1, b2 = E2, b3 = Z1, b4 = Z2;
+  gs_params_declare(&p, "w1", 2, s1), gs_params_declare(&p, "b1", 1, &b1);
+  gs_params_declare(&p, "w2", 2, s2), gs_params_declare(&p, "b2", 1, &b2);
+  gs_params_declare(&p, "h1", 2, s3), gs_params_declare(&p, "c1", 1, &b3);
+  gs_params_declare(&p, "h2", 2, s4), gs_params_declare(&p, "c2", 1, &b4);
+  gs_params_alloc(&p);
+  gs_rng r;
+  gs_rng_seed(&r, 21, 0, 0);
+  uniform(&r, p.data, p.total, -1, 1);
+  static float x[B * N * 3];
+  for (int b = 0; b < B; b++) sphere(&r, x + 3L * b * N, N);
+  gs_tensor *w[2] = {&p.t[0], &p.t[2]}, *bias[2] = {&p.t[1], &p.t[3]};
+  gs_tensor *hw[2] = {&p.t[4], &p.t[6]}, *hb[2] = {&p.t[5], &p.t[7]};
+  gs_point_net net = {.layers = 2, .w = w, .b = bias, .heads = 2, .hw = hw, .hb = hb, .pool_last = 1};
+  gs_graph g;
+  gs_graph_init(&g, 1 << 22);
+
+  /* the dense taped forward, and the brute-force marks */
+  float dense_val[B * (E2 + Z1 + Z2)], *dense_grad = malloc(sizeof(float) * p.total);
+  static unsigned char want[B * N];
+  gs_graph_begin(&g, &p, 1);
+  gs_tensor *h = gs_dense_relu(&g, gs_dense_relu(&g, gs_wrap2(&g, x, B * N, 3), w[0], bias[0]), w[1], bias[1]);
+  gs_tensor *pooled[3] = {h, gs_dense(&g, h, hw[0], hb[0]), gs_dense(&g, h, hw[1], hb[1])};
+  gs_tensor *loss = NULL;
+  int off = 0;
+  for (int t = 0; t < 3; t++) {
+    int F = pooled[t]->shape[1];
+    for (int b = 0; b < B; b++)
+      for (int f = 0; f < F; f++) {
+        int best = 0;
+        for (int n = 1; n < N; n++)
+          if (pooled[t]->x[((long)b * N + n) * F + f] > pooled[t]->x[((long)b * N + best) * F + f]) best = n;
+        want[b * N + best] = 1;
+      }
+    gs_tensor *y = gs_max_points(&g, pooled[t], B, N);
+    memcpy(dense_val + off, y->x, sizeof(float) * y->n);
+    off += (int)y->n;
+    gs_tensor *term = gs_sum(&g, gs_mul(&g, y, y)); /* a loss whose gradient depends on the values */
+    loss = loss ? gs_add(&g, loss, term) : term;
+  }
+  gs_backward(&g, loss, 1.0f);
+  memcpy(dense_grad, p.grad, sizeof(float) * p.total);
+
+  /* the critical points */
+  gs_graph_begin(&g, &p, 1);
+  int32_t *rows, *start;
+  long n = gs_critical_points(&g, &net, x, B, N, &rows, &start);
+  long expect = 0;
+  for (int k = 0; k < B * N; k++) expect += want[k];
+  cr_expect_eq(n, expect, "%ld critical points, brute force %ld", n, expect);
+  cr_expect_lt(n, B * N / 4, "%ld critical points of %d", n, B * N);
+  cr_expect_eq(start[0], 0);
+  cr_expect_eq(start[B], n);
+  for (int b = 0; b < B; b++)
+    for (int32_t i = start[b]; i < start[b + 1]; i++) {
+      cr_expect(rows[i] / N == b, "row %d in cloud %d's segment", rows[i], b);
+      cr_expect(want[rows[i]], "row %d is not a max", rows[i]);
+      if (i > start[b]) cr_expect_gt(rows[i], rows[i - 1]);
+    }
+
+  /* the encoder on those rows */
+  float *sub = malloc(sizeof(float) * 3 * n);
+  for (long i = 0; i < n; i++) memcpy(sub + 3 * i, x + 3L * rows[i], sizeof(float) * 3);
+  h = gs_dense_relu(&g, gs_dense_relu(&g, gs_wrap2(&g, sub, (int)n, 3), w[0], bias[0]), w[1], bias[1]);
+  gs_tensor *pooled2[3] = {h, gs_dense(&g, h, hw[0], hb[0]), gs_dense(&g, h, hw[1], hb[1])};
+  loss = NULL;
+  off = 0;
+  for (int t = 0; t < 3; t++) {
+    gs_tensor *y = gs_max_segments(&g, pooled2[t], B, start);
+    for (long k = 0; k < y->n; k++)
+      cr_expect(fabsf(y->x[k] - dense_val[off + k]) <= 1e-6f * fmaxf(1.0f, fabsf(dense_val[off + k])),
+                "pool %d value %ld: %g against %g", t, k, y->x[k], dense_val[off + k]);
+    off += (int)y->n;
+    gs_tensor *term = gs_sum(&g, gs_mul(&g, y, y));
+    loss = loss ? gs_add(&g, loss, term) : term;
+  }
+  gs_backward(&g, loss, 1.0f);
+  double gmax = 0, dmax = 0;
+  for (long k = 0; k < p.total; k++) gmax = fmax(gmax, fabs(dense_grad[k])), dmax = fmax(dmax, fabs(p.grad[k] - dense_grad[k]));
+  cr_expect_gt(gmax, 0.1);
+  cr_expect_leq(dmax, 1e-5 * gmax, "sparse and dense gradients differ by %g (largest %g)", dmax, gmax);
+  free(sub);
+  free(dense_grad);
+  gs_graph_free(&g);
+  gs_params_free(&p);
 }

@@ -303,6 +303,41 @@ Test(pc_models, rows_split_like_the_whole_batch) {
   gs_dataset_free(&ds);
 }
 
+/* pc.sparse_backward: a step on the critical points gives the dense step's loss and gradient (to
+ * float rounding), for every model; 64 points a cloud against at most 2 Z + E4 = 26 pooled
+ * features, so the critical points are a real subset. */
+Test(pc_models, sparse_backward_gives_the_dense_gradient) {
+  enum { N = 64, B = 5 };
+  gs_dataset ds;
+  shapes_data(&ds, N, 16, 8);
+  for (int mi = 0; mi < NMODELS; mi++) {
+    gs_config c[2];
+    const gs_model_def *d = gs_model_find(models[mi]);
+    gs_model *m[2];
+    float *g[2];
+    double loss[2];
+    int32_t idx[B] = {0, 3, 6, 9, 12};
+    for (int k = 0; k < 2; k++) {
+      small_config(&c[k], models[mi], 5);
+      if (strcmp(models[mi], "pc_vaegm") == 0) cfg_set(&c[k], "pc.components", 3);
+      cfg_set(&c[k], "pc.sparse_backward", k);
+      m[k] = make(d, &c[k], &ds, 6);
+      loss[k] = step_loss(d, m[k], &(gs_batch){&ds.train, idx, B, 0, B, NULL});
+      gs_params *p = d->params(m[k]);
+      g[k] = malloc(sizeof(float) * p->total);
+      memcpy(g[k], p->grad, sizeof(float) * p->total);
+    }
+    gs_params *p = d->params(m[0]);
+    cr_assert_float_eq(loss[1], loss[0], 1e-6 * fabs(loss[0]), "%s: loss %g sparse, %g dense", d->name, loss[1], loss[0]);
+    double gmax = 0, dmax = 0;
+    for (long k = 0; k < p->total; k++) gmax = fmax(gmax, fabs(g[0][k])), dmax = fmax(dmax, fabs(g[1][k] - g[0][k]));
+    cr_assert_gt(gmax, 0);
+    cr_assert_leq(dmax, 1e-5 * gmax, "%s: sparse and dense gradients differ by %g (largest %g)", d->name, dmax, gmax);
+    for (int k = 0; k < 2; k++) free(g[k]), d->destroy(m[k]);
+  }
+  gs_dataset_free(&ds);
+}
+
 /* ------------------------------------------------------------------ training */
 
 static double last(const gs_record *r, const char *name) {

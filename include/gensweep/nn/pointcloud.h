@@ -18,6 +18,39 @@
  * point that holds the max (the first one on ties, so it is deterministic). */
 gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N);
 
+/* (R, F) -> (B, F): the max over ragged segments, cloud b in rows [start[b], start[b+1]) (each
+ * segment not empty; start (B+1) must outlive the step). gs_max_points is the case start[b] = b*N.
+ * First row on ties; the gradient goes to the row holding the max. */
+gs_tensor *gs_max_segments(gs_graph *g, gs_tensor *x, int B, const int32_t *start);
+
+/* Critical points (Qi et al. 2017's term): the points of a cloud at which some max-pool of a shared
+ * per-point MLP is attained. Only they receive a gradient: max_points' backward writes nothing to
+ * any other row, and a per-point MLP's backward keeps each row's gradient in its row, so every
+ * layer's weight gradient is a sum over these rows alone. Training can therefore run the taped
+ * forward and the whole backward on the critical points (gathered with gs_max_segments pooling
+ * them) and get the dense backward's gradient, up to the order of the float sums: a fraction of
+ * the work when a cloud has many more points than pooled features. The dense path stays as the
+ * reference (tests/unit/test_pointcloud.c compares them).
+ *
+ * The network: `layers` hidden layers, dense + ReLU, weights w[k] (K, M), biases b[k] (M); then
+ * `heads` dense heads hw[h] (M_last, Z_h), hb[h] on the last hidden layer, each max-pooled; and,
+ * when pool_last, the last hidden layer's own features max-pooled too. */
+typedef struct {
+  int layers;
+  gs_tensor *const *w, *const *b;
+  int heads;
+  gs_tensor *const *hw, *const *hb;
+  int pool_last;
+} gs_point_net;
+
+/* The forward of `net` on x (B*N, 3), without the tape, a few clouds at a time (the activations
+ * stay in cache), in the arithmetic of gs_dense_relu / gs_dense (the bias put first, sgemm with
+ * beta 1); every max's argmax (the first on ties, as gs_max_points) is marked. *rows gets the
+ * marked points' row numbers in x, each cloud's in increasing order, and *start (B+1) where each
+ * cloud's begin (both in the graph's arena, valid for the step). Returns their number. */
+long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, int B, int N, int32_t **rows,
+                        int32_t **start);
+
 /* Chamfer distance per cloud, a (B*N, 3), b (B*M, 3) -> (B):
  *   CD(a, b) = 1/N sum_i min_j |a_i - b_j|^2  +  1/M sum_j min_i |a_i - b_j|^2
  * (squared distances, each direction a mean over its points). All pairwise squared distances go
