@@ -1055,7 +1055,8 @@ static int evaluate(gs_model *m, const gs_dataset *ds, const gs_when *when, gs_r
 }
 
 /* Multiply-adds per cloud (the per-point MLP and heads over N points, the decoder, Chamfer's
- * N x N distances through a K = 5 sgemm), x3 for forward + backward in training; the test set's
+ * N x N distances through a K = 5 sgemm), x3 for forward + backward in training (the encoder's
+ * backward over the critical points only, under pc.sparse_backward); the test set's
  * forward every evaluation; the final exact EMD counted as ~100 N^2 per cloud. */
 static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
   pc_settings s;
@@ -1066,11 +1067,16 @@ static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
                      (double)s.enc[2] * s.enc[3] + heads * s.enc[3] * Z;
   double dec = Z * s.dec[0] + (double)s.dec[0] * s.dec[1] + (double)s.dec[1] * 3 * N;
   double per_cloud = 2.0 * (N * per_point + decodes * (dec + 5.0 * N * N)); /* pc_vaegm: C decodes */
+  /* a training step: the encoder forward over every point, and under pc.sparse_backward forward
+   * and backward again over the critical points, counted at their bound (a max per pooled feature) */
+  double critical = heads * Z + (kind == PC_VAEGM ? (double)s.enc[3] : 0);
+  double step_points = s.sparse_backward ? N + 3.0 * (critical < N ? critical : N) : 3.0 * N;
+  double train_cloud = 2.0 * (step_points * per_point + 3.0 * decodes * (dec + 5.0 * N * N));
   double n = c->train_size > 0 ? c->train_size : d->train;
   long every = c->eval_every > 0 ? c->eval_every : 1;
   double evaluations = (double)(c->epochs / every + (c->epochs % every != 0));
   double emd = (double)(s.emd_clouds < d->test ? s.emd_clouds : d->test) * 100.0 * N * N;
-  return 3.0 * per_cloud * n * c->epochs + per_cloud * heads * d->test * evaluations + emd;
+  return train_cloud * n * c->epochs + per_cloud * heads * d->test * evaluations + emd;
 }
 static double cost_ae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_AE); }
 static double cost_vae(const gs_config *c, const gs_data_sizes *d) { return cost(c, d, PC_VAE); }
