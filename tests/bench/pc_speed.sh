@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # pc_ae training throughput at one thread, gensweep against a PyTorch reference of the same model
 # (tests/bench/pc_ae_torch.py, written for this benchmark), run side by side: issue 12 point 7's
-# first figure, target >= 1.5x. Clouds per second in steady state:
+# first figure, target >= 1.5x. Measured 2026-12-05 (AMD EPYC, 2 cores, OpenBLAS Haswell kernels,
+# an AC-GAN study on both cores beside it, load 3.3; `tests/bench/pc_speed.sh`): N = 512 3.35x and
+# 3.36x per CPU second (595-597 against 172-175 clouds/s wall), N = 2048 9.93x and 8.69x. Most of
+# it is the critical-point backward (pc.sparse_backward, src/models/pointcloud.c): PyTorch, like
+# gensweep's --dense path, backpropagates through every point; with --dense the ratio was 1.38x
+# at N = 512 and 4.16x at N = 2048 (the previous session's figures, before the sparse path).
+# Clouds per second in steady state:
 #   gensweep  `gensweep run` (a singleton MPI world, OPENBLAS_NUM_THREADS=1) of pc_ae on the
 #             generated shapes, E epochs (default 3); the run file's per-epoch train_images_per_s
 #             (wall clock of the training steps), the median of epochs 2..E. Also per CPU second:
@@ -24,7 +30,7 @@
 # core moves by tens of per cent from epoch to epoch, so single rounds scatter widely).
 #
 #   tests/bench/pc_speed.sh [--rounds R] [--points N,...] [--clouds C] [--epochs E]
-#                           [--gensweep PATH] [--torch-malloc jemalloc|glibc]
+#                           [--gensweep PATH] [--torch-malloc jemalloc|glibc] [--dense]
 #     --rounds R        side-by-side rounds per N (default 2)
 #     --points N,...    points per cloud, each measured in turn (default 2048,512)
 #     --clouds C        training clouds (default 1280 for N <= 1024, 640 above: the PyTorch side
@@ -33,6 +39,9 @@
 #     --gensweep PATH   the binary (default build/gensweep); copied to the log folder first, so
 #                       that a rebuild during the benchmark does not change it
 #     --torch-malloc    jemalloc (default) or glibc: the PyTorch side's allocator, see below
+#     --dense           gensweep with pc.sparse_backward = 0: the encoder's tape and backward over
+#                       every point, as PyTorch does, instead of over the critical points only
+#                       (the default: the same gradient to rounding, src/models/pointcloud.c)
 #
 # The PyTorch side's allocator. Eager PyTorch on the CPU allocates every intermediate afresh;
 # at N = 2048 the batch's distance matrix (32 x 2048 x 2048 floats) is 512 MB and a step makes
@@ -56,8 +65,8 @@
 # (if the environment has one) is printed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-usage() { sed -n '/^#   tests\/bench\/pc_speed.sh/,/^#     --torch-malloc/p' "$0" | sed 's/^# \{0,1\}//'; }
-ROUNDS=2 POINTS=2048,512 CLOUDS="" EPOCHS=3 GS=build/gensweep MALLOC=jemalloc
+usage() { sed -n '/^#   tests\/bench\/pc_speed.sh/,/^#                       (the default: the same/p' "$0" | sed 's/^# \{0,1\}//'; }
+ROUNDS=2 POINTS=2048,512 CLOUDS="" EPOCHS=3 GS=build/gensweep MALLOC=jemalloc SPARSE=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -66,6 +75,7 @@ while [ $# -gt 0 ]; do
     --epochs) EPOCHS=$2; shift 2 ;;
     --gensweep) GS=$2; shift 2 ;;
     --torch-malloc) MALLOC=$2; shift 2 ;;
+    --dense) SPARSE=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "pc_speed.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -119,7 +129,9 @@ PY
 echo "host: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}" \
      "(OpenBLAS kernels: $corename), load average $(cut -d' ' -f1-3 /proc/loadavg), torch $tv; logs in $LOG"
 echo "settings: pc_ae Z=128, batch 32, Adam lr 5e-4; OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1;" \
-     "gensweep $EPOCHS epochs (2..$EPOCHS timed), PyTorch 5 warm-up steps + $((EPOCHS - 1)) timed epochs;" \
+     "gensweep $EPOCHS epochs (2..$EPOCHS timed), pc.sparse_backward = $SPARSE" \
+     "($([ "$SPARSE" = 1 ] && echo "encoder backward over the critical points" || echo "dense backward, --dense"));" \
+     "PyTorch 5 warm-up steps + $((EPOCHS - 1)) timed epochs;" \
      "PyTorch allocator: $malloc_note"
 
 # gensweep_measure N C ROUND: one `gensweep run`; sets GW (clouds/s wall, median of epochs 2..E)
@@ -141,6 +153,7 @@ latent_dim = 128
 interp_steps = 0
 halves = 0
 emd_clouds = 0
+sparse_backward = $SPARSE
 [train]
 epochs = $EPOCHS
 batch_size = 32
