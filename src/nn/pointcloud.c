@@ -121,51 +121,20 @@ static inline float sqdist3(const float *p, const float *q) {
 }
 
 /* ================================================================ max over points */
-/* ctx: the argmax point of each (cloud, feature), (B, F) */
-static void max_points_backward(gs_node *nd) {
-  gs_tensor *x = nd->in[0], *y = nd->out;
-  int B = (int)nd->i[0], N = (int)nd->i[1], F = (int)nd->i[2];
-  const int32_t *arg = nd->ctx;
-  float *dx = scatter_target(x);
-  for (int b = 0; b < B; b++)
+/* The max over rows [first, end) of x (F columns), per column, into m (F), and in a (F) the row
+ * holding it: the first on ties (strict >), so it is deterministic. Rows outer, columns inner:
+ * contiguous and vectorised. */
+static void max_rows(const float *x, int32_t first, int32_t end, int F, float *restrict m, int32_t *restrict a) {
+  memcpy(m, x + (long)first * F, sizeof(float) * F);
+  for (int f = 0; f < F; f++) a[f] = first;
+  for (int32_t n = first + 1; n < end; n++) {
+    const float *restrict r = x + (long)n * F;
     for (int f = 0; f < F; f++) {
-      long k = (long)b * F + f;
-      dx[((long)b * N + arg[k]) * F + f] += y->g[k];
-    }
-}
-
-gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N) {
-  if (B <= 0 || N <= 0 || x->n % ((long)B * N)) die("max_points", x, (long)B * N, 1);
-  int F = (int)(x->n / ((long)B * N));
-  check_rows("max_points", x, (long)B * N, F);
-  int needs = gs_wants_grad(g, x);
-  gs_tensor *y = gs_new2(g, B, F, needs);
-  int32_t *arg = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)B * F);
-  for (int b = 0; b < B; b++) {
-    float *restrict m = y->x + (long)b * F;
-    int32_t *restrict a = arg + (long)b * F;
-    const float *c = x->x + (long)b * N * F;
-    memcpy(m, c, sizeof(float) * F);
-    memset(a, 0, sizeof(int32_t) * F);
-    /* points outer, features inner: contiguous and vectorised; strict > keeps the first max */
-    for (int n = 1; n < N; n++) {
-      const float *restrict r = c + (long)n * F;
-      for (int f = 0; f < F; f++) {
-        int gt = r[f] > m[f];
-        m[f] = gt ? r[f] : m[f];
-        a[f] = gt ? n : a[f];
-      }
+      int gt = r[f] > m[f];
+      m[f] = gt ? r[f] : m[f];
+      a[f] = gt ? n : a[f];
     }
   }
-  if (needs) {
-    gs_node *nd = gs_tape_push(g, max_points_backward, y);
-    nd->in[0] = x;
-    nd->i[0] = B;
-    nd->i[1] = N;
-    nd->i[2] = F;
-    nd->ctx = arg;
-  }
-  return y;
 }
 
 /* ctx: the row of x holding each (cloud, feature)'s max, (B, F) */
@@ -187,18 +156,7 @@ gs_tensor *gs_max_segments(gs_graph *g, gs_tensor *x, int B, const int32_t *star
   int32_t *arg = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)B * F);
   for (int b = 0; b < B; b++) {
     if (start[b + 1] <= start[b]) die("max_segments (an empty segment)", x, start[B], F);
-    float *restrict m = y->x + (long)b * F;
-    int32_t *restrict a = arg + (long)b * F;
-    memcpy(m, x->x + (long)start[b] * F, sizeof(float) * F);
-    for (int f = 0; f < F; f++) a[f] = start[b];
-    for (int32_t n = start[b] + 1; n < start[b + 1]; n++) { /* as gs_max_points: strict > keeps the first */
-      const float *restrict r = x->x + (long)n * F;
-      for (int f = 0; f < F; f++) {
-        int gt = r[f] > m[f];
-        m[f] = gt ? r[f] : m[f];
-        a[f] = gt ? n : a[f];
-      }
-    }
+    max_rows(x->x, start[b], start[b + 1], F, y->x + (long)b * F, arg + (long)b * F);
   }
   if (needs) {
     gs_node *nd = gs_tape_push(g, max_segments_backward, y);
@@ -208,6 +166,14 @@ gs_tensor *gs_max_segments(gs_graph *g, gs_tensor *x, int B, const int32_t *star
     nd->ctx = arg;
   }
   return y;
+}
+
+/* the segments of B clouds of N rows each */
+gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N) {
+  if (B <= 0 || N <= 0 || x->n % ((long)B * N) || (long)B * N > INT32_MAX) die("max_points", x, (long)B * N, 1);
+  int32_t *start = gs_arena_alloc(&g->arena, sizeof(int32_t) * (size_t)(B + 1));
+  for (int b = 0; b <= B; b++) start[b] = (int32_t)((long)b * N);
+  return gs_max_segments(g, x, B, start);
 }
 
 /* ================================================================ critical points */
@@ -227,18 +193,8 @@ static void dense_rows(const float *in, long R, int K, const gs_tensor *w, const
 /* mark[p] = 1 for each point p of each of nb clouds that holds the first max of some feature */
 static void mark_argmax(const float *h, int nb, int N, int F, float *m, int32_t *a, uint8_t *mark) {
   for (int c = 0; c < nb; c++) {
-    const float *x = h + (long)c * N * F;
-    memcpy(m, x, sizeof(float) * F);
-    memset(a, 0, sizeof(int32_t) * F);
-    for (int n = 1; n < N; n++) {
-      const float *restrict r = x + (long)n * F;
-      for (int f = 0; f < F; f++) {
-        int gt = r[f] > m[f];
-        m[f] = gt ? r[f] : m[f];
-        a[f] = gt ? n : a[f];
-      }
-    }
-    for (int f = 0; f < F; f++) mark[(long)c * N + a[f]] = 1;
+    max_rows(h, c * N, (c + 1) * N, F, m, a);
+    for (int f = 0; f < F; f++) mark[a[f]] = 1;
   }
 }
 
