@@ -235,7 +235,9 @@ typedef struct pc_settings {
     .min = 0, .max = 1, .def = "1", .neutral_at_default = 1,                                                   \
     .help = "1: each training step runs the taped encoder on the critical points only (the points some max "  \
             "over points picks, found by a forward without the tape): the dense backward's gradient, up to "   \
-            "float rounding, for less work; 0: the dense backward over every point (the reference)" },         \
+            "float rounding, for less work (dense when over 2/3 of the points are critical); 0: the dense "   \
+            "backward over every point (the reference). Hashed only away from 1: runs made before the key "  \
+            "existed trained dense, and one resumed from such a checkpoint differs by rounding" },            \
   KEY_INT_EVERY("eval", "n_recon", n_recon, 0, 10000, "16", "test images reconstructed for the run file / PNG"), \
   KEY_INT("pc", "interp_steps", interp_steps, 0, 1000, "8",                                                    \
           "point clouds decoded along the line between two test shapes' codes (0 = none; else at least 2)"),    \
@@ -438,7 +440,9 @@ static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor
  * critical points, nn/pointcloud.h), found by a forward without the tape. Every other point's
  * gradient is zero, so the taped encoder on these rows gives the dense encoder's loss and
  * gradient for a fraction of the work (pc.sparse_backward = 0: the dense reference). x (b*N, 3)
- * -> (rows, 3); *start (b+1) where each cloud's rows begin. */
+ * -> (rows, 3); *start (b+1) where each cloud's rows begin. When more than two thirds of the
+ * points are critical (small clouds, pc_vaegm's wide pool) the dense step costs less: x itself,
+ * *start NULL. */
 static long find_critical(gs_model *m, const float *x, int b, int32_t **rows, int32_t **start) {
   gs_tensor *heads[2] = {m->code_w, m->logvar_w}, *hbias[2] = {m->code_b, m->logvar_b};
   gs_point_net net = {.layers = 4, .w = m->enc_w, .b = m->enc_b, .heads = m->kind == PC_AE ? 1 : 2,
@@ -449,6 +453,10 @@ static long find_critical(gs_model *m, const float *x, int b, int32_t **rows, in
 static gs_tensor *critical_points(gs_model *m, gs_tensor *x, int b, int32_t **start) {
   int32_t *rows;
   long n = find_critical(m, x->x, b, &rows, start);
+  if (3 * n > 2L * b * m->N) { /* then the dense step is the cheaper one: 3 passes over b*N points */
+    *start = NULL;            /* against 1 over b*N and 3 over n */
+    return x;
+  }
   float *sub = gs_arena_alloc(&m->g.arena, sizeof(float) * 3 * (size_t)n);
   for (long i = 0; i < n; i++) memcpy(sub + 3 * i, x->x + 3L * rows[i], sizeof(float) * 3);
   return gs_wrap2(&m->g, sub, (int)n, 3);
@@ -1071,7 +1079,7 @@ static double cost(const gs_config *c, const gs_data_sizes *d, pc_kind kind) {
   /* a training step: the encoder forward over every point, and under pc.sparse_backward forward
    * and backward again over the critical points, counted at their bound (a max per pooled feature) */
   double critical = heads * Z + (kind == PC_VAEGM ? (double)s.enc[3] : 0);
-  double step_points = s.sparse_backward ? N + 3.0 * (critical < N ? critical : N) : 3.0 * N;
+  double step_points = s.sparse_backward && 3.0 * critical <= 2.0 * N ? N + 3.0 * critical : 3.0 * N;
   double train_cloud = 2.0 * (step_points * per_point + 3.0 * decodes * (dec + 5.0 * N * N));
   double n = c->train_size > 0 ? c->train_size : d->train;
   long every = c->eval_every > 0 ? c->eval_every : 1;

@@ -200,9 +200,21 @@ static void mark_argmax(const float *h, int nb, int N, int F, float *m, int32_t 
 
 long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, int B, int N, int32_t **rows_out,
                         int32_t **start_out) {
-  int wide = 3, hwide = net->pool_last ? 0 : 1;
-  for (int k = 0; k < net->layers; k++) wide = net->w[k]->shape[1] > wide ? net->w[k]->shape[1] : wide;
-  int last = net->layers ? net->w[net->layers - 1]->shape[1] : 3;
+  if (B <= 0 || N <= 0 || (long)B * N > INT32_MAX) {
+    fprintf(stderr, "gensweep: internal error: critical_points: %d clouds of %d points\n", B, N);
+    abort();
+  }
+  int wide = 3, hwide = net->pool_last ? 0 : 1, K = 3;
+  for (int k = 0; k < net->layers; k++) { /* the layers must chain: (3, E1), (E1, E2), ... */
+    if (net->w[k]->ndim != 2 || net->w[k]->shape[0] != K || net->b[k]->n != net->w[k]->shape[1])
+      die("critical_points (a layer's weights)", net->w[k], K, net->b[k]->n);
+    K = net->w[k]->shape[1];
+    wide = K > wide ? K : wide;
+  }
+  for (int h = 0; h < net->heads; h++)
+    if (net->hw[h]->ndim != 2 || net->hw[h]->shape[0] != K || net->hb[h]->n != net->hw[h]->shape[1])
+      die("critical_points (a head's weights)", net->hw[h], K, net->hb[h]->n);
+  int last = K;
   if (net->pool_last) hwide = last;
   for (int h = 0; h < net->heads; h++) hwide = net->hw[h]->shape[1] > hwide ? net->hw[h]->shape[1] : hwide;
   int per = N >= CRIT_ROWS ? 1 : CRIT_ROWS / N;
@@ -221,7 +233,7 @@ long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, in
     int nb = B - b0 < per ? B - b0 : per;
     long R = (long)nb * N;
     const float *in = x + (long)b0 * N * 3;
-    int K = 3;
+    K = 3;
     for (int k = 0; k < net->layers; k++) {
       dense_rows(in, R, K, net->w[k], net->b[k], buf[k & 1], 1);
       in = buf[k & 1], K = net->w[k]->shape[1];

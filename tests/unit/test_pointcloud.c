@@ -166,12 +166,13 @@ static gs_tensor *b_max_segments(gs_graph *g, gs_tensor **in, const void *c) {
   return gs_max_segments(g, in[0], 3, seg_start);
 }
 
-/* h = 1e-3 against values 1/(6*4) apart on average; the loss is a sum of 8 maxima, so float
- * rounding over 2h gives ~1e-4 */
+/* 8 rows in [-1, 1]: values ~1/4 apart within a segment; h = 1e-3 changes no max */
 Test(grad, max_segments) {
   in_spec s[] = {S2(8, 4, -1, 1)};
   gradcheck("max_segments", 1, s, b_max_segments, NULL, 1e-3f, 2e-3f);
 }
+/* h = 1e-3 against values 1/(6*4) apart on average; the loss is a sum of 8 maxima, so float
+ * rounding over 2h gives ~1e-4 */
 Test(grad, max_points) {
   pc_ctx c = {2, 6, 0, 0, 0};
   in_spec s[] = {S2(12, 4, -1, 1)};
@@ -586,13 +587,14 @@ Test(max_segments, ragged_against_a_plain_loop) {
 }
 
 /* The critical points of a small PointNet (3-8-12 ReLU, heads 12 -> 5 and 12 -> 4, the last layer
- * pooled too) are the rows holding a max of the dense taped forward (gs_dense_relu, gs_dense,
- * gs_max_points' first-on-ties argmax, found here by brute force); over chunks (N = 300: 6 clouds
- * a chunk, so 9 clouds take two) and with each cloud's rows in order. Then the encoder run on
- * those rows alone (gs_max_segments) gives the same pooled values, and the same weight gradient
- * to float rounding, as the dense one. */
-Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
-  enum { B = 9, N = 300, E1 = 8, E2 = 12, Z1 = 5, Z2 = 4 };
+ * pooled too) against the dense taped forward (gs_dense_relu, gs_dense, a plain loop for each
+ * max): every max has a point in the set holding it, and every point in the set holds one. Both to
+ * within rounding: sgemm may round a row differently in a call of another size, so a near-tie can
+ * go either way (nn/pointcloud.h). Then the encoder run on those rows alone (gs_max_segments
+ * pooling them) gives the dense pooled values and weight gradient, to rounding. N = 300: 6 clouds
+ * a chunk, so 9 take two; N = 2100: a cloud a chunk, above the chunk's 2048 rows. */
+static void check_critical(int B, int N, int seed) {
+  enum { E1 = 8, E2 = 12, Z1 = 5, Z2 = 4, POOLED = E2 + Z1 + Z2 };
   gs_params p = {0};
   int s1[2] = {3, E1}, s2[2] = {E1, E2}, s3[2] = {E2, Z1}, s4[2] = {E2, Z2};
   int b1 = E1, b2 = E2, b3 = Z1, b4 = Z2;
@@ -602,9 +604,9 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   gs_params_declare(&p, "h2", 2, s4), gs_params_declare(&p, "c2", 1, &b4);
   gs_params_alloc(&p);
   gs_rng r;
-  gs_rng_seed(&r, 21, 0, 0);
+  gs_rng_seed(&r, (uint64_t)seed, 0, 0);
   uniform(&r, p.data, p.total, -1, 1);
-  static float x[B * N * 3];
+  float *x = malloc(sizeof(float) * 3 * B * N);
   for (int b = 0; b < B; b++) sphere(&r, x + 3L * b * N, N);
   gs_tensor *w[2] = {&p.t[0], &p.t[2]}, *bias[2] = {&p.t[1], &p.t[3]};
   gs_tensor *hw[2] = {&p.t[4], &p.t[6]}, *hb[2] = {&p.t[5], &p.t[7]};
@@ -612,9 +614,9 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   gs_graph g;
   gs_graph_init(&g, 1 << 22);
 
-  /* the dense taped forward, and the brute-force marks */
-  float dense_val[B * (E2 + Z1 + Z2)], *dense_grad = malloc(sizeof(float) * p.total);
-  static unsigned char want[B * N];
+  /* the dense taped forward; each max and, per point, whether it holds one to within rounding */
+  float *dense_val = malloc(sizeof(float) * B * POOLED), *dense_grad = malloc(sizeof(float) * p.total);
+  unsigned char *holds = calloc((size_t)B * N, 1);
   gs_graph_begin(&g, &p, 1);
   gs_tensor *h = gs_dense_relu(&g, gs_dense_relu(&g, gs_wrap2(&g, x, B * N, 3), w[0], bias[0]), w[1], bias[1]);
   gs_tensor *pooled[3] = {h, gs_dense(&g, h, hw[0], hb[0]), gs_dense(&g, h, hw[1], hb[1])};
@@ -622,14 +624,15 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   int off = 0;
   for (int t = 0; t < 3; t++) {
     int F = pooled[t]->shape[1];
+    gs_tensor *y = gs_max_points(&g, pooled[t], B, N);
     for (int b = 0; b < B; b++)
       for (int f = 0; f < F; f++) {
-        int best = 0;
-        for (int n = 1; n < N; n++)
-          if (pooled[t]->x[((long)b * N + n) * F + f] > pooled[t]->x[((long)b * N + best) * F + f]) best = n;
-        want[b * N + best] = 1;
+        float mx = -INFINITY;
+        for (int n = 0; n < N; n++) mx = fmaxf(mx, pooled[t]->x[((long)b * N + n) * F + f]);
+        cr_expect_eq(y->x[b * F + f], mx);
+        for (int n = 0; n < N; n++)
+          if (pooled[t]->x[((long)b * N + n) * F + f] >= mx - 1e-5f * fmaxf(1.0f, fabsf(mx))) holds[b * N + n] = 1;
       }
-    gs_tensor *y = gs_max_points(&g, pooled[t], B, N);
     memcpy(dense_val + off, y->x, sizeof(float) * y->n);
     off += (int)y->n;
     gs_tensor *term = gs_sum(&g, gs_mul(&g, y, y)); /* a loss whose gradient depends on the values */
@@ -638,25 +641,23 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   gs_backward(&g, loss, 1.0f);
   memcpy(dense_grad, p.grad, sizeof(float) * p.total);
 
-  /* the critical points */
+  /* the critical points: in their clouds' segments, in order, each holding a max */
   gs_graph_begin(&g, &p, 1);
   int32_t *rows, *start;
   long n = gs_critical_points(&g, &net, x, B, N, &rows, &start);
-  long expect = 0;
-  for (int k = 0; k < B * N; k++) expect += want[k];
-  cr_expect_eq(n, expect, "%ld critical points, brute force %ld", n, expect);
-  cr_expect_lt(n, B * N / 4, "%ld critical points of %d", n, B * N);
+  cr_expect_lt(n, (long)B * N / 4, "%ld critical points of %d", n, B * N);
+  cr_expect_geq(n, B, "%ld critical points", n);
   cr_expect_eq(start[0], 0);
   cr_expect_eq(start[B], n);
   for (int b = 0; b < B; b++)
     for (int32_t i = start[b]; i < start[b + 1]; i++) {
       cr_expect(rows[i] / N == b, "row %d in cloud %d's segment", rows[i], b);
-      cr_expect(want[rows[i]], "row %d is not a max", rows[i]);
+      cr_expect(holds[rows[i]], "row %d holds no max", rows[i]);
       if (i > start[b]) cr_expect_gt(rows[i], rows[i - 1]);
     }
 
-  /* the encoder on those rows */
-  float *sub = malloc(sizeof(float) * 3 * n);
+  /* the encoder on those rows: every max found there (so no max is without its point) */
+  float *sub = malloc(sizeof(float) * 3 * (n > 0 ? n : 1));
   for (long i = 0; i < n; i++) memcpy(sub + 3 * i, x + 3L * rows[i], sizeof(float) * 3);
   h = gs_dense_relu(&g, gs_dense_relu(&g, gs_wrap2(&g, sub, (int)n, 3), w[0], bias[0]), w[1], bias[1]);
   gs_tensor *pooled2[3] = {h, gs_dense(&g, h, hw[0], hb[0]), gs_dense(&g, h, hw[1], hb[1])};
@@ -665,7 +666,7 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   for (int t = 0; t < 3; t++) {
     gs_tensor *y = gs_max_segments(&g, pooled2[t], B, start);
     for (long k = 0; k < y->n; k++)
-      cr_expect(fabsf(y->x[k] - dense_val[off + k]) <= 1e-6f * fmaxf(1.0f, fabsf(dense_val[off + k])),
+      cr_expect(fabsf(y->x[k] - dense_val[off + k]) <= 1e-5f * fmaxf(1.0f, fabsf(dense_val[off + k])),
                 "pool %d value %ld: %g against %g", t, k, y->x[k], dense_val[off + k]);
     off += (int)y->n;
     gs_tensor *term = gs_sum(&g, gs_mul(&g, y, y));
@@ -675,9 +676,12 @@ Test(critical, points_match_brute_force_and_give_the_dense_gradient) {
   double gmax = 0, dmax = 0;
   for (long k = 0; k < p.total; k++) gmax = fmax(gmax, fabs(dense_grad[k])), dmax = fmax(dmax, fabs(p.grad[k] - dense_grad[k]));
   cr_expect_gt(gmax, 0.1);
-  cr_expect_leq(dmax, 1e-5 * gmax, "sparse and dense gradients differ by %g (largest %g)", dmax, gmax);
-  free(sub);
-  free(dense_grad);
+  cr_expect_leq(dmax, 1e-5 * gmax, "N = %d: sparse and dense gradients differ by %g (largest %g)", N, dmax, gmax);
+  free(sub), free(x), free(holds), free(dense_val), free(dense_grad);
   gs_graph_free(&g);
   gs_params_free(&p);
+}
+Test(critical, points_hold_the_maxima_and_give_the_dense_gradient) {
+  check_critical(9, 300, 21);
+  check_critical(2, 2100, 22);
 }

@@ -19,7 +19,7 @@
 gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N);
 
 /* (R, F) -> (B, F): the max over ragged segments, cloud b in rows [start[b], start[b+1]) (each
- * segment not empty; start (B+1) must outlive the step). gs_max_points is the case start[b] = b*N.
+ * segment not empty). gs_max_points is the case start[b] = b*N.
  * First row on ties; the gradient goes to the row holding the max. */
 gs_tensor *gs_max_segments(gs_graph *g, gs_tensor *x, int B, const int32_t *start);
 
@@ -44,10 +44,14 @@ typedef struct {
 } gs_point_net;
 
 /* The forward of `net` on x (B*N, 3), without the tape, a few clouds at a time (the activations
- * stay in cache), in the arithmetic of gs_dense_relu / gs_dense (the bias put first, sgemm with
+ * stay in cache), with the operations of gs_dense_relu / gs_dense (the bias put first, sgemm with
  * beta 1); every max's argmax (the first on ties, as gs_max_points) is marked. *rows gets the
  * marked points' row numbers in x, each cloud's in increasing order, and *start (B+1) where each
- * cloud's begin (both in the graph's arena, valid for the step). Returns their number. */
+ * cloud's begin (both in the graph's arena, valid for the step). Returns their number.
+ * The values agree with a taped forward to rounding, not always to the bit: sgemm may round a row
+ * differently in a call of another size (OpenBLAS's Haswell kernels do, for K >= 64). So where
+ * two points tie for a max to within rounding, the taped pass on the gathered points may take the
+ * other one, or have only one of them; the pooled value, and the gradient, move by that rounding. */
 long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, int B, int N, int32_t **rows,
                         int32_t **start);
 
