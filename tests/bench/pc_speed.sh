@@ -5,8 +5,9 @@
 # an AC-GAN study on both cores beside it, load 3.3; `tests/bench/pc_speed.sh`): N = 512 3.35x and
 # 3.36x per CPU second (595-597 against 172-175 clouds/s wall), N = 2048 9.93x and 8.69x. Most of
 # it is the critical-point backward (pc.sparse_backward, src/models/pointcloud.c): PyTorch, like
-# gensweep's --dense path, backpropagates through every point; with --dense the ratio was 1.38x
-# at N = 512 and 4.16x at N = 2048 (the previous session's figures, before the sparse path).
+# gensweep's --dense path, backpropagates through every point: `--dense --points 512` gave 1.43x
+# and 1.42x the same day (243 against 170 clouds/s wall, load 5.4); at N = 2048 the dense path was
+# 4.16x in the previous session.
 # Clouds per second in steady state:
 #   gensweep  `gensweep run` (a singleton MPI world, OPENBLAS_NUM_THREADS=1) of pc_ae on the
 #             generated shapes, E epochs (default 3); the run file's per-epoch train_images_per_s
