@@ -60,7 +60,13 @@ long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, in
  * (squared distances, each direction a mean over its points). All pairwise squared distances go
  * through cblas_sgemm in tiles (bounded memory); the chosen neighbour's distance is recomputed
  * from the coordinates for the value and the gradient. Gradients flow to both a and b (the
- * nearest-neighbour assignment is held fixed, as everywhere: it is piecewise constant). */
+ * nearest-neighbour assignment is held fixed, as everywhere: it is piecewise constant).
+ * Speed (tests/bench/bench_chamfer: B = 32 clouds of N = M = 2048 points, forward + backward, one
+ * thread, CPU time; AMD EPYC, OpenBLAS 0.3.21 Haswell kernels, 2026-12-05, two runs on a loaded
+ * machine): 55.3 and 56.1 ms, 2.4 G point pairs/s; counting the K = 5 product's 10 flops a pair,
+ * 24 GFLOP/s, 23 % of the one-thread sgemm peak measured in the same runs (103-105 GFLOP/s);
+ * 3.1x the naive reference. The rest of the time is the two nearest-neighbour scans over each
+ * tile, which read every distance once more. */
 gs_tensor *gs_chamfer(gs_graph *g, gs_tensor *a, gs_tensor *b, int B, int N, int M);
 
 /* The naive reference: double loops over all pairs, distances and sums in double, first index on
