@@ -436,13 +436,8 @@ static gs_tensor *pooled_head(gs_model *m, gs_tensor *h, gs_tensor *w, gs_tensor
   return pool(m, gs_dense(&m->g, h, w, bias), b, start);
 }
 
-/* Training's encoder input: only the points at which some max of the encoder is attained (the
- * critical points, nn/pointcloud.h), found by a forward without the tape. Every other point's
- * gradient is zero, so the taped encoder on these rows gives the dense encoder's loss and
- * gradient for a fraction of the work (pc.sparse_backward = 0: the dense reference). x (b*N, 3)
- * -> (rows, 3); *start (b+1) where each cloud's rows begin. When more than two thirds of the
- * points are critical (small clouds, pc_vaegm's wide pool) the dense step costs less: x itself,
- * *start NULL. */
+/* The critical points of b clouds x (b*N, 3) under the current weights (nn/pointcloud.h): rows
+ * of x, *start (b+1) where each cloud's begin; returns their number */
 static long find_critical(gs_model *m, const float *x, int b, int32_t **rows, int32_t **start) {
   gs_tensor *heads[2] = {m->code_w, m->logvar_w}, *hbias[2] = {m->code_b, m->logvar_b};
   gs_point_net net = {.layers = 4, .w = m->enc_w, .b = m->enc_b, .heads = m->kind == PC_AE ? 1 : 2,
@@ -450,6 +445,13 @@ static long find_critical(gs_model *m, const float *x, int b, int32_t **rows, in
   return gs_critical_points(&m->g, &net, x, b, m->N, rows, start);
 }
 
+/* Training's encoder input: only the points at which some max of the encoder is attained (the
+ * critical points, nn/pointcloud.h), found by a forward without the tape. Every other point's
+ * gradient is zero, so the taped encoder on these rows gives the dense encoder's loss and
+ * gradient for a fraction of the work (pc.sparse_backward = 0: the dense reference). x (b*N, 3)
+ * -> (rows, 3); *start (b+1) where each cloud's rows begin. When more than two thirds of the
+ * points are critical (small clouds, pc_vaegm's wide pool) the dense step costs less: x itself,
+ * *start NULL. */
 static gs_tensor *critical_points(gs_model *m, gs_tensor *x, int b, int32_t **start) {
   int32_t *rows;
   long n = find_critical(m, x->x, b, &rows, start);
