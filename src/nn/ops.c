@@ -61,6 +61,17 @@ static void matmul_backward(gs_node *nd) {
   }
 }
 
+void gs_dense_forward(const float *x, int rows, int K, const float *w, int M, const float *bias, int relu, float *y) {
+  float beta = 0.0f;
+  if (bias) {
+    for (int i = 0; i < rows; i++) memcpy(y + (long)i * M, bias, sizeof(float) * M);
+    beta = 1.0f;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, M, K, 1.0f, x, K, w, M, beta, y, M);
+  if (relu)
+    for (long i = 0; i < (long)rows * M; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
 static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b, int relu) {
   int B = rows_of(x), K = cols_of(x);
   if (w->ndim != 2 || w->shape[0] != K) die_shape("matmul", x, w);
@@ -68,14 +79,7 @@ static gs_tensor *dense_impl(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor 
   if (b && b->n != N) die_shape("dense bias", w, b);
   int needs = gs_wants_grad(g, x) || gs_wants_grad(g, w) || (b && gs_wants_grad(g, b));
   gs_tensor *y = gs_new2(g, B, N, needs);
-  float beta = 0.0f;
-  if (b) {
-    for (int i = 0; i < B; i++) memcpy(y->x + (long)i * N, b->x, sizeof(float) * N);
-    beta = 1.0f;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, N, K, 1.0f, x->x, K, w->x, N, beta, y->x, N);
-  if (relu)
-    for (long i = 0; i < y->n; i++) y->x[i] = y->x[i] > 0.0f ? y->x[i] : 0.0f;
+  gs_dense_forward(x->x, B, K, w->x, N, b ? b->x : NULL, relu, y->x);
   if (needs) {
     gs_node *nd = gs_tape_push(g, matmul_backward, y);
     nd->in[0] = x;

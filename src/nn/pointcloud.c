@@ -2,6 +2,8 @@
  * See include/gensweep/nn/pointcloud.h. */
 #include "gensweep/nn/pointcloud.h"
 
+#include "gensweep/nn/ops.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -181,15 +183,6 @@ gs_tensor *gs_max_points(gs_graph *g, gs_tensor *x, int B, int N) {
  * layer (256) are 2 MB a buffer. */
 enum { CRIT_ROWS = 2048 };
 
-/* out (R, M) = in (R, K) w + b, the bias put first and sgemm adding to it (gs_dense's bits) */
-static void dense_rows(const float *in, long R, int K, const gs_tensor *w, const gs_tensor *b, float *out, int relu) {
-  int M = w->shape[1];
-  for (long i = 0; i < R; i++) memcpy(out + i * M, b->x, sizeof(float) * M);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, M, K, 1.0f, in, K, w->x, M, 1.0f, out, M);
-  if (relu)
-    for (long i = 0; i < R * M; i++) out[i] = out[i] > 0.0f ? out[i] : 0.0f;
-}
-
 /* mark[p] = 1 for each point p of each of nb clouds that holds the first max of some feature */
 static void mark_argmax(const float *h, int nb, int N, int F, float *m, int32_t *a, uint8_t *mark) {
   for (int c = 0; c < nb; c++) {
@@ -235,13 +228,13 @@ long gs_critical_points(gs_graph *g, const gs_point_net *net, const float *x, in
     const float *in = x + (long)b0 * N * 3;
     K = 3;
     for (int k = 0; k < net->layers; k++) {
-      dense_rows(in, R, K, net->w[k], net->b[k], buf[k & 1], 1);
+      gs_dense_forward(in, (int)R, K, net->w[k]->x, net->w[k]->shape[1], net->b[k]->x, 1, buf[k & 1]);
       in = buf[k & 1], K = net->w[k]->shape[1];
     }
     memset(mark, 0, (size_t)R);
     if (net->pool_last) mark_argmax(in, nb, N, K, m, a, mark);
     for (int h = 0; h < net->heads; h++) {
-      dense_rows(in, R, K, net->hw[h], net->hb[h], hbuf, 0);
+      gs_dense_forward(in, (int)R, K, net->hw[h]->x, net->hw[h]->shape[1], net->hb[h]->x, 0, hbuf);
       mark_argmax(hbuf, nb, N, net->hw[h]->shape[1], m, a, mark);
     }
     for (int c = 0; c < nb; c++) {

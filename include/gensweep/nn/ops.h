@@ -12,6 +12,10 @@ gs_tensor *gs_add_bias(gs_graph *g, gs_tensor *x, gs_tensor *b);          /* (B,
 gs_tensor *gs_dense(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b); /* x w + b, one sgemm */
 /* relu(x w + b) in one op: the activation applied in place, its backward masking the output gradient */
 gs_tensor *gs_dense_relu(gs_graph *g, gs_tensor *x, gs_tensor *w, gs_tensor *b);
+/* Their forward without the tape, on plain arrays: y (rows, M) = x (rows, K) w (K, M) + bias (M,
+ * may be NULL), then ReLU if relu. The bias is put first and sgemm adds to it: the same bits as
+ * gs_dense / gs_dense_relu on the same rows. */
+void gs_dense_forward(const float *x, int rows, int K, const float *w, int M, const float *bias, int relu, float *y);
 
 /* Elementwise */
 gs_tensor *gs_relu(gs_graph *g, gs_tensor *x);
