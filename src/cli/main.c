@@ -357,8 +357,10 @@ static int cmd_plan(int argc, char **argv) {
       const char *v = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : "");
       char *end = NULL;
       nshards = strtol(v, &end, 10);
-      if (!*v || *end || nshards < 1 || nshards > 100000)
+      if (!*v || *end || nshards < 1 || nshards > 100000) {
+        free(ovr);
         return die(2, "gensweep plan: --shards must be an integer in 1..100000, got '%s'\n", v);
+      }
     } else if (!file && argv[i][0] != '-') {
       file = argv[i];
     } else if (file && argv[i][0] != '-' && strchr(argv[i], '=')) {

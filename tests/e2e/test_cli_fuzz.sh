@@ -40,26 +40,32 @@ printf '[sweep]\nname = \xff\xfe\n' > "$T/binary.ini"
 mkdir -p "$T/notasweep"
 "$GS" run --quiet --results "$T/res" "$T/ok.ini" > /dev/null 2>&1 || fail "set-up: the tiny sweep does not run"
 
-files=("$T/ok.ini" "$T/empty.ini" "$T/nosection.ini" "$T/bad.ini" "$T/binary.ini" "$T/missing.ini" "$T/notasweep"
+# whatever an invocation writes at a relative path (ply's -o, slurm's --results) lands in $T
+GS=$(realpath "$GS")
+cd "$T" || fail "cannot enter $T"
+files=("$T/ok.ini" "$T/res/ok/runs/run.h5" "$T/res/ok/sweep.h5" "$T/empty.ini" "$T/nosection.ini" "$T/bad.ini" "$T/binary.ini" "$T/missing.ini" "$T/notasweep"
        /dev/zero "$T/res/ok" "" "-" "--" "$(printf 'x%.0s' {1..5000})")
-commands=(run plan status report rebuild keys slurm --help --version help "" bogus)
+commands=(run plan status report rebuild keys slurm ply --help --version help "" bogus)
 options=(--results --ranks-per-run --threads --shard --quiet --progress-every --shards --metric --x --latex
-         --no-plots --ntasks --nodes --time --partition --account --array --margin --help -h --bogus -x --)
+         --no-plots --ntasks --nodes --time --partition --account --array --margin --help -h --bogus -x -- --clouds -o)
 values=(1 0 -1 2 3 1000000000000000000000 abc "" 1/2 0/1 2/2 -1/2 1/0 1e3 0x10 " " 04:00:00 99:99 test_neg_elbo
-        "latent_dim" "$T/res" "$T/out" /dev/null "$(printf '\xc3\x28')" "%s%n%s" "1 2")
-pick() { local -n a=$1; printf '%s' "${a[RANDOM % ${#a[@]}]}"; }
+        "latent_dim" "$T/res" "$T/out" /dev/null "$(printf '\xc3\x28')" "%s%n%s" "1 2" 0,1 "1,,2" 0,-1 recon_output)
+# pick sets PICK in this shell: a command substitution would run in a subshell, which bash 5
+# reseeds, and the sequence would no longer follow GS_CLI_FUZZ_SEED
+pick() { local -n a=$1; PICK=${a[RANDOM % ${#a[@]}]}; }
 
 declare -A seen
 for i in $(seq 1 "$N"); do
   args=()
-  cmd=$(pick commands)
+  pick commands; cmd=$PICK
   [ -n "$cmd" ] && args+=("$cmd")
-  [ $((RANDOM % 5)) -ne 0 ] && args+=("$(pick files)")
-  for _ in $(seq 1 $((RANDOM % 4))); do
-    args+=("$(pick options)")
-    [ $((RANDOM % 4)) -ne 0 ] && args+=("$(pick values)")
+  [ $((RANDOM % 5)) -ne 0 ] && pick files && args+=("$PICK")
+  nopt=$((RANDOM % 4))
+  for ((o = 0; o < nopt; o++)); do
+    pick options; args+=("$PICK")
+    [ $((RANDOM % 4)) -ne 0 ] && pick values && args+=("$PICK")
   done
-  [ $((RANDOM % 6)) -eq 0 ] && args+=("$(pick files)")
+  [ $((RANDOM % 6)) -eq 0 ] && pick files && args+=("$PICK")
   # a run of the tiny sweep goes to a fresh results root unless the arguments name one
   if [ "$cmd" = run ] && [[ " ${args[*]} " != *" --results "* ]]; then args+=(--results "$T/r$i"); fi
   timeout $((120 * SLOW)) "$GS" "${args[@]}" > "$T/out.txt" 2> "$T/err.txt" < /dev/null
