@@ -180,29 +180,135 @@ static void per_class_md(const rp *r, const rp_probes *pt, FILE *f) {
   }
 }
 
-/* the AC-GAN class heads: accuracy of the discriminator's own classifier, mean ± std (ddof 0)
- * over the row's runs */
+/* mean and std (ddof 0) of metric im over the done runs of group g with a finite value; 0 runs
+ * when there are none */
+static int group_stats(const rp *r, int g, int im, double *mean, double *std) {
+  double s = 0, ss = 0;
+  int n = 0;
+  for (long i = 0; i < r->nruns; i++) {
+    const rp_run *u = &r->runs[i];
+    if (u->group != g || !u->done || !isfinite(u->met[im])) continue;
+    s += u->met[im];
+    n++;
+  }
+  if (!n) return 0;
+  for (long i = 0; i < r->nruns; i++) {
+    const rp_run *u = &r->runs[i];
+    if (u->group == g && u->done && isfinite(u->met[im])) ss += (u->met[im] - s / n) * (u->met[im] - s / n);
+  }
+  *mean = s / n, *std = sqrt(ss / n);
+  return n;
+}
+
+/* the label of group g without axis skip: "class_weight=3" (or "class head" when nothing else
+ * varies), malloc'd */
+static char *label_without(const rp *r, int g, int skip) {
+  char *lab = rp_asprintf("%s", "");
+  for (int a = 0; a < r->naxes; a++) {
+    if (a == skip || r->seed[a]) continue;
+    char *n = rp_asprintf("%s%s%s=%s", lab, lab[0] ? ", " : "", r->shortname[a], r->runs[r->groups[g].rep].val[a]);
+    free(lab);
+    lab = n;
+  }
+  if (!lab[0]) {
+    free(lab);
+    lab = rp_asprintf("%s", "class head");
+  }
+  return lab;
+}
+
+/* The AC-GAN class heads: accuracy of the discriminator's own classifier, mean ± std (ddof 0)
+ * over the row's runs (its seeds). When gan.labelled (how many labelled images the GAN trained
+ * with) is an axis of the sweep, it is the columns, as in the write-up's AC-GAN table: all, then
+ * larger budgets first; the other axes make the rows. Otherwise one row per grid point. */
 static void class_head_md(const rp *r, FILE *f) {
   int im = rp_find_name(r->met, r->nmet, "probe_class_head");
   if (im < 0) return;
-  fprintf(f, "\n### AC-GAN class head (the discriminator's own classifier: no probe, no label budget)\n\n"
-             "| row | accuracy | runs |\n| --- | ---: | ---: |\n");
-  for (int g = 0; g < r->ngroups; g++) {
-    double s = 0, ss = 0;
-    int n = 0;
-    for (long i = 0; i < r->nruns; i++) {
-      const rp_run *u = &r->runs[i];
-      if (u->group != g || !u->done || !isfinite(u->met[im])) continue;
-      s += u->met[im];
-      n++;
+  fprintf(f, "\n### AC-GAN class head (the discriminator's own classifier: nothing fitted)\n\n");
+  int la = -1;
+  for (int a = 0; a < r->naxes; a++)
+    if (strcmp(r->axis[a], "gan.labelled") == 0 && !r->seed[a]) la = a;
+  long col[RP_PROBE_MAX_BUDGETS];
+  int ncol = 0;
+  for (int g = 0; g < r->ngroups && la >= 0; g++) {
+    double v;
+    if (!rp_parse_number(r->runs[r->groups[g].rep].val[la], &v) || v < 0 || v != floor(v)) {
+      la = -1; /* not a number of images: no pivot */
+      break;
     }
-    if (!n) continue;
-    for (long i = 0; i < r->nruns; i++) {
-      const rp_run *u = &r->runs[i];
-      if (u->group == g && u->done && isfinite(u->met[im])) ss += (u->met[im] - s / n) * (u->met[im] - s / n);
+    int k = 0;
+    while (k < ncol && col[k] != (long)v) k++;
+    if (k < ncol) continue;
+    if (ncol == RP_PROBE_MAX_BUDGETS) {
+      la = -1;
+      break;
     }
-    fprintf(f, "| %s | %.2f ± %.2f | %d |\n", r->groups[g].label, 100 * s / n, 100 * sqrt(ss / n), n);
+    col[ncol++] = (long)v;
   }
+  if (la < 0) {
+    fprintf(f, "| row | accuracy | runs |\n| --- | ---: | ---: |\n");
+    for (int g = 0; g < r->ngroups; g++) {
+      double mean, std;
+      int n = group_stats(r, g, im, &mean, &std);
+      if (n) fprintf(f, "| %s | %.2f ± %.2f | %d |\n", r->groups[g].label, 100 * mean, 100 * std, n);
+    }
+    return;
+  }
+  for (int i = 1; i < ncol; i++)
+    for (int j = i; j > 0 && budget_order(col[j], col[j - 1]) < 0; j--) {
+      long t = col[j];
+      col[j] = col[j - 1];
+      col[j - 1] = t;
+    }
+  fprintf(f, "Columns: `gan.labelled`, the labelled real images the GAN trained its class term on (`all`: "
+             "every training image).\n\n| row |");
+  for (int k = 0; k < ncol; k++)
+    if (col[k]) fprintf(f, " %ld |", col[k]);
+    else fprintf(f, " all |");
+  fprintf(f, " runs |\n| --- |");
+  for (int k = 0; k <= ncol; k++) fprintf(f, " ---: |");
+  fprintf(f, "\n");
+  /* rows: the distinct labels without gan.labelled, in the order of their first group */
+  char **row = gs_calloc((size_t)r->ngroups + 1, sizeof *row);
+  int nrow = 0;
+  for (int g = 0; g < r->ngroups; g++) {
+    char *lab = label_without(r, g, la);
+    int k = 0;
+    while (k < nrow && strcmp(row[k], lab) != 0) k++;
+    if (k < nrow) free(lab);
+    else row[nrow++] = lab;
+  }
+  for (int k = 0; k < nrow; k++) {
+    int any = 0, nmin = 0, nmax = 0;
+    char line[2048] = "";
+    size_t len = 0;
+    for (int c = 0; c < ncol; c++) {
+      double mean = NAN, std = NAN;
+      int n = 0;
+      for (int g = 0; g < r->ngroups && !n; g++) {
+        double v;
+        rp_parse_number(r->runs[r->groups[g].rep].val[la], &v);
+        if ((long)v != col[c]) continue;
+        char *lab = label_without(r, g, la);
+        if (strcmp(lab, row[k]) == 0) n = group_stats(r, g, im, &mean, &std);
+        free(lab);
+      }
+      if (n) {
+        nmin = any ? (n < nmin ? n : nmin) : n;
+        nmax = any ? (n > nmax ? n : nmax) : n;
+        any = 1;
+        len += (size_t)snprintf(line + len, sizeof line - len, " %.2f ± %.2f |", 100 * mean, 100 * std);
+      } else {
+        len += (size_t)snprintf(line + len, sizeof line - len, " – |");
+      }
+      if (len >= sizeof line) len = sizeof line - 1;
+    }
+    if (!any) continue;
+    if (nmin == nmax) fprintf(f, "| %s |%s %d |\n", row[k], line, nmin);
+    else fprintf(f, "| %s |%s %d–%d |\n", row[k], line, nmin, nmax);
+  }
+  for (int k = 0; k < nrow; k++) free(row[k]);
+  free(row);
 }
 
 void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
