@@ -230,22 +230,27 @@ static void class_head_md(const rp *r, FILE *f) {
     if (strcmp(r->axis[a], "gan.labelled") == 0 && !r->seed[a]) la = a;
   long col[RP_PROBE_MAX_BUDGETS];
   int ncol = 0;
+  /* each group's gan.labelled, then its column and row in the table */
+  long *glab = gs_calloc((size_t)r->ngroups + 1, sizeof *glab);
+  int *gcol = gs_calloc((size_t)r->ngroups + 1, sizeof *gcol), *grow = gs_calloc((size_t)r->ngroups + 1, sizeof *grow);
   for (int g = 0; g < r->ngroups && la >= 0; g++) {
     double v;
     if (!rp_parse_number(r->runs[r->groups[g].rep].val[la], &v) || v < 0 || v != floor(v)) {
       la = -1; /* not a number of images: no pivot */
       break;
     }
+    glab[g] = (long)v;
     int k = 0;
-    while (k < ncol && col[k] != (long)v) k++;
+    while (k < ncol && col[k] != glab[g]) k++;
     if (k < ncol) continue;
     if (ncol == RP_PROBE_MAX_BUDGETS) {
       la = -1;
       break;
     }
-    col[ncol++] = (long)v;
+    col[ncol++] = glab[g];
   }
   if (la < 0) {
+    free(glab), free(gcol), free(grow);
     fprintf(f, "| row | accuracy | runs |\n| --- | ---: | ---: |\n");
     for (int g = 0; g < r->ngroups; g++) {
       double mean, std;
@@ -260,6 +265,8 @@ static void class_head_md(const rp *r, FILE *f) {
       col[j] = col[j - 1];
       col[j - 1] = t;
     }
+  for (int g = 0; g < r->ngroups; g++)
+    while (col[gcol[g]] != glab[g]) gcol[g]++;
   fprintf(f, "Columns: `gan.labelled`, the labelled real images the GAN trained its class term on (`all`: "
              "every training image).\n\n| row |");
   for (int k = 0; k < ncol; k++)
@@ -277,6 +284,7 @@ static void class_head_md(const rp *r, FILE *f) {
     while (k < nrow && strcmp(row[k], lab) != 0) k++;
     if (k < nrow) free(lab);
     else row[nrow++] = lab;
+    grow[g] = k;
   }
   for (int k = 0; k < nrow; k++) {
     int any = 0, nmin = 0, nmax = 0;
@@ -285,14 +293,8 @@ static void class_head_md(const rp *r, FILE *f) {
     for (int c = 0; c < ncol; c++) {
       double mean = NAN, std = NAN;
       int n = 0;
-      for (int g = 0; g < r->ngroups && !n; g++) {
-        double v;
-        rp_parse_number(r->runs[r->groups[g].rep].val[la], &v);
-        if ((long)v != col[c]) continue;
-        char *lab = label_without(r, g, la);
-        if (strcmp(lab, row[k]) == 0) n = group_stats(r, g, im, &mean, &std);
-        free(lab);
-      }
+      for (int g = 0; g < r->ngroups && !n; g++)
+        if (grow[g] == k && gcol[g] == c) n = group_stats(r, g, im, &mean, &std);
       if (n) {
         nmin = any ? (n < nmin ? n : nmin) : n;
         nmax = any ? (n > nmax ? n : nmax) : n;
@@ -308,7 +310,7 @@ static void class_head_md(const rp *r, FILE *f) {
     else fprintf(f, "| %s |%s %d–%d |\n", row[k], line, nmin, nmax);
   }
   for (int k = 0; k < nrow; k++) free(row[k]);
-  free(row);
+  free(row), free(glab), free(gcol), free(grow);
 }
 
 void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f) {
