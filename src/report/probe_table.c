@@ -25,6 +25,16 @@ static int budget_order(long a, long b) { /* all (0) first, then larger budgets 
   return a > b ? -1 : 1;
 }
 
+/* budgets in table order (all, then larger first): insertion sort */
+static void sort_budgets(long *b, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && budget_order(b[j], b[j - 1]) < 0; j--) {
+      long t = b[j];
+      b[j] = b[j - 1];
+      b[j - 1] = t;
+    }
+}
+
 int rp_probes_find(const rp *r, rp_probes *pt) {
   memset(pt, 0, sizeof *pt);
   static const char *const clf[RP_PROBE_CLASSIFIERS] = {"svm", "lr", "net"};
@@ -62,13 +72,7 @@ int rp_probes_find(const rp *r, rp_probes *pt) {
     if (src_seen[sc]) GS_STRCPY(pt->src[pt->nsrc++], src[sc]);
   for (int c = 0; c < RP_PROBE_CLASSIFIERS; c++)
     if (clf_seen[c]) GS_STRCPY(pt->clf[pt->nclf++], clf[c]);
-  /* budgets in order: insertion sort */
-  for (int i = 1; i < pt->nbudgets; i++)
-    for (int j = i; j > 0 && budget_order(pt->budget[j], pt->budget[j - 1]) < 0; j--) {
-      long t = pt->budget[j];
-      pt->budget[j] = pt->budget[j - 1];
-      pt->budget[j - 1] = t;
-    }
+  sort_budgets(pt->budget, pt->nbudgets);
   pt->all_labels = rp_find_name(r->met, r->nmet, "probe_all_labels");
   return pt->nclf > 0 || rp_find_name(r->met, r->nmet, "probe_class_head") >= 0;
 }
@@ -259,12 +263,7 @@ static void class_head_md(const rp *r, FILE *f) {
     }
     return;
   }
-  for (int i = 1; i < ncol; i++)
-    for (int j = i; j > 0 && budget_order(col[j], col[j - 1]) < 0; j--) {
-      long t = col[j];
-      col[j] = col[j - 1];
-      col[j - 1] = t;
-    }
+  sort_budgets(col, ncol);
   for (int g = 0; g < r->ngroups; g++)
     while (col[gcol[g]] != glab[g]) gcol[g]++;
   fprintf(f, "Columns: `gan.labelled`, the labelled real images the GAN trained its class term on (`all`: "
