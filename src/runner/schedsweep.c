@@ -114,8 +114,9 @@ int gs_sweep_sched_open(const gs_sweep *sw, const char *dir, int shard, gs_sweep
     out->s = NULL;
     free(out->sent_by);
     out->sent_by = NULL;
-    return gs_fail(err, "%s (the ledger's early-stopping decisions do not fit this sweep: were its runs or sweep.* "
-                   "settings changed? Start a new sweep (sweep.name) to use new settings)", m);
+    return gs_fail(err, "%s (the ledger's early-stopping decisions do not fit this sweep: was the line damaged or "
+                   "edited, or were the sweep's runs or sweep.* settings changed since? Start a new sweep "
+                   "(sweep.name) to use new settings)", m);
   }
   out->replayed = x.n;
   return 0;

@@ -546,8 +546,8 @@ int gs_sched_parse(const char *line, gs_sched_event *ev, char *label, const char
     return gs_fail(err, "%s: '%.*s' is not a scheduler event (start, promote, report, stop)", where,
                    (int)(fl[0] > 20 ? 20 : fl[0]), f[0]);
   if (nf < 7 || nf > 8)
-    return gs_fail(err, "%s: %s line with %d fields; it has 7 (event, seq, run, rung, resource, metric, label) and "
-                   "an optional note", where, event_names[kind], nf);
+    return gs_fail(err, "%s: a %s line has 7 tab-separated fields (event, seq, run, rung, resource, metric, "
+                   "label) and an optional note; this one has %d", where, event_names[kind], nf);
   *ev = (gs_sched_event){.kind = (gs_sched_event_kind)kind, .metric = NAN};
   long rung;
   static const char *names[] = {"", "seq", "run", "rung", "resource"};

@@ -11,6 +11,9 @@
 #  - shards share one scheduler through the ledger: sha in two shards (one of 2 ranks) makes the
 #    decisions of one job; asha in two shards, one killed (-9) and started again, reports every
 #    run's metric bit for bit as one job does;
+#  - a damaged scheduler line appended to the ledger in the middle of a shard's sweep: the shard
+#    stops (exit 2) with a message naming the ledger's line, its running run checkpointed; the same
+#    command refuses to start while the line is there, and finishes the sweep once it is removed;
 #  - a second job on the sweep is refused while the first runs (and shards beside a job that is
 #    not a shard); a max_resource that does not match the runs is refused with a message;
 #  - the same sweep with scheduler = none afterwards continues the stopped runs from their
@@ -50,6 +53,25 @@ INI
 # the scheduler's decisions of a sweep, in ledger order, without time stamps and pids
 # (the ledger writes the line's tabs as \t)
 decisions() { grep -P '^[0-9.]+\tsched\t' "$1/ledger.log" | cut -f7 | sed 's/\\t/\t/g'; }
+
+# every run's reported metric at every rung bit for bit as in the one-job reference
+same_reports() {
+  $PY - "$T/ref.dec" <(decisions "$T/r/$1") "$1" <<'PY'
+import sys
+def reports(p):
+    r = {}
+    for l in open(p):
+        f = l.rstrip("\n").split("\t")
+        if f[0] == "report": r[(f[2], f[3])] = f[5]
+    return r
+a, b = reports(sys.argv[1]), reports(sys.argv[2])
+common = set(a) & set(b)
+assert len(b) >= 9 and len(common) >= 9, (len(a), len(b), len(common))
+bad = [k for k in common if a[k] != b[k]]
+assert not bad, bad
+print("%s: %d results, %d also in the one-job sweep, bit for bit the same" % (sys.argv[3], len(b), len(common)))
+PY
+}
 
 echo "== asha, uninterrupted (the reference)"
 "$GS" run "$T/a.ini" --results "$T/r" > "$T/ref.log" 2>&1 || { cat "$T/ref.log"; fail "reference run"; }
@@ -182,9 +204,20 @@ done
 echo "sha: $(grep -c '^stop' "$T/sha1.set") stops, the same at 1, 2 and 3 ranks"
 
 echo "== shards share one scheduler: sha in two shards (one of 2 ranks) decides as one job"
+# shard 0 is stopped (SIGSTOP) after its first decision until shard 1 has made one, so that both
+# take part however the two start up (shard 0 alone would decide the whole sweep in 2 s; the
+# 2-rank shard 1 takes about as long to start under mpirun)
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=shs sweep.scheduler=sha --shard 0/2 > "$T/shs0.log" 2>&1 &
 p0=$!
-mpirun --oversubscribe -np 2 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=shs sweep.scheduler=sha --shard 1/2 > "$T/shs1.log" 2>&1 || { cat "$T/shs1.log"; fail "sha shard 1/2"; }
+shard_decided() { [ -f "$T/r/shs/ledger.log" ] && grep -qP "\tsched\t.*\\\\tshard $1/2\$" "$T/r/shs/ledger.log"; }
+for i in $(seq 1 $((1200 * SLOW))); do shard_decided 0 && break; sleep 0.01; done
+kill -STOP $p0 || fail "sha shard 0/2 ended before its first decision"
+mpirun --oversubscribe -np 2 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=shs sweep.scheduler=sha --shard 1/2 > "$T/shs1.log" 2>&1 &
+p1=$!
+# (if shard 0 was stopped holding the turn, shard 1 waits for it: then both go on after the limit)
+for i in $(seq 1 $((1000 * SLOW))); do shard_decided 1 && break; kill -0 $p1 2>/dev/null || break; sleep 0.02; done
+kill -CONT $p0
+wait $p1 || { cat "$T/shs1.log"; fail "sha shard 1/2"; }
 wait $p0 || { cat "$T/shs0.log"; fail "sha shard 0/2"; }
 grep -q "shard 0/2: shares the sweep's early-stopping scheduler" "$T/shs0.log" || { cat "$T/shs0.log"; fail "shard line"; }
 decisions "$T/r/shs" | grep -v '^start' | sed 's/\tshard [0-9]*\/2$//' | cut -f1,3- | sort > "$T/shs.set"
@@ -210,21 +243,32 @@ kill -9 $p0 2>/dev/null; wait $p0
 "$GS" run "$T/a.ini" --results "$T/r" sweep.name=sha_k --shard 0/2 > "$T/shk0b.log" 2>&1 || { cat "$T/shk0b.log"; fail "asha shard 0/2, started again"; }
 wait $p1 || { cat "$T/shk1.log"; fail "asha shard 1/2"; }
 "$GS" status "$T/r/sha_k" > "$T/shk.st" 2>&1 && grep -q "^done:     9 of 9 runs" "$T/shk.st" && grep -q "early stopping: asha" "$T/shk.st" || { cat "$T/shk.st"; fail "asha shards: status"; }
-$PY - "$T/ref.dec" <(decisions "$T/r/sha_k") <<'PY' || fail "asha shards: results differ from one job's"
-import sys
-def reports(p):
-    r = {}
-    for l in open(p):
-        f = l.rstrip("\n").split("\t")
-        if f[0] == "report": r[(f[2], f[3])] = f[5]
-    return r
-a, b = reports(sys.argv[1]), reports(sys.argv[2])
-common = set(a) & set(b)
-assert len(b) >= 9 and len(common) >= 9, (len(a), len(b), len(common))
-bad = [k for k in common if a[k] != b[k]]
-assert not bad, bad
-print("asha shards: %d results, %d also in the one-job sweep, bit for bit the same" % (len(b), len(common)))
-PY
+same_reports sha_k || fail "asha shards: results differ from one job's"
+
+echo "== a damaged scheduler line in the middle of a shard's sweep: exit 2 naming the line; fixed, the sweep ends"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=dmg --shard 0/2 > "$T/dmg1.log" 2>&1 &
+p0=$!
+for i in $(seq 1 $((2400 * SLOW))); do
+  [ -f "$T/r/dmg/ledger.log" ] && [ "$(grep -cP '\tsched\t' "$T/r/dmg/ledger.log")" -ge 2 ] && break
+  sleep 0.02
+done
+# stopped, so that the line lands in the middle of the sweep (it has 26 decisions and results)
+kill -STOP $p0 || fail "the shard ended before 2 decisions"
+bad=$(( $(wc -l < "$T/r/dmg/ledger.log") + 1 ))
+printf '1.000\tsched\tlr-0.0003_latent_dim-2\t0000000000000000\t1\t1\tpromote\\tbogus\n' >> "$T/r/dmg/ledger.log"
+kill -CONT $p0
+wait $p0; rc=$?
+[ $rc -eq 2 ] || { cat "$T/dmg1.log"; fail "a damaged line: exit $rc, want 2"; }
+grep -q "^error: $T/r/dmg/ledger.log:$bad: a promote line has 7 tab-separated fields .* this one has 2. No more runs start in this shard" "$T/dmg1.log" &&
+  grep -q "stopped: this shard could not follow or record the shards' early-stopping decisions" "$T/dmg1.log" ||
+  { cat "$T/dmg1.log"; fail "a damaged line: the message"; }
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=dmg --shard 0/2 > "$T/dmg2.log" 2>&1; rc=$?
+[ $rc -ne 0 ] && grep -q "ledger.log:$bad: a promote line .* (the ledger's early-stopping decisions do not fit this sweep: was the line damaged or edited" "$T/dmg2.log" ||
+  { cat "$T/dmg2.log"; fail "started again with the damaged line: exit $rc"; }
+sed -i "${bad}d" "$T/r/dmg/ledger.log"
+"$GS" run "$T/a.ini" --results "$T/r" sweep.name=dmg --shard 0/2 > "$T/dmg3.log" 2>&1 || { cat "$T/dmg3.log"; fail "the line removed: the sweep"; }
+"$GS" status "$T/r/dmg" > "$T/dmg.st" 2>&1 && grep -q "^done:     9 of 9 runs" "$T/dmg.st" || { cat "$T/dmg.st"; fail "damaged line: status"; }
+same_reports dmg || fail "damaged line: results differ from one job's"
 
 echo "== shards and a job that is not a shard exclude each other"
 mkdir -p "$T/r/ex" && touch "$T/r/ex/scheduler.lock"

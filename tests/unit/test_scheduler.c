@@ -941,7 +941,7 @@ Test(scheduler, replay_refuses_contradictions_and_garbage) {
   expect_refused(&c, &log, 0, "start\t0\t0\t5\t2\t-\tr0", "these settings have rungs 0..2");
   expect_refused(&c, &log, 0, "start\t0\t12\t0\t1\t-\t-", "the sweep has runs 0..8");
   /* garbage */
-  expect_refused(&c, &log, 0, "start\t0\t0\t0\t1", "start line with 5 fields");
+  expect_refused(&c, &log, 0, "start\t0\t0\t0\t1", "a start line has 7 tab-separated fields (event, seq, run, rung, resource, metric, label) and an optional note; this one has 5");
   expect_refused(&c, &log, 0, "begin\t0\t0\t0\t1\t-\tr0", "'begin' is not a scheduler event");
   expect_refused(&c, &log, 0, "", "'' is not a scheduler event");
   expect_refused(&c, &log, 0, "start\t0\tx\t0\t1\t-\tr0", "run 'x' is not a whole number");
@@ -949,7 +949,7 @@ Test(scheduler, replay_refuses_contradictions_and_garbage) {
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t3.5\tr0", "a start line has metric '-'");
   expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\tfast\tr0", "metric 'fast' is not a number");
   expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5x\tr0", "metric '1.5x' is not a number");
-  expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5\tr0\tnote\tmore", "report line with 9 fields");
+  expect_refused(&c, &log, 3, "report\t3\t0\t0\t1\t1.5\tr0\tnote\tmore", "this one has 9");
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t-\t", "the label is empty");
   expect_refused(&c, &log, 0, "start\t0\t0\t0\t1\t-\tr0\nstart\t1\t1\t0\t1\t-\tr1", "a line break inside");
   gs_sched_free(s);
