@@ -101,6 +101,11 @@ static int validate(const gs_config *c, gs_error *err) {
   if (c->lr != 0.001)
     return gs_fail(err, "train.lr = %g: the GAN models do not read train.lr; set gan.d_lr and gan.g_lr (the two "
                    "networks' learning rates)", c->lr);
+  /* the probes during training come at evaluations (runner/probes.h): every probe.every-th
+   * iteration must be one */
+  if (c->probe_every > 0 && (s.sample_every <= 0 || c->probe_every % s.sample_every != 0))
+    return gs_fail(err, "probe.every = %ld: a GAN probes during training at its evaluations, every eval.sample_every = "
+                   "%ld iterations; make probe.every a multiple of it", (long)c->probe_every, (long)s.sample_every);
   if (s.labelled > 0 && strcmp(s.conditioning, "acgan") != 0)
     return gs_fail(err, "gan.labelled = %ld: only an AC-GAN (gan.conditioning = acgan) has a class term", s.labelled);
   if (s.labelled > 0) {
@@ -604,6 +609,13 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
   }
 }
 
+/* The contract's features_read_label: a cGAN's D is given each image's class. */
+static const char *features_read_label(gs_model *m) {
+  return m->cond == COND_CGAN ? "a cGAN's discriminator takes each image's class as an input, so a classifier on its "
+                                "features would be given the label"
+                              : NULL;
+}
+
 /* The contract's further features: "class_head", the AC-GAN's class logits (C); "pooled", each of D's conv layers (after its activation)
  * max-pooled to a 2 x 2 grid (adaptive: window i of a side of length L spans
  * [floor(i L / 2), ceil((i + 1) L / 2))) and concatenated, channel-major within a layer:
@@ -742,6 +754,7 @@ static int finetune(gs_model *m, const gs_dataset *ds, const int32_t *idx, long 
   }
   const gs_imageset *te = &ds->test;
   int32_t *rows = gs_malloc(sizeof(int32_t) * CHUNK);
+  int diverged = 0; /* a logit not finite: its argmax would mean nothing */
   for (long start = 0; start < te->n; start += CHUNK) {
     int b = te->n - start < CHUNK ? (int)(te->n - start) : CHUNK;
     for (int i = 0; i < b; i++) rows[i] = (int32_t)(start + i);
@@ -752,15 +765,17 @@ static int finetune(gs_model *m, const gs_dataset *ds, const int32_t *idx, long 
     for (int i = 0; i < b; i++) {
       const float *l = logits->x + (long)i * f->C;
       int best = 0;
-      for (int k = 1; k < f->C; k++)
+      for (int k = 0; k < f->C; k++) {
+        if (!isfinite(l[k])) diverged = 1;
         if (l[k] > l[best]) best = k;
+      }
       pred[start + i] = best;
     }
   }
   free(rows), free(order), free(mom), free(vel);
   gs_optim_free(&opt);
   destroy(f);
-  return 0;
+  return diverged;
 }
 
 /* ------------------------------------------------------------------ evaluation */
@@ -986,6 +1001,7 @@ static const gs_metric_label done_metrics[] = {
   .data = {.kind = GS_SAMPLES_IMAGES}, .schedule = schedule, .params = params, .phases = phases,               \
   .optimizer = optimizer, .train_step = train_step, .evaluate = evaluate, .feature_dim = feature_dim,            \
   .features = features, .feature_dim_kind = feature_dim_kind, .features_kind = features_kind,                  \
+  .features_read_label = features_read_label,                  \
   .refresh_statistics = refresh_statistics, .finetune = finetune, .generate = generate_hook, .state_save = state_save, .state_load = state_load,       \
   .destroy = destroy
 

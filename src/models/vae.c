@@ -180,6 +180,13 @@ static void features(gs_model *m, const gs_imageset *set, const int32_t *idx, in
   }
 }
 
+/* The contract's features_read_label: the CVAE's encoder is given each example's class. */
+static const char *features_read_label(gs_model *m) {
+  return m->cond ? "a CVAE's encoder takes each image's class as an input, so a classifier on its posterior mean "
+                   "would be given the label"
+                 : NULL;
+}
+
 /* ------------------------------------------------------------------ training step */
 static double train_step(gs_model *m, const gs_batch *batch, int phase, gs_rng *noise, gs_losses *losses) {
   const gs_imageset *set = batch->set;
@@ -482,5 +489,6 @@ const gs_model_def gs_model_cvae = {
     .keys = vae_keys, .nkeys = NKEYS, .validate = validate, .headline = "test_neg_elbo", .done_metrics = done_metrics,
     .data = {.kind = GS_SAMPLES_IMAGES, .labels = 1},
     .cost = cost, .create = create_cvae, .params = params, .train_step = train_step, .evaluate = evaluate,
-    .feature_dim = feature_dim, .features = features, .generate = generate_hook,
+    .feature_dim = feature_dim, .features = features, .features_read_label = features_read_label,
+    .generate = generate_hook,
     .destroy = destroy};

@@ -2,6 +2,7 @@
 #include "gensweep/runner/probes.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,52 @@ static int least_loaded(double *load, int P, double cost) {
   return best;
 }
 
+/* The probes left out at one probe time, and why: each reason is printed (rank 0, at the final
+ * probes) and kept for the run file (its message and final/probe_skipped). */
+typedef struct skips {
+  int n;
+  int final, rank;
+  char why[480];
+} skips;
+
+static void skip(skips *s, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  s->n++;
+  if (!s->final) return;
+  if (s->rank == 0) fprintf(stderr, "gensweep: %s\n", msg);
+  size_t l = strlen(s->why);
+  if (l + 8 < sizeof s->why) snprintf(s->why + l, sizeof s->why - l, "%s%s", l ? "; " : "", msg);
+}
+
+/* What the final probes skipped, in the run file: final/probe_skipped (the count) and the run's
+ * message ("probe stage: reason; reason ..."; sweep.h5's /grid has it too). */
+static void record_skips(const skips *s, gs_record *rec) {
+  if (!s->n) return;
+  gs_record_scalar(rec, "probe_skipped", s->n);
+  snprintf(rec->message, sizeof rec->message, "probe stage: %s", s->why);
+}
+
+/* The series point of a source at a probe time that it skips: NaN for each of its figures, so
+ * that the series line up with the evaluations (pre: probe_ or probe_<source>_). */
+static void nan_series(const gs_probe_lists *pl, const char *pre, const int *y, long n, int C, gs_record *rec) {
+  long *sub = gs_malloc(sizeof(long) * (n ? n : 1));
+  for (int b = 0; b < pl->nbudgets; b++) {
+    long B = pl->budgets[b];
+    if (B > n || gs_probe_balanced_subset(y, n, C, B, 0, 0, sub, NULL) != 0) continue;
+    for (int k = 0; k < pl->nclassifiers; k++) {
+      char bn[12], name[GS_NAME_LEN];
+      budget_name(B, bn, sizeof bn);
+      snprintf(name, sizeof name, "%s%s_%s", pre, pl->classifiers[k] ? "lr" : "svm", bn);
+      gs_record_push(rec, name, NAN);
+    }
+  }
+  free(sub);
+}
+
 static int all_finite(const float *x, long n) {
   for (long i = 0; i < n; i++)
     if (!isfinite(x[i])) return 0;
@@ -107,45 +154,44 @@ enum { RECORD_FINAL = 1, RECORD_SERIES = 2 }; /* what probe_source records: fina
 
 static int probe_source(const gs_config *c, const gs_probe_lists *plp, const char *source, const char *kind,
                         const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int P, int rank,
-                        MPI_Comm comm, int *nskipped, int what, gs_error *err) {
+                        MPI_Comm comm, skips *sk, int what, gs_error *err) {
   const gs_probe_lists pl = *plp;
   char pre[24];
   snprintf(pre, sizeof pre, "probe_%s%s", strcmp(source, "model") ? source : "", strcmp(source, "model") ? "_" : "");
   int F = kind ? (def->feature_dim_kind ? def->feature_dim_kind(m, kind) : 0) : def->feature_dim(m);
   int C = ds->train.n_classes;
-  if (F <= 0) {
-    if (rank == 0 && (what & RECORD_FINAL))
-      fprintf(stderr, "gensweep: probes of the %s features skipped: model %s has none\n", source, def->name);
-    (*nskipped)++;
-    return 0;
-  }
-  float *X = features_of(def, m, kind, &ds->train, F), *T = features_of(def, m, kind, &ds->test, F);
-  if (!all_finite(X, ds->train.n * (long)F) || !all_finite(T, ds->test.n * (long)F)) {
-    if (rank == 0)
-      fprintf(stderr, "gensweep: probes of the %s features skipped: they are not finite (a diverged model?)\n", source);
-    (*nskipped)++;
-    free(X), free(T);
-    return 0;
-  }
   long n = ds->train.n, nt = ds->test.n;
   int *y = gs_malloc(sizeof(int) * n), *yt = gs_malloc(sizeof(int) * nt);
   for (long i = 0; i < n; i++) y[i] = ds->train.labels[i];
   for (long i = 0; i < nt; i++) yt[i] = ds->test.labels[i];
+  const char *label_why = F > 0 && def->features_read_label ? def->features_read_label(m) : NULL;
+  float *X = NULL, *T = NULL;
+  int left_out = 1;
+  if (F <= 0) skip(sk, "probes of the %s features skipped: model %s has none", source, def->name);
+  else if (label_why) skip(sk, "probes of the %s features skipped: %s", source, label_why);
+  else {
+    X = features_of(def, m, kind, &ds->train, F), T = features_of(def, m, kind, &ds->test, F);
+    if (!all_finite(X, ds->train.n * (long)F) || !all_finite(T, ds->test.n * (long)F))
+      skip(sk, "probes of the %s features skipped: they are not finite (a diverged model?)", source);
+    else left_out = 0;
+  }
+  if (left_out) { /* NaN points keep the series in step with the evaluations (nan_point) */
+    if ((what & RECORD_SERIES) && F > 0 && !label_why) nan_series(&pl, pre, y, n, C, rec);
+    free(X), free(T), free(y), free(yt);
+    return 0;
+  }
 
   /* the problems; a budget the training set cannot fill is skipped, with its reason */
-  int np = 0, skipped = 0;
+  int np = 0;
   problem *pr = gs_malloc(sizeof(problem) * (size_t)pl.nclassifiers * pl.nbudgets * c->probe_repeats);
   long *sub = gs_malloc(sizeof(long) * n);
   for (int b = 0; b < pl.nbudgets; b++) {
     long B = pl.budgets[b], R = B == 0 ? 1 : c->probe_repeats;
     gs_error e = {0};
     int ok = B <= n && gs_probe_balanced_subset(y, n, C, B, (uint64_t)c->probe_seed, 0, sub, &e) == 0;
-    if (!ok) {
-      if (rank == 0 && (what & RECORD_FINAL))
-        fprintf(stderr, "gensweep: probe budget %ld skipped: %s\n", B,
-                e.msg[0] ? e.msg : "larger than the training set");
-      skipped++;
-    }
+    if (!ok)
+      skip(sk, "probe budget %ld skipped: %s (the %s features)", B, e.msg[0] ? e.msg : "larger than the training set",
+           source);
     for (int k = 0; k < pl.nclassifiers; k++)
       for (long r = 0; r < R; r++)
         pr[np++] = (problem){.clf = pl.classifiers[k], .budget = b, .repeat = r, .m = B ? B : n, .usable = ok};
@@ -270,7 +316,6 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
     snprintf(name, sizeof name, "%sfeatures", pre);
     gs_record_scalar(rec, name, F);
     gs_record_scalar(rec, "probe_all_labels", (double)n); /* the budget "all" */
-    *nskipped += skipped;
   }
   free(mean), free(scale), free(conf), free(W), free(load), free(u), free(sub), free(pr), free(chosen);
   free(X), free(T), free(y), free(yt);
@@ -279,16 +324,21 @@ static int probe_source(const gs_config *c, const gs_probe_lists *plp, const cha
 
 /* The AC-GAN's class head used directly (no fit, no budget): the argmax of its logits on the
  * test set; probe_class_head and /probe/class_head/{confusion,precision,recall}. */
-static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, int rank,
-                       int *nskipped, int what) {
+static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec, skips *sk,
+                       int what) {
   int C = ds->train.n_classes;
   int F = def->feature_dim_kind ? def->feature_dim_kind(m, "class_head") : 0;
   if (F != C) {
-    if (rank == 0) fprintf(stderr, "gensweep: class-head probe skipped: model %s has no class head\n", def->name);
-    (*nskipped)++;
+    skip(sk, "class-head probe skipped: model %s has no class head", def->name);
     return;
   }
   float *L = features_of(def, m, "class_head", &ds->test, C);
+  if (!all_finite(L, ds->test.n * (long)C)) { /* an argmax of NaN would be read as class 0 */
+    skip(sk, "class-head probe skipped: its logits are not finite (a diverged model?)");
+    if (what & RECORD_SERIES) gs_record_push(rec, "probe_class_head", NAN);
+    free(L);
+    return;
+  }
   long *conf = gs_calloc((size_t)C * C, sizeof(long));
   for (long i = 0; i < ds->test.n; i++) {
     int best = 0;
@@ -321,14 +371,11 @@ static void class_head(const gs_model_def *def, gs_model *m, const gs_dataset *d
  * as source "finetuned", classifier "net" (the network's own softmax head): probe_finetuned_net_<b>
  * and _std, /probe/finetuned/net/<b>/{accuracy,confusion,precision,recall}. */
 static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const gs_model_def *def, gs_model *m,
-                            const gs_dataset *ds, gs_record *rec, int P, int rank, MPI_Comm comm, int *nskipped,
+                            const gs_dataset *ds, gs_record *rec, int P, int rank, MPI_Comm comm, skips *sk,
                             gs_error *err) {
   gs_error why = {0};
   if (!def->finetune || def->finetune(m, ds, NULL, 0, NULL, NULL, NULL, &why) != 0) {
-    if (rank == 0)
-      fprintf(stderr, "gensweep: probes of the fine-tuned network skipped: %s\n",
-              def->finetune ? why.msg : "the model has no network to fine-tune");
-    (*nskipped)++;
+    skip(sk, "probes of the fine-tuned network skipped: %s", def->finetune ? why.msg : "the model has no network to fine-tune");
     return 0;
   }
   long n = ds->train.n, nt = ds->test.n;
@@ -363,6 +410,7 @@ static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const 
   double *load = gs_calloc((size_t)P, sizeof(double));
   for (int i = 0; i < nu; i++) u[i].rank = least_loaded(load, P, u[i].cost);
   double *conf = gs_calloc((size_t)(nu ? nu : 1) * C * C, sizeof(double));
+  double *diverged = gs_calloc((size_t)(nu ? nu : 1), sizeof(double)); /* 1: its test logits were not finite */
   int rc = 0;
   for (int i = 0; i < nu && rc == 0; i++) {
     if (u[i].rank != rank) continue;
@@ -372,7 +420,8 @@ static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const 
     gs_rng rng;
     gs_rng_seed(&rng, (uint64_t)c->seed, ((uint64_t)B << 20) + (uint64_t)u[i].r, GS_RNG_FINETUNE);
     rc = def->finetune(m, ds, idx, u[i].m, &ft, &rng, pred, err);
-    for (long j = 0; rc == 0 && j < nt; j++)
+    if (rc == 1) diverged[i] = 1, rc = 0;
+    for (long j = 0; rc == 0 && !diverged[i] && j < nt; j++)
       if (ds->test.labels[j] < C) conf[((long)i * C + ds->test.labels[j]) * C + pred[j]] += 1;
     gs_poll();
   }
@@ -380,13 +429,27 @@ static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const 
     int failed = rc != 0, any;
     MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm);
     if (any && !failed) rc = gs_fail(err, "a fine-tuning failed on another rank of the group");
-    else if (!any) MPI_Allreduce(MPI_IN_PLACE, conf, nu * C * C, MPI_DOUBLE, MPI_SUM, comm);
+    else if (!any) {
+      MPI_Allreduce(MPI_IN_PLACE, conf, nu * C * C, MPI_DOUBLE, MPI_SUM, comm);
+      MPI_Allreduce(MPI_IN_PLACE, diverged, nu, MPI_DOUBLE, MPI_SUM, comm);
+    }
   }
   long *cm = gs_malloc(sizeof(long) * C * C);
   for (int b = 0; rc == 0 && b < pl->nbudgets; b++) {
-    long B = pl->budgets[b], R = 0;
-    for (int i = 0; i < nu; i++) R += u[i].b == b;
+    long B = pl->budgets[b], R = 0, nbad = 0, first_bad = -1;
+    for (int i = 0; i < nu; i++)
+      if (u[i].b == b) {
+        R++;
+        if (diverged[i]) nbad++, first_bad = first_bad < 0 || u[i].r < first_bad ? u[i].r : first_bad;
+      }
     if (!R) continue;
+    char bn[12], name[GS_NAME_LEN], path[128];
+    budget_name(B, bn, sizeof bn);
+    if (nbad) {
+      skip(sk, "probes of the fine-tuned network at budget %s skipped: %ld of its %ld fine-tunings diverged (test "
+           "logits not finite; subset %ld first)", bn, nbad, R, first_bad);
+      continue;
+    }
     double *acc = gs_malloc(sizeof(double) * R), *cf = gs_malloc(sizeof(double) * R * C * C);
     double *prec = gs_malloc(sizeof(double) * R * C), *recall = gs_malloc(sizeof(double) * R * C);
     double sum = 0, sum2 = 0;
@@ -398,8 +461,6 @@ static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const 
       gs_probe_precision_recall(cm, C, prec + r * C, recall + r * C);
     }
     for (long r = 0; r < R; r++) sum += acc[r], sum2 += acc[r] * acc[r];
-    char bn[12], name[GS_NAME_LEN], path[128];
-    budget_name(B, bn, sizeof bn);
     double mu = sum / R, sd = sqrt(fmax(sum2 / R - mu * mu, 0.0));
     snprintf(name, sizeof name, "probe_finetuned_net_%s", bn);
     gs_record_scalar(rec, name, mu);
@@ -417,7 +478,7 @@ static int finetuned_source(const gs_config *c, const gs_probe_lists *pl, const 
     free(acc), free(cf), free(prec), free(recall);
   }
   if (rc == 0) gs_record_scalar(rec, "probe_all_labels", (double)n);
-  free(cm), free(conf), free(load), free(u), free(pred), free(idx), free(sub), free(y);
+  free(cm), free(conf), free(diverged), free(load), free(u), free(pred), free(idx), free(sub), free(y);
   return rc;
 }
 
@@ -441,20 +502,21 @@ static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, 
   if (!def->features || !def->feature_dim) why = "the model has no features";
   else if (!ds->train.labels || !ds->test.labels) why = "the data set has no labels";
   else if (ds->train.n_classes < 2) why = "the data set has fewer than 2 classes";
+  skips sk = {.final = (what & RECORD_FINAL) != 0, .rank = rank};
+  int rc = 0;
   if (why) {
-    if (rank == 0 && (what & RECORD_FINAL)) fprintf(stderr, "gensweep: probes skipped: %s\n", why);
-    if (what & RECORD_FINAL) gs_record_scalar(rec, "probe_skipped", 1);
+    skip(&sk, "probes skipped: %s", why);
+    if (sk.final) record_skips(&sk, rec);
     return 0;
   }
-  int skipped = 0, rc = 0;
-  if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &skipped, what, err);
-  if (pl.class_head) class_head(def, m, ds, rec, rank, &skipped, what);
+  if (pl.model_features) rc = probe_source(c, &pl, "model", NULL, def, m, ds, rec, P, rank, comm, &sk, what, err);
+  if (pl.class_head) class_head(def, m, ds, rec, &sk, what);
   if (rc == 0 && pl.pooled_features)
-    rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &skipped, what, err);
+    rc = probe_source(c, &pl, "pooled", "pooled", def, m, ds, rec, P, rank, comm, &sk, what, err);
   /* a model without weights (pixels): its untrained features are its features, a duplicate row */
   if ((pl.untrained_features || pl.untrained_pooled_features) && def->params(m)->count == 0) {
-    if (rank == 0 && (what & RECORD_FINAL))
-      fprintf(stderr, "gensweep: probes of the untrained features skipped: model %s has no weights (they are its "
+    if (sk.final && rank == 0) /* not a skip: there is nothing else to probe */
+      fprintf(stderr, "gensweep: probes of the untrained features left out: model %s has no weights (they are its "
                       "features)\n", def->name);
     pl.untrained_features = pl.untrained_pooled_features = 0;
   }
@@ -468,14 +530,14 @@ static int run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, 
     if (def->refresh_statistics) def->refresh_statistics(m0, &ds->train);
     int once = what & ~RECORD_SERIES; /* the untrained features do not change: no series */
     if (pl.untrained_features)
-      rc = probe_source(c, &pl, "untrained", NULL, def, m0, ds, rec, P, rank, comm, &skipped, once, err);
+      rc = probe_source(c, &pl, "untrained", NULL, def, m0, ds, rec, P, rank, comm, &sk, once, err);
     if (rc == 0 && pl.untrained_pooled_features)
-      rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &skipped, once, err);
+      rc = probe_source(c, &pl, "untrained_pooled", "pooled", def, m0, ds, rec, P, rank, comm, &sk, once, err);
     def->destroy(m0);
   }
-  if (rc == 0 && pl.finetuned) rc = finetuned_source(c, &pl, def, m, ds, rec, P, rank, comm, &skipped, err);
-  if (rc == 0 && (what & RECORD_FINAL)) {
-    if (skipped) gs_record_scalar(rec, "probe_skipped", skipped);
+  if (rc == 0 && pl.finetuned) rc = finetuned_source(c, &pl, def, m, ds, rec, P, rank, comm, &sk, err);
+  if (rc == 0 && sk.final) {
+    record_skips(&sk, rec);
     gs_record_scalar(rec, "probe_seconds", gs_now() - t0);
   }
   return rc;
@@ -488,27 +550,19 @@ static void nan_point(const gs_config *c, const gs_model_def *def, gs_model *m, 
   if (gs_config_probe_lists(c, &pl, NULL) != 0 || !def->features || !ds->train.labels || !ds->test.labels ||
       ds->train.n_classes < 2)
     return;
+  /* the sources that have a series: features, and not read from the label (probe_source) */
+  int label = def->features_read_label && def->features_read_label(m);
   const char *pre[2] = {"probe_", "probe_pooled_"};
-  int on[2] = {pl.model_features, pl.pooled_features && def->feature_dim_kind && def->feature_dim_kind(m, "pooled") > 0};
+  int on[2] = {pl.model_features && def->feature_dim(m) > 0 && !label,
+               pl.pooled_features && def->feature_dim_kind && def->feature_dim_kind(m, "pooled") > 0 && !label};
   if (pl.class_head && def->feature_dim_kind && def->feature_dim_kind(m, "class_head") == ds->train.n_classes)
     gs_record_push(rec, "probe_class_head", NAN);
-  long n = ds->train.n, *sub = gs_malloc(sizeof(long) * n);
-  int *y = gs_malloc(sizeof(int) * n);
+  long n = ds->train.n;
+  int *y = gs_malloc(sizeof(int) * (n ? n : 1));
   for (long i = 0; i < n; i++) y[i] = ds->train.labels[i];
-  for (int s = 0; s < 2; s++) {
-    if (!on[s]) continue;
-    for (int b = 0; b < pl.nbudgets; b++) {
-      long B = pl.budgets[b];
-      if (B > n || gs_probe_balanced_subset(y, n, ds->train.n_classes, B, 0, 0, sub, NULL) != 0) continue;
-      for (int k = 0; k < pl.nclassifiers; k++) {
-        char bn[12], name[GS_NAME_LEN];
-        budget_name(B, bn, sizeof bn);
-        snprintf(name, sizeof name, "%s%s_%s", pre[s], pl.classifiers[k] ? "lr" : "svm", bn);
-        gs_record_push(rec, name, NAN);
-      }
-    }
-  }
-  free(sub), free(y);
+  for (int s = 0; s < 2; s++)
+    if (on[s]) nan_series(&pl, pre[s], y, n, ds->train.n_classes, rec);
+  free(y);
 }
 
 int gs_run_probes(const gs_config *c, const gs_model_def *def, gs_model *m, const gs_dataset *ds, gs_record *rec,

@@ -743,13 +743,14 @@ gs_model *gs_train_run(const gs_run *run, const gs_dataset *ds, gs_record *rec, 
   MPI_Comm probe_comm = MPI_COMM_NULL;
   if (!failed && h->probe_comm && E > 0 && c->checkpoint_every > 0 && h->ckpt_path && gs_run_wants_probes(c))
     probe_comm = h->probe_comm(h->ctx, run, gv.comm);
+  if (!failed) rec->message[0] = '\0'; /* a done run's message: what its probes skipped, if anything */
   if (!failed && gs_run_probes(&run->cfg, def, rs.m, ds, rec, probe_comm != MPI_COMM_NULL ? probe_comm : gv.comm,
                                &err) != 0) {
     set_failed(rec, "failed", err.msg);
     failed = 1;
   }
   if (probe_comm != MPI_COMM_NULL) MPI_Comm_free(&probe_comm);
-  if (!failed) set_failed(rec, "done", "");
+  if (!failed) GS_STRCPY(rec->status, "done");
   gs_record_scalar(rec, "train_seconds", rs.train_s);
   /* how it was computed: both decide the rounding of its numbers (a resume must match them) */
   gs_record_scalar(rec, "openblas_threads", openblas_get_num_threads());

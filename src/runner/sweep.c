@@ -409,8 +409,9 @@ static void coord_finished_file(coord *c, int idx, int how, char *status) {
     for (const gs_metric_label *ml = def ? def->done_metrics : NULL; ml && ml->metric; ml++)
       for (int i = 0; i < s.nscalars; i++)
         if (!strcmp(s.scalars[i].name, ml->metric)) fprintf(c->log, ", %s %.2f", ml->label, s.scalars[i].v);
+    if (s.message[0]) fprintf(c->log, " (%s)", s.message); /* e.g. the probes it skipped */
     fprintf(c->log, "\n");
-    coord_log(c, "done", idx, gs_model_epochs(&run->cfg), NULL);
+    coord_log(c, "done", idx, gs_model_epochs(&run->cfg), s.message[0] ? s.message : NULL);
   } else {
     c->out->failed++;
     fprintf(c->log, "%s: %s: %s\n", tag, s.status, s.message);

@@ -113,7 +113,7 @@ for f in runs:
         assert ser[-1] == fin["probe_svm_all"][()] and "probe_untrained_svm_all" not in h["metrics"]
 print("probe arrays, confusion matrices, precision/recall and finals consistent; pixels learn")
 PY
-[ "$(grep -c "probes of the fine-tuned network skipped: the model has no network to fine-tune" "$T/one.txt")" = 3 ] ||
+[ "$(grep -c "^gensweep: probes of the fine-tuned network skipped: the model has no network to fine-tune" "$T/one.txt")" = 3 ] ||
   { cat "$T/one.txt"; fail "pixels, vae and cae: no message that the fine-tuned source was skipped"; }
 
 echo "== report: the probe tables"
@@ -197,8 +197,23 @@ import glob, sys, h5py
 h = h5py.File(glob.glob(sys.argv[1] + "/runs/*.h5")[0])
 assert h.attrs["status"] in ("done", b"done")
 assert h["final/probe_skipped"][()] == 2 and "probe_svm_all" in h["final"] and "probe_svm_105" not in h["final"]
-print("skipped budgets recorded, the rest probed")
+msg = h.attrs["message"]
+msg = msg.decode() if isinstance(msg, bytes) else msg
+assert msg.startswith("probe stage: probe budget 105 skipped: a label budget of 105 is not a multiple") and "probe budget 5000 skipped" in msg, msg
+print("skipped budgets recorded with their reasons, the rest probed")
 PY
+"$PY" - "$T/s/s/sweep.h5" <<'PY' || fail "the reasons in sweep.h5"
+import sys, h5py
+g = h5py.File(sys.argv[1])["grid"][()]
+m = g["message"][0]
+assert (m.decode() if isinstance(m, bytes) else m).startswith("probe stage: probe budget 105 skipped"), g
+PY
+grep -q "done in .* (probe stage: probe budget 105 skipped" "$T/s.txt" || { cat "$T/s.txt"; fail "the job's log does not say what the probes skipped"; }
+
+echo "== probe.every must fall on a GAN's evaluations"
+"$GS" plan "$T/p.ini" model.name=dcgan1 probe.every=15 > "$T/every.txt" 2>&1 && fail "probe.every = 15 with evaluations every 10 accepted"
+grep -q "probe.every = 15: a GAN probes during training at its evaluations, every eval.sample_every = 10 iterations; make probe.every a multiple of it" "$T/every.txt" ||
+  { cat "$T/every.txt"; fail "probe.every message"; }
 echo "== C chosen by cross-validation (probe.c_grid), 1 rank and a group of 2 alike"
 cat > "$T/cv.ini" <<INI
 [sweep]

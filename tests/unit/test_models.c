@@ -72,6 +72,41 @@ Test(models, cost_follows_the_data_sizes) {
   }
 }
 
+/* The probes must not be handed the answer: features computed from the example's label (a
+ * CVAE's encoder, a cGAN's discriminator) say so, with a reason; every other model's do not. */
+Test(models, features_that_read_the_label_say_so) {
+  gs_dataset ds;
+  tiny_data(&ds, 30);
+  const gs_vocabulary *v = gs_models_vocabulary();
+  const char *conds[] = {"none", "cgan", "acgan"};
+  int nread = 0;
+  for (int i = 0; i < v->nmodels; i++)
+    for (int k = 0; k < 3; k++) {
+      gs_config c;
+      small_config(&c, v->models[i].model);
+      const gs_model_def *d = gs_model_find(c.model);
+      if (!d->features || d->data.kind != GS_SAMPLES_IMAGES) continue;
+      int gan = 0; /* a model that reads gan.conditioning */
+      for (int j = 0; j < d->nkeys; j++) gan |= !strcmp(d->keys[j].section, "gan") && !strcmp(d->keys[j].name, "conditioning");
+      if (k > 0 && !gan) continue;
+      gs_error err = {0};
+      if (gan) cr_assert_eq(gs_config_set_text(&c, "gan.conditioning", conds[k], &err), 0, "%s", err.msg);
+      gs_rng init;
+      gs_rng_seed(&init, 1, 0, GS_RNG_INIT);
+      gs_model *m = d->create(&c, &ds, &init, &err);
+      cr_assert_not_null(m, "%s: %s", d->name, err.msg);
+      const char *why = d->features_read_label ? d->features_read_label(m) : NULL;
+      int reads = strcmp(d->name, "cvae") == 0 || (gan && k == 1);
+      cr_assert_eq(why != NULL, reads, "%s (conditioning %s): features_read_label says %s", d->name, conds[k],
+                   why ? why : "nothing");
+      if (why) cr_assert(strstr(why, "takes each image's class as an input"), "%s: %s", d->name, why);
+      nread += reads;
+      d->destroy(m);
+    }
+  cr_assert_geq(nread, 3, "the CVAE and the cGANs (gan, dcgan1 ...): %d", nread);
+  free_data(&ds);
+}
+
 Test(models, features_are_shaped_deterministic_and_follow_training) {
   gs_dataset ds;
   tiny_data(&ds, 90);

@@ -144,6 +144,10 @@ typedef struct gs_model_def {
    * the DCGAN discriminator; the MLP GAN has none). */
   int (*feature_dim_kind)(gs_model *m, const char *kind);
   void (*features_kind)(gs_model *m, const char *kind, const gs_imageset *set, const int32_t *idx, int n, float *out);
+  /* Optional: why the features above read each example's label as an input (a cGAN's
+   * discriminator, a CVAE's encoder), or NULL when they do not. A classifier on such features
+   * would be handed the answer, so the probes skip them with this reason. */
+  const char *(*features_read_label)(gs_model *m);
   /* Optional: models with batch norm in their feature path: re-estimate its running statistics
    * on these images (the cumulative average of per-batch statistics over batches of 1,000, in
    * training mode, no parameter changes). The untrained-features probe (an initial
@@ -154,8 +158,9 @@ typedef struct gs_model_def {
    * SCIENCE.md §2): a copy of its body with a new C-way softmax head, trained by cross-entropy on
    * the labelled examples idx[0..n) of ds->train (randomness from rng), then the predicted class
    * of every test image into pred (ds->test.n). m itself is not changed; one rank alone, and the
-   * same call gives the same bits. 0, or -1 with err when the model cannot classify (n = 0 asks
-   * only that: idx, ft, rng and pred may be NULL). */
+   * same call gives the same bits. 0; 1 when the fine-tuning diverged (test logits not finite:
+   * pred is not set); or -1 with err when the model cannot classify (n = 0 asks only that: idx,
+   * ft, rng and pred may be NULL). */
   int (*finetune)(gs_model *m, const gs_dataset *ds, const int32_t *idx, long n, const gs_finetune *ft, gs_rng *rng,
                   int *pred, gs_error *err);
   /* Optional, generative models: n images (uint8, the data set's h x w each) drawn from the
