@@ -299,6 +299,15 @@ int gs_vocabulary_init(gs_vocabulary *v, const gs_model_keys *models, int nmodel
     v->neutral_default[j] = nd;
     order[j] = ord;
   }
+  /* runner keys a model does not read */
+  for (int m = 0; m < nmodels; m++)
+    for (const char *const *u = models[m].unread; u && *u; u++) {
+      int i = 0;
+      while (i < v->nkeys && !full_name_is(v->keys[i], *u)) i++;
+      if (i == v->nkeys || v->slot[i] >= 0)
+        return gs_fail(err, "vocabulary: model %s does not read %s, which is not a key of the runner", models[m].model, *u);
+      v->unread[i] |= 1u << m;
+    }
   /* runner keys hashed only away from their defaults: the defaults' canonical text */
   for (int i = 0; i < v->nkeys; i++) {
     if (v->slot[i] >= 0 || !v->keys[i]->neutral_at_default) continue;
@@ -384,12 +393,14 @@ static int is_runner_only(const gs_key *k) {
  * and paths, and how the work is spread over threads/ranks or checkpointed), so two runs that
  * differ only in them are the same experiment; and keys only other models read, so that adding
  * a model's keys (or changing their defaults) never changes the runs of another model; and keys
- * a model reads neutral_at_default while they hold their default.
+ * a model reads neutral_at_default while they hold their default; and runner keys a model does
+ * not read (gs_model_keys.unread).
  * eval.eval_every is kept: it changes what is recorded. */
 static int counts_at(const gs_config *c, int i, int model) {
   const gs_vocabulary *v = c->vocab;
   if (v->slot[i] < 0) {
     if (is_runner_only(v->keys[i])) return 0;
+    if (model >= 0 && (v->unread[i] >> model & 1)) return 0;
     if (!v->keys[i]->neutral_at_default) return 1;
     char buf[sizeof v->neutral_text[i] + 8];
     format_at(c, i, buf, sizeof buf);
@@ -1525,6 +1536,46 @@ static int compare_ids(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* A grid point's identity: its hash and the keys that spread its work (train.threads,
+ * ranks_per_run ...: left out of the hash, yet a grid over them asks for separate runs). */
+typedef struct { uint64_t hash, spread; long index; } point_key;
+static int compare_points(const void *a, const void *b) {
+  const point_key *x = a, *y = b;
+  if (x->hash != y->hash) return x->hash < y->hash ? -1 : 1;
+  if (x->spread != y->spread) return x->spread < y->spread ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Grid points that are the same run as an earlier one (the same hash and spread: their model
+ * reads none of the keys they differ in, as pixels and train.seed) are left out, so that it is
+ * trained once; sw->nsame counts them. */
+static void drop_same_runs(gs_sweep *sw, const uint64_t *spread) {
+  if (sw->nruns < 2) return;
+  point_key *k = gs_malloc(sizeof(point_key) * (size_t)sw->nruns);
+  for (long r = 0; r < sw->nruns; r++) k[r] = (point_key){sw->runs[r].hash, spread[r], r};
+  qsort(k, (size_t)sw->nruns, sizeof *k, compare_points);
+  unsigned char *same = gs_calloc((size_t)sw->nruns, 1);
+  for (long r = 1, first = 0; r < sw->nruns; r++) {
+    if (k[r].hash != k[first].hash || k[r].spread != k[first].spread) {
+      first = r;
+      continue;
+    }
+    same[k[r].index] = 1;
+    if (!sw->nsame++)
+      snprintf(sw->same_example, sizeof sw->same_example, "%s = %s", sw->runs[k[r].index].id,
+               sw->runs[k[first].index].id);
+  }
+  long n = 0;
+  for (long r = 0; r < sw->nruns; r++) {
+    if (same[r]) continue;
+    if (n != r) sw->runs[n] = sw->runs[r];
+    sw->runs[n].index = (int)n;
+    n++;
+  }
+  sw->nruns = n;
+  free(same), free(k);
+}
+
 /* Values a run of model m trains with that its file does not give: its model's own defaults
  * (gs_model_keys.defaults), and the length rule: a model that counts train.iterations trains by
  * epochs when the file gives train.epochs but not train.iterations (iterations recorded as 0).
@@ -1616,6 +1667,7 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
   }
 
   sw->runs = gs_calloc((size_t)sw->nruns, sizeof(gs_run));
+  uint64_t *spread = gs_malloc(sizeof(uint64_t) * (size_t)sw->nruns);
   int vi[GS_MAX_AXES] = {0};
   for (long r = 0; r < sw->nruns; r++) {
     gs_run *run = &sw->runs[r];
@@ -1633,15 +1685,17 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
     }
     if (!na) memcpy(run->id, "run", 4);
     else run->id[o] = 0;
-    uint64_t h = GS_HASH_INIT;
+    uint64_t h = GS_HASH_INIT, hs = GS_HASH_INIT;
     int model = gs_vocabulary_model(v, run->cfg.model);
     apply_model_defaults(&run->cfg, model, given, len, own);
     for (int i = 0; i < v->nkeys; i++) {
       const char *text = own[i] ? own[i] : axis_of[i] >= 0 ? sw->axes[axis_of[i]].values[vi[axis_of[i]]] : base_text[i];
       own[i] = NULL;
       if (counts_at(&run->cfg, i, model)) h = hash_line(h, v->keys[i], text);
+      else if (v->slot[i] < 0 && is_runner_only(v->keys[i])) hs = hash_line(hs, v->keys[i], text);
     }
     run->hash = h;
+    spread[r] = hs;
     /* row-major: the last axis varies fastest; the sampled axes (last) advance together */
     int lead = -1;
     for (int a = na - 1; a >= 0; a--) {
@@ -1665,6 +1719,8 @@ static int expand(gs_sweep *sw, const char *path, const unsigned char *given, gs
     }
   }
   for (int i = 0; i < v->nkeys; i++) free(base_text[i]);
+  drop_same_runs(sw, spread);
+  free(spread);
 
   /* ids must be unique (different values could still read the same once sanitised) */
   if (sw->nruns > 1) {
@@ -1973,6 +2029,9 @@ void gs_sweep_print_plan(const gs_sweep *sw, const int *owner, FILE *out) {
   fprintf(out, "sweep        %s -> %s/%s/\n", b->sweep_name, b->results, b->sweep_name);
   if (b->description[0]) fprintf(out, "description  %s\n", b->description);
   fprintf(out, "runs         %ld\n", sw->nruns);
+  if (sw->nsame)
+    fprintf(out, "             (%ld more grid point%s the same run as another: the model reads none of the keys they "
+            "differ in, e.g. %s)\n", sw->nsame, sw->nsame == 1 ? " is" : "s are", sw->same_example);
 
   /* fixed values that differ from the defaults */
   gs_config def;

@@ -1,7 +1,8 @@
 /* pixels: no model, the data set's own values (pixels / 255) as features. The baseline row of a
  * linear-probe table (SCIENCE.md §2: "raw pixels"): a run of the sweep like any other, with its
  * own hash, so the probes of the pixels are computed once and kept. It trains nothing (0 epochs)
- * and records nothing but its probes (probe.features = model). */
+ * and records nothing but its probes (probe.features = model); the training keys are not in its
+ * hash, so a grid over seeds has one pixels run. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,8 +58,11 @@ static void destroy(gs_model *m) {
   free(m);
 }
 
+/* it trains nothing: a grid over these keys has one pixels run (gs_sweep) */
+static const char *const unread[] = {"train.seed", "train.epochs", "train.lr", "train.batch_size", NULL};
+
 const gs_model_def gs_model_pixels = {
     .name = "pixels", .description = "no model: the data set's pixels / 255 as features (a linear-probe baseline)",
-    .about = "no model: the pixels, for linear probes", .data = {.kind = GS_SAMPLES_IMAGES},
+    .about = "no model: the pixels, for linear probes", .data = {.kind = GS_SAMPLES_IMAGES}, .unread = unread,
     .headline = "probe_svm_all", .epochs = epochs, .cost = cost, .create = create, .params = params, .train_step = train_step,
     .evaluate = evaluate, .feature_dim = feature_dim, .features = features, .destroy = destroy};

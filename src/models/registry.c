@@ -41,7 +41,7 @@ const gs_vocabulary *gs_models_vocabulary(void) {
   for (int i = 0; i < NMODELS; i++) {
     const gs_model_def *d = all_models[i];
     keys[i] = (gs_model_keys){.model = d->name, .about = d->about, .keys = d->keys, .nkeys = d->nkeys,
-                              .validate = d->validate, .defaults = d->defaults};
+                              .validate = d->validate, .defaults = d->defaults, .unread = d->unread};
   }
   gs_error err;
   if (gs_vocabulary_init(&v, keys, NMODELS, &err) != 0) {

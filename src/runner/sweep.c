@@ -1192,6 +1192,9 @@ int gs_sweep_run(const gs_sweep *sw, const gs_run_options *opt, gs_sweep_outcome
     }
     fprintf(log, "sweep %s: %ld run%s from %s, results in %s\n", sw->base.sweep_name, sw->nruns,
             sw->nruns == 1 ? "" : "s", sw->path, dir);
+    if (sw->nsame)
+      fprintf(log, "(%ld more grid point%s the same run as another: the model reads none of the keys they differ "
+              "in, e.g. %s)\n", sw->nsame, sw->nsame == 1 ? " is" : "s are", sw->same_example);
     if (opt->nshards > 1 && gs_sweep_has_scheduler(sw))
       fprintf(log, "shard %d/%d: shares the sweep's early-stopping scheduler with the other shards: each takes "
               "the next decision when one of its groups is free\n", opt->shard, opt->nshards);

@@ -1211,3 +1211,40 @@ Test(config, overrides_set_aside_the_file_lines_and_append_their_own) {
   cr_assert_null(gs_overrides_apply(text, 1, bad, v, &first, &err));
   cr_assert(strstr(err.msg, "argument 'train.epochs': expected section.key=value"), "%s", err.msg);
 }
+
+/* A grid point whose model reads none of the keys it differs in from another is that run: pixels
+ * trains nothing, so a seed axis has one pixels run (issue 11: a baseline "computed once and
+ * kept"); the VAE reads the seed, so it has three; and an axis over the spreading of the work
+ * (train.ranks_per_run, out of every hash) still asks for separate runs. */
+Test(sweep, grid_points_that_are_the_same_run_are_one_run) {
+  gs_sweep sw;
+  load_ok("[sweep]\nname = px\n[grid]\nmodel.name = pixels, vae\ntrain.seed = 1, 2, 3\n", &sw);
+  cr_assert_eq(sw.nruns, 4);
+  cr_assert_eq(sw.nsame, 2);
+  cr_assert_str_eq(sw.same_example, "name-pixels_seed-2 = name-pixels_seed-1");
+  const char *ids[] = {"name-pixels_seed-1", "name-vae_seed-1", "name-vae_seed-2", "name-vae_seed-3"};
+  for (int r = 0; r < 4; r++) {
+    cr_assert_str_eq(sw.runs[r].id, ids[r]);
+    cr_assert_eq(sw.runs[r].index, r);
+    cr_assert_eq(sw.runs[r].hash, gs_config_hash(&sw.runs[r].cfg), "%s", ids[r]);
+  }
+  cr_assert_neq(sw.runs[1].hash, sw.runs[2].hash);
+  /* the pixels run's hash does not hold the seed: the same as a pixels run of any seed */
+  gs_config c = sw.runs[0].cfg;
+  c.seed = 99;
+  cr_assert_eq(gs_config_hash(&c), sw.runs[0].hash);
+  gs_sweep_free(&sw);
+
+  load_ok("[sweep]\nname = px\n[model]\nname = pixels\n[grid]\ntrain.ranks_per_run = 1, 2\ntrain.epochs = 3, 4\n", &sw);
+  cr_assert_eq(sw.nruns, 2, "the ranks-per-run axis gives 2 runs, the epochs axis none: %ld", sw.nruns);
+  cr_assert_eq(sw.nsame, 2);
+  cr_assert_str_eq(sw.runs[0].id, "ranks_per_run-1_epochs-3");
+  cr_assert_str_eq(sw.runs[1].id, "ranks_per_run-2_epochs-3");
+  gs_sweep_free(&sw);
+
+  load_ok("[sweep]\nname = v\n[grid]\ntrain.seed = 1, 2\n", &sw); /* a VAE: nothing left out */
+  cr_assert_eq(sw.nruns, 2);
+  cr_assert_eq(sw.nsame, 0);
+  cr_assert_str_eq(sw.same_example, "");
+  gs_sweep_free(&sw);
+}

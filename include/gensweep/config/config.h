@@ -83,6 +83,9 @@ typedef struct gs_model_keys {
    * ..., NULL}. A run of this model whose file (or grid) does not set such a key gets this value;
    * its canonical text and hash hold the value it trains with. */
   const char *const *defaults;
+  /* Runner keys its runs do not read: {"train.seed", ..., NULL} (NULL: none). They are left out
+   * of its runs' hashes, and grid points that differ only in them are one run (gs_sweep). */
+  const char *const *unread;
 } gs_model_keys;
 
 #define GS_MAX_KEYS 192
@@ -100,6 +103,7 @@ typedef struct gs_vocabulary {
   uint32_t readers[GS_MAX_KEYS];   /* model keys: bit m set if models[m] declares the key */
   uint32_t neutral[GS_MAX_KEYS];   /* bit m: models[m] declares it neutral_at_default */
   long neutral_default[GS_MAX_KEYS]; /* and that default's value */
+  uint32_t unread[GS_MAX_KEYS];    /* runner keys: bit m set if models[m] does not read the key */
   char neutral_text[GS_MAX_KEYS][136]; /* runner keys with neutral_at_default: the default's canonical text */
   int nmodels;
   gs_model_keys models[GS_MAX_MODELS];
@@ -272,7 +276,8 @@ typedef struct gs_axis {
 } gs_axis;
 
 typedef struct gs_run {
-  int index;                /* position in the expanded grid (row-major over the axes) */
+  int index;                /* position in the expanded grid (row-major over the axes; grid points
+                               that are the same run as another left out: gs_sweep.nsame) */
   char id[GS_MAX_RUN_ID];   /* stable, readable: "name-vae_latent_dim-2_seed-1"; "run" with no axes.
                                A file name: "<axis>-<value>" parts joined by '_', every character
                                of a value outside [A-Za-z0-9.+-] written '_', so an id never holds
@@ -290,6 +295,10 @@ typedef struct gs_sweep {
   gs_axis axes[GS_MAX_AXES];
   long nruns;
   gs_run *runs;
+  /* grid points left out as the same run as another (their model reads none of the keys they
+   * differ in, e.g. train.seed for pixels): how many, and one of them with the run it is */
+  long nsame;
+  char same_example[2 * GS_MAX_RUN_ID + 8];
 } gs_sweep;
 
 /* Load, validate and expand. Every error names path:line (and, for a misspelt key, a

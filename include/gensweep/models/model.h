@@ -99,6 +99,9 @@ typedef struct gs_model_def {
   int (*validate)(const gs_config *cfg, gs_error *err);
   /* its own defaults for keys it shares: {"train.batch_size", "500", ..., NULL} (NULL: none) */
   const char *const *defaults;
+  /* runner keys its runs do not read: {"train.seed", ..., NULL} (NULL: none): out of its hash, and
+   * grid points that differ only in them are one run (pixels: a seed axis trains no new pixels) */
+  const char *const *unread;
   /* the samples it trains on (images, labels, a least size): checked before create() */
   gs_data_needs data;
   /* the per-epoch test metric shown in progress lines and by default in reports */
