@@ -1047,6 +1047,16 @@ static void remove_stale_plots(rp *r, const char *rdir, FILE *out) {
   free(list);
 }
 
+/* d/report/<name> from text (freed), "wrote" on out */
+static int write_report_file(const char *d, const char *name, char *text, size_t len, FILE *out, gs_error *err) {
+  char *path = rp_asprintf("%s/report/%s", d, name);
+  int rc = gs_atomic_write(path, text, len, err);
+  if (rc == 0 && out) fprintf(out, "wrote %s\n", path);
+  free(text);
+  free(path);
+  return rc;
+}
+
 int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error *err) {
   static const gs_report_options defaults = {0};
   if (!opt) opt = &defaults;
@@ -1101,6 +1111,8 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
     if (plot_rc == 0 && rp_probes_find(&r, &pt)) plot_rc = rp_probe_plots(&r, &pt, &plot_err);
     if (plot_rc != 0) rp_warn(&r, "plotting stopped: %s", plot_err.msg);
   } else {
+    rp_probes pt;
+    if (rp_probes_find(&r, &pt)) load_run_files(&r); /* the per-class probe tables */
     gs_h5_quiet_end(&q);
   }
 
@@ -1113,22 +1125,22 @@ int gs_report(const char *dir, const gs_report_options *opt, FILE *out, gs_error
     if (gs_atomic_write(texpath, tex, texn, err) != 0) goto out;
   }
   rp_probes pt;
-  if (rp_probes_find(&r, &pt)) { /* the probe tables: probes.csv (and probes.tex) */
-    char *ppath = rp_asprintf("%s/report/probes.csv", d);
+  if (rp_probes_find(&r, &pt)) { /* the probe tables (probe_table.c), whatever --latex says */
     size_t pn = 0;
     char *ptxt = rp_probe_csv(&r, &pt, &pn);
-    int wrc = gs_atomic_write(ppath, ptxt, pn, err);
-    if (wrc == 0 && out) fprintf(out, "wrote %s\n", ppath);
-    free(ptxt);
-    free(ppath);
-    if (wrc == 0 && opt->latex) {
-      ppath = rp_asprintf("%s/report/probes.tex", d);
+    int wrc = write_report_file(d, "probes.csv", ptxt, pn, out, err);
+    if (wrc == 0 && pt.nclf) {
       ptxt = rp_probe_tex(&r, &pt, &pn);
-      wrc = gs_atomic_write(ppath, ptxt, pn, err);
-      if (wrc == 0 && out) fprintf(out, "wrote %s\n", ppath);
-      free(ptxt);
-      free(ppath);
+      wrc = write_report_file(d, "probes.tex", ptxt, pn, out, err);
     }
+    if (wrc == 0 && pt.nclf) {
+      ptxt = rp_probe_per_class_csv(&r, &pt, &pn);
+      wrc = write_report_file(d, "probes_per_class.csv", ptxt, pn, out, err);
+    }
+    if (wrc == 0 && (ptxt = rp_class_head_csv(&r, &pn)))
+      wrc = write_report_file(d, "class_head.csv", ptxt, pn, out, err);
+    if (wrc == 0 && (ptxt = rp_class_head_tex(&r, &pn)))
+      wrc = write_report_file(d, "class_head.tex", ptxt, pn, out, err);
     if (wrc != 0) goto out;
   }
   if (out) {

@@ -330,6 +330,70 @@ out:
 }
 
 /* ------------------------------------------------------------------ reading run files */
+/* The probes' per-class precision and recall, at every budget: kept whole (a row per repeat, a
+ * value per class; NaN where undefined) as series probe/<source>/<clf>/<budget>/<precision|recall>.
+ * What is missing or unreadable is left out. */
+static void read_probe_arrays(hid_t f, rp_run *u) {
+  static const char *const srcs[] = {"model", "untrained", "pooled", "untrained_pooled", "finetuned"},
+                           *const clfs[] = {"svm", "lr", "net"};
+  static const char *const what[] = {"precision", "recall"};
+  if (H5Lexists(f, "probe", H5P_DEFAULT) <= 0) return;
+  for (int a = 0; a < 5; a++)
+    for (int b = 0; b < 3; b++) {
+      char gname[64];
+      snprintf(gname, sizeof gname, "probe/%s", srcs[a]);
+      if (H5Lexists(f, gname, H5P_DEFAULT) <= 0) continue;
+      snprintf(gname, sizeof gname, "probe/%s/%s", srcs[a], clfs[b]);
+      if (H5Lexists(f, gname, H5P_DEFAULT) <= 0) continue;
+      hid_t g = H5Gopen2(f, gname, H5P_DEFAULT);
+      hsize_t nb = 0;
+      if (g < 0 || gs_h5_group_count(g, &nb) < 0) {
+        if (g >= 0) H5Gclose(g);
+        H5Eclear2(H5E_DEFAULT);
+        continue;
+      }
+      H5_index_t idx = gs_h5_group_index(g);
+      for (hsize_t i = 0; i < nb; i++) { /* the budgets: all, 1000, ... */
+        char bn[24];
+        if (gs_h5_link_name(g, idx, i, bn, sizeof bn) < 0) {
+          H5Eclear2(H5E_DEFAULT);
+          continue;
+        }
+        for (int w = 0; w < 2; w++) {
+          char name[GS_NAME_LEN], rel[64];
+          snprintf(rel, sizeof rel, "%s/%s", bn, what[w]);
+          if (snprintf(name, sizeof name, "%s/%s", gname, rel) >= (int)sizeof name ||
+              H5Lexists(g, rel, H5P_DEFAULT) <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            continue;
+          }
+          hsize_t dims[2] = {0, 0}, np = 0;
+          hid_t d = gs_h5_dataset_open(g, rel, 2, dims, &np);
+          if (d < 0 || np == 0 || np > 1000000) {
+            if (d >= 0) H5Dclose(d);
+            H5Eclear2(H5E_DEFAULT);
+            continue;
+          }
+          double *v = gs_malloc(sizeof(double) * (size_t)np);
+          herr_t st = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
+          H5Dclose(d);
+          if (st < 0) {
+            free(v);
+            H5Eclear2(H5E_DEFAULT);
+            continue;
+          }
+          u->ser = gs_realloc(u->ser, sizeof *u->ser * (size_t)(u->nser + 1));
+          rp_series *ps = &u->ser[u->nser++];
+          GS_STRCPY(ps->name, name);
+          ps->nrep = (int)dims[0];
+          ps->n = (int)dims[1];
+          ps->v = v;
+        }
+      }
+      H5Gclose(g);
+    }
+}
+
 int rp_read_run_series(const char *path, rp_run *u, gs_error *err) {
   hid_t f = gs_h5_open_readonly(path, err);
   if (f < 0) return -1;
@@ -359,6 +423,7 @@ int rp_read_run_series(const char *path, rp_run *u, gs_error *err) {
     }
     s->v = gs_malloc(sizeof(double) * (size_t)(np ? np : 1));
     s->n = (int)np;
+    s->nrep = 1;
     u->nser++;
     herr_t st = np ? H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->v) : 0;
     H5Dclose(d);
@@ -367,49 +432,7 @@ int rp_read_run_series(const char *path, rp_run *u, gs_error *err) {
       goto out;
     }
   }
-  /* the probes' per-class precision and recall at all labels, averaged over the repeats: kept as
-   * series named probe/<source>/<clf>/all/<precision|recall> (one value per class) */
-  static const char *const srcs[] = {"model", "untrained", "pooled", "untrained_pooled", "finetuned"},
-                           *const clfs[] = {"svm", "lr", "net"};
-  static const char *const what[] = {"precision", "recall"};
-  for (int a = 0; a < 5; a++)
-    for (int b = 0; b < 3; b++)
-      for (int w = 0; w < 2; w++) {
-        char name[GS_NAME_LEN];
-        snprintf(name, sizeof name, "probe/%s/%s/all/%s", srcs[a], clfs[b], what[w]);
-        int there = 1;
-        for (char *sl = strchr(name, '/'); sl && there; sl = strchr(sl + 1, '/')) {
-          *sl = 0;
-          there = H5Lexists(f, name, H5P_DEFAULT) > 0;
-          *sl = '/';
-        }
-        if (!there || H5Lexists(f, name, H5P_DEFAULT) <= 0) continue;
-        hsize_t dims[2] = {0, 0}, np = 0;
-        hid_t d = gs_h5_dataset_open(f, name, 2, dims, &np);
-        if (d < 0 || np == 0 || np > 1000000) {
-          if (d >= 0) H5Dclose(d);
-          H5Eclear2(H5E_DEFAULT);
-          continue;
-        }
-        double *v = gs_malloc(sizeof(double) * (size_t)np);
-        herr_t st = H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v);
-        H5Dclose(d);
-        if (st >= 0) {
-          u->ser = gs_realloc(u->ser, sizeof *u->ser * (size_t)(u->nser + 1));
-          rp_series *ps = &u->ser[u->nser++];
-          GS_STRCPY(ps->name, name);
-          ps->n = (int)dims[1];
-          ps->v = gs_calloc((size_t)dims[1], sizeof(double));
-          for (hsize_t k = 0; k < dims[1]; k++) { /* the mean over the repeats (NaN-skipping) */
-            double sum = 0;
-            int cnt = 0;
-            for (hsize_t r = 0; r < dims[0]; r++)
-              if (isfinite(v[r * dims[1] + k])) sum += v[r * dims[1] + k], cnt++;
-            ps->v[k] = cnt ? sum / cnt : NAN;
-          }
-        }
-        free(v);
-      }
+  read_probe_arrays(f, u);
   if (gs_h5_attr_read_f64(f, "eval.eval_every", &u->eval_every) < 0) {
     H5Eclear2(H5E_DEFAULT);
     u->eval_every = 0;

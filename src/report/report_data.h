@@ -12,6 +12,8 @@
 typedef struct rp_series {
   char name[GS_NAME_LEN];
   int n;
+  int nrep;  /* rows of n values in v: 1 for a per-epoch series, the repeats (label subsets) for a
+                probe's per-class figures (repeats x classes) */
   double *v;
 } rp_series;
 
@@ -100,10 +102,24 @@ typedef struct rp_probes {
   int all_labels;      /* metric index of probe_all_labels, or -1 */
 } rp_probes;
 int rp_probes_find(const rp *r, rp_probes *pt); /* 1 if the sweep has probes */
-int rp_probe_cell(const rp *r, int g, const char *src, const char *clf, long budget, double *mean, double *std);
+/* a cell of the probe tables: test accuracy in %, over a row's done runs */
+typedef struct rp_probe_stat {
+  int runs;
+  double mean;
+  double std;         /* over all label subsets of all the runs (the tables' ±) */
+  double std_subsets; /* over the subsets alone: the mean of each run's std over its subsets */
+  double std_seeds;   /* over the seeds alone: the std (ddof 0) of the runs' means */
+} rp_probe_stat;
+int rp_probe_cell(const rp *r, int g, const char *src, const char *clf, long budget, rp_probe_stat *st);
 void rp_probe_md(const rp *r, const rp_probes *pt, FILE *f);
 char *rp_probe_csv(const rp *r, const rp_probes *pt, size_t *len);
 char *rp_probe_tex(const rp *r, const rp_probes *pt, size_t *len);
+/* per-class precision and recall at every budget, one line per (row, source, classifier, budget,
+ * class) */
+char *rp_probe_per_class_csv(const rp *r, const rp_probes *pt, size_t *len);
+/* the AC-GAN class-head table (NULL when the sweep has no class-head probe) */
+char *rp_class_head_csv(const rp *r, size_t *len);
+char *rp_class_head_tex(const rp *r, size_t *len);
 int rp_probe_plots(rp *r, const rp_probes *pt, gs_error *err);
 
 #endif

@@ -604,17 +604,19 @@ Test(report, all_pending) {
   rm_rf(tmp);
 }
 
-/* The linear-probe tables, hand-worked: two rows (pixels, vae) of two seeds each. Row pixels,
- * svm, 100 labels: run means 0.60 and 0.70 over their subsets, stds 0.02 and 0.04, so the
- * pooled std over all subsets of both runs is sqrt((0.02² + 0.04²)/2 + (0.05² + 0.05²)/2) =
- * sqrt(0.0035) = 5.92 %; `all`: 0.80 and 0.84, one fit each: 82.00 ± 2.00 (ddof 0). */
+/* The linear-probe tables, hand-worked: two rows (cae, vae: models that read train.seed) of two
+ * seeds each. Row cae, svm, 100 labels: run means 0.60 and 0.70 over their subsets, stds 0.02
+ * and 0.04, so the pooled std over all subsets of both runs is sqrt((0.02² + 0.04²)/2 + (0.05² + 0.05²)/2) =
+ * sqrt(0.0035) = 5.92 %; apart, over the subsets (0.02 + 0.04)/2 = 3 % and over the seeds
+ * sqrt((0.05² + 0.05²)/2) = 5 %. `all`: 0.80 and 0.84, one fit each: 82.00 ± 2.00 (ddof 0), all
+ * of it over the seeds. No --latex: probes.tex all the same, summary.tex not. */
 Test(report, probe_tables_pool_subsets_and_seeds) {
   char tmp[64], dir[128], path[512];
   make_tmpdir(tmp, sizeof tmp);
   snprintf(dir, sizeof dir, "%s/probes", tmp);
   char text[512];
   snprintf(text, sizeof text,
-           "[sweep]\nname = probes\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = pixels, vae\n"
+           "[sweep]\nname = probes\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = cae, vae\n"
            "train.seed = 1, 2\n", tmp);
   gs_sweep sw;
   gs_error err = {0};
@@ -638,35 +640,57 @@ Test(report, probe_tables_pool_subsets_and_seeds) {
     gs_record_free(&r);
   }
   cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
-  gs_report_options opt = {.latex = 1};
+  gs_report_options opt = {0};
   int rc;
   char *printed = run_report(dir, &opt, &rc, &err);
   cr_assert_eq(rc, 0, "%s", err.msg);
+  cr_assert(strstr(printed, "/report/probes.tex\n"), "%s", printed);
   free(printed);
   snprintf(path, sizeof path, "%s/report/summary.md", dir);
   char *md = slurp(path);
   cr_assert(strstr(md, "## Linear probes"), "%s", md);
-  cr_assert(strstr(md, "| name=pixels | 82.00 ± 2.00 | 65.00 ± 5.92 | 2 |"), "%s", md);
+  cr_assert(strstr(md, "| name=cae | 82.00 ± 2.00 | 65.00 ± 5.92 | 2 |"), "%s", md);
   cr_assert(strstr(md, "| name=vae | 70.00 ± 0.00 | 50.00 ± 1.00 | 2 |"), "%s", md);
+  cr_assert(strstr(md, "subset repeats and model seeds together"), "the ± is said to be pooled:\n%s", md);
+  cr_assert(strstr(md, "`accuracy_std_subsets_pct`") && strstr(md, "`accuracy_std_seeds_pct`"),
+            "the note names the CSV's two spreads:\n%s", md);
   cr_assert_null(strstr(md, "logistic regression"), "no lr metrics, no lr table");
   free(md);
   snprintf(path, sizeof path, "%s/report/probes.csv", dir);
   char *csvt = slurp(path);
-  const char *row = strstr(csvt, "\"name=pixels\",svm,100,100,");
-  cr_assert_not_null(row, "%s", csvt);
-  double mu, sd;
-  int n;
-  cr_assert_eq(sscanf(row + strlen("\"name=pixels\",svm,100,100,"), "%lf,%lf,%d", &mu, &sd, &n), 3);
-  cr_assert(fabs(mu - 65.0) < 1e-9 && fabs(sd - 100 * sqrt(0.0035)) < 1e-9 && n == 2, "%g %g %d", mu, sd, n);
-  cr_assert(strstr(csvt, "\"name=pixels\",svm,all,60000,"), "%s", csvt);
+  cr_assert(!strncmp(csvt, "row,classifier,budget,labels,accuracy_mean_pct,accuracy_std_pct,accuracy_std_subsets_pct,"
+                           "accuracy_std_seeds_pct,runs\n", strlen("row,classifier,budget,labels,accuracy_mean_pct,"
+                           "accuracy_std_pct,accuracy_std_subsets_pct,accuracy_std_seeds_pct,runs\n")), "%s", csvt);
+  /* "name=cae",svm,<budget>,<labels>,mean,pooled std,std over subsets,std over seeds,runs */
+  const struct {
+    const char *pre;
+    double mean, std, subsets, seeds;
+  } want[] = {{"\"name=cae\",svm,100,100,", 65.0, 100 * sqrt(0.0035), 3.0, 5.0},
+              {"\"name=cae\",svm,all,60000,", 82.0, 2.0, 0.0, 2.0},
+              {"\"name=vae\",svm,100,100,", 50.0, 1.0, 1.0, 0.0}};
+  for (int i = 0; i < 3; i++) {
+    const char *row = strstr(csvt, want[i].pre);
+    cr_assert_not_null(row, "no line %s in\n%s", want[i].pre, csvt);
+    double mu, sd, sub, seeds;
+    int n;
+    cr_assert_eq(sscanf(row + strlen(want[i].pre), "%lf,%lf,%lf,%lf,%d", &mu, &sd, &sub, &seeds, &n), 5, "%s", row);
+    assert_close(mu, want[i].mean, "mean");
+    assert_close(sd, want[i].std, "pooled std");
+    assert_close(sub, want[i].subsets, "std over subsets");
+    assert_close(seeds, want[i].seeds, "std over seeds");
+    cr_assert_eq(n, 2);
+  }
   free(csvt);
   snprintf(path, sizeof path, "%s/report/probes.tex", dir);
   char *tex = slurp(path);
-  cr_assert(strstr(tex, "name=pixels & $82.00 \\pm 2.00$ & $65.00 \\pm 5.92$"), "%s", tex);
+  cr_assert(strstr(tex, "name=cae & $82.00 \\pm 2.00$ & $65.00 \\pm 5.92$"), "%s", tex);
   free(tex);
+  snprintf(path, sizeof path, "%s/report/summary.tex", dir);
+  cr_assert(!exists(path), "no --latex, no summary.tex");
   snprintf(path, sizeof path, "%s/report/probe_svm_vs_labels.png", dir);
   assert_png(path, 800, 600);
   gs_sweep_free(&sw);
+  rm_rf(tmp);
 }
 
 /* The AC-GAN class-head table pivoted by gan.labelled, hand-worked: rows class_weight 1 and 3,
@@ -712,7 +736,169 @@ Test(report, class_head_table_pivots_by_labelled) {
   cr_assert(strstr(md, "| row | all | 1000 | 100 | runs |"), "%s", md);
   cr_assert(strstr(md, "| class_weight=1 | 89.00 ± 1.00 | 32.00 ± 2.00 | 13.00 ± 0.00 | 2 |"), "%s", md);
   cr_assert(strstr(md, "| class_weight=3 | 88.50 ± 0.00 | 43.00 ± 3.00 | 10.00 ± 0.00 | 1–2 |"), "%s", md);
+  cr_assert(strstr(md, "class_head.csv and class_head.tex"), "%s", md);
   free(md);
+
+  /* the same table in class_head.csv (a line per cell: row, gan.labelled, mean, std, runs) */
+  snprintf(path, sizeof path, "%s/report/class_head.csv", dir);
+  char *csvt = slurp(path);
+  const char *head = "row,gan.labelled,accuracy_mean_pct,accuracy_std_pct,runs\n";
+  cr_assert(!strncmp(csvt, head, strlen(head)), "%s", csvt);
+  int lines = 0;
+  for (const char *p = csvt; *p; p++) lines += *p == '\n';
+  cr_assert_eq(lines, 1 + 2 * 3, "header and 2 rows x 3 columns:\n%s", csvt);
+  const struct {
+    const char *pre;
+    double mean, std;
+    int runs;
+  } want[] = {{"\"class_weight=1\",all,", 89.0, 1.0, 2}, {"\"class_weight=1\",1000,", 32.0, 2.0, 2},
+              {"\"class_weight=1\",100,", 13.0, 0.0, 2},  {"\"class_weight=3\",all,", 88.5, 0.0, 2},
+              {"\"class_weight=3\",1000,", 43.0, 3.0, 2}, {"\"class_weight=3\",100,", 10.0, 0.0, 1}};
+  for (int i = 0; i < 6; i++) {
+    const char *row = strstr(csvt, want[i].pre);
+    cr_assert_not_null(row, "no line %s in\n%s", want[i].pre, csvt);
+    double mu, sd;
+    int n;
+    cr_assert_eq(sscanf(row + strlen(want[i].pre), "%lf,%lf,%d", &mu, &sd, &n), 3, "%s", row);
+    cr_assert(fabs(mu - want[i].mean) < 1e-9 && fabs(sd - want[i].std) < 1e-9 && n == want[i].runs,
+              "%s: %g %g %d", want[i].pre, mu, sd, n);
+  }
+  free(csvt);
+  /* and class_head.tex, without --latex */
+  snprintf(path, sizeof path, "%s/report/class_head.tex", dir);
+  char *tex = slurp(path);
+  cr_assert(strstr(tex, "\\begin{tabular}{lrrr}\n\\hline\nrow & all & 1000 & 100 \\\\\n"), "%s", tex);
+  cr_assert(strstr(tex, "class\\_weight=1 & $89.00 \\pm 1.00$ & $32.00 \\pm 2.00$ & $13.00 \\pm 0.00$ \\\\\n"), "%s",
+            tex);
+  cr_assert(strstr(tex, "class\\_weight=3 & $88.50 \\pm 0.00$ & $43.00 \\pm 3.00$ & $10.00 \\pm 0.00$ \\\\\n"), "%s",
+            tex);
+  free(tex);
+  /* no classifier fitted: no accuracy-by-budget LaTeX, no per-class figures */
+  snprintf(path, sizeof path, "%s/report/probes.tex", dir);
+  cr_assert(!exists(path));
+  snprintf(path, sizeof path, "%s/report/probes_per_class.csv", dir);
+  cr_assert(!exists(path));
+  gs_sweep_free(&sw);
+  rm_rf(tmp);
+}
+
+/* Per-class precision and recall at every budget, hand-worked: 3 classes, rows cae and vae of
+ * two seeds each, svm at `all` (one fit a run) and 100 labels (two subsets a run, so 4 fits).
+ * cae, all: precision of class 0 is 0.5 and 0.7, so 60 ± 10; class 2 is never predicted
+ * (NaN in both fits): "—". cae, 100: class 0's precisions 0.4, 0.2, 0.6, 0.4 give 40 ± 14.14
+ * (sqrt(0.08 / 4)); class 1 is defined in 2 of the 4 fits (0.6, 0.8: 70 ± 10), class 2 in 3
+ * (0.9, 0.5, 0.7: 70 ± 16.33 = sqrt(0.08 / 3)); class 1's recalls 0.5, 0, 0.9, 0 give 35 ±
+ * 37.75 (sqrt(0.57 / 4)), class 2's 0, 0.6, 0.2, 0.8 give 40 ± 31.62 (sqrt(0.4 / 4)). vae: class 2 has no recall in 2 of its 4 fits at 100 (the rest 0.1)
+ * and none at all. With --no-plots: the tables come all the same. */
+Test(report, per_class_every_budget_undefined_left_out) {
+  char tmp[64], dir[128], path[512];
+  make_tmpdir(tmp, sizeof tmp);
+  snprintf(dir, sizeof dir, "%s/perclass", tmp);
+  char text[512];
+  snprintf(text, sizeof text,
+           "[sweep]\nname = perclass\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = cae, vae\n"
+           "train.seed = 1, 2\n", tmp);
+  gs_sweep sw;
+  gs_error err = {0};
+  snprintf(path, sizeof path, "%s/runs", dir);
+  cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
+  cr_assert_eq(gs_sweep_load_text("perclass.ini", gs_models_vocabulary(), text, &sw, &err), 0, "%s", err.msg);
+  /* [cae seed 1, cae seed 2, vae seed 1, vae seed 2][precision, recall]: `all` 1 x 3, 100 2 x 3 */
+  const double all[4][2][3] = {{{0.5, 1.0, NAN}, {1.0, 0.5, 0.0}},
+                               {{0.7, 0.8, NAN}, {0.9, 0.7, 0.0}},
+                               {{0.5, 0.5, 0.5}, {0.5, 0.5, NAN}},
+                               {{0.5, 0.5, 0.5}, {0.5, 0.5, NAN}}};
+  const double b100[4][2][6] = {{{0.4, 0.6, NAN, 0.2, NAN, 0.9}, {0.5, 0.5, 0.0, 0.3, 0.0, 0.6}},
+                                {{0.6, 0.8, 0.5, 0.4, NAN, 0.7}, {0.7, 0.9, 0.2, 0.5, 0.0, 0.8}},
+                                {{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}, {0.5, 0.5, NAN, 0.5, 0.5, 0.1}},
+                                {{0.5, 0.5, 0.5, 0.5, 0.5, 0.5}, {0.5, 0.5, NAN, 0.5, 0.5, 0.1}}};
+  for (long i = 0; i < sw.nruns; i++) {
+    const gs_run *run = &sw.runs[i];
+    gs_record r;
+    gs_record_init(&r, run->id, run->cfg.model, run->hash);
+    GS_STRCPY(r.status, "done");
+    int k = (strcmp(run->cfg.model, "vae") == 0) * 2 + (int)(run->cfg.seed - 1);
+    gs_record_scalar(&r, "probe_svm_all", 0.8);
+    gs_record_scalar(&r, "probe_svm_all_std", 0.0);
+    gs_record_scalar(&r, "probe_svm_100", 0.5);
+    gs_record_scalar(&r, "probe_svm_100_std", 0.01);
+    long s1[2] = {1, 3}, s2[2] = {2, 3};
+    gs_record_array(&r, "probe/model/svm/all/precision", 2, s1, all[k][0]);
+    gs_record_array(&r, "probe/model/svm/all/recall", 2, s1, all[k][1]);
+    gs_record_array(&r, "probe/model/svm/100/precision", 2, s2, b100[k][0]);
+    gs_record_array(&r, "probe/model/svm/100/recall", 2, s2, b100[k][1]);
+    snprintf(path, sizeof path, "%s/runs/%s.h5", dir, run->id);
+    cr_assert_eq(gs_runfile_write(path, &r, &run->cfg, &err), 0, "%s", err.msg);
+    gs_record_free(&r);
+  }
+  cr_assert_eq(gs_sweepfile_write(dir, &sw, &err), 0, "%s", err.msg);
+  gs_report_options opt = {.no_plots = 1};
+  int rc;
+  char *printed = run_report(dir, &opt, &rc, &err);
+  cr_assert_eq(rc, 0, "%s", err.msg);
+  free(printed);
+
+  snprintf(path, sizeof path, "%s/report/summary.md", dir);
+  char *md = slurp(path);
+  const char *all_head = "### Per class, all labels: linear SVM", *b100_head = "### Per class, 100 labels: linear SVM";
+  char *at_all = strstr(md, all_head), *at_100 = strstr(md, b100_head);
+  cr_assert(at_all && at_100 && at_all < at_100, "a table per budget, all first:\n%s", md);
+  *at_100 = 0; /* the `all` table and its notes, then the 100 one */
+  cr_assert(strstr(at_all, "| row | 0 | 1 | 2 |"), "%s", at_all);
+  cr_assert(strstr(at_all, "| name=cae | 60 / 95 | 90 / 60 | — / 0 |\n"), "%s", at_all);
+  cr_assert(strstr(at_all, "| name=vae | 50 / 50 | 50 / 50 | 50 / — |\n"), "%s", at_all);
+  cr_assert(strstr(at_all, "\n† name=cae: precision undefined (class never predicted) in 2 of 2 fits for class 2; "
+                           "left out of the mean.\n"), "%s", at_all);
+  cr_assert(strstr(at_all, "\n‡ name=vae: recall undefined (class not in the test set) in 2 of 2 fits for class 2; "
+                           "left out of the mean.\n"), "%s", at_all);
+  cr_assert_null(strstr(at_all, "nan"), "%s", at_all);
+  char *t100 = at_100 + 1;
+  *at_100 = '#';
+  cr_assert(strstr(t100, "| name=cae | 40 / 50 | 70† / 35 | 70† / 40 |\n"), "%s", t100);
+  cr_assert(strstr(t100, "| name=vae | 50 / 50 | 50 / 50 | 50 / 10‡ |\n"), "%s", t100);
+  cr_assert(strstr(t100, "\n† name=cae: precision undefined (class never predicted) in 2 of 4 fits for class 1, "
+                         "1 of 4 fits for class 2; left out of the mean.\n"), "%s", t100);
+  cr_assert(strstr(t100, "\n‡ name=vae: recall undefined (class not in the test set) in 2 of 4 fits for class 2; "
+                         "left out of the mean.\n"), "%s", t100);
+  cr_assert_null(strstr(t100, "nan"), "%s", t100);
+  free(md);
+
+  /* probes_per_class.csv: a line per (row, classifier, budget, class), std over the same fits */
+  snprintf(path, sizeof path, "%s/report/probes_per_class.csv", dir);
+  char *csvt = slurp(path);
+  const char *head = "row,source,classifier,budget,class,precision_mean_pct,precision_std_pct,precision_undefined,"
+                     "recall_mean_pct,recall_std_pct,recall_undefined,fits,runs\n";
+  cr_assert(!strncmp(csvt, head, strlen(head)), "%s", csvt);
+  int lines = 0;
+  for (const char *p = csvt; *p; p++) lines += *p == '\n';
+  cr_assert_eq(lines, 1 + 2 * 2 * 3, "header, 2 rows x 2 budgets x 3 classes:\n%s", csvt);
+  /* precision never defined: empty mean and std */
+  cr_assert(strstr(csvt, "\n\"name=cae\",model,svm,all,2,,,2,0,0,0,2,2\n"), "%s", csvt);
+  const struct {
+    const char *pre;
+    double pm, ps;
+    int pu;
+    double rm, rs;
+    int ru, fits;
+  } want[] = {{"\"name=cae\",model,svm,all,0,", 60, 10, 0, 95, 5, 0, 2},
+              {"\"name=cae\",model,svm,100,0,", 40, 100 * sqrt(0.08 / 4), 0, 50, 100 * sqrt(0.08 / 4), 0, 4},
+              {"\"name=cae\",model,svm,100,1,", 70, 10, 2, 35, 100 * sqrt(0.57 / 4), 0, 4},
+              {"\"name=cae\",model,svm,100,2,", 70, 100 * sqrt(0.08 / 3), 1, 40, 100 * sqrt(0.4 / 4), 0, 4},
+              {"\"name=vae\",model,svm,100,2,", 50, 0, 0, 10, 0, 2, 4}};
+  for (int i = 0; i < 5; i++) {
+    const char *row = strstr(csvt, want[i].pre);
+    cr_assert_not_null(row, "no line %s in\n%s", want[i].pre, csvt);
+    double pm, ps, rm, rs;
+    int pu, ru, fits, runs;
+    cr_assert_eq(sscanf(row + strlen(want[i].pre), "%lf,%lf,%d,%lf,%lf,%d,%d,%d", &pm, &ps, &pu, &rm, &rs, &ru,
+                        &fits, &runs), 8, "%s", row);
+    cr_assert(fabs(pm - want[i].pm) < 1e-9 && fabs(ps - want[i].ps) < 1e-9 && pu == want[i].pu, "%s: precision %g %g %d",
+              want[i].pre, pm, ps, pu);
+    cr_assert(fabs(rm - want[i].rm) < 1e-9 && fabs(rs - want[i].rs) < 1e-9 && ru == want[i].ru, "%s: recall %g %g %d",
+              want[i].pre, rm, rs, ru);
+    cr_assert(fits == want[i].fits && runs == 2, "%s: %d fits, %d runs", want[i].pre, fits, runs);
+  }
+  free(csvt);
   gs_sweep_free(&sw);
   rm_rf(tmp);
 }

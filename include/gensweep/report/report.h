@@ -22,6 +22,13 @@
  *   curves_<s>.png     per-epoch series <s> (every series of the run files but "epoch"), one line
  *                      per done run, x = epoch; coloured and labelled by group when there are
  *                      several groups, by run otherwise; the legend is capped (GS_PLOT_LEGEND_MAX)
+ *   probes.csv/.tex    with linear probes (runner/probes.h): one row per table row, classifier
+ *                      and budget: accuracy mean, pooled std (subsets and seeds), std over subset
+ *                      repeats, std over model seeds, runs; probes.tex the tables as tabulars
+ *   probes_per_class.csv  per-class precision / recall at every budget (undefined precision of a
+ *                      class never predicted left out of its mean, and counted)
+ *   class_head.csv/.tex   the AC-GAN class-head table (pivoted by gan.labelled when it is an axis)
+ *   probe_<clf>_vs_labels.png  accuracy against the number of labels (log axis), error bars
  *   <m>_vs_<axis>.png  headline metric m against the x axis (full axis name, e.g.
  *                      test_neg_elbo_vs_model.latent_dim.png): one line per combination of the
  *                      remaining non-seed axes, points at the group means, error bars ± std
