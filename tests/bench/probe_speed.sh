@@ -5,24 +5,37 @@
 # process, one thread: build/bench_probe) side by side with scikit-learn (probe_speed.py) in the
 # same run, on the same standardised features: accuracy (mean ± std over the subsets) and fit
 # time per classifier and label budget, with the time ratio scikit-learn / gensweep.
-#   tests/bench/probe_speed.sh [--full] [--repeats R] [--converged]
+#   tests/bench/probe_speed.sh [--full] [--repeats R] [--converged] [--reference-settings] [--reference-script]
 # Default budgets 1000 and 100 (10 repeats); --full adds all 60,000 labels (scikit-learn takes
 # minutes there: ANCHORS.md measured LinearSVC 97-478 s, logistic regression 213-844 s).
 # --converged then also runs probe_speed.py --converged on bench_probe's own subsets: scikit-learn
 # at 0.01, gensweep's liblinear call (through ctypes) and scikit-learn at tol 1e-6, with each fit's
 # primal objective, so as to see which fit stops short of the optimum (labelled budgets only; the
 # tight primal SVM fit takes minutes per 1,000-label subset).
+# --reference-settings: scikit-learn with ../shared/reference/torch/features_svm.py's settings
+# (tol 1e-4; LinearSVC dual for the subsets, primal for all labels; LogisticRegression liblinear)
+# instead of tol 0.01, on bench_probe's own subsets and standardised features, and per line
+# gensweep - scikit-learn in points and in scikit-learn's std over the subsets, PASS / FAIL against
+# issue 11 point 6 (0.3 points with all labels, one std at 1000 and 100).
+# --reference-script: also runs features_svm.py --features pixels itself (from its directory, one
+# thread, these budgets and repeats; it needs python3-torch) and prints its figures beside
+# gensweep's. It fits pixels / 255 unscaled on numpy RandomState subsets, so the differences are
+# the preprocessing and the subsets as well as the solver; says NOT RUN, and why, when it cannot.
+# With --full both take many minutes per classifier (ANCHORS.md: 97-844 s).
 # Needs python3-sklearn (Debian); installs it with apt-get when it can, else says NOT MEASURED
 # and prints gensweep's figures alone.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BUDGETS=1000,100 REPEATS=10 CONVERGED=0
+BUDGETS=1000,100 REPEATS=10 CONVERGED=0 REFSET=0 REFSCRIPT=0
+REFDIR=$(cd .. && pwd)/shared/reference/torch
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) BUDGETS=0,1000,100 ;;
     --repeats) REPEATS=$2; shift ;;
     --converged) CONVERGED=1 ;;
-    *) echo "usage: $0 [--full] [--repeats R] [--converged]"; exit 2 ;;
+    --reference-settings) REFSET=1 ;;
+    --reference-script) REFSCRIPT=1 ;;
+    *) echo "usage: $0 [--full] [--repeats R] [--converged] [--reference-settings] [--reference-script]"; exit 2 ;;
   esac
   shift
 done
@@ -32,8 +45,17 @@ echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), OPENBL
 if ! /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
   if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-sklearn > /dev/null 2>&1; fi
 fi
+if [ "$REFSCRIPT" = 1 ] && ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+  if [ "$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch > /dev/null 2>&1; fi
+fi
 build/bench_probe --solver auto --budgets "$BUDGETS" --repeats "$REPEATS" --eps 0.01 | tee /tmp/probe_speed.gs
-if /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
+if ! /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
+  echo "scikit-learn: NOT MEASURED (python3-sklearn missing and could not be installed)"
+elif [ "$REFSET" = 1 ]; then
+  echo "scikit-learn at features_svm.py's settings, on the same standardised features and subsets:"
+  /usr/bin/python3 tests/bench/probe_speed.py --reference-settings --gensweep /tmp/probe_speed.gs \
+    --budgets "$BUDGETS" --repeats "$REPEATS"
+else
   /usr/bin/python3 tests/bench/probe_speed.py --budgets "$BUDGETS" --repeats "$REPEATS" --tol 0.01 | tee /tmp/probe_speed.sk
   echo "ratio (scikit-learn fit time / gensweep fit time; accuracy difference, points):"
   paste <(grep '^probe' /tmp/probe_speed.gs) <(grep '^sklearn' /tmp/probe_speed.sk) | awk '{
@@ -41,9 +63,43 @@ if /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
     for (i = 1; i <= NF; i++) { if ($i == "fit") { if (!g) g = $(i + 1); else k = $(i + 1) } if ($i == "acc") { if (!ga) ga = $(i + 1); else ka = $(i + 1) } }
     b = $4; sub(":", "", b)
     printf "  %s %s labels: time ratio %.2f (scikit-learn / gensweep), accuracy %+.2f points (gensweep - scikit-learn)\n", $2, b, k / g, ga - ka; g = k = ga = ka = 0 }'
-  if [ "$CONVERGED" = 1 ]; then
-    /usr/bin/python3 tests/bench/probe_speed.py --converged --subsets gensweep --budgets "$BUDGETS" --repeats "$REPEATS" --tol 0.01
+fi
+if [ "$CONVERGED" = 1 ] && /usr/bin/python3 -c "import sklearn" 2>/dev/null; then
+  /usr/bin/python3 tests/bench/probe_speed.py --converged --subsets gensweep --budgets "$BUDGETS" --repeats "$REPEATS" --tol 0.01
+fi
+if [ "$REFSCRIPT" = 1 ]; then
+  SIZES=$(tr , ' ' <<< "$BUDGETS" | sed 's/\b0\b/60000/')
+  why=
+  [ -f "$REFDIR/features_svm.py" ] || why="$REFDIR/features_svm.py not found"
+  [ -z "$why" ] && ! /usr/bin/python3 -c "import torch" 2>/dev/null && why="python3-torch missing and could not be installed"
+  [ -z "$why" ] && ! /usr/bin/python3 -c "import sklearn" 2>/dev/null && why="python3-sklearn missing and could not be installed"
+  if [ -z "$why" ]; then
+    rm -f /tmp/probe_speed.ref.jsonl
+    echo "reference script: (cd $REFDIR && /usr/bin/python3 features_svm.py --features pixels --threads 1 --sizes $SIZES --reps $REPEATS --out /tmp/probe_speed.ref.jsonl)"
+    (cd "$REFDIR" && /usr/bin/python3 features_svm.py --features pixels --threads 1 --sizes $SIZES --reps "$REPEATS" \
+      --out /tmp/probe_speed.ref.jsonl) 2> /tmp/probe_speed.ref.err ||
+      why="features_svm.py failed: $(tail -1 /tmp/probe_speed.ref.err)"
   fi
-else
-  echo "scikit-learn: NOT MEASURED (python3-sklearn missing and could not be installed)"
+  if [ -n "$why" ]; then
+    echo "reference script: NOT RUN ($why)"
+  else
+    echo "beside gensweep (features_svm.py fits pixels / 255 unscaled on numpy RandomState subsets; gensweep"
+    echo "standardises each subset, bench_probe's subsets, eps 0.01): accuracy %, mean +- std over the subsets"
+    /usr/bin/python3 - /tmp/probe_speed.ref.jsonl /tmp/probe_speed.gs <<'PY'
+import json, sys
+gs = {}
+for line in open(sys.argv[2]):
+    w = line.split()
+    if len(w) > 7 and w[0] == "probe" and w[2] == "budget":
+        gs[(w[1], w[3].rstrip(":"))] = (float(w[5]), float(w[7]))
+for line in open(sys.argv[1]):
+    rec = json.loads(line)
+    clf = "svm" if rec["classifier"] == "lsvm" else rec["classifier"]
+    for n, r in rec["results"].items():
+        g = gs.get((clf, n))
+        side = f"gensweep {g[0]:6.2f} +- {g[1]:4.2f}, diff {g[0] - r['acc_mean']:+.2f} points" if g else "gensweep: no figure"
+        print(f"  {clf:3s} {n:>5s} labels: features_svm.py {r['acc_mean']:6.2f} +- {r['acc_std']:4.2f} "
+              f"(fit median {r['fit_s_median']:.2f} s, n_iter {r['max_n_iter']}); {side}")
+PY
+  fi
 fi
