@@ -604,6 +604,22 @@ Test(report, all_pending) {
   rm_rf(tmp);
 }
 
+/* A sweep of rows cae and vae (models that read train.seed) x seeds 1 and 2, probing their
+ * features, in a new temporary directory tmp (64 bytes): dir (128) = tmp/<name>, with runs/. */
+static void probe_sweep(const char *name, char *tmp, char *dir, gs_sweep *sw) {
+  char text[512], path[512];
+  make_tmpdir(tmp, 64);
+  snprintf(dir, 128, "%s/%s", tmp, name);
+  snprintf(text, sizeof text,
+           "[sweep]\nname = %s\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = cae, vae\n"
+           "train.seed = 1, 2\n", name, tmp);
+  gs_error err = {0};
+  snprintf(path, sizeof path, "%s/runs", dir);
+  cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
+  snprintf(path, sizeof path, "%s.ini", name);
+  cr_assert_eq(gs_sweep_load_text(path, gs_models_vocabulary(), text, sw, &err), 0, "%s", err.msg);
+}
+
 /* The linear-probe tables, hand-worked: two rows (cae, vae: models that read train.seed) of two
  * seeds each. Row cae, svm, 100 labels: run means 0.60 and 0.70 over their subsets, stds 0.02
  * and 0.04, so the pooled std over all subsets of both runs is sqrt((0.02² + 0.04²)/2 + (0.05² + 0.05²)/2) =
@@ -612,17 +628,9 @@ Test(report, all_pending) {
  * of it over the seeds. No --latex: probes.tex all the same, summary.tex not. */
 Test(report, probe_tables_pool_subsets_and_seeds) {
   char tmp[64], dir[128], path[512];
-  make_tmpdir(tmp, sizeof tmp);
-  snprintf(dir, sizeof dir, "%s/probes", tmp);
-  char text[512];
-  snprintf(text, sizeof text,
-           "[sweep]\nname = probes\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = cae, vae\n"
-           "train.seed = 1, 2\n", tmp);
   gs_sweep sw;
+  probe_sweep("probes", tmp, dir, &sw);
   gs_error err = {0};
-  snprintf(path, sizeof path, "%s/runs", dir);
-  cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
-  cr_assert_eq(gs_sweep_load_text("probes.ini", gs_models_vocabulary(), text, &sw, &err), 0, "%s", err.msg);
   const double m100[4] = {0.60, 0.70, 0.50, 0.50}, s100[4] = {0.02, 0.04, 0.01, 0.01}, mall[4] = {0.80, 0.84, 0.7, 0.7};
   for (long i = 0; i < sw.nruns; i++) {
     const gs_run *run = &sw.runs[i];
@@ -792,17 +800,9 @@ Test(report, class_head_table_pivots_by_labelled) {
  * and none at all. With --no-plots: the tables come all the same. */
 Test(report, per_class_every_budget_undefined_left_out) {
   char tmp[64], dir[128], path[512];
-  make_tmpdir(tmp, sizeof tmp);
-  snprintf(dir, sizeof dir, "%s/perclass", tmp);
-  char text[512];
-  snprintf(text, sizeof text,
-           "[sweep]\nname = perclass\nresults = %s\n[probe]\nfeatures = model\n[grid]\nmodel.name = cae, vae\n"
-           "train.seed = 1, 2\n", tmp);
   gs_sweep sw;
+  probe_sweep("perclass", tmp, dir, &sw);
   gs_error err = {0};
-  snprintf(path, sizeof path, "%s/runs", dir);
-  cr_assert_eq(gs_mkdirs(path, &err), 0, "%s", err.msg);
-  cr_assert_eq(gs_sweep_load_text("perclass.ini", gs_models_vocabulary(), text, &sw, &err), 0, "%s", err.msg);
   /* [cae seed 1, cae seed 2, vae seed 1, vae seed 2][precision, recall]: `all` 1 x 3, 100 2 x 3 */
   const double all[4][2][3] = {{{0.5, 1.0, NAN}, {1.0, 0.5, 0.0}},
                                {{0.7, 0.8, NAN}, {0.9, 0.7, 0.0}},
