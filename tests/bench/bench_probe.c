@@ -9,8 +9,12 @@
  *               [--solver liblinear|own|auto]  (own: probe/solver.h, every class at once on dense
  *               float rows; the fit time counts building those rows, as liblinear's counts
  *               building its problem)
+ *               [--objective]  (after each fit, liblinear's primal objective of its weights, summed
+ *               over the fitted classes and per class: see objectives() below)
  * Output: one line per (classifier, budget), "probe <clf> budget <b>: acc <mean> +- <std> %,
- * fit <s> s (<s per fit>)"; with --solver own a second line with the solver's iterations. */
+ * fit <s> s (<s per fit>)"; with --solver own a second line with the solver's iterations; with
+ * --objective, before it, one line per fit: "  objective <clf> budget <b> repeat <r>: <sum> (class
+ * <k>: <f_k> ...)". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +32,44 @@ static float *to_float(const gs_imageset *s) {
   return x;
 }
 
+/* liblinear's primal objective (-s 2 / -s 0 with -B 1, tests/unit/test_solver.c's objective()):
+ *   f_k(w) = 0.5 ||w||^2 (the bias regularised too) + C sum_i loss(y_ik (w.x_i + b)),
+ * y_ik = +1 for class k, else -1; loss max(0, 1 - t)^2 (svm) or log(1 + exp(-t)) (lr). f[k] for
+ * the classes from..to-1 at W (classes x (d + 1)), in double from the rows the fit saw: rows idx of
+ * X standardised with gs_probe_standardisation's numbers, rounded to float when rounded is set
+ * (gs_probe_fit_all hands the own solver float rows; liblinear's problem holds doubles). */
+static void objectives(const float *X, const int *y, int d, const long *idx, long m, int from, int to,
+                       const double *W, int svm, double C, int rounded, double *f) {
+  double *mean = gs_malloc(sizeof(double) * d), *scale = gs_malloc(sizeof(double) * d);
+  double *z = gs_malloc(sizeof(double) * d);
+  gs_probe_standardisation(X, d, idx, m, mean, scale);
+  for (int k = from; k < to; k++) {
+    const double *w = W + (long)k * (d + 1);
+    f[k] = 0;
+    for (int j = 0; j <= d; j++) f[k] += 0.5 * w[j] * w[j];
+  }
+  for (long i = 0; i < m; i++) {
+    const float *x = X + idx[i] * (long)d;
+    for (int j = 0; j < d; j++) {
+      z[j] = (x[j] - mean[j]) * scale[j];
+      if (rounded) z[j] = (float)z[j];
+    }
+    for (int k = from; k < to; k++) {
+      const double *w = W + (long)k * (d + 1);
+      double s = w[d], t;
+      for (int j = 0; j < d; j++) s += w[j] * z[j];
+      t = y[idx[i]] == k ? s : -s;
+      f[k] += C * (svm ? (t < 1 ? (1 - t) * (1 - t) : 0.0) : (t > 0 ? log1p(exp(-t)) : -t + log1p(exp(t))));
+    }
+  }
+  free(mean), free(scale), free(z);
+}
+
 int main(int argc, char **argv) {
   const char *which = "both", *budgets = "0,1000,100", *solver = "liblinear";
   long repeats = 10;
   double eps = 1e-4;
-  int from = 0, to = -1;
+  int from = 0, to = -1, objective = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--classifier") && i + 1 < argc) which = argv[++i];
     else if (!strcmp(argv[i], "--budgets") && i + 1 < argc) budgets = argv[++i];
@@ -41,9 +78,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--classes-from") && i + 1 < argc) from = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--classes-to") && i + 1 < argc) to = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--solver") && i + 1 < argc) solver = argv[++i];
+    else if (!strcmp(argv[i], "--objective")) objective = 1;
     else {
       fprintf(stderr, "usage: bench_probe [--classifier svm|lr|both] [--budgets 0,1000,100] [--repeats R] "
-                      "[--eps E] [--classes-from K --classes-to L] [--solver liblinear|own]\n");
+                      "[--eps E] [--classes-from K --classes-to L] [--solver liblinear|own|auto] [--objective]\n");
       return 2;
     }
   }
@@ -70,6 +108,7 @@ int main(int argc, char **argv) {
   long *idx = gs_malloc(sizeof(long) * ds.train.n);
   double *W = gs_malloc(sizeof(double) * C * (d + 1));
   long *conf = gs_malloc(sizeof(long) * C * C);
+  double *f = gs_malloc(sizeof(double) * C);
   for (int c = 0; c < 2; c++) {
     gs_probe_classifier kind = c ? GS_PROBE_LR : GS_PROBE_SVM;
     if (strcmp(which, "both") && strcmp(which, gs_probe_classifier_name(kind))) continue;
@@ -107,6 +146,15 @@ int main(int argc, char **argv) {
             }
           fit += gs_now() - t0;
         }
+        if (objective) {
+          objectives(X, y, d, idx, m, from, to, W, kind == GS_PROBE_SVM, par.C, own, f);
+          double total = 0;
+          for (int k = from; k < to; k++) total += f[k];
+          printf("  objective %s budget %ld repeat %ld: %.10g (", gs_probe_classifier_name(kind), m, r, total);
+          for (int k = from; k < to; k++) printf("%sclass %d: %.10g", k > from ? ", " : "", k, f[k]);
+          printf(")\n");
+          fflush(stdout);
+        }
         gs_probe_score(p, W, T, yt, ds.test.n, conf);
         double a = 100.0 * gs_probe_accuracy(conf, C);
         sum += a;
@@ -123,7 +171,7 @@ int main(int argc, char **argv) {
       fflush(stdout);
     }
   }
-  free(X), free(T), free(y), free(yt), free(idx), free(W), free(conf);
+  free(X), free(T), free(y), free(yt), free(idx), free(W), free(conf), free(f);
   gs_dataset_free(&ds);
   return 0;
 }
