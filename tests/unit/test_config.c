@@ -1229,6 +1229,15 @@ Test(sweep, grid_points_that_are_the_same_run_are_one_run) {
     cr_assert_eq(sw.runs[r].hash, gs_config_hash(&sw.runs[r].cfg), "%s", ids[r]);
   }
   cr_assert_neq(sw.runs[1].hash, sw.runs[2].hash);
+  char *plan = NULL;
+  size_t plen = 0;
+  FILE *pf = open_memstream(&plan, &plen);
+  gs_sweep_print_plan(&sw, NULL, pf);
+  fclose(pf);
+  cr_assert(strstr(plan, "runs         4\n             (2 more grid points are the same run as another: the model "
+                         "reads none of the keys they differ in, e.g. name-pixels_seed-2 = name-pixels_seed-1)\n"),
+            "%s", plan);
+  free(plan);
   /* the pixels run's hash does not hold the seed: the same as a pixels run of any seed */
   gs_config c = sw.runs[0].cfg;
   c.seed = 99;
